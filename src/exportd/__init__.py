@@ -1,0 +1,3 @@
+"""exportd: asynchronous exports with a durable queue, streaming writers and signed links."""
+
+__version__ = "0.1.0"

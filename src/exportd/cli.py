@@ -1,0 +1,195 @@
+"""The command line: ``exportd serve | worker | migrate | demo | jobs …``.
+
+Settings are read here, at the edge, and passed to everything else.  A bad setting
+ends the command with a message naming it and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from typing import Annotated, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from exportd.config import Settings, load_settings
+from exportd.db import Database, create_database
+from exportd.errors import ConfigError, ExportdError
+from exportd.logs import configure_logging
+from exportd.queue import JobState, JobStore
+
+app = typer.Typer(no_args_is_help=True, help="exportd: asynchronous exports as a service.")
+jobs_app = typer.Typer(no_args_is_help=True, help="Inspect and steer queued jobs.")
+app.add_typer(jobs_app, name="jobs")
+
+T = TypeVar("T")
+out = Console()
+err = Console(stderr=True, soft_wrap=True)
+
+
+def _settings(**overrides: object) -> Settings:
+    try:
+        settings = load_settings(**overrides)
+    except ConfigError as exc:
+        err.print(f"[red]exportd: {exc.message}[/red]")
+        raise typer.Exit(2) from None
+    configure_logging(settings)
+    return settings
+
+
+@app.command()
+def migrate() -> None:
+    """Bring the database schema up to date (safe to run on every deploy)."""
+    from exportd.db.migrate import current_revision, upgrade
+
+    settings = _settings()
+    db = create_database(settings)
+    upgrade(db)
+    out.print(f"database at revision {current_revision(db)}")
+    db.dispose()
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[int | None, typer.Option(help="Child processes (jobs at once).")] = None,
+    queues: Annotated[
+        str, typer.Option(help="Comma-separated queues to take jobs from.")
+    ] = "default",
+    imports: Annotated[
+        list[str] | None, typer.Option("--import", help="Extra task modules to load.")
+    ] = None,
+) -> None:
+    """Run a worker: claim jobs and run each in a child process."""
+    from exportd.queue.tasks import load_task_modules, registry
+    from exportd.worker.supervisor import Supervisor
+
+    settings = _settings()
+    modules = [*settings.task_modules, *(imports or [])]
+    try:
+        load_task_modules(modules)
+    except ConfigError as exc:
+        err.print(f"[red]exportd: {exc.message}[/red]")
+        raise typer.Exit(2) from None
+    db = create_database(settings)
+    supervisor = Supervisor(
+        settings=settings,
+        db=db,
+        store=JobStore.from_settings(settings),
+        registry=registry,
+        concurrency=concurrency or settings.worker_concurrency,
+        queues=[q.strip() for q in queues.split(",") if q.strip()],
+        task_modules=modules,
+    )
+    supervisor.run()
+    db.dispose()
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to bind.")] = 8000,
+) -> None:
+    """Run the HTTP API."""
+    import uvicorn
+
+    from exportd.api.app import create_app
+
+    settings = _settings()
+    uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level)
+
+
+@app.command()
+def demo(
+    port: Annotated[int, typer.Option(help="Port for the API and the page.")] = 8000,
+) -> None:
+    """Everything in one command on the embedded defaults: migrate, a worker, the API."""
+    from exportd.db.migrate import upgrade
+
+    settings = _settings()
+    db = create_database(settings)
+    upgrade(db)
+    db.dispose()
+    worker_process = subprocess.Popen([sys.executable, "-m", "exportd", "worker"])
+    out.print(f"[bold]exportd demo[/bold] on http://127.0.0.1:{port}  (Ctrl-C stops)")
+    out.print(f"  database: {settings.database_url}")
+    out.print(f"  health:   http://127.0.0.1:{port}/readyz")
+    try:
+        serve(host="127.0.0.1", port=port)
+    finally:
+        worker_process.terminate()
+        worker_process.wait(timeout=60)
+
+
+def _open() -> tuple[JobStore, Database]:
+    settings = _settings()
+    return JobStore.from_settings(settings), create_database(settings)
+
+
+@jobs_app.command("list")
+def jobs_list(
+    state: Annotated[JobState | None, typer.Option(help="Only jobs in this state.")] = None,
+    task: Annotated[str | None, typer.Option(help="Only jobs of this task.")] = None,
+    limit: Annotated[int, typer.Option(help="How many, newest first.")] = 50,
+) -> None:
+    """List jobs, newest first."""
+    store, db = _open()
+    with db.read() as conn:
+        found = store.list(conn, state=state, task=task, limit=limit)
+    table = Table("id", "task", "queue", "state", "attempt", "created", "error")
+    for job in found:
+        error = (job.error or {}).get("code", "")
+        table.add_row(
+            str(job.id),
+            job.task,
+            job.queue,
+            job.state.value,
+            f"{job.attempts_used}/{job.max_attempts}",
+            job.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+            str(error),
+        )
+    out.print(table)
+
+
+@jobs_app.command("show")
+def jobs_show(job_id: int) -> None:
+    """Show one job in full."""
+    store, db = _open()
+    with db.read() as conn:
+        job = _or_exit(lambda: store.get(conn, job_id))
+    fields = {name: getattr(job, name) for name in job.__dataclass_fields__}
+    out.print_json(json.dumps(fields, default=str))
+
+
+@jobs_app.command("retry")
+def jobs_retry(job_id: int) -> None:
+    """Requeue a failed job (the dead letter) with a fresh attempt budget."""
+    store, db = _open()
+    with db.write() as conn:
+        job = _or_exit(lambda: store.requeue(conn, job_id))
+    out.print(f"job {job.id} queued again")
+
+
+@jobs_app.command("cancel")
+def jobs_cancel(job_id: int) -> None:
+    """Cancel a queued job, or ask a running one to stop at its next checkpoint."""
+    store, db = _open()
+    with db.write() as conn:
+        state = _or_exit(lambda: store.cancel(conn, job_id))
+    message = "cancelled" if state is JobState.CANCELLED else "cancellation requested"
+    out.print(f"job {job_id}: {message}")
+
+
+def _or_exit(action: Callable[[], T]) -> T:
+    try:
+        return action()
+    except ExportdError as exc:
+        err.print(f"[red]exportd: {exc.message}[/red] ({exc.code})")
+        raise typer.Exit(1) from None
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,156 @@
+"""Typed settings, read once at the edge (the CLI or the app factory) and passed in.
+
+Every setting is an environment variable prefixed ``EXPORTD_``; a TOML file named by
+``EXPORTD_CONFIG`` may supply the same keys (without the prefix, lower case).  The
+environment wins over the file, the file over the defaults.  Nothing here runs at
+import time: call :func:`load_settings`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from exportd.errors import ConfigError
+
+ENV_PREFIX = "EXPORTD_"
+DEV_SECRET = "exportd-development-secret-change-me"  # noqa: S105 - refused in production
+
+
+class KeepPolicy(BaseModel):
+    """How many finished jobs to keep, by count and by age; ``None`` means no limit."""
+
+    count: int | None = Field(default=None, ge=0)
+    age_s: float | None = Field(default=None, ge=0)
+
+
+class Settings(BaseSettings):
+    """All of exportd's settings.  See docs/settings.md for the reference."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        extra="ignore",
+        frozen=True,
+        validate_default=True,
+    )
+
+    env: Literal["development", "production"] = "development"
+
+    # Where state lives.
+    database_url: str = "sqlite:///./var/exportd.db"
+    storage_url: str = "file://./var/exports"
+    s3_endpoint_url: str | None = None
+    sqlite_busy_timeout_ms: int = Field(default=5000, ge=0)
+
+    # Secrets.
+    secret_key: SecretStr = SecretStr(DEV_SECRET)
+    jwt_secret: SecretStr | None = None
+    jwks_url: str | None = None
+
+    enable_exports: bool = True
+
+    # The queue.
+    job_attempts: int = Field(default=3, ge=1, le=100)
+    job_backoff_ms: int = Field(default=10_000, ge=0)
+    job_backoff_cap_ms: int = Field(default=600_000, ge=0)
+    job_timeout_s: float = Field(default=900.0, gt=0)
+    job_lease_s: float = Field(default=30.0, ge=1)
+    job_cancel_grace_s: float = Field(default=10.0, ge=0)
+    job_keep_completed: KeepPolicy = KeepPolicy(count=10_000, age_s=7 * 86_400)
+    job_keep_failed: KeepPolicy = KeepPolicy(count=50_000, age_s=30 * 86_400)
+    poll_interval_s: float = Field(default=1.0, gt=0, le=60)
+    reaper_interval_s: float = Field(default=10.0, gt=0)
+    retention_interval_s: float = Field(default=300.0, gt=0)
+
+    # The worker.
+    worker_concurrency: int = Field(default_factory=lambda: os.cpu_count() or 2, ge=1, le=256)
+    worker_shutdown_grace_s: float = Field(default=30.0, ge=0)
+    memory_limit_mb: int = Field(default=1024, ge=16)
+    task_modules: list[str] = []
+
+    # Maintenance (later issues build on these).
+    cleanup_interval_seconds: float = Field(default=3600.0, gt=0)
+    cleanup_batch_size: int = Field(default=100, ge=1)
+    cleanup_dry_run: bool = False
+
+    smtp_url: str | None = None
+
+    log_format: Literal["auto", "json", "console"] = "auto"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @field_validator("job_keep_completed", "job_keep_failed", mode="before")
+    @classmethod
+    def _keep_from_number(cls, value: Any) -> Any:
+        # A bare number is the friendliest form: "keep the last N".
+        if isinstance(value, int | str) and str(value).strip().isdigit():
+            return {"count": int(value)}
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str) -> str:
+        if not value.startswith(("sqlite", "postgresql")):
+            raise ValueError("must start with sqlite:// or postgresql://")
+        return value
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = os.environ.get(f"{ENV_PREFIX}CONFIG")
+        if config_file:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config_file)))
+        return tuple(sources)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build settings from the environment (and config file); bad values raise ConfigError.
+
+    The message names each offending setting by its environment variable so an operator
+    can fix it without reading a traceback.
+    """
+    config_file = os.environ.get(f"{ENV_PREFIX}CONFIG")
+    if config_file and not Path(config_file).is_file():
+        raise ConfigError(f"{ENV_PREFIX}CONFIG: no such file: {config_file}")
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from None
+    _check_production(settings)
+    return settings
+
+
+def _describe(exc: ValidationError) -> str:
+    lines = []
+    for error in exc.errors():
+        name = ENV_PREFIX + "_".join(str(part) for part in error["loc"][:1]).upper()
+        detail = ".".join(str(part) for part in error["loc"][1:])
+        where = f"{name} ({detail})" if detail else name
+        lines.append(f"invalid setting {where}: {error['msg']}")
+    return "; ".join(lines)
+
+
+def _check_production(settings: Settings) -> None:
+    if settings.env != "production":
+        return
+    if settings.secret_key.get_secret_value() == DEV_SECRET:
+        raise ConfigError(f"{ENV_PREFIX}SECRET_KEY must be set in production")

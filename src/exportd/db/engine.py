@@ -1,0 +1,117 @@
+"""The engine and its transactions, with the SQLite details kept in here.
+
+SQLite runs in WAL mode with a busy timeout and FULL synchronous (a committed job
+survives power loss).  Write transactions start with ``BEGIN IMMEDIATE``: a deferred
+transaction that reads and then writes can fail at once with "database is locked" when
+another writer committed in between, without waiting on the busy handler.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
+
+from exportd.config import Settings
+
+_BEGIN_OPTION = "exportd_sqlite_begin"
+
+
+class Database:
+    """An engine plus the two kinds of transaction the rest of exportd uses."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.dialect = engine.dialect.name
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.dialect == "postgresql"
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A read-write transaction, committed on success and rolled back on error."""
+        with self.engine.connect() as conn:
+            if self.dialect == "sqlite":
+                conn = conn.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"})
+            with conn.begin():
+                yield conn
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A read-only transaction (deferred on SQLite, so readers never queue up)."""
+        with self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def create_database(settings: Settings, *, pool: bool = True) -> Database:
+    url = make_url(settings.database_url)
+    kwargs: dict[str, Any] = {"pool_pre_ping": True}
+    if url.drivername.startswith("sqlite"):
+        _ensure_sqlite_directory(url.database)
+    elif url.drivername == "postgresql":
+        url = url.set(drivername="postgresql+psycopg")
+    if url.drivername.startswith("postgresql"):
+        _require_psycopg()
+    if not pool:
+        kwargs = {"poolclass": NullPool}
+    engine = create_engine(url, **kwargs)
+    if engine.dialect.name == "sqlite":
+        _configure_sqlite(engine, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
+    return Database(engine)
+
+
+def _ensure_sqlite_directory(database: str | None) -> None:
+    if database and database != ":memory:" and not database.startswith("file:"):
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+
+
+def _configure_sqlite(engine: Engine, *, busy_timeout_ms: int) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Take transaction control away from the sqlite3 module; "begin" below owns it.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        mode = conn.get_execution_options().get(_BEGIN_OPTION, "DEFERRED")
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def _require_psycopg() -> None:
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:  # pragma: no cover - depends on the installation
+        from exportd.errors import ConfigError
+
+        raise ConfigError(
+            "EXPORTD_DATABASE_URL points at PostgreSQL, which needs the driver: "
+            "pip install 'exportd[postgres]'"
+        ) from None
+
+
+def is_sqlite_busy(exc: BaseException) -> bool:
+    """True for SQLite's "database is locked" (the busy handler gave up)."""
+    return "database is locked" in str(exc) or "database is busy" in str(exc)
+
+
+def driver_message(exc: BaseException) -> str:
+    """The database's own first line of an error, without the statement or its parameters
+    (which may hold row data)."""
+    original = getattr(exc, "orig", None) or exc
+    lines = str(original).strip().splitlines()
+    return lines[0][:200] if lines else type(original).__name__

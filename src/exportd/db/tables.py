@@ -1,0 +1,124 @@
+"""The schema, as SQLAlchemy Core tables.  Alembic migrations must match it (a test checks).
+
+Queue states are short strings guarded by CHECK constraints rather than native enums,
+so SQLite and PostgreSQL share one schema and adding a state is a plain migration.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    text,
+)
+
+from exportd.db.types import JSONDocument, UTCDateTime
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING)
+
+JOB_STATES = ("queued", "running", "completed", "failed", "cancelled")
+ACTIVE_STATES_SQL = "state IN ('queued', 'running')"
+
+# BigInteger ids on PostgreSQL; SQLite needs INTEGER PRIMARY KEY to alias the rowid.
+JobId = BigInteger().with_variant(Integer(), "sqlite")
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", JobId, primary_key=True, autoincrement=True),
+    Column("queue", String(64), nullable=False, server_default="default"),
+    Column("task", String(128), nullable=False),
+    Column("payload", JSONDocument, nullable=False),
+    Column("state", String(16), nullable=False, server_default="queued"),
+    Column("priority", Integer, nullable=False, server_default="0"),
+    Column("run_after", UTCDateTime, nullable=False),
+    # attempt is the fencing token: it grows on every claim and never goes back.
+    Column("attempt", Integer, nullable=False, server_default="0"),
+    # attempts_used counts against max_attempts; a graceful hand-back gives one back.
+    Column("attempts_used", Integer, nullable=False, server_default="0"),
+    Column("max_attempts", Integer, nullable=False),
+    Column("timeout_s", Float, nullable=True),
+    Column("unique_key", String(255), nullable=True),
+    Column("correlation_id", String(128), nullable=True),
+    Column("worker_id", String(128), nullable=True),
+    Column("lease_expires_at", UTCDateTime, nullable=True),
+    Column("cancel_requested", Boolean, nullable=False, server_default=text("false")),
+    Column("progress", JSONDocument, nullable=True),
+    Column("result", JSONDocument, nullable=True),
+    Column("error", JSONDocument, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("started_at", UTCDateTime, nullable=True),
+    Column("finished_at", UTCDateTime, nullable=True),
+    Column("updated_at", UTCDateTime, nullable=False),
+    CheckConstraint(
+        "state IN ('queued', 'running', 'completed', 'failed', 'cancelled')", name="state"
+    ),
+    CheckConstraint("max_attempts >= 1", name="max_attempts"),
+    # The claim path: only queued rows, in claim order.
+    Index(
+        "ix_jobs_claim",
+        "queue",
+        "priority",
+        "run_after",
+        "id",
+        postgresql_where=text("state = 'queued'"),
+        sqlite_where=text("state = 'queued'"),
+    ),
+    # The reaper: running rows by lease.
+    Index(
+        "ix_jobs_lease",
+        "lease_expires_at",
+        postgresql_where=text("state = 'running'"),
+        sqlite_where=text("state = 'running'"),
+    ),
+    # At most one active job per unique key.
+    Index(
+        "uq_jobs_unique_key_active",
+        "unique_key",
+        unique=True,
+        postgresql_where=text(ACTIVE_STATES_SQL),
+        sqlite_where=text(ACTIVE_STATES_SQL),
+    ),
+    # Retention and listings of finished jobs.
+    Index("ix_jobs_state_finished_at", "state", "finished_at"),
+)
+
+periodic_tasks = Table(
+    "periodic_tasks",
+    metadata,
+    Column("name", String(128), primary_key=True),
+    Column("last_run_at", UTCDateTime, nullable=True),
+    Column("locked_by", String(128), nullable=True),
+    Column("locked_until", UTCDateTime, nullable=True),
+)
+
+workers = Table(
+    "workers",
+    metadata,
+    Column("id", String(128), primary_key=True),
+    Column("hostname", String(255), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("queues", JSONDocument, nullable=False),
+    Column("concurrency", Integer, nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("last_heartbeat_at", UTCDateTime, nullable=False),
+    Column("stopped_at", UTCDateTime, nullable=True),
+)
+
+__all__ = ["JOB_STATES", "jobs", "metadata", "periodic_tasks", "workers"]

@@ -1,0 +1,141 @@
+"""One exception root, each error with a stable ``code`` that clients may rely on.
+
+::
+
+    ExportdError                  code, message, retryable
+    ├── ConfigError               a setting is missing or wrong (refuse to start)
+    ├── JobNotFound               no such job
+    ├── InvalidTransition         the job is not in a state that allows the action
+    ├── LeaseLost                 a fenced write matched nothing: another attempt owns the job
+    ├── JobCancelled              raised at a checkpoint when cancellation was requested
+    └── JobError                  raised by task code; the queue decides on a retry
+        ├── RetryableJobError     transient: I/O, storage, timeouts, the database
+        └── TerminalJobError      retrying cannot help: bad input, not found, limits
+            ├── UnknownTask
+            ├── TimeLimitExceeded
+            └── MemoryLimitExceeded
+
+Driver exceptions are translated where they enter (see :func:`classify`): anything
+that looks like I/O or a lost connection is retryable, as is an exception nobody
+classified (the attempt budget bounds it); a terminal error fails the job at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class ExportdError(Exception):
+    code = "exportd_error"
+    retryable = False
+
+    def __init__(self, message: str | None = None, *, code: str | None = None) -> None:
+        super().__init__(message or self.__class__.__doc__ or self.code)
+        if code is not None:
+            self.code = code
+
+    @property
+    def message(self) -> str:
+        return str(self.args[0])
+
+
+class ConfigError(ExportdError):
+    """The configuration is invalid."""
+
+    code = "config_invalid"
+
+
+class JobNotFound(ExportdError):
+    """No such job."""
+
+    code = "job_not_found"
+
+
+class InvalidTransition(ExportdError):
+    """The job is not in a state that allows this action."""
+
+    code = "invalid_state"
+
+
+class LeaseLost(ExportdError):
+    """The job is no longer held by this attempt."""
+
+    code = "lease_lost"
+
+
+class JobCancelled(ExportdError):
+    """Cancellation was requested."""
+
+    code = "cancelled"
+
+
+class JobError(ExportdError):
+    """A task failed."""
+
+    code = "job_failed"
+
+
+class RetryableJobError(JobError):
+    """A transient failure; the job will be tried again."""
+
+    code = "transient_error"
+    retryable = True
+
+
+class TerminalJobError(JobError):
+    """A failure that retrying cannot fix."""
+
+    code = "terminal_error"
+
+
+class UnknownTask(TerminalJobError):
+    """No task of that name is registered in this worker."""
+
+    code = "unknown_task"
+
+
+class TimeLimitExceeded(TerminalJobError):
+    """The job ran past its time limit."""
+
+    code = "time_limit_exceeded"
+
+
+class MemoryLimitExceeded(TerminalJobError):
+    """The job used more memory than allowed."""
+
+    code = "memory_limit_exceeded"
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorInfo:
+    """What the queue records of a failure: never row data, never secrets."""
+
+    code: str
+    message: str
+    retryable: bool
+
+    def as_dict(self) -> dict[str, object]:
+        return {"code": self.code, "message": self.message, "retryable": self.retryable}
+
+
+_RETRYABLE_BUILTINS = (OSError, TimeoutError, ConnectionError, EOFError)
+
+
+def classify(exc: BaseException) -> ErrorInfo:
+    """Map any exception to the error the queue stores and acts on."""
+    if isinstance(exc, ExportdError):
+        return ErrorInfo(exc.code, exc.message, exc.retryable)
+    if isinstance(exc, _RETRYABLE_BUILTINS) or _is_database_error(exc):
+        return ErrorInfo("transient_error", f"{type(exc).__name__}: {exc}"[:500], True)
+    if isinstance(exc, MemoryError):
+        return ErrorInfo("memory_limit_exceeded", "the job ran out of memory", False)
+    return ErrorInfo("internal_error", f"{type(exc).__name__}: {exc}"[:500], True)
+
+
+def _is_database_error(exc: BaseException) -> bool:
+    # Imported lazily: the classification must not drag SQLAlchemy into every caller.
+    from sqlalchemy.exc import DBAPIError, OperationalError
+
+    return isinstance(exc, OperationalError) or (
+        isinstance(exc, DBAPIError) and exc.connection_invalidated
+    )

@@ -1,0 +1,95 @@
+"""Tasks: what a job runs.  A task is a function of a context and the job's payload.
+
+The function runs in a worker's child process; it reports progress and honours
+cancellation at ``ctx.checkpoint(...)``.  A task may also name ``on_settled``, which the
+supervisor calls inside the same transaction that records the job's outcome, so domain
+rows (an export and its artifact) change together with the job.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from typing import Any, Protocol
+
+from sqlalchemy import Connection
+
+from exportd.errors import ConfigError, UnknownTask
+from exportd.queue.models import Settled
+
+ENTRY_POINT_GROUP = "exportd.tasks"
+BUILTIN_MODULES = ("exportd.worker.builtin_tasks",)
+
+
+class JobContext(Protocol):
+    job_id: int
+    attempt: int
+    correlation_id: str | None
+
+    def checkpoint(self, **progress: Any) -> None:
+        """Report progress; raises JobCancelled when cancellation was requested."""
+
+    @property
+    def cancel_requested(self) -> bool: ...
+
+
+TaskFunction = Callable[[JobContext, dict[str, Any]], dict[str, Any] | None]
+SettledHook = Callable[[Connection, Settled], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    name: str
+    run: TaskFunction
+    on_settled: SettledHook | None = None
+
+
+class TaskRegistry:
+    def __init__(self) -> None:
+        self._tasks: dict[str, Task] = {}
+
+    def register(self, task: Task) -> None:
+        existing = self._tasks.get(task.name)
+        if existing is not None and existing.run is not task.run:
+            raise ValueError(f"task {task.name!r} is registered twice")
+        self._tasks[task.name] = task
+
+    def get(self, name: str) -> Task:
+        try:
+            return self._tasks[name]
+        except KeyError:
+            raise UnknownTask(f"no task named {name!r} is registered in this worker") from None
+
+    def find(self, name: str | None) -> Task | None:
+        return self._tasks.get(name) if name else None
+
+    def names(self) -> list[str]:
+        return sorted(self._tasks)
+
+
+registry = TaskRegistry()
+
+
+def task(
+    name: str, *, on_settled: SettledHook | None = None
+) -> Callable[[TaskFunction], TaskFunction]:
+    """Register a function as the task ``name`` in the default registry."""
+
+    def decorate(function: TaskFunction) -> TaskFunction:
+        registry.register(Task(name, function, on_settled))
+        return function
+
+    return decorate
+
+
+def load_task_modules(modules: Iterable[str]) -> None:
+    """Import the built-in task modules, the plugins' and the configured ones."""
+    for module in (*BUILTIN_MODULES, *modules):
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            raise ConfigError(f"EXPORTD_TASK_MODULES: cannot import {module!r}: {exc}") from exc
+    for entry in entry_points(group=ENTRY_POINT_GROUP):
+        entry.load()

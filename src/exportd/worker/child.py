@@ -1,0 +1,95 @@
+"""The child process: runs one job at a time for its supervisor, for as long as it lives.
+
+Children stay warm between jobs (imports, renderers, fonts).  They ignore SIGINT and
+SIGTERM, which a terminal or a service manager sends to the whole process group: only
+the supervisor decides when a child stops.  A child whose supervisor vanished exits.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from multiprocessing.connection import Connection
+from typing import Any
+
+from exportd.errors import ErrorInfo, JobCancelled, classify
+from exportd.queue.tasks import load_task_modules, registry
+from exportd.worker.protocol import RunRequest
+
+PROGRESS_MIN_INTERVAL_S = 0.2
+
+
+class ChildContext:
+    """What a task sees of its job: ids, progress reporting, cancellation."""
+
+    def __init__(self, conn: Connection, request: RunRequest) -> None:
+        self._conn = conn
+        self.job_id = request.job_id
+        self.attempt = request.attempt
+        self.correlation_id = request.correlation_id
+        self._cancelled = False
+        self._last_sent = 0.0
+
+    @property
+    def cancel_requested(self) -> bool:
+        self._read_cancel()
+        return self._cancelled
+
+    def checkpoint(self, **progress: Any) -> None:
+        now = time.monotonic()
+        if progress and now - self._last_sent >= PROGRESS_MIN_INTERVAL_S:
+            self._conn.send(("progress", self.job_id, self.attempt, progress))
+            self._last_sent = now
+        if self.cancel_requested:
+            raise JobCancelled(f"job {self.job_id} was cancelled")
+
+    def _read_cancel(self) -> None:
+        while self._conn.poll(0):
+            message = self._conn.recv()
+            if message[0] == "cancel" and message[1:] == (self.job_id, self.attempt):
+                self._cancelled = True
+
+
+def child_main(conn: Connection, task_modules: list[str]) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    _exit_with_parent()
+    load_task_modules(task_modules)
+    conn.send(("ready",))
+    while True:
+        try:
+            message = conn.recv()
+        except (EOFError, OSError):
+            return
+        if message[0] == "stop":
+            return
+        if message[0] == "run":
+            conn.send(_run(conn, message[1]))
+
+
+def _run(conn: Connection, request: RunRequest) -> tuple[Any, ...]:
+    ctx = ChildContext(conn, request)
+    result: dict[str, Any] | None = None
+    error: ErrorInfo | None = None
+    cancelled = False
+    try:
+        result = registry.get(request.task).run(ctx, request.payload)
+    except JobCancelled:
+        cancelled = True
+    except BaseException as exc:  # the job's failure is data for the supervisor
+        error = classify(exc)
+    return ("done", request.job_id, request.attempt, result, error, cancelled)
+
+
+def _exit_with_parent() -> None:
+    parent = os.getppid()
+
+    def watch() -> None:
+        while True:
+            time.sleep(1.0)
+            if os.getppid() != parent:
+                os._exit(70)
+
+    threading.Thread(target=watch, name="exportd-parent-watch", daemon=True).start()

@@ -1,0 +1,116 @@
+"""A handle on one child process: start, send, kill, measure."""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import time
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from typing import Any
+
+import psutil
+
+from exportd.queue.models import Claimed, Job
+from exportd.worker.child import child_main
+from exportd.worker.protocol import RunRequest
+
+# spawn, not fork: the supervisor holds threads and database connections that a
+# forked child must not inherit.  Children start once and then stay warm.
+_CONTEXT = multiprocessing.get_context("spawn")
+
+
+@dataclass(slots=True)
+class Running:
+    job: Job
+    claim: Claimed
+    started: float
+    deadline: float
+    cancel_sent_at: float | None = None
+
+
+class Child:
+    def __init__(self, index: int, task_modules: list[str]) -> None:
+        self.index = index
+        self._task_modules = task_modules
+        self.running: Running | None = None
+        self.ready = False  # set when the child reports its task modules loaded
+        self.conn: Connection
+        self.process: Any = None
+        # Set when the supervisor killed the child on purpose and already reported why.
+        self.killed_on_purpose = False
+
+    def start(self) -> None:
+        parent_end, child_end = _CONTEXT.Pipe(duplex=True)
+        self.process = _CONTEXT.Process(
+            target=child_main,
+            args=(child_end, self._task_modules),
+            name=f"exportd-child-{self.index}",
+            daemon=True,
+        )
+        self.process.start()
+        child_end.close()
+        self.conn = parent_end
+        self.running = None
+        self.ready = False
+        self.killed_on_purpose = False
+
+    @property
+    def idle(self) -> bool:
+        return (
+            self.ready
+            and self.running is None
+            and self.process is not None
+            and self.process.is_alive()
+        )
+
+    @property
+    def sentinel(self) -> int:
+        return int(self.process.sentinel)
+
+    def run(self, job: Job, *, timeout_s: float) -> None:
+        now = time.monotonic()
+        self.running = Running(
+            job=job, claim=Claimed(job.id, job.attempt), started=now, deadline=now + timeout_s
+        )
+        request = RunRequest(job.id, job.attempt, job.task, job.payload, job.correlation_id)
+        self.conn.send(("run", request))
+
+    def cancel(self) -> None:
+        if self.running is not None and self.running.cancel_sent_at is None:
+            self.running.cancel_sent_at = time.monotonic()
+            self.conn.send(("cancel", self.running.claim.job_id, self.running.claim.attempt))
+
+    def kill(self) -> None:
+        """SIGKILL the child (and anything it started, such as a browser)."""
+        self.killed_on_purpose = True
+        try:
+            process = psutil.Process(self.process.pid)
+            for grandchild in process.children(recursive=True):
+                grandchild.kill()
+            process.kill()
+        except psutil.NoSuchProcess:
+            pass
+        self.process.join(timeout=5)
+
+    def rss_bytes(self) -> int:
+        """Resident memory of the child and everything below it."""
+        try:
+            process = psutil.Process(self.process.pid)
+            total = int(process.memory_info().rss)
+            for grandchild in process.children(recursive=True):
+                total += int(grandchild.memory_info().rss)
+        except psutil.NoSuchProcess:
+            return 0
+        return total
+
+    def stop(self, timeout_s: float = 2.0) -> None:
+        if self.process is None:
+            return
+        if self.process.is_alive():
+            with contextlib.suppress(OSError):
+                self.conn.send(("stop",))
+            self.process.join(timeout=timeout_s)
+        if self.process.is_alive():
+            self.kill()
+        self.conn.close()

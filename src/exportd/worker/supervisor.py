@@ -1,0 +1,508 @@
+"""The supervisor: claims jobs, runs each in a warm child process, and owns every write.
+
+One loop, no async: wait for a child message, a child's death, a wake-up (NOTIFY or a
+SQLite commit) or the next timer; then settle finished jobs *and* claim new ones in one
+transaction (commits dominate a queue's cost), heartbeat the leases of running jobs,
+enforce time and memory limits, and run the periodic maintenance this node wins.
+
+Children never write to the queue: the supervisor records progress, outcomes and
+leases, so a frozen or killed child cannot corrupt a job, and a supervisor that loses
+a lease kills the child that was running it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from multiprocessing.connection import wait
+from types import FrameType
+from typing import Any
+
+import structlog
+from sqlalchemy import Connection, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import SQLAlchemyError
+
+from exportd.config import Settings
+from exportd.db import Database
+from exportd.db.engine import driver_message
+from exportd.db.tables import workers
+from exportd.errors import (
+    ErrorInfo,
+    LeaseLost,
+    MemoryLimitExceeded,
+    TimeLimitExceeded,
+    classify,
+)
+from exportd.queue.models import Claimed, JobState, Outcome, Settled
+from exportd.queue.notify import Wakeup, watcher_for
+from exportd.queue.periodic import PeriodicRunner
+from exportd.queue.store import JobStore
+from exportd.queue.tasks import TaskRegistry
+from exportd.worker.children import Child
+
+log = structlog.get_logger("exportd.worker")
+
+MEMORY_CHECK_S = 0.5
+DB_RETRY_MAX_S = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class Finished:
+    """An attempt's outcome waiting to be recorded, with what its log line needs."""
+
+    outcome: Outcome
+    task: str
+    correlation_id: str | None
+    duration_s: float
+
+
+class Supervisor:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        db: Database,
+        store: JobStore,
+        registry: TaskRegistry,
+        concurrency: int,
+        queues: Sequence[str] = ("default",),
+        task_modules: Sequence[str] = (),
+    ) -> None:
+        self.settings = settings
+        self.db = db
+        self.store = store
+        self.registry = registry
+        self.queues = list(queues)
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.children = [Child(i, list(task_modules)) for i in range(concurrency)]
+        self.wakeup = Wakeup()
+        self.periodic = PeriodicRunner(db, node_id=self.worker_id, clock=store.clock)
+        self._outcomes: list[Finished] = []
+        self._progress: dict[Claimed, dict[str, Any]] = {}
+        self._stopping = False
+        self._stop_deadline = float("inf")
+        self._want_claim = True
+        self._next_poll = 0.0
+        self._next_heartbeat = 0.0
+        self._next_memory_check = 0.0
+        self._db_backoff = 0.0
+        self._db_retry_at = 0.0
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    def request_stop(self, *, grace_s: float | None = None) -> None:
+        """Stop claiming; give running jobs ``grace_s`` to finish, then hand them back."""
+        grace = self.settings.worker_shutdown_grace_s if grace_s is None else grace_s
+        if self._stopping:
+            grace = 0.0  # a second request means now
+        self._stopping = True
+        self._stop_deadline = min(self._stop_deadline, time.monotonic() + grace)
+        self.wakeup.wake()
+
+    def run(self) -> None:
+        self._install_signal_handlers()
+        watcher = watcher_for(self.db, self.wakeup)
+        for child in self.children:
+            child.start()
+        self._register()
+        watcher.start()
+        log.info(
+            "worker.started",
+            worker_id=self.worker_id,
+            concurrency=len(self.children),
+            queues=self.queues,
+        )
+        try:
+            self._loop()
+        finally:
+            watcher.stop()
+            for child in self.children:
+                child.stop()
+            self._unregister()
+            self.wakeup.close()
+            log.info("worker.stopped", worker_id=self.worker_id)
+
+    def _install_signal_handlers(self) -> None:
+        def handle(signum: int, _frame: FrameType | None) -> None:
+            log.info("worker.stopping", signal=signal.Signals(signum).name)
+            self.request_stop()
+
+        try:
+            signal.signal(signal.SIGTERM, handle)
+            signal.signal(signal.SIGINT, handle)
+        except ValueError:
+            pass  # not the main thread (tests run supervisors in threads)
+
+    # -- the loop ----------------------------------------------------------------------
+
+    def _loop(self) -> None:
+        while True:
+            now = time.monotonic()
+            busy = [c for c in self.children if c.running is not None]
+            if self._stopping and not busy and not self._outcomes:
+                return
+            if self._stopping and now >= self._stop_deadline:
+                self._hand_back(busy)
+                return
+            self._enforce_limits(now)
+            if now >= self._db_retry_at:
+                self._sync_with_database(now)
+            self._wait(self._next_timeout(now))
+
+    def _sync_with_database(self, now: float) -> None:
+        try:
+            self._flush_and_claim(now)
+            if now >= self._next_heartbeat:
+                self._heartbeat()
+                self._next_heartbeat = now + self.settings.job_lease_s / 3
+            if not self._stopping:
+                self._run_periodic()
+            self._db_backoff = 0.0
+        except SQLAlchemyError as exc:
+            # The database went away (restart, failover, terminated backend): keep the
+            # outcomes in memory and try again; the pool reconnects.
+            self._db_backoff = min(max(self._db_backoff * 2, 0.05), DB_RETRY_MAX_S)
+            self._db_retry_at = time.monotonic() + self._db_backoff
+            log.warning(
+                "worker.database_unavailable",
+                error=type(exc).__name__,
+                detail=driver_message(exc),
+                retry_in_s=self._db_backoff,
+            )
+
+    def _next_timeout(self, now: float) -> float:
+        timers = [self._next_poll, self._next_heartbeat]
+        if self._db_backoff:
+            timers.append(self._db_retry_at)
+        if any(c.running for c in self.children):
+            timers.append(self._next_memory_check)
+            timers.extend(c.running.deadline for c in self.children if c.running)
+        if self._stopping:
+            timers.append(self._stop_deadline)
+        if (self._outcomes or self._progress) and now >= self._db_retry_at:
+            return 0.0
+        return max(0.0, min(timers) - now)
+
+    def _wait(self, timeout: float) -> None:
+        sources: list[Any] = [self.wakeup.reader]
+        by_source: dict[Any, Child] = {}
+        for child in self.children:
+            if child.process is None:
+                continue
+            by_source[child.conn] = child
+            by_source[child.sentinel] = child
+            sources += [child.conn, child.sentinel]
+        for ready in wait(sources, timeout):
+            if ready is self.wakeup.reader:
+                if self.wakeup.drain():
+                    self._want_claim = True
+                continue
+            child = by_source[ready]
+            if ready is child.conn:
+                self._read_messages(child)
+            elif not child.process.is_alive():
+                self._on_child_exit(child)
+
+    # -- children ----------------------------------------------------------------------
+
+    def _read_messages(self, child: Child) -> None:
+        try:
+            while child.conn.poll():
+                message = child.conn.recv()
+                self._on_message(child, message)
+        except (EOFError, OSError):
+            return  # the sentinel reports the death
+
+    def _on_message(self, child: Child, message: tuple[Any, ...]) -> None:
+        if message[0] == "ready":
+            child.ready = True
+            self._want_claim = True
+            return
+        running = child.running
+        if running is None or (message[1], message[2]) != (
+            running.claim.job_id,
+            running.claim.attempt,
+        ):
+            return
+        if message[0] == "progress":
+            self._progress[running.claim] = message[3]
+        elif message[0] == "done":
+            _, _, _, result, error, cancelled = message
+            self._finish(
+                child, Outcome(claim=running.claim, result=result, error=error, cancelled=cancelled)
+            )
+
+    def _finish(self, child: Child, outcome: Outcome) -> None:
+        running = child.running
+        assert running is not None
+        self._progress.pop(outcome.claim, None)
+        self._outcomes.append(
+            Finished(
+                outcome=outcome,
+                task=running.job.task,
+                correlation_id=running.job.correlation_id,
+                duration_s=time.monotonic() - running.started,
+            )
+        )
+        child.running = None
+        self._want_claim = True
+
+    def _on_child_exit(self, child: Child) -> None:
+        self._read_messages(child)  # a "done" sent just before dying still counts
+        running = child.running
+        if running is not None and not child.killed_on_purpose:
+            code = child.process.exitcode
+            reason = f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
+            error = ErrorInfo("worker_crashed", f"the job's process died ({reason})", True)
+            self._finish(child, Outcome(claim=running.claim, error=error))
+        child.conn.close()
+        child.process = None
+        child.running = None
+        if not self._stopping:
+            child.start()
+
+    def _kill(self, child: Child, outcome: Outcome | None) -> None:
+        """Kill a child on purpose; report ``outcome`` (None: the job is not ours any more)."""
+        running = child.running
+        child.kill()
+        if running is not None and outcome is not None:
+            self._finish(child, outcome)
+        self._on_child_exit(child)
+
+    def _enforce_limits(self, now: float) -> None:
+        check_memory = now >= self._next_memory_check
+        if check_memory:
+            self._next_memory_check = now + MEMORY_CHECK_S
+        limit = self.settings.memory_limit_mb * 1024 * 1024
+        for child in self.children:
+            running = child.running
+            if running is None:
+                continue
+            if now >= running.deadline:
+                seconds = running.deadline - running.started
+                error = classify(
+                    TimeLimitExceeded(f"the job ran past its time limit of {seconds:g} s")
+                )
+                self._kill(child, Outcome(claim=running.claim, error=error))
+            elif check_memory and child.rss_bytes() > limit:
+                megabytes = self.settings.memory_limit_mb
+                error = classify(
+                    MemoryLimitExceeded(
+                        f"the job used more than its memory limit of {megabytes} MB"
+                    )
+                )
+                self._kill(child, Outcome(claim=running.claim, error=error))
+            elif (
+                running.cancel_sent_at is not None
+                and now - running.cancel_sent_at >= self.settings.job_cancel_grace_s
+            ):
+                self._kill(child, Outcome(claim=running.claim, cancelled=True))
+
+    def _hand_back(self, busy: list[Child]) -> None:
+        claims = [c.running.claim for c in busy if c.running is not None]
+        for child in busy:
+            child.kill()
+            child.running = None
+        try:
+            self._flush_and_claim(time.monotonic())
+            with self.db.write() as conn:
+                released = self.store.release(conn, claims)
+            log.info("worker.handed_back", jobs=released)
+        except SQLAlchemyError as exc:
+            # Their leases will expire and the reaper will requeue them.
+            log.warning("worker.hand_back_failed", error=type(exc).__name__, jobs=len(claims))
+
+    # -- the database ------------------------------------------------------------------
+
+    def _flush_and_claim(self, now: float) -> None:
+        idle = [c for c in self.children if c.idle] if not self._stopping else []
+        claim_now = bool(idle) and (self._want_claim or now >= self._next_poll)
+        if not (self._outcomes or self._progress or claim_now):
+            return
+        if claim_now and not (self._outcomes or self._progress) and not self._has_ready():
+            self._want_claim = False
+            self._next_poll = now + self.settings.poll_interval_s
+            return
+        pending = list(self._outcomes)
+        progress, self._progress = self._progress, {}
+        with self.db.write() as conn:
+            settled = [self._settle(conn, finished) for finished in pending]
+            cancel, lost = self._write_progress(conn, progress)
+            limit = len(idle) if claim_now else 0
+            jobs = self.store.claim(conn, worker_id=self.worker_id, queues=self.queues, limit=limit)
+        # Committed.  Only now act on children: acting may produce new outcomes.
+        self._outcomes = self._outcomes[len(pending) :]
+        for done, result in zip(pending, settled, strict=True):
+            self._log_outcome(done, result)
+        for child, job in zip(idle, jobs, strict=False):
+            child.run(job, timeout_s=job.timeout_s or self.settings.job_timeout_s)
+        if claim_now:
+            # A full batch suggests more work is waiting: ask again as soon as a child frees.
+            self._want_claim = len(jobs) == len(idle)
+            self._next_poll = now + self.settings.poll_interval_s
+        self._act_on_leases(cancel=cancel, lost=lost)
+
+    def _has_ready(self) -> bool:
+        # SQLite: a read costs nothing, while a claim takes the database's one write lock.
+        if self.db.is_postgres:
+            return True
+        with self.db.read() as conn:
+            return self.store.has_ready(conn, queues=self.queues)
+
+    def _settle(self, conn: Connection, finished: Finished) -> Settled:
+        outcome = finished.outcome
+        task = self.registry.find(finished.task)
+        hook = task.on_settled if task else None
+        if hook is None:
+            return self.store.settle(conn, outcome)
+        try:
+            # A savepoint, so a failing hook undoes its own writes and nothing else.
+            with conn.begin_nested():
+                settled = self.store.settle(conn, outcome)
+                if settled.accepted:
+                    hook(conn, settled)
+            return settled
+        except SQLAlchemyError:
+            raise
+        except Exception as exc:  # a domain hook failed: fail the attempt, keep the queue moving
+            log.exception(
+                "worker.settle_hook_failed", job_id=outcome.claim.job_id, error=type(exc).__name__
+            )
+            error = ErrorInfo("internal_error", f"recording the outcome failed: {exc}"[:500], True)
+            return self.store.settle(conn, Outcome(claim=outcome.claim, error=error))
+
+    def _write_progress(
+        self, conn: Connection, progress: dict[Claimed, dict[str, Any]]
+    ) -> tuple[list[Claimed], list[Claimed]]:
+        cancel, lost = [], []
+        for claim, data in progress.items():
+            try:
+                if self.store.record_progress(conn, claim, data):
+                    cancel.append(claim)
+            except LeaseLost:
+                lost.append(claim)
+        return cancel, lost
+
+    def _act_on_leases(self, *, cancel: Iterable[Claimed], lost: Iterable[Claimed]) -> None:
+        for claim in lost:
+            log.warning("job.lease_lost", job_id=claim.job_id, attempt=claim.attempt)
+            self._child_for(claim, lambda child: self._kill(child, None))
+        for claim in cancel:
+            self._child_for(claim, lambda child: child.cancel())
+
+    def _heartbeat(self) -> None:
+        claims = [c.running.claim for c in self.children if c.running is not None]
+        now = self.store.clock.now()
+        with self.db.write() as conn:
+            report = self.store.extend_leases(conn, claims)
+            conn.execute(
+                update(workers).where(workers.c.id == self.worker_id).values(last_heartbeat_at=now)
+            )
+        self._act_on_leases(cancel=report.cancel_requested, lost=report.lost)
+
+    def _run_periodic(self) -> None:
+        schedule = (
+            ("exportd.reaper", self.settings.reaper_interval_s, self._reap),
+            ("exportd.retention", self.settings.retention_interval_s, self._prune),
+        )
+        for name, interval_s, work in schedule:
+            try:
+                self.periodic.run_if_due(name, interval_s, work)
+            except SQLAlchemyError as exc:
+                # Maintenance must never stop the worker; it runs again next interval.
+                log.warning(
+                    "periodic.failed",
+                    task=name,
+                    error=type(exc).__name__,
+                    detail=driver_message(exc),
+                )
+            except Exception:
+                log.exception("periodic.failed", task=name)
+
+    def _reap(self) -> None:
+        with self.db.write() as conn:
+            reaped = self.store.reap_expired(conn)
+            for settled in reaped:
+                task = self.registry.find(settled.task)
+                if task is not None and task.on_settled is not None:
+                    task.on_settled(conn, settled)
+        for settled in reaped:
+            log.warning(
+                "job.lease_rescued",
+                job_id=settled.claim.job_id,
+                attempt=settled.claim.attempt,
+                state=settled.state,
+            )
+
+    def _prune(self) -> None:
+        with self.db.write() as conn:
+            removed = self.store.prune(
+                conn,
+                keep_completed=self.settings.job_keep_completed,
+                keep_failed=self.settings.job_keep_failed,
+            )
+        if removed:
+            log.info("jobs.pruned", removed=removed)
+
+    def _child_for(self, claim: Claimed, action: Any) -> None:
+        for child in self.children:
+            if child.running is not None and child.running.claim == claim:
+                action(child)
+                return
+
+    def _register(self) -> None:
+        now = datetime.now(UTC)
+        values = {
+            "id": self.worker_id,
+            "hostname": socket.gethostname(),
+            "pid": os.getpid(),
+            "queues": self.queues,
+            "concurrency": len(self.children),
+            "started_at": now,
+            "last_heartbeat_at": now,
+        }
+        insert = pg_insert if self.db.is_postgres else sqlite_insert
+        with self.db.write() as conn:
+            conn.execute(insert(workers).values(values).on_conflict_do_nothing())
+
+    def _unregister(self) -> None:
+        try:
+            with self.db.write() as conn:
+                conn.execute(
+                    update(workers)
+                    .where(workers.c.id == self.worker_id)
+                    .values(stopped_at=datetime.now(UTC))
+                )
+        except SQLAlchemyError:
+            pass
+
+    # -- logs --------------------------------------------------------------------------
+
+    def _log_outcome(self, finished: Finished, settled: Settled) -> None:
+        outcome = finished.outcome
+        fields: dict[str, Any] = {
+            "job_id": outcome.claim.job_id,
+            "attempt": outcome.claim.attempt,
+            "task": finished.task,
+            "correlation_id": finished.correlation_id,
+            "duration_ms": round(finished.duration_s * 1000, 1),
+        }
+        if settled.state is None:
+            log.warning("job.outcome_refused", **fields, reason="lease lost")
+            return
+        if outcome.error is not None:
+            fields["error_code"] = outcome.error.code
+        if settled.state is JobState.FAILED:
+            log.error("job.failed", **fields, error_message=outcome.error and outcome.error.message)
+        elif settled.state is JobState.QUEUED:
+            log.warning("job.retrying", **fields, retry_in_s=round(settled.retry_in_s or 0, 3))
+        else:
+            log.info(f"job.{settled.state.value}", **fields)

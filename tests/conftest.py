@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from exportd.config import Settings, load_settings
+from exportd.db import Database, create_database
+from exportd.db.migrate import upgrade
+from tests.support.databases import drop_pg_template, fresh_pg_database, require_postgres
+
+BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A migrated, empty database on each backend (the contract suites run on both)."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'exportd.db'}"
+        db = create_database(load_settings(database_url=url), pool=False)
+        upgrade(db)
+        db.dispose()
+        yield url
+        return
+    require_postgres()
+    with fresh_pg_database() as url:
+        yield url
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return load_settings(
+        database_url=database_url,
+        storage_url=f"file://{tmp_path / 'exports'}",
+    )
+
+
+@pytest.fixture
+def db(settings: Settings) -> Iterator[Database]:
+    database = create_database(settings)
+    yield database
+    database.dispose()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    drop_pg_template()

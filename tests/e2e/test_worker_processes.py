@@ -1,0 +1,198 @@
+"""Real ``exportd worker`` processes, killed, frozen and stopped, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from exportd.queue import Job, JobState
+from tests.support.workers import Harness
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def harness(database_url: str, tmp_path: Path) -> Iterator[Harness]:
+    h = Harness(database_url, tmp_path)
+    yield h
+    h.close()
+
+
+def final(job: Job) -> bool:
+    return job.state.is_final
+
+
+def test_outcomes_are_recorded_and_logged(harness: Harness) -> None:
+    worker = harness.start_worker()
+    ok = harness.enqueue("test.record", correlation_id="req-42")
+    terminal = harness.enqueue("test.fail")
+    retryable = harness.enqueue("test.fail", payload={"retryable": True}, max_attempts=2)
+    assert harness.wait_for(ok, final).state is JobState.COMPLETED
+    failed = harness.wait_for(terminal, final)
+    assert (failed.state, failed.attempts_used) == (JobState.FAILED, 1)
+    assert failed.error == {
+        "code": "validation_failed",
+        "message": "the params do not validate",
+        "retryable": False,
+    }
+    exhausted = harness.wait_for(retryable, final)
+    assert (exhausted.state, exhausted.attempt) == (JobState.FAILED, 2)
+    completed = worker.wait_for_event("job.completed")
+    assert completed["job_id"] == ok
+    assert completed["correlation_id"] == "req-42"
+    assert completed["duration_ms"] >= 0
+    failed_line = worker.wait_for_event("job.failed")
+    assert failed_line["level"] == "error"
+    assert {"job_id", "attempt", "error_code", "duration_ms"} <= failed_line.keys()
+    assert worker.wait_for_event("job.retrying")["level"] == "warning"
+
+
+def test_kill_9_of_a_worker_mid_job_loses_nothing(harness: Harness) -> None:
+    first = harness.start_worker()
+    job_id = harness.enqueue("test.record", payload={"seconds": 3})
+    harness.wait_for_note(f"{job_id}:1:start")
+    first.signal(signal.SIGKILL)
+    second = harness.start_worker()
+    done = harness.wait_for(job_id, final, timeout=40)
+    assert done.state is JobState.COMPLETED
+    assert done.result is not None
+    assert done.result["attempt"] == 2
+    ends = [line for line in harness.notes_lines() if line.endswith(":end")]
+    assert ends == [f"{job_id}:2:end"]  # the first attempt's child died with its parent
+    assert second.wait_for_event("job.completed")["job_id"] == job_id
+
+
+def test_a_frozen_worker_cannot_complete_after_losing_its_lease(harness: Harness) -> None:
+    frozen = harness.start_worker(concurrency=1)
+    job_id = harness.enqueue("test.record", payload={"seconds": 2})
+    harness.wait_for_note(f"{job_id}:1:start")
+    harness.freeze(frozen)
+    rescuer = harness.start_worker(concurrency=1)
+    done = harness.wait_for(job_id, final, timeout=40)
+    assert done.result is not None
+    assert done.result["attempt"] == 2
+    frozen.signal(signal.SIGCONT, group=True)
+    # The zombie wakes: either its heartbeat sees the lost lease or its outcome is refused.
+    deadline = time.monotonic() + 10
+    seen: set[str] = set()
+    while time.monotonic() < deadline and not seen & {"job.lease_lost", "job.outcome_refused"}:
+        seen = {event["event"] for event in frozen.events()}
+        time.sleep(0.1)
+    assert seen & {"job.lease_lost", "job.outcome_refused"}, frozen.log_path.read_text()
+    after = harness.job(job_id)
+    assert (after.state, after.attempt, after.result) == (JobState.COMPLETED, 2, done.result)
+    assert rescuer.process.poll() is None
+
+
+def test_sigterm_hands_unfinished_jobs_back(harness: Harness) -> None:
+    worker = harness.start_worker(worker_shutdown_grace_s="0.5")
+    job_id = harness.enqueue("test.record", payload={"seconds": 5})
+    harness.wait_for_note(f"{job_id}:1:start")
+    assert worker.stop() == 0
+    job = harness.job(job_id)
+    assert (job.state, job.attempts_used, job.error) == (JobState.QUEUED, 0, None)
+    harness.start_worker()
+    done = harness.wait_for(job_id, final, timeout=30)
+    assert done.state is JobState.COMPLETED
+
+
+def test_sigterm_lets_short_jobs_finish(harness: Harness) -> None:
+    worker = harness.start_worker(worker_shutdown_grace_s="10")
+    job_id = harness.enqueue("test.record", payload={"seconds": 1})
+    harness.wait_for_note(f"{job_id}:1:start")
+    assert worker.stop() == 0
+    assert harness.job(job_id).state is JobState.COMPLETED
+
+
+def test_many_workers_claim_each_job_once_per_attempt(harness: Harness) -> None:
+    ids = harness.enqueue_many("test.record", 60)
+    for _ in range(3):
+        harness.start_worker(concurrency=2, job_lease_s="10")
+    for job_id in ids:
+        done = harness.wait_for(job_id, final, timeout=60)
+        assert done.state is JobState.COMPLETED
+        assert done.result is not None
+        assert done.result["attempt"] == done.attempt  # the last attempt's result, once
+    starts = Counter(line for line in harness.notes_lines() if line.endswith(":start"))
+    assert set(starts.values()) == {1}  # no attempt ran twice
+    assert {line.split(":")[0] for line in starts} == {str(job_id) for job_id in ids}
+
+
+def test_a_job_that_always_kills_its_child_ends_failed(harness: Harness) -> None:
+    worker = harness.start_worker()
+    job_id = harness.enqueue("test.crash", max_attempts=3)
+    done = harness.wait_for(job_id, final)
+    assert (done.state, done.attempt) == (JobState.FAILED, 3)
+    assert done.error is not None
+    assert done.error["code"] == "worker_crashed"
+    assert "signal 9" in done.error["message"]
+    # The worker replaced its children and keeps working.
+    assert harness.wait_for(harness.enqueue("test.record"), final).state is JobState.COMPLETED
+    assert worker.process.poll() is None
+
+
+def test_time_limit_fails_terminally_and_names_the_limit(harness: Harness) -> None:
+    harness.start_worker()
+    job_id = harness.enqueue("test.record", payload={"seconds": 30}, timeout_s=0.5)
+    done = harness.wait_for(job_id, final)
+    assert (done.state, done.attempts_used) == (JobState.FAILED, 1)
+    assert done.error is not None
+    assert done.error["code"] == "time_limit_exceeded"
+    assert "time limit of 0.5 s" in done.error["message"]
+
+
+def test_memory_limit_fails_terminally_and_names_the_limit(harness: Harness) -> None:
+    harness.start_worker(memory_limit_mb="150")
+    job_id = harness.enqueue("test.hog", payload={"mb": 600})
+    done = harness.wait_for(job_id, final)
+    assert (done.state, done.attempts_used) == (JobState.FAILED, 1)
+    assert done.error is not None
+    assert done.error["code"] == "memory_limit_exceeded"
+    assert "150 MB" in done.error["message"]
+
+
+def test_cancelling_a_running_job_stops_it_at_a_checkpoint(harness: Harness) -> None:
+    harness.start_worker()
+    job_id = harness.enqueue("test.record", payload={"seconds": 30})
+    harness.wait_for_note(f"{job_id}:1:start")
+    with harness.db.write() as conn:
+        assert harness.store.cancel(conn, job_id) is JobState.RUNNING
+    done = harness.wait_for(job_id, final, timeout=15)
+    assert done.state is JobState.CANCELLED
+    assert f"{job_id}:1:end" not in harness.notes_lines()
+
+
+def test_an_idle_worker_is_woken_without_waiting_for_its_poll(harness: Harness) -> None:
+    worker = harness.start_worker(poll_interval_s="30")
+    worker.wait_for_event("worker.started")
+    time.sleep(1.0)  # past the first claim: the worker is now idle until woken
+    job_id = harness.enqueue("test.record")
+    done = harness.wait_for(job_id, final, timeout=10)
+    assert done.state is JobState.COMPLETED
+
+
+@pytest.mark.parametrize(
+    "database_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
+def test_workers_reconnect_after_their_connections_are_terminated(harness: Harness) -> None:
+    harness.start_worker()
+    first = harness.enqueue("test.record")
+    assert harness.wait_for(first, final).state is JobState.COMPLETED
+    with harness.db.write() as conn:
+        killed = conn.execute(
+            text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        ).scalar()
+    assert killed
+    assert killed >= 2
+    harness.db.engine.dispose()
+    second = harness.enqueue("test.record")
+    assert harness.wait_for(second, final, timeout=20).state is JobState.COMPLETED
