@@ -74,7 +74,7 @@ def worker(
     except ConfigError as exc:
         err.print(f"[red]exportd: {exc.message}[/red]")
         raise typer.Exit(2) from None
-    db = create_database(settings)
+    db = create_database(settings, pre_ping=False)
     supervisor = Supervisor(
         settings=settings,
         db=db,

@@ -74,6 +74,12 @@ class Settings(BaseSettings):
     # The worker.
     worker_concurrency: int = Field(default_factory=lambda: os.cpu_count() or 2, ge=1, le=256)
     worker_shutdown_grace_s: float = Field(default=30.0, ge=0)
+    # Jobs claimed ahead of free children, so one transaction settles and claims many.
+    # Good for floods of short jobs (deliveries); keep 0 for long exports.
+    worker_prefetch: int = Field(default=0, ge=0, le=1000)
+    # LISTEN/NOTIFY (PostgreSQL) or data_version polling (SQLite) for instant pickup.
+    # Turn off behind a transaction-pooling proxy such as PgBouncer, which drops LISTEN.
+    worker_wakeups: bool = True
     memory_limit_mb: int = Field(default=1024, ge=16)
     task_modules: list[str] = []
 

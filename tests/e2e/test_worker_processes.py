@@ -102,6 +102,18 @@ def test_sigterm_hands_unfinished_jobs_back(harness: Harness) -> None:
     assert done.state is JobState.COMPLETED
 
 
+def test_sigterm_hands_back_the_prefetched_backlog(harness: Harness) -> None:
+    worker = harness.start_worker(concurrency=1, worker_prefetch="5", worker_shutdown_grace_s="0.3")
+    ids = harness.enqueue_many("test.record", 6, seconds=5)
+    harness.wait_for_note(f"{ids[0]}:1:start")
+    with harness.db.read() as conn:
+        running = harness.store.list(conn, state=JobState.RUNNING)
+    assert len(running) >= 3  # one in the child, more claimed ahead of it
+    assert worker.stop() == 0
+    jobs = [harness.job(job_id) for job_id in ids]
+    assert {(job.state, job.attempts_used) for job in jobs} == {(JobState.QUEUED, 0)}
+
+
 def test_sigterm_lets_short_jobs_finish(harness: Harness) -> None:
     worker = harness.start_worker(worker_shutdown_grace_s="10")
     job_id = harness.enqueue("test.record", payload={"seconds": 1})

@@ -334,3 +334,29 @@ def test_prune_keeps_by_count_and_age(db: Database, store: JobStore, clock: Manu
     assert stats.counts[JobState.FAILED] == 1
     assert stats.counts[JobState.QUEUED] == 1
     assert stats.oldest_queued_at == now
+
+
+def test_settle_many_batches_plain_successes_and_stays_fenced(
+    db: Database, store: JobStore
+) -> None:
+    ids = [enqueue(db, store) for _ in range(4)]
+    held = claim(db, store, limit=4)
+    stale = Claimed(ids[0], 99)
+    outcomes = [
+        Outcome(claim=held[0]),
+        Outcome(claim=held[1], result={"rows": 1}),
+        Outcome(claim=held[2], error=TERMINAL),
+        Outcome(claim=stale),
+        Outcome(claim=held[3]),
+    ]
+    with db.write() as conn:
+        settled = store.settle_many(conn, outcomes)
+    assert [s.state for s in settled] == [
+        JobState.COMPLETED,
+        JobState.COMPLETED,
+        JobState.FAILED,
+        None,
+        JobState.COMPLETED,
+    ]
+    assert all(s.task == "noop" for s in settled if s.accepted)
+    assert get(db, store, ids[1]).result == {"rows": 1}

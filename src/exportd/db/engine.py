@@ -52,9 +52,11 @@ class Database:
         self.engine.dispose()
 
 
-def create_database(settings: Settings, *, pool: bool = True) -> Database:
+def create_database(settings: Settings, *, pool: bool = True, pre_ping: bool = True) -> Database:
+    """``pre_ping`` tests each pooled connection before use (one more round trip): right for
+    the API; the worker retries failed transactions itself and saves the round trip."""
     url = make_url(settings.database_url)
-    kwargs: dict[str, Any] = {"pool_pre_ping": True}
+    kwargs: dict[str, Any] = {"pool_pre_ping": pre_ping}
     if url.drivername.startswith("sqlite"):
         _ensure_sqlite_directory(url.database)
     elif url.drivername == "postgresql":

@@ -14,7 +14,20 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, delete, func, insert, select, tuple_, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Row,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    literal_column,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -23,7 +36,7 @@ from exportd.clock import Clock, SystemClock
 from exportd.config import KeepPolicy, Settings
 from exportd.db.tables import jobs
 from exportd.errors import ErrorInfo, InvalidTransition, JobNotFound, LeaseLost
-from exportd.queue.models import Claimed, Job, JobState, NewJob, Outcome, Settled
+from exportd.queue.models import ACTIVE_STATES, Claimed, Job, JobState, NewJob, Outcome, Settled
 from exportd.queue.retry import RetryPolicy
 
 NOTIFY_CHANNEL = "exportd_jobs"
@@ -125,7 +138,7 @@ class JobStore:
             .values(values)
             .on_conflict_do_nothing(
                 index_elements=[jobs.c.unique_key],
-                index_where=jobs.c.state.in_(["queued", "running"]),
+                index_where=_in_state(*ACTIVE_STATES),
             )
             .returning(*jobs.c)
         )
@@ -133,7 +146,7 @@ class JobStore:
 
     def _active_by_unique_key(self, conn: Connection, key: str) -> Job:
         row = conn.execute(
-            select(jobs).where(jobs.c.unique_key == key, jobs.c.state.in_(["queued", "running"]))
+            select(jobs).where(jobs.c.unique_key == key, _in_state(*ACTIVE_STATES))
         ).one()
         return _to_job(row)
 
@@ -148,7 +161,9 @@ class JobStore:
     def has_ready(self, conn: Connection, *, queues: Sequence[str]) -> bool:
         """A cheap read before taking SQLite's write lock for a claim."""
         query = select(jobs.c.id).where(
-            jobs.c.state == "queued", jobs.c.queue.in_(queues), jobs.c.run_after <= self.clock.now()
+            _in_state(JobState.QUEUED),
+            jobs.c.queue.in_(queues),
+            jobs.c.run_after <= self.clock.now(),
         )
         return conn.execute(query.limit(1)).first() is not None
 
@@ -159,29 +174,15 @@ class JobStore:
         if limit <= 0:
             return []
         now = self.clock.now()
-        candidates = (
-            select(jobs.c.id)
-            .where(jobs.c.state == "queued", jobs.c.queue.in_(queues), jobs.c.run_after <= now)
-            .order_by(jobs.c.priority, jobs.c.run_after, jobs.c.id)
-            .limit(limit)
-        )
-        if conn.dialect.name == "postgresql":
-            candidates = candidates.with_for_update(skip_locked=True)
-        stmt = (
-            update(jobs)
-            .where(jobs.c.id.in_(candidates.scalar_subquery()))
-            .values(
-                state=JobState.RUNNING.value,
-                attempt=jobs.c.attempt + 1,
-                attempts_used=jobs.c.attempts_used + 1,
-                worker_id=worker_id,
-                lease_expires_at=now + self.lease,
-                started_at=now,
-                updated_at=now,
-            )
-            .returning(*jobs.c)
-        )
-        claimed = [_to_job(row) for row in conn.execute(stmt)]
+        params = {
+            "queues": list(queues),
+            "now": now,
+            "limit": limit,
+            "worker_id": worker_id,
+            "lease_expires_at": now + self.lease,
+        }
+        stmt = _CLAIM_POSTGRES if conn.dialect.name == "postgresql" else _CLAIM_SQLITE
+        claimed = [_to_job(row) for row in conn.execute(stmt, params)]
         return sorted(claimed, key=lambda job: (job.priority, job.run_after, job.id))
 
     def extend_leases(self, conn: Connection, claims: Iterable[Claimed]) -> LeaseReport:
@@ -191,7 +192,7 @@ class JobStore:
             return LeaseReport(frozenset(), frozenset())
         rows = conn.execute(
             update(jobs)
-            .where(jobs.c.state == "running", _fence_in(held))
+            .where(_in_state(JobState.RUNNING), _fence_in(held))
             .values(lease_expires_at=self.clock.now() + self.lease)
             .returning(jobs.c.id, jobs.c.attempt, jobs.c.cancel_requested)
         ).all()
@@ -220,6 +221,33 @@ class JobStore:
         if outcome.error is None:
             return self._finish(conn, outcome.claim, JobState.COMPLETED, result=outcome.result)
         return self._fail(conn, outcome.claim, outcome.error)
+
+    def settle_many(self, conn: Connection, outcomes: Sequence[Outcome]) -> list[Settled]:
+        """Settle many outcomes; plain successes share one fenced statement."""
+        plain = {o.claim for o in outcomes if o.succeeded and o.result is None}
+        done: dict[Claimed, Settled] = {}
+        if plain:
+            now = self.clock.now()
+            rows = conn.execute(
+                update(jobs)
+                .where(_in_state(JobState.RUNNING), _fence_in(plain))
+                .values(
+                    state=JobState.COMPLETED.value,
+                    finished_at=now,
+                    updated_at=now,
+                    lease_expires_at=None,
+                )
+                .returning(jobs.c.id, jobs.c.attempt, jobs.c.task)
+            ).all()
+            for row in rows:
+                claim = Claimed(row.id, row.attempt)
+                done[claim] = Settled(claim=claim, state=JobState.COMPLETED, task=row.task)
+        return [
+            done.get(o.claim, Settled(claim=o.claim, state=None))
+            if o.claim in plain
+            else self.settle(conn, o)
+            for o in outcomes
+        ]
 
     def _finish(
         self,
@@ -280,7 +308,7 @@ class JobStore:
         if not held:
             return 0
         now = self.clock.now()
-        fence = and_(jobs.c.state == "running", _fence_in(held))
+        fence = and_(_in_state(JobState.RUNNING), _fence_in(held))
         cancelled = conn.execute(
             update(jobs)
             .where(fence, jobs.c.cancel_requested.is_(True))
@@ -304,7 +332,7 @@ class JobStore:
         """Jobs whose worker stopped heartbeating: retried through the policy, or failed."""
         query = (
             select(jobs.c.id, jobs.c.attempt)
-            .where(jobs.c.state == "running", jobs.c.lease_expires_at < self.clock.now())
+            .where(_in_state(JobState.RUNNING), jobs.c.lease_expires_at < self.clock.now())
             .order_by(jobs.c.lease_expires_at)
             .limit(limit)
         )
@@ -328,7 +356,7 @@ class JobStore:
         now = self.clock.now()
         done = conn.execute(
             update(jobs)
-            .where(jobs.c.id == job_id, jobs.c.state == "queued")
+            .where(jobs.c.id == job_id, _in_state(JobState.QUEUED))
             .values(state="cancelled", finished_at=now, updated_at=now)
             .returning(jobs.c.id)
         ).first()
@@ -336,7 +364,7 @@ class JobStore:
             return JobState.CANCELLED
         requested = conn.execute(
             update(jobs)
-            .where(jobs.c.id == job_id, jobs.c.state == "running")
+            .where(jobs.c.id == job_id, _in_state(JobState.RUNNING))
             .values(cancel_requested=True, updated_at=now)
             .returning(jobs.c.id)
         ).first()
@@ -397,7 +425,7 @@ class JobStore:
         for row in conn.execute(select(jobs.c.state, func.count()).group_by(jobs.c.state)):
             counts[JobState(row[0])] = row[1]
         oldest = conn.execute(
-            select(func.min(jobs.c.run_after)).where(jobs.c.state == "queued")
+            select(func.min(jobs.c.run_after)).where(_in_state(JobState.QUEUED))
         ).scalar()
         return QueueStats(counts, oldest)
 
@@ -443,9 +471,57 @@ class JobStore:
         return int(removed)
 
 
+def _claim_statement(*, skip_locked: bool) -> Any:
+    """The claim, built once: on the hot path, building the construct costs more than
+    running it.  Parameters: queues, now, limit, worker_id, lease_expires_at."""
+    candidates = (
+        select(jobs.c.id)
+        .where(
+            _in_state(JobState.QUEUED),
+            jobs.c.queue.in_(bindparam("queues", expanding=True)),
+            jobs.c.run_after <= bindparam("now"),
+        )
+        .order_by(jobs.c.priority, jobs.c.run_after, jobs.c.id)
+        .limit(bindparam("limit"))
+    )
+    if skip_locked:
+        candidates = candidates.with_for_update(skip_locked=True)
+    return (
+        update(jobs)
+        .where(jobs.c.id.in_(candidates.scalar_subquery()))
+        .values(
+            state=literal_column(f"'{JobState.RUNNING.value}'"),
+            attempt=jobs.c.attempt + 1,
+            attempts_used=jobs.c.attempts_used + 1,
+            worker_id=bindparam("worker_id"),
+            lease_expires_at=bindparam("lease_expires_at"),
+            started_at=bindparam("now"),
+            updated_at=bindparam("now"),
+        )
+        .returning(*jobs.c)
+    )
+
+
+def _in_state(*states: JobState) -> ColumnElement[bool]:
+    """A state filter written as SQL literals, not bound parameters.
+
+    A bound ``state = $1`` hides the value from PostgreSQL's generic plans (psycopg
+    prepares statements after a few runs), so the partial indexes on ``state`` would
+    go unused and every claim would scan the table.
+    """
+    literals: list[ColumnElement[Any]] = [
+        literal_column(f"'{JobState(state).value}'") for state in states
+    ]
+    if len(literals) == 1:
+        return jobs.c.state == literals[0]
+    return jobs.c.state.in_(literals)
+
+
 def _fence(claim: Claimed) -> Any:
     return and_(
-        jobs.c.id == claim.job_id, jobs.c.attempt == claim.attempt, jobs.c.state == "running"
+        jobs.c.id == claim.job_id,
+        jobs.c.attempt == claim.attempt,
+        _in_state(JobState.RUNNING),
     )
 
 
@@ -458,3 +534,7 @@ def _to_job(row: Row[Any]) -> Job:
     values["state"] = JobState(values["state"])
     values["cancel_requested"] = bool(values["cancel_requested"])
     return Job(**values)
+
+
+_CLAIM_POSTGRES = _claim_statement(skip_locked=True)
+_CLAIM_SQLITE = _claim_statement(skip_locked=False)

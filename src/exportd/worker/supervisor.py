@@ -17,6 +17,7 @@ import signal
 import socket
 import time
 import uuid
+from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -41,17 +42,21 @@ from exportd.errors import (
     TimeLimitExceeded,
     classify,
 )
-from exportd.queue.models import Claimed, JobState, Outcome, Settled
+from exportd.queue.models import Claimed, Job, JobState, Outcome, Settled
 from exportd.queue.notify import Wakeup, watcher_for
 from exportd.queue.periodic import PeriodicRunner
 from exportd.queue.store import JobStore
-from exportd.queue.tasks import TaskRegistry
+from exportd.queue.tasks import SettledHook, TaskRegistry
 from exportd.worker.children import Child
 
 log = structlog.get_logger("exportd.worker")
 
 MEMORY_CHECK_S = 0.5
 DB_RETRY_MAX_S = 5.0
+# Group commit: finished jobs wait at most this long (or for a full batch) to be recorded
+# together, unless a claim is due anyway.  Pickup latency does not wait on it.
+OUTCOME_DELAY_S = 0.02
+OUTCOME_BATCH = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +91,9 @@ class Supervisor:
         self.wakeup = Wakeup()
         self.periodic = PeriodicRunner(db, node_id=self.worker_id, clock=store.clock)
         self._outcomes: list[Finished] = []
+        self._oldest_outcome = 0.0
+        # Claimed jobs waiting for a free child (see EXPORTD_WORKER_PREFETCH).
+        self._backlog: deque[Job] = deque()
         self._progress: dict[Claimed, dict[str, Any]] = {}
         self._stopping = False
         self._stop_deadline = float("inf")
@@ -95,6 +103,7 @@ class Supervisor:
         self._next_memory_check = 0.0
         self._db_backoff = 0.0
         self._db_retry_at = 0.0
+        self._periodic_next: dict[str, float] = {}
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -109,11 +118,12 @@ class Supervisor:
 
     def run(self) -> None:
         self._install_signal_handlers()
-        watcher = watcher_for(self.db, self.wakeup)
+        watcher = watcher_for(self.db, self.wakeup) if self.settings.worker_wakeups else None
         for child in self.children:
             child.start()
         self._register()
-        watcher.start()
+        if watcher is not None:
+            watcher.start()
         log.info(
             "worker.started",
             worker_id=self.worker_id,
@@ -123,7 +133,8 @@ class Supervisor:
         try:
             self._loop()
         finally:
-            watcher.stop()
+            if watcher is not None:
+                watcher.stop()
             for child in self.children:
                 child.stop()
             self._unregister()
@@ -147,12 +158,13 @@ class Supervisor:
         while True:
             now = time.monotonic()
             busy = [c for c in self.children if c.running is not None]
-            if self._stopping and not busy and not self._outcomes:
+            if self._stopping and not busy and not self._outcomes and not self._backlog:
                 return
             if self._stopping and now >= self._stop_deadline:
                 self._hand_back(busy)
                 return
             self._enforce_limits(now)
+            self._dispatch()
             if now >= self._db_retry_at:
                 self._sync_with_database(now)
             self._wait(self._next_timeout(now))
@@ -187,8 +199,12 @@ class Supervisor:
             timers.extend(c.running.deadline for c in self.children if c.running)
         if self._stopping:
             timers.append(self._stop_deadline)
-        if (self._outcomes or self._progress) and now >= self._db_retry_at:
+        if now < self._db_retry_at:
+            return max(0.0, min(timers) - now)
+        if self._progress or self._stopping_backlog() or self._claim_due(now):
             return 0.0
+        if self._outcomes:
+            timers.append(self._oldest_outcome + OUTCOME_DELAY_S)
         return max(0.0, min(timers) - now)
 
     def _wait(self, timeout: float) -> None:
@@ -252,6 +268,8 @@ class Supervisor:
                 duration_s=time.monotonic() - running.started,
             )
         )
+        if not self._outcomes[:-1]:
+            self._oldest_outcome = time.monotonic()
         child.running = None
         self._want_claim = True
 
@@ -306,8 +324,26 @@ class Supervisor:
             ):
                 self._kill(child, Outcome(claim=running.claim, cancelled=True))
 
+    def _dispatch(self) -> None:
+        """Give backlog jobs to free children (no database round trip)."""
+        if self._stopping:
+            return
+        for child in self.children:
+            if not self._backlog:
+                return
+            if child.idle:
+                job = self._backlog.popleft()
+                child.run(job, timeout_s=job.timeout_s or self.settings.job_timeout_s)
+
+    def _stopping_backlog(self) -> list[Job]:
+        return list(self._backlog) if self._stopping else []
+
+    def _held(self) -> list[Claimed]:
+        running = [c.running.claim for c in self.children if c.running is not None]
+        return running + [Claimed(job.id, job.attempt) for job in self._backlog]
+
     def _hand_back(self, busy: list[Child]) -> None:
-        claims = [c.running.claim for c in busy if c.running is not None]
+        claims = self._held()
         for child in busy:
             child.kill()
             child.running = None
@@ -322,31 +358,60 @@ class Supervisor:
 
     # -- the database ------------------------------------------------------------------
 
+    def _wanted(self) -> int:
+        """How many jobs to claim: free children plus the prefetch, minus the backlog."""
+        if self._stopping:
+            return 0
+        free = sum(1 for c in self.children if c.idle)
+        return max(free + self.settings.worker_prefetch - len(self._backlog), 0)
+
+    def _claim_due(self, now: float) -> bool:
+        # Refill the backlog once it is half empty; without prefetch, when a child is free.
+        refill = len(self._backlog) <= self.settings.worker_prefetch // 2
+        return refill and self._wanted() > 0 and (self._want_claim or now >= self._next_poll)
+
+    def _outcomes_due(self, now: float) -> bool:
+        if not self._outcomes:
+            return False
+        busy = any(c.running for c in self.children) or self._backlog
+        return (
+            not busy
+            or self._stopping
+            or len(self._outcomes) >= OUTCOME_BATCH
+            or now - self._oldest_outcome >= OUTCOME_DELAY_S
+        )
+
     def _flush_and_claim(self, now: float) -> None:
-        idle = [c for c in self.children if c.idle] if not self._stopping else []
-        claim_now = bool(idle) and (self._want_claim or now >= self._next_poll)
-        if not (self._outcomes or self._progress or claim_now):
+        """One transaction: settle finished jobs, store progress, hand back, claim more."""
+        wanted = self._wanted()
+        claim_now = self._claim_due(now)
+        release = self._stopping_backlog()
+        flush = self._outcomes_due(now) or (claim_now and bool(self._outcomes))
+        if not (flush or self._progress or release or claim_now):
             return
-        if claim_now and not (self._outcomes or self._progress) and not self._has_ready():
+        if not (flush or self._progress or release) and not self._has_ready():
             self._want_claim = False
             self._next_poll = now + self.settings.poll_interval_s
             return
-        pending = list(self._outcomes)
+        pending = list(self._outcomes) if flush else []
         progress, self._progress = self._progress, {}
         with self.db.write() as conn:
-            settled = [self._settle(conn, finished) for finished in pending]
+            settled = self._settle_all(conn, pending)
             cancel, lost = self._write_progress(conn, progress)
-            limit = len(idle) if claim_now else 0
+            self.store.release(conn, [Claimed(job.id, job.attempt) for job in release])
+            limit = wanted if claim_now else 0
             jobs = self.store.claim(conn, worker_id=self.worker_id, queues=self.queues, limit=limit)
         # Committed.  Only now act on children: acting may produce new outcomes.
         self._outcomes = self._outcomes[len(pending) :]
+        if release:
+            self._backlog.clear()
         for done, result in zip(pending, settled, strict=True):
             self._log_outcome(done, result)
-        for child, job in zip(idle, jobs, strict=False):
-            child.run(job, timeout_s=job.timeout_s or self.settings.job_timeout_s)
+        self._backlog.extend(jobs)
+        self._dispatch()
         if claim_now:
-            # A full batch suggests more work is waiting: ask again as soon as a child frees.
-            self._want_claim = len(jobs) == len(idle)
+            # A full batch suggests more work is waiting: ask again as soon as there is room.
+            self._want_claim = len(jobs) == limit
             self._next_poll = now + self.settings.poll_interval_s
         self._act_on_leases(cancel=cancel, lost=lost)
 
@@ -357,12 +422,23 @@ class Supervisor:
         with self.db.read() as conn:
             return self.store.has_ready(conn, queues=self.queues)
 
+    def _settle_all(self, conn: Connection, pending: list[Finished]) -> list[Settled]:
+        plain = [f.outcome for f in pending if self._hook(f.task) is None]
+        by_claim = {s.claim: s for s in self.store.settle_many(conn, plain)}
+        return [
+            by_claim[f.outcome.claim] if f.outcome.claim in by_claim else self._settle(conn, f)
+            for f in pending
+        ]
+
+    def _hook(self, task_name: str) -> SettledHook | None:
+        task = self.registry.find(task_name)
+        return task.on_settled if task else None
+
     def _settle(self, conn: Connection, finished: Finished) -> Settled:
+        """Settle with the task's hook, in a savepoint."""
         outcome = finished.outcome
-        task = self.registry.find(finished.task)
-        hook = task.on_settled if task else None
-        if hook is None:
-            return self.store.settle(conn, outcome)
+        hook = self._hook(finished.task)
+        assert hook is not None
         try:
             # A savepoint, so a failing hook undoes its own writes and nothing else.
             with conn.begin_nested():
@@ -392,6 +468,14 @@ class Supervisor:
         return cancel, lost
 
     def _act_on_leases(self, *, cancel: Iterable[Claimed], lost: Iterable[Claimed]) -> None:
+        lost, cancel = set(lost), set(cancel)
+        for job in [j for j in self._backlog if Claimed(j.id, j.attempt) in lost | cancel]:
+            self._backlog.remove(job)
+            claim = Claimed(job.id, job.attempt)
+            if claim in cancel and claim not in lost:
+                self._outcomes.append(
+                    Finished(Outcome(claim=claim, cancelled=True), job.task, job.correlation_id, 0)
+                )
         for claim in lost:
             log.warning("job.lease_lost", job_id=claim.job_id, attempt=claim.attempt)
             self._child_for(claim, lambda child: self._kill(child, None))
@@ -399,10 +483,9 @@ class Supervisor:
             self._child_for(claim, lambda child: child.cancel())
 
     def _heartbeat(self) -> None:
-        claims = [c.running.claim for c in self.children if c.running is not None]
         now = self.store.clock.now()
         with self.db.write() as conn:
-            report = self.store.extend_leases(conn, claims)
+            report = self.store.extend_leases(conn, self._held())
             conn.execute(
                 update(workers).where(workers.c.id == self.worker_id).values(last_heartbeat_at=now)
             )
@@ -413,7 +496,13 @@ class Supervisor:
             ("exportd.reaper", self.settings.reaper_interval_s, self._reap),
             ("exportd.retention", self.settings.retention_interval_s, self._prune),
         )
+        now = time.monotonic()
         for name, interval_s, work in schedule:
+            # Ask the database only when the task could be due: another node may have run
+            # it meanwhile, in which case it is not due yet and we look again later.
+            if now < self._periodic_next.get(name, 0.0):
+                continue
+            self._periodic_next[name] = now + interval_s
             try:
                 self.periodic.run_if_due(name, interval_s, work)
             except SQLAlchemyError as exc:
