@@ -29,11 +29,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 
 @pytest.fixture
-def settings(database_url: str, tmp_path: Path) -> Settings:
-    return load_settings(
-        database_url=database_url,
-        storage_url=f"file://{tmp_path / 'exports'}",
-    )
+def settings(database_url: str) -> Settings:
+    return load_settings(database_url=database_url)
 
 
 @pytest.fixture

@@ -43,55 +43,99 @@ class Settings(BaseSettings):
         validate_default=True,
     )
 
-    env: Literal["development", "production"] = "development"
+    env: Literal["development", "production"] = Field(
+        default="development",
+        description="production refuses development defaults (such as the secret key)",
+    )
 
     # Where state lives.
-    database_url: str = "sqlite:///./var/exportd.db"
-    storage_url: str = "file://./var/exports"
-    s3_endpoint_url: str | None = None
-    sqlite_busy_timeout_ms: int = Field(default=5000, ge=0)
-
-    # Secrets.
-    secret_key: SecretStr = SecretStr(DEV_SECRET)
-    jwt_secret: SecretStr | None = None
-    jwks_url: str | None = None
-
-    enable_exports: bool = True
+    database_url: str = Field(
+        default="sqlite:///./var/exportd.db",
+        description="sqlite:///path or postgresql://user@host/db: the queue and all state",
+    )
+    sqlite_busy_timeout_ms: int = Field(
+        default=5000, ge=0, description="how long a SQLite writer waits for the write lock"
+    )
+    secret_key: SecretStr = Field(
+        default=SecretStr(DEV_SECRET),
+        description="signs links and tokens; must be set in production",
+    )
 
     # The queue.
-    job_attempts: int = Field(default=3, ge=1, le=100)
-    job_backoff_ms: int = Field(default=10_000, ge=0)
-    job_backoff_cap_ms: int = Field(default=600_000, ge=0)
-    job_timeout_s: float = Field(default=900.0, gt=0)
-    job_lease_s: float = Field(default=30.0, ge=1)
-    job_cancel_grace_s: float = Field(default=10.0, ge=0)
-    job_keep_completed: KeepPolicy = KeepPolicy(count=10_000, age_s=7 * 86_400)
-    job_keep_failed: KeepPolicy = KeepPolicy(count=50_000, age_s=30 * 86_400)
-    poll_interval_s: float = Field(default=1.0, gt=0, le=60)
-    reaper_interval_s: float = Field(default=10.0, gt=0)
-    retention_interval_s: float = Field(default=300.0, gt=0)
+    job_attempts: int = Field(
+        default=3, ge=1, le=100, description="attempts per job before it is dead-lettered"
+    )
+    job_backoff_ms: int = Field(
+        default=10_000, ge=0, description="first retry delay; doubles per attempt, with jitter"
+    )
+    job_backoff_cap_ms: int = Field(default=600_000, ge=0, description="longest retry delay")
+    job_timeout_s: float = Field(
+        default=900.0, gt=0, description="time limit per attempt; past it the job fails"
+    )
+    job_lease_s: float = Field(
+        default=30.0,
+        ge=1,
+        description="a claim's lease, renewed every third of it; an expired lease is rescued",
+    )
+    job_cancel_grace_s: float = Field(
+        default=10.0, ge=0, description="time a cancelled job has to stop before it is killed"
+    )
+    job_keep_completed: KeepPolicy = Field(
+        default=KeepPolicy(count=10_000, age_s=7 * 86_400),
+        description='completed and cancelled jobs kept: a count, or {"count": N, "age_s": S}',
+    )
+    job_keep_failed: KeepPolicy = Field(
+        default=KeepPolicy(count=50_000, age_s=30 * 86_400),
+        description='failed jobs (the dead letter) kept: a count, or {"count": N, "age_s": S}',
+    )
+    poll_interval_s: float = Field(
+        default=1.0, gt=0, le=60, description="how often an idle worker looks for due jobs"
+    )
+    reaper_interval_s: float = Field(
+        default=10.0, gt=0, description="how often expired leases are rescued (one node)"
+    )
+    retention_interval_s: float = Field(
+        default=300.0, gt=0, description="how often finished jobs are pruned (one node)"
+    )
 
     # The worker.
-    worker_concurrency: int = Field(default_factory=lambda: os.cpu_count() or 2, ge=1, le=256)
-    worker_shutdown_grace_s: float = Field(default=30.0, ge=0)
-    # Jobs claimed ahead of free children, so one transaction settles and claims many.
-    # Good for floods of short jobs (deliveries); keep 0 for long exports.
-    worker_prefetch: int = Field(default=0, ge=0, le=1000)
-    # LISTEN/NOTIFY (PostgreSQL) or data_version polling (SQLite) for instant pickup.
-    # Turn off behind a transaction-pooling proxy such as PgBouncer, which drops LISTEN.
-    worker_wakeups: bool = True
-    memory_limit_mb: int = Field(default=1024, ge=16)
-    task_modules: list[str] = []
+    worker_concurrency: int = Field(
+        default_factory=lambda: os.cpu_count() or 2,
+        ge=1,
+        le=256,
+        description="child processes per worker, each running one job (default: CPU count)",
+    )
+    worker_shutdown_grace_s: float = Field(
+        default=30.0,
+        ge=0,
+        description="on SIGTERM, time for running jobs to finish before they are handed back",
+    )
+    worker_prefetch: int = Field(
+        default=0,
+        ge=0,
+        le=1000,
+        description="jobs claimed ahead of free children; raise for floods of short jobs",
+    )
+    worker_wakeups: bool = Field(
+        default=True,
+        description="LISTEN/NOTIFY (or SQLite change watch) for instant pickup; "
+        "turn off behind PgBouncer in transaction mode",
+    )
+    memory_limit_mb: int = Field(
+        default=1024,
+        ge=16,
+        description="resident memory per job (its process tree); past it the job fails",
+    )
+    task_modules: list[str] = Field(
+        default=[], description='extra modules with tasks, as a JSON list: ["my.tasks"]'
+    )
 
-    # Maintenance (later issues build on these).
-    cleanup_interval_seconds: float = Field(default=3600.0, gt=0)
-    cleanup_batch_size: int = Field(default=100, ge=1)
-    cleanup_dry_run: bool = False
-
-    smtp_url: str | None = None
-
-    log_format: Literal["auto", "json", "console"] = "auto"
-    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["auto", "json", "console"] = Field(
+        default="auto", description="auto: JSON unless on a terminal in development"
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        default="info", description="the lowest level logged"
+    )
 
     @field_validator("job_keep_completed", "job_keep_failed", mode="before")
     @classmethod
@@ -107,10 +151,6 @@ class Settings(BaseSettings):
         if not value.startswith(("sqlite", "postgresql")):
             raise ValueError("must start with sqlite:// or postgresql://")
         return value
-
-    @property
-    def is_sqlite(self) -> bool:
-        return self.database_url.startswith("sqlite")
 
     @classmethod
     def settings_customise_sources(

@@ -125,7 +125,9 @@ def classify(exc: BaseException) -> ErrorInfo:
     """Map any exception to the error the queue stores and acts on."""
     if isinstance(exc, ExportdError):
         return ErrorInfo(exc.code, exc.message, exc.retryable)
-    if isinstance(exc, _RETRYABLE_BUILTINS) or _is_database_error(exc):
+    if _is_database_error(exc):
+        return ErrorInfo("transient_error", f"database error: {driver_message(exc)}", True)
+    if isinstance(exc, _RETRYABLE_BUILTINS):
         return ErrorInfo("transient_error", f"{type(exc).__name__}: {exc}"[:500], True)
     if isinstance(exc, MemoryError):
         return ErrorInfo("memory_limit_exceeded", "the job ran out of memory", False)
@@ -139,3 +141,11 @@ def _is_database_error(exc: BaseException) -> bool:
     return isinstance(exc, OperationalError) or (
         isinstance(exc, DBAPIError) and exc.connection_invalidated
     )
+
+
+def driver_message(exc: BaseException) -> str:
+    """The database's own first line of an error, without the statement or its parameters
+    (which may hold row data)."""
+    original = getattr(exc, "orig", None) or exc
+    lines = str(original).strip().splitlines()
+    return lines[0][:200] if lines else type(original).__name__

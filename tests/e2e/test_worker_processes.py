@@ -193,7 +193,7 @@ def test_an_idle_worker_is_woken_without_waiting_for_its_poll(harness: Harness) 
     "database_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
 )
 def test_workers_reconnect_after_their_connections_are_terminated(harness: Harness) -> None:
-    harness.start_worker()
+    worker = harness.start_worker(poll_interval_s="30")
     first = harness.enqueue("test.record")
     assert harness.wait_for(first, final).state is JobState.COMPLETED
     with harness.db.write() as conn:
@@ -206,5 +206,8 @@ def test_workers_reconnect_after_their_connections_are_terminated(harness: Harne
     assert killed
     assert killed >= 2
     harness.db.engine.dispose()
+    worker.wait_for_event("listener.reconnecting")
+    time.sleep(0.5)  # the listener is back
     second = harness.enqueue("test.record")
-    assert harness.wait_for(second, final, timeout=20).state is JobState.COMPLETED
+    # Picked up well before the 30 s poll: through the listener's new connection.
+    assert harness.wait_for(second, final, timeout=10).state is JobState.COMPLETED

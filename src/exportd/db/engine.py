@@ -104,16 +104,3 @@ def _require_psycopg() -> None:
             "EXPORTD_DATABASE_URL points at PostgreSQL, which needs the driver: "
             "pip install 'exportd[postgres]'"
         ) from None
-
-
-def is_sqlite_busy(exc: BaseException) -> bool:
-    """True for SQLite's "database is locked" (the busy handler gave up)."""
-    return "database is locked" in str(exc) or "database is busy" in str(exc)
-
-
-def driver_message(exc: BaseException) -> str:
-    """The database's own first line of an error, without the statement or its parameters
-    (which may hold row data)."""
-    original = getattr(exc, "orig", None) or exc
-    lines = str(original).strip().splitlines()
-    return lines[0][:200] if lines else type(original).__name__

@@ -33,7 +33,6 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from exportd.config import Settings
 from exportd.db import Database
-from exportd.db.engine import driver_message
 from exportd.db.tables import workers
 from exportd.errors import (
     ErrorInfo,
@@ -41,6 +40,7 @@ from exportd.errors import (
     MemoryLimitExceeded,
     TimeLimitExceeded,
     classify,
+    driver_message,
 )
 from exportd.queue.models import Claimed, Job, JobState, Outcome, Settled
 from exportd.queue.notify import Wakeup, watcher_for
@@ -452,7 +452,8 @@ class Supervisor:
             log.exception(
                 "worker.settle_hook_failed", job_id=outcome.claim.job_id, error=type(exc).__name__
             )
-            error = ErrorInfo("internal_error", f"recording the outcome failed: {exc}"[:500], True)
+            detail = classify(exc).message
+            error = ErrorInfo("internal_error", f"recording the outcome failed: {detail}", True)
             return self.store.settle(conn, Outcome(claim=outcome.claim, error=error))
 
     def _write_progress(
@@ -590,7 +591,8 @@ class Supervisor:
         if outcome.error is not None:
             fields["error_code"] = outcome.error.code
         if settled.state is JobState.FAILED:
-            log.error("job.failed", **fields, error_message=outcome.error and outcome.error.message)
+            # The code only: a task's message may quote the data it choked on.
+            log.error("job.failed", **fields)
         elif settled.state is JobState.QUEUED:
             log.warning("job.retrying", **fields, retry_in_s=round(settled.retry_in_s or 0, 3))
         else:

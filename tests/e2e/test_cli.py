@@ -1,0 +1,84 @@
+"""The command line as an operator uses it: real processes, real exit codes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from exportd.config import load_settings
+from exportd.db import create_database
+from exportd.errors import ErrorInfo
+from exportd.queue import JobState, JobStore, NewJob
+from exportd.queue.models import Claimed, Outcome
+
+
+def exportd(*args: str, url: str, **env: str) -> subprocess.CompletedProcess[str]:
+    environment = {**os.environ, "EXPORTD_DATABASE_URL": url, "COLUMNS": "200", **env}
+    return subprocess.run(
+        [sys.executable, "-m", "exportd", *args],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.fixture
+def url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'cli.db'}"
+
+
+def test_migrate_then_operate_on_jobs(url: str) -> None:
+    done = exportd("migrate", url=url)
+    assert done.returncode == 0, done.stderr
+    assert "revision 0001" in done.stdout
+    settings = load_settings(database_url=url)
+    db, store = create_database(settings), JobStore.from_settings(settings)
+    with db.write() as conn:
+        queued = store.enqueue(conn, NewJob(task="report")).job.id
+        failing = store.enqueue(conn, NewJob(task="report", max_attempts=1)).job.id
+    with db.write() as conn:
+        store.claim(conn, worker_id="w", queues=["default"], limit=2)
+    with db.write() as conn:
+        store.settle(conn, Outcome(claim=Claimed(failing, 1), error=ErrorInfo("boom", "x", True)))
+
+    listing = exportd("jobs", "list", "--state", "failed", url=url)
+    assert listing.returncode == 0, listing.stderr
+    assert f"│ {failing} " in listing.stdout
+    assert "boom" in listing.stdout
+
+    shown = exportd("jobs", "show", str(failing), url=url)
+    assert '"state": "failed"' in shown.stdout
+
+    assert exportd("jobs", "retry", str(failing), url=url).returncode == 0
+    assert exportd("jobs", "cancel", str(queued), url=url).returncode == 0
+    with db.read() as conn:
+        assert store.get(conn, failing).state is JobState.QUEUED
+        assert store.get(conn, queued).cancel_requested
+    db.dispose()
+
+
+def test_unknown_job_is_a_clear_error(url: str) -> None:
+    exportd("migrate", url=url)
+    result = exportd("jobs", "retry", "12345", url=url)
+    assert result.returncode == 1
+    assert "no job with id 12345" in result.stderr
+    assert "job_not_found" in result.stderr
+
+
+def test_a_bad_setting_stops_the_command_with_its_name(url: str) -> None:
+    result = exportd("worker", url=url, EXPORTD_MEMORY_LIMIT_MB="lots")
+    assert result.returncode == 2
+    assert "invalid setting EXPORTD_MEMORY_LIMIT_MB" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_an_unimportable_task_module_is_named(url: str) -> None:
+    exportd("migrate", url=url)
+    result = exportd("worker", "--import", "no.such.module", url=url)
+    assert result.returncode == 2
+    assert "no.such.module" in result.stderr

@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from exportd.config import KeepPolicy, load_settings
+from exportd.errors import ConfigError
+
+
+def test_defaults_serve_the_embedded_mode(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("EXPORTD_DATABASE_URL", raising=False)
+    settings = load_settings()
+    assert settings.database_url == "sqlite:///./var/exportd.db"
+    assert (settings.job_attempts, settings.job_backoff_ms) == (3, 10_000)
+    assert settings.env == "development"
+
+
+def test_environment_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EXPORTD_JOB_ATTEMPTS", "5")
+    monkeypatch.setenv("EXPORTD_JOB_KEEP_FAILED", "12")
+    monkeypatch.setenv("EXPORTD_JOB_KEEP_COMPLETED", '{"count": 3, "age_s": 60}')
+    settings = load_settings()
+    assert settings.job_attempts == 5
+    assert settings.job_keep_failed == KeepPolicy(count=12)
+    assert settings.job_keep_completed == KeepPolicy(count=3, age_s=60)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("EXPORTD_JOB_ATTEMPTS", "0"),
+        ("EXPORTD_JOB_BACKOFF_MS", "soon"),
+        ("EXPORTD_DATABASE_URL", "mysql://x"),
+        ("EXPORTD_LOG_FORMAT", "xml"),
+    ],
+)
+def test_a_bad_setting_is_named(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert caught.value.message.startswith(f"invalid setting {name}")
+
+
+def test_config_file_is_read_and_the_environment_wins(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    config = tmp_path / "exportd.toml"
+    config.write_text('job_attempts = 7\ndatabase_url = "postgresql://db/exportd"\n')
+    monkeypatch.setenv("EXPORTD_CONFIG", str(config))
+    monkeypatch.setenv("EXPORTD_JOB_ATTEMPTS", "2")
+    monkeypatch.delenv("EXPORTD_DATABASE_URL", raising=False)
+    settings = load_settings()
+    assert settings.database_url == "postgresql://db/exportd"
+    assert settings.job_attempts == 2
+
+
+def test_a_missing_config_file_is_named(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("EXPORTD_CONFIG", str(tmp_path / "nope.toml"))
+    with pytest.raises(ConfigError, match="EXPORTD_CONFIG"):
+        load_settings()
+
+
+def test_production_refuses_the_development_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EXPORTD_ENV", "production")
+    with pytest.raises(ConfigError, match="EXPORTD_SECRET_KEY"):
+        load_settings()
+    monkeypatch.setenv("EXPORTD_SECRET_KEY", "a-real-secret")
+    assert load_settings().env == "production"
