@@ -124,6 +124,22 @@ def demo(
         worker_process.wait(timeout=60)
 
 
+@app.command()
+def token(
+    user: Annotated[str, typer.Argument(help="The user id (the token's sub).")],
+    plan: Annotated[str, typer.Option(help="The plan claim.")] = "free",
+    email: Annotated[str | None, typer.Option(help="The email claim.")] = None,
+    admin: Annotated[bool, typer.Option("--admin", help="Grant admin rights.")] = False,
+    ttl: Annotated[int, typer.Option(help="Lifetime in seconds.")] = 86_400,
+) -> None:
+    """Mint a development token, as a host application would."""
+    from exportd.auth.tokens import mint
+    from exportd.config import jwt_key
+
+    settings = _settings()
+    print(mint(user, secret=jwt_key(settings), plan=plan, email=email, admin=admin, ttl_s=ttl))
+
+
 def _open() -> tuple[JobStore, Database]:
     settings = _settings()
     return JobStore.from_settings(settings), create_database(settings)

@@ -60,6 +60,18 @@ class Settings(BaseSettings):
         default=SecretStr(DEV_SECRET),
         description="signs links and tokens; must be set in production",
     )
+    jwt_secret: SecretStr | None = Field(
+        default=None,
+        description="HS256 key of the host app's user tokens (development: the secret key)",
+    )
+
+    # The API.
+    enable_exports: bool = Field(
+        default=True, description="false: creating exports answers 503; reads keep working"
+    )
+    export_retry_cooldown_s: float = Field(
+        default=30.0, ge=0, description="least time between two retries of one export"
+    )
 
     # The queue.
     job_attempts: int = Field(
@@ -168,6 +180,12 @@ class Settings(BaseSettings):
         return tuple(sources)
 
 
+def jwt_key(settings: Settings) -> str:
+    """The key user tokens are checked with."""
+    secret = settings.jwt_secret or settings.secret_key
+    return secret.get_secret_value()
+
+
 def load_settings(**overrides: Any) -> Settings:
     """Build settings from the environment (and config file); bad values raise ConfigError.
 
@@ -200,3 +218,5 @@ def _check_production(settings: Settings) -> None:
         return
     if settings.secret_key.get_secret_value() == DEV_SECRET:
         raise ConfigError(f"{ENV_PREFIX}SECRET_KEY must be set in production")
+    if settings.jwt_secret is None:
+        raise ConfigError(f"{ENV_PREFIX}JWT_SECRET must be set in production")

@@ -8,6 +8,13 @@
     ├── InvalidTransition         the job is not in a state that allows the action
     ├── LeaseLost                 a fenced write matched nothing: another attempt owns the job
     ├── JobCancelled              raised at a checkpoint when cancellation was requested
+    ├── Unauthenticated           no token, or a bad one (each way has its own code)
+    ├── Forbidden                 the principal may not do this
+    ├── NotFound                  no such resource (or not the caller's: never 403)
+    ├── RequestInvalid            the request does not validate; ``errors`` names the fields
+    ├── Conflict                  e.g. an idempotency key reused for another request
+    ├── LimitReached              a plan limit; ``retry_after_s`` when waiting helps
+    ├── ServiceDisabled           a feature switched off by configuration
     └── JobError                  raised by task code; the queue decides on a retry
         ├── RetryableJobError     transient: I/O, storage, timeouts, the database
         └── TerminalJobError      retrying cannot help: bad input, not found, limits
@@ -67,6 +74,68 @@ class JobCancelled(ExportdError):
     """Cancellation was requested."""
 
     code = "cancelled"
+
+
+class Unauthenticated(ExportdError):
+    """Authentication is required."""
+
+    code = "auth_required"
+
+
+class Forbidden(ExportdError):
+    """Not allowed."""
+
+    code = "forbidden"
+
+
+class NotFound(ExportdError):
+    """Not found."""
+
+    code = "not_found"
+
+
+class RequestInvalid(ExportdError):
+    """The request is not valid."""
+
+    code = "validation_failed"
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        code: str | None = None,
+        errors: list[dict[str, object]] | None = None,
+    ) -> None:
+        super().__init__(message, code=code)
+        self.errors = errors or []
+
+
+class Conflict(ExportdError):
+    """The request conflicts with the current state."""
+
+    code = "conflict"
+
+
+class LimitReached(ExportdError):
+    """A limit of the plan was reached."""
+
+    code = "limit_reached"
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        code: str | None = None,
+        retry_after_s: int | None = None,
+    ) -> None:
+        super().__init__(message, code=code)
+        self.retry_after_s = retry_after_s
+
+
+class ServiceDisabled(ExportdError):
+    """This part of the service is switched off."""
+
+    code = "service_disabled"
 
 
 class JobError(ExportdError):

@@ -11,6 +11,7 @@ import pytest
 
 from exportd.config import load_settings
 from exportd.db import create_database
+from exportd.db.migrate import head_revision
 from exportd.errors import ErrorInfo
 from exportd.queue import JobState, JobStore, NewJob
 from exportd.queue.models import Claimed, Outcome
@@ -35,9 +36,9 @@ def url(tmp_path: Path) -> str:
 def test_migrate_then_operate_on_jobs(url: str) -> None:
     done = exportd("migrate", url=url)
     assert done.returncode == 0, done.stderr
-    assert "revision 0001" in done.stdout
     settings = load_settings(database_url=url)
     db, store = create_database(settings), JobStore.from_settings(settings)
+    assert f"revision {head_revision(db)}" in done.stdout
     with db.write() as conn:
         queued = store.enqueue(conn, NewJob(task="report")).job.id
         failing = store.enqueue(conn, NewJob(task="report", max_attempts=1)).job.id

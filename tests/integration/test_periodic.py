@@ -8,7 +8,8 @@ import pytest
 
 from exportd.clock import ManualClock
 from exportd.db import Database
-from exportd.queue.periodic import PeriodicRunner, advisory_key
+from exportd.db.locks import advisory_key
+from exportd.queue.periodic import PeriodicRunner
 
 
 def test_runs_once_per_interval(db: Database) -> None:

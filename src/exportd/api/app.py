@@ -11,13 +11,28 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 import exportd
+from exportd.api import problems
+from exportd.api.request_id import RequestIdMiddleware
+from exportd.api.routes import catalogue, exports
+from exportd.clock import Clock
 from exportd.config import Settings
 from exportd.db import Database, create_database
 from exportd.db.migrate import is_at_head
+from exportd.exports.service import ExportService
+from exportd.queue import JobStore
+from exportd.sources import SourceRegistry
+from exportd.sources.loading import load_sources
 
 
-def create_app(settings: Settings, *, db: Database | None = None) -> FastAPI:
+def create_app(
+    settings: Settings,
+    *,
+    db: Database | None = None,
+    sources: SourceRegistry | None = None,
+    clock: Clock | None = None,
+) -> FastAPI:
     database = db or create_database(settings)
+    registry = sources if sources is not None else load_sources()
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -28,6 +43,18 @@ def create_app(settings: Settings, *, db: Database | None = None) -> FastAPI:
     app = FastAPI(title="exportd", version=exportd.__version__, lifespan=lifespan)
     app.state.settings = settings
     app.state.db = database
+    app.state.sources = registry
+    app.state.exports = ExportService(
+        db=database,
+        store=JobStore.from_settings(settings, clock=clock),
+        sources=registry,
+        settings=settings,
+        clock=clock,
+    )
+    problems.install(app)
+    app.add_middleware(RequestIdMiddleware)
+    app.include_router(exports.router)
+    app.include_router(catalogue.router)
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, str]:

@@ -12,11 +12,13 @@ from sqlalchemy import (
     CheckConstraint,
     Column,
     Float,
+    ForeignKey,
     Index,
     Integer,
     MetaData,
     String,
     Table,
+    UniqueConstraint,
     text,
 )
 
@@ -121,4 +123,65 @@ workers = Table(
     Column("stopped_at", UTCDateTime, nullable=True),
 )
 
-__all__ = ["JOB_STATES", "jobs", "metadata", "periodic_tasks", "workers"]
+# A named set of limits.  Every principal's plan must have a row here.
+plan_limits = Table(
+    "plan_limits",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("max_active_jobs", Integer, nullable=False),
+    Column("max_batch_size", Integer, nullable=False),
+    Column("storage_quota_bytes", BigInteger, nullable=False),
+    Column("daily_export_bytes", BigInteger, nullable=False),
+    Column("max_rows", BigInteger, nullable=False),
+    Column("retention_days", Integer, nullable=False),
+    Column("formats_allowed", JSONDocument, nullable=False),
+    Column("watermark", Boolean, nullable=False),
+    CheckConstraint(
+        "max_active_jobs >= 1 AND max_batch_size >= 1 AND retention_days >= 1", name="positive"
+    ),
+)
+
+exports = Table(
+    "exports",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("owner_id", String(255), nullable=False),
+    Column("plan", String(64), ForeignKey("plan_limits.name"), nullable=False),
+    Column("source", String(64), nullable=False),
+    Column("format", String(16), nullable=False),
+    Column("params", JSONDocument, nullable=False),
+    Column("columns", JSONDocument, nullable=True),
+    Column("template", String(128), nullable=True),
+    Column("notify", JSONDocument, nullable=True),
+    # The job while it lives; the outcome is copied here when it settles.
+    Column("job_id", JobId, ForeignKey("jobs.id", ondelete="SET NULL"), nullable=True),
+    Column("status", String(16), nullable=False),
+    Column("error", JSONDocument, nullable=True),
+    Column("result", JSONDocument, nullable=True),
+    Column("idempotency_key", String(255), nullable=True),
+    Column("request_hash", String(64), nullable=True),
+    Column("correlation_id", String(128), nullable=True),
+    Column("retries", Integer, nullable=False, server_default="0"),
+    Column("last_retry_at", UTCDateTime, nullable=True),
+    Column("expires_at", UTCDateTime, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("deleted_at", UTCDateTime, nullable=True),
+    CheckConstraint(
+        "status IN ('queued', 'running', 'completed', 'failed', 'cancelled', 'expired')",
+        name="status",
+    ),
+    UniqueConstraint("owner_id", "idempotency_key", name="uq_exports_owner_idempotency_key"),
+    Index("ix_exports_owner_created", "owner_id", "created_at"),
+    Index("ix_exports_job_id", "job_id"),
+)
+
+__all__ = [
+    "JOB_STATES",
+    "exports",
+    "jobs",
+    "metadata",
+    "periodic_tasks",
+    "plan_limits",
+    "workers",
+]

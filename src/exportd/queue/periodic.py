@@ -7,7 +7,6 @@ the row itself as the lock, with an expiry so that a dead node's lock lapses.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -17,13 +16,8 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from exportd.clock import Clock
 from exportd.db import Database
+from exportd.db.locks import advisory_key
 from exportd.db.tables import periodic_tasks
-
-
-def advisory_key(name: str) -> int:
-    """A stable signed 64-bit key (PostgreSQL's bigint advisory lock space)."""
-    digest = hashlib.blake2b(f"exportd:{name}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big", signed=True)
 
 
 class PeriodicRunner:

@@ -1,0 +1,122 @@
+"""Every error leaves as ``application/problem+json`` (RFC 9457) with a stable ``code``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from exportd import errors
+
+log = structlog.get_logger("exportd.api")
+
+PROBLEM_JSON = "application/problem+json"
+
+STATUS = {
+    errors.Unauthenticated: 401,
+    errors.Forbidden: 403,
+    errors.NotFound: 404,
+    errors.JobNotFound: 404,
+    errors.Conflict: 409,
+    errors.InvalidTransition: 409,
+    errors.RequestInvalid: 422,
+    errors.LimitReached: 429,
+    errors.ServiceDisabled: 503,
+}
+
+HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}
+
+
+def problem(
+    request: Request,
+    *,
+    status: int,
+    code: str,
+    detail: str,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    body = {
+        "type": f"https://exportd.dev/problems/{code}",
+        "title": code.replace("_", " "),
+        "status": status,
+        "code": code,
+        "detail": detail,
+        "instance": request.url.path,
+        "request_id": getattr(request.state, "request_id", None),
+        **extra,
+    }
+    return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_JSON)
+
+
+def _status_of(exc: errors.ExportdError) -> int:
+    for cls in type(exc).__mro__:
+        if cls in STATUS:
+            return STATUS[cls]
+    return 500
+
+
+async def _exportd_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, errors.ExportdError)
+    status = _status_of(exc)
+    headers: dict[str, str] = {}
+    extra: dict[str, Any] = {}
+    if isinstance(exc, errors.Unauthenticated):
+        headers["WWW-Authenticate"] = (
+            f'Bearer error="invalid_token", error_description="{exc.code}"'
+        )
+    if isinstance(exc, errors.LimitReached) and exc.retry_after_s:
+        headers["Retry-After"] = str(exc.retry_after_s)
+    if isinstance(exc, errors.RequestInvalid) and exc.errors:
+        extra["errors"] = exc.errors
+    if status >= 500:
+        log.error("api.error", code=exc.code, path=request.url.path)
+    return problem(
+        request, status=status, code=exc.code, detail=exc.message, headers=headers, **extra
+    )
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    fields = [
+        {"field": ".".join(str(part) for part in e["loc"]), "message": e["msg"]}
+        for e in exc.errors()
+    ]
+    return problem(
+        request,
+        status=422,
+        code="request_invalid",
+        detail="the request does not validate",
+        errors=fields,
+    )
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    code = HTTP_CODES.get(exc.status_code, f"http_{exc.status_code}")
+    return problem(
+        request,
+        status=exc.status_code,
+        code=code,
+        detail=str(exc.detail),
+        headers=getattr(exc, "headers", None),
+    )
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    # The trace goes to the log; the client gets a code and the request id, nothing else.
+    log.exception("api.unexpected_error", path=request.url.path)
+    return problem(
+        request, status=500, code="internal_error", detail="something went wrong on our side"
+    )
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(errors.ExportdError, _exportd_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,111 @@
+"""/v1/exports: create, list, read (with ETag), cancel or delete, retry, dead letters."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Request, Response, status
+from fastapi.responses import JSONResponse
+
+from exportd.api.deps import CurrentPrincipal, Exports, RequestId
+from exportd.api.schemas import ExportCreate, ExportOut, ExportPage
+from exportd.exports.models import ExportStatus
+
+router = APIRouter(prefix="/v1/exports", tags=["exports"])
+
+
+@router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=ExportOut)
+def create_export(
+    body: ExportCreate,
+    principal: CurrentPrincipal,
+    exports: Exports,
+    request_id: RequestId,
+    response: Response,
+    idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
+) -> ExportOut:
+    """Queue an export. Replaying an ``Idempotency-Key`` returns the same export (200)."""
+    view, created = exports.create(
+        principal, body.to_domain(), idempotency_key=idempotency_key, correlation_id=request_id
+    )
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    response.headers["Location"] = f"/v1/exports/{view.id}"
+    return ExportOut.of(view)
+
+
+@router.get("", response_model=ExportPage)
+def list_exports(
+    principal: CurrentPrincipal,
+    exports: Exports,
+    status_: Annotated[ExportStatus | None, Query(alias="status")] = None,
+    source: Annotated[str | None, Query(max_length=64)] = None,
+    format_: Annotated[str | None, Query(alias="format", max_length=16)] = None,
+    created_from: datetime | None = None,
+    created_to: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    stats: bool = False,
+) -> ExportPage:
+    """The caller's exports, newest first; ``cursor`` from ``next_cursor`` pages on."""
+    page = exports.list_exports(
+        principal,
+        status=status_,
+        source=source,
+        format=format_,
+        created_from=created_from,
+        created_to=created_to,
+        limit=limit,
+        cursor=cursor,
+        with_stats=stats,
+    )
+    return ExportPage(
+        items=[ExportOut.of(v) for v in page.items], next_cursor=page.next_cursor, stats=page.stats
+    )
+
+
+@router.get("/failed", response_model=list[ExportOut])
+def failed_exports(
+    principal: CurrentPrincipal,
+    exports: Exports,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> list[ExportOut]:
+    """The dead letter: failed exports (the caller's; an admin's: everyone's)."""
+    return [ExportOut.of(v) for v in exports.failed(principal, limit=limit)]
+
+
+@router.get("/{export_id}", response_model=ExportOut, responses={304: {"description": "unchanged"}})
+def get_export(
+    export_id: str,
+    principal: CurrentPrincipal,
+    exports: Exports,
+    request: Request,
+) -> Response:
+    """Status, progress, error and result. Send ``If-None-Match`` to poll cheaply."""
+    out = ExportOut.of(exports.get(principal, export_id))
+    body = out.model_dump_json().encode()
+    etag = f'W/"{hashlib.sha256(body).hexdigest()[:32]}"'
+    if etag in request.headers.get("if-none-match", ""):
+        return Response(status_code=304, headers={"ETag": etag})
+    return Response(body, media_type="application/json", headers={"ETag": etag})
+
+
+@router.delete(
+    "/{export_id}",
+    response_model=ExportOut,
+    responses={204: {"description": "the finished export was deleted"}},
+)
+def cancel_export(export_id: str, principal: CurrentPrincipal, exports: Exports) -> Response:
+    """Cancel an active export (202 while it stops), or delete a finished one (204)."""
+    view = exports.cancel(principal, export_id)
+    if view is None:
+        return Response(status_code=204)
+    code = 202 if view.status.is_active else 200
+    return JSONResponse(ExportOut.of(view).model_dump(mode="json"), status_code=code)
+
+
+@router.post("/{export_id}/retry", status_code=status.HTTP_202_ACCEPTED, response_model=ExportOut)
+def retry_export(export_id: str, principal: CurrentPrincipal, exports: Exports) -> ExportOut:
+    """Queue a failed export again (owner or admin; once per cooldown)."""
+    return ExportOut.of(exports.retry(principal, export_id))

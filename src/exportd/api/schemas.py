@@ -1,0 +1,156 @@
+"""Request and response bodies of the API (Pydantic), and their mapping to the domain."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from exportd.exports.models import ColumnChoice, ExportRequest, ExportStatus, ExportView
+
+
+class ColumnIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=128)
+    label: str | None = Field(default=None, min_length=1, max_length=256)
+
+
+class NotifyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    email: str | None = Field(default=None, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
+    webhook_url: str | None = Field(default=None, max_length=2048, pattern=r"^https?://")
+
+
+class ExportCreate(BaseModel):
+    """``columns``: names in the order wanted; ``"name:Label"`` or ``{name, label}`` renames."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    source: str = Field(min_length=1, max_length=64)
+    format: str = Field(min_length=1, max_length=16)
+    params: dict[str, Any] = Field(default_factory=dict)
+    columns: list[ColumnIn] | None = Field(default=None, max_length=500)
+    column_preset: str | None = Field(default=None, max_length=64)
+    template: str | None = Field(default=None, max_length=128)
+    notify: NotifyIn | None = None
+
+    @field_validator("columns", mode="before")
+    @classmethod
+    def _columns_from_strings(cls, value: Any) -> Any:
+        if not isinstance(value, list):
+            return value
+        return [_column(item) for item in value]
+
+    def to_domain(self) -> ExportRequest:
+        return ExportRequest(
+            source=self.source,
+            format=self.format,
+            params=self.params,
+            columns=tuple(ColumnChoice(c.name, c.label) for c in self.columns)
+            if self.columns is not None
+            else None,
+            column_preset=self.column_preset,
+            template=self.template,
+            notify=self.notify.model_dump(exclude_none=True) if self.notify else None,
+        )
+
+
+def _column(item: Any) -> Any:
+    if isinstance(item, str):
+        name, _, label = item.partition(":")
+        return {"name": name, "label": label or None}
+    return item
+
+
+class Progress(BaseModel):
+    percent: float | None
+    rows_done: int | None
+    rows_total: int | None
+
+
+class ErrorOut(BaseModel):
+    code: str
+    message: str
+    retryable: bool
+
+
+class Links(BaseModel):
+    self: str
+    events: str
+    download: str | None
+
+
+class ExportOut(BaseModel):
+    id: str
+    owner_id: str
+    source: str
+    format: str
+    status: ExportStatus
+    params: dict[str, Any]
+    columns: list[dict[str, str]] | None
+    template: str | None
+    notify: dict[str, Any] | None
+    progress: Progress
+    error: ErrorOut | None
+    result: dict[str, Any] | None
+    correlation_id: str | None
+    retries: int
+    links: Links
+    created_at: datetime
+    updated_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    expires_at: datetime | None
+
+    @classmethod
+    def of(cls, view: ExportView) -> ExportOut:
+        base = f"/v1/exports/{view.id}"
+        download = f"{base}/download" if view.status is ExportStatus.COMPLETED else None
+        return cls(
+            id=view.id,
+            owner_id=view.owner_id,
+            source=view.source,
+            format=view.format,
+            status=view.status,
+            params=view.params,
+            columns=view.columns,
+            template=view.template,
+            notify=view.notify,
+            progress=Progress(**view.progress),
+            error=ErrorOut(**view.error) if view.error else None,
+            result=view.result,
+            correlation_id=view.correlation_id,
+            retries=view.retries,
+            links=Links(self=base, events=f"{base}/events", download=download),
+            created_at=view.created_at,
+            updated_at=view.updated_at,
+            started_at=view.started_at,
+            finished_at=view.finished_at,
+            expires_at=view.expires_at,
+        )
+
+
+class ExportPage(BaseModel):
+    items: list[ExportOut]
+    next_cursor: str | None
+    stats: dict[str, int] | None = None
+
+
+class SourceOut(BaseModel):
+    name: str
+    title: str
+    kind: str
+    formats: list[str]
+    params_schema: dict[str, Any]
+    columns: list[dict[str, str]]
+    column_presets: dict[str, list[str]]
+
+
+class Usage(BaseModel):
+    plan: str
+    limits: dict[str, Any]
+    usage: dict[str, int]
+    remaining: dict[str, int]

@@ -1,0 +1,1 @@
+"""Who is asking: principals from JWTs minted by the host application."""

@@ -1,0 +1,1 @@
+"""The export domain: create, read, cancel, retry; plans and their limits."""

@@ -1,0 +1,536 @@
+"""The export service: every rule about exports, and no HTTP.
+
+Each write runs in one transaction that first takes a per-owner lock (PostgreSQL:
+an advisory lock; SQLite: its single write lock), so limit checks and idempotency
+checks cannot race: two requests for the last active slot, or with the same
+idempotency key, are decided one after the other.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import Connection, Row, and_, func, insert, or_, select, update
+
+from exportd.auth.principal import Principal
+from exportd.clock import Clock, SystemClock
+from exportd.config import Settings
+from exportd.db import Database
+from exportd.db.locks import lock_for_transaction
+from exportd.db.tables import exports, jobs
+from exportd.errors import (
+    Conflict,
+    Forbidden,
+    InvalidTransition,
+    LimitReached,
+    NotFound,
+    RequestInvalid,
+    ServiceDisabled,
+)
+from exportd.exports.models import (
+    ColumnChoice,
+    ExportRequest,
+    ExportStatus,
+    ExportView,
+    Page,
+)
+from exportd.exports.plans import plan_for
+from exportd.queue import JobState, JobStore, NewJob
+from exportd.sources import Source, SourceRegistry
+
+EXPORT_TASK = "exportd.export"
+ACTIVE_RETRY_AFTER_S = 30
+
+
+class ExportService:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        store: JobStore,
+        sources: SourceRegistry,
+        settings: Settings,
+        clock: Clock | None = None,
+    ) -> None:
+        self.db = db
+        self.store = store
+        self.sources = sources
+        self.settings = settings
+        self.clock = clock or SystemClock()
+
+    # -- create ------------------------------------------------------------------------
+
+    def create(
+        self,
+        principal: Principal,
+        request: ExportRequest,
+        *,
+        idempotency_key: str | None = None,
+        correlation_id: str | None = None,
+    ) -> tuple[ExportView, bool]:
+        """Queue an export; returns it and whether it is new (False: idempotent replay)."""
+        if not self.settings.enable_exports:
+            raise ServiceDisabled("creating exports is switched off", code="exports_disabled")
+        normalized = self._normalize(principal, request)
+        request_hash = _fingerprint(normalized)
+        with self.db.write() as conn:
+            lock_for_transaction(conn, f"owner:{principal.user_id}")
+            plan = plan_for(conn, principal.plan)
+            if normalized["format"] not in plan.formats_allowed:
+                raise Forbidden(
+                    f"the {plan.name} plan does not include {normalized['format']} exports",
+                    code="format_not_in_plan",
+                )
+            if idempotency_key is not None:
+                existing = self._by_idempotency_key(conn, principal, idempotency_key)
+                if existing is not None:
+                    if existing.request_hash != request_hash:
+                        raise Conflict(
+                            "this Idempotency-Key was used for a different request",
+                            code="idempotency_key_reused",
+                        )
+                    return self._view(existing), False
+            active = self._active_count(conn, principal.user_id)
+            if active >= plan.max_active_jobs:
+                raise LimitReached(
+                    f"the {plan.name} plan allows {plan.max_active_jobs} active exports; "
+                    "wait for one to finish or cancel one",
+                    code="active_exports_limit",
+                    retry_after_s=ACTIVE_RETRY_AFTER_S,
+                )
+            export_id = self._insert(
+                conn,
+                principal,
+                normalized,
+                idempotency_key=idempotency_key,
+                request_hash=request_hash,
+                correlation_id=correlation_id,
+            )
+            row = self._row(conn, export_id)
+        return self._view(row), True
+
+    def _normalize(self, principal: Principal, request: ExportRequest) -> dict[str, Any]:
+        source = self._source(principal, request.source)
+        if request.format not in source.formats:
+            raise RequestInvalid(
+                f"{source.name} exports as {', '.join(source.formats)}, not {request.format}",
+                code="format_not_supported",
+                errors=[{"field": "format", "message": f"one of {list(source.formats)}"}],
+            )
+        try:
+            params = source.params_model.model_validate(request.params)
+        except ValidationError as exc:
+            raise RequestInvalid(
+                "params do not validate",
+                code="params_invalid",
+                errors=[
+                    {"field": ".".join(["params", *map(str, e["loc"])]), "message": e["msg"]}
+                    for e in exc.errors()
+                ],
+            ) from None
+        return {
+            "source": source.name,
+            "format": request.format,
+            "params": params.model_dump(mode="json"),
+            "columns": _columns(source, request),
+            "template": request.template,
+            "notify": request.notify,
+        }
+
+    def _source(self, principal: Principal, name: str) -> Source:
+        source = self.sources.get(name)
+        if source is None or not source.allows(principal):
+            names = [s.name for s in self.sources.all() if s.allows(principal)]
+            raise RequestInvalid(
+                f"no source named {name!r}",
+                code="source_unknown",
+                errors=[{"field": "source", "message": f"one of {names}"}],
+            )
+        return source
+
+    def _insert(
+        self,
+        conn: Connection,
+        principal: Principal,
+        normalized: dict[str, Any],
+        *,
+        idempotency_key: str | None,
+        request_hash: str,
+        correlation_id: str | None,
+    ) -> str:
+        export_id = uuid.uuid4().hex
+        job = self.store.enqueue(
+            conn,
+            NewJob(
+                task=EXPORT_TASK,
+                payload={"export_id": export_id},
+                unique_key=f"export:{export_id}",
+                correlation_id=correlation_id,
+            ),
+        ).job
+        now = self.clock.now()
+        conn.execute(
+            insert(exports).values(
+                id=export_id,
+                owner_id=principal.user_id,
+                plan=principal.plan,
+                job_id=job.id,
+                status=ExportStatus.QUEUED.value,
+                idempotency_key=idempotency_key,
+                request_hash=request_hash,
+                correlation_id=correlation_id,
+                created_at=now,
+                updated_at=now,
+                **normalized,
+            )
+        )
+        return export_id
+
+    # -- read --------------------------------------------------------------------------
+
+    def get(self, principal: Principal, export_id: str) -> ExportView:
+        with self.db.read() as conn:
+            return self._view(self._owned(conn, principal, export_id))
+
+    def list_exports(
+        self,
+        principal: Principal,
+        *,
+        status: ExportStatus | None = None,
+        source: str | None = None,
+        format: str | None = None,
+        created_from: datetime | None = None,
+        created_to: datetime | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+        with_stats: bool = False,
+    ) -> Page:
+        query = (
+            _joined()
+            .where(_visible_to(principal))
+            .order_by(exports.c.created_at.desc(), exports.c.id.desc())
+        )
+        if source is not None:
+            query = query.where(exports.c.source == source)
+        if format is not None:
+            query = query.where(exports.c.format == format)
+        if created_from is not None:
+            query = query.where(exports.c.created_at >= created_from)
+        if created_to is not None:
+            query = query.where(exports.c.created_at < created_to)
+        if status is not None:
+            query = query.where(_status_is(status, self.clock.now()))
+        if cursor is not None:
+            created_at, last_id = _decode_cursor(cursor)
+            query = query.where(
+                or_(
+                    exports.c.created_at < created_at,
+                    and_(exports.c.created_at == created_at, exports.c.id < last_id),
+                )
+            )
+        with self.db.read() as conn:
+            rows = conn.execute(query.limit(limit + 1)).all()
+            stats = self._stats(conn, principal) if with_stats else None
+        items = [self._view(row) for row in rows[:limit]]
+        next_cursor = _encode_cursor(items[-1]) if len(rows) > limit else None
+        return Page(items, next_cursor, stats)
+
+    def failed(self, principal: Principal, *, limit: int = 50) -> list[ExportView]:
+        """The dead letter: the caller's failed exports (an admin's: everyone's)."""
+        return self.list_exports(principal, status=ExportStatus.FAILED, limit=limit).items
+
+    def usage(self, principal: Principal) -> dict[str, Any]:
+        with self.db.read() as conn:
+            plan = plan_for(conn, principal.plan)
+            active = self._active_count(conn, principal.user_id)
+            since = self.clock.now() - timedelta(days=1)
+            today = conn.execute(
+                select(func.count()).where(
+                    exports.c.owner_id == principal.user_id, exports.c.created_at >= since
+                )
+            ).scalar_one()
+        return {
+            "plan": plan.name,
+            "limits": {
+                "max_active_jobs": plan.max_active_jobs,
+                "max_batch_size": plan.max_batch_size,
+                "storage_quota_bytes": plan.storage_quota_bytes,
+                "daily_export_bytes": plan.daily_export_bytes,
+                "max_rows": plan.max_rows,
+                "retention_days": plan.retention_days,
+                "formats_allowed": list(plan.formats_allowed),
+                "watermark": plan.watermark,
+            },
+            "usage": {"active_exports": active, "exports_last_24h": today},
+            "remaining": {"active_exports": max(plan.max_active_jobs - active, 0)},
+        }
+
+    # -- change ------------------------------------------------------------------------
+
+    def cancel(self, principal: Principal, export_id: str) -> ExportView | None:
+        """Cancel an active export, or delete a finished one (None: it is gone)."""
+        with self.db.write() as conn:
+            row = self._owned(conn, principal, export_id)
+            lock_for_transaction(conn, f"owner:{row.owner_id}")
+            view = self._view(row)
+            now = self.clock.now()
+            if view.status.is_active and row.job_id is not None:
+                state = self.store.cancel(conn, row.job_id)
+                if state is JobState.CANCELLED:
+                    self._set(conn, export_id, status=ExportStatus.CANCELLED.value)
+                return self._view(self._row(conn, export_id))
+            conn.execute(
+                update(exports)
+                .where(exports.c.id == export_id)
+                .values(deleted_at=now, updated_at=now)
+            )
+            return None
+
+    def retry(self, principal: Principal, export_id: str) -> ExportView:
+        """Queue a failed export again (owner or admin), at most once per cooldown."""
+        with self.db.write() as conn:
+            row = self._owned(conn, principal, export_id)
+            lock_for_transaction(conn, f"owner:{row.owner_id}")
+            if self._view(row).status is not ExportStatus.FAILED:
+                raise Conflict(
+                    f"only failed exports can be retried; this one is {self._view(row).status}",
+                    code="export_not_failed",
+                )
+            now = self.clock.now()
+            cooldown = timedelta(seconds=self.settings.export_retry_cooldown_s)
+            if row.last_retry_at is not None and now - row.last_retry_at < cooldown:
+                wait = (row.last_retry_at + cooldown - now).total_seconds()
+                raise LimitReached(
+                    "this export was retried moments ago",
+                    code="retry_rate_limited",
+                    retry_after_s=max(int(wait) + 1, 1),
+                )
+            plan = plan_for(conn, row.plan)
+            if self._active_count(conn, row.owner_id) >= plan.max_active_jobs:
+                raise LimitReached(
+                    f"the {plan.name} plan allows {plan.max_active_jobs} active exports",
+                    code="active_exports_limit",
+                    retry_after_s=ACTIVE_RETRY_AFTER_S,
+                )
+            job_id = self._requeue_job(conn, row)
+            self._set(
+                conn,
+                export_id,
+                status=ExportStatus.QUEUED.value,
+                job_id=job_id,
+                error=None,
+                retries=row.retries + 1,
+                last_retry_at=now,
+            )
+            return self._view(self._row(conn, export_id))
+
+    def _requeue_job(self, conn: Connection, row: Row[Any]) -> int:
+        if row.job_id is not None:
+            try:
+                return self.store.requeue(conn, row.job_id).id
+            except InvalidTransition:
+                pass
+        # The job was pruned: a new one carries the export on.
+        return self.store.enqueue(
+            conn,
+            NewJob(
+                task=EXPORT_TASK,
+                payload={"export_id": row.id},
+                unique_key=f"export:{row.id}",
+                correlation_id=row.correlation_id,
+            ),
+        ).job.id
+
+    # -- rows --------------------------------------------------------------------------
+
+    def _owned(self, conn: Connection, principal: Principal, export_id: str) -> Row[Any]:
+        # Another user's export is "not found", never "forbidden": ids reveal nothing.
+        row = conn.execute(
+            _joined().where(exports.c.id == export_id, _visible_to(principal))
+        ).first()
+        if row is None:
+            raise NotFound(f"no export {export_id}", code="export_not_found")
+        return row
+
+    def _row(self, conn: Connection, export_id: str) -> Row[Any]:
+        return conn.execute(_joined().where(exports.c.id == export_id)).one()
+
+    def _by_idempotency_key(
+        self, conn: Connection, principal: Principal, key: str
+    ) -> Row[Any] | None:
+        return conn.execute(
+            _joined().where(
+                exports.c.owner_id == principal.user_id, exports.c.idempotency_key == key
+            )
+        ).first()
+
+    def _active_count(self, conn: Connection, owner_id: str) -> int:
+        return int(
+            conn.execute(
+                select(func.count())
+                .select_from(exports.join(jobs, jobs.c.id == exports.c.job_id))
+                .where(
+                    exports.c.owner_id == owner_id,
+                    exports.c.deleted_at.is_(None),
+                    jobs.c.state.in_([JobState.QUEUED.value, JobState.RUNNING.value]),
+                )
+            ).scalar_one()
+        )
+
+    def _stats(self, conn: Connection, principal: Principal) -> dict[str, int]:
+        rows = conn.execute(
+            _joined()
+            .where(_visible_to(principal))
+            .with_only_columns(
+                exports.c.status, jobs.c.state.label("job_state"), exports.c.expires_at
+            )
+        ).all()
+        counts = {status.value: 0 for status in ExportStatus}
+        now = self.clock.now()
+        for row in rows:
+            counts[_status(row.status, row.job_state, row.expires_at, now).value] += 1
+        return counts
+
+    def _set(self, conn: Connection, export_id: str, **values: Any) -> None:
+        conn.execute(
+            update(exports)
+            .where(exports.c.id == export_id)
+            .values(updated_at=self.clock.now(), **values)
+        )
+
+    def _view(self, row: Row[Any]) -> ExportView:
+        status = _status(row.status, row.job_state, row.expires_at, self.clock.now())
+        job_error = row.job_error if status is ExportStatus.FAILED else None
+        updated = max(filter(None, [row.updated_at, row.job_updated_at]))
+        return ExportView(
+            id=row.id,
+            owner_id=row.owner_id,
+            plan=row.plan,
+            source=row.source,
+            format=row.format,
+            params=row.params,
+            columns=row.columns,
+            template=row.template,
+            notify=row.notify,
+            status=status,
+            progress=_progress(status, row.job_progress),
+            error=row.error or job_error,
+            result=row.result or (row.job_result if status is ExportStatus.COMPLETED else None),
+            correlation_id=row.correlation_id,
+            retries=row.retries,
+            created_at=row.created_at,
+            updated_at=updated,
+            started_at=row.job_started_at,
+            finished_at=row.job_finished_at,
+            expires_at=row.expires_at,
+        )
+
+
+def _joined() -> Any:
+    return select(
+        exports,
+        jobs.c.state.label("job_state"),
+        jobs.c.progress.label("job_progress"),
+        jobs.c.error.label("job_error"),
+        jobs.c.result.label("job_result"),
+        jobs.c.started_at.label("job_started_at"),
+        jobs.c.finished_at.label("job_finished_at"),
+        jobs.c.updated_at.label("job_updated_at"),
+    ).select_from(exports.outerjoin(jobs, jobs.c.id == exports.c.job_id))
+
+
+def _visible_to(principal: Principal) -> Any:
+    alive = exports.c.deleted_at.is_(None)
+    return alive if principal.is_admin else and_(alive, exports.c.owner_id == principal.user_id)
+
+
+def _status(
+    stored: str, job_state: str | None, expires_at: datetime | None, now: datetime
+) -> ExportStatus:
+    """The job is the truth while it lives; the export row keeps the final word after."""
+    status = ExportStatus(stored)
+    if status.is_active and job_state is not None:
+        status = ExportStatus(job_state)
+    if status is ExportStatus.COMPLETED and expires_at is not None and expires_at <= now:
+        return ExportStatus.EXPIRED
+    return status
+
+
+def _status_is(status: ExportStatus, now: datetime) -> Any:
+    """The SQL twin of ``_status``, for filtering lists by status."""
+    stored_active = exports.c.status.in_(["queued", "running"])
+    if status is ExportStatus.EXPIRED:
+        return and_(
+            _status_is(ExportStatus.COMPLETED, now).self_group(), exports.c.expires_at <= now
+        )
+    live = and_(stored_active, jobs.c.state == status.value)
+    settled = and_(~stored_active, exports.c.status == status.value)
+    orphan = and_(stored_active, jobs.c.state.is_(None), exports.c.status == status.value)
+    condition = or_(live, settled, orphan)
+    if status is ExportStatus.COMPLETED:
+        not_expired = or_(exports.c.expires_at.is_(None), exports.c.expires_at > now)
+        return and_(condition.self_group(), not_expired)
+    return condition
+
+
+def _progress(status: ExportStatus, job_progress: dict[str, Any] | None) -> dict[str, Any]:
+    progress = dict(job_progress or {})
+    done, total = progress.get("rows_done"), progress.get("rows_total")
+    percent = progress.get("percent")
+    if percent is None and done is not None and total:
+        percent = round(100 * done / total, 1)
+    if status is ExportStatus.COMPLETED:
+        percent = 100.0
+    return {"percent": percent, "rows_done": done, "rows_total": total}
+
+
+def _columns(source: Source, request: ExportRequest) -> list[dict[str, str]] | None:
+    if request.column_preset is not None:
+        preset = source.column_presets.get(request.column_preset)
+        if preset is None:
+            raise RequestInvalid(
+                f"{source.name} has no column preset {request.column_preset!r}",
+                code="column_preset_unknown",
+                errors=[
+                    {"field": "column_preset", "message": f"one of {sorted(source.column_presets)}"}
+                ],
+            )
+        return [ColumnChoice(name).as_dict() for name in preset]
+    if request.columns is None:
+        return None
+    valid = source.column_names()
+    unknown = [c.name for c in request.columns if c.name not in valid]
+    if unknown or not request.columns:
+        raise RequestInvalid(
+            f"unknown columns {unknown}; {source.name} has {valid}"
+            if unknown
+            else "choose at least one column",
+            code="column_unknown",
+            errors=[{"field": "columns", "message": f"valid columns: {valid}"}],
+        )
+    return [c.as_dict() for c in request.columns]
+
+
+def _fingerprint(normalized: dict[str, Any]) -> str:
+    canonical = json.dumps(normalized, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _encode_cursor(view: ExportView) -> str:
+    raw = f"{view.created_at.isoformat()}|{view.id}"
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        created, export_id = raw.split("|", 1)
+        return datetime.fromisoformat(created), export_id
+    except (ValueError, UnicodeDecodeError):
+        raise RequestInvalid("the cursor is not valid", code="cursor_invalid") from None

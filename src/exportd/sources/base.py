@@ -1,0 +1,70 @@
+"""The source port: what a source declares so requests can be checked before queueing.
+
+A source names its parameters (a Pydantic model), its columns (for tabular sources),
+the formats it can produce, and whether a principal may use it.  Producing rows or a
+document is the worker's side and comes with the tabular and document sources.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+from exportd.auth.principal import Principal
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnSpec:
+    name: str
+    type: Literal["string", "integer", "number", "boolean", "date", "datetime", "json"]
+    label: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Source:
+    name: str
+    title: str
+    kind: Literal["rows", "document"]
+    params_model: type[BaseModel]
+    formats: tuple[str, ...]
+    columns: tuple[ColumnSpec, ...] = ()
+    column_presets: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def allows(self, principal: Principal) -> bool:
+        """Whether the principal may export from this source (all users by default)."""
+        return True
+
+    def column_names(self) -> list[str]:
+        return [column.name for column in self.columns]
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "title": self.title,
+            "kind": self.kind,
+            "formats": list(self.formats),
+            "params_schema": self.params_model.model_json_schema(),
+            "columns": [{"name": c.name, "type": c.type, "label": c.label} for c in self.columns],
+            "column_presets": {k: list(v) for k, v in self.column_presets.items()},
+        }
+
+
+class SourceRegistry:
+    def __init__(self, sources: Iterable[Source] = ()) -> None:
+        self._sources: dict[str, Source] = {}
+        for source in sources:
+            self.add(source)
+
+    def add(self, source: Source) -> None:
+        if source.name in self._sources:
+            raise ValueError(f"source {source.name!r} is registered twice")
+        self._sources[source.name] = source
+
+    def get(self, name: str) -> Source | None:
+        return self._sources.get(name)
+
+    def all(self) -> list[Source]:
+        return [self._sources[name] for name in sorted(self._sources)]

@@ -1,0 +1,188 @@
+"""The export routes through the real app, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from exportd.api.app import create_app
+from exportd.config import Settings
+from exportd.db import Database
+from tests.support.api import Api
+from tests.support.sources import fake_sources
+
+PROBLEM = "application/problem+json"
+
+
+@pytest.fixture
+def api(settings: Settings, db: Database) -> Iterator[Api]:
+    app = create_app(settings, db=db, sources=fake_sources())
+    with TestClient(app) as client:
+        yield Api(client, settings)
+
+
+def assert_problem(response, status: int, code: str) -> dict:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == PROBLEM
+    body = response.json()
+    assert body["code"] == code
+    assert body["status"] == status
+    assert body["detail"]
+    return body
+
+
+def test_create_and_read(api: Api) -> None:
+    created = api.create(
+        "alice",
+        {
+            "source": "trades",
+            "format": "csv",
+            "params": {"symbol": "AAPL"},
+            "columns": ["symbol", "pnl:P&L"],
+        },
+    )
+    assert created.status_code == 202
+    body = created.json()
+    assert body["status"] == "queued"
+    assert body["columns"] == [
+        {"name": "symbol", "label": "symbol"},
+        {"name": "pnl", "label": "P&L"},
+    ]
+    assert body["links"]["self"] == f"/v1/exports/{body['id']}"
+    assert body["links"]["download"] is None
+    assert created.headers["location"] == body["links"]["self"]
+    read = api.client.get(body["links"]["self"], headers=api.as_user("alice"))
+    assert read.status_code == 200
+    assert read.json()["id"] == body["id"]
+    assert read.json()["progress"] == {"percent": None, "rows_done": None, "rows_total": None}
+
+
+def test_etag_makes_polls_cheap(api: Api) -> None:
+    export_id = api.create("alice").json()["id"]
+    headers = api.as_user("alice")
+    first = api.client.get(f"/v1/exports/{export_id}", headers=headers)
+    etag = first.headers["etag"]
+    again = api.client.get(f"/v1/exports/{export_id}", headers={**headers, "If-None-Match": etag})
+    assert again.status_code == 304
+    assert again.content == b""
+    api.client.delete(f"/v1/exports/{export_id}", headers=headers)
+    changed = api.client.get(f"/v1/exports/{export_id}", headers={**headers, "If-None-Match": etag})
+    assert changed.status_code == 200
+    assert changed.json()["status"] == "cancelled"
+
+
+def test_request_id_is_echoed_and_stored(api: Api) -> None:
+    created = api.create("alice", headers={"X-Request-ID": "req-abc.123"})
+    assert created.headers["x-request-id"] == "req-abc.123"
+    assert created.json()["correlation_id"] == "req-abc.123"
+    generated = api.create("alice", headers={"X-Request-ID": "bad id with spaces\n"})
+    assert generated.headers["x-request-id"] != "bad id with spaces"
+    assert generated.json()["correlation_id"] == generated.headers["x-request-id"]
+
+
+def test_idempotency_key_header(api: Api) -> None:
+    first = api.create("bob", plan="pro", headers={"Idempotency-Key": "k"})
+    replay = api.create("bob", plan="pro", headers={"Idempotency-Key": "k"})
+    assert (first.status_code, replay.status_code) == (202, 200)
+    assert first.json()["id"] == replay.json()["id"]
+    other = api.create(
+        "bob",
+        {"source": "trades", "format": "json", "params": {}},
+        plan="pro",
+        headers={"Idempotency-Key": "k"},
+    )
+    assert_problem(other, 409, "idempotency_key_reused")
+
+
+def test_validation_problems_name_the_field(api: Api) -> None:
+    bad_params = api.create("alice", {"source": "trades", "format": "csv", "params": {"limit": 0}})
+    body = assert_problem(bad_params, 422, "params_invalid")
+    assert body["errors"][0]["field"] == "params.limit"
+    unknown_column = api.create(
+        "alice", {"source": "trades", "format": "csv", "params": {}, "columns": ["secret"]}
+    )
+    assert "symbol" in assert_problem(unknown_column, 422, "column_unknown")["errors"][0]["message"]
+    malformed = api.create("alice", {"format": "csv", "surprise": 1})
+    fields = {e["field"] for e in assert_problem(malformed, 422, "request_invalid")["errors"]}
+    assert {"body.source", "body.surprise"} <= fields
+    assert_problem(
+        api.create("alice", {"source": "trades", "format": "parquet"}), 403, "format_not_in_plan"
+    )
+
+
+def test_active_limit_answers_429_with_retry_after(api: Api) -> None:
+    for _ in range(3):
+        assert api.create("alice").status_code == 202
+    over = api.create("alice")
+    assert_problem(over, 429, "active_exports_limit")
+    assert int(over.headers["retry-after"]) > 0
+
+
+def test_exports_switched_off(settings: Settings, db: Database) -> None:
+    off = settings.model_copy(update={"enable_exports": False})
+    with TestClient(create_app(off, db=db, sources=fake_sources())) as client:
+        api = Api(client, off)
+        assert_problem(api.create("alice"), 503, "exports_disabled")
+        assert client.get("/v1/exports", headers=api.as_user("alice")).status_code == 200
+
+
+def test_list_failed_usage_and_sources(api: Api) -> None:
+    ids = [api.create("bob", plan="pro").json()["id"] for _ in range(3)]
+    headers = api.as_user("bob", plan="pro")
+    page = api.client.get("/v1/exports?limit=2&stats=true", headers=headers).json()
+    assert [e["id"] for e in page["items"]] == ids[:0:-1]
+    assert page["stats"]["queued"] == 3
+    rest = api.client.get(f"/v1/exports?limit=2&cursor={page['next_cursor']}", headers=headers)
+    assert [e["id"] for e in rest.json()["items"]] == ids[:1]
+    assert api.client.get("/v1/exports/failed", headers=headers).json() == []
+    usage = api.client.get("/v1/me/usage", headers=headers).json()
+    assert usage["usage"]["active_exports"] == 3
+    assert usage["limits"]["max_active_jobs"] == 10
+    [source] = api.client.get("/v1/sources", headers=headers).json()
+    assert source["name"] == "trades"
+    assert "symbol" in source["params_schema"]["properties"]
+    assert [c["name"] for c in source["columns"]] == ["id", "symbol", "opened_at", "pnl"]
+
+
+def test_cancel_delete_and_retry_codes(api: Api) -> None:
+    headers = api.as_user("alice")
+    export_id = api.create("alice").json()["id"]
+    cancelled = api.client.delete(f"/v1/exports/{export_id}", headers=headers)
+    assert (cancelled.status_code, cancelled.json()["status"]) == (200, "cancelled")
+    assert_problem(
+        api.client.post(f"/v1/exports/{export_id}/retry", headers=headers), 409, "export_not_failed"
+    )
+    assert api.client.delete(f"/v1/exports/{export_id}", headers=headers).status_code == 204
+    assert_problem(
+        api.client.get(f"/v1/exports/{export_id}", headers=headers), 404, "export_not_found"
+    )
+
+
+ROUTES = [
+    ("GET", "/v1/exports/{id}"),
+    ("DELETE", "/v1/exports/{id}"),
+    ("POST", "/v1/exports/{id}/retry"),
+]
+
+
+@pytest.mark.parametrize(("method", "path"), ROUTES)
+def test_another_users_export_is_not_found(api: Api, method: str, path: str) -> None:
+    export_id = api.create("alice").json()["id"]
+    response = api.client.request(method, path.format(id=export_id), headers=api.as_user("mallory"))
+    body = assert_problem(response, 404, "export_not_found")
+    assert "alice" not in response.text
+    assert body["instance"] == path.format(id=export_id)
+    # And the owner still sees it untouched.
+    mine = api.client.get(f"/v1/exports/{export_id}", headers=api.as_user("alice"))
+    assert mine.json()["status"] == "queued"
+
+
+def test_lists_show_only_the_callers_exports(api: Api) -> None:
+    api.create("alice")
+    headers = api.as_user("mallory")
+    assert api.client.get("/v1/exports", headers=headers).json()["items"] == []
+    assert api.client.get("/v1/exports/failed", headers=headers).json() == []
+    admin = api.as_user("root", plan="pro", admin=True)
+    assert len(api.client.get("/v1/exports", headers=admin).json()["items"]) == 1
