@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help demo test test-fast lint fmt bench clean
+.PHONY: help demo test test-fast lint fmt bench fuzz clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  %-10s %s\n", $$1, $$2}'
@@ -40,12 +40,17 @@ BENCH_VENV := .venv-bench
 $(BENCH_VENV)/.installed: pyproject.toml
 	@test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
 	$(BENCH_VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(BENCH_VENV)/bin/python -m pip install --quiet -e '.[postgres]' --group bench
+	$(BENCH_VENV)/bin/python -m pip install --quiet -e '.[postgres]' --group bench --group dev
 	@touch $@
 
-bench: $(BENCH_VENV)/.installed ## Run the benchmarks (needs PostgreSQL) and print figures with ratios
-	$(BENCH_VENV)/bin/python bench/queue_pickup.py
-	$(BENCH_VENV)/bin/python bench/queue_throughput.py
+bench: $(BENCH_VENV)/.installed ## Run the benchmarks (needs PostgreSQL and wrk) and print figures with ratios
+	@command -v wrk >/dev/null || apt-get install -y wrk
+	cd bench && ../$(BENCH_VENV)/bin/python queue_pickup.py
+	cd bench && ../$(BENCH_VENV)/bin/python queue_throughput.py
+	cd bench && BENCH_WORKERS=2 ../$(BENCH_VENV)/bin/python api_polling.py
+
+fuzz: $(STAMP) ## schemathesis over the whole API, 1,000 cases per operation
+	EXPORTD_FUZZ_EXAMPLES=1000 $(BIN)/python -m pytest tests/integration/test_api_fuzz.py
 
 clean: ## Remove virtualenvs, caches and local state
 	rm -rf $(VENV) $(BENCH_VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -92,14 +92,20 @@ def worker(
 def serve(
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to bind.")] = 8000,
+    workers: Annotated[int, typer.Option(help="Server processes (one per core).")] = 1,
 ) -> None:
     """Run the HTTP API."""
     import uvicorn
 
-    from exportd.api.app import create_app
-
     settings = _settings()
-    uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level)
+    uvicorn.run(
+        "exportd.api.app:app_from_environment",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=settings.log_level,
+    )
 
 
 @app.command()
@@ -118,7 +124,7 @@ def demo(
     out.print(f"  database: {settings.database_url}")
     out.print(f"  health:   http://127.0.0.1:{port}/readyz")
     try:
-        serve(host="127.0.0.1", port=port)
+        serve(host="127.0.0.1", port=port, workers=1)
     finally:
         worker_process.terminate()
         worker_process.wait(timeout=60)

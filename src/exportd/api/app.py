@@ -77,3 +77,13 @@ def create_app(
         return JSONResponse(body, status_code=200 if ready else 503)
 
     return app
+
+
+def app_from_environment() -> FastAPI:
+    """The factory uvicorn calls in each server process (``exportd serve``)."""
+    from exportd.config import load_settings
+    from exportd.logs import configure_logging
+
+    settings = load_settings()
+    configure_logging(settings)
+    return create_app(settings)

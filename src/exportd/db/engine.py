@@ -8,6 +8,7 @@ another writer committed in between, without waiting on the busy handler.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.pool import NullPool
 
 from exportd.config import Settings
@@ -53,10 +55,11 @@ class Database:
 
 
 def create_database(settings: Settings, *, pool: bool = True, pre_ping: bool = True) -> Database:
-    """``pre_ping`` tests each pooled connection before use (one more round trip): right for
-    the API; the worker retries failed transactions itself and saves the round trip."""
+    """``pre_ping``: test a pooled PostgreSQL connection that sat idle before handing it
+    out.  The worker turns it off: it retries failed transactions itself."""
     url = make_url(settings.database_url)
-    kwargs: dict[str, Any] = {"pool_pre_ping": pre_ping}
+    # Enough connections for the API's thread pool, so none is closed and reopened.
+    kwargs: dict[str, Any] = {"pool_size": 20, "max_overflow": 20}
     if url.drivername.startswith("sqlite"):
         _ensure_sqlite_directory(url.database)
     elif url.drivername == "postgresql":
@@ -68,6 +71,8 @@ def create_database(settings: Settings, *, pool: bool = True, pre_ping: bool = T
     engine = create_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
         _configure_sqlite(engine, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
+    elif pre_ping and pool:
+        _ping_when_idle(engine)
     return Database(engine)
 
 
@@ -92,6 +97,31 @@ def _configure_sqlite(engine: Engine, *, busy_timeout_ms: int) -> None:
     def _on_begin(conn: Connection) -> None:
         mode = conn.get_execution_options().get(_BEGIN_OPTION, "DEFERRED")
         conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+IDLE_BEFORE_PING_S = 5.0
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Ping a connection only if it sat idle: a connection used moments ago is alive, and
+    pinging every checkout would double the round trips of a quick read.  A dead one is
+    reported as a disconnection, and the pool transparently hands out a fresh one."""
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info["exportd_last_used"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        last_used = record.info.get("exportd_last_used")
+        if last_used is None or time.monotonic() - last_used < IDLE_BEFORE_PING_S:
+            return
+        try:
+            with dbapi_connection.cursor() as cursor:
+                cursor.execute("SELECT 1")
+            dbapi_connection.rollback()
+        except Exception as exc:
+            raise DisconnectionError("the pooled connection is gone") from exc
 
 
 def _require_psycopg() -> None:

@@ -433,6 +433,11 @@ class ExportService:
 
 
 def _joined() -> Any:
+    return _JOINED
+
+
+def _build_joined() -> Any:
+    # Built once: constructing this select costs more than running it on SQLite.
     return select(
         exports,
         jobs.c.state.label("job_state"),
@@ -534,3 +539,6 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
         return datetime.fromisoformat(created), export_id
     except (ValueError, UnicodeDecodeError):
         raise RequestInvalid("the cursor is not valid", code="cursor_invalid") from None
+
+
+_JOINED = _build_joined()
