@@ -186,3 +186,26 @@ def test_lists_show_only_the_callers_exports(api: Api) -> None:
     assert api.client.get("/v1/exports/failed", headers=headers).json() == []
     admin = api.as_user("root", plan="pro", admin=True)
     assert len(api.client.get("/v1/exports", headers=admin).json()["items"]) == 1
+
+
+def test_batch_route(api: Api) -> None:
+    headers = api.as_user("bob", plan="pro")
+    item = {"source": "trades", "format": "csv", "params": {}}
+    done = api.client.post("/v1/exports/batch", json={"items": [item, item]}, headers=headers)
+    assert done.status_code == 202
+    assert len({e["id"] for e in done.json()["items"]}) == 2
+    bad = api.client.post(
+        "/v1/exports/batch",
+        json={"items": [item, {**item, "params": {"limit": -1}}]},
+        headers=headers,
+    )
+    assert (
+        assert_problem(bad, 422, "params_invalid")["errors"][0]["field"] == "items.1.params.limit"
+    )
+    assert_problem(
+        api.client.post("/v1/exports/batch", json={"items": []}, headers=headers),
+        422,
+        "request_invalid",
+    )
+    listed = api.client.get("/v1/exports", headers=headers).json()["items"]
+    assert len(listed) == 2

@@ -311,3 +311,28 @@ def test_limit_race_at_the_last_slot_lets_one_through(service: ExportService) ->
     assert len(results) == 1
     assert all(isinstance(e, LimitReached) for e in errors), errors
     assert service.usage(ALICE)["usage"]["active_exports"] == 3
+
+
+def test_batch_is_all_or_nothing(service: ExportService) -> None:
+    views = service.create_batch(BOB, [trades(), trades("json"), trades("parquet")])
+    assert [v.format for v in views] == ["csv", "json", "parquet"]
+    assert all(v.status is ExportStatus.QUEUED for v in views)
+    with pytest.raises(RequestInvalid) as caught:
+        service.create_batch(BOB, [trades(), trades(limit=0)])
+    assert caught.value.errors[0]["field"] == "items.1.params.limit"
+    with pytest.raises(Forbidden) as format_refused:
+        service.create_batch(ALICE, [trades(), trades("parquet")])
+    assert format_refused.value.code == "format_not_in_plan"
+    assert service.list_exports(ALICE).items == []  # nothing of the refused batches
+    assert len(service.list_exports(BOB).items) == 3
+
+
+def test_batch_limits(service: ExportService) -> None:
+    with pytest.raises(Forbidden) as too_big:
+        service.create_batch(BOB, [trades()] * 11)
+    assert too_big.value.code == "batch_size_limit"
+    service.create(ALICE, trades())
+    with pytest.raises(LimitReached) as no_room:
+        service.create_batch(ALICE, [trades()] * 3)  # 1 active + 3 > 3
+    assert no_room.value.code == "active_exports_limit"
+    assert len(service.create_batch(ALICE, [trades()] * 2)) == 2

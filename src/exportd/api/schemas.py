@@ -58,6 +58,16 @@ class ExportCreate(BaseModel):
         )
 
 
+class BatchCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    items: list[ExportCreate] = Field(min_length=1, max_length=100)
+
+
+class BatchOut(BaseModel):
+    items: list[ExportOut]
+
+
 def _column(item: Any) -> Any:
     if isinstance(item, str):
         name, _, label = item.partition(":")

@@ -39,6 +39,7 @@ from exportd.exports.models import (
     ExportStatus,
     ExportView,
     Page,
+    PlanLimits,
 )
 from exportd.exports.plans import plan_for
 from exportd.queue import JobState, JobStore, NewJob
@@ -82,11 +83,7 @@ class ExportService:
         with self.db.write() as conn:
             lock_for_transaction(conn, f"owner:{principal.user_id}")
             plan = plan_for(conn, principal.plan)
-            if normalized["format"] not in plan.formats_allowed:
-                raise Forbidden(
-                    f"the {plan.name} plan does not include {normalized['format']} exports",
-                    code="format_not_in_plan",
-                )
+            _check_format(plan, normalized)
             if idempotency_key is not None:
                 existing = self._by_idempotency_key(conn, principal, idempotency_key)
                 if existing is not None:
@@ -96,14 +93,7 @@ class ExportService:
                             code="idempotency_key_reused",
                         )
                     return self._view(existing), False
-            active = self._active_count(conn, principal.user_id)
-            if active >= plan.max_active_jobs:
-                raise LimitReached(
-                    f"the {plan.name} plan allows {plan.max_active_jobs} active exports; "
-                    "wait for one to finish or cancel one",
-                    code="active_exports_limit",
-                    retry_after_s=ACTIVE_RETRY_AFTER_S,
-                )
+            self._check_room(conn, principal.user_id, plan, wanted=1)
             export_id = self._insert(
                 conn,
                 principal,
@@ -114,6 +104,68 @@ class ExportService:
             )
             row = self._row(conn, export_id)
         return self._view(row), True
+
+    def create_batch(
+        self,
+        principal: Principal,
+        requests: list[ExportRequest],
+        *,
+        correlation_id: str | None = None,
+    ) -> list[ExportView]:
+        """Queue several exports at once: all of them, or none (the first fault is named)."""
+        if not self.settings.enable_exports:
+            raise ServiceDisabled("creating exports is switched off", code="exports_disabled")
+        if not requests:
+            raise RequestInvalid("the batch is empty", code="batch_empty")
+        normalized = [self._normalize_item(principal, i, r) for i, r in enumerate(requests)]
+        with self.db.write() as conn:
+            lock_for_transaction(conn, f"owner:{principal.user_id}")
+            plan = plan_for(conn, principal.plan)
+            if len(requests) > plan.max_batch_size:
+                raise Forbidden(
+                    f"the {plan.name} plan allows batches of {plan.max_batch_size} exports",
+                    code="batch_size_limit",
+                )
+            for item in normalized:
+                _check_format(plan, item)
+            self._check_room(conn, principal.user_id, plan, wanted=len(requests))
+            ids = [
+                self._insert(
+                    conn,
+                    principal,
+                    item,
+                    idempotency_key=None,
+                    request_hash=_fingerprint(item),
+                    correlation_id=correlation_id,
+                )
+                for item in normalized
+            ]
+            rows = [self._row(conn, export_id) for export_id in ids]
+        return [self._view(row) for row in rows]
+
+    def _normalize_item(
+        self, principal: Principal, index: int, request: ExportRequest
+    ) -> dict[str, Any]:
+        try:
+            return self._normalize(principal, request)
+        except RequestInvalid as exc:
+            raise RequestInvalid(
+                f"item {index}: {exc.message}",
+                code=exc.code,
+                errors=[{**e, "field": f"items.{index}.{e['field']}"} for e in exc.errors],
+            ) from None
+
+    def _check_room(
+        self, conn: Connection, owner_id: str, plan: PlanLimits, *, wanted: int
+    ) -> None:
+        active = self._active_count(conn, owner_id)
+        if active + wanted > plan.max_active_jobs:
+            raise LimitReached(
+                f"the {plan.name} plan allows {plan.max_active_jobs} active exports and "
+                f"{active} are active; wait for one to finish or cancel one",
+                code="active_exports_limit",
+                retry_after_s=ACTIVE_RETRY_AFTER_S,
+            )
 
     def _normalize(self, principal: Principal, request: ExportRequest) -> dict[str, Any]:
         source = self._source(principal, request.source)
@@ -311,13 +363,7 @@ class ExportService:
                     code="retry_rate_limited",
                     retry_after_s=max(int(wait) + 1, 1),
                 )
-            plan = plan_for(conn, row.plan)
-            if self._active_count(conn, row.owner_id) >= plan.max_active_jobs:
-                raise LimitReached(
-                    f"the {plan.name} plan allows {plan.max_active_jobs} active exports",
-                    code="active_exports_limit",
-                    retry_after_s=ACTIVE_RETRY_AFTER_S,
-                )
+            self._check_room(conn, row.owner_id, plan_for(conn, row.plan), wanted=1)
             job_id = self._requeue_job(conn, row)
             self._set(
                 conn,
@@ -520,6 +566,14 @@ def _columns(source: Source, request: ExportRequest) -> list[dict[str, str]] | N
             errors=[{"field": "columns", "message": f"valid columns: {valid}"}],
         )
     return [c.as_dict() for c in request.columns]
+
+
+def _check_format(plan: PlanLimits, normalized: dict[str, Any]) -> None:
+    if normalized["format"] not in plan.formats_allowed:
+        raise Forbidden(
+            f"the {plan.name} plan does not include {normalized['format']} exports",
+            code="format_not_in_plan",
+        )
 
 
 def _fingerprint(normalized: dict[str, Any]) -> str:

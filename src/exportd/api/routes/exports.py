@@ -10,7 +10,7 @@ from fastapi import APIRouter, Header, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 
 from exportd.api.deps import CurrentPrincipal, Exports, RequestId
-from exportd.api.schemas import ExportCreate, ExportOut, ExportPage
+from exportd.api.schemas import BatchCreate, BatchOut, ExportCreate, ExportOut, ExportPage
 from exportd.exports.models import ExportStatus
 
 router = APIRouter(prefix="/v1/exports", tags=["exports"])
@@ -33,6 +33,17 @@ def create_export(
         response.status_code = status.HTTP_200_OK
     response.headers["Location"] = f"/v1/exports/{view.id}"
     return ExportOut.of(view)
+
+
+@router.post("/batch", status_code=status.HTTP_202_ACCEPTED, response_model=BatchOut)
+def create_batch(
+    body: BatchCreate, principal: CurrentPrincipal, exports: Exports, request_id: RequestId
+) -> BatchOut:
+    """Queue up to the plan's batch size in one call: all of them or none."""
+    views = exports.create_batch(
+        principal, [item.to_domain() for item in body.items], correlation_id=request_id
+    )
+    return BatchOut(items=[ExportOut.of(v) for v in views])
 
 
 @router.get("", response_model=ExportPage)
