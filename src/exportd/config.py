@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     enable_exports: bool = Field(
         default=True, description="false: creating exports answers 503; reads keep working"
     )
+    max_document_sections: int = Field(
+        default=20, ge=1, le=200, description="sections a document may have (resume store)"
+    )
     export_retry_cooldown_s: float = Field(
         default=30.0, ge=0, description="least time between two retries of one export"
     )

@@ -36,5 +36,20 @@ TRADES = Source(
 )
 
 
+class ResumeParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    document_id: str | None = None
+
+
+RESUME = Source(
+    name="resume",
+    title="Resume",
+    kind="document",
+    params_model=ResumeParams,
+    formats=("pdf", "html"),
+)
+
+
 def fake_sources() -> SourceRegistry:
-    return SourceRegistry([TRADES])
+    return SourceRegistry([TRADES, RESUME])

@@ -13,11 +13,12 @@ from sqlalchemy.exc import SQLAlchemyError
 import exportd
 from exportd.api import problems
 from exportd.api.request_id import RequestIdMiddleware
-from exportd.api.routes import catalogue, exports
+from exportd.api.routes import catalogue, documents, exports
 from exportd.clock import Clock
 from exportd.config import Settings
 from exportd.db import Database, create_database
 from exportd.db.migrate import is_at_head
+from exportd.documents.service import DocumentService
 from exportd.exports.service import ExportService
 from exportd.queue import JobStore
 from exportd.sources import SourceRegistry
@@ -44,17 +45,18 @@ def create_app(
     app.state.settings = settings
     app.state.db = database
     app.state.sources = registry
+    store = JobStore.from_settings(settings, clock=clock)
     app.state.exports = ExportService(
-        db=database,
-        store=JobStore.from_settings(settings, clock=clock),
-        sources=registry,
-        settings=settings,
-        clock=clock,
+        db=database, store=store, sources=registry, settings=settings, clock=clock
+    )
+    app.state.documents = DocumentService(
+        db=database, store=store, max_sections=settings.max_document_sections, clock=clock
     )
     problems.install(app)
     app.add_middleware(RequestIdMiddleware)
     app.include_router(exports.router)
     app.include_router(catalogue.router)
+    app.include_router(documents.router)
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, str]:

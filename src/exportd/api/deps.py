@@ -14,6 +14,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from exportd.auth.principal import Principal
 from exportd.auth.tokens import verify
 from exportd.config import jwt_key
+from exportd.documents.service import DocumentService
 from exportd.errors import Unauthenticated
 from exportd.exports.service import ExportService
 from exportd.sources import SourceRegistry
@@ -35,6 +36,11 @@ async def export_service(request: Request) -> ExportService:
     return service
 
 
+async def document_service(request: Request) -> DocumentService:
+    service: DocumentService = request.app.state.documents
+    return service
+
+
 async def sources(request: Request) -> SourceRegistry:
     registry: SourceRegistry = request.app.state.sources
     return registry
@@ -47,4 +53,5 @@ async def request_id(request: Request) -> str:
 CurrentPrincipal = Annotated[Principal, Depends(principal)]
 Exports = Annotated[ExportService, Depends(export_service)]
 Sources = Annotated[SourceRegistry, Depends(sources)]
+Documents = Annotated[DocumentService, Depends(document_service)]
 RequestId = Annotated[str, Depends(request_id)]

@@ -176,8 +176,30 @@ exports = Table(
     Index("ix_exports_job_id", "job_id"),
 )
 
+documents = Table(
+    "documents",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("owner_id", String(255), nullable=False),
+    Column("title", String(200), nullable=False),
+    Column("content", JSONDocument, nullable=False),
+    Column("is_default", Boolean, nullable=False, server_default=text("false")),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_documents_owner_updated", "owner_id", "updated_at"),
+    # At most one default document per owner.
+    Index(
+        "uq_documents_owner_default",
+        "owner_id",
+        unique=True,
+        postgresql_where=text("is_default"),
+        sqlite_where=text("is_default"),
+    ),
+)
+
 __all__ = [
     "JOB_STATES",
+    "documents",
     "exports",
     "jobs",
     "metadata",

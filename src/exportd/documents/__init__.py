@@ -1,0 +1,1 @@
+"""The resume store behind the ``resume`` source."""

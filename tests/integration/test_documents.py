@@ -1,0 +1,144 @@
+"""The resume store through the real app, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from exportd.api.app import create_app
+from exportd.config import Settings
+from exportd.db import Database
+from tests.support.api import Api
+from tests.support.sources import fake_sources
+
+
+@pytest.fixture
+def api(settings: Settings, db: Database) -> Iterator[Api]:
+    limited = settings.model_copy(update={"max_document_sections": 4})
+    with TestClient(create_app(limited, db=db, sources=fake_sources())) as client:
+        yield Api(client, limited)
+
+
+def resume(name: str = "Ada Lovelace", **extra: Any) -> dict[str, Any]:
+    return {
+        "profile": {"name": name, "headline": "Analyst", "email": "ada@example.com"},
+        "work": [{"organisation": "Analytical Engines", "role": "Programmer", "start": "1842-09"}],
+        "skills": ["Mathematics", "Notes"],
+        **extra,
+    }
+
+
+def post(api: Api, user: str, title: str, content: dict[str, Any]) -> Any:
+    return api.client.post(
+        "/v1/documents", json={"title": title, "content": content}, headers=api.as_user(user)
+    )
+
+
+def test_first_document_is_the_default(api: Api) -> None:
+    first = post(api, "alice", "CV", resume())
+    assert first.status_code == 201
+    assert first.json()["is_default"] is True
+    assert first.json()["sections"] == ["profile", "work", "skills"]
+    second = post(api, "alice", "CV 2", resume("Ada"))
+    assert second.json()["is_default"] is False
+    headers = api.as_user("alice")
+    assert (
+        api.client.get("/v1/documents/default", headers=headers).json()["id"] == first.json()["id"]
+    )
+    made = api.client.patch(f"/v1/documents/{second.json()['id']}/default", headers=headers)
+    assert made.json()["is_default"] is True
+    listed = api.client.get("/v1/documents", headers=headers).json()
+    assert [d["is_default"] for d in listed].count(True) == 1
+
+
+def test_validation_names_the_fields_and_counts_sections(api: Api) -> None:
+    missing = post(api, "alice", "CV", {"profile": {"headline": "x"}, "work": [{"role": "r"}]})
+    assert missing.status_code == 422
+    assert missing.json()["code"] == "document_invalid"
+    fields = {e["field"] for e in missing.json()["errors"]}
+    assert {"content.profile.name", "content.work.0.organisation"} <= fields
+    crowded = post(api, "alice", "CV", resume(sections=[{"title": "A"}, {"title": "B"}]))
+    assert crowded.status_code == 422
+    assert crowded.json()["code"] == "too_many_sections"
+    assert "at most 4 sections" in crowded.json()["detail"]
+
+
+def test_update_replaces_content(api: Api) -> None:
+    doc = post(api, "alice", "CV", resume()).json()
+    headers = api.as_user("alice")
+    updated = api.client.put(
+        f"/v1/documents/{doc['id']}", json={"content": resume("Ada King")}, headers=headers
+    )
+    assert updated.status_code == 200
+    assert updated.json()["content"]["profile"]["name"] == "Ada King"
+    assert updated.json()["title"] == "CV"
+    bad = api.client.put(
+        f"/v1/documents/{doc['id']}", json={"content": {"profile": {}}}, headers=headers
+    )
+    assert bad.status_code == 422
+    assert (
+        api.client.get(f"/v1/documents/{doc['id']}", headers=headers).json()["content"]["profile"][
+            "name"
+        ]
+        == "Ada King"
+    )
+
+
+def test_deleting_the_default_promotes_the_latest_updated(api: Api) -> None:
+    headers = api.as_user("alice")
+    first = post(api, "alice", "one", resume()).json()
+    second = post(api, "alice", "two", resume()).json()
+    third = post(api, "alice", "three", resume()).json()
+    api.client.put(f"/v1/documents/{second['id']}", json={"content": resume()}, headers=headers)
+    assert api.client.delete(f"/v1/documents/{first['id']}", headers=headers).status_code == 204
+    default = api.client.get("/v1/documents/default", headers=headers).json()
+    assert default["id"] == second["id"]
+    assert third["id"] != default["id"]
+
+
+def test_deleting_a_document_cancels_its_pending_exports(api: Api) -> None:
+    headers = api.as_user("bob", plan="pro")
+    doc = api.client.post(
+        "/v1/documents", json={"title": "CV", "content": resume()}, headers=headers
+    ).json()
+    other = api.client.post(
+        "/v1/documents", json={"title": "CV2", "content": resume()}, headers=headers
+    ).json()
+
+    def export_of(document_id: str) -> str:
+        body = {"source": "resume", "format": "pdf", "params": {"document_id": document_id}}
+        response = api.client.post("/v1/exports", json=body, headers=headers)
+        assert response.status_code == 202, response.text
+        return str(response.json()["id"])
+
+    mine, unrelated = export_of(doc["id"]), export_of(other["id"])
+    deleted = api.client.delete(f"/v1/documents/{doc['id']}", headers=headers)
+    assert deleted.headers["x-cancelled-exports"] == "1"
+    assert api.client.get(f"/v1/exports/{mine}", headers=headers).json()["status"] == "cancelled"
+    assert api.client.get(f"/v1/exports/{unrelated}", headers=headers).json()["status"] == "queued"
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/v1/documents/{id}"),
+        ("PUT", "/v1/documents/{id}"),
+        ("PATCH", "/v1/documents/{id}/default"),
+        ("DELETE", "/v1/documents/{id}"),
+    ],
+)
+def test_another_users_document_is_not_found(api: Api, method: str, path: str) -> None:
+    doc = post(api, "alice", "CV", resume()).json()
+    response = api.client.request(
+        method,
+        path.format(id=doc["id"]),
+        json={"content": resume()},
+        headers=api.as_user("mallory"),
+    )
+    assert response.status_code == 404
+    assert response.json()["code"] == "document_not_found"
+    assert "Ada" not in response.text
+    assert api.client.get("/v1/documents", headers=api.as_user("mallory")).json() == []
