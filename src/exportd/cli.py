@@ -10,7 +10,7 @@ import json
 import subprocess
 import sys
 from collections.abc import Callable
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -25,6 +25,10 @@ from exportd.queue import JobState, JobStore
 app = typer.Typer(no_args_is_help=True, help="exportd: asynchronous exports as a service.")
 jobs_app = typer.Typer(no_args_is_help=True, help="Inspect and steer queued jobs.")
 app.add_typer(jobs_app, name="jobs")
+keys_app = typer.Typer(no_args_is_help=True, help="API keys for services and admins.")
+app.add_typer(keys_app, name="apikey")
+plans_app = typer.Typer(no_args_is_help=True, help="Plans and their limits.")
+app.add_typer(plans_app, name="plans")
 
 T = TypeVar("T")
 out = Console()
@@ -211,6 +215,117 @@ def _or_exit(action: Callable[[], T]) -> T:
     except ExportdError as exc:
         err.print(f"[red]exportd: {exc.message}[/red] ({exc.code})")
         raise typer.Exit(1) from None
+
+
+@keys_app.command("create")
+def apikey_create(
+    name: Annotated[str, typer.Argument(help="What the key is for.")],
+    scope: Annotated[list[str], typer.Option(help="admin or exports:read (repeatable).")],
+) -> None:
+    """Create an API key; it is printed once and stored only as a hash."""
+    from exportd.auth.api_keys import ApiKeys
+
+    settings = _settings()
+    keys = ApiKeys(create_database(settings))
+    print(_or_exit(lambda: keys.create(name, scope)))
+
+
+@keys_app.command("list")
+def apikey_list() -> None:
+    """List API keys (never their secrets)."""
+    from exportd.auth.api_keys import ApiKeys
+
+    keys = ApiKeys(create_database(_settings()))
+    table = Table("id", "name", "scopes", "created", "last used", "revoked")
+    for key in keys.list_keys():
+        table.add_row(
+            key.id,
+            key.name,
+            ",".join(key.scopes),
+            str(key.created_at)[:19],
+            str(key.last_used_at or "")[:19],
+            str(key.revoked_at or "")[:19],
+        )
+    out.print(table)
+
+
+@keys_app.command("revoke")
+def apikey_revoke(key_id: str) -> None:
+    """Revoke an API key at once."""
+    from exportd.auth.api_keys import ApiKeys
+
+    keys = ApiKeys(create_database(_settings()))
+    _or_exit(lambda: keys.revoke(key_id))
+    out.print(f"API key {key_id} revoked")
+
+
+@plans_app.command("list")
+def plans_list() -> None:
+    """Every plan and its limits."""
+    from exportd.exports.plans import all_plans
+
+    db = create_database(_settings())
+    with db.read() as conn:
+        plans = all_plans(conn)
+    table = Table(
+        "plan", "active", "batch", "storage", "daily bytes", "rows", "days", "formats", "watermark"
+    )
+    for p in plans:
+        table.add_row(
+            p.name,
+            str(p.max_active_jobs),
+            str(p.max_batch_size),
+            str(p.storage_quota_bytes),
+            str(p.daily_export_bytes),
+            str(p.max_rows),
+            str(p.retention_days),
+            ",".join(p.formats_allowed),
+            str(p.watermark),
+        )
+    out.print(table)
+
+
+@plans_app.command("set")
+def plans_set(
+    name: str,
+    max_active_jobs: Annotated[int | None, typer.Option(min=1)] = None,
+    max_batch_size: Annotated[int | None, typer.Option(min=1)] = None,
+    storage_quota_bytes: Annotated[int | None, typer.Option(min=0)] = None,
+    daily_export_bytes: Annotated[int | None, typer.Option(min=0)] = None,
+    max_rows: Annotated[int | None, typer.Option(min=1)] = None,
+    retention_days: Annotated[int | None, typer.Option(min=1)] = None,
+    formats: Annotated[str | None, typer.Option(help="Comma-separated formats.")] = None,
+    watermark: Annotated[bool | None, typer.Option("--watermark/--no-watermark")] = None,
+) -> None:
+    """Change a plan's limits (a new plan starts from the free plan's)."""
+    import dataclasses
+
+    from exportd.exports.plans import plan_for, save_plan
+
+    db = create_database(_settings())
+    with db.write() as conn:
+        try:
+            base = plan_for(conn, name)
+        except ExportdError:
+            base = dataclasses.replace(plan_for(conn, "free"), name=name)
+        changes: dict[str, Any] = {
+            key: value
+            for key, value in {
+                "max_active_jobs": max_active_jobs,
+                "max_batch_size": max_batch_size,
+                "storage_quota_bytes": storage_quota_bytes,
+                "daily_export_bytes": daily_export_bytes,
+                "max_rows": max_rows,
+                "retention_days": retention_days,
+                "formats_allowed": tuple(f.strip() for f in formats.split(","))
+                if formats
+                else None,
+                "watermark": watermark,
+            }.items()
+            if value is not None
+        }
+        save_plan(conn, dataclasses.replace(base, **changes))
+    out.print(f"plan {name} saved")
 
 
 def main() -> None:

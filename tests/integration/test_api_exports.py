@@ -140,8 +140,9 @@ def test_list_failed_usage_and_sources(api: Api) -> None:
     usage = api.client.get("/v1/me/usage", headers=headers).json()
     assert usage["usage"]["active_exports"] == 3
     assert usage["limits"]["max_active_jobs"] == 10
-    [source] = api.client.get("/v1/sources", headers=headers).json()
-    assert source["name"] == "trades"
+    catalogue = {s["name"]: s for s in api.client.get("/v1/sources", headers=headers).json()}
+    assert sorted(catalogue) == ["resume", "trades"]
+    source = catalogue["trades"]
     assert "symbol" in source["params_schema"]["properties"]
     assert [c["name"] for c in source["columns"]] == ["id", "symbol", "opened_at", "pnl"]
 

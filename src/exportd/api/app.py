@@ -13,7 +13,8 @@ from sqlalchemy.exc import SQLAlchemyError
 import exportd
 from exportd.api import problems
 from exportd.api.request_id import RequestIdMiddleware
-from exportd.api.routes import catalogue, documents, exports
+from exportd.api.routes import admin, catalogue, documents, exports
+from exportd.auth.api_keys import ApiKeys
 from exportd.clock import Clock
 from exportd.config import Settings
 from exportd.db import Database, create_database
@@ -49,6 +50,7 @@ def create_app(
     app.state.exports = ExportService(
         db=database, store=store, sources=registry, settings=settings, clock=clock
     )
+    app.state.api_keys = ApiKeys(database, clock=clock)
     app.state.documents = DocumentService(
         db=database, store=store, max_sections=settings.max_document_sections, clock=clock
     )
@@ -57,6 +59,7 @@ def create_app(
     app.include_router(exports.router)
     app.include_router(catalogue.router)
     app.include_router(documents.router)
+    app.include_router(admin.router)
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, str]:

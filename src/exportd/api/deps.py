@@ -8,14 +8,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
+from exportd.auth.api_keys import ApiKeys, is_api_key
 from exportd.auth.principal import Principal
 from exportd.auth.tokens import verify
 from exportd.config import jwt_key
 from exportd.documents.service import DocumentService
-from exportd.errors import Unauthenticated
+from exportd.errors import Forbidden, Unauthenticated
 from exportd.exports.service import ExportService
 from exportd.sources import SourceRegistry
 
@@ -25,10 +27,21 @@ bearer = HTTPBearer(auto_error=False, description="A JWT minted by the host appl
 async def principal(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    x_api_key: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> Principal:
-    if credentials is None or credentials.scheme.lower() != "bearer":
+    token = x_api_key or (credentials.credentials if credentials else None)
+    if token is None:
         raise Unauthenticated("send 'Authorization: Bearer <token>'", code="auth_required")
-    return verify(credentials.credentials, secret=jwt_key(request.app.state.settings))
+    if is_api_key(token):
+        keys: ApiKeys = request.app.state.api_keys
+        return await run_in_threadpool(keys.verify, token)  # a database look-up
+    return verify(token, secret=jwt_key(request.app.state.settings))
+
+
+async def admin(principal: Annotated[Principal, Depends(principal)]) -> Principal:
+    if not principal.is_admin:
+        raise Forbidden("this needs an admin token or key", code="admin_required")
+    return principal
 
 
 async def export_service(request: Request) -> ExportService:
@@ -51,6 +64,7 @@ async def request_id(request: Request) -> str:
 
 
 CurrentPrincipal = Annotated[Principal, Depends(principal)]
+Admin = Annotated[Principal, Depends(admin)]
 Exports = Annotated[ExportService, Depends(export_service)]
 Sources = Annotated[SourceRegistry, Depends(sources)]
 Documents = Annotated[DocumentService, Depends(document_service)]

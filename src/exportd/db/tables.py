@@ -197,8 +197,22 @@ documents = Table(
     ),
 )
 
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("name", String(200), nullable=False),
+    # sha256 of the secret part: the key itself is shown once and never stored.
+    Column("secret_hash", String(64), nullable=False),
+    Column("scopes", JSONDocument, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("last_used_at", UTCDateTime, nullable=True),
+    Column("revoked_at", UTCDateTime, nullable=True),
+)
+
 __all__ = [
     "JOB_STATES",
+    "api_keys",
     "documents",
     "exports",
     "jobs",

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import Connection, Row, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from exportd.db.tables import plan_limits
 from exportd.errors import Forbidden
@@ -20,6 +22,26 @@ def plan_for(conn: Connection, name: str) -> PlanLimits:
 
 def all_plans(conn: Connection) -> list[PlanLimits]:
     return [_to_plan(row) for row in conn.execute(select(plan_limits).order_by(plan_limits.c.name))]
+
+
+def save_plan(conn: Connection, plan: PlanLimits) -> None:
+    """Create or replace a plan's limits."""
+    values = {
+        "max_active_jobs": plan.max_active_jobs,
+        "max_batch_size": plan.max_batch_size,
+        "storage_quota_bytes": plan.storage_quota_bytes,
+        "daily_export_bytes": plan.daily_export_bytes,
+        "max_rows": plan.max_rows,
+        "retention_days": plan.retention_days,
+        "formats_allowed": list(plan.formats_allowed),
+        "watermark": plan.watermark,
+    }
+    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    conn.execute(
+        insert(plan_limits)
+        .values(name=plan.name, **values)
+        .on_conflict_do_update(index_elements=[plan_limits.c.name], set_=values)
+    )
 
 
 def _to_plan(row: Row[Any]) -> PlanLimits:

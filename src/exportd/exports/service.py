@@ -47,6 +47,7 @@ from exportd.sources import Source, SourceRegistry
 
 EXPORT_TASK = "exportd.export"
 ACTIVE_RETRY_AFTER_S = 30
+BULK_PRIORITY = 10  # claimed after users' own exports (lower runs first)
 
 
 class ExportService:
@@ -143,6 +144,44 @@ class ExportService:
             rows = [self._row(conn, export_id) for export_id in ids]
         return [self._view(row) for row in rows]
 
+    def create_bulk(
+        self,
+        admin: Principal,
+        *,
+        user_ids: list[str],
+        plan: str,
+        request: ExportRequest,
+        chunk: int = 100,
+    ) -> list[str]:
+        """An admin's bulk export: the same export for each user, owned by that user.
+
+        Written ``chunk`` users per transaction; bulk jobs run at a lower priority than
+        users' own exports, and users' active-export limits do not apply to them.
+        """
+        if not admin.is_admin:
+            raise Forbidden("bulk exports need an admin", code="admin_required")
+        if not self.settings.enable_exports:
+            raise ServiceDisabled("creating exports is switched off", code="exports_disabled")
+        ids: list[str] = []
+        for start in range(0, len(user_ids), chunk):
+            with self.db.write() as conn:
+                plan_for(conn, plan)
+                for user_id in user_ids[start : start + chunk]:
+                    owner = Principal(user_id, plan)
+                    normalized = self._normalize(owner, request)
+                    ids.append(
+                        self._insert(
+                            conn,
+                            owner,
+                            normalized,
+                            idempotency_key=None,
+                            request_hash=_fingerprint(normalized),
+                            correlation_id=None,
+                            priority=BULK_PRIORITY,
+                        )
+                    )
+        return ids
+
     def _normalize_item(
         self, principal: Principal, index: int, request: ExportRequest
     ) -> dict[str, Any]:
@@ -215,6 +254,7 @@ class ExportService:
         idempotency_key: str | None,
         request_hash: str,
         correlation_id: str | None,
+        priority: int = 0,
     ) -> str:
         export_id = uuid.uuid4().hex
         job = self.store.enqueue(
@@ -224,6 +264,7 @@ class ExportService:
                 payload={"export_id": export_id},
                 unique_key=f"export:{export_id}",
                 correlation_id=correlation_id,
+                priority=priority,
             ),
         ).job
         now = self.clock.now()

@@ -1,0 +1,87 @@
+"""Admin routes: plan limits and bulk exports (admin tokens or keys only)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from fastapi import APIRouter, status
+from pydantic import BaseModel, ConfigDict, Field
+
+from exportd.api.deps import Admin, Exports
+from exportd.api.schemas import ExportCreate
+from exportd.exports.models import PlanLimits
+from exportd.exports.plans import all_plans, plan_for, save_plan
+
+router = APIRouter(prefix="/v1", tags=["admin"])
+
+Format = Literal["csv", "jsonl", "json", "xlsx", "parquet", "pdf", "html"]
+
+
+class PlanIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    max_active_jobs: int = Field(ge=1, le=10_000)
+    max_batch_size: int = Field(ge=1, le=1_000)
+    storage_quota_bytes: int = Field(ge=0)
+    daily_export_bytes: int = Field(ge=0)
+    max_rows: int = Field(ge=1)
+    retention_days: int = Field(ge=1, le=3650)
+    formats_allowed: list[Format] = Field(min_length=1)
+    watermark: bool
+
+
+class PlanOut(PlanIn):
+    name: str
+
+    @classmethod
+    def of(cls, plan: PlanLimits) -> PlanOut:
+        return cls(
+            name=plan.name,
+            max_active_jobs=plan.max_active_jobs,
+            max_batch_size=plan.max_batch_size,
+            storage_quota_bytes=plan.storage_quota_bytes,
+            daily_export_bytes=plan.daily_export_bytes,
+            max_rows=plan.max_rows,
+            retention_days=plan.retention_days,
+            formats_allowed=list(plan.formats_allowed),
+            watermark=plan.watermark,
+        )
+
+
+class BulkIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    user_ids: list[str] = Field(min_length=1, max_length=10_000)
+    plan: str = Field(default="free", max_length=64)
+    export: ExportCreate
+
+
+class BulkOut(BaseModel):
+    export_ids: list[str]
+
+
+@router.get("/plans", response_model=list[PlanOut])
+def list_plans(_admin: Admin, exports: Exports) -> list[PlanOut]:
+    """Every plan and its limits."""
+    with exports.db.read() as conn:
+        return [PlanOut.of(plan) for plan in all_plans(conn)]
+
+
+@router.put("/plans/{name}", response_model=PlanOut)
+def put_plan(name: str, body: PlanIn, _admin: Admin, exports: Exports) -> PlanOut:
+    """Create or change a plan's limits; they apply to the next request."""
+    plan = PlanLimits(
+        name=name, **{**body.model_dump(), "formats_allowed": tuple(body.formats_allowed)}
+    )
+    with exports.db.write() as conn:
+        save_plan(conn, plan)
+        return PlanOut.of(plan_for(conn, name))
+
+
+@router.post("/admin/exports/bulk", status_code=status.HTTP_202_ACCEPTED, response_model=BulkOut)
+def bulk_export(body: BulkIn, admin: Admin, exports: Exports) -> BulkOut:
+    """The same export for many users, each owned by its user, queued at bulk priority."""
+    ids = exports.create_bulk(
+        admin, user_ids=body.user_ids, plan=body.plan, request=body.export.to_domain()
+    )
+    return BulkOut(export_ids=ids)
