@@ -64,6 +64,11 @@ class Settings(BaseSettings):
         default=None,
         description="HS256 key of the host app's user tokens (development: the secret key)",
     )
+    jwks_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://",
+        description="where the identity provider publishes its keys, for RS256/ES256 tokens",
+    )
 
     # The API.
     enable_exports: bool = Field(
@@ -184,9 +189,16 @@ class Settings(BaseSettings):
 
 
 def jwt_key(settings: Settings) -> str:
-    """The key user tokens are checked with."""
+    """The HS256 key of user tokens (in development, the secret key stands in)."""
     secret = settings.jwt_secret or settings.secret_key
     return secret.get_secret_value()
+
+
+def hs256_key(settings: Settings) -> str | None:
+    """The HS256 key, or None when only JWKS tokens are accepted (production without one)."""
+    if settings.jwt_secret is None and settings.env == "production":
+        return None
+    return jwt_key(settings)
 
 
 def load_settings(**overrides: Any) -> Settings:
@@ -221,5 +233,7 @@ def _check_production(settings: Settings) -> None:
         return
     if settings.secret_key.get_secret_value() == DEV_SECRET:
         raise ConfigError(f"{ENV_PREFIX}SECRET_KEY must be set in production")
-    if settings.jwt_secret is None:
-        raise ConfigError(f"{ENV_PREFIX}JWT_SECRET must be set in production")
+    if settings.jwt_secret is None and settings.jwks_url is None:
+        raise ConfigError(
+            f"{ENV_PREFIX}JWT_SECRET or {ENV_PREFIX}JWKS_URL must be set in production"
+        )

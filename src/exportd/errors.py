@@ -15,6 +15,7 @@
     ├── Conflict                  e.g. an idempotency key reused for another request
     ├── LimitReached              a plan limit; ``retry_after_s`` when waiting helps
     ├── ServiceDisabled           a feature switched off by configuration
+    ├── ServiceUnavailable        something exportd depends on is down (try again)
     └── JobError                  raised by task code; the queue decides on a retry
         ├── RetryableJobError     transient: I/O, storage, timeouts, the database
         └── TerminalJobError      retrying cannot help: bad input, not found, limits
@@ -136,6 +137,13 @@ class ServiceDisabled(ExportdError):
     """This part of the service is switched off."""
 
     code = "service_disabled"
+
+
+class ServiceUnavailable(ExportdError):
+    """A service exportd depends on is unavailable."""
+
+    code = "service_unavailable"
+    retryable = True
 
 
 class JobError(ExportdError):

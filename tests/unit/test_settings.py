@@ -66,7 +66,7 @@ def test_production_refuses_the_development_secret(monkeypatch: pytest.MonkeyPat
     with pytest.raises(ConfigError, match="EXPORTD_SECRET_KEY"):
         load_settings()
     monkeypatch.setenv("EXPORTD_SECRET_KEY", "a-real-secret")
-    with pytest.raises(ConfigError, match="EXPORTD_JWT_SECRET"):
+    with pytest.raises(ConfigError, match="EXPORTD_JWT_SECRET or EXPORTD_JWKS_URL"):
         load_settings()
     monkeypatch.setenv("EXPORTD_JWT_SECRET", "the-host-apps-key")
     assert load_settings().env == "production"

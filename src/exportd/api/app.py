@@ -15,8 +15,9 @@ from exportd.api import problems
 from exportd.api.request_id import RequestIdMiddleware
 from exportd.api.routes import admin, catalogue, documents, exports
 from exportd.auth.api_keys import ApiKeys
+from exportd.auth.tokens import TokenVerifier
 from exportd.clock import Clock
-from exportd.config import Settings
+from exportd.config import Settings, hs256_key
 from exportd.db import Database, create_database
 from exportd.db.migrate import is_at_head
 from exportd.documents.service import DocumentService
@@ -51,6 +52,7 @@ def create_app(
         db=database, store=store, sources=registry, settings=settings, clock=clock
     )
     app.state.api_keys = ApiKeys(database, clock=clock)
+    app.state.tokens = TokenVerifier(secret=hs256_key(settings), jwks_url=settings.jwks_url)
     app.state.documents = DocumentService(
         db=database, store=store, max_sections=settings.max_document_sections, clock=clock
     )

@@ -14,8 +14,7 @@ from starlette.concurrency import run_in_threadpool
 
 from exportd.auth.api_keys import ApiKeys, is_api_key
 from exportd.auth.principal import Principal
-from exportd.auth.tokens import verify
-from exportd.config import jwt_key
+from exportd.auth.tokens import TokenVerifier
 from exportd.documents.service import DocumentService
 from exportd.errors import Forbidden, Unauthenticated
 from exportd.exports.service import ExportService
@@ -35,7 +34,10 @@ async def principal(
     if is_api_key(token):
         keys: ApiKeys = request.app.state.api_keys
         return await run_in_threadpool(keys.verify, token)  # a database look-up
-    return verify(token, secret=jwt_key(request.app.state.settings))
+    verifier: TokenVerifier = request.app.state.tokens
+    if verifier.uses_network:
+        return await run_in_threadpool(verifier.verify, token)  # may fetch the JWKS
+    return verifier.verify(token)
 
 
 async def admin(principal: Annotated[Principal, Depends(principal)]) -> Principal:

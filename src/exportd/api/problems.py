@@ -26,6 +26,7 @@ STATUS = {
     errors.RequestInvalid: 422,
     errors.LimitReached: 429,
     errors.ServiceDisabled: 503,
+    errors.ServiceUnavailable: 503,
 }
 
 HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}
