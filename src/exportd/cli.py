@@ -116,38 +116,43 @@ def serve(
 def demo(
     port: Annotated[int, typer.Option(help="Port for the API and the page.")] = 8000,
 ) -> None:
-    """Everything in one command on the embedded defaults: migrate, a worker, the API."""
-    from exportd.db.migrate import upgrade
+    """Everything in one command on the embedded defaults: demo data, a worker, the API."""
+    import os
 
+    from exportd.auth.tokens import mint
+    from exportd.config import jwt_key
+    from exportd.db.migrate import upgrade
+    from exportd.demo.seed import seed_demo
+
+    os.environ.setdefault("EXPORTD_SOURCE_MODULES", '["exportd.demo.sources:demo_sources"]')
     settings = _settings()
     db = create_database(settings)
     upgrade(db)
+    seeded = seed_demo(db)
     db.dispose()
     worker_process = subprocess.Popen([sys.executable, "-m", "exportd", "worker"])
+    key = jwt_key(settings)
     out.print(f"[bold]exportd demo[/bold] on http://127.0.0.1:{port}  (Ctrl-C stops)")
-    out.print(f"  database: {settings.database_url}")
-    out.print(f"  health:   http://127.0.0.1:{port}/readyz")
+    out.print(f"  database: {settings.database_url} ({'seeded' if seeded else 'reused'})")
+    out.print(f"  API docs: http://127.0.0.1:{port}/docs")
+    for user, plan, admin in (
+        ("alice", "free", False),
+        ("bob", "pro", False),
+        ("admin", "pro", True),
+    ):
+        token_ = mint(user, secret=key, plan=plan, admin=admin, ttl_s=7 * 86_400)
+        out.print(f"  {user} ({plan}{', admin' if admin else ''}): {token_}", soft_wrap=True)
+    body = '{"source": "trades", "format": "csv"}'
+    out.print(
+        f"  try: curl -s -X POST localhost:{port}/v1/exports "
+        f"-H 'Authorization: Bearer <token>' -H 'Content-Type: application/json' -d '{body}'",
+        soft_wrap=True,
+    )
     try:
         serve(host="127.0.0.1", port=port, workers=1)
     finally:
         worker_process.terminate()
         worker_process.wait(timeout=60)
-
-
-@app.command()
-def token(
-    user: Annotated[str, typer.Argument(help="The user id (the token's sub).")],
-    plan: Annotated[str, typer.Option(help="The plan claim.")] = "free",
-    email: Annotated[str | None, typer.Option(help="The email claim.")] = None,
-    admin: Annotated[bool, typer.Option("--admin", help="Grant admin rights.")] = False,
-    ttl: Annotated[int, typer.Option(help="Lifetime in seconds.")] = 86_400,
-) -> None:
-    """Mint a development token, as a host application would."""
-    from exportd.auth.tokens import mint
-    from exportd.config import jwt_key
-
-    settings = _settings()
-    print(mint(user, secret=jwt_key(settings), plan=plan, email=email, admin=admin, ttl_s=ttl))
 
 
 def _open() -> tuple[JobStore, Database]:

@@ -70,6 +70,20 @@ class Settings(BaseSettings):
         description="where the identity provider publishes its keys, for RS256/ES256 tokens",
     )
 
+    storage_url: str = Field(
+        default="file://./var/exports",
+        pattern=r"^file://",
+        description="where files are stored: file://path (S3 comes with the storage issue)",
+    )
+    source_modules: list[str] = Field(
+        default=[],
+        description='sources to load, as "module:function" returning them (JSON list); '
+        "exportd demo adds the demo sources",
+    )
+    export_batch_rows: int = Field(
+        default=10_000, ge=100, le=1_000_000, description="rows per batch from a source"
+    )
+
     # The API.
     enable_exports: bool = Field(
         default=True, description="false: creating exports answers 503; reads keep working"

@@ -144,7 +144,8 @@ def test_list_failed_usage_and_sources(api: Api) -> None:
     assert sorted(catalogue) == ["resume", "trades"]
     source = catalogue["trades"]
     assert "symbol" in source["params_schema"]["properties"]
-    assert [c["name"] for c in source["columns"]] == ["id", "symbol", "opened_at", "pnl"]
+    assert [c["name"] for c in source["columns"]][:3] == ["id", "symbol", "direction"]
+    assert source["column_presets"]["summary"] == ["opened_at", "symbol", "direction", "pnl"]
 
 
 def test_cancel_delete_and_retry_codes(api: Api) -> None:

@@ -122,9 +122,11 @@ def test_columns_are_chosen_ordered_and_renamed(service: ExportService) -> None:
         {"name": "symbol", "label": "symbol"},
     ]
     preset = ExportRequest(source="trades", format="csv", params={}, column_preset="summary")
-    assert service.create(BOB, preset)[0].columns == [
-        {"name": "symbol", "label": "symbol"},
-        {"name": "pnl", "label": "pnl"},
+    assert [c["name"] for c in service.create(BOB, preset)[0].columns or []] == [
+        "opened_at",
+        "symbol",
+        "direction",
+        "pnl",
     ]
 
 

@@ -1,39 +1,12 @@
-"""A fake tabular source for the API and service tests (the real ones live in exportd)."""
+"""Sources for the API and service tests: the demo trades source, and a document-shaped
+resume source that only declares its params (rendering comes with the document issue)."""
 
 from __future__ import annotations
 
-from datetime import date
-from typing import Literal
+from pydantic import BaseModel, ConfigDict
 
-from pydantic import BaseModel, ConfigDict, Field
-
-from exportd.sources import ColumnSpec, Source, SourceRegistry
-
-
-class TradeParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    date_from: date | None = None
-    date_to: date | None = None
-    symbol: str | None = Field(default=None, max_length=32)
-    direction: Literal["long", "short"] | None = None
-    limit: int | None = Field(default=None, ge=1, le=1_000_000)
-
-
-TRADES = Source(
-    name="trades",
-    title="Trades",
-    kind="rows",
-    params_model=TradeParams,
-    formats=("csv", "jsonl", "json", "xlsx", "parquet"),
-    columns=(
-        ColumnSpec("id", "integer", "Trade id"),
-        ColumnSpec("symbol", "string", "Symbol"),
-        ColumnSpec("opened_at", "datetime", "Opened"),
-        ColumnSpec("pnl", "number", "P&L"),
-    ),
-    column_presets={"summary": ("symbol", "pnl")},
-)
+from exportd.demo.sources import TradesSource
+from exportd.sources import Source, SourceRegistry
 
 
 class ResumeParams(BaseModel):
@@ -52,4 +25,4 @@ RESUME = Source(
 
 
 def fake_sources() -> SourceRegistry:
-    return SourceRegistry([TRADES, RESUME])
+    return SourceRegistry([TradesSource(), RESUME])

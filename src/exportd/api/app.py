@@ -35,7 +35,7 @@ def create_app(
     clock: Clock | None = None,
 ) -> FastAPI:
     database = db or create_database(settings)
-    registry = sources if sources is not None else load_sources()
+    registry = sources if sources is not None else load_sources(settings.source_modules)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

@@ -42,10 +42,10 @@ from exportd.exports.models import (
     PlanLimits,
 )
 from exportd.exports.plans import plan_for
+from exportd.exports.task import EXPORT_TASK
 from exportd.queue import JobState, JobStore, NewJob
 from exportd.sources import Source, SourceRegistry
 
-EXPORT_TASK = "exportd.export"
 ACTIVE_RETRY_AFTER_S = 30
 BULK_PRIORITY = 10  # claimed after users' own exports (lower runs first)
 
@@ -506,7 +506,7 @@ class ExportService:
             template=row.template,
             notify=row.notify,
             status=status,
-            progress=_progress(status, row.job_progress),
+            progress=_progress(status, row.job_progress, row.result or row.job_result),
             error=row.error or job_error,
             result=row.result or (row.job_result if status is ExportStatus.COMPLETED else None),
             correlation_id=row.correlation_id,
@@ -571,14 +571,19 @@ def _status_is(status: ExportStatus, now: datetime) -> Any:
     return condition
 
 
-def _progress(status: ExportStatus, job_progress: dict[str, Any] | None) -> dict[str, Any]:
+def _progress(
+    status: ExportStatus, job_progress: dict[str, Any] | None, result: dict[str, Any] | None
+) -> dict[str, Any]:
     progress = dict(job_progress or {})
     done, total = progress.get("rows_done"), progress.get("rows_total")
     percent = progress.get("percent")
     if percent is None and done is not None and total:
         percent = round(100 * done / total, 1)
     if status is ExportStatus.COMPLETED:
+        # Progress reports are throttled; the result has the final count.
         percent = 100.0
+        if result and "row_count" in result:
+            done = total = result["row_count"]
     return {"percent": percent, "rows_done": done, "rows_total": total}
 
 

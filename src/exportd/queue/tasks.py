@@ -20,7 +20,7 @@ from exportd.errors import ConfigError, UnknownTask
 from exportd.queue.models import Settled
 
 ENTRY_POINT_GROUP = "exportd.tasks"
-BUILTIN_MODULES = ("exportd.worker.builtin_tasks",)
+BUILTIN_MODULES = ("exportd.worker.builtin_tasks", "exportd.exports.task")
 
 
 class JobContext(Protocol):

@@ -1,5 +1,5 @@
 """Sources: where rows or a document come from."""
 
-from exportd.sources.base import ColumnSpec, Source, SourceRegistry
+from exportd.sources.base import ColumnSpec, Source, SourceRegistry, TabularSource
 
-__all__ = ["ColumnSpec", "Source", "SourceRegistry"]
+__all__ = ["ColumnSpec", "Source", "SourceRegistry", "TabularSource"]

@@ -7,11 +7,13 @@ document is the worker's side and comes with the tabular and document sources.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import pyarrow as pa
 from pydantic import BaseModel
+from sqlalchemy import Connection
 
 from exportd.auth.principal import Principal
 
@@ -50,6 +52,32 @@ class Source:
             "columns": [{"name": c.name, "type": c.type, "label": c.label} for c in self.columns],
             "column_presets": {k: list(v) for k, v in self.column_presets.items()},
         }
+
+
+class TabularSource(Source):
+    """A source of rows: a count (cheap, for progress) and Arrow record batches.
+
+    Batches carry exactly the requested columns, in order, so writers never look up or
+    reorder anything per row.
+    """
+
+    def count(self, conn: Connection, owner_id: str, params: BaseModel) -> int | None:
+        """How many rows ``batches`` will yield, or None when that is not cheap to know."""
+        return None
+
+    def batches(
+        self,
+        conn: Connection,
+        owner_id: str,
+        params: BaseModel,
+        columns: list[str],
+        *,
+        batch_size: int,
+    ) -> Iterator[pa.RecordBatch]:
+        raise NotImplementedError
+
+    def arrow_schema(self, columns: list[str]) -> pa.Schema:
+        raise NotImplementedError
 
 
 class SourceRegistry:

@@ -1,0 +1,1 @@
+"""Demo data and sources for ``exportd demo`` and the tests."""

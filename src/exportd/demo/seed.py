@@ -1,0 +1,21 @@
+"""Demo users' data: seeded once, reused on the next start."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from exportd.db import Database
+from exportd.demo.tables import create_demo_tables, demo_trades, seed_trades
+
+DEMO_TRADES = {"alice": 25_000, "bob": 25_000}
+
+
+def seed_demo(db: Database) -> bool:
+    """Create and fill the demo tables if they are empty; True if it seeded."""
+    with db.write() as conn:
+        create_demo_tables(conn)
+        if conn.execute(select(func.count()).select_from(demo_trades)).scalar_one():
+            return False
+        for user, count in DEMO_TRADES.items():
+            seed_trades(conn, user, count)
+    return True

@@ -1,0 +1,169 @@
+"""The export task: run in a worker's child, it streams rows from the source through a
+writer into storage; its settle hook records the outcome on the export row in the same
+transaction as the job's.
+
+Everything the child needs (database, storage, sources) is built once per process from
+the environment, like the worker itself: a child process is an edge.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import cache
+from typing import Any, BinaryIO
+from urllib.parse import quote
+
+from pydantic import ValidationError
+from sqlalchemy import Connection, Row, select, update
+
+from exportd.config import Settings, load_settings
+from exportd.db import Database, create_database
+from exportd.db.tables import exports, jobs
+from exportd.errors import TerminalJobError
+from exportd.exports.plans import plan_for
+from exportd.formats import FORMATS, OutputColumn, open_writer
+from exportd.queue.models import JobState, Settled
+from exportd.queue.tasks import JobContext, task
+from exportd.sources import SourceRegistry, TabularSource
+from exportd.sources.loading import load_sources
+from exportd.storage.local import LocalStorage, storage_from_url
+
+EXPORT_TASK = "exportd.export"
+
+
+@dataclass(frozen=True, slots=True)
+class Runtime:
+    settings: Settings
+    db: Database
+    storage: LocalStorage
+    sources: SourceRegistry
+
+
+@cache
+def runtime() -> Runtime:
+    settings = load_settings()
+    return Runtime(
+        settings=settings,
+        db=create_database(settings, pre_ping=False),
+        storage=storage_from_url(settings.storage_url),
+        sources=load_sources(settings.source_modules),
+    )
+
+
+class HashingSink:
+    """Counts and hashes the bytes on their way to storage (no second read)."""
+
+    def __init__(self, sink: BinaryIO) -> None:
+        self.sink = sink
+        self.size = 0
+        self.digest = hashlib.sha256()
+
+    def write(self, data: bytes) -> int:
+        self.digest.update(data)
+        self.size += len(data)
+        return self.sink.write(data)
+
+    def tell(self) -> int:
+        return self.size
+
+    def flush(self) -> None:
+        self.sink.flush()
+
+    @property
+    def closed(self) -> bool:
+        return False
+
+
+def run_export(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
+    rt = runtime()
+    with rt.db.read() as conn:
+        export = conn.execute(select(exports).where(exports.c.id == payload["export_id"])).first()
+        if export is None:
+            raise TerminalJobError("the export no longer exists", code="export_not_found")
+        plan = plan_for(conn, export.plan)
+    source = rt.sources.get(export.source)
+    if not isinstance(source, TabularSource):
+        raise TerminalJobError(
+            f"no tabular source {export.source!r} in this worker", code="source_unknown"
+        )
+    try:
+        params = source.params_model.model_validate(export.params)
+    except ValidationError as exc:
+        # The source changed since the export was accepted: say what no longer fits.
+        fields = ", ".join(".".join(map(str, e["loc"])) for e in exc.errors())
+        raise TerminalJobError(
+            f"params no longer validate: {fields}", code="params_invalid"
+        ) from None
+    columns = _output_columns(export, source)
+    fmt = FORMATS[export.format]
+    filename = f"{export.source}-{export.created_at:%Y%m%d}-{export.id[:8]}.{fmt.extension}"
+    key = f"{quote(export.owner_id, safe='')}/{export.id}/{ctx.attempt}/{filename}"
+    names = [c.name for c in columns]
+    with rt.db.read() as conn, rt.storage.writer(key) as sink:
+        total = source.count(conn, export.owner_id, params)
+        if total is not None and total > plan.max_rows:
+            raise _row_limit(plan.name, plan.max_rows)
+        ctx.checkpoint(rows_done=0, rows_total=total)
+        out = HashingSink(sink)
+        writer = open_writer(export.format, out, columns, source.arrow_schema(names))  # type: ignore[arg-type]
+        done = 0
+        for batch in source.batches(
+            conn, export.owner_id, params, names, batch_size=rt.settings.export_batch_rows
+        ):
+            done += batch.num_rows
+            if done > plan.max_rows:
+                raise _row_limit(plan.name, plan.max_rows)
+            writer.write(batch)
+            ctx.checkpoint(rows_done=done, rows_total=total)
+        writer.close()
+    return {
+        "key": key,
+        "filename": filename,
+        "content_type": fmt.content_type,
+        "size": out.size,
+        "sha256": out.digest.hexdigest(),
+        "row_count": done,
+    }
+
+
+def _output_columns(export: Row[Any], source: TabularSource) -> list[OutputColumn]:
+    chosen = export.columns or [{"name": c.name, "label": c.name} for c in source.columns]
+    valid = set(source.column_names())
+    missing = [c["name"] for c in chosen if c["name"] not in valid]
+    if missing:
+        raise TerminalJobError(f"columns no longer exist: {missing}", code="column_unknown")
+    return [OutputColumn(c["name"], c["label"]) for c in chosen]
+
+
+def _row_limit(plan: str, limit: int) -> TerminalJobError:
+    return TerminalJobError(
+        f"the {plan} plan allows {limit} rows per export; narrow the filters",
+        code="row_limit_exceeded",
+    )
+
+
+def record_outcome(conn: Connection, settled: Settled) -> None:
+    """Copy a final outcome onto the export row (the job may be pruned later)."""
+    if settled.state not in (JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED):
+        return
+    export = conn.execute(
+        select(exports.c.id, exports.c.plan).where(exports.c.job_id == settled.claim.job_id)
+    ).first()
+    if export is None:
+        return
+    now = datetime.now(UTC)
+    values: dict[str, Any] = {"status": settled.state.value, "updated_at": now}
+    if settled.state is JobState.COMPLETED:
+        values["result"] = conn.execute(
+            select(jobs.c.result).where(jobs.c.id == settled.claim.job_id)
+        ).scalar()
+        days = plan_for(conn, export.plan).retention_days
+        values["expires_at"] = now + timedelta(days=days)
+    elif settled.error is not None:
+        values["error"] = settled.error.as_dict()
+    conn.execute(update(exports).where(exports.c.id == export.id).values(values))
+
+
+task(EXPORT_TASK, on_settled=record_outcome)(run_export)

@@ -1,0 +1,27 @@
+"""CSV through pyarrow's C++ writer: no Python object per row or cell."""
+
+from __future__ import annotations
+
+from typing import BinaryIO
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from exportd.formats.base import OutputColumn
+from exportd.formats.safety import neutralise_array
+
+
+class CsvWriter:
+    def __init__(self, sink: BinaryIO, columns: list[OutputColumn], schema: pa.Schema) -> None:
+        self.columns = columns
+        labelled_schema = pa.schema([pa.field(c.label, schema.field(c.name).type) for c in columns])
+        self._writer = pacsv.CSVWriter(sink, labelled_schema)
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        arrays = [neutralise_array(array) for array in batch.columns]
+        self._writer.write_batch(
+            pa.RecordBatch.from_arrays(arrays, names=[c.label for c in self.columns])
+        )
+
+    def close(self) -> None:
+        self._writer.close()

@@ -1,0 +1,154 @@
+"""Exports end to end: the service queues, a real worker writes the file, the export
+row records the artifact.  On SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import openpyxl
+import pyarrow.parquet as pq
+import pytest
+from sqlalchemy import update
+
+from exportd.auth.principal import Principal
+from exportd.db.tables import exports
+from exportd.demo.sources import demo_sources
+from exportd.demo.tables import create_demo_tables, seed_trades
+from exportd.exports.models import ColumnChoice, ExportRequest, ExportStatus, PlanLimits
+from exportd.exports.plans import plan_for, save_plan
+from exportd.exports.service import ExportService
+from exportd.sources import SourceRegistry
+from tests.support.workers import Harness
+
+pytestmark = pytest.mark.slow
+
+BOB = Principal("bob", "pro")
+
+
+@pytest.fixture
+def harness(database_url: str, tmp_path: Path) -> Iterator[Harness]:
+    h = Harness(database_url, tmp_path)
+    with h.db.write() as conn:
+        create_demo_tables(conn)
+        seed_trades(conn, "bob", 3000)
+        seed_trades(conn, "alice", 50)
+    h.start_worker(
+        source_modules='["exportd.demo.sources:demo_sources"]',
+        storage_url=f"file://{tmp_path / 'exports'}",
+        export_batch_rows="500",
+    )
+    yield h
+    h.close()
+
+
+@pytest.fixture
+def service(harness: Harness) -> ExportService:
+    return ExportService(
+        db=harness.db,
+        store=harness.store,
+        sources=SourceRegistry(demo_sources()),
+        settings=harness.settings,
+    )
+
+
+def finished(service: ExportService, principal: Principal, export_id: str, harness: Harness):
+    view = service.get(principal, export_id)
+    harness.wait_for(_job_id(service, export_id), lambda job: job.state.is_final, timeout=60)
+    return service.get(principal, export_id), view
+
+
+def _job_id(service: ExportService, export_id: str) -> int:
+    with service.db.read() as conn:
+        return int(conn.execute(exports.select().where(exports.c.id == export_id)).one().job_id)
+
+
+def stored(harness: Harness, key: str) -> bytes:
+    return (harness.tmp_path / "exports" / key).read_bytes()
+
+
+COLUMNS = (ColumnChoice("opened_at", "Opened"), ColumnChoice("symbol"), ColumnChoice("pnl", "P&L"))
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "json", "xlsx", "parquet"])
+def test_every_format_end_to_end(harness: Harness, service: ExportService, fmt: str) -> None:
+    request = ExportRequest(
+        source="trades", format=fmt, params={"direction": "long"}, columns=COLUMNS
+    )
+    view, _ = service.create(BOB, request)
+    done, _ = finished(service, BOB, view.id, harness)
+    assert done.status is ExportStatus.COMPLETED, done.error
+    result = done.result
+    assert result is not None
+    data = stored(harness, result["key"])
+    assert len(data) == result["size"]
+    assert hashlib.sha256(data).hexdigest() == result["sha256"]
+    assert done.expires_at is not None
+    rows = read_back(fmt, data)
+    assert rows[0] == ["Opened", "symbol", "P&L"]
+    assert len(rows) - 1 == result["row_count"]
+    assert 1000 < result["row_count"] < 2000  # about half of bob's 3,000 are long
+
+
+def read_back(fmt: str, data: bytes) -> list[list[object]]:
+    if fmt == "csv":
+        return [list(r) for r in csv.reader(io.StringIO(data.decode()))]
+    if fmt == "jsonl":
+        items = [json.loads(line) for line in data.decode().split("\n")[:-1]]
+        return [list(items[0])] + [list(i.values()) for i in items]
+    if fmt == "json":
+        items = json.loads(data)
+        return [list(items[0])] + [list(i.values()) for i in items]
+    if fmt == "xlsx":
+        sheet = openpyxl.load_workbook(io.BytesIO(data), read_only=True)["Sheet1"]
+        return [list(r) for r in sheet.iter_rows(values_only=True)]
+    table = pq.read_table(io.BytesIO(data))
+    return [table.column_names] + [list(r.values()) for r in table.to_pylist()]
+
+
+def test_only_the_owners_rows_are_exported(harness: Harness, service: ExportService) -> None:
+    alice = Principal("alice", "free")
+    view, _ = service.create(alice, ExportRequest(source="trades", format="csv", params={}))
+    done, _ = finished(service, alice, view.id, harness)
+    assert done.result is not None
+    assert done.result["row_count"] == 50
+    assert done.progress == {"percent": 100.0, "rows_done": 50, "rows_total": 50}
+
+
+def test_the_row_limit_fails_terminally_and_stores_nothing(
+    harness: Harness, service: ExportService
+) -> None:
+    with harness.db.write() as conn:
+        free = plan_for(conn, "free")
+        save_plan(conn, _tiny(free))
+    tiny = Principal("bob", "tiny")
+    view, _ = service.create(tiny, ExportRequest(source="trades", format="csv", params={}))
+    done, _ = finished(service, tiny, view.id, harness)
+    assert done.status is ExportStatus.FAILED
+    assert done.error is not None
+    assert done.error["code"] == "row_limit_exceeded"
+    assert "10 rows" in done.error["message"]
+    assert not list((harness.tmp_path / "exports").rglob("*.csv"))
+
+
+def _tiny(plan: PlanLimits) -> PlanLimits:
+    import dataclasses
+
+    return dataclasses.replace(plan, name="tiny", max_rows=10)
+
+
+def test_params_are_checked_again_by_the_worker(harness: Harness, service: ExportService) -> None:
+    view, _ = service.create(BOB, ExportRequest(source="trades", format="csv", params={}))
+    with harness.db.write() as conn:
+        conn.execute(
+            update(exports).where(exports.c.id == view.id).values(params={"direction": "up"})
+        )
+    done, _ = finished(service, BOB, view.id, harness)
+    assert done.status is ExportStatus.FAILED
+    assert done.error is not None
+    assert done.error["code"] == "params_invalid"
+    assert "direction" in done.error["message"]

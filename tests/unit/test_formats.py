@@ -1,0 +1,133 @@
+"""Each writer round-trips: read back with csv, json, openpyxl and pyarrow."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import UTC, datetime
+
+import openpyxl
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from exportd.formats import OutputColumn, open_writer
+from exportd.formats.safety import neutralise
+
+SCHEMA = pa.schema(
+    [
+        ("id", pa.int64()),
+        ("symbol", pa.string()),
+        ("pnl", pa.float64()),
+        ("opened_at", pa.timestamp("us", tz="UTC")),
+    ]
+)
+COLUMNS = [
+    OutputColumn("id", "id"),
+    OutputColumn("symbol", "Symbol"),
+    OutputColumn("pnl", "P&L"),
+    OutputColumn("opened_at", "Opened"),
+]
+WHEN = datetime(2026, 3, 1, 12, 30, tzinfo=UTC)
+ROWS = {
+    "id": [1, 2, 3, 4],
+    "symbol": ["AAPL", '=HYPERLINK("http://x")', None, "日本語 ✓ " + "x" * 5000],
+    "pnl": [1.5, -2.25, None, 0.0],
+    "opened_at": [WHEN, WHEN, None, WHEN],
+}
+
+
+def write(fmt: str, batches: list[pa.RecordBatch], columns: list[OutputColumn] = COLUMNS) -> bytes:
+    sink = io.BytesIO()
+    writer = open_writer(fmt, sink, columns, SCHEMA)
+    for batch in batches:
+        writer.write(batch)
+    writer.close()
+    return sink.getvalue()
+
+
+def batch(rows: dict[str, list[object]] = ROWS) -> pa.RecordBatch:
+    return pa.RecordBatch.from_pydict(rows, schema=SCHEMA)
+
+
+def test_csv_round_trip_neutralises_formulas() -> None:
+    text = write("csv", [batch(), batch()]).decode()
+    rows = list(csv.reader(io.StringIO(text)))
+    assert rows[0] == ["id", "Symbol", "P&L", "Opened"]
+    assert len(rows) == 9
+    assert rows[2][1] == '\'=HYPERLINK("http://x")'
+    assert rows[3][1] == ""  # null
+    assert rows[4][1].endswith("x" * 5000)
+    assert rows[2][2] == "-2.25"  # a negative number is a number, not a formula
+
+
+def test_jsonl_and_json_round_trip() -> None:
+    lines = write("jsonl", [batch()]).decode().splitlines()
+    assert len(lines) == 4
+    first = json.loads(lines[0])
+    assert first == {"id": 1, "Symbol": "AAPL", "P&L": 1.5, "Opened": "2026-03-01T12:30:00Z"}
+    assert json.loads(lines[2])["Symbol"] is None
+    document = json.loads(write("json", [batch(), batch()]))
+    assert len(document) == 8
+    assert document[1]["Symbol"] == '=HYPERLINK("http://x")'  # JSON is data, not a sheet
+    assert json.loads(write("json", [])) == []
+
+
+def test_parquet_round_trip_keeps_types() -> None:
+    table = pq.read_table(io.BytesIO(write("parquet", [batch(), batch()])))
+    assert table.column_names == ["id", "Symbol", "P&L", "Opened"]
+    assert table.num_rows == 8
+    assert table.schema.field("Opened").type == pa.timestamp("us", tz="UTC")
+    assert table.column("P&L").to_pylist()[:2] == [1.5, -2.25]
+
+
+def test_xlsx_round_trip_keeps_types_and_neutralises() -> None:
+    book = openpyxl.load_workbook(io.BytesIO(write("xlsx", [batch()])), read_only=True)
+    rows = list(book["Sheet1"].iter_rows(values_only=True))
+    assert rows[0] == ("id", "Symbol", "P&L", "Opened")
+    assert rows[1][0] == 1
+    assert rows[1][2] == 1.5
+    assert rows[1][3] == datetime(2026, 3, 1, 12, 30)
+    assert rows[2][1] == '\'=HYPERLINK("http://x")'
+    assert rows[3][1] is None
+
+
+def test_xlsx_continues_on_a_new_sheet_at_the_row_limit() -> None:
+    from exportd.formats.xlsx import XlsxWriter
+
+    sink = io.BytesIO()
+    writer = XlsxWriter(sink, COLUMNS, max_rows=3)  # header + 2 rows a sheet
+    writer.write(batch())
+    writer.close()
+    book = openpyxl.load_workbook(io.BytesIO(sink.getvalue()), read_only=True)
+    assert book.sheetnames == ["Sheet1", "Sheet2"]
+    data = [r for name in book.sheetnames for r in list(book[name].iter_rows(values_only=True))[1:]]
+    assert [r[0] for r in data] == [1, 2, 3, 4]  # nothing lost
+
+
+@pytest.mark.parametrize("text", ["=1+1", "+1", "-1", "@SUM(A1)", "\tx", "\rx", "\nx"])
+def test_every_dangerous_start_is_neutralised(text: str) -> None:
+    assert neutralise(text) == "'" + text
+
+
+ODD_TEXT = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=200)
+
+
+@settings(max_examples=60, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(values=st.lists(st.one_of(st.none(), ODD_TEXT), min_size=1, max_size=20))
+def test_odd_strings_survive_every_format(values: list[str | None]) -> None:
+    n = len(values)
+    rows = {"id": list(range(n)), "symbol": values, "pnl": [0.0] * n, "opened_at": [WHEN] * n}
+    data = batch(rows)
+    expected = [neutralise(v) if v else v for v in values]
+    # JSON Lines end at "\n" only: U+2028 and friends are legal inside a JSON string.
+    lines = write("jsonl", [data]).decode().split("\n")[:-1]
+    jsonl = [json.loads(line)["Symbol"] for line in lines]
+    assert jsonl == values
+    parquet = pq.read_table(io.BytesIO(write("parquet", [data]))).column("Symbol").to_pylist()
+    assert parquet == values
+    parsed = list(csv.reader(io.StringIO(write("csv", [data]).decode(), newline="")))[1:]
+    assert [row[1] for row in parsed] == [v or "" for v in expected]
