@@ -80,6 +80,9 @@ class Settings(BaseSettings):
         description='sources to load, as "module:function" returning them (JSON list); '
         "exportd demo adds the demo sources",
     )
+    download_token_ttl_s: float = Field(
+        default=900.0, gt=0, le=7 * 86_400, description="how long a download link stays valid"
+    )
     export_batch_rows: int = Field(
         default=10_000, ge=100, le=1_000_000, description="rows per batch from a source"
     )

@@ -13,6 +13,7 @@
     ├── NotFound                  no such resource (or not the caller's: never 403)
     ├── RequestInvalid            the request does not validate; ``errors`` names the fields
     ├── Conflict                  e.g. an idempotency key reused for another request
+    ├── Gone                      it existed, and is no more (a used or expired link)
     ├── LimitReached              a plan limit; ``retry_after_s`` when waiting helps
     ├── ServiceDisabled           a feature switched off by configuration
     ├── ServiceUnavailable        something exportd depends on is down (try again)
@@ -115,6 +116,12 @@ class Conflict(ExportdError):
     """The request conflicts with the current state."""
 
     code = "conflict"
+
+
+class Gone(ExportdError):
+    """It is gone."""
+
+    code = "gone"
 
 
 class LimitReached(ExportdError):

@@ -13,7 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 import exportd
 from exportd.api import problems
 from exportd.api.request_id import RequestIdMiddleware
-from exportd.api.routes import admin, catalogue, documents, exports
+from exportd.api.routes import admin, catalogue, documents, downloads, exports
 from exportd.auth.api_keys import ApiKeys
 from exportd.auth.tokens import TokenVerifier
 from exportd.clock import Clock
@@ -21,10 +21,12 @@ from exportd.config import Settings, hs256_key
 from exportd.db import Database, create_database
 from exportd.db.migrate import is_at_head
 from exportd.documents.service import DocumentService
+from exportd.exports.downloads import Downloads
 from exportd.exports.service import ExportService
 from exportd.queue import JobStore
 from exportd.sources import SourceRegistry
 from exportd.sources.loading import load_sources
+from exportd.storage.local import storage_from_url
 
 
 def create_app(
@@ -51,6 +53,14 @@ def create_app(
     app.state.exports = ExportService(
         db=database, store=store, sources=registry, settings=settings, clock=clock
     )
+    app.state.downloads = Downloads(
+        db=database,
+        exports_service=app.state.exports,
+        storage=storage_from_url(settings.storage_url),
+        secret_key=settings.secret_key.get_secret_value(),
+        token_ttl_s=settings.download_token_ttl_s,
+        clock=clock,
+    )
     app.state.api_keys = ApiKeys(database, clock=clock)
     app.state.tokens = TokenVerifier(secret=hs256_key(settings), jwks_url=settings.jwks_url)
     app.state.documents = DocumentService(
@@ -62,6 +72,7 @@ def create_app(
     app.include_router(catalogue.router)
     app.include_router(documents.router)
     app.include_router(admin.router)
+    app.include_router(downloads.router)
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, str]:

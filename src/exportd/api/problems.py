@@ -22,6 +22,7 @@ STATUS = {
     errors.NotFound: 404,
     errors.JobNotFound: 404,
     errors.Conflict: 409,
+    errors.Gone: 410,
     errors.InvalidTransition: 409,
     errors.RequestInvalid: 422,
     errors.LimitReached: 429,

@@ -162,6 +162,7 @@ exports = Table(
     Column("request_hash", String(64), nullable=True),
     Column("correlation_id", String(128), nullable=True),
     Column("retries", Integer, nullable=False, server_default="0"),
+    Column("download_count", Integer, nullable=False, server_default="0"),
     Column("last_retry_at", UTCDateTime, nullable=True),
     Column("expires_at", UTCDateTime, nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
@@ -197,6 +198,19 @@ documents = Table(
     ),
 )
 
+download_tokens = Table(
+    "download_tokens",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("export_id", String(32), ForeignKey("exports.id", ondelete="CASCADE"), nullable=False),
+    # sha256 of the whole token: the token itself is never stored.
+    Column("token_hash", String(64), nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("used_at", UTCDateTime, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_download_tokens_export_id", "export_id"),
+)
+
 api_keys = Table(
     "api_keys",
     metadata,
@@ -214,6 +228,7 @@ __all__ = [
     "JOB_STATES",
     "api_keys",
     "documents",
+    "download_tokens",
     "exports",
     "jobs",
     "metadata",

@@ -17,7 +17,8 @@ class LocalStorage:
     def __init__(self, root: Path) -> None:
         self.root = root.resolve()
 
-    def _path(self, key: str) -> Path:
+    def path(self, key: str) -> Path:
+        """Where ``key`` lives; a key that would escape the root is refused."""
         path = (self.root / key).resolve()
         if not path.is_relative_to(self.root) or key.startswith("/"):
             raise ValueError(f"storage key escapes the root: {key!r}")
@@ -25,7 +26,7 @@ class LocalStorage:
 
     @contextmanager
     def writer(self, key: str) -> Iterator[BinaryIO]:
-        path = self._path(key)
+        path = self.path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_name(path.name + ".part")
         try:
@@ -38,7 +39,7 @@ class LocalStorage:
             partial.unlink(missing_ok=True)
 
     def stat(self, key: str) -> StoredFile | None:
-        path = self._path(key)
+        path = self.path(key)
         if not path.is_file():
             return None
         digest = hashlib.sha256()
@@ -48,11 +49,11 @@ class LocalStorage:
         return StoredFile(key, path.stat().st_size, digest.hexdigest())
 
     def read(self, key: str, *, chunk: int = 1 << 16) -> Iterator[bytes]:
-        with self._path(key).open("rb") as handle:
+        with self.path(key).open("rb") as handle:
             yield from iter(lambda: handle.read(chunk), b"")
 
     def delete(self, key: str) -> None:
-        self._path(key).unlink(missing_ok=True)
+        self.path(key).unlink(missing_ok=True)
 
 
 def storage_from_url(url: str) -> LocalStorage:
