@@ -155,6 +155,31 @@ def demo(
         worker_process.wait(timeout=60)
 
 
+@app.command()
+def cleanup(
+    dry_run: Annotated[
+        bool | None, typer.Option("--dry-run/--no-dry-run", help="Report, remove nothing.")
+    ] = None,
+) -> None:
+    """Remove the files of expired and deleted exports, and files nothing refers to."""
+    from exportd.ops.cleanup import Cleanup
+    from exportd.storage.local import storage_from_url
+
+    settings = _settings()
+    job = Cleanup(
+        db=create_database(settings),
+        storage=storage_from_url(settings.storage_url),
+        batch_size=settings.cleanup_batch_size,
+        orphan_grace_s=settings.cleanup_orphan_grace_s,
+    )
+    report = job.run(dry_run=settings.cleanup_dry_run if dry_run is None else dry_run)
+    verb = "would remove" if report.dry_run else "removed"
+    out.print(
+        f"{verb}: {len(report.expired)} expired exports, {len(report.orphans)} orphan files; "
+        f"{len(report.failed)} failed (kept for the next run)"
+    )
+
+
 def _open() -> tuple[JobStore, Database]:
     settings = _settings()
     return JobStore.from_settings(settings), create_database(settings)

@@ -80,6 +80,20 @@ class Settings(BaseSettings):
         description='sources to load, as "module:function" returning them (JSON list); '
         "exportd demo adds the demo sources",
     )
+    cleanup_interval_seconds: float = Field(
+        default=3600.0, gt=0, description="how often expired files are removed (one node)"
+    )
+    cleanup_batch_size: int = Field(
+        default=100, ge=1, le=10_000, description="expired exports handled per cleanup step"
+    )
+    cleanup_dry_run: bool = Field(
+        default=False, description="report what cleanup would remove, remove nothing"
+    )
+    cleanup_orphan_grace_s: float = Field(
+        default=3600.0,
+        ge=0,
+        description="age before a file no export refers to is removed (covers writes in flight)",
+    )
     download_token_ttl_s: float = Field(
         default=900.0, gt=0, le=7 * 86_400, description="how long a download link stays valid"
     )

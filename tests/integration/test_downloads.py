@@ -3,74 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from exportd.api.app import create_app
-from exportd.auth.principal import Principal
-from exportd.clock import ManualClock
 from exportd.config import Settings
 from exportd.db import Database
 from exportd.db.tables import exports
-from exportd.exports.models import ExportRequest
-from exportd.exports.task import record_outcome
-from exportd.queue.models import Claimed, Outcome
-from exportd.storage.local import LocalStorage
-from tests.support.api import Api
-from tests.support.sources import fake_sources
-
-CONTENT = "opened,symbol\n2026-01-01,ÅAPL\n".encode()
-
-
-@dataclass
-class World:
-    api: Api
-    clock: ManualClock
-    db: Database
-    storage: LocalStorage
+from tests.support.artifacts import CONTENT, World, completed_export, world_for
 
 
 @pytest.fixture
 def world(settings: Settings, db: Database, tmp_path: Path) -> Iterator[World]:
-    config = settings.model_copy(
-        update={"storage_url": f"file://{tmp_path / 'files'}", "download_token_ttl_s": 60}
-    )
-    # The settle hook (a worker's) stamps expiry with the real clock: start from now.
-    clock = ManualClock(datetime.now(UTC))
-    app = create_app(config, db=db, sources=fake_sources(), clock=clock)
-    with TestClient(app) as client:
-        yield World(Api(client, config), clock, db, LocalStorage(tmp_path / "files"))
-
-
-def completed_export(world: World, owner: str = "alice", filename: str = "trades-ü.csv") -> str:
-    service = world.api.client.app.state.exports  # type: ignore[attr-defined]
-    view, _ = service.create(
-        Principal(owner, "free"), ExportRequest(source="trades", format="csv", params={})
-    )
-    with world.db.write() as conn:
-        [job] = service.store.claim(conn, worker_id="w", queues=["default"], limit=1)
-    key = f"{owner}/{view.id}/1/{filename}"
-    with world.storage.writer(key) as handle:
-        handle.write(CONTENT)
-    result = {
-        "key": key,
-        "filename": filename,
-        "content_type": "text/csv; charset=utf-8",
-        "size": len(CONTENT),
-        "sha256": "x",
-        "row_count": 1,
-    }
-    with world.db.write() as conn:
-        settled = service.store.settle(
-            conn, Outcome(claim=Claimed(job.id, job.attempt), result=result)
-        )
-        record_outcome(conn, settled)
-    return str(view.id)
+    with world_for(settings, db, tmp_path) as w:
+        yield w
 
 
 def test_owner_downloads_with_range_and_a_safe_filename(world: World) -> None:

@@ -23,6 +23,7 @@ from exportd.db.migrate import is_at_head
 from exportd.documents.service import DocumentService
 from exportd.exports.downloads import Downloads
 from exportd.exports.service import ExportService
+from exportd.ops.cleanup import Cleanup
 from exportd.queue import JobStore
 from exportd.sources import SourceRegistry
 from exportd.sources.loading import load_sources
@@ -53,10 +54,18 @@ def create_app(
     app.state.exports = ExportService(
         db=database, store=store, sources=registry, settings=settings, clock=clock
     )
+    storage = storage_from_url(settings.storage_url)
+    app.state.cleanup = Cleanup(
+        db=database,
+        storage=storage,
+        batch_size=settings.cleanup_batch_size,
+        orphan_grace_s=settings.cleanup_orphan_grace_s,
+        clock=clock,
+    )
     app.state.downloads = Downloads(
         db=database,
         exports_service=app.state.exports,
-        storage=storage_from_url(settings.storage_url),
+        storage=storage,
         secret_key=settings.secret_key.get_secret_value(),
         token_ttl_s=settings.download_token_ttl_s,
         clock=clock,

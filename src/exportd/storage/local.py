@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -51,6 +52,15 @@ class LocalStorage:
     def read(self, key: str, *, chunk: int = 1 << 16) -> Iterator[bytes]:
         with self.path(key).open("rb") as handle:
             yield from iter(lambda: handle.read(chunk), b"")
+
+    def keys(self, *, older_than_s: float) -> Iterator[str]:
+        """Keys (and leftover ``.part`` files) not modified for ``older_than_s`` seconds."""
+        if not self.root.is_dir():
+            return
+        cutoff = time.time() - older_than_s
+        for path in self.root.rglob("*"):
+            if path.is_file() and path.stat().st_mtime < cutoff:
+                yield path.relative_to(self.root).as_posix()
 
     def delete(self, key: str) -> None:
         self.path(key).unlink(missing_ok=True)

@@ -42,11 +42,13 @@ from exportd.errors import (
     classify,
     driver_message,
 )
+from exportd.ops.cleanup import Cleanup
 from exportd.queue.models import Claimed, Job, JobState, Outcome, Settled
 from exportd.queue.notify import Wakeup, watcher_for
 from exportd.queue.periodic import PeriodicRunner
 from exportd.queue.store import JobStore
 from exportd.queue.tasks import SettledHook, TaskRegistry
+from exportd.storage.local import storage_from_url
 from exportd.worker.children import Child
 
 log = structlog.get_logger("exportd.worker")
@@ -90,6 +92,12 @@ class Supervisor:
         self.children = [Child(i, list(task_modules)) for i in range(concurrency)]
         self.wakeup = Wakeup()
         self.periodic = PeriodicRunner(db, node_id=self.worker_id, clock=store.clock)
+        self.cleanup = Cleanup(
+            db=db,
+            storage=storage_from_url(settings.storage_url),
+            batch_size=settings.cleanup_batch_size,
+            orphan_grace_s=settings.cleanup_orphan_grace_s,
+        )
         self._outcomes: list[Finished] = []
         self._oldest_outcome = 0.0
         # Claimed jobs waiting for a free child (see EXPORTD_WORKER_PREFETCH).
@@ -496,6 +504,11 @@ class Supervisor:
         schedule = (
             ("exportd.reaper", self.settings.reaper_interval_s, self._reap),
             ("exportd.retention", self.settings.retention_interval_s, self._prune),
+            (
+                "exportd.cleanup",
+                self.settings.cleanup_interval_seconds,
+                lambda: self.cleanup.run(dry_run=self.settings.cleanup_dry_run),
+            ),
         )
         now = time.monotonic()
         for name, interval_s, work in schedule:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Literal
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Request, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from exportd.api.deps import Admin, Exports
 from exportd.api.schemas import ExportCreate
 from exportd.exports.models import PlanLimits
 from exportd.exports.plans import all_plans, plan_for, save_plan
+from exportd.ops.cleanup import Cleanup
 
 router = APIRouter(prefix="/v1", tags=["admin"])
 
@@ -76,6 +77,13 @@ def put_plan(name: str, body: PlanIn, _admin: Admin, exports: Exports) -> PlanOu
     with exports.db.write() as conn:
         save_plan(conn, plan)
         return PlanOut.of(plan_for(conn, name))
+
+
+@router.post("/ops/cleanup")
+def run_cleanup(_admin: Admin, request: Request, dry_run: bool = True) -> dict[str, object]:
+    """Remove expired and orphan files now (``dry_run=true`` reports only: the default)."""
+    cleanup: Cleanup = request.app.state.cleanup
+    return cleanup.run(dry_run=dry_run).as_dict()
 
 
 @router.post("/admin/exports/bulk", status_code=status.HTTP_202_ACCEPTED, response_model=BulkOut)

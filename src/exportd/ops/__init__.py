@@ -1,0 +1,1 @@
+"""Operations: cleanup now; metrics, alerts and the event log later."""

@@ -1,0 +1,120 @@
+"""Cleanup: files of expired or deleted exports, then files nothing refers to.
+
+Order matters: the file is deleted first and the row marked after, so a failed deletion
+leaves the row for the next run; a file already gone is fine (cleanup is idempotent).
+Orphans (a losing attempt's file, a crash's ``.part``) are removed only once older than
+a grace period, so a file written moments before its job settles is never taken.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import structlog
+from sqlalchemy import and_, or_, select, update
+
+from exportd.clock import Clock, SystemClock
+from exportd.db import Database
+from exportd.db.tables import exports
+from exportd.storage.local import LocalStorage
+
+log = structlog.get_logger("exportd.cleanup")
+
+
+@dataclass
+class CleanupReport:
+    dry_run: bool
+    expired: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    orphans: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "dry_run": self.dry_run,
+            "expired_removed": len(self.expired),
+            "failed": len(self.failed),
+            "orphans_removed": len(self.orphans),
+            "expired_export_ids": self.expired,
+            "failed_export_ids": self.failed,
+            "orphan_keys": self.orphans,
+        }
+
+
+class Cleanup:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        storage: LocalStorage,
+        batch_size: int,
+        orphan_grace_s: float,
+        clock: Clock | None = None,
+    ) -> None:
+        self.db = db
+        self.storage = storage
+        self.batch_size = batch_size
+        self.orphan_grace_s = orphan_grace_s
+        self.clock = clock or SystemClock()
+
+    def run(self, *, dry_run: bool) -> CleanupReport:
+        report = CleanupReport(dry_run=dry_run)
+        self._expired(report)
+        self._orphans(report)
+        log.info(
+            "cleanup.completed" if not report.failed else "cleanup.partial",
+            dry_run=dry_run,
+            expired=len(report.expired),
+            failed=len(report.failed),
+            orphans=len(report.orphans),
+        )
+        return report
+
+    def _expired(self, report: CleanupReport) -> None:
+        now = self.clock.now()
+        gone = or_(exports.c.expires_at <= now, exports.c.deleted_at.is_not(None))
+        query = (
+            select(exports.c.id, exports.c.result)
+            .where(and_(exports.c.status == "completed", gone))
+            .order_by(exports.c.expires_at)
+            .limit(self.batch_size)
+        )
+        with self.db.read() as conn:
+            due = conn.execute(query).all()
+        for row in due:
+            key = (row.result or {}).get("key")
+            if report.dry_run:
+                report.expired.append(row.id)
+                continue
+            try:
+                if key:
+                    self.storage.delete(key)
+            except OSError as exc:
+                log.warning("cleanup.delete_failed", export_id=row.id, error=type(exc).__name__)
+                report.failed.append(row.id)
+                continue
+            with self.db.write() as conn:
+                conn.execute(
+                    update(exports)
+                    .where(exports.c.id == row.id, exports.c.status == "completed")
+                    .values(status="expired", updated_at=datetime.now(UTC))
+                )
+            report.expired.append(row.id)
+
+    def _orphans(self, report: CleanupReport) -> None:
+        with self.db.read() as conn:
+            live = {
+                (result or {}).get("key")
+                for (result,) in conn.execute(
+                    select(exports.c.result).where(exports.c.status == "completed")
+                )
+            }
+        for key in self.storage.keys(older_than_s=self.orphan_grace_s):
+            if key in live:
+                continue
+            if not report.dry_run:
+                try:
+                    self.storage.delete(key)
+                except OSError:
+                    continue
+            report.orphans.append(key)
