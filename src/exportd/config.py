@@ -94,6 +94,12 @@ class Settings(BaseSettings):
         ge=0,
         description="age before a file no export refers to is removed (covers writes in flight)",
     )
+    events_poll_interval_s: float = Field(
+        default=0.5, gt=0, le=10, description="how often an event stream looks for changes"
+    )
+    events_keepalive_s: float = Field(
+        default=15.0, gt=0, description="a comment line this often keeps proxies from closing"
+    )
     download_token_ttl_s: float = Field(
         default=900.0, gt=0, le=7 * 86_400, description="how long a download link stays valid"
     )

@@ -13,7 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 import exportd
 from exportd.api import problems
 from exportd.api.request_id import RequestIdMiddleware
-from exportd.api.routes import admin, catalogue, documents, downloads, exports
+from exportd.api.routes import admin, catalogue, documents, downloads, events, exports
 from exportd.auth.api_keys import ApiKeys
 from exportd.auth.tokens import TokenVerifier
 from exportd.clock import Clock
@@ -82,6 +82,7 @@ def create_app(
     app.include_router(documents.router)
     app.include_router(admin.router)
     app.include_router(downloads.router)
+    app.include_router(events.router)
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, str]:

@@ -1,0 +1,103 @@
+"""Server-sent events follow an export to its end, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from exportd.config import Settings
+from exportd.db import Database
+from exportd.exports.task import record_outcome
+from exportd.queue.models import Claimed, Outcome
+from tests.support.artifacts import World, world_for
+
+
+@pytest.fixture
+def world(settings: Settings, db: Database, tmp_path: Path) -> Iterator[World]:
+    with world_for(
+        settings, db, tmp_path, events_poll_interval_s=0.05, events_keepalive_s=0.2
+    ) as w:
+        yield w
+
+
+def read_events(world: World, export_id: str, **headers: str) -> tuple[list[dict], list[str]]:
+    events, lines = [], []
+    with world.api.client.stream(
+        "GET",
+        f"/v1/exports/{export_id}/events",
+        headers={**world.api.as_user("alice"), **headers},
+    ) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        for line in response.iter_lines():
+            lines.append(line)
+            if line.startswith("data: "):
+                events.append(json.loads(line.removeprefix("data: ")))
+    return events, lines
+
+
+def drive_to_completion(world: World, export_id: str) -> threading.Thread:
+    service = world.api.client.app.state.exports  # type: ignore[attr-defined]
+
+    def run() -> None:
+        # The app's store runs on the test's clock: move it, as real time would.
+        time.sleep(0.4)
+        world.clock.advance(1)
+        with world.db.write() as conn:
+            [job] = service.store.claim(conn, worker_id="w", queues=["default"], limit=1)
+        claim = Claimed(job.id, job.attempt)
+        time.sleep(0.4)
+        world.clock.advance(1)
+        with world.db.write() as conn:
+            service.store.record_progress(conn, claim, {"rows_done": 5, "rows_total": 10})
+        time.sleep(0.4)
+        world.clock.advance(1)
+        with world.db.write() as conn:
+            record_outcome(
+                conn,
+                service.store.settle(
+                    conn, Outcome(claim=claim, result={"key": "x", "row_count": 10})
+                ),
+            )
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+def test_events_follow_the_export_and_end_with_it(world: World) -> None:
+    export_id = world.api.create("alice").json()["id"]
+    driver = drive_to_completion(world, export_id)
+    events, lines = read_events(world, export_id)
+    driver.join()
+    seen = [(e["status"], e["progress"]["rows_done"]) for e in events]
+    assert seen[0] == ("queued", None)
+    assert ("running", 5) in seen
+    assert seen[-1] == ("completed", 10)
+    assert ": keep-alive" in lines
+    ids = [int(line.removeprefix("id: ")) for line in lines if line.startswith("id: ")]
+    assert ids == sorted(ids)
+    assert len(ids) == len(set(ids))
+
+
+def test_last_event_id_resumes_after_what_was_seen(world: World) -> None:
+    export_id = world.api.create("alice").json()["id"]
+    drive_to_completion(world, export_id).join()
+    events, lines = read_events(world, export_id)
+    assert [e["status"] for e in events] == ["completed"]
+    last_id = next(line for line in lines if line.startswith("id: ")).removeprefix("id: ")
+    again, _ = read_events(world, export_id, **{"Last-Event-ID": last_id})
+    assert again == []
+
+
+def test_another_users_stream_is_not_found(world: World) -> None:
+    export_id = world.api.create("alice").json()["id"]
+    response = world.api.client.get(
+        f"/v1/exports/{export_id}/events", headers=world.api.as_user("mallory")
+    )
+    assert (response.status_code, response.json()["code"]) == (404, "export_not_found")
