@@ -152,3 +152,23 @@ def test_params_are_checked_again_by_the_worker(harness: Harness, service: Expor
     assert done.error is not None
     assert done.error["code"] == "params_invalid"
     assert "direction" in done.error["message"]
+
+
+def test_a_result_over_the_storage_quota_fails_and_is_not_kept(
+    harness: Harness, service: ExportService
+) -> None:
+    import dataclasses
+
+    with harness.db.write() as conn:
+        save_plan(
+            conn,
+            dataclasses.replace(plan_for(conn, "pro"), name="cramped", storage_quota_bytes=5_000),
+        )
+    cramped = Principal("bob", "cramped")
+    view, _ = service.create(cramped, ExportRequest(source="trades", format="csv", params={}))
+    done, _ = finished(service, cramped, view.id, harness)
+    assert done.status is ExportStatus.FAILED
+    assert done.error is not None
+    assert done.error["code"] == "storage_quota_exceeded"
+    assert "5000 bytes" in done.error["message"]
+    assert not [p for p in (harness.tmp_path / "exports").rglob("*") if p.is_file()]

@@ -275,8 +275,14 @@ def test_usage(service: ExportService) -> None:
     assert usage["plan"] == "free"
     assert usage["limits"]["max_active_jobs"] == 3
     assert usage["limits"]["watermark"] is True
-    assert usage["usage"] == {"active_exports": 1, "exports_last_24h": 1}
-    assert usage["remaining"] == {"active_exports": 2}
+    assert usage["usage"] == {
+        "active_exports": 1,
+        "exports_last_24h": 1,
+        "stored_bytes": 0,
+        "exported_bytes_last_24h": 0,
+    }
+    assert usage["remaining"]["active_exports"] == 2
+    assert usage["remaining"]["stored_bytes"] == 100 * 1024 * 1024
 
 
 def race(count: int, action: Any) -> tuple[list[Any], list[BaseException]]:
@@ -338,3 +344,45 @@ def test_batch_limits(service: ExportService) -> None:
         service.create_batch(ALICE, [trades()] * 3)  # 1 active + 3 > 3
     assert no_room.value.code == "active_exports_limit"
     assert len(service.create_batch(ALICE, [trades()] * 2)) == 2
+
+
+def complete_with_size(service: ExportService, principal: Principal, size: int) -> str:
+    from exportd.exports.task import record_outcome
+
+    view, _ = service.create(principal, trades())
+    [claim] = claim_all(service)
+    with service.db.write() as conn:
+        settled = service.store.settle(
+            conn, Outcome(claim=claim, result={"key": "k", "size": size})
+        )
+        record_outcome(conn, settled)
+    return view.id
+
+
+def small_plan(service: ExportService, **limits: int) -> Principal:
+    import dataclasses
+
+    from exportd.exports.plans import plan_for, save_plan
+
+    with service.db.write() as conn:
+        save_plan(conn, dataclasses.replace(plan_for(conn, "pro"), name="small", **limits))
+    return Principal("carol", "small")
+
+
+def test_storage_quota_is_checked_at_creation(service: ExportService) -> None:
+    carol = small_plan(service, storage_quota_bytes=1000)
+    complete_with_size(service, carol, 600)
+    complete_with_size(service, carol, 500)
+    with pytest.raises(Forbidden) as caught:
+        service.create(carol, trades())
+    assert caught.value.code == "storage_quota_exceeded"
+    assert service.usage(carol)["usage"]["stored_bytes"] == 1100
+
+
+def test_daily_bytes_are_checked_at_creation(service: ExportService) -> None:
+    carol = small_plan(service, daily_export_bytes=1000)
+    complete_with_size(service, carol, 1000)
+    with pytest.raises(LimitReached) as caught:
+        service.create(carol, trades())
+    assert caught.value.code == "daily_export_bytes_exceeded"
+    assert caught.value.retry_after_s

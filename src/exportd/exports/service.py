@@ -42,6 +42,7 @@ from exportd.exports.models import (
     PlanLimits,
 )
 from exportd.exports.plans import plan_for
+from exportd.exports.quotas import bytes_today, check_before, stored_bytes
 from exportd.exports.task import EXPORT_TASK
 from exportd.queue import JobState, JobStore, NewJob
 from exportd.sources import Source, SourceRegistry
@@ -95,6 +96,7 @@ class ExportService:
                         )
                     return self._view(existing), False
             self._check_room(conn, principal.user_id, plan, wanted=1)
+            check_before(conn, principal.user_id, plan, self.clock.now())
             export_id = self._insert(
                 conn,
                 principal,
@@ -130,6 +132,7 @@ class ExportService:
             for item in normalized:
                 _check_format(plan, item)
             self._check_room(conn, principal.user_id, plan, wanted=len(requests))
+            check_before(conn, principal.user_id, plan, self.clock.now())
             ids = [
                 self._insert(
                     conn,
@@ -348,6 +351,8 @@ class ExportService:
                     exports.c.owner_id == principal.user_id, exports.c.created_at >= since
                 )
             ).scalar_one()
+            stored = stored_bytes(conn, principal.user_id, self.clock.now())
+            exported = bytes_today(conn, principal.user_id, self.clock.now())
         return {
             "plan": plan.name,
             "limits": {
@@ -360,8 +365,17 @@ class ExportService:
                 "formats_allowed": list(plan.formats_allowed),
                 "watermark": plan.watermark,
             },
-            "usage": {"active_exports": active, "exports_last_24h": today},
-            "remaining": {"active_exports": max(plan.max_active_jobs - active, 0)},
+            "usage": {
+                "active_exports": active,
+                "exports_last_24h": today,
+                "stored_bytes": stored,
+                "exported_bytes_last_24h": exported,
+            },
+            "remaining": {
+                "active_exports": max(plan.max_active_jobs - active, 0),
+                "stored_bytes": max(plan.storage_quota_bytes - stored, 0),
+                "exported_bytes_today": max(plan.daily_export_bytes - exported, 0),
+            },
         }
 
     # -- change ------------------------------------------------------------------------

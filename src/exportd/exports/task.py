@@ -23,6 +23,7 @@ from exportd.db import Database, create_database
 from exportd.db.tables import exports, jobs
 from exportd.errors import TerminalJobError
 from exportd.exports.plans import plan_for
+from exportd.exports.quotas import check_result
 from exportd.formats import FORMATS, OutputColumn, open_writer
 from exportd.queue.models import JobState, Settled
 from exportd.queue.tasks import JobContext, task
@@ -118,6 +119,8 @@ def run_export(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
             writer.write(batch)
             ctx.checkpoint(rows_done=done, rows_total=total)
         writer.close()
+        # Still inside the storage writer: raising here discards the file unseen.
+        check_result(conn, export.owner_id, plan, out.size, datetime.now(UTC))
     return {
         "key": key,
         "filename": filename,

@@ -1,0 +1,77 @@
+"""Byte quotas from the plan: what a user keeps in storage, and exports per day.
+
+Checked when an export is asked for (refused early with a code that names the limit)
+and again when its file is complete (a result that would exceed fails, and the file is
+discarded before it is ever stored).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import Connection, func, select
+
+from exportd.db.tables import exports
+from exportd.errors import Forbidden, LimitReached, TerminalJobError
+from exportd.exports.models import PlanLimits
+
+_SIZE = exports.c.result["size"].as_integer()
+
+
+def stored_bytes(conn: Connection, owner_id: str, now: datetime) -> int:
+    """Bytes of the owner's files still in storage (completed, not expired, not deleted)."""
+    total = conn.execute(
+        select(func.coalesce(func.sum(_SIZE), 0)).where(
+            exports.c.owner_id == owner_id,
+            exports.c.status == "completed",
+            exports.c.deleted_at.is_(None),
+            exports.c.expires_at > now,
+        )
+    ).scalar_one()
+    return int(total)
+
+
+def bytes_today(conn: Connection, owner_id: str, now: datetime) -> int:
+    """Bytes of the owner's exports completed in the last 24 hours."""
+    since = now - timedelta(days=1)
+    total = conn.execute(
+        select(func.coalesce(func.sum(_SIZE), 0)).where(
+            exports.c.owner_id == owner_id,
+            exports.c.status.in_(["completed", "expired"]),
+            exports.c.updated_at >= since,
+        )
+    ).scalar_one()
+    return int(total)
+
+
+def check_before(conn: Connection, owner_id: str, plan: PlanLimits, now: datetime) -> None:
+    if stored_bytes(conn, owner_id, now) >= plan.storage_quota_bytes:
+        raise Forbidden(
+            f"the {plan.name} plan stores {plan.storage_quota_bytes} bytes of exports and "
+            "that is used up; delete some exports first",
+            code="storage_quota_exceeded",
+        )
+    if bytes_today(conn, owner_id, now) >= plan.daily_export_bytes:
+        raise LimitReached(
+            f"the {plan.name} plan exports {plan.daily_export_bytes} bytes a day and that "
+            "is used up",
+            code="daily_export_bytes_exceeded",
+            retry_after_s=3600,
+        )
+
+
+def check_result(
+    conn: Connection, owner_id: str, plan: PlanLimits, size: int, now: datetime
+) -> None:
+    if stored_bytes(conn, owner_id, now) + size > plan.storage_quota_bytes:
+        raise TerminalJobError(
+            f"this {size}-byte file would exceed the {plan.name} plan's storage of "
+            f"{plan.storage_quota_bytes} bytes",
+            code="storage_quota_exceeded",
+        )
+    if bytes_today(conn, owner_id, now) + size > plan.daily_export_bytes:
+        raise TerminalJobError(
+            f"this {size}-byte file would exceed the {plan.name} plan's "
+            f"{plan.daily_export_bytes} bytes a day",
+            code="daily_export_bytes_exceeded",
+        )
