@@ -4,6 +4,7 @@ row records the artifact.  On SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import io
 import json
@@ -19,7 +20,7 @@ from exportd.auth.principal import Principal
 from exportd.db.tables import exports
 from exportd.demo.sources import demo_sources
 from exportd.demo.tables import create_demo_tables, seed_trades
-from exportd.exports.models import ColumnChoice, ExportRequest, ExportStatus, PlanLimits
+from exportd.exports.models import ColumnChoice, ExportRequest, ExportStatus
 from exportd.exports.plans import plan_for, save_plan
 from exportd.exports.service import ExportService
 from exportd.sources import SourceRegistry
@@ -122,10 +123,7 @@ def test_only_the_owners_rows_are_exported(harness: Harness, service: ExportServ
 def test_the_row_limit_fails_terminally_and_stores_nothing(
     harness: Harness, service: ExportService
 ) -> None:
-    with harness.db.write() as conn:
-        free = plan_for(conn, "free")
-        save_plan(conn, _tiny(free))
-    tiny = Principal("bob", "tiny")
+    tiny = custom_plan(harness, "tiny", max_rows=10)
     view, _ = service.create(tiny, ExportRequest(source="trades", format="csv", params={}))
     done, _ = finished(service, tiny, view.id, harness)
     assert done.status is ExportStatus.FAILED
@@ -135,10 +133,11 @@ def test_the_row_limit_fails_terminally_and_stores_nothing(
     assert not list((harness.tmp_path / "exports").rglob("*.csv"))
 
 
-def _tiny(plan: PlanLimits) -> PlanLimits:
-    import dataclasses
-
-    return dataclasses.replace(plan, name="tiny", max_rows=10)
+def custom_plan(harness: Harness, name: str, **limits: int) -> Principal:
+    """A plan like pro with some limits changed, and bob on it."""
+    with harness.db.write() as conn:
+        save_plan(conn, dataclasses.replace(plan_for(conn, "pro"), name=name, **limits))
+    return Principal("bob", name)
 
 
 def test_params_are_checked_again_by_the_worker(harness: Harness, service: ExportService) -> None:
@@ -157,14 +156,7 @@ def test_params_are_checked_again_by_the_worker(harness: Harness, service: Expor
 def test_a_result_over_the_storage_quota_fails_and_is_not_kept(
     harness: Harness, service: ExportService
 ) -> None:
-    import dataclasses
-
-    with harness.db.write() as conn:
-        save_plan(
-            conn,
-            dataclasses.replace(plan_for(conn, "pro"), name="cramped", storage_quota_bytes=5_000),
-        )
-    cramped = Principal("bob", "cramped")
+    cramped = custom_plan(harness, "cramped", storage_quota_bytes=5_000)
     view, _ = service.create(cramped, ExportRequest(source="trades", format="csv", params={}))
     done, _ = finished(service, cramped, view.id, harness)
     assert done.status is ExportStatus.FAILED

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from sqlalchemy import Connection, Row, select
@@ -26,22 +27,21 @@ def all_plans(conn: Connection) -> list[PlanLimits]:
 
 def save_plan(conn: Connection, plan: PlanLimits) -> None:
     """Create or replace a plan's limits."""
-    values = {
-        "max_active_jobs": plan.max_active_jobs,
-        "max_batch_size": plan.max_batch_size,
-        "storage_quota_bytes": plan.storage_quota_bytes,
-        "daily_export_bytes": plan.daily_export_bytes,
-        "max_rows": plan.max_rows,
-        "retention_days": plan.retention_days,
-        "formats_allowed": list(plan.formats_allowed),
-        "watermark": plan.watermark,
-    }
+    values = limits_of(plan)
     insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
     conn.execute(
         insert(plan_limits)
         .values(name=plan.name, **values)
         .on_conflict_do_update(index_elements=[plan_limits.c.name], set_=values)
     )
+
+
+def limits_of(plan: PlanLimits) -> dict[str, Any]:
+    """The plan's limits as plain values (JSON-ready), without its name."""
+    values = dataclasses.asdict(plan)
+    del values["name"]
+    values["formats_allowed"] = list(plan.formats_allowed)
+    return values
 
 
 def _to_plan(row: Row[Any]) -> PlanLimits:

@@ -41,7 +41,7 @@ from exportd.exports.models import (
     Page,
     PlanLimits,
 )
-from exportd.exports.plans import plan_for
+from exportd.exports.plans import limits_of, plan_for
 from exportd.exports.quotas import bytes_today, check_before, stored_bytes
 from exportd.exports.task import EXPORT_TASK
 from exportd.queue import JobState, JobStore, NewJob
@@ -355,16 +355,7 @@ class ExportService:
             exported = bytes_today(conn, principal.user_id, self.clock.now())
         return {
             "plan": plan.name,
-            "limits": {
-                "max_active_jobs": plan.max_active_jobs,
-                "max_batch_size": plan.max_batch_size,
-                "storage_quota_bytes": plan.storage_quota_bytes,
-                "daily_export_bytes": plan.daily_export_bytes,
-                "max_rows": plan.max_rows,
-                "retention_days": plan.retention_days,
-                "formats_allowed": list(plan.formats_allowed),
-                "watermark": plan.watermark,
-            },
+            "limits": limits_of(plan),
             "usage": {
                 "active_exports": active,
                 "exports_last_24h": today,

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from exportd.api.deps import Admin, Exports
 from exportd.api.schemas import ExportCreate
 from exportd.exports.models import PlanLimits
-from exportd.exports.plans import all_plans, plan_for, save_plan
+from exportd.exports.plans import all_plans, limits_of, plan_for, save_plan
 from exportd.ops.cleanup import Cleanup
 
 router = APIRouter(prefix="/v1", tags=["admin"])
@@ -36,17 +36,7 @@ class PlanOut(PlanIn):
 
     @classmethod
     def of(cls, plan: PlanLimits) -> PlanOut:
-        return cls(
-            name=plan.name,
-            max_active_jobs=plan.max_active_jobs,
-            max_batch_size=plan.max_batch_size,
-            storage_quota_bytes=plan.storage_quota_bytes,
-            daily_export_bytes=plan.daily_export_bytes,
-            max_rows=plan.max_rows,
-            retention_days=plan.retention_days,
-            formats_allowed=list(plan.formats_allowed),
-            watermark=plan.watermark,
-        )
+        return cls(name=plan.name, **limits_of(plan))
 
 
 class BulkIn(BaseModel):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
 from typing import Any
 
@@ -39,15 +40,7 @@ class DocumentOut(BaseModel):
 
     @classmethod
     def of(cls, document: Document) -> DocumentOut:
-        return cls(
-            id=document.id,
-            title=document.title,
-            content=document.content,
-            is_default=document.is_default,
-            sections=document.sections,
-            created_at=document.created_at,
-            updated_at=document.updated_at,
-        )
+        return cls.model_validate(dataclasses.asdict(document))
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=DocumentOut)
