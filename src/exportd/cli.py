@@ -185,6 +185,36 @@ def _open() -> tuple[JobStore, Database]:
     return JobStore.from_settings(settings), create_database(settings)
 
 
+@app.command()
+def status() -> None:
+    """The queue at a glance: jobs per state, the oldest waiting job, workers alive."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import select
+
+    from exportd.db.tables import workers
+
+    store, db = _open()
+    with db.read() as conn:
+        stats = store.stats(conn)
+        rows = conn.execute(
+            select(workers).where(workers.c.stopped_at.is_(None)).order_by(workers.c.started_at)
+        ).all()
+    now = datetime.now(UTC)
+    depth = Table("state", "jobs")
+    for state, count in stats.counts.items():
+        depth.add_row(state.value, str(count))
+    out.print(depth)
+    if stats.oldest_queued_at is not None:
+        wait = (now - stats.oldest_queued_at).total_seconds()
+        out.print(f"oldest queued job: due {wait:.0f} s ago")
+    table = Table("worker", "concurrency", "queues", "last heartbeat")
+    for row in rows:
+        age = (now - row.last_heartbeat_at).total_seconds()
+        table.add_row(row.id, str(row.concurrency), ",".join(row.queues), f"{age:.0f} s ago")
+    out.print(table)
+
+
 @jobs_app.command("list")
 def jobs_list(
     state: Annotated[JobState | None, typer.Option(help="Only jobs in this state.")] = None,

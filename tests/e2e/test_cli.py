@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -83,3 +84,17 @@ def test_an_unimportable_task_module_is_named(url: str) -> None:
     result = exportd("worker", "--import", "no.such.module", url=url)
     assert result.returncode == 2
     assert "no.such.module" in result.stderr
+
+
+def test_status_shows_depth_and_oldest_job(url: str) -> None:
+    exportd("migrate", url=url)
+    settings = load_settings(database_url=url)
+    db, store = create_database(settings), JobStore.from_settings(settings)
+    with db.write() as conn:
+        store.enqueue(conn, NewJob(task="report"))
+    shown = exportd("status", url=url)
+    assert shown.returncode == 0, shown.stderr
+    assert re.search(r"queued\s*│\s*1\s*│", shown.stdout), shown.stdout
+    assert re.search(r"running\s*│\s*0\s*│", shown.stdout)
+    assert "oldest queued job" in shown.stdout
+    db.dispose()
