@@ -45,6 +45,22 @@ def _settings(**overrides: object) -> Settings:
     return settings
 
 
+def _check_services(settings: Settings) -> None:
+    """Start-up checks of what a long-running process depends on: a bad SMTP URL is
+    refused anywhere; in production an unreachable SMTP server stops the start."""
+    from exportd.delivery.smtp import SmtpServer
+
+    if settings.smtp_url is None:
+        return
+    try:
+        server = SmtpServer.from_url(settings.smtp_url.get_secret_value())
+        if settings.env == "production":
+            server.check()
+    except ConfigError as exc:
+        err.print(f"[red]exportd: {exc.message}[/red]")
+        raise typer.Exit(2) from None
+
+
 @app.command()
 def migrate() -> None:
     """Bring the database schema up to date (safe to run on every deploy)."""
@@ -72,6 +88,7 @@ def worker(
     from exportd.worker.supervisor import Supervisor
 
     settings = _settings()
+    _check_services(settings)
     modules = [*settings.task_modules, *(imports or [])]
     try:
         load_task_modules(modules)
@@ -102,6 +119,7 @@ def serve(
     import uvicorn
 
     settings = _settings()
+    _check_services(settings)
     uvicorn.run(
         "exportd.api.app:app_from_environment",
         factory=True,
@@ -163,12 +181,12 @@ def cleanup(
 ) -> None:
     """Remove the files of expired and deleted exports, and files nothing refers to."""
     from exportd.ops.cleanup import Cleanup
-    from exportd.storage.local import storage_from_url
+    from exportd.storage import storage_for
 
     settings = _settings()
     job = Cleanup(
         db=create_database(settings),
-        storage=storage_from_url(settings.storage_url),
+        storage=storage_for(settings),
         batch_size=settings.cleanup_batch_size,
         orphan_grace_s=settings.cleanup_orphan_grace_s,
     )

@@ -72,8 +72,20 @@ class Settings(BaseSettings):
 
     storage_url: str = Field(
         default="file://./var/exports",
-        pattern=r"^file://",
-        description="where files are stored: file://path (S3 comes with the storage issue)",
+        pattern=r"^(file|s3)://",
+        description="where files are stored: file://path or s3://bucket/prefix "
+        "(S3 needs the s3 extra; credentials from the AWS environment or role)",
+    )
+    s3_endpoint_url: str | None = Field(
+        default=None,
+        description="an S3-compatible endpoint (MinIO, Ceph, moto); AWS itself when unset",
+    )
+    s3_region: str | None = Field(default=None, description="the bucket's region (us-east-1)")
+    s3_link_ttl_s: float = Field(
+        default=300.0,
+        gt=0,
+        le=7 * 86_400,
+        description="how long a presigned S3 download URL stays valid",
     )
     source_modules: list[str] = Field(
         default=[],
@@ -105,6 +117,46 @@ class Settings(BaseSettings):
     )
     export_batch_rows: int = Field(
         default=10_000, ge=100, le=1_000_000, description="rows per batch from a source"
+    )
+
+    # Delivery: email and webhooks.
+    public_url: str = Field(
+        default="http://127.0.0.1:8000",
+        pattern=r"^https?://",
+        description="the API's address as users reach it, for links in emails and webhooks",
+    )
+    smtp_url: SecretStr | None = Field(
+        default=None,
+        description="smtp://host:port (plain, loopback only), smtp+starttls://user:pass@host:587 "
+        "or smtps://user:pass@host:465; required in production",
+    )
+    email_from: str = Field(
+        default="exportd <exports@localhost>", description="the From of notification emails"
+    )
+    email_attach_max_bytes: int = Field(
+        default=0,
+        ge=0,
+        le=25 << 20,
+        description="attach the file to the email when it is at most this big (0: link only)",
+    )
+    webhook_secret: SecretStr | None = Field(
+        default=None,
+        description="signing key of webhooks (whsec_<base64> or any text); derived from "
+        "EXPORTD_SECRET_KEY when unset",
+    )
+    webhook_allow_private: bool = Field(
+        default=False,
+        description="allow webhooks to private, loopback and link-local addresses (tests, "
+        "on-premises receivers)",
+    )
+    webhook_timeout_s: float = Field(
+        default=10.0, gt=0, le=60, description="how long one webhook request may take"
+    )
+    delivery_attempts: int = Field(
+        default=6, ge=1, le=100, description="attempts per email or webhook before it is dead"
+    )
+    delivery_retry_cooldown_s: float = Field(
+        default=30.0, ge=0, description="least time between two manual retries of a delivery"
     )
 
     # The API.
@@ -273,4 +325,8 @@ def _check_production(settings: Settings) -> None:
     if settings.jwt_secret is None and settings.jwks_url is None:
         raise ConfigError(
             f"{ENV_PREFIX}JWT_SECRET or {ENV_PREFIX}JWKS_URL must be set in production"
+        )
+    if settings.smtp_url is None:
+        raise ConfigError(
+            f"{ENV_PREFIX}SMTP_URL must be set in production (emails are a delivery channel)"
         )

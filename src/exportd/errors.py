@@ -17,6 +17,7 @@
     ├── LimitReached              a plan limit; ``retry_after_s`` when waiting helps
     ├── ServiceDisabled           a feature switched off by configuration
     ├── ServiceUnavailable        something exportd depends on is down (try again)
+    │   └── StorageError          the artifact store refused or failed an operation
     └── JobError                  raised by task code; the queue decides on a retry
         ├── RetryableJobError     transient: I/O, storage, timeouts, the database
         └── TerminalJobError      retrying cannot help: bad input, not found, limits
@@ -151,6 +152,12 @@ class ServiceUnavailable(ExportdError):
 
     code = "service_unavailable"
     retryable = True
+
+
+class StorageError(ServiceUnavailable):
+    """The artifact storage failed."""
+
+    code = "storage_unavailable"
 
 
 class JobError(ExportdError):

@@ -211,3 +211,33 @@ def test_batch_route(api: Api) -> None:
     )
     listed = api.client.get("/v1/exports", headers=headers).json()["items"]
     assert len(listed) == 2
+
+
+def test_notifications_go_only_to_the_callers_own_address(api: Api) -> None:
+    body = {"source": "trades", "format": "csv", "notify": {"email": "eve@example.com"}}
+    problem = assert_problem(
+        api.create("alice", body, email="alice@example.com"), 422, "notify_email_not_allowed"
+    )
+    assert problem["errors"][0]["field"] == "notify.email"
+    assert_problem(api.create("alice", body), 422, "notify_email_not_allowed")  # no email claim
+    own = {**body, "notify": {"email": "Alice@Example.com"}}
+    assert api.create("alice", own, email="alice@example.com").status_code == 202
+    assert api.create("root", body, admin=True).status_code == 202  # an admin may name any
+
+
+@pytest.mark.parametrize(
+    ("url", "code"),
+    [
+        ("http://127.0.0.1:9000/hook", "webhook_address_refused"),
+        ("http://169.254.169.254/latest/meta-data", "webhook_address_refused"),
+        ("http://localhost/hook", "webhook_address_refused"),
+        ("https://user:pw@hooks.example.com/x", "webhook_url_invalid"),
+    ],
+)
+def test_webhook_urls_to_private_addresses_are_refused_at_creation(
+    api: Api, url: str, code: str
+) -> None:
+    body = {"source": "trades", "format": "csv", "notify": {"webhook_url": url}}
+    assert_problem(api.create("alice", body), 422, code)
+    ok = {**body, "notify": {"webhook_url": "https://hooks.example.com/exports"}}
+    assert api.create("alice", ok).status_code == 202

@@ -101,7 +101,9 @@ def test_production_with_only_jwks_refuses_hs256(
     jwks_server: ThreadingHTTPServer, tmp_path: Path
 ) -> None:
     url = f"http://127.0.0.1:{jwks_server.server_port}/jwks"
-    with client_for(url, tmp_path, env="production", secret_key="s" * 40) as client:
+    with client_for(
+        url, tmp_path, env="production", secret_key="s" * 40, smtp_url="smtp://127.0.0.1:2525"
+    ) as client:
         hs = jwt.encode(
             {"sub": "a", "plan": "free", "exp": int(time.time()) + 60}, "k" * 40, algorithm="HS256"
         )

@@ -69,4 +69,7 @@ def test_production_refuses_the_development_secret(monkeypatch: pytest.MonkeyPat
     with pytest.raises(ConfigError, match="EXPORTD_JWT_SECRET or EXPORTD_JWKS_URL"):
         load_settings()
     monkeypatch.setenv("EXPORTD_JWT_SECRET", "the-host-apps-key")
+    with pytest.raises(ConfigError, match="EXPORTD_SMTP_URL"):
+        load_settings()
+    monkeypatch.setenv("EXPORTD_SMTP_URL", "smtp+starttls://mailer:pw@mail.example:587")
     assert load_settings().env == "production"

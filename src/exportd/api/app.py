@@ -13,21 +13,31 @@ from sqlalchemy.exc import SQLAlchemyError
 import exportd
 from exportd.api import problems
 from exportd.api.request_id import RequestIdMiddleware
-from exportd.api.routes import admin, catalogue, documents, downloads, events, exports
+from exportd.api.routes import (
+    admin,
+    catalogue,
+    deliveries,
+    documents,
+    downloads,
+    events,
+    exports,
+)
 from exportd.auth.api_keys import ApiKeys
 from exportd.auth.tokens import TokenVerifier
 from exportd.clock import Clock
 from exportd.config import Settings, hs256_key
 from exportd.db import Database, create_database
 from exportd.db.migrate import is_at_head
+from exportd.delivery.service import DeliveryService
 from exportd.documents.service import DocumentService
+from exportd.errors import StorageError
 from exportd.exports.downloads import Downloads
 from exportd.exports.service import ExportService
 from exportd.ops.cleanup import Cleanup
 from exportd.queue import JobStore
 from exportd.sources import SourceRegistry
 from exportd.sources.loading import load_sources
-from exportd.storage.local import storage_from_url
+from exportd.storage import storage_for
 
 
 def create_app(
@@ -54,7 +64,7 @@ def create_app(
     app.state.exports = ExportService(
         db=database, store=store, sources=registry, settings=settings, clock=clock
     )
-    storage = storage_from_url(settings.storage_url)
+    storage = storage_for(settings)
     app.state.cleanup = Cleanup(
         db=database,
         storage=storage,
@@ -68,6 +78,14 @@ def create_app(
         storage=storage,
         secret_key=settings.secret_key.get_secret_value(),
         token_ttl_s=settings.download_token_ttl_s,
+        link_ttl_s=settings.s3_link_ttl_s,
+        clock=clock,
+    )
+    app.state.deliveries = DeliveryService(
+        db=database,
+        store=store,
+        attempts=settings.delivery_attempts,
+        retry_cooldown_s=settings.delivery_retry_cooldown_s,
         clock=clock,
     )
     app.state.api_keys = ApiKeys(database, clock=clock)
@@ -83,6 +101,7 @@ def create_app(
     app.include_router(admin.router)
     app.include_router(downloads.router)
     app.include_router(events.router)
+    app.include_router(deliveries.router)
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, str]:
@@ -91,7 +110,7 @@ def create_app(
 
     @app.get("/readyz", tags=["ops"])
     def readyz() -> JSONResponse:
-        """The database answers and its schema is at the latest migration."""
+        """The database answers, its schema is at the latest migration, storage is writable."""
         checks: dict[str, str] = {}
         try:
             with database.read() as conn:
@@ -100,6 +119,11 @@ def create_app(
             checks["migrations"] = "ok" if is_at_head(database) else "behind"
         except SQLAlchemyError as exc:
             checks["database"] = f"unavailable: {type(exc).__name__}"
+        try:
+            storage.probe()
+            checks["storage"] = "ok"
+        except StorageError as exc:
+            checks["storage"] = f"unavailable: {exc.message}"
         ready = all(value == "ok" for value in checks.values())
         body = {"status": "ready" if ready else "not ready", "checks": checks}
         return JSONResponse(body, status_code=200 if ready else 503)

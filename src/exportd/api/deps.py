@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from exportd.auth.api_keys import ApiKeys, is_api_key
 from exportd.auth.principal import Principal
 from exportd.auth.tokens import TokenVerifier
+from exportd.delivery.service import DeliveryService
 from exportd.documents.service import DocumentService
 from exportd.errors import Forbidden, Unauthenticated
 from exportd.exports.service import ExportService
@@ -56,6 +57,11 @@ async def document_service(request: Request) -> DocumentService:
     return service
 
 
+async def delivery_service(request: Request) -> DeliveryService:
+    service: DeliveryService = request.app.state.deliveries
+    return service
+
+
 async def sources(request: Request) -> SourceRegistry:
     registry: SourceRegistry = request.app.state.sources
     return registry
@@ -70,4 +76,5 @@ Admin = Annotated[Principal, Depends(admin)]
 Exports = Annotated[ExportService, Depends(export_service)]
 Sources = Annotated[SourceRegistry, Depends(sources)]
 Documents = Annotated[DocumentService, Depends(document_service)]
+Deliveries = Annotated[DeliveryService, Depends(delivery_service)]
 RequestId = Annotated[str, Depends(request_id)]

@@ -211,6 +211,32 @@ download_tokens = Table(
     Index("ix_download_tokens_export_id", "export_id"),
 )
 
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("export_id", String(32), ForeignKey("exports.id", ondelete="CASCADE"), nullable=False),
+    Column("owner_id", String(255), nullable=False),
+    Column("channel", String(16), nullable=False),
+    # What the export became: export.completed or export.failed.
+    Column("event", String(32), nullable=False),
+    # The address or URL: the owner's own, shown only to the owner and admins.
+    Column("target", String(2048), nullable=False),
+    Column("job_id", JobId, ForeignKey("jobs.id", ondelete="SET NULL"), nullable=True),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("error", JSONDocument, nullable=True),
+    Column("last_retry_at", UTCDateTime, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("sent_at", UTCDateTime, nullable=True),
+    CheckConstraint("channel IN ('email', 'webhook')", name="channel"),
+    CheckConstraint("status IN ('pending', 'sent', 'failed', 'cancelled')", name="status"),
+    Index("ix_deliveries_owner_status", "owner_id", "status"),
+    Index("ix_deliveries_export_id", "export_id"),
+    Index("ix_deliveries_job_id", "job_id"),
+)
+
 api_keys = Table(
     "api_keys",
     metadata,
@@ -227,6 +253,7 @@ api_keys = Table(
 __all__ = [
     "JOB_STATES",
     "api_keys",
+    "deliveries",
     "documents",
     "download_tokens",
     "exports",

@@ -8,40 +8,36 @@ so two simultaneous uses cannot both pass).
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import hmac
 import re
-import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Row, insert, select, update
+from sqlalchemy import Connection, Row, select, update
 
 from exportd.auth.principal import Principal
 from exportd.clock import Clock, SystemClock
 from exportd.db import Database
 from exportd.db.tables import download_tokens, exports
-from exportd.errors import Conflict, Forbidden, Gone
+from exportd.errors import Conflict, Gone
+from exportd.exports.links import DownloadLink, DownloadLinks, invalid_token, token_hash
 from exportd.exports.models import ExportStatus
 from exportd.exports.service import ExportService
-from exportd.storage.local import LocalStorage
+from exportd.storage import Storage
 
 
 @dataclass(frozen=True, slots=True)
 class Artifact:
-    path: Path
+    """Where a download comes from: a local file, a presigned URL, or else a stream of
+    ``key`` from storage."""
+
+    key: str
     filename: str
     content_type: str
     size: int
-
-
-@dataclass(frozen=True, slots=True)
-class DownloadLink:
-    url: str
-    expires_at: datetime
+    path: Path | None = None
+    url: str | None = None
 
 
 class Downloads:
@@ -50,17 +46,18 @@ class Downloads:
         *,
         db: Database,
         exports_service: ExportService,
-        storage: LocalStorage,
+        storage: Storage,
         secret_key: str,
         token_ttl_s: float,
+        link_ttl_s: float = 300.0,
         clock: Clock | None = None,
     ) -> None:
         self.db = db
         self.exports = exports_service
         self.storage = storage
-        self.secret = secret_key.encode()
-        self.ttl = timedelta(seconds=token_ttl_s)
         self.clock = clock or SystemClock()
+        self.links = DownloadLinks(secret_key, token_ttl_s, self.clock)
+        self.link_ttl_s = link_ttl_s
 
     def artifact(self, principal: Principal, export_id: str) -> Artifact:
         """The owner's (or an admin's) download of a completed export."""
@@ -71,30 +68,17 @@ class Downloads:
     def issue(self, principal: Principal, export_id: str) -> DownloadLink:
         """A fresh one-time link (each call makes a new one; older ones stay valid)."""
         self._ready(self.exports.get(principal, export_id).status)
-        token_id = secrets.token_urlsafe(12)
-        now = self.clock.now()
-        expires_at = now + self.ttl
-        token = f"{token_id}.{int(expires_at.timestamp())}.{self._sign(token_id, expires_at)}"
         with self.db.write() as conn:
-            conn.execute(
-                insert(download_tokens).values(
-                    id=token_id,
-                    export_id=export_id,
-                    token_hash=_sha256(token),
-                    expires_at=expires_at,
-                    created_at=now,
-                )
-            )
-        return DownloadLink(url=f"/v1/downloads/{token}", expires_at=expires_at)
+            return self.links.mint(conn, export_id)
 
     def redeem(self, token: str) -> Artifact:
-        token_id = self._verify(token)
+        token_id = self.links.verify(token)
         with self.db.write() as conn:
             row = conn.execute(
                 select(download_tokens).where(download_tokens.c.id == token_id)
             ).first()
-            if row is None or not hmac.compare_digest(row.token_hash, _sha256(token)):
-                raise _invalid()
+            if row is None or not hmac.compare_digest(row.token_hash, token_hash(token)):
+                raise invalid_token()
             used = conn.execute(
                 update(download_tokens)
                 .where(download_tokens.c.id == token_id, download_tokens.c.used_at.is_(None))
@@ -108,23 +92,6 @@ class Downloads:
             return self._count_and_locate(conn, row.export_id)
 
     # -- helpers -----------------------------------------------------------------------
-
-    def _sign(self, token_id: str, expires_at: datetime) -> str:
-        message = f"{token_id}.{int(expires_at.timestamp())}".encode()
-        digest = hmac.new(self.secret, message, hashlib.sha256).digest()
-        return base64.urlsafe_b64encode(digest).decode().rstrip("=")
-
-    def _verify(self, token: str) -> str:
-        parts = token.split(".")
-        if len(parts) != 3 or not parts[1].isdigit():
-            raise _invalid()
-        token_id, expiry, signature = parts
-        expires_at = datetime.fromtimestamp(int(expiry), UTC)
-        if not hmac.compare_digest(signature, self._sign(token_id, expires_at)):
-            raise _invalid()
-        if expires_at <= self.clock.now():
-            raise Gone("this download link has expired", code="download_token_expired")
-        return token_id
 
     def _ready(self, status: ExportStatus) -> None:
         if status is ExportStatus.EXPIRED:
@@ -157,23 +124,19 @@ class Downloads:
 
     def _artifact(self, row: Row[Any]) -> Artifact:
         result = row.result or {}
-        path = self.storage.path(result.get("key", ""))
-        if not result or not path.is_file():
+        key: str = result.get("key") or ""
+        size = self.storage.size(key) if key else None
+        if size is None:
             raise Gone("the export's file is no longer available", code="export_expired")
-        return Artifact(
-            path=path,
-            filename=safe_filename(result.get("filename", "export")),
-            content_type=result.get("content_type", "application/octet-stream"),
-            size=int(result.get("size", 0)),
-        )
-
-
-def _invalid() -> Forbidden:
-    return Forbidden("this download link is not valid", code="download_token_invalid")
-
-
-def _sha256(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
+        filename = safe_filename(result.get("filename", "export"))
+        content_type = result.get("content_type", "application/octet-stream")
+        path = self.storage.local_path(key)
+        url = None
+        if path is None:
+            url = self.storage.link(
+                key, filename=filename, content_type=content_type, ttl_s=self.link_ttl_s
+            )
+        return Artifact(key, filename, content_type, size, path=path, url=url)
 
 
 _UNSAFE = re.compile(r"[^\w.\- ]+", re.UNICODE)

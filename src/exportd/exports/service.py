@@ -24,6 +24,7 @@ from exportd.config import Settings
 from exportd.db import Database
 from exportd.db.locks import lock_for_transaction
 from exportd.db.tables import exports, jobs
+from exportd.delivery import webhooks
 from exportd.errors import (
     Conflict,
     Forbidden,
@@ -32,6 +33,7 @@ from exportd.errors import (
     NotFound,
     RequestInvalid,
     ServiceDisabled,
+    TerminalJobError,
 )
 from exportd.exports.models import (
     ColumnChoice,
@@ -234,8 +236,34 @@ class ExportService:
             "params": params.model_dump(mode="json"),
             "columns": _columns(source, request),
             "template": request.template,
-            "notify": request.notify,
+            "notify": self._notify(principal, request.notify),
         }
+
+    def _notify(self, principal: Principal, notify: dict[str, Any] | None) -> dict[str, Any] | None:
+        """Email only to the principal's own address (an admin may name any); webhook URLs
+        checked now for their form and again, resolved, when sent."""
+        if not notify:
+            return None
+        email = notify.get("email")
+        if email and not principal.is_admin:
+            own = (principal.email or "").casefold()
+            if email.casefold() != own:
+                raise RequestInvalid(
+                    "notifications go only to the email address in your token",
+                    code="notify_email_not_allowed",
+                    errors=[{"field": "notify.email", "message": "must be your own address"}],
+                )
+        url = notify.get("webhook_url")
+        if url:
+            try:
+                webhooks.check_url(url, allow_private=self.settings.webhook_allow_private)
+            except TerminalJobError as exc:
+                raise RequestInvalid(
+                    exc.message,
+                    code=exc.code,
+                    errors=[{"field": "notify.webhook_url", "message": exc.message}],
+                ) from None
+        return {key: value for key, value in notify.items() if value}
 
     def _source(self, principal: Principal, name: str) -> Source:
         source = self.sources.get(name)
@@ -271,21 +299,20 @@ class ExportService:
             ),
         ).job
         now = self.clock.now()
-        conn.execute(
-            insert(exports).values(
-                id=export_id,
-                owner_id=principal.user_id,
-                plan=principal.plan,
-                job_id=job.id,
-                status=ExportStatus.QUEUED.value,
-                idempotency_key=idempotency_key,
-                request_hash=request_hash,
-                correlation_id=correlation_id,
-                created_at=now,
-                updated_at=now,
-                **normalized,
-            )
-        )
+        values = {
+            "id": export_id,
+            "owner_id": principal.user_id,
+            "plan": principal.plan,
+            "job_id": job.id,
+            "status": ExportStatus.QUEUED.value,
+            "idempotency_key": idempotency_key,
+            "request_hash": request_hash,
+            "correlation_id": correlation_id,
+            "created_at": now,
+            "updated_at": now,
+            **normalized,
+        }
+        conn.execute(insert(exports).values(values))
         return export_id
 
     # -- read --------------------------------------------------------------------------

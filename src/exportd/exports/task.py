@@ -21,6 +21,7 @@ from sqlalchemy import Connection, Row, select, update
 from exportd.config import Settings, load_settings
 from exportd.db import Database, create_database
 from exportd.db.tables import exports, jobs
+from exportd.delivery.jobs import schedule
 from exportd.errors import TerminalJobError
 from exportd.exports.plans import plan_for
 from exportd.exports.quotas import check_result
@@ -29,7 +30,7 @@ from exportd.queue.models import JobState, Settled
 from exportd.queue.tasks import JobContext, task
 from exportd.sources import SourceRegistry, TabularSource
 from exportd.sources.loading import load_sources
-from exportd.storage.local import LocalStorage, storage_from_url
+from exportd.storage import Storage, storage_for
 
 EXPORT_TASK = "exportd.export"
 
@@ -38,7 +39,7 @@ EXPORT_TASK = "exportd.export"
 class Runtime:
     settings: Settings
     db: Database
-    storage: LocalStorage
+    storage: Storage
     sources: SourceRegistry
 
 
@@ -48,7 +49,7 @@ def runtime() -> Runtime:
     return Runtime(
         settings=settings,
         db=create_database(settings, pre_ping=False),
-        storage=storage_from_url(settings.storage_url),
+        storage=storage_for(settings),
         sources=load_sources(settings.source_modules),
     )
 
@@ -100,7 +101,7 @@ def run_export(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
     columns = _output_columns(export, source)
     fmt = FORMATS[export.format]
     filename = f"{export.source}-{export.created_at:%Y%m%d}-{export.id[:8]}.{fmt.extension}"
-    key = f"{quote(export.owner_id, safe='')}/{export.id}/{ctx.attempt}/{filename}"
+    key = artifact_key(export.owner_id, export.id, ctx.attempt, filename)
     names = [c.name for c in columns]
     with rt.db.read() as conn, rt.storage.writer(key) as sink:
         total = source.count(conn, export.owner_id, params)
@@ -131,6 +132,12 @@ def run_export(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def artifact_key(owner_id: str, export_id: str, attempt: int, filename: str) -> str:
+    """One key per attempt, so a late losing attempt never overwrites the winner's file."""
+    owner = quote(owner_id, safe="").replace(".", "%2E")
+    return f"{owner}/{export_id}/{attempt}/{filename}"
+
+
 def _output_columns(export: Row[Any], source: TabularSource) -> list[OutputColumn]:
     chosen = export.columns or [{"name": c.name, "label": c.name} for c in source.columns]
     valid = set(source.column_names())
@@ -151,9 +158,7 @@ def record_outcome(conn: Connection, settled: Settled) -> None:
     """Copy a final outcome onto the export row (the job may be pruned later)."""
     if settled.state not in (JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED):
         return
-    export = conn.execute(
-        select(exports.c.id, exports.c.plan).where(exports.c.job_id == settled.claim.job_id)
-    ).first()
+    export = conn.execute(select(exports).where(exports.c.job_id == settled.claim.job_id)).first()
     if export is None:
         return
     now = datetime.now(UTC)
@@ -167,6 +172,10 @@ def record_outcome(conn: Connection, settled: Settled) -> None:
     elif settled.error is not None:
         values["error"] = settled.error.as_dict()
     conn.execute(update(exports).where(exports.c.id == export.id).values(values))
+    # Emails and webhooks commit with the outcome they announce, or not at all.
+    schedule(
+        conn, conn.execute(select(exports).where(exports.c.id == export.id)).one(), settled.state
+    )
 
 
 task(EXPORT_TASK, on_settled=record_outcome)(run_export)

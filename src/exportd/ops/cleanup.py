@@ -17,7 +17,8 @@ from sqlalchemy import and_, or_, select, update
 from exportd.clock import Clock, SystemClock
 from exportd.db import Database
 from exportd.db.tables import exports
-from exportd.storage.local import LocalStorage
+from exportd.errors import StorageError
+from exportd.storage import Storage
 
 log = structlog.get_logger("exportd.cleanup")
 
@@ -46,7 +47,7 @@ class Cleanup:
         self,
         *,
         db: Database,
-        storage: LocalStorage,
+        storage: Storage,
         batch_size: int,
         orphan_grace_s: float,
         clock: Clock | None = None,
@@ -89,7 +90,7 @@ class Cleanup:
             try:
                 if key:
                     self.storage.delete(key)
-            except OSError as exc:
+            except (OSError, StorageError) as exc:
                 log.warning("cleanup.delete_failed", export_id=row.id, error=type(exc).__name__)
                 report.failed.append(row.id)
                 continue
@@ -115,6 +116,6 @@ class Cleanup:
             if not report.dry_run:
                 try:
                     self.storage.delete(key)
-                except OSError:
+                except (OSError, StorageError):
                     continue
             report.orphans.append(key)

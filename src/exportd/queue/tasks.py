@@ -20,7 +20,11 @@ from exportd.errors import ConfigError, UnknownTask
 from exportd.queue.models import Settled
 
 ENTRY_POINT_GROUP = "exportd.tasks"
-BUILTIN_MODULES = ("exportd.worker.builtin_tasks", "exportd.exports.task")
+BUILTIN_MODULES = (
+    "exportd.worker.builtin_tasks",
+    "exportd.exports.task",
+    "exportd.delivery.jobs",
+)
 
 
 class JobContext(Protocol):

@@ -1,27 +1,57 @@
-"""The storage port: write a file under a key (all or nothing), read it, delete it."""
+"""The storage port: write a file under a key (all or nothing), read it, delete it, list
+what is there, and — where the backend can — hand out a short-lived direct link.
+
+Keys are relative, ``/``-separated and never climb out (``..``); each backend maps them
+onto its own namespace.  Backend failures surface as :class:`StorageError` (retryable)
+whatever the backend's own exception type.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from pathlib import Path
 from typing import BinaryIO, Protocol
+from urllib.parse import quote
 
-
-@dataclass(frozen=True, slots=True)
-class StoredFile:
-    key: str
-    size: int
-    sha256: str
+from exportd.errors import StorageError
 
 
 class Storage(Protocol):
     def writer(self, key: str) -> AbstractContextManager[BinaryIO]:
         """A file to write; it appears under ``key`` only if the block ends without error."""
 
-    def stat(self, key: str) -> StoredFile | None: ...
+    def size(self, key: str) -> int | None:
+        """The stored size, or None when there is no such key."""
 
-    def read(self, key: str, *, chunk: int = 1 << 16) -> Iterator[bytes]: ...
+    def read(self, key: str, *, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+        """The bytes from ``start`` up to ``end`` (exclusive; None: to the end)."""
 
     def delete(self, key: str) -> None:
         """Remove ``key``; a missing key is fine."""
+
+    def keys(self, *, older_than_s: float) -> Iterator[str]:
+        """Keys (and leftovers of interrupted writes) untouched for ``older_than_s``."""
+
+    def local_path(self, key: str) -> Path | None:
+        """A path on this machine to serve the file from, when there is one."""
+
+    def link(self, key: str, *, filename: str, content_type: str, ttl_s: float) -> str | None:
+        """A direct, expiring URL for the client (S3 presigned), or None to stream it."""
+
+    def probe(self) -> None:
+        """Write and remove a marker: raises :class:`StorageError` if that fails."""
+
+
+def check_key(key: str) -> str:
+    """Refuse keys that are empty, absolute or climb out of the root."""
+    parts = key.split("/")
+    if not key or key.startswith("/") or "\\" in key or any(p in ("", ".", "..") for p in parts):
+        raise StorageError(f"invalid storage key: {key!r}", code="storage_key_invalid")
+    return key
+
+
+def content_disposition(filename: str) -> str:
+    """RFC 6266: an ASCII fallback and the exact name as UTF-8 ``filename*``."""
+    fallback = filename.encode("ascii", "replace").decode().replace("?", "_").replace('"', "_")
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"

@@ -3,15 +3,18 @@ so a reader never sees half a file and a crash leaves only a ``.part`` to clean 
 
 from __future__ import annotations
 
-import hashlib
 import os
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
-from exportd.storage.base import StoredFile
+from exportd.errors import StorageError
+from exportd.storage.base import check_key
+
+_CHUNK = 1 << 16
 
 
 class LocalStorage:
@@ -20,9 +23,9 @@ class LocalStorage:
 
     def path(self, key: str) -> Path:
         """Where ``key`` lives; a key that would escape the root is refused."""
-        path = (self.root / key).resolve()
-        if not path.is_relative_to(self.root) or key.startswith("/"):
-            raise ValueError(f"storage key escapes the root: {key!r}")
+        path = (self.root / check_key(key)).resolve()
+        if not path.is_relative_to(self.root):
+            raise StorageError(f"storage key escapes the root: {key!r}", code="storage_key_invalid")
         return path
 
     @contextmanager
@@ -39,22 +42,23 @@ class LocalStorage:
         finally:
             partial.unlink(missing_ok=True)
 
-    def stat(self, key: str) -> StoredFile | None:
+    def size(self, key: str) -> int | None:
         path = self.path(key)
-        if not path.is_file():
-            return None
-        digest = hashlib.sha256()
-        with path.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-        return StoredFile(key, path.stat().st_size, digest.hexdigest())
+        return path.stat().st_size if path.is_file() else None
 
-    def read(self, key: str, *, chunk: int = 1 << 16) -> Iterator[bytes]:
+    def read(self, key: str, *, start: int = 0, end: int | None = None) -> Iterator[bytes]:
         with self.path(key).open("rb") as handle:
-            yield from iter(lambda: handle.read(chunk), b"")
+            handle.seek(start)
+            remaining = None if end is None else max(0, end - start)
+            while remaining is None or remaining > 0:
+                block = handle.read(_CHUNK if remaining is None else min(_CHUNK, remaining))
+                if not block:
+                    return
+                if remaining is not None:
+                    remaining -= len(block)
+                yield block
 
     def keys(self, *, older_than_s: float) -> Iterator[str]:
-        """Keys (and leftover ``.part`` files) not modified for ``older_than_s`` seconds."""
         if not self.root.is_dir():
             return
         cutoff = time.time() - older_than_s
@@ -65,9 +69,18 @@ class LocalStorage:
     def delete(self, key: str) -> None:
         self.path(key).unlink(missing_ok=True)
 
+    def local_path(self, key: str) -> Path | None:
+        path = self.path(key)
+        return path if path.is_file() else None
 
-def storage_from_url(url: str) -> LocalStorage:
-    """``file://./var/exports`` or ``file:///abs/path``; S3 arrives with the storage issue."""
-    if not url.startswith("file://"):
-        raise ValueError("only file:// storage is available so far")
-    return LocalStorage(Path(url.removeprefix("file://")))
+    def link(self, key: str, *, filename: str, content_type: str, ttl_s: float) -> str | None:
+        return None
+
+    def probe(self) -> None:
+        marker = f".probe/{uuid.uuid4().hex}"
+        try:
+            with self.writer(marker) as handle:
+                handle.write(b"ok")
+            self.delete(marker)
+        except OSError as exc:
+            raise StorageError(f"storage is not writable: {type(exc).__name__}") from exc

@@ -48,7 +48,7 @@ from exportd.queue.notify import Wakeup, watcher_for
 from exportd.queue.periodic import PeriodicRunner
 from exportd.queue.store import JobStore
 from exportd.queue.tasks import SettledHook, TaskRegistry
-from exportd.storage.local import storage_from_url
+from exportd.storage import storage_for
 from exportd.worker.children import Child
 
 log = structlog.get_logger("exportd.worker")
@@ -94,7 +94,7 @@ class Supervisor:
         self.periodic = PeriodicRunner(db, node_id=self.worker_id, clock=store.clock)
         self.cleanup = Cleanup(
             db=db,
-            storage=storage_from_url(settings.storage_url),
+            storage=storage_for(settings),
             batch_size=settings.cleanup_batch_size,
             orphan_grace_s=settings.cleanup_orphan_grace_s,
         )

@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 
 from fastapi import APIRouter, Request, status
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, RedirectResponse, Response, StreamingResponse
 from pydantic import BaseModel
 
 from exportd.api.deps import CurrentPrincipal
 from exportd.exports.downloads import Artifact, Downloads
+from exportd.storage.base import content_disposition
 
 router = APIRouter(tags=["downloads"])
 
@@ -24,20 +25,38 @@ def _downloads(request: Request) -> Downloads:
     return downloads
 
 
-def _file(artifact: Artifact) -> FileResponse:
-    # FileResponse answers Range requests and writes RFC 6266 filename* when needed.
-    return FileResponse(
-        artifact.path,
+_PRIVATE = {"Cache-Control": "private, no-store", "X-Content-Type-Options": "nosniff"}
+
+
+def _file(artifact: Artifact, downloads: Downloads) -> Response:
+    if artifact.url is not None:
+        # S3: the client fetches straight from the bucket with a short-lived signed URL.
+        return RedirectResponse(artifact.url, status_code=302, headers=_PRIVATE)
+    if artifact.path is not None:
+        # FileResponse answers Range requests and writes RFC 6266 filename* when needed.
+        return FileResponse(
+            artifact.path,
+            media_type=artifact.content_type,
+            filename=artifact.filename,
+            headers=_PRIVATE,
+        )
+    return StreamingResponse(
+        downloads.storage.read(artifact.key),
         media_type=artifact.content_type,
-        filename=artifact.filename,
-        headers={"Cache-Control": "private, no-store", "X-Content-Type-Options": "nosniff"},
+        headers={**_PRIVATE, "Content-Disposition": content_disposition(artifact.filename)},
     )
 
 
-@router.get("/v1/exports/{export_id}/download", response_class=FileResponse)
-def download(export_id: str, principal: CurrentPrincipal, request: Request) -> FileResponse:
-    """The export's file (owner or admin); supports Range."""
-    return _file(_downloads(request).artifact(principal, export_id))
+@router.get(
+    "/v1/exports/{export_id}/download",
+    response_class=FileResponse,
+    responses={302: {"description": "presigned S3 URL"}},
+)
+def download(export_id: str, principal: CurrentPrincipal, request: Request) -> Response:
+    """The export's file (owner or admin): streamed with Range support from local storage,
+    a 302 to a presigned URL from S3."""
+    downloads = _downloads(request)
+    return _file(downloads.artifact(principal, export_id), downloads)
 
 
 @router.post(
@@ -51,7 +70,12 @@ def download_link(export_id: str, principal: CurrentPrincipal, request: Request)
     return LinkOut(url=link.url, expires_at=link.expires_at)
 
 
-@router.get("/v1/downloads/{token}", response_class=FileResponse)
-def download_with_link(token: str, request: Request) -> FileResponse:
+@router.get(
+    "/v1/downloads/{token}",
+    response_class=FileResponse,
+    responses={302: {"description": "presigned S3 URL"}},
+)
+def download_with_link(token: str, request: Request) -> Response:
     """No other credential than the link itself: signed, expiring, one-time."""
-    return _file(_downloads(request).redeem(token))
+    downloads = _downloads(request)
+    return _file(downloads.redeem(token), downloads)

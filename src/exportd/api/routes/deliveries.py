@@ -1,0 +1,45 @@
+"""Email and webhook deliveries: per export, the dead letters, and a manual retry.
+
+The domain's ``DeliveryView`` dataclass is the response schema as it is."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
+
+from exportd.api.deps import CurrentPrincipal, Deliveries, Exports
+from exportd.delivery.service import DeliveryView
+
+router = APIRouter(tags=["deliveries"])
+
+
+@router.get("/v1/exports/{export_id}/deliveries", response_model=list[DeliveryView])
+def export_deliveries(
+    export_id: str, principal: CurrentPrincipal, exports: Exports, deliveries: Deliveries
+) -> list[DeliveryView]:
+    """The emails and webhooks sent (or trying) for one export."""
+    exports.get(principal, export_id)  # 404 unless the caller may see the export
+    return deliveries.for_export(principal, export_id)
+
+
+@router.get("/v1/deliveries/failed", response_model=list[DeliveryView])
+def failed_deliveries(
+    principal: CurrentPrincipal,
+    deliveries: Deliveries,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> list[DeliveryView]:
+    """The dead letter: deliveries that ran out of attempts (an admin sees everyone's)."""
+    return deliveries.failed(principal, limit=limit)
+
+
+@router.post(
+    "/v1/deliveries/{delivery_id}/retry",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=DeliveryView,
+)
+def retry_delivery(
+    delivery_id: str, principal: CurrentPrincipal, deliveries: Deliveries
+) -> DeliveryView:
+    """Send a failed delivery again with a fresh attempt budget (owner or admin; rate-limited)."""
+    return deliveries.retry(principal, delivery_id)

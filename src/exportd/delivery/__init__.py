@@ -1,0 +1,2 @@
+"""Telling users: email through SMTP and signed webhooks, each a job with its own retries
+and dead letters."""

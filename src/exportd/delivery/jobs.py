@@ -1,0 +1,267 @@
+"""Deliveries as jobs: scheduled in the transaction that settles an export (so none is
+lost and none is sent for an outcome that did not commit), sent by ``exportd.deliver``
+in a worker's child, and recorded on the ``deliveries`` row when their job settles.
+
+Emails go out for completed and failed exports when the request named an address;
+webhooks for both outcomes when it named a URL.  A delivery that runs out of attempts is
+a dead letter: listed at ``GET /v1/deliveries/failed`` and requeued from there.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from functools import cache
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, Row, insert, select, update
+
+from exportd.config import Settings, load_settings
+from exportd.db.tables import deliveries, exports
+from exportd.delivery import webhooks
+from exportd.delivery.smtp import SmtpServer
+from exportd.errors import RetryableJobError, TerminalJobError
+from exportd.exports.links import DownloadLinks
+from exportd.queue.models import JobState, NewJob, Settled
+from exportd.queue.store import JobStore
+from exportd.queue.tasks import JobContext, task
+
+DELIVER_TASK = "exportd.deliver"
+EVENTS = {JobState.COMPLETED: "export.completed", JobState.FAILED: "export.failed"}
+
+
+@cache
+def _scheduling() -> tuple[JobStore, int]:
+    settings = load_settings()
+    return JobStore.from_settings(settings), settings.delivery_attempts
+
+
+def schedule(conn: Connection, export: Row[Any], state: JobState) -> list[str]:
+    """Queue the deliveries an export's request asked for; returns their ids."""
+    event = EVENTS.get(state)
+    notify = export.notify or {}
+    wanted = [(c, notify[c]) for c in ("email", "webhook_url") if notify.get(c)]
+    if event is None or not wanted:
+        return []
+    store, attempts = _scheduling()
+    now = store.clock.now()
+    ids = []
+    for key, target in wanted:
+        delivery_id = uuid.uuid4().hex
+        job = store.enqueue(
+            conn,
+            NewJob(
+                task=DELIVER_TASK,
+                payload={"delivery_id": delivery_id},
+                max_attempts=attempts,
+                correlation_id=export.correlation_id,
+            ),
+        ).job
+        conn.execute(
+            insert(deliveries).values(
+                id=delivery_id,
+                export_id=export.id,
+                owner_id=export.owner_id,
+                channel="email" if key == "email" else "webhook",
+                event=event,
+                target=target,
+                job_id=job.id,
+                status="pending",
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        ids.append(delivery_id)
+    return ids
+
+
+# -- sending (in a worker's child) -------------------------------------------------------
+
+
+def run_delivery(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
+    from exportd.exports.task import runtime  # the child's shared database and storage
+
+    rt = runtime()
+    with rt.db.write() as conn:
+        delivery = conn.execute(
+            select(deliveries).where(deliveries.c.id == payload["delivery_id"])
+        ).first()
+        if delivery is None:
+            raise TerminalJobError("the delivery no longer exists", code="delivery_not_found")
+        export = conn.execute(select(exports).where(exports.c.id == delivery.export_id)).one()
+        link = None
+        if delivery.event == "export.completed" and export.status == "completed":
+            link = _download_link(conn, rt.settings, export)
+    if delivery.channel == "email":
+        attachment = _attachment(rt, export)
+        message = compose_email(rt.settings, delivery, export, link, attachment)
+        _send_email(rt.settings, message)
+        return {"channel": "email"}
+    status = _send_webhook(rt.settings, delivery, export, link)
+    return {"channel": "webhook", "status": status}
+
+
+def _download_link(conn: Connection, settings: Settings, export: Row[Any]) -> str:
+    links = DownloadLinks(settings.secret_key.get_secret_value(), settings.download_token_ttl_s)
+    # Valid as long as the file is (a one-time link is still one-time).
+    ttl = max(timedelta(minutes=5), export.expires_at - datetime.now(UTC))
+    return settings.public_url.rstrip("/") + links.mint(conn, export.id, ttl=ttl).url
+
+
+def _attachment(rt: Any, export: Row[Any]) -> tuple[bytes, str, str] | None:
+    result = export.result or {}
+    limit = rt.settings.email_attach_max_bytes
+    if export.status != "completed" or not limit or int(result.get("size", 0)) > limit:
+        return None
+    data = b"".join(rt.storage.read(result["key"]))
+    return data, result["filename"], result["content_type"]
+
+
+def compose_email(
+    settings: Settings,
+    delivery: Row[Any],
+    export: Row[Any],
+    link: str | None,
+    attachment: tuple[bytes, str, str] | None,
+) -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = settings.email_from
+    message["To"] = delivery.target
+    message["Message-ID"] = f"<{delivery.id}@exportd>"
+    what = f"{export.source} export ({export.format})"
+    if delivery.event == "export.completed":
+        result = export.result or {}
+        message["Subject"] = f"Your {what} is ready"
+        lines = [
+            f"Your {what} is ready: {result.get('filename')}, "
+            f"{result.get('row_count', 0)} rows, {_size(int(result.get('size', 0)))}.",
+            "",
+        ]
+        if link:
+            lines += ["Download it here (the link works once):", link, ""]
+        if attachment:
+            lines += ["The file is attached.", ""]
+        lines.append(f"The file is kept until {export.expires_at:%Y-%m-%d %H:%M} UTC.")
+    else:
+        error = export.error or {}
+        message["Subject"] = f"Your {what} failed"
+        lines = [
+            f"Your {what} could not be produced: {error.get('message', 'unknown error')}",
+            "",
+            "You can retry it from the application.",
+        ]
+    message.set_content("\n".join(lines) + "\n")
+    if attachment:
+        data, filename, content_type = attachment
+        main, _, sub = content_type.partition(";")[0].partition("/")
+        message.add_attachment(data, maintype=main, subtype=sub, filename=filename)
+    return message
+
+
+def _size(size: int) -> str:
+    value = float(size)
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "bytes" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} bytes"  # pragma: no cover
+
+
+def _send_email(settings: Settings, message: EmailMessage) -> None:
+    import smtplib
+
+    if settings.smtp_url is None:
+        raise TerminalJobError(
+            "no SMTP server is configured (EXPORTD_SMTP_URL)", code="smtp_missing"
+        )
+    server = SmtpServer.from_url(settings.smtp_url.get_secret_value())
+    try:
+        server.send(message)
+    except smtplib.SMTPRecipientsRefused:
+        raise TerminalJobError(
+            "the mail server refused the address", code="email_rejected"
+        ) from None
+    except (OSError, smtplib.SMTPException) as exc:
+        raise RetryableJobError(
+            f"the mail server failed: {type(exc).__name__}", code="smtp_unavailable"
+        ) from None
+
+
+def webhook_body(delivery: Row[Any], export: Row[Any], link: str | None, base: str) -> bytes:
+    result = export.result or {}
+    data: dict[str, Any] = {
+        "export_id": export.id,
+        "status": export.status,
+        "source": export.source,
+        "format": export.format,
+        "created_at": export.created_at.isoformat(),
+        "links": {"self": f"{base}/v1/exports/{export.id}"},
+    }
+    if delivery.event == "export.completed":
+        data["result"] = {
+            k: result.get(k) for k in ("filename", "content_type", "size", "sha256", "row_count")
+        }
+        data["expires_at"] = export.expires_at.isoformat() if export.expires_at else None
+        if link:
+            data["links"]["download"] = link
+    else:
+        data["error"] = export.error
+    body = {"type": delivery.event, "timestamp": datetime.now(UTC).isoformat(), "data": data}
+    return orjson.dumps(body)
+
+
+def _send_webhook(
+    settings: Settings, delivery: Row[Any], export: Row[Any], link: str | None
+) -> int:
+    base = settings.public_url.rstrip("/")
+    body = webhook_body(delivery, export, link, base)
+    secret = (
+        settings.webhook_secret.get_secret_value()
+        if settings.webhook_secret
+        else webhooks.derived_secret(settings.secret_key.get_secret_value())
+    )
+    timestamp = int(datetime.now(UTC).timestamp())
+    headers = {
+        "webhook-id": delivery.id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": webhooks.sign(
+            webhooks.signing_key(secret), delivery.id, timestamp, body
+        ),
+        "User-Agent": "exportd-webhooks",
+    }
+    return webhooks.post(
+        delivery.target,
+        body,
+        headers,
+        allow_private=settings.webhook_allow_private,
+        timeout=settings.webhook_timeout_s,
+    )
+
+
+# -- settling ----------------------------------------------------------------------------
+
+
+def record_delivery(conn: Connection, settled: Settled) -> None:
+    """Copy the job's outcome onto the delivery row, in the job's own transaction."""
+    if settled.state is None:
+        return
+    now = datetime.now(UTC)
+    values: dict[str, Any] = {"updated_at": now}
+    if settled.state is JobState.COMPLETED or settled.error is not None:
+        values["attempts"] = deliveries.c.attempts + 1  # a hand-back at shutdown is no try
+    if settled.state is JobState.COMPLETED:
+        values.update(status="sent", sent_at=now, error=None)
+    elif settled.state is JobState.FAILED:
+        values["status"] = "failed"
+    elif settled.state is JobState.CANCELLED:
+        values["status"] = "cancelled"
+    if settled.error is not None:
+        values["error"] = settled.error.as_dict()
+    conn.execute(
+        update(deliveries).where(deliveries.c.job_id == settled.claim.job_id).values(values)
+    )
+
+
+task(DELIVER_TASK, on_settled=record_delivery)(run_delivery)

@@ -1,0 +1,78 @@
+"""One-time download links: ``<id>.<expiry>.<signature>``, HMAC-SHA256 over id and expiry
+with the secret key, so a tampered or forged token is refused before any database
+look-up.  Only the token's SHA-256 is stored."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Connection, insert
+
+from exportd.clock import Clock, SystemClock
+from exportd.db.tables import download_tokens
+from exportd.errors import Forbidden, Gone
+
+
+@dataclass(frozen=True, slots=True)
+class DownloadLink:
+    url: str
+    expires_at: datetime
+
+
+class DownloadLinks:
+    """Signs, stores (hashed) and verifies one-time link tokens."""
+
+    def __init__(self, secret_key: str, ttl_s: float, clock: Clock | None = None) -> None:
+        self.secret = secret_key.encode()
+        self.ttl = timedelta(seconds=ttl_s)
+        self.clock = clock or SystemClock()
+
+    def mint(
+        self, conn: Connection, export_id: str, *, ttl: timedelta | None = None
+    ) -> DownloadLink:
+        """Store a new link's hash in the caller's transaction."""
+        token_id = secrets.token_urlsafe(12)
+        now = self.clock.now()
+        expires_at = now + (ttl or self.ttl)
+        token = f"{token_id}.{int(expires_at.timestamp())}.{self._sign(token_id, expires_at)}"
+        conn.execute(
+            insert(download_tokens).values(
+                id=token_id,
+                export_id=export_id,
+                token_hash=token_hash(token),
+                expires_at=expires_at,
+                created_at=now,
+            )
+        )
+        return DownloadLink(url=f"/v1/downloads/{token}", expires_at=expires_at)
+
+    def verify(self, token: str) -> str:
+        """The token's id, if its signature holds and it has not expired."""
+        parts = token.split(".")
+        if len(parts) != 3 or not parts[1].isdigit():
+            raise invalid_token()
+        token_id, expiry, signature = parts
+        expires_at = datetime.fromtimestamp(int(expiry), UTC)
+        if not hmac.compare_digest(signature, self._sign(token_id, expires_at)):
+            raise invalid_token()
+        if expires_at <= self.clock.now():
+            raise Gone("this download link has expired", code="download_token_expired")
+        return token_id
+
+    def _sign(self, token_id: str, expires_at: datetime) -> str:
+        message = f"{token_id}.{int(expires_at.timestamp())}".encode()
+        digest = hmac.new(self.secret, message, hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+def invalid_token() -> Forbidden:
+    return Forbidden("this download link is not valid", code="download_token_invalid")
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()

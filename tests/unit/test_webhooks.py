@@ -1,0 +1,117 @@
+"""Webhook signing (Standard Webhooks) and the address guard."""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+import pytest
+
+from exportd.delivery import webhooks
+from exportd.errors import RetryableJobError, TerminalJobError
+
+
+def test_signature_matches_the_standard_webhooks_reference_vector() -> None:
+    key = webhooks.signing_key("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+    signature = webhooks.sign(
+        key, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, b'{"test": 2432232314}'
+    )
+    assert signature == "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+
+
+def test_a_changed_body_id_or_timestamp_fails_verification() -> None:
+    key = webhooks.signing_key(webhooks.derived_secret("service-key"))
+    header = webhooks.sign(key, "d1", 100, b"{}")
+    assert webhooks.verify(key, "d1", 100, b"{}", f"v1,bogus {header}")
+    assert not webhooks.verify(key, "d1", 100, b"{ }", header)
+    assert not webhooks.verify(key, "d2", 100, b"{}", header)
+    assert not webhooks.verify(key, "d1", 101, b"{}", header)
+    assert not webhooks.verify(b"other", "d1", 100, b"{}", header)
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "127.0.0.1",
+        "10.1.2.3",
+        "172.16.0.9",
+        "192.168.1.1",
+        "169.254.169.254",
+        "0.0.0.0",
+        "100.64.0.1",
+        "::1",
+        "fe80::1",
+        "fc00::1",
+        "::ffff:127.0.0.1",
+        "224.0.0.1",
+    ],
+)
+def test_private_loopback_link_local_and_reserved_addresses_are_refused(address: str) -> None:
+    assert webhooks.refused(address)
+
+
+@pytest.mark.parametrize("address", ["93.184.216.34", "2606:2800:220:1::"])
+def test_public_addresses_pass(address: str) -> None:
+    assert not webhooks.refused(address)
+
+
+@pytest.mark.parametrize(
+    ("url", "code"),
+    [
+        ("ftp://example.com/x", "webhook_url_invalid"),
+        ("http:///nohost", "webhook_url_invalid"),
+        ("https://user:pw@example.com/", "webhook_url_invalid"),
+        ("https://example.com:99999/", "webhook_url_invalid"),
+        ("http://127.0.0.1:8080/hook", "webhook_address_refused"),
+        ("http://localhost/hook", "webhook_address_refused"),
+        ("http://[::1]/hook", "webhook_address_refused"),
+    ],
+)
+def test_bad_urls_are_refused_before_any_lookup(url: str, code: str) -> None:
+    with pytest.raises(TerminalJobError) as raised:
+        webhooks.check_url(url, allow_private=False)
+    assert raised.value.code == code
+
+
+def _resolving_to(monkeypatch: pytest.MonkeyPatch, *addresses: str) -> None:
+    def fake(host: str, port: int, **_: Any) -> list[Any]:
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (a, port)) for a in addresses]
+
+    monkeypatch.setattr(webhooks.socket, "getaddrinfo", fake)
+
+
+def test_a_name_resolving_to_any_private_address_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _resolving_to(monkeypatch, "93.184.216.34", "10.0.0.5")
+    with pytest.raises(TerminalJobError) as raised:
+        webhooks.resolve("https://hooks.example.com/x", allow_private=False)
+    assert raised.value.code == "webhook_address_refused"
+
+
+def test_the_resolved_address_is_pinned(monkeypatch: pytest.MonkeyPatch) -> None:
+    _resolving_to(monkeypatch, "93.184.216.34")
+    target = webhooks.resolve("https://hooks.example.com:8443/in?a=1", allow_private=False)
+    assert (target.host, target.port, target.path, target.address) == (
+        "hooks.example.com",
+        8443,
+        "/in?a=1",
+        "93.184.216.34",
+    )
+
+
+@pytest.mark.parametrize(
+    ("status", "error", "code"),
+    [
+        (301, TerminalJobError, "webhook_redirect_refused"),
+        (400, TerminalJobError, "webhook_rejected"),
+        (410, TerminalJobError, "webhook_rejected"),
+        (429, RetryableJobError, "webhook_failed"),
+        (503, RetryableJobError, "webhook_failed"),
+    ],
+)
+def test_answers_are_judged(status: int, error: type[Exception], code: str) -> None:
+    with pytest.raises(error) as raised:
+        webhooks._judge(status)
+    assert raised.value.code == code  # type: ignore[attr-defined]
+    assert webhooks._judge(204) == 204
