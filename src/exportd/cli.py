@@ -61,6 +61,22 @@ def _check_services(settings: Settings) -> None:
         raise typer.Exit(2) from None
 
 
+def _metrics_dir() -> None:
+    """Give this process tree one Prometheus multiprocess directory, so a scrape sums the
+    supervisor and its children (or the API's processes).  Must run before anything
+    imports prometheus_client; a directory given by the environment is used as is."""
+    import atexit
+    import os
+    import shutil
+    import tempfile
+
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return
+    path = tempfile.mkdtemp(prefix="exportd-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
+    atexit.register(shutil.rmtree, path, True)
+
+
 @app.command()
 def migrate() -> None:
     """Bring the database schema up to date (safe to run on every deploy)."""
@@ -82,8 +98,14 @@ def worker(
     imports: Annotated[
         list[str] | None, typer.Option("--import", help="Extra task modules to load.")
     ] = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(help="Serve /metrics on this port (0: off; EXPORTD_WORKER_METRICS_PORT)."),
+    ] = None,
 ) -> None:
     """Run a worker: claim jobs and run each in a child process."""
+    _metrics_dir()
+    from exportd.ops.metrics import serve_worker_metrics
     from exportd.queue.tasks import load_task_modules, registry
     from exportd.worker.supervisor import Supervisor
 
@@ -96,10 +118,14 @@ def worker(
         err.print(f"[red]exportd: {exc.message}[/red]")
         raise typer.Exit(2) from None
     db = create_database(settings, pre_ping=False)
+    store = JobStore.from_settings(settings)
+    port = settings.worker_metrics_port if metrics_port is None else metrics_port
+    if port:
+        serve_worker_metrics(port, settings.worker_metrics_host, db, store)
     supervisor = Supervisor(
         settings=settings,
         db=db,
-        store=JobStore.from_settings(settings),
+        store=store,
         registry=registry,
         concurrency=concurrency or settings.worker_concurrency,
         queues=[q.strip() for q in queues.split(",") if q.strip()],
@@ -116,6 +142,7 @@ def serve(
     workers: Annotated[int, typer.Option(help="Server processes (one per core).")] = 1,
 ) -> None:
     """Run the HTTP API."""
+    _metrics_dir()
     import uvicorn
 
     settings = _settings()
@@ -135,6 +162,7 @@ def demo(
     port: Annotated[int, typer.Option(help="Port for the API and the page.")] = 8000,
 ) -> None:
     """Everything in one command on the embedded defaults: demo data, a worker, the API."""
+    _metrics_dir()  # the worker it starts and the API share it: /metrics shows both
     import os
 
     from exportd.auth.tokens import mint

@@ -230,6 +230,35 @@ class Settings(BaseSettings):
         description="LISTEN/NOTIFY (or SQLite change watch) for instant pickup; "
         "turn off behind PgBouncer in transaction mode",
     )
+    worker_metrics_port: int = Field(
+        default=0, ge=0, le=65535, description="a worker serves /metrics on this port (0: off)"
+    )
+    worker_metrics_host: str = Field(
+        default="127.0.0.1", description="the interface a worker's /metrics listens on"
+    )
+    alert_window_s: float = Field(
+        default=900.0, gt=0, description="the failure-ratio alert looks at this many seconds"
+    )
+    alert_min_events: int = Field(
+        default=20, ge=1, description="finished exports needed in the window before it judges"
+    )
+    alert_failure_ratio: float = Field(
+        default=0.2, gt=0, le=1, description="the failed share of finished exports that fires it"
+    )
+    alert_cooldown_s: float = Field(
+        default=3600.0, ge=0, description="least time between two firings"
+    )
+    alert_interval_s: float = Field(
+        default=60.0, gt=0, description="how often the alert is checked (one node)"
+    )
+    alert_webhook_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://",
+        description="also POST a signed alert.fired webhook here when it fires",
+    )
+    event_retention_days: float = Field(
+        default=30.0, gt=0, description="how long rows of the event log (export_events) are kept"
+    )
     memory_limit_mb: int = Field(
         default=1024,
         ge=16,

@@ -32,7 +32,9 @@ classified (the attempt budget bounds it); a terminal error fails the job at onc
 
 from __future__ import annotations
 
+import traceback
 from dataclasses import dataclass
+from pathlib import Path
 
 
 class ExportdError(Exception):
@@ -204,6 +206,9 @@ class ErrorInfo:
     code: str
     message: str
     retryable: bool
+    # Where it happened, for operators (the event log): ``file:line in function`` of the
+    # innermost frames, never locals or messages; not shown to users.
+    stack: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, object]:
         return {"code": self.code, "message": self.message, "retryable": self.retryable}
@@ -223,6 +228,12 @@ def classify(exc: BaseException) -> ErrorInfo:
     if isinstance(exc, MemoryError):
         return ErrorInfo("memory_limit_exceeded", "the job ran out of memory", False)
     return ErrorInfo("internal_error", f"{type(exc).__name__}: {exc}"[:500], True)
+
+
+def stack_excerpt(exc: BaseException, frames: int = 8) -> tuple[str, ...]:
+    """The innermost frames of a traceback as ``file:line in function``."""
+    summary = traceback.extract_tb(exc.__traceback__)[-frames:]
+    return tuple(f"{Path(f.filename).name}:{f.lineno} in {f.name}" for f in summary)
 
 
 def _is_database_error(exc: BaseException) -> bool:

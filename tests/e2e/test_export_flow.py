@@ -14,10 +14,10 @@ from pathlib import Path
 import openpyxl
 import pyarrow.parquet as pq
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from exportd.auth.principal import Principal
-from exportd.db.tables import exports
+from exportd.db.tables import export_events, exports
 from exportd.demo.sources import demo_sources
 from exportd.demo.tables import create_demo_tables, seed_trades
 from exportd.exports.models import ColumnChoice, ExportRequest, ExportStatus
@@ -151,6 +151,22 @@ def test_params_are_checked_again_by_the_worker(harness: Harness, service: Expor
     assert done.error is not None
     assert done.error["code"] == "params_invalid"
     assert "direction" in done.error["message"]
+    assert "stack" not in done.error  # frames are for operators, in the event log
+    with harness.db.read() as conn:
+        failed = conn.execute(
+            select(export_events).where(
+                export_events.c.export_id == view.id, export_events.c.kind == "failed"
+            )
+        ).one()
+    assert failed.code == "params_invalid"
+    assert any("in run_export" in frame for frame in failed.detail["stack"])
+    logged = [
+        json.loads(line)
+        for line in harness.workers[0].log_path.read_text().splitlines()
+        if line.startswith("{")
+    ]
+    [line] = [e for e in logged if e["event"] == "event.failed"]
+    assert (line["export_id"], line["owner_id"], line["code"]) == (view.id, "bob", "params_invalid")
 
 
 def test_a_result_over_the_storage_quota_fails_and_is_not_kept(
@@ -164,3 +180,27 @@ def test_a_result_over_the_storage_quota_fails_and_is_not_kept(
     assert done.error["code"] == "storage_quota_exceeded"
     assert "5000 bytes" in done.error["message"]
     assert not [p for p in (harness.tmp_path / "exports").rglob("*") if p.is_file()]
+
+
+def test_two_exports_finishing_together_cannot_both_overrun_the_quota(
+    harness: Harness, service: ExportService
+) -> None:
+    """Each fits alone, not both: the check at settle, under the owner's lock, lets one
+    through and fails the other, however the two attempts interleave."""
+    roomy = custom_plan(harness, "roomy")
+    probe, _ = service.create(roomy, ExportRequest(source="trades", format="csv", params={}))
+    measured, _ = finished(service, roomy, probe.id, harness)
+    size = measured.result["size"]
+    service.cancel(roomy, probe.id)  # deleted: no longer counts against stored bytes
+
+    snug = custom_plan(harness, "snug", storage_quota_bytes=size * 3 // 2, max_active_jobs=5)
+    views = [
+        service.create(snug, ExportRequest(source="trades", format="csv", params={}))[0]
+        for _ in range(2)
+    ]
+    outcomes = sorted(finished(service, snug, v.id, harness)[0].status for v in views)
+    assert outcomes == [ExportStatus.COMPLETED, ExportStatus.FAILED]
+    failed = next(service.get(snug, v.id) for v in views if service.get(snug, v.id).error)
+    assert failed.error is not None
+    assert failed.error["code"] == "storage_quota_exceeded"
+    assert failed.error["retryable"] is False

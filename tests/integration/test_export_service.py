@@ -22,6 +22,7 @@ from exportd.errors import (
     NotFound,
     RequestInvalid,
     ServiceDisabled,
+    TerminalJobError,
 )
 from exportd.exports.models import ColumnChoice, ExportRequest, ExportStatus
 from exportd.exports.service import EXPORT_TASK, ExportService
@@ -372,11 +373,23 @@ def small_plan(service: ExportService, **limits: int) -> Principal:
 def test_storage_quota_is_checked_at_creation(service: ExportService) -> None:
     carol = small_plan(service, storage_quota_bytes=1000)
     complete_with_size(service, carol, 600)
-    complete_with_size(service, carol, 500)
+    complete_with_size(service, carol, 400)
     with pytest.raises(Forbidden) as caught:
         service.create(carol, trades())
     assert caught.value.code == "storage_quota_exceeded"
-    assert service.usage(carol)["usage"]["stored_bytes"] == 1100
+    assert service.usage(carol)["usage"]["stored_bytes"] == 1000
+
+
+def test_a_result_that_no_longer_fits_is_refused_when_it_settles(
+    service: ExportService,
+) -> None:
+    """The settle hook decides again under the owner's lock (two finishing at once)."""
+    carol = small_plan(service, storage_quota_bytes=1000)
+    complete_with_size(service, carol, 600)
+    with pytest.raises(TerminalJobError) as caught:
+        complete_with_size(service, carol, 500)
+    assert caught.value.code == "storage_quota_exceeded"
+    assert service.usage(carol)["usage"]["stored_bytes"] == 600
 
 
 def test_daily_bytes_are_checked_at_creation(service: ExportService) -> None:

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -21,6 +21,7 @@ from exportd.api.routes import (
     downloads,
     events,
     exports,
+    ops,
 )
 from exportd.auth.api_keys import ApiKeys
 from exportd.auth.tokens import TokenVerifier
@@ -33,6 +34,7 @@ from exportd.documents.service import DocumentService
 from exportd.errors import StorageError
 from exportd.exports.downloads import Downloads
 from exportd.exports.service import ExportService
+from exportd.ops import metrics
 from exportd.ops.cleanup import Cleanup
 from exportd.queue import JobStore
 from exportd.sources import SourceRegistry
@@ -102,6 +104,13 @@ def create_app(
     app.include_router(downloads.router)
     app.include_router(events.router)
     app.include_router(deliveries.router)
+    app.include_router(ops.router)
+
+    @app.get("/metrics", tags=["ops"], response_class=Response)
+    def metrics_endpoint() -> Response:
+        """Prometheus text format: this node's counters and the queue's gauges."""
+        body, content_type = metrics.exposition(database, store)
+        return Response(body, headers={"Content-Type": content_type})
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, str]:

@@ -163,6 +163,8 @@ exports = Table(
     Column("correlation_id", String(128), nullable=True),
     Column("retries", Integer, nullable=False, server_default="0"),
     Column("download_count", Integer, nullable=False, server_default="0"),
+    # user: asked for by its owner; bulk: made by an admin's bulk run (the queue split).
+    Column("origin", String(16), nullable=False, server_default="user"),
     Column("last_retry_at", UTCDateTime, nullable=True),
     Column("expires_at", UTCDateTime, nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
@@ -237,6 +239,30 @@ deliveries = Table(
     Index("ix_deliveries_job_id", "job_id"),
 )
 
+export_events = Table(
+    "export_events",
+    metadata,
+    Column("id", JobId, primary_key=True, autoincrement=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("kind", String(32), nullable=False),
+    # No foreign keys: the log outlives pruned jobs and deleted exports.
+    Column("export_id", String(32), nullable=True),
+    Column("job_id", BigInteger, nullable=True),
+    Column("owner_id", String(255), nullable=True),
+    Column("attempt", Integer, nullable=True),
+    Column("correlation_id", String(128), nullable=True),
+    Column("source", String(64), nullable=True),
+    Column("format", String(16), nullable=True),
+    Column("plan", String(64), nullable=True),
+    Column("reason", String(80), nullable=True),
+    Column("code", String(64), nullable=True),
+    Column("message", String(500), nullable=True),
+    Column("detail", JSONDocument, nullable=True),
+    Index("ix_export_events_at", "at"),
+    Index("ix_export_events_kind_at", "kind", "at"),
+    Index("ix_export_events_export_id", "export_id"),
+)
+
 api_keys = Table(
     "api_keys",
     metadata,
@@ -256,6 +282,7 @@ __all__ = [
     "deliveries",
     "documents",
     "download_tokens",
+    "export_events",
     "exports",
     "jobs",
     "metadata",

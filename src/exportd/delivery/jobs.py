@@ -24,6 +24,8 @@ from exportd.delivery import webhooks
 from exportd.delivery.smtp import SmtpServer
 from exportd.errors import RetryableJobError, TerminalJobError
 from exportd.exports.links import DownloadLinks
+from exportd.ops import events
+from exportd.ops.events import EventKind
 from exportd.queue.models import JobState, NewJob, Settled
 from exportd.queue.store import JobStore
 from exportd.queue.tasks import JobContext, task
@@ -217,11 +219,7 @@ def _send_webhook(
 ) -> int:
     base = settings.public_url.rstrip("/")
     body = webhook_body(delivery, export, link, base)
-    secret = (
-        settings.webhook_secret.get_secret_value()
-        if settings.webhook_secret
-        else webhooks.derived_secret(settings.secret_key.get_secret_value())
-    )
+    secret = webhooks.secret_for(settings)
     timestamp = int(datetime.now(UTC).timestamp())
     headers = {
         "webhook-id": delivery.id,
@@ -261,6 +259,35 @@ def record_delivery(conn: Connection, settled: Settled) -> None:
         values["error"] = settled.error.as_dict()
     conn.execute(
         update(deliveries).where(deliveries.c.job_id == settled.claim.job_id).values(values)
+    )
+    if settled.state in (JobState.COMPLETED, JobState.FAILED):
+        _log_event(conn, settled, now)
+
+
+def _log_event(conn: Connection, settled: Settled, now: datetime) -> None:
+    row = conn.execute(
+        select(deliveries.c.channel, deliveries.c.export_id).where(
+            deliveries.c.job_id == settled.claim.job_id
+        )
+    ).first()
+    if row is None:
+        return
+    export = conn.execute(select(exports).where(exports.c.id == row.export_id)).first()
+    sent = settled.state is JobState.COMPLETED
+    kind = {
+        ("email", True): EventKind.EMAIL_SENT,
+        ("email", False): EventKind.EMAIL_FAILED,
+        ("webhook", True): EventKind.WEBHOOK_SENT,
+        ("webhook", False): EventKind.WEBHOOK_FAILED,
+    }[(row.channel, sent)]
+    events.record(
+        conn,
+        kind,
+        now,
+        export=export,
+        job_id=settled.claim.job_id,
+        attempt=settled.claim.attempt,
+        error=settled.error,
     )
 
 

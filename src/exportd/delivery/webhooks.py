@@ -22,6 +22,7 @@ import ssl
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from exportd.config import Settings
 from exportd.errors import RetryableJobError, TerminalJobError
 
 SECRET_PREFIX = "whsec_"  # noqa: S105 - the format's prefix, not a secret
@@ -38,6 +39,13 @@ def derived_secret(secret_key: str) -> str:
     """A webhook secret derived from the service key, so it needs no setting of its own."""
     digest = hmac.new(secret_key.encode(), b"exportd webhook signing", hashlib.sha256).digest()
     return SECRET_PREFIX + base64.b64encode(digest).decode()
+
+
+def secret_for(settings: Settings) -> str:
+    """EXPORTD_WEBHOOK_SECRET, or one derived from EXPORTD_SECRET_KEY."""
+    if settings.webhook_secret is not None:
+        return settings.webhook_secret.get_secret_value()
+    return derived_secret(settings.secret_key.get_secret_value())
 
 
 def sign(key: bytes, message_id: str, timestamp: int, body: bytes) -> str:

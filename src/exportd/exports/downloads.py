@@ -24,6 +24,8 @@ from exportd.errors import Conflict, Gone
 from exportd.exports.links import DownloadLink, DownloadLinks, invalid_token, token_hash
 from exportd.exports.models import ExportStatus
 from exportd.exports.service import ExportService
+from exportd.ops import events
+from exportd.ops.events import EventKind
 from exportd.storage import Storage
 
 
@@ -115,12 +117,14 @@ class Downloads:
 
     def _count_and_locate(self, conn: Connection, export_id: str) -> Artifact:
         row = conn.execute(select(exports).where(exports.c.id == export_id)).one()
+        artifact = self._artifact(row)
         conn.execute(
             update(exports)
             .where(exports.c.id == export_id)
             .values(download_count=exports.c.download_count + 1)
         )
-        return self._artifact(row)
+        events.record(conn, EventKind.DOWNLOADED, self.clock.now(), export=row)
+        return artifact
 
     def _artifact(self, row: Row[Any]) -> Artifact:
         result = row.result or {}

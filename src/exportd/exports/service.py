@@ -46,6 +46,8 @@ from exportd.exports.models import (
 from exportd.exports.plans import limits_of, plan_for
 from exportd.exports.quotas import bytes_today, check_before, stored_bytes
 from exportd.exports.task import EXPORT_TASK
+from exportd.ops import events
+from exportd.ops.events import EventKind
 from exportd.queue import JobState, JobStore, NewJob
 from exportd.sources import Source, SourceRegistry
 
@@ -308,11 +310,13 @@ class ExportService:
             "idempotency_key": idempotency_key,
             "request_hash": request_hash,
             "correlation_id": correlation_id,
+            "origin": "bulk" if priority == BULK_PRIORITY else "user",
             "created_at": now,
             "updated_at": now,
             **normalized,
         }
         conn.execute(insert(exports).values(values))
+        events.record(conn, EventKind.ENQUEUED, now, export=values)
         return export_id
 
     # -- read --------------------------------------------------------------------------
@@ -409,6 +413,7 @@ class ExportService:
                 state = self.store.cancel(conn, row.job_id)
                 if state is JobState.CANCELLED:
                     self._set(conn, export_id, status=ExportStatus.CANCELLED.value)
+                    events.record(conn, EventKind.CANCELLED, now, export=row)
                 return self._view(self._row(conn, export_id))
             conn.execute(
                 update(exports)
@@ -438,6 +443,7 @@ class ExportService:
                 )
             self._check_room(conn, row.owner_id, plan_for(conn, row.plan), wanted=1)
             job_id = self._requeue_job(conn, row)
+            events.record(conn, EventKind.RETRIED, now, export=row, job_id=job_id, code="manual")
             self._set(
                 conn,
                 export_id,

@@ -20,12 +20,15 @@ from sqlalchemy import Connection, Row, select, update
 
 from exportd.config import Settings, load_settings
 from exportd.db import Database, create_database
+from exportd.db.locks import lock_for_transaction
 from exportd.db.tables import exports, jobs
 from exportd.delivery.jobs import schedule
 from exportd.errors import TerminalJobError
 from exportd.exports.plans import plan_for
 from exportd.exports.quotas import check_result
 from exportd.formats import FORMATS, OutputColumn, open_writer
+from exportd.ops import events
+from exportd.ops.events import EventKind
 from exportd.queue.models import JobState, Settled
 from exportd.queue.tasks import JobContext, task
 from exportd.sources import SourceRegistry, TabularSource
@@ -80,11 +83,14 @@ class HashingSink:
 
 def run_export(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
     rt = runtime()
-    with rt.db.read() as conn:
+    with rt.db.write() as conn:
         export = conn.execute(select(exports).where(exports.c.id == payload["export_id"])).first()
         if export is None:
             raise TerminalJobError("the export no longer exists", code="export_not_found")
         plan = plan_for(conn, export.plan)
+        events.record(
+            conn, EventKind.STARTED, datetime.now(UTC), export=export, attempt=ctx.attempt
+        )
     source = rt.sources.get(export.source)
     if not isinstance(source, TabularSource):
         raise TerminalJobError(
@@ -154,28 +160,82 @@ def _row_limit(plan: str, limit: int) -> TerminalJobError:
     )
 
 
+FINAL_EVENTS = {
+    JobState.COMPLETED: EventKind.COMPLETED,
+    JobState.FAILED: EventKind.FAILED,
+    JobState.CANCELLED: EventKind.CANCELLED,
+}
+
+
 def record_outcome(conn: Connection, settled: Settled) -> None:
-    """Copy a final outcome onto the export row (the job may be pruned later)."""
-    if settled.state not in (JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED):
+    """Copy a final outcome onto the export row (the job may be pruned later) and log it."""
+    if settled.state is None:
         return
     export = conn.execute(select(exports).where(exports.c.job_id == settled.claim.job_id)).first()
     if export is None:
         return
     now = datetime.now(UTC)
+    attempt = settled.claim.attempt
+    kind = FINAL_EVENTS.get(settled.state)
+    if kind is None:
+        if settled.error is not None:  # requeued after a retryable error
+            events.record(
+                conn,
+                EventKind.RETRIED,
+                now,
+                export=export,
+                attempt=attempt,
+                error=settled.error,
+                detail={"retry_in_s": settled.retry_in_s},
+            )
+        return
+    job = conn.execute(
+        select(jobs.c.result, jobs.c.created_at, jobs.c.started_at).where(
+            jobs.c.id == settled.claim.job_id
+        )
+    ).first()
     values: dict[str, Any] = {"status": settled.state.value, "updated_at": now}
-    if settled.state is JobState.COMPLETED:
-        values["result"] = conn.execute(
-            select(jobs.c.result).where(jobs.c.id == settled.claim.job_id)
-        ).scalar()
+    detail: dict[str, Any] = _timings(job, now)
+    if settled.state is JobState.COMPLETED and job is not None:
+        # Two of the owner's exports may finish at once: each passed the quota check
+        # alone.  Decide again, one at a time, in the transaction that keeps the file;
+        # a TerminalJobError here fails the attempt instead (the file becomes an orphan).
+        lock_for_transaction(conn, f"owner:{export.owner_id}")
+        check_result(
+            conn, export.owner_id, plan_for(conn, export.plan), job.result.get("size", 0), now
+        )
+        values["result"] = job.result
+        detail.update(size=job.result.get("size"), row_count=job.result.get("row_count"))
         days = plan_for(conn, export.plan).retention_days
         values["expires_at"] = now + timedelta(days=days)
     elif settled.error is not None:
         values["error"] = settled.error.as_dict()
     conn.execute(update(exports).where(exports.c.id == export.id).values(values))
+    if settled.error is not None and settled.error.stack:
+        detail["stack"] = list(settled.error.stack)
+    events.record(
+        conn,
+        kind,
+        now,
+        export=export,
+        attempt=attempt,
+        error=settled.error,
+        detail=detail,
+    )
     # Emails and webhooks commit with the outcome they announce, or not at all.
     schedule(
         conn, conn.execute(select(exports).where(exports.c.id == export.id)).one(), settled.state
     )
+
+
+def _timings(job: Any, now: datetime) -> dict[str, Any]:
+    """Queue wait (created to last start) and run time (last start to now), in ms."""
+    if job is None or job.started_at is None:
+        return {}
+    return {
+        "wait_ms": round((job.started_at - job.created_at).total_seconds() * 1000, 1),
+        "run_ms": round((now - job.started_at).total_seconds() * 1000, 1),
+    }
 
 
 task(EXPORT_TASK, on_settled=record_outcome)(run_export)

@@ -18,6 +18,8 @@ from exportd.clock import Clock, SystemClock
 from exportd.db import Database
 from exportd.db.tables import exports
 from exportd.errors import StorageError
+from exportd.ops import events
+from exportd.ops.events import EventKind
 from exportd.storage import Storage
 
 log = structlog.get_logger("exportd.cleanup")
@@ -62,6 +64,11 @@ class Cleanup:
         report = CleanupReport(dry_run=dry_run)
         self._expired(report)
         self._orphans(report)
+        if not dry_run:
+            kind = EventKind.CLEANUP_FAILED if report.failed else EventKind.CLEANUP_COMPLETED
+            counts = {k: v for k, v in report.as_dict().items() if isinstance(v, int)}
+            with self.db.write() as conn:
+                events.record(conn, kind, self.clock.now(), detail=counts)
         log.info(
             "cleanup.completed" if not report.failed else "cleanup.partial",
             dry_run=dry_run,
@@ -75,7 +82,7 @@ class Cleanup:
         now = self.clock.now()
         gone = or_(exports.c.expires_at <= now, exports.c.deleted_at.is_not(None))
         query = (
-            select(exports.c.id, exports.c.result)
+            select(exports)
             .where(and_(exports.c.status == "completed", gone))
             .order_by(exports.c.expires_at)
             .limit(self.batch_size)
@@ -95,11 +102,13 @@ class Cleanup:
                 report.failed.append(row.id)
                 continue
             with self.db.write() as conn:
-                conn.execute(
+                marked = conn.execute(
                     update(exports)
                     .where(exports.c.id == row.id, exports.c.status == "completed")
                     .values(status="expired", updated_at=datetime.now(UTC))
-                )
+                ).rowcount
+                if marked:
+                    events.record(conn, EventKind.EXPIRED, self.clock.now(), export=row)
             report.expired.append(row.id)
 
     def _orphans(self, report: CleanupReport) -> None:

@@ -7,6 +7,7 @@ the supervisor decides when a child stops.  A child whose supervisor vanished ex
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import threading
@@ -14,7 +15,7 @@ import time
 from multiprocessing.connection import Connection
 from typing import Any
 
-from exportd.errors import ErrorInfo, JobCancelled, classify
+from exportd.errors import ErrorInfo, JobCancelled, classify, stack_excerpt
 from exportd.queue.tasks import load_task_modules, registry
 from exportd.worker.protocol import RunRequest
 
@@ -79,7 +80,7 @@ def _run(conn: Connection, request: RunRequest) -> tuple[Any, ...]:
     except JobCancelled:
         cancelled = True
     except BaseException as exc:  # the job's failure is data for the supervisor
-        error = classify(exc)
+        error = dataclasses.replace(classify(exc), stack=stack_excerpt(exc))
     return ("done", request.job_id, request.attempt, result, error, cancelled)
 
 

@@ -20,7 +20,7 @@ import uuid
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from multiprocessing.connection import wait
 from types import FrameType
 from typing import Any
@@ -36,12 +36,15 @@ from exportd.db import Database
 from exportd.db.tables import workers
 from exportd.errors import (
     ErrorInfo,
+    JobError,
     LeaseLost,
     MemoryLimitExceeded,
     TimeLimitExceeded,
     classify,
     driver_message,
 )
+from exportd.ops import events, metrics
+from exportd.ops.alerts import failure_ratio_alert
 from exportd.ops.cleanup import Cleanup
 from exportd.queue.models import Claimed, Job, JobState, Outcome, Settled
 from exportd.queue.notify import Wakeup, watcher_for
@@ -98,6 +101,7 @@ class Supervisor:
             batch_size=settings.cleanup_batch_size,
             orphan_grace_s=settings.cleanup_orphan_grace_s,
         )
+        self.alert = failure_ratio_alert(settings, db)
         self._outcomes: list[Finished] = []
         self._oldest_outcome = 0.0
         # Claimed jobs waiting for a free child (see EXPORTD_WORKER_PREFETCH).
@@ -341,6 +345,8 @@ class Supervisor:
                 return
             if child.idle:
                 job = self._backlog.popleft()
+                waited = (self.store.clock.now() - job.run_after).total_seconds()
+                metrics.JOB_WAIT.labels(job.task).observe(max(waited, 0.0))
                 child.run(job, timeout_s=job.timeout_s or self.settings.job_timeout_s)
 
     def _stopping_backlog(self) -> list[Job]:
@@ -456,6 +462,13 @@ class Supervisor:
             return settled
         except SQLAlchemyError:
             raise
+        except JobError as exc:  # the hook refused the outcome (a quota decided at settle)
+            refused = Outcome(claim=outcome.claim, error=classify(exc))
+            with conn.begin_nested():
+                settled = self.store.settle(conn, refused)
+                if settled.accepted:
+                    hook(conn, settled)
+            return settled
         except Exception as exc:  # a domain hook failed: fail the attempt, keep the queue moving
             log.exception(
                 "worker.settle_hook_failed", job_id=outcome.claim.job_id, error=type(exc).__name__
@@ -509,6 +522,7 @@ class Supervisor:
                 self.settings.cleanup_interval_seconds,
                 lambda: self.cleanup.run(dry_run=self.settings.cleanup_dry_run),
             ),
+            ("exportd.alerts", self.settings.alert_interval_s, self.alert.check),
         )
         now = time.monotonic()
         for name, interval_s, work in schedule:
@@ -534,6 +548,7 @@ class Supervisor:
         with self.db.write() as conn:
             reaped = self.store.reap_expired(conn)
             for settled in reaped:
+                events.record_rescue(conn, settled, self.store.clock.now())
                 task = self.registry.find(settled.task)
                 if task is not None and task.on_settled is not None:
                     task.on_settled(conn, settled)
@@ -552,6 +567,8 @@ class Supervisor:
                 keep_completed=self.settings.job_keep_completed,
                 keep_failed=self.settings.job_keep_failed,
             )
+            cutoff = self.store.clock.now() - timedelta(days=self.settings.event_retention_days)
+            events.prune(conn, before=cutoff)
         if removed:
             log.info("jobs.pruned", removed=removed)
 
@@ -601,6 +618,7 @@ class Supervisor:
         if settled.state is None:
             log.warning("job.outcome_refused", **fields, reason="lease lost")
             return
+        metrics.JOB_RUN.labels(finished.task, settled.state.value).observe(finished.duration_s)
         if outcome.error is not None:
             fields["error_code"] = outcome.error.code
         if settled.state is JobState.FAILED:

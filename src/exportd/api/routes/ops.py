@@ -1,0 +1,39 @@
+"""Operators' reports (admin): counters and timings from the event log."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+
+from exportd.api.deps import Admin
+from exportd.db import Database
+from exportd.ops import reports
+
+router = APIRouter(prefix="/v1/ops", tags=["ops"])
+
+Hours = Annotated[float, Query(gt=0, le=24 * 90, description="the window, in hours")]
+
+
+def _window(request: Request, hours: float) -> tuple[Database, Any]:
+    clock = request.app.state.exports.clock
+    return request.app.state.db, clock.now() - timedelta(hours=hours)
+
+
+@router.get("/export-ops")
+def export_ops(_admin: Admin, request: Request, hours: Hours = 24) -> dict[str, Any]:
+    """pdfProcessed, pdfFailed, emailSent, emailFailed, cleanupCompleted, cleanupFailed and
+    more over the window, in total and per source and format; the same on every node."""
+    db, since = _window(request, hours)
+    with db.read() as conn:
+        return reports.export_ops(conn, since)
+
+
+@router.get("/perf")
+def perf(_admin: Admin, request: Request, hours: Hours = 24) -> dict[str, Any]:
+    """p50, p95 and max of queue wait (ms), run time (ms) and file size (bytes) per source
+    and format, over completed exports in the window."""
+    db, since = _window(request, hours)
+    with db.read() as conn:
+        return {"since": since, "items": reports.perf(conn, since)}

@@ -1,0 +1,119 @@
+"""Prometheus metrics.
+
+Counts come from the processes that do the work: an API process counts what it
+enqueues, a worker's supervisor what it settles, a child what it starts.  With
+``PROMETHEUS_MULTIPROC_DIR`` set (``exportd serve`` and ``exportd worker`` set it for
+their own process trees when it is not), every process of one node writes its values
+there and one scrape of the node sums them.  Sum over nodes in queries.
+
+Queue depth and the oldest queued job are read from the database at scrape time: every
+node reports the same, cluster-wide value (take ``max`` across nodes, not ``sum``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    start_http_server,
+)
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
+
+from exportd.db import Database
+from exportd.queue.models import JobState
+from exportd.queue.store import JobStore
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+EVENT_LABELS = ("kind", "source", "format", "plan", "reason")
+
+EVENTS = Counter(
+    "exportd_events",
+    "Lifecycle events of exports, deliveries, cleanup and alerts, as in the event log.",
+    EVENT_LABELS,
+)
+ARTIFACT_BYTES = Counter(
+    "exportd_artifact_bytes", "Bytes of completed export files.", ("source", "format")
+)
+JOB_WAIT = Histogram(
+    "exportd_job_wait_seconds",
+    "From a job being due to a worker starting it.",
+    ("task",),
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900),
+)
+JOB_RUN = Histogram(
+    "exportd_job_run_seconds",
+    "How long an attempt ran, by how it ended.",
+    ("task", "outcome"),
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 3600),
+)
+
+
+def count_events(events: Iterable[dict[str, Any]]) -> None:
+    """Count committed event-log rows (called once their transaction commits)."""
+    for values in events:
+        labels = {name: values.get(name) or "" for name in EVENT_LABELS}
+        EVENTS.labels(**labels).inc()
+        size = (values.get("detail") or {}).get("size")
+        if values["kind"] == "completed" and size:
+            ARTIFACT_BYTES.labels(labels["source"], labels["format"]).inc(size)
+
+
+class QueueCollector(Collector):
+    """Jobs per state and the age of the oldest due job, read at scrape time."""
+
+    def __init__(self, db: Database, store: JobStore) -> None:
+        self.db = db
+        self.store = store
+
+    def collect(self) -> Iterator[Metric]:
+        with self.db.read() as conn:
+            stats = self.store.stats(conn)
+        depth = GaugeMetricFamily(
+            "exportd_queue_jobs", "Jobs in the queue by state.", labels=["state"]
+        )
+        for state in JobState:
+            depth.add_metric([state.value], stats.counts.get(state, 0))
+        yield depth
+        age = 0.0
+        if stats.oldest_queued_at is not None:
+            age = max(0.0, (datetime.now(UTC) - stats.oldest_queued_at).total_seconds())
+        yield GaugeMetricFamily(
+            "exportd_queue_oldest_queued_seconds",
+            "How long the oldest due, queued job has waited (0 when none).",
+            value=age,
+        )
+
+
+def serve_worker_metrics(port: int, host: str, db: Database, store: JobStore) -> None:
+    """A worker's /metrics: its supervisor's and children's values, and the queue."""
+    registry = CollectorRegistry()
+    if os.environ.get(MULTIPROC_ENV):
+        MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    else:
+        registry = REGISTRY
+    registry.register(QueueCollector(db, store))
+    start_http_server(port, host, registry=registry)
+
+
+def exposition(db: Database, store: JobStore) -> tuple[bytes, str]:
+    """The text format: this node's counters and the cluster's queue gauges."""
+    if os.environ.get(MULTIPROC_ENV):
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        local = generate_latest(registry)
+    else:
+        local = generate_latest(REGISTRY)
+    queue = CollectorRegistry()
+    queue.register(QueueCollector(db, store))
+    return local + generate_latest(queue), CONTENT_TYPE_LATEST
