@@ -49,6 +49,7 @@ bench: $(BENCH_VENV)/.installed ## Run the benchmarks (needs PostgreSQL and wrk)
 	cd bench && ../$(BENCH_VENV)/bin/python queue_throughput.py
 	cd bench && BENCH_WORKERS=2 ../$(BENCH_VENV)/bin/python api_polling.py
 	cd bench && ../$(BENCH_VENV)/bin/python export_formats.py
+	cd bench && ../$(BENCH_VENV)/bin/python document_render.py
 
 fuzz: $(STAMP) ## schemathesis over the whole API, 1,000 cases per operation
 	EXPORTD_FUZZ_EXAMPLES=1000 $(BIN)/python -m pytest tests/integration/test_api_fuzz.py

@@ -174,7 +174,7 @@ def demo(
     settings = _settings()
     db = create_database(settings)
     upgrade(db)
-    seeded = seed_demo(db)
+    seeded = seed_demo(db, JobStore.from_settings(settings))
     db.dispose()
     worker_process = subprocess.Popen([sys.executable, "-m", "exportd", "worker"])
     key = jwt_key(settings)
@@ -188,12 +188,12 @@ def demo(
     ):
         token_ = mint(user, secret=key, plan=plan, admin=admin, ttl_s=7 * 86_400)
         out.print(f"  {user} ({plan}{', admin' if admin else ''}): {token_}", soft_wrap=True)
-    body = '{"source": "trades", "format": "csv"}'
-    out.print(
-        f"  try: curl -s -X POST localhost:{port}/v1/exports "
-        f"-H 'Authorization: Bearer <token>' -H 'Content-Type: application/json' -d '{body}'",
-        soft_wrap=True,
-    )
+    for body in ('{"source": "trades", "format": "csv"}', '{"source": "resume", "format": "pdf"}'):
+        out.print(
+            f"  try: curl -s -X POST localhost:{port}/v1/exports "
+            f"-H 'Authorization: Bearer <token>' -H 'Content-Type: application/json' -d '{body}'",
+            soft_wrap=True,
+        )
     try:
         serve(host="127.0.0.1", port=port, workers=1)
     finally:

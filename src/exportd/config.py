@@ -166,6 +166,15 @@ class Settings(BaseSettings):
     max_document_sections: int = Field(
         default=20, ge=1, le=200, description="sections a document may have (resume store)"
     )
+    document_max_pages: int = Field(
+        default=20, ge=1, le=500, description="a rendered document longer than this fails"
+    )
+    preview_per_minute: int = Field(
+        default=30,
+        ge=1,
+        le=10_000,
+        description="document previews per user and minute (per API process)",
+    )
     export_retry_cooldown_s: float = Field(
         default=30.0, ge=0, description="least time between two retries of one export"
     )

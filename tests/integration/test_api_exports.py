@@ -241,3 +241,40 @@ def test_webhook_urls_to_private_addresses_are_refused_at_creation(
     assert_problem(api.create("alice", body), 422, code)
     ok = {**body, "notify": {"webhook_url": "https://hooks.example.com/exports"}}
     assert api.create("alice", ok).status_code == 202
+
+
+def test_templates_are_listed_with_their_versions_and_formats(api: Api) -> None:
+    listed = api.client.get("/v1/templates", headers=api.as_user("alice")).json()
+    by_name = {t["name"]: t for t in listed}
+    assert by_name["classic"]["engine"] == "typst"
+    assert by_name["classic"]["formats"] == ["pdf"]
+    assert by_name["modern"]["formats"] == ["pdf", "html"]
+    assert by_name["modern"]["required_sections"] == ["profile", "work"]
+    assert all(t["version"] for t in listed)
+
+
+@pytest.mark.parametrize(
+    ("body", "code", "field"),
+    [
+        ({"source": "resume", "format": "pdf", "template": "nope"}, "template_unknown", "template"),
+        (
+            {"source": "resume", "format": "html", "template": "classic"},
+            "format_not_supported",
+            "format",
+        ),
+        (
+            {"source": "trades", "format": "csv", "template": "classic"},
+            "template_not_applicable",
+            "template",
+        ),
+    ],
+)
+def test_templates_are_checked_at_creation(api: Api, body: dict, code: str, field: str) -> None:
+    problem = assert_problem(api.create("alice", body), 422, code)
+    assert problem["errors"][0]["field"] == field
+
+
+def test_a_resume_export_takes_the_default_template(api: Api) -> None:
+    created = api.create("alice", {"source": "resume", "format": "pdf"})
+    assert created.status_code == 202
+    assert created.json()["template"] == "classic"

@@ -142,3 +142,29 @@ def test_another_users_document_is_not_found(api: Api, method: str, path: str) -
     assert response.json()["code"] == "document_not_found"
     assert "Ada" not in response.text
     assert api.client.get("/v1/documents", headers=api.as_user("mallory")).json() == []
+
+
+def test_a_preview_is_html_at_once_and_rate_limited(settings: Settings, db: Database) -> None:
+    app = create_app(
+        settings.model_copy(update={"preview_per_minute": 2}), db=db, sources=fake_sources()
+    )
+    with TestClient(app) as client:
+        api = Api(client, settings)
+        doc = post(api, "alice", "CV", resume(work=[{"organisation": "Acme", "role": "Dev"}]))
+        url = f"/v1/documents/{doc.json()['id']}/preview"
+        modern = client.post(url, json={"template": "modern"}, headers=api.as_user("alice"))
+        assert modern.status_code == 200
+        assert modern.headers["content-type"].startswith("text/html")
+        assert "default-src 'none'" in modern.headers["content-security-policy"]
+        assert "Ada Lovelace" in modern.text
+        assert "PREVIEW" in modern.text  # alice is on the free plan
+        classic = client.post(url, json={}, headers=api.as_user("alice"))
+        assert classic.status_code == 200
+        assert classic.text.count("<svg") == 1  # one page, as SVG
+        third = client.post(url, json={"template": "nope"}, headers=api.as_user("alice"))
+        assert (third.status_code, third.json()["code"]) == (422, "template_unknown")
+        limited = client.post(url, json={}, headers=api.as_user("alice"))
+        assert (limited.status_code, limited.json()["code"]) == (429, "preview_rate_limited")
+        assert int(limited.headers["retry-after"]) >= 1
+        stranger = client.post(url, json={}, headers=api.as_user("mallory"))
+        assert stranger.status_code == 404

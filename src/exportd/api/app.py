@@ -30,6 +30,7 @@ from exportd.config import Settings, hs256_key
 from exportd.db import Database, create_database
 from exportd.db.migrate import is_at_head
 from exportd.delivery.service import DeliveryService
+from exportd.documents.preview import Previews
 from exportd.documents.service import DocumentService
 from exportd.errors import StorageError
 from exportd.exports.downloads import Downloads
@@ -89,6 +90,9 @@ def create_app(
         attempts=settings.delivery_attempts,
         retry_cooldown_s=settings.delivery_retry_cooldown_s,
         clock=clock,
+    )
+    app.state.previews = Previews(
+        per_minute=settings.preview_per_minute, max_pages=settings.document_max_pages
     )
     app.state.api_keys = ApiKeys(database, clock=clock)
     app.state.tokens = TokenVerifier(secret=hs256_key(settings), jwks_url=settings.jwks_url)

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
+from exportd.auth.principal import Principal
 from exportd.db import Database
+from exportd.demo.resumes import RESUMES
 from exportd.demo.tables import create_demo_tables, demo_trades, seed_trades
+from exportd.documents.service import DocumentService
+from exportd.queue import JobStore
 
 DEMO_TRADES = {"alice": 25_000, "bob": 25_000}
 
 
-def seed_demo(db: Database) -> bool:
+def seed_demo(db: Database, store: JobStore) -> bool:
     """Create and fill the demo tables if they are empty; True if it seeded."""
     with db.write() as conn:
         create_demo_tables(conn)
@@ -18,4 +22,7 @@ def seed_demo(db: Database) -> bool:
             return False
         for user, count in DEMO_TRADES.items():
             seed_trades(conn, user, count)
+    documents = DocumentService(db=db, store=store, max_sections=20)
+    for user, content in RESUMES.items():
+        documents.create(Principal(user, "free"), title="Resume", content=content)
     return True

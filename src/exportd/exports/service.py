@@ -25,6 +25,7 @@ from exportd.db import Database
 from exportd.db.locks import lock_for_transaction
 from exportd.db.tables import exports, jobs
 from exportd.delivery import webhooks
+from exportd.documents.templates import builtin_catalogue
 from exportd.errors import (
     Conflict,
     Forbidden,
@@ -237,7 +238,7 @@ class ExportService:
             "format": request.format,
             "params": params.model_dump(mode="json"),
             "columns": _columns(source, request),
-            "template": request.template,
+            "template": _template(source, request),
             "notify": self._notify(principal, request.notify),
         }
 
@@ -623,6 +624,35 @@ def _progress(
         if result and "row_count" in result:
             done = total = result["row_count"]
     return {"percent": percent, "rows_done": done, "rows_total": total}
+
+
+def _template(source: Source, request: ExportRequest) -> str | None:
+    """Document sources render with a template (the default one when none is named)."""
+    if source.kind != "document":
+        if request.template is not None:
+            raise RequestInvalid(
+                f"{source.name} is not a document source: it takes no template",
+                code="template_not_applicable",
+                errors=[{"field": "template", "message": "only for document sources"}],
+            )
+        return None
+    catalogue = builtin_catalogue()
+    template = catalogue.get(request.template)
+    if template is None:
+        names = [t.name for t in catalogue.all()]
+        raise RequestInvalid(
+            f"no template named {request.template!r}",
+            code="template_unknown",
+            errors=[{"field": "template", "message": f"one of {names}"}],
+        )
+    if request.format not in template.formats:
+        raise RequestInvalid(
+            f"the {template.name} template makes {', '.join(template.formats)}, "
+            f"not {request.format}",
+            code="format_not_supported",
+            errors=[{"field": "format", "message": f"one of {list(template.formats)}"}],
+        )
+    return template.name
 
 
 def _columns(source: Source, request: ExportRequest) -> list[dict[str, str]] | None:

@@ -23,7 +23,10 @@ from exportd.db import Database, create_database
 from exportd.db.locks import lock_for_transaction
 from exportd.db.tables import exports, jobs
 from exportd.delivery.jobs import schedule
+from exportd.documents.export import render_export
+from exportd.documents.render import Renderer
 from exportd.errors import TerminalJobError
+from exportd.exports.models import PlanLimits
 from exportd.exports.plans import plan_for
 from exportd.exports.quotas import check_result
 from exportd.formats import FORMATS, OutputColumn, open_writer
@@ -44,6 +47,7 @@ class Runtime:
     db: Database
     storage: Storage
     sources: SourceRegistry
+    renderer: Renderer
 
 
 @cache
@@ -54,6 +58,7 @@ def runtime() -> Runtime:
         db=create_database(settings, pre_ping=False),
         storage=storage_for(settings),
         sources=load_sources(settings.source_modules),
+        renderer=Renderer(),
     )
 
 
@@ -92,10 +97,8 @@ def run_export(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
             conn, EventKind.STARTED, datetime.now(UTC), export=export, attempt=ctx.attempt
         )
     source = rt.sources.get(export.source)
-    if not isinstance(source, TabularSource):
-        raise TerminalJobError(
-            f"no tabular source {export.source!r} in this worker", code="source_unknown"
-        )
+    if source is None:
+        raise TerminalJobError(f"no source {export.source!r} in this worker", code="source_unknown")
     try:
         params = source.params_model.model_validate(export.params)
     except ValidationError as exc:
@@ -104,6 +107,10 @@ def run_export(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
         raise TerminalJobError(
             f"params no longer validate: {fields}", code="params_invalid"
         ) from None
+    if source.kind == "document":
+        return _store_document(ctx, rt, export, plan, params)
+    if not isinstance(source, TabularSource):
+        raise TerminalJobError(f"{export.source!r} is not a tabular source", code="source_unknown")
     columns = _output_columns(export, source)
     fmt = FORMATS[export.format]
     filename = f"{export.source}-{export.created_at:%Y%m%d}-{export.id[:8]}.{fmt.extension}"
@@ -135,6 +142,30 @@ def run_export(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
         "size": out.size,
         "sha256": out.digest.hexdigest(),
         "row_count": done,
+    }
+
+
+def _store_document(
+    ctx: JobContext, rt: Runtime, export: Row[Any], plan: PlanLimits, params: Any
+) -> dict[str, Any]:
+    ctx.checkpoint(rows_done=0, rows_total=1)
+    rendered = render_export(
+        rt.db, export, plan, params, rt.renderer, max_pages=rt.settings.document_max_pages
+    )
+    key = artifact_key(export.owner_id, export.id, ctx.attempt, rendered.filename)
+    with rt.db.read() as conn, rt.storage.writer(key) as sink:
+        sink.write(rendered.data)
+        check_result(conn, export.owner_id, plan, len(rendered.data), datetime.now(UTC))
+    ctx.checkpoint(rows_done=1, rows_total=1)
+    return {
+        "key": key,
+        "filename": rendered.filename,
+        "content_type": rendered.content_type,
+        "size": len(rendered.data),
+        "sha256": hashlib.sha256(rendered.data).hexdigest(),
+        "row_count": 1,
+        "template": rendered.template,
+        "template_version": rendered.template_version,
     }
 
 

@@ -16,8 +16,11 @@ ENTRY_POINT_GROUP = "exportd.sources"
 
 
 def load_sources(modules: list[str] | None = None) -> SourceRegistry:
-    """Sources from plugins' entry points and from ``module:function`` specs."""
-    registry = SourceRegistry()
+    """The built-in resume source, sources from plugins' entry points and from
+    ``module:function`` specs."""
+    from exportd.documents.source import RESUME
+
+    registry = SourceRegistry([RESUME])
     for entry in entry_points(group=ENTRY_POINT_GROUP):
         _add(registry, entry.name, entry.load())
     for spec in modules or []:

@@ -1,4 +1,5 @@
-"""/v1/sources and /v1/me/usage: what can be exported, and how much is left."""
+"""/v1/sources, /v1/templates and /v1/me/usage: what can be exported, how, and how much
+is left."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from fastapi import APIRouter
 
 from exportd.api.deps import CurrentPrincipal, Exports, Sources
 from exportd.api.schemas import SourceOut, Usage
+from exportd.documents.templates import builtin_catalogue
 
 router = APIRouter(prefix="/v1", tags=["catalogue"])
 
@@ -14,6 +16,12 @@ router = APIRouter(prefix="/v1", tags=["catalogue"])
 def list_sources(principal: CurrentPrincipal, sources: Sources) -> list[SourceOut]:
     """Sources the caller may export from: params schema, columns, presets, formats."""
     return [SourceOut(**s.describe()) for s in sources.all() if s.allows(principal)]
+
+
+@router.get("/templates")
+def list_templates(_principal: CurrentPrincipal) -> list[dict[str, object]]:
+    """Document templates: name, version, engine, formats, required sections, page size."""
+    return [t.describe() for t in builtin_catalogue().all()]
 
 
 @router.get("/me/usage", response_model=Usage)

@@ -6,11 +6,17 @@ import dataclasses
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Request, Response, status
+from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from exportd.api.deps import CurrentPrincipal, Documents
+from exportd.documents.models import Resume
+from exportd.documents.preview import Previews
 from exportd.documents.service import Document
+from exportd.documents.templates import builtin_catalogue
+from exportd.errors import RequestInvalid
+from exportd.exports.plans import plan_for
 
 router = APIRouter(prefix="/v1/documents", tags=["documents"])
 
@@ -95,3 +101,41 @@ def delete_document(
     """Delete a document; its queued and running exports are cancelled."""
     cancelled = documents.delete(principal, document_id)
     return Response(status_code=204, headers={"X-Cancelled-Exports": str(cancelled)})
+
+
+PREVIEW_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+
+
+class PreviewIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    template: str | None = Field(default=None, max_length=64)
+
+
+@router.post("/{document_id}/preview", response_class=HTMLResponse)
+def preview_document(
+    document_id: str,
+    body: PreviewIn,
+    principal: CurrentPrincipal,
+    documents: Documents,
+    request: Request,
+) -> HTMLResponse:
+    """The document as HTML with a template, at once (rate-limited): for an editor."""
+    document = documents.get(principal, document_id)
+    template = builtin_catalogue().get(body.template)
+    if template is None:
+        raise RequestInvalid(f"no template named {body.template!r}", code="template_unknown")
+    with request.app.state.db.read() as conn:
+        watermark = plan_for(conn, principal.plan).watermark
+    previews: Previews = request.app.state.previews
+    html = previews.html(
+        principal.user_id, Resume.model_validate(document.content), template, watermark=watermark
+    )
+    # The page is ours but its text is the user's: no scripts, ever.
+    return HTMLResponse(
+        html,
+        headers={
+            "Content-Security-Policy": PREVIEW_CSP,
+            "Cache-Control": "private, no-store",
+        },
+    )

@@ -1,0 +1,73 @@
+"""Instant previews for an editor: the document as HTML with a template, no queue.
+
+HTML templates give their HTML; Typst templates give their pages as inline SVG inside
+a small HTML page.  A per-user budget (per API process) keeps it cheap.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import defaultdict, deque
+from dataclasses import asdict
+
+from exportd.documents.models import Resume
+from exportd.documents.render import Renderer, RenderOptions, check_sections
+from exportd.documents.templates import Template
+from exportd.errors import LimitReached, RequestInvalid, TerminalJobError
+
+
+class Previews:
+    def __init__(self, *, per_minute: int, max_pages: int) -> None:
+        self.per_minute = per_minute
+        self.max_pages = max_pages
+        self.renderer = Renderer()
+        self._recent: dict[str, deque[float]] = defaultdict(deque)
+
+    def html(self, user_id: str, resume: Resume, template: Template, *, watermark: bool) -> str:
+        self._spend(user_id)
+        try:
+            check_sections(resume, template)
+        except TerminalJobError as exc:
+            raise RequestInvalid(exc.message, code=exc.code) from None
+        data = resume.model_dump(mode="json")
+        options = RenderOptions(template.manifest.page_size, watermark, self.max_pages)
+        if template.manifest.engine == "html":
+            return self.renderer.html(template, data, options)
+        return _typst_pages(template, data, options)
+
+    def _spend(self, user_id: str) -> None:
+        now = time.monotonic()
+        recent = self._recent[user_id]
+        while recent and now - recent[0] > 60:
+            recent.popleft()
+        if len(recent) >= self.per_minute:
+            raise LimitReached(
+                f"at most {self.per_minute} previews a minute",
+                code="preview_rate_limited",
+                retry_after_s=max(1, int(61 - (now - recent[0]))),
+            )
+        recent.append(now)
+
+
+def _typst_pages(template: Template, data: dict[str, object], options: RenderOptions) -> str:
+    import typst
+
+    compiler = typst.Compiler(root=str(template.folder), ignore_system_fonts=True)
+    inputs = {"data": json.dumps(data), "options": json.dumps(asdict(options))}
+    pages = compiler.compile(
+        input=str(template.folder / template.manifest.entry), format="svg", sys_inputs=inputs
+    )
+    svgs = [pages] if isinstance(pages, bytes) else list(pages or [])
+    body = "\n".join(page.decode() for page in svgs[: options.max_pages])
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'>"
+        f"<style>{_PAGE_STYLE}</style></head><body>{body}</body></html>"
+    )
+
+
+_PAGE_STYLE = (
+    "body{background:#eee;margin:0;padding:12px}"
+    "svg{background:#fff;display:block;margin:0 auto 12px;max-width:100%;height:auto;"
+    "box-shadow:0 1px 4px #0003}"
+)

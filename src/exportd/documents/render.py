@@ -1,0 +1,168 @@
+"""Rendering a document with its template: Typst (fast, self-contained) or HTML through a
+sandboxed Jinja2 environment, printed by WeasyPrint.
+
+Safety: the data never becomes markup (Typst reads it as JSON from ``sys.inputs``;
+Jinja2 autoescapes), and nothing is fetched except the template's own files and
+``data:`` URIs — no ``file://`` elsewhere, no network, whatever the data or CSS says.
+One engine per worker process keeps its compilers and font configuration warm.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from jinja2 import FileSystemLoader, StrictUndefined
+from jinja2.sandbox import SandboxedEnvironment
+
+from exportd.documents.models import Resume
+from exportd.documents.templates import PageSize, Template
+from exportd.errors import ConfigError, TerminalJobError
+
+
+@dataclass(frozen=True, slots=True)
+class RenderOptions:
+    paper: PageSize
+    watermark: bool
+    max_pages: int = 20
+
+
+def check_sections(resume: Resume, template: Template) -> None:
+    """What the template needs, named exactly, before any rendering."""
+    present = set(resume.section_names())
+    missing = [s for s in template.manifest.required_sections if s not in present]
+    problems = []
+    if missing:
+        problems.append(f"missing sections: {', '.join(missing)}")
+    count = len(resume.section_names())
+    if count > template.manifest.max_sections:
+        problems.append(
+            f"{count} sections, the template takes at most {template.manifest.max_sections}"
+        )
+    if problems:
+        raise TerminalJobError(
+            f"the document does not fit the {template.name!r} template: {'; '.join(problems)}",
+            code="document_invalid",
+        )
+
+
+class Renderer:
+    def __init__(self) -> None:
+        self._typst: dict[Path, Any] = {}
+        self._jinja: dict[Path, SandboxedEnvironment] = {}
+        self._fonts: Any = None
+
+    def render(
+        self, template: Template, data: dict[str, Any], fmt: str, options: RenderOptions
+    ) -> bytes:
+        if fmt not in template.formats:
+            raise TerminalJobError(
+                f"the {template.name!r} template makes {', '.join(template.formats)}, not {fmt}",
+                code="format_not_supported",
+            )
+        if template.manifest.engine == "typst":
+            return self._typst_pdf(template, data, options)
+        html = self.html(template, data, options)
+        return html.encode() if fmt == "html" else self._weasyprint_pdf(template, html, options)
+
+    # -- Typst -------------------------------------------------------------------------
+
+    def _typst_pdf(self, template: Template, data: dict[str, Any], options: RenderOptions) -> bytes:
+        import typst
+
+        compiler = self._typst.get(template.folder)
+        if compiler is None:
+            # root confines file access to the template's folder; only bundled fonts.
+            fonts = template.folder / "fonts"
+            compiler = typst.Compiler(
+                root=str(template.folder),
+                ignore_system_fonts=True,
+                font_paths=[str(fonts)] if fonts.is_dir() else [],
+            )
+            self._typst[template.folder] = compiler
+        inputs = {"data": json.dumps(data), "options": json.dumps(asdict(options))}
+        try:
+            pdf = compiler.compile(
+                input=str(template.folder / template.manifest.entry),
+                format="pdf",
+                sys_inputs=inputs,
+            )
+        except typst.TypstError as exc:
+            raise TerminalJobError(
+                f"the {template.name!r} template failed: {str(exc).splitlines()[0][:300]}",
+                code="render_failed",
+            ) from None
+        assert isinstance(pdf, bytes)  # one PDF, not per-page images
+        _check_pages(_count_pages(pdf), options)
+        return pdf
+
+    # -- HTML --------------------------------------------------------------------------
+
+    def html(self, template: Template, data: dict[str, Any], options: RenderOptions) -> str:
+        env = self._jinja.get(template.folder)
+        if env is None:
+            env = SandboxedEnvironment(
+                loader=FileSystemLoader(template.folder), autoescape=True, undefined=StrictUndefined
+            )
+            self._jinja[template.folder] = env
+        css_file = template.folder / "style.css"
+        css = css_file.read_text() if css_file.is_file() else ""
+        # ``data`` is a validated model's dump: every field is there, if only as None.
+        context = {**data, "options": asdict(options), "css": css}
+        return env.get_template(template.manifest.entry).render(context)
+
+    def _weasyprint_pdf(self, template: Template, html: str, options: RenderOptions) -> bytes:
+        try:
+            import weasyprint
+            from weasyprint.text.fonts import FontConfiguration
+        except (ImportError, OSError) as exc:  # Pango missing: say what to install
+            raise ConfigError(
+                "HTML templates need WeasyPrint and Pango (Debian: apt install libpango-1.0-0 "
+                f"libpangoft2-1.0-0): {exc}"
+            ) from None
+        if self._fonts is None:
+            self._fonts = FontConfiguration()
+        document = weasyprint.HTML(
+            string=html,
+            base_url=template.folder.as_uri() + "/",
+            url_fetcher=_confined_fetcher(weasyprint, template.folder),
+        ).render(font_config=self._fonts)
+        _check_pages(len(document.pages), options)
+        pdf: bytes = document.write_pdf()
+        return pdf
+
+
+def _confined_fetcher(weasyprint: Any, folder: Path) -> Any:
+    """A fetcher that serves ``data:`` URIs and files inside ``folder``, and nothing else."""
+
+    class Confined(weasyprint.urls.URLFetcher):  # type: ignore[misc]
+        def fetch(self, url: str, headers: Any = None) -> Any:
+            parts = urlsplit(url)
+            scheme = parts.scheme.lower()
+            if scheme == "data":
+                return super().fetch(url, headers)
+            if scheme == "file" and not parts.netloc:
+                path = Path(unquote(parts.path)).resolve()
+                if path.is_relative_to(folder) and path.is_file():
+                    return super().fetch(path.as_uri(), headers)
+            raise ValueError("refused: templates may load their own files and data: URIs only")
+
+    return Confined(allowed_protocols=("data", "file"), allow_redirects=False, timeout=2)
+
+
+def _count_pages(pdf: bytes) -> int:
+    from pypdf import PdfReader
+
+    return len(PdfReader(io.BytesIO(pdf)).pages)
+
+
+def _check_pages(pages: int, options: RenderOptions) -> None:
+    if pages > options.max_pages:
+        raise TerminalJobError(
+            f"the document runs to {pages} pages; at most {options.max_pages} are allowed",
+            code="page_limit_exceeded",
+        )

@@ -1,0 +1,84 @@
+"""Document templates: a folder with a ``manifest.toml`` and the files its engine reads.
+
+The manifest names the template, its version (recorded on every export that used it),
+the engine (``typst`` or ``html``), the entry file, the sections a document must have,
+the most sections it takes and the default page size.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from exportd.errors import ConfigError
+
+BUILTIN_DIR = Path(__file__).parent / "templates"
+PageSize = Literal["a4", "letter"]
+
+
+class Manifest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")
+    version: str = Field(min_length=1, max_length=32)
+    title: str
+    description: str = ""
+    engine: Literal["typst", "html"]
+    entry: str
+    required_sections: list[str] = Field(default_factory=lambda: ["profile"])
+    max_sections: int = Field(default=20, ge=1, le=200)
+    page_size: PageSize = "a4"
+
+
+@dataclass(frozen=True, slots=True)
+class Template:
+    manifest: Manifest
+    folder: Path
+
+    @property
+    def name(self) -> str:
+        return self.manifest.name
+
+    @property
+    def formats(self) -> tuple[str, ...]:
+        # A Typst template makes PDF only; an HTML one serves its HTML too.
+        return ("pdf",) if self.manifest.engine == "typst" else ("pdf", "html")
+
+    def describe(self) -> dict[str, object]:
+        return {**self.manifest.model_dump(exclude={"entry"}), "formats": list(self.formats)}
+
+
+class TemplateCatalogue:
+    def __init__(self, templates: list[Template], default: str) -> None:
+        self._by_name = {t.name: t for t in templates}
+        if default not in self._by_name:
+            raise ConfigError(f"the default template {default!r} is not in the catalogue")
+        self.default = default
+
+    def get(self, name: str | None) -> Template | None:
+        return self._by_name.get(name or self.default)
+
+    def all(self) -> list[Template]:
+        return sorted(self._by_name.values(), key=lambda t: t.name)
+
+
+def load_template(folder: Path) -> Template:
+    try:
+        raw = tomllib.loads((folder / "manifest.toml").read_text())
+        manifest = Manifest.model_validate(raw)
+    except (OSError, tomllib.TOMLDecodeError, ValidationError) as exc:
+        raise ConfigError(f"template {folder.name!r}: bad manifest.toml: {exc}") from None
+    if not (folder / manifest.entry).is_file():
+        raise ConfigError(f"template {manifest.name!r}: its entry {manifest.entry!r} is missing")
+    return Template(manifest, folder.resolve())
+
+
+@cache
+def builtin_catalogue() -> TemplateCatalogue:
+    folders = sorted(p for p in BUILTIN_DIR.iterdir() if (p / "manifest.toml").is_file())
+    return TemplateCatalogue([load_template(p) for p in folders], default="classic")

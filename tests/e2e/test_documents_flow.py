@@ -1,0 +1,128 @@
+"""Resume exports end to end: a real worker renders the owner's document with a
+template (Typst or HTML), free plans get the watermark, bad documents fail by name."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pypdf import PdfReader
+from sqlalchemy import select
+
+from exportd.auth.principal import Principal
+from exportd.db.tables import exports
+from exportd.documents.service import DocumentService
+from exportd.documents.source import RESUME
+from exportd.exports.models import ExportRequest, ExportStatus
+from exportd.exports.service import ExportService
+from exportd.sources import SourceRegistry
+from tests.support.workers import Harness
+
+pytestmark = pytest.mark.slow
+
+FREE = Principal("carol", "free")
+PRO = Principal("dave", "pro")
+RESUME_DATA = {
+    "profile": {
+        "name": "Zoë Ångström",
+        "headline": "Data engineer",
+        "email": "zoe@example.com",
+        "summary": "Builds pipelines <script>alert(1)</script> {{ 7*7 }} #panic()",
+    },
+    "work": [
+        {
+            "organisation": "Acme",
+            "role": "Engineer",
+            "start": "2020-01",
+            "highlights": ["Cut export time by 80%", '=HYPERLINK("http://x")'],
+        }
+    ],
+    "skills": ["Python", "SQL"],
+}
+
+
+@pytest.fixture
+def world(
+    database_url: str, tmp_path: Path
+) -> Iterator[tuple[Harness, ExportService, DocumentService]]:
+    harness = Harness(database_url, tmp_path)
+    harness.start_worker(storage_url=f"file://{tmp_path / 'exports'}")
+    exports_service = ExportService(
+        db=harness.db,
+        store=harness.store,
+        sources=SourceRegistry([RESUME]),
+        settings=harness.settings,
+    )
+    documents = DocumentService(db=harness.db, store=harness.store, max_sections=20)
+    yield harness, exports_service, documents
+    harness.close()
+
+
+def run(world: Any, principal: Principal, content: dict[str, Any], **request: Any):
+    harness, service, documents = world
+    documents.create(principal, title="CV", content=content)
+    view, _ = service.create(
+        principal, ExportRequest(source="resume", params=request.pop("params", {}), **request)
+    )
+    with harness.db.read() as conn:
+        job_id = conn.execute(select(exports.c.job_id).where(exports.c.id == view.id)).scalar()
+    harness.wait_for(int(job_id), lambda job: job.state.is_final, timeout=60)
+    done = service.get(principal, view.id)
+    data = None
+    if done.result:
+        data = (harness.tmp_path / "exports" / done.result["key"]).read_bytes()
+    return done, data
+
+
+def text_of(pdf: bytes) -> str:
+    return "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
+
+
+@pytest.mark.parametrize("template", ["classic", "modern"])
+def test_a_free_resume_is_a_watermarked_pdf(world: Any, template: str) -> None:
+    done, pdf = run(world, FREE, RESUME_DATA, format="pdf", template=template)
+    assert done.status is ExportStatus.COMPLETED, done.error
+    assert pdf is not None
+    assert pdf.startswith(b"%PDF")
+    assert done.result["content_type"] == "application/pdf"
+    assert (done.result["template"], done.result["template_version"]) == (template, "1.0.0")
+    text = text_of(pdf)
+    assert "Zoë Ångström" in text
+    assert "Cut export time by 80%" in text
+    assert "{{ 7*7 }}" in text  # data is text, never template code
+    assert "PREVIEW" in text
+    assert (
+        done.result["filename"].startswith("zo-ngstr-m-resume-")
+        or "resume" in done.result["filename"]
+    )
+
+
+def test_a_pro_resume_has_no_watermark_and_takes_letter_paper(world: Any) -> None:
+    done, pdf = run(world, PRO, RESUME_DATA, format="pdf", params={"page_size": "letter"})
+    assert done.status is ExportStatus.COMPLETED, done.error
+    assert pdf is not None
+    reader = PdfReader(io.BytesIO(pdf))
+    assert "PREVIEW" not in text_of(pdf)
+    width, height = reader.pages[0].mediabox.width, reader.pages[0].mediabox.height
+    assert (round(float(width)), round(float(height))) == (612, 792)  # US Letter in points
+
+
+def test_html_output_escapes_the_data(world: Any) -> None:
+    done, html = run(world, PRO, RESUME_DATA, format="html", template="modern")
+    assert done.status is ExportStatus.COMPLETED, done.error
+    assert html is not None
+    page = html.decode()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "<script>" not in page
+
+
+def test_a_document_missing_required_sections_fails_naming_them(world: Any) -> None:
+    bare = {"profile": {"name": "No Work"}}
+    done, _ = run(world, PRO, bare, format="pdf", template="modern")
+    assert done.status is ExportStatus.FAILED
+    assert done.error["code"] == "document_invalid"
+    assert "missing sections: work" in done.error["message"]
+    assert done.error["retryable"] is False
