@@ -435,4 +435,7 @@ def plans_set(
 
 
 def main() -> None:
+    from exportd.cli_client import register
+
+    register(app)
     app()

@@ -1,0 +1,219 @@
+"""The command-line client: ``exportd export …`` and ``exportd exports …`` against a
+running server, as a user (``EXPORTD_URL``, ``EXPORTD_TOKEN``).
+
+Exit codes: 0 done, 1 the server refused or the export failed, 2 bad usage,
+130 interrupted.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+from rich.prompt import Confirm
+from rich.table import Table
+
+from exportd.client import ApiError, ExportdClient
+
+out = Console()
+err = Console(stderr=True, soft_wrap=True)
+exports_app = typer.Typer(no_args_is_help=True, help="Your exports on a running server.")
+
+Url = Annotated[str, typer.Option("--url", envvar="EXPORTD_URL", help="The server (EXPORTD_URL).")]
+Token = Annotated[
+    str,
+    typer.Option(
+        "--token",
+        envvar="EXPORTD_TOKEN",
+        help="Your bearer token (EXPORTD_TOKEN).",
+        show_default=False,
+    ),
+]
+DEFAULT_URL = "http://127.0.0.1:8000"
+
+
+def register(app: typer.Typer) -> None:
+    app.command("export")(export)
+    app.add_typer(exports_app, name="exports")
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    err.print(f"[red]exportd: {message}[/red]")
+    return typer.Exit(code)
+
+
+def _params(pairs: list[str]) -> dict[str, Any]:
+    """``k=v`` pairs; a value that reads as JSON (a number, a list) is taken as such."""
+    params: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise _fail(f"--param wants key=value, got {pair!r}", 2)
+        try:
+            params[key] = json.loads(value)
+        except ValueError:
+            params[key] = value
+    return params
+
+
+def export(
+    source: Annotated[str, typer.Argument(help="What to export: trades, resume, …")],
+    format_: Annotated[
+        str, typer.Option("--format", "-f", help="csv, jsonl, json, xlsx, parquet, pdf, html")
+    ] = "csv",
+    param: Annotated[
+        list[str] | None, typer.Option("--param", "-p", help="A filter, key=value (repeat).")
+    ] = None,
+    columns: Annotated[
+        str | None, typer.Option(help="Columns in order; name:Label renames.")
+    ] = None,
+    template: Annotated[str | None, typer.Option(help="Template of a document export.")] = None,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="Follow it to the end and save the file.")
+    ] = False,
+    out_path: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Where to save the file (implies --wait).")
+    ] = None,
+    url: Url = DEFAULT_URL,
+    token: Token = "",
+) -> None:
+    """Ask for an export; with --wait, show its progress and save the file."""
+    body: dict[str, Any] = {"source": source, "format": format_, "params": _params(param or [])}
+    if columns:
+        body["columns"] = [c.strip() for c in columns.split(",") if c.strip()]
+    if template:
+        body["template"] = template
+    client = _client(url, token)
+    try:
+        created = client.create(body)
+        if not wait and out_path is None:
+            out.print(f"{created['id']} {created['status']}")
+            return
+        final = _follow(client, created["id"])
+        if final["status"] != "completed":
+            error = final.get("error") or {}
+            raise _fail(
+                f"the export {final['status']}: {error.get('message', '')} ({error.get('code')})"
+            )
+        saved = client.download(created["id"], out_path or Path(final["result"]["filename"]))
+        rows = final["result"].get("row_count")
+        out.print(f"saved {saved} ({final['result']['size']} bytes, {rows} rows)")
+    except ApiError as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        client.close()
+
+
+def _follow(client: ExportdClient, export_id: str) -> dict[str, Any]:
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TextColumn("{task.fields[rows]}"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=err, transient=False) as progress:
+        bar = progress.add_task(f"{export_id[:8]} queued", total=None, rows="")
+
+        def show(export: dict[str, Any]) -> None:
+            p = export.get("progress") or {}
+            done, total = p.get("rows_done"), p.get("rows_total")
+            rows = f"{done:,} / {total:,} rows" if done is not None and total else ""
+            progress.update(
+                bar,
+                description=f"{export_id[:8]} {export['status']}",
+                total=total or None,
+                completed=done or 0,
+                rows=rows,
+            )
+
+        try:
+            return client.wait(export_id, show)
+        except KeyboardInterrupt:
+            progress.stop()
+            if Confirm.ask("Cancel the export on the server?", console=err, default=False):
+                client.cancel(export_id)
+                err.print(f"cancelled {export_id}")
+            else:
+                err.print(f"left running: exportd exports show {export_id}")
+            raise typer.Exit(130) from None
+
+
+def _client(url: str, token: str) -> ExportdClient:
+    if not token:
+        raise _fail("no token: pass --token or set EXPORTD_TOKEN (exportd token USER)", 2)
+    return ExportdClient(url, token)
+
+
+def _call(url: str, token: str, action: Any) -> Any:
+    client = _client(url, token)
+    try:
+        return action(client)
+    except ApiError as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        client.close()
+
+
+@exports_app.command("list")
+def list_exports(
+    status: Annotated[str | None, typer.Option(help="Only this status.")] = None,
+    limit: Annotated[int, typer.Option(help="How many, newest first.")] = 20,
+    url: Url = DEFAULT_URL,
+    token: Token = "",
+) -> None:
+    """Your exports, newest first."""
+    items = _call(url, token, lambda c: c.list(status=status, limit=limit))
+    table = Table("id", "source", "format", "status", "progress", "created", "error")
+    for item in items:
+        percent = (item.get("progress") or {}).get("percent")
+        error = (item.get("error") or {}).get("code", "")
+        table.add_row(
+            item["id"],
+            item["source"],
+            item["format"],
+            item["status"],
+            "" if percent is None else f"{percent:.0f}%",
+            item["created_at"][:19],
+            error,
+        )
+    out.print(table)
+
+
+@exports_app.command("show")
+def show_export(export_id: str, url: Url = DEFAULT_URL, token: Token = "") -> None:
+    """One export: status, progress, error, result, links."""
+    out.print_json(data=_call(url, token, lambda c: c.get(export_id)))
+
+
+@exports_app.command("cancel")
+def cancel_export(export_id: str, url: Url = DEFAULT_URL, token: Token = "") -> None:
+    """Cancel an active export, or delete a finished one."""
+    answer = _call(url, token, lambda c: c.cancel(export_id))
+    out.print(f"{export_id} {'deleted' if answer is None else answer['status']}")
+
+
+@exports_app.command("retry")
+def retry_export(export_id: str, url: Url = DEFAULT_URL, token: Token = "") -> None:
+    """Queue a failed export again."""
+    out.print(f"{export_id} {_call(url, token, lambda c: c.retry(export_id))['status']}")
+
+
+@exports_app.command("download")
+def download_export(
+    export_id: str,
+    out_path: Annotated[Path | None, typer.Option("--out", "-o", help="Where to save it.")] = None,
+    url: Url = DEFAULT_URL,
+    token: Token = "",
+) -> None:
+    """Save a completed export's file."""
+
+    def fetch(client: ExportdClient) -> Path:
+        target = out_path or Path(client.get(export_id)["result"]["filename"])
+        return client.download(export_id, target)
+
+    out.print(f"saved {_call(url, token, fetch)}")

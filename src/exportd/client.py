@@ -1,0 +1,119 @@
+"""A small client of the HTTP API, for the command line (and for scripts).
+
+Errors come back as :class:`ApiError` carrying the problem's ``code`` and ``detail``;
+downloads go through a one-time link, so a redirect to S3 never carries the token.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx2
+
+FINAL = {"completed", "failed", "cancelled", "expired"}
+
+
+@dataclass
+class ApiError(Exception):
+    status: int
+    code: str
+    detail: str
+    errors: list[dict[str, Any]]
+
+    def __str__(self) -> str:
+        fields = "; ".join(f"{e.get('field')}: {e.get('message')}" for e in self.errors)
+        return f"{self.detail} ({self.code})" + (f" — {fields}" if fields else "")
+
+
+class ExportdClient:
+    def __init__(self, base_url: str, token: str, *, timeout: float = 30.0) -> None:
+        self.http = httpx2.Client(
+            base_url=base_url.rstrip("/"),
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=timeout,
+        )
+
+    def close(self) -> None:
+        self.http.close()
+
+    # -- exports -----------------------------------------------------------------------
+
+    def create(self, body: dict[str, Any], *, idempotency_key: str | None = None) -> dict[str, Any]:
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+        return self._json(self.http.post("/v1/exports", json=body, headers=headers))
+
+    def get(self, export_id: str) -> dict[str, Any]:
+        return self._json(self.http.get(f"/v1/exports/{export_id}"))
+
+    def list(self, *, status: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+        params: dict[str, Any] = {"limit": limit}
+        if status:
+            params["status"] = status
+        items: list[dict[str, Any]] = self._json(self.http.get("/v1/exports", params=params))[
+            "items"
+        ]
+        return items
+
+    def cancel(self, export_id: str) -> dict[str, Any] | None:
+        response = self.http.delete(f"/v1/exports/{export_id}")
+        return None if response.status_code == 204 else self._json(response)
+
+    def retry(self, export_id: str) -> dict[str, Any]:
+        return self._json(self.http.post(f"/v1/exports/{export_id}/retry"))
+
+    def wait(
+        self,
+        export_id: str,
+        on_change: Callable[[dict[str, Any]], None],
+        *,
+        interval_s: float = 0.5,
+    ) -> dict[str, Any]:
+        """Poll (with ETags: unchanged answers are empty 304s) until the export is final."""
+        etag = None
+        export: dict[str, Any] = {}
+        while True:
+            headers: dict[str, str] = {"If-None-Match": etag} if etag else {}
+            response = self.http.get(f"/v1/exports/{export_id}", headers=headers)
+            if response.status_code != 304:
+                export = self._json(response)
+                etag = response.headers.get("ETag")
+                on_change(export)
+                if export["status"] in FINAL:
+                    return export
+            time.sleep(interval_s)
+
+    def download(self, export_id: str, out: Path) -> Path:
+        """Save the file through a fresh one-time link; the file appears whole or not at all."""
+        link = self._json(self.http.post(f"/v1/exports/{export_id}/download-token"))["url"]
+        partial = out.with_name(out.name + ".part")
+        anonymous = httpx2.Client(base_url=self.http.base_url, timeout=self.http.timeout)
+        with anonymous, anonymous.stream("GET", link, follow_redirects=True) as response:
+            if response.status_code >= 400:
+                response.read()
+                self._json(response)
+            with partial.open("wb") as handle:
+                for chunk in response.iter_bytes():
+                    handle.write(chunk)
+        partial.replace(out)
+        return out
+
+    # -- helpers -----------------------------------------------------------------------
+
+    def _json(self, response: httpx2.Response) -> dict[str, Any]:
+        if response.status_code >= 400:
+            try:
+                problem = response.json()
+            except ValueError:
+                problem = {}
+            raise ApiError(
+                response.status_code,
+                problem.get("code", f"http_{response.status_code}"),
+                problem.get("detail", response.reason_phrase),
+                problem.get("errors", []),
+            )
+        body: dict[str, Any] = response.json()
+        return body
