@@ -204,3 +204,23 @@ def test_two_exports_finishing_together_cannot_both_overrun_the_quota(
     assert failed.error is not None
     assert failed.error["code"] == "storage_quota_exceeded"
     assert failed.error["retryable"] is False
+
+
+def test_write_options_reach_the_file(harness: Harness, service: ExportService) -> None:
+    request = ExportRequest(
+        source="trades",
+        format="csv",
+        params={"limit": 20},
+        columns=(ColumnChoice("opened_at", "Opened"), ColumnChoice("symbol")),
+        options={"delimiter": ";", "bom": True, "timezone": "America/New_York"},
+    )
+    view, _ = service.create(BOB, request)
+    done, _ = finished(service, BOB, view.id, harness)
+    assert done.status is ExportStatus.COMPLETED, done.error
+    assert done.options == {"delimiter": ";", "bom": True, "timezone": "America/New_York"}
+    data = stored(harness, done.result["key"])
+    assert data.startswith(b"\xef\xbb\xbf")
+    rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig")), delimiter=";"))
+    assert rows[0] == ["Opened", "symbol"]
+    assert len(rows) == 21
+    assert all(row[0].endswith(("-0500", "-0400")) for row in rows[1:])

@@ -278,3 +278,30 @@ def test_a_resume_export_takes_the_default_template(api: Api) -> None:
     created = api.create("alice", {"source": "resume", "format": "pdf"})
     assert created.status_code == 202
     assert created.json()["template"] == "classic"
+
+
+@pytest.mark.parametrize(
+    ("options", "fmt", "code", "field"),
+    [
+        ({"timezone": "Mars/Olympus"}, "csv", "request_invalid", "options.timezone"),
+        ({"delimiter": "x"}, "csv", "request_invalid", "options.delimiter"),
+        ({"delimiter": ";"}, "xlsx", "option_not_applicable", "options.delimiter"),
+        ({"bom": True}, "jsonl", "option_not_applicable", "options.bom"),
+    ],
+)
+def test_bad_write_options_are_named(
+    api: Api, options: dict, fmt: str, code: str, field: str
+) -> None:
+    body = {"source": "trades", "format": fmt, "options": options}
+    problem = assert_problem(api.create("alice", body), 422, code)
+    assert any(field in e["field"] for e in problem["errors"])
+    ok = api.create(
+        "alice",
+        {
+            "source": "trades",
+            "format": "csv",
+            "options": {"timezone": "Asia/Tokyo", "delimiter": "\t"},
+        },
+    )
+    assert ok.status_code == 202
+    assert ok.json()["options"] == {"timezone": "Asia/Tokyo", "delimiter": "\t"}

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -24,6 +25,29 @@ class NotifyIn(BaseModel):
     webhook_url: str | None = Field(default=None, max_length=2048, pattern=r"^https?://")
 
 
+class OptionsIn(BaseModel):
+    """How the file is written; the defaults are machine-readable."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    delimiter: Literal[",", ";", "\t", "|"] | None = Field(default=None, description="CSV only")
+    bom: bool | None = Field(default=None, description="CSV only: a UTF-8 byte-order mark")
+    timezone: str | None = Field(
+        default=None, max_length=64, description="IANA zone for timestamps (UTC)"
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("not an IANA time zone, e.g. Europe/Paris") from None
+        return value
+
+
 class ExportCreate(BaseModel):
     """``columns``: names in the order wanted; ``"name:Label"`` or ``{name, label}`` renames."""
 
@@ -36,6 +60,7 @@ class ExportCreate(BaseModel):
     column_preset: str | None = Field(default=None, max_length=64)
     template: str | None = Field(default=None, max_length=128)
     notify: NotifyIn | None = None
+    options: OptionsIn | None = None
 
     @field_validator("columns", mode="before")
     @classmethod
@@ -55,6 +80,7 @@ class ExportCreate(BaseModel):
             column_preset=self.column_preset,
             template=self.template,
             notify=self.notify.model_dump(exclude_none=True) if self.notify else None,
+            options=self.options.model_dump(exclude_none=True) if self.options else None,
         )
 
 
@@ -103,6 +129,7 @@ class ExportOut(BaseModel):
     columns: list[dict[str, str]] | None
     template: str | None
     notify: dict[str, Any] | None
+    options: dict[str, Any] | None
     progress: Progress
     error: ErrorOut | None
     result: dict[str, Any] | None
@@ -129,6 +156,7 @@ class ExportOut(BaseModel):
             columns=view.columns,
             template=view.template,
             notify=view.notify,
+            options=view.options,
             progress=Progress(**view.progress),
             error=ErrorOut(**view.error) if view.error else None,
             result=view.result,

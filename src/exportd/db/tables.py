@@ -153,6 +153,8 @@ exports = Table(
     Column("columns", JSONDocument, nullable=True),
     Column("template", String(128), nullable=True),
     Column("notify", JSONDocument, nullable=True),
+    # How the file is written: delimiter, BOM, timezone (see formats.WriteOptions).
+    Column("options", JSONDocument, nullable=True),
     # The job while it lives; the outcome is copied here when it settles.
     Column("job_id", JobId, ForeignKey("jobs.id", ondelete="SET NULL"), nullable=True),
     Column("status", String(16), nullable=False),

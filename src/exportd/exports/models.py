@@ -41,6 +41,7 @@ class ExportRequest:
     column_preset: str | None = None
     template: str | None = None
     notify: dict[str, Any] | None = None
+    options: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -69,6 +70,7 @@ class ExportView:
     columns: list[dict[str, str]] | None
     template: str | None
     notify: dict[str, Any] | None
+    options: dict[str, Any] | None
     status: ExportStatus
     progress: dict[str, Any]
     error: dict[str, Any] | None

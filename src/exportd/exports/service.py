@@ -240,6 +240,7 @@ class ExportService:
             "columns": _columns(source, request),
             "template": _template(source, request),
             "notify": self._notify(principal, request.notify),
+            "options": _options(request),
         }
 
     def _notify(self, principal: Principal, notify: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -544,6 +545,7 @@ class ExportService:
             columns=row.columns,
             template=row.template,
             notify=row.notify,
+            options=row.options,
             status=status,
             progress=_progress(status, row.job_progress, row.result or row.job_result),
             error=row.error or job_error,
@@ -624,6 +626,19 @@ def _progress(
         if result and "row_count" in result:
             done = total = result["row_count"]
     return {"percent": percent, "rows_done": done, "rows_total": total}
+
+
+def _options(request: ExportRequest) -> dict[str, Any] | None:
+    """Write options, kept only where they mean something (CSV-only ones for CSV)."""
+    options = dict(request.options or {})
+    misplaced = [k for k in ("delimiter", "bom") if k in options and request.format != "csv"]
+    if misplaced:
+        raise RequestInvalid(
+            f"{', '.join(misplaced)} only apply to csv",
+            code="option_not_applicable",
+            errors=[{"field": f"options.{k}", "message": "csv only"} for k in misplaced],
+        )
+    return options or None
 
 
 def _template(source: Source, request: ExportRequest) -> str | None:

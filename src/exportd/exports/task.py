@@ -29,7 +29,7 @@ from exportd.errors import TerminalJobError
 from exportd.exports.models import PlanLimits
 from exportd.exports.plans import plan_for
 from exportd.exports.quotas import check_result
-from exportd.formats import FORMATS, OutputColumn, open_writer
+from exportd.formats import FORMATS, OutputColumn, WriteOptions, open_writer, to_zone
 from exportd.ops import events
 from exportd.ops.events import EventKind
 from exportd.queue.models import JobState, Settled
@@ -122,7 +122,9 @@ def run_export(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
             raise _row_limit(plan.name, plan.max_rows)
         ctx.checkpoint(rows_done=0, rows_total=total)
         out = HashingSink(sink)
-        writer = open_writer(export.format, out, columns, source.arrow_schema(names))  # type: ignore[arg-type]
+        options = WriteOptions.of(export.options)
+        schema = to_zone(source.arrow_schema(names), options.timezone)
+        writer = open_writer(export.format, out, columns, schema, options)  # type: ignore[arg-type]
         done = 0
         for batch in source.batches(
             conn, export.owner_id, params, names, batch_size=rt.settings.export_batch_rows
@@ -130,7 +132,7 @@ def run_export(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
             done += batch.num_rows
             if done > plan.max_rows:
                 raise _row_limit(plan.name, plan.max_rows)
-            writer.write(batch)
+            writer.write(to_zone(batch, options.timezone))
             ctx.checkpoint(rows_done=done, rows_total=total)
         writer.close()
         # Still inside the storage writer: raising here discards the file unseen.

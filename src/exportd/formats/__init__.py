@@ -1,5 +1,12 @@
 """Streaming writers: Arrow record batches in, bytes out, one batch at a time."""
 
-from exportd.formats.base import FORMATS, OutputColumn, RowWriter, open_writer
+from exportd.formats.base import (
+    FORMATS,
+    OutputColumn,
+    RowWriter,
+    WriteOptions,
+    open_writer,
+    to_zone,
+)
 
-__all__ = ["FORMATS", "OutputColumn", "RowWriter", "open_writer"]
+__all__ = ["FORMATS", "OutputColumn", "RowWriter", "WriteOptions", "open_writer", "to_zone"]

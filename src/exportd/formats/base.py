@@ -3,9 +3,24 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import BinaryIO, Protocol
+from typing import BinaryIO, Protocol, TypeVar
 
 import pyarrow as pa
+
+ArrowData = TypeVar("ArrowData", pa.Schema, pa.RecordBatch)
+
+
+@dataclass(frozen=True, slots=True)
+class WriteOptions:
+    """How the user wants the file: machine-readable defaults, opt-ins for spreadsheets."""
+
+    delimiter: str = ","  # CSV only
+    bom: bool = False  # CSV only: a UTF-8 byte-order mark, for Excel on Windows
+    timezone: str = "UTC"  # the zone timestamps are written in
+
+    @classmethod
+    def of(cls, options: dict[str, object] | None) -> WriteOptions:
+        return cls(**(options or {}))  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,13 +57,17 @@ FORMATS = {
 
 
 def open_writer(
-    format_name: str, sink: BinaryIO, columns: list[OutputColumn], schema: pa.Schema
+    format_name: str,
+    sink: BinaryIO,
+    columns: list[OutputColumn],
+    schema: pa.Schema,
+    options: WriteOptions | None = None,
 ) -> RowWriter:
     # Imported here: a worker that never writes XLSX never loads xlsxwriter.
     if format_name == "csv":
         from exportd.formats.csv import CsvWriter
 
-        return CsvWriter(sink, columns, schema)
+        return CsvWriter(sink, columns, schema, options or WriteOptions())
     if format_name in ("jsonl", "json"):
         from exportd.formats.json import JsonWriter
 
@@ -62,6 +81,24 @@ def open_writer(
 
         return XlsxWriter(sink, columns)
     raise ValueError(f"no writer for {format_name!r}")
+
+
+def to_zone(data: ArrowData, zone: str) -> ArrowData:
+    """Time-zone-aware timestamp columns re-expressed in ``zone`` (the same instants):
+    CSV then writes local times with their offset, JSON ISO times with it, XLSX the local
+    wall time and Parquet keeps the zone.  A schema or a batch."""
+    if zone == "UTC":
+        return data
+    schema = data if isinstance(data, pa.Schema) else data.schema
+    fields = [
+        pa.field(f.name, pa.timestamp(f.type.unit, tz=zone), f.nullable)
+        if pa.types.is_timestamp(f.type) and f.type.tz is not None
+        else f
+        for f in schema
+    ]
+    if isinstance(data, pa.Schema):
+        return pa.schema(fields)
+    return data.cast(pa.schema(fields))
 
 
 def labelled(batch: pa.RecordBatch, columns: list[OutputColumn]) -> pa.RecordBatch:

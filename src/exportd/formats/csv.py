@@ -7,15 +7,24 @@ from typing import BinaryIO
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from exportd.formats.base import OutputColumn
+from exportd.formats.base import OutputColumn, WriteOptions
 from exportd.formats.safety import neutralise_array
 
 
 class CsvWriter:
-    def __init__(self, sink: BinaryIO, columns: list[OutputColumn], schema: pa.Schema) -> None:
+    def __init__(
+        self,
+        sink: BinaryIO,
+        columns: list[OutputColumn],
+        schema: pa.Schema,
+        options: WriteOptions,
+    ) -> None:
         self.columns = columns
         labelled_schema = pa.schema([pa.field(c.label, schema.field(c.name).type) for c in columns])
-        self._writer = pacsv.CSVWriter(sink, labelled_schema)
+        if options.bom:
+            sink.write(b"\xef\xbb\xbf")
+        write_options = pacsv.WriteOptions(delimiter=options.delimiter)
+        self._writer = pacsv.CSVWriter(sink, labelled_schema, write_options=write_options)
 
     def write(self, batch: pa.RecordBatch) -> None:
         arrays = [neutralise_array(array) for array in batch.columns]
