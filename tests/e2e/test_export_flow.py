@@ -19,7 +19,7 @@ from sqlalchemy import select, update
 from exportd.auth.principal import Principal
 from exportd.db.tables import export_events, exports
 from exportd.demo.sources import demo_sources
-from exportd.demo.tables import create_demo_tables, seed_trades
+from exportd.demo.tables import create_demo_tables, seed_goals_and_evaluations, seed_trades
 from exportd.exports.models import ColumnChoice, ExportRequest, ExportStatus
 from exportd.exports.plans import plan_for, save_plan
 from exportd.exports.service import ExportService
@@ -38,6 +38,7 @@ def harness(database_url: str, tmp_path: Path) -> Iterator[Harness]:
         create_demo_tables(conn)
         seed_trades(conn, "bob", 3000)
         seed_trades(conn, "alice", 50)
+        seed_goals_and_evaluations(conn, "bob")
     h.start_worker(
         source_modules='["exportd.demo.sources:demo_sources"]',
         storage_url=f"file://{tmp_path / 'exports'}",
@@ -224,3 +225,24 @@ def test_write_options_reach_the_file(harness: Harness, service: ExportService) 
     assert rows[0] == ["Opened", "symbol"]
     assert len(rows) == 21
     assert all(row[0].endswith(("-0500", "-0400")) for row in rows[1:])
+
+
+@pytest.mark.parametrize(
+    ("source", "fmt"),
+    [
+        ("daily_pnl", "xlsx"),
+        ("tag_performance", "csv"),
+        ("goals", "parquet"),
+        ("prop_evaluation", "json"),
+    ],
+)
+def test_every_demo_source_exports(
+    harness: Harness, service: ExportService, source: str, fmt: str
+) -> None:
+    view, _ = service.create(BOB, ExportRequest(source=source, format=fmt, params={}))
+    done, _ = finished(service, BOB, view.id, harness)
+    assert done.status is ExportStatus.COMPLETED, done.error
+    registry = SourceRegistry(demo_sources())
+    with harness.db.read() as conn:
+        expected = registry.get(source).count(conn, "bob", registry.get(source).params_model())
+    assert done.result["row_count"] == expected > 0

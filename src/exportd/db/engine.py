@@ -68,6 +68,10 @@ def create_database(settings: Settings, *, pool: bool = True, pre_ping: bool = T
         _require_psycopg()
     if not pool:
         kwargs = {"poolclass": NullPool}
+    if url.drivername.startswith("postgresql"):
+        # Sessions in UTC whatever the server's default: date(ts) and friends agree with
+        # SQLite and with what the API shows.
+        kwargs["connect_args"] = {"options": "-c TimeZone=UTC"}
     engine = create_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
         _configure_sqlite(engine, busy_timeout_ms=settings.sqlite_busy_timeout_ms)

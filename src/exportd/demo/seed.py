@@ -7,7 +7,12 @@ from sqlalchemy import func, select
 from exportd.auth.principal import Principal
 from exportd.db import Database
 from exportd.demo.resumes import RESUMES
-from exportd.demo.tables import create_demo_tables, demo_trades, seed_trades
+from exportd.demo.tables import (
+    create_demo_tables,
+    demo_trades,
+    seed_goals_and_evaluations,
+    seed_trades,
+)
 from exportd.documents.service import DocumentService
 from exportd.queue import JobStore
 
@@ -22,6 +27,7 @@ def seed_demo(db: Database, store: JobStore) -> bool:
             return False
         for user, count in DEMO_TRADES.items():
             seed_trades(conn, user, count)
+            seed_goals_and_evaluations(conn, user)
     documents = DocumentService(db=db, store=store, max_sections=20)
     for user, content in RESUMES.items():
         documents.create(Principal(user, "free"), title="Resume", content=content)

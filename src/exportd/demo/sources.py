@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, time
 from typing import Any, Literal
 
-import pyarrow as pa
-import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import Connection, String, func, select, type_coerce
+from sqlalchemy import Select, case, func, select
 
-from exportd.demo.tables import demo_trades
-from exportd.sources.base import ColumnSpec, Source, TabularSource
+from exportd.demo.tables import demo_goals, demo_prop_evaluations, demo_trades
+from exportd.sources.base import ColumnSpec, Source
+from exportd.sources.query import QuerySource
 
 
 class TradeParams(BaseModel):
@@ -23,111 +21,224 @@ class TradeParams(BaseModel):
     symbol: str | None = Field(default=None, max_length=32)
     direction: Literal["long", "short"] | None = None
     status: Literal["open", "closed"] | None = None
+    tags: list[str] | None = Field(
+        default=None, max_length=50, description="trades with any of these tags"
+    )
     limit: int | None = Field(default=None, ge=1, le=100_000_000)
 
 
-ARROW_TYPES = {
-    "integer": pa.int64(),
-    "number": pa.float64(),
-    "string": pa.string(),
-    "boolean": pa.bool_(),
-    "datetime": pa.timestamp("us", tz="UTC"),
-    "date": pa.date32(),
-}
+def trades_query(owner_id: str, params: TradeParams) -> Select[Any]:
+    t = demo_trades.c
+    clauses: list[Any] = [t.owner_id == owner_id]
+    if params.date_from:
+        clauses.append(t.opened_at >= datetime.combine(params.date_from, time(), UTC))
+    if params.date_to:
+        clauses.append(t.opened_at <= datetime.combine(params.date_to, time.max, UTC))
+    for name in ("symbol", "direction", "status"):
+        if getattr(params, name):
+            clauses.append(demo_trades.c[name] == getattr(params, name))
+    if params.tags:
+        clauses.append(t.tag.in_(params.tags))
+    query = select(demo_trades).where(*clauses).order_by(t.opened_at, t.id)
+    return query.limit(params.limit) if params.limit else query
 
 
-class TradesSource(TabularSource):
-    def __init__(self) -> None:
-        super().__init__(
-            name="trades",
-            title="Trades",
-            kind="rows",
-            params_model=TradeParams,
-            formats=("csv", "jsonl", "json", "xlsx", "parquet"),
-            columns=(
-                ColumnSpec("id", "integer", "Trade"),
-                ColumnSpec("symbol", "string", "Symbol"),
-                ColumnSpec("direction", "string", "Direction"),
-                ColumnSpec("status", "string", "Status"),
-                ColumnSpec("quantity", "number", "Quantity"),
-                ColumnSpec("entry_price", "number", "Entry"),
-                ColumnSpec("exit_price", "number", "Exit"),
-                ColumnSpec("pnl", "number", "P&L"),
-                ColumnSpec("opened_at", "datetime", "Opened"),
-                ColumnSpec("closed_at", "datetime", "Closed"),
-                ColumnSpec("notes", "string", "Notes"),
-            ),
-            column_presets={
-                "summary": ("opened_at", "symbol", "direction", "pnl"),
-                "accounting": ("id", "closed_at", "symbol", "quantity", "pnl"),
-            },
+def TradesSource() -> QuerySource:  # noqa: N802 - reads as the source it builds
+    return QuerySource(
+        name="trades",
+        title="Trades",
+        params_model=TradeParams,
+        query=trades_query,
+        columns=(
+            ColumnSpec("id", "integer", "Trade"),
+            ColumnSpec("symbol", "string", "Symbol"),
+            ColumnSpec("direction", "string", "Direction"),
+            ColumnSpec("status", "string", "Status"),
+            ColumnSpec("quantity", "number", "Quantity"),
+            ColumnSpec("entry_price", "number", "Entry"),
+            ColumnSpec("exit_price", "number", "Exit"),
+            ColumnSpec("pnl", "number", "P&L"),
+            ColumnSpec("opened_at", "datetime", "Opened"),
+            ColumnSpec("closed_at", "datetime", "Closed"),
+            ColumnSpec("notes", "string", "Notes"),
+            ColumnSpec("tag", "string", "Tag"),
+        ),
+        column_presets={
+            "summary": ("opened_at", "symbol", "direction", "pnl"),
+            "accounting": ("id", "closed_at", "symbol", "quantity", "pnl"),
+        },
+    )
+
+
+class DailyPnlParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    date_from: date | None = Field(default=None, description="closed on or after")
+    date_to: date | None = Field(default=None, description="closed on or before")
+
+
+def daily_pnl_query(owner_id: str, params: DailyPnlParams) -> Select[Any]:
+    t = demo_trades.c
+    day = func.date(t.closed_at)
+    clauses: list[Any] = [t.owner_id == owner_id, t.status == "closed"]
+    if params.date_from:
+        clauses.append(t.closed_at >= datetime.combine(params.date_from, time(), UTC))
+    if params.date_to:
+        clauses.append(t.closed_at <= datetime.combine(params.date_to, time.max, UTC))
+    wins = func.sum(case((t.pnl > 0, 1), else_=0))
+    return (
+        select(
+            day.label("day"),
+            func.count().label("trades"),
+            wins.label("wins"),
+            func.sum(t.pnl).label("pnl"),
+            func.max(t.pnl).label("best"),
+            func.min(t.pnl).label("worst"),
         )
+        .where(*clauses)
+        .group_by(day)
+        .order_by(day)
+    )
 
-    def _where(self, owner_id: str, params: TradeParams) -> list[Any]:
-        t = demo_trades.c
-        clauses: list[Any] = [t.owner_id == owner_id]
-        if params.date_from:
-            clauses.append(t.opened_at >= datetime.combine(params.date_from, time(), UTC))
-        if params.date_to:
-            clauses.append(t.opened_at <= datetime.combine(params.date_to, time.max, UTC))
-        for name in ("symbol", "direction", "status"):
-            if getattr(params, name):
-                clauses.append(demo_trades.c[name] == getattr(params, name))
-        return clauses
 
-    def count(self, conn: Connection, owner_id: str, params: BaseModel) -> int:
-        assert isinstance(params, TradeParams)
-        total = conn.execute(
-            select(func.count()).where(*self._where(owner_id, params))
-        ).scalar_one()
-        return min(int(total), params.limit) if params.limit else int(total)
+def DailyPnlSource() -> QuerySource:  # noqa: N802
+    return QuerySource(
+        name="daily_pnl",
+        title="Daily P&L",
+        params_model=DailyPnlParams,
+        query=daily_pnl_query,
+        columns=(
+            ColumnSpec("day", "date", "Day"),
+            ColumnSpec("trades", "integer", "Trades"),
+            ColumnSpec("wins", "integer", "Wins"),
+            ColumnSpec("pnl", "number", "P&L"),
+            ColumnSpec("best", "number", "Best trade"),
+            ColumnSpec("worst", "number", "Worst trade"),
+        ),
+    )
 
-    def batches(
-        self,
-        conn: Connection,
-        owner_id: str,
-        params: BaseModel,
-        columns: list[str],
-        *,
-        batch_size: int,
-    ) -> Iterator[pa.RecordBatch]:
-        assert isinstance(params, TradeParams)
-        schema = self.arrow_schema(columns)
-        # SQLite keeps timestamps as ISO text: fetch the text and parse whole columns in
-        # Arrow, instead of building a Python datetime per cell.
-        as_text = conn.dialect.name == "sqlite"
-        selected = [
-            type_coerce(demo_trades.c[name], String)
-            if as_text and pa.types.is_timestamp(schema.field(name).type)
-            else demo_trades.c[name]
-            for name in columns
-        ]
-        query = (
-            select(*selected)
-            .where(*self._where(owner_id, params))
-            .order_by(demo_trades.c.opened_at, demo_trades.c.id)
+
+class TagParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    date_from: date | None = Field(default=None, description="closed on or after")
+    date_to: date | None = Field(default=None, description="closed on or before")
+    min_trades: int = Field(default=1, ge=1, description="tags with at least this many trades")
+
+
+def tag_performance_query(owner_id: str, params: TagParams) -> Select[Any]:
+    t = demo_trades.c
+    clauses: list[Any] = [t.owner_id == owner_id, t.status == "closed", t.tag.is_not(None)]
+    if params.date_from:
+        clauses.append(t.closed_at >= datetime.combine(params.date_from, time(), UTC))
+    if params.date_to:
+        clauses.append(t.closed_at <= datetime.combine(params.date_to, time.max, UTC))
+    trades = func.count()
+    wins = func.sum(case((t.pnl > 0, 1), else_=0))
+    return (
+        select(
+            t.tag.label("tag"),
+            trades.label("trades"),
+            wins.label("wins"),
+            (wins * 1.0 / trades).label("win_rate"),
+            func.sum(t.pnl).label("pnl"),
+            func.avg(t.pnl).label("average_pnl"),
         )
-        if params.limit:
-            query = query.limit(params.limit)
-        result = conn.execution_options(stream_results=True, yield_per=batch_size).execute(query)
-        for rows in result.partitions(batch_size):
-            arrays = [
-                _column_array(values, schema.field(i).type, from_text=as_text)
-                for i, values in enumerate(zip(*rows, strict=True))
-            ]
-            yield pa.RecordBatch.from_arrays(arrays, schema=schema)
-
-    def arrow_schema(self, columns: list[str]) -> pa.Schema:
-        types = {c.name: c.type for c in self.columns}
-        return pa.schema([(name, ARROW_TYPES[types[name]]) for name in columns])
+        .where(*clauses)
+        .group_by(t.tag)
+        .having(trades >= params.min_trades)
+        .order_by(func.sum(t.pnl).desc(), t.tag)
+    )
 
 
-def _column_array(values: tuple[Any, ...], arrow_type: pa.DataType, *, from_text: bool) -> pa.Array:
-    if from_text and pa.types.is_timestamp(arrow_type):
-        naive = pc.cast(pa.array(values, pa.string()), pa.timestamp(arrow_type.unit))
-        return pc.assume_timezone(naive, arrow_type.tz or "UTC")
-    return pa.array(values, type=arrow_type)
+def TagPerformanceSource() -> QuerySource:  # noqa: N802
+    return QuerySource(
+        name="tag_performance",
+        title="Tag performance",
+        params_model=TagParams,
+        query=tag_performance_query,
+        columns=(
+            ColumnSpec("tag", "string", "Tag"),
+            ColumnSpec("trades", "integer", "Trades"),
+            ColumnSpec("wins", "integer", "Wins"),
+            ColumnSpec("win_rate", "number", "Win rate"),
+            ColumnSpec("pnl", "number", "P&L"),
+            ColumnSpec("average_pnl", "number", "Average P&L"),
+        ),
+    )
+
+
+class GoalParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    status: Literal["met", "missed"] | None = None
+
+
+def goals_query(owner_id: str, params: GoalParams) -> Select[Any]:
+    g = demo_goals.c
+    query = select(demo_goals).where(g.owner_id == owner_id).order_by(g.due_on, g.id)
+    return query.where(g.status == params.status) if params.status else query
+
+
+def GoalsSource() -> QuerySource:  # noqa: N802
+    return QuerySource(
+        name="goals",
+        title="Goals",
+        params_model=GoalParams,
+        query=goals_query,
+        columns=(
+            ColumnSpec("title", "string", "Goal"),
+            ColumnSpec("metric", "string", "Metric"),
+            ColumnSpec("target", "number", "Target"),
+            ColumnSpec("current", "number", "Current"),
+            ColumnSpec("due_on", "date", "Due"),
+            ColumnSpec("status", "string", "Status"),
+        ),
+    )
+
+
+class EvaluationParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    status: Literal["active", "passed", "failed"] | None = None
+    firm: str | None = Field(default=None, max_length=64)
+
+
+def evaluations_query(owner_id: str, params: EvaluationParams) -> Select[Any]:
+    e = demo_prop_evaluations.c
+    clauses: list[Any] = [e.owner_id == owner_id]
+    if params.status:
+        clauses.append(e.status == params.status)
+    if params.firm:
+        clauses.append(e.firm == params.firm)
+    return select(demo_prop_evaluations).where(*clauses).order_by(e.started_at, e.id)
+
+
+def PropEvaluationSource() -> QuerySource:  # noqa: N802
+    return QuerySource(
+        name="prop_evaluation",
+        title="Prop-firm evaluations",
+        params_model=EvaluationParams,
+        query=evaluations_query,
+        columns=(
+            ColumnSpec("firm", "string", "Firm"),
+            ColumnSpec("account_size", "number", "Account size"),
+            ColumnSpec("phase", "string", "Phase"),
+            ColumnSpec("status", "string", "Status"),
+            ColumnSpec("profit_target", "number", "Profit target"),
+            ColumnSpec("max_drawdown", "number", "Max drawdown"),
+            ColumnSpec("pnl", "number", "P&L"),
+            ColumnSpec("started_at", "datetime", "Started"),
+            ColumnSpec("ended_at", "datetime", "Ended"),
+        ),
+    )
 
 
 def demo_sources() -> list[Source]:
-    return [TradesSource()]
+    return [
+        TradesSource(),
+        DailyPnlSource(),
+        TagPerformanceSource(),
+        GoalsSource(),
+        PropEvaluationSource(),
+    ]

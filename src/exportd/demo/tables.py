@@ -10,6 +10,7 @@ from sqlalchemy import (
     BigInteger,
     Column,
     Connection,
+    Date,
     Float,
     Index,
     Integer,
@@ -38,10 +39,43 @@ demo_trades = Table(
     Column("opened_at", UTCDateTime, nullable=False),
     Column("closed_at", UTCDateTime, nullable=True),
     Column("notes", String(2000), nullable=True),
+    Column("tag", String(32), nullable=True),
     Index("ix_demo_trades_owner_opened", "owner_id", "opened_at"),
 )
 
+demo_goals = Table(
+    "demo_goals",
+    demo_metadata,
+    Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True),
+    Column("owner_id", String(255), nullable=False),
+    Column("title", String(200), nullable=False),
+    Column("metric", String(32), nullable=False),
+    Column("target", Float, nullable=False),
+    Column("current", Float, nullable=False),
+    Column("due_on", Date, nullable=False),
+    Column("status", String(16), nullable=False),
+    Index("ix_demo_goals_owner", "owner_id"),
+)
+
+demo_prop_evaluations = Table(
+    "demo_prop_evaluations",
+    demo_metadata,
+    Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True),
+    Column("owner_id", String(255), nullable=False),
+    Column("firm", String(64), nullable=False),
+    Column("account_size", Float, nullable=False),
+    Column("phase", String(16), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("profit_target", Float, nullable=False),
+    Column("max_drawdown", Float, nullable=False),
+    Column("pnl", Float, nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("ended_at", UTCDateTime, nullable=True),
+    Index("ix_demo_prop_evaluations_owner", "owner_id"),
+)
+
 SYMBOLS = ["AAPL", "MSFT", "NVDA", "TSLA", "ES", "NQ", "EURUSD", "BTCUSD", "GC", "CL"]
+TAGS = ["breakout", "pullback", "reversal", "news", "scalp", "swing"]
 NOTES = ["breakout", "=SUM(A1:A9)", "news spike", "revenge trade", "ça marche", "跌破支撑", None]
 
 
@@ -51,6 +85,7 @@ def create_demo_tables(conn: Connection) -> None:
 
 def seed_trades(conn: Connection, owner_id: str, count: int, *, seed: int = 7) -> None:
     rng = random.Random(f"{seed}:{owner_id}")
+    tags = random.Random(f"{seed}:{owner_id}:tags")  # its own stream: the rest stays put
     start = datetime(2025, 1, 1, tzinfo=UTC)
     rows = []
     for _ in range(count):
@@ -75,6 +110,7 @@ def seed_trades(conn: Connection, owner_id: str, count: int, *, seed: int = 7) -
                 "opened_at": opened,
                 "closed_at": opened + timedelta(minutes=rng.randrange(1, 5000)) if closed else None,
                 "notes": rng.choice(NOTES),
+                "tag": tags.choice([*TAGS, None]),
             }
         )
         if len(rows) == 5000:
@@ -82,3 +118,55 @@ def seed_trades(conn: Connection, owner_id: str, count: int, *, seed: int = 7) -
             rows = []
     if rows:
         conn.execute(insert(demo_trades), rows)
+
+
+GOALS = [
+    ("Monthly profit", "pnl", 2_000.0),
+    ("Win rate", "win_rate", 0.55),
+    ("Max daily loss kept", "max_daily_loss", 300.0),
+    ("Journal every trade", "journaled", 1.0),
+    ("Trades per week", "trades", 20.0),
+]
+FIRMS = ["Apex", "FTMO", "Topstep", "The5ers"]
+
+
+def seed_goals_and_evaluations(conn: Connection, owner_id: str, *, seed: int = 7) -> None:
+    rng = random.Random(f"{seed}:{owner_id}:goals")
+    goals = []
+    for month in range(1, 13):
+        for title, metric, target in GOALS:
+            current = round(target * rng.uniform(0.3, 1.3), 2)
+            goals.append(
+                {
+                    "owner_id": owner_id,
+                    "title": f"{title} ({2025}-{month:02d})",
+                    "metric": metric,
+                    "target": target,
+                    "current": current,
+                    "due_on": datetime(2025, month, 28).date(),
+                    "status": "met" if current >= target else "missed",
+                }
+            )
+    conn.execute(insert(demo_goals), goals)
+    evaluations = []
+    for index in range(12):
+        size = rng.choice([25_000.0, 50_000.0, 100_000.0, 150_000.0])
+        started = datetime(2025, 1, 1, tzinfo=UTC) + timedelta(days=30 * index)
+        pnl = round(size * rng.uniform(-0.08, 0.12), 2)
+        target, drawdown = size * 0.08, size * 0.06
+        status = "passed" if pnl >= target else "failed" if pnl <= -drawdown else "active"
+        evaluations.append(
+            {
+                "owner_id": owner_id,
+                "firm": rng.choice(FIRMS),
+                "account_size": size,
+                "phase": rng.choice(["challenge", "verification", "funded"]),
+                "status": status,
+                "profit_target": target,
+                "max_drawdown": drawdown,
+                "pnl": pnl,
+                "started_at": started,
+                "ended_at": None if status == "active" else started + timedelta(days=21),
+            }
+        )
+    conn.execute(insert(demo_prop_evaluations), evaluations)
