@@ -77,14 +77,21 @@ class DailyPnlParams(BaseModel):
     date_to: date | None = Field(default=None, description="closed on or before")
 
 
-def daily_pnl_query(owner_id: str, params: DailyPnlParams) -> Select[Any]:
+def _closed_trades(owner_id: str, params: DailyPnlParams | TagParams) -> list[Any]:
+    """The owner's closed trades, closed within the params' dates (inclusive)."""
     t = demo_trades.c
-    day = func.date(t.closed_at)
     clauses: list[Any] = [t.owner_id == owner_id, t.status == "closed"]
     if params.date_from:
         clauses.append(t.closed_at >= datetime.combine(params.date_from, time(), UTC))
     if params.date_to:
         clauses.append(t.closed_at <= datetime.combine(params.date_to, time.max, UTC))
+    return clauses
+
+
+def daily_pnl_query(owner_id: str, params: DailyPnlParams) -> Select[Any]:
+    t = demo_trades.c
+    day = func.date(t.closed_at)
+    clauses = _closed_trades(owner_id, params)
     wins = func.sum(case((t.pnl > 0, 1), else_=0))
     return (
         select(
@@ -128,11 +135,7 @@ class TagParams(BaseModel):
 
 def tag_performance_query(owner_id: str, params: TagParams) -> Select[Any]:
     t = demo_trades.c
-    clauses: list[Any] = [t.owner_id == owner_id, t.status == "closed", t.tag.is_not(None)]
-    if params.date_from:
-        clauses.append(t.closed_at >= datetime.combine(params.date_from, time(), UTC))
-    if params.date_to:
-        clauses.append(t.closed_at <= datetime.combine(params.date_to, time.max, UTC))
+    clauses = [*_closed_trades(owner_id, params), t.tag.is_not(None)]
     trades = func.count()
     wins = func.sum(case((t.pnl > 0, 1), else_=0))
     return (
