@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, time
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import Select, case, func, select
+from sqlalchemy import Float, Numeric, Select, case, cast, func, select
 
 from exportd.demo.tables import demo_goals, demo_prop_evaluations, demo_trades
 from exportd.sources.base import ColumnSpec, Source
@@ -77,6 +77,11 @@ class DailyPnlParams(BaseModel):
     date_to: date | None = Field(default=None, description="closed on or before")
 
 
+def money(amount: Any) -> Any:
+    """Rounded to cents in the database (a sum of floats is not), as a float again."""
+    return cast(func.round(cast(amount, Numeric), 2), Float)
+
+
 def _closed_trades(owner_id: str, params: DailyPnlParams | TagParams) -> list[Any]:
     """The owner's closed trades, closed within the params' dates (inclusive)."""
     t = demo_trades.c
@@ -98,7 +103,7 @@ def daily_pnl_query(owner_id: str, params: DailyPnlParams) -> Select[Any]:
             day.label("day"),
             func.count().label("trades"),
             wins.label("wins"),
-            func.sum(t.pnl).label("pnl"),
+            money(func.sum(t.pnl)).label("pnl"),
             func.max(t.pnl).label("best"),
             func.min(t.pnl).label("worst"),
         )
@@ -144,8 +149,8 @@ def tag_performance_query(owner_id: str, params: TagParams) -> Select[Any]:
             trades.label("trades"),
             wins.label("wins"),
             (wins * 1.0 / trades).label("win_rate"),
-            func.sum(t.pnl).label("pnl"),
-            func.avg(t.pnl).label("average_pnl"),
+            money(func.sum(t.pnl)).label("pnl"),
+            money(func.avg(t.pnl)).label("average_pnl"),
         )
         .where(*clauses)
         .group_by(t.tag)
