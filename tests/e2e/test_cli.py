@@ -98,3 +98,18 @@ def test_status_shows_depth_and_oldest_job(url: str) -> None:
     assert re.search(r"running\s*│\s*0\s*│", shown.stdout)
     assert "oldest queued job" in shown.stdout
     db.dispose()
+
+
+def test_production_refuses_to_start_without_a_reachable_smtp_server(url: str) -> None:
+    assert exportd("migrate", url=url).returncode == 0
+    production = {
+        "EXPORTD_ENV": "production",
+        "EXPORTD_SECRET_KEY": "s" * 40,
+        "EXPORTD_JWT_SECRET": "j" * 40,
+    }
+    missing = exportd("worker", url=url, **production)
+    assert missing.returncode == 2
+    assert "EXPORTD_SMTP_URL must be set in production" in missing.stderr
+    unreachable = exportd("serve", url=url, EXPORTD_SMTP_URL="smtp://127.0.0.1:1", **production)
+    assert unreachable.returncode == 2
+    assert "cannot reach the SMTP server at 127.0.0.1:1" in unreachable.stderr

@@ -25,7 +25,7 @@ from exportd.db.tables import exports, jobs
 from exportd.delivery.jobs import schedule
 from exportd.documents.export import render_export
 from exportd.documents.render import Renderer
-from exportd.errors import TerminalJobError
+from exportd.errors import JobCancelled, RetryableJobError, TerminalJobError, classify
 from exportd.exports.models import PlanLimits
 from exportd.exports.plans import plan_for
 from exportd.exports.quotas import check_result
@@ -126,15 +126,23 @@ def run_export(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
         schema = to_zone(source.arrow_schema(names), options.timezone)
         writer = open_writer(export.format, out, columns, schema, options)  # type: ignore[arg-type]
         done = 0
-        for batch in source.batches(
-            conn, export.owner_id, params, names, batch_size=rt.settings.export_batch_rows
-        ):
-            done += batch.num_rows
-            if done > plan.max_rows:
-                raise _row_limit(plan.name, plan.max_rows)
-            writer.write(to_zone(batch, options.timezone))
-            ctx.checkpoint(rows_done=done, rows_total=total)
-        writer.close()
+        try:
+            for batch in source.batches(
+                conn, export.owner_id, params, names, batch_size=rt.settings.export_batch_rows
+            ):
+                if done + batch.num_rows > plan.max_rows:
+                    raise _row_limit(plan.name, plan.max_rows)
+                writer.write(to_zone(batch, options.timezone))
+                done += batch.num_rows
+                ctx.checkpoint(rows_done=done, rows_total=total)
+            writer.close()
+        except JobCancelled:
+            raise
+        except Exception as exc:
+            if not done:
+                raise
+            # Never a silent truncation: the file is discarded and the error says so.
+            raise after_rows(exc, done) from exc
         # Still inside the storage writer: raising here discards the file unseen.
         check_result(conn, export.owner_id, plan, out.size, datetime.now(UTC))
     return {
@@ -184,6 +192,19 @@ def _output_columns(export: Row[Any], source: TabularSource) -> list[OutputColum
     if missing:
         raise TerminalJobError(f"columns no longer exist: {missing}", code="column_unknown")
     return [OutputColumn(c["name"], c["label"]) for c in chosen]
+
+
+def after_rows(exc: Exception, written: int) -> Exception:
+    """The failure, saying how many rows were written before it (when some were)."""
+    if not written:
+        return exc
+    info = classify(exc)
+    kind = RetryableJobError if info.retryable else TerminalJobError
+    failure = kind(
+        f"{info.message} (after {written:,} rows were written; the file was discarded)",
+        code=info.code,
+    )
+    return failure.with_traceback(exc.__traceback__)
 
 
 def _row_limit(plan: str, limit: int) -> TerminalJobError:
