@@ -77,6 +77,21 @@ def run(world: Any, principal: Principal, content: dict[str, Any], **request: An
     return done, data
 
 
+def fonts_of(pdf: bytes) -> dict[str, bool]:
+    """Each font used, and whether its program is embedded in the file."""
+    fonts = {}
+    for page in PdfReader(io.BytesIO(pdf)).pages:
+        for ref in (page["/Resources"].get("/Font") or {}).values():
+            font = ref.get_object()
+            descriptor = font.get("/FontDescriptor")
+            if descriptor is None and "/DescendantFonts" in font:
+                descriptor = font["/DescendantFonts"][0].get_object().get("/FontDescriptor")
+            program = descriptor.get_object() if descriptor is not None else {}
+            embedded = any(k in program for k in ("/FontFile", "/FontFile2", "/FontFile3"))
+            fonts[str(font.get("/BaseFont"))] = embedded
+    return fonts
+
+
 def text_of(pdf: bytes) -> str:
     return "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
 
@@ -94,6 +109,9 @@ def test_a_free_resume_is_a_watermarked_pdf(world: Any, template: str) -> None:
     assert "Cut export time by 80%" in text
     assert "{{ 7*7 }}" in text  # data is text, never template code
     assert "PREVIEW" in text
+    fonts = fonts_of(pdf)
+    assert fonts
+    assert all(fonts.values()), fonts  # identical on every machine: nothing left to chance
     assert (
         done.result["filename"].startswith("zo-ngstr-m-resume-")
         or "resume" in done.result["filename"]
