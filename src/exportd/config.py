@@ -92,6 +92,11 @@ class Settings(BaseSettings):
         description='sources to load, as "module:function" returning them (JSON list); '
         "exportd demo adds the demo sources",
     )
+    sql_sources: list[dict[str, Any]] = Field(
+        default=[],
+        description="declarative SQL sources (usually [[sql_sources]] tables in the config "
+        "file): name, title, sql binding :owner_id, columns, params; see docs/formats.md",
+    )
     cleanup_interval_seconds: float = Field(
         default=3600.0, gt=0, description="how often expired files are removed (one node)"
     )

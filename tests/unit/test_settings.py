@@ -73,3 +73,20 @@ def test_production_refuses_the_development_secret(monkeypatch: pytest.MonkeyPat
         load_settings()
     monkeypatch.setenv("EXPORTD_SMTP_URL", "smtp+starttls://mailer:pw@mail.example:587")
     assert load_settings().env == "production"
+
+
+def test_sql_sources_come_from_the_config_file(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    config = tmp_path / "exportd.toml"
+    config.write_text(
+        "[[sql_sources]]\n"
+        'name = "wins"\n'
+        'title = "Wins"\n'
+        "sql = '''SELECT pnl FROM demo_trades WHERE owner_id = :owner_id AND pnl > 0'''\n"
+        'columns = [{name = "pnl", type = "number"}]\n'
+    )
+    monkeypatch.setenv("EXPORTD_CONFIG", str(config))
+    [spec] = load_settings().sql_sources
+    assert spec["name"] == "wins"
+    assert spec["columns"] == [{"name": "pnl", "type": "number"}]

@@ -51,7 +51,11 @@ def create_app(
     clock: Clock | None = None,
 ) -> FastAPI:
     database = db or create_database(settings)
-    registry = sources if sources is not None else load_sources(settings.source_modules)
+    registry = (
+        sources
+        if sources is not None
+        else load_sources(settings.source_modules, settings.sql_sources)
+    )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

@@ -57,7 +57,7 @@ def runtime() -> Runtime:
         settings=settings,
         db=create_database(settings, pre_ping=False),
         storage=storage_for(settings),
-        sources=load_sources(settings.source_modules),
+        sources=load_sources(settings.source_modules, settings.sql_sources),
         renderer=Renderer(),
     )
 

@@ -9,18 +9,33 @@ import importlib
 from importlib.metadata import entry_points
 from typing import Any
 
+from pydantic import ValidationError
+
 from exportd.errors import ConfigError
 from exportd.sources.base import Source, SourceRegistry
 
 ENTRY_POINT_GROUP = "exportd.sources"
 
 
-def load_sources(modules: list[str] | None = None) -> SourceRegistry:
-    """The built-in resume source, sources from plugins' entry points and from
-    ``module:function`` specs."""
+def load_sources(
+    modules: list[str] | None = None, sql_specs: list[dict[str, Any]] | None = None
+) -> SourceRegistry:
+    """The built-in resume source, sources from plugins' entry points, from
+    ``module:function`` specs and from declarative SQL specs (refused when unsafe)."""
     from exportd.documents.source import RESUME
+    from exportd.sources.sql import SqlSourceSpec, sql_source
 
     registry = SourceRegistry([RESUME])
+    for raw in sql_specs or []:
+        try:
+            sql_spec = SqlSourceSpec.model_validate(raw)
+        except ValidationError as exc:
+            name = raw.get("name", "?") if isinstance(raw, dict) else "?"
+            problems = "; ".join(
+                f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()
+            )
+            raise ConfigError(f"EXPORTD_CONFIG sql_sources {name!r}: {problems}") from None
+        registry.add(sql_source(sql_spec))
     for entry in entry_points(group=ENTRY_POINT_GROUP):
         _add(registry, entry.name, entry.load())
     for spec in modules or []:
