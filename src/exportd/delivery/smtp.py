@@ -59,10 +59,14 @@ class SmtpServer:
             client = smtplib.SMTP_SSL(self.host, self.port, timeout=timeout, context=context)
         else:
             client = smtplib.SMTP(self.host, self.port, timeout=timeout)
+        try:
             if self.security == "starttls":
                 client.starttls(context=context)
-        if self.username:
-            client.login(self.username, self.password or "")
+            if self.username:
+                client.login(self.username, self.password or "")
+        except BaseException:
+            client.close()  # a refused handshake or login must not leak the socket
+            raise
         return client
 
     def send(self, message: EmailMessage, *, timeout: float = 30.0) -> None:
