@@ -205,6 +205,8 @@ def test_two_exports_finishing_together_cannot_both_overrun_the_quota(
     assert failed.error is not None
     assert failed.error["code"] == "storage_quota_exceeded"
     assert failed.error["retryable"] is False
+    # The probe's file (deleted, awaiting cleanup) and the winner's: the loser's is gone.
+    assert len([p for p in (harness.tmp_path / "exports").rglob("*") if p.is_file()]) == 2
 
 
 def test_write_options_reach_the_file(harness: Harness, service: ExportService) -> None:

@@ -39,6 +39,7 @@ from exportd.errors import (
     JobError,
     LeaseLost,
     MemoryLimitExceeded,
+    StorageError,
     TimeLimitExceeded,
     classify,
     driver_message,
@@ -421,6 +422,7 @@ class Supervisor:
             self._backlog.clear()
         for done, result in zip(pending, settled, strict=True):
             self._log_outcome(done, result)
+            self._discard_unkept_file(done, result)
         self._backlog.extend(jobs)
         self._dispatch()
         if claim_now:
@@ -605,6 +607,21 @@ class Supervisor:
             pass
 
     # -- logs --------------------------------------------------------------------------
+
+    def _discard_unkept_file(self, finished: Finished, settled: Settled) -> None:
+        """A file whose outcome was not kept (a late, fenced-off attempt, or a result the
+        settle hook refused) is removed now, not at the next orphan sweep."""
+        outcome = finished.outcome
+        key = (outcome.result or {}).get("key")
+        refused = settled.state is None or settled.error is not None
+        if not key or outcome.error is not None or not refused:
+            return
+        try:
+            self.cleanup.storage.delete(key)
+        except (OSError, StorageError) as exc:  # the orphan sweep will try again
+            log.warning(
+                "worker.discard_failed", job_id=outcome.claim.job_id, error=type(exc).__name__
+            )
 
     def _log_outcome(self, finished: Finished, settled: Settled) -> None:
         outcome = finished.outcome

@@ -1,0 +1,62 @@
+"""A file whose outcome the queue did not keep is removed at once by the supervisor."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from exportd.config import Settings
+from exportd.db import Database
+from exportd.errors import ErrorInfo
+from exportd.queue import JobState, JobStore
+from exportd.queue.models import Claimed, Outcome, Settled
+from exportd.queue.tasks import TaskRegistry
+from exportd.worker.supervisor import Finished, Supervisor
+
+CLAIM = Claimed(job_id=1, attempt=2)
+
+
+@pytest.fixture
+def supervisor(settings: Settings, db: Database, tmp_path: Path) -> Iterator[Supervisor]:
+    config = settings.model_copy(update={"storage_url": f"file://{tmp_path / 'files'}"})
+    built = Supervisor(
+        settings=config,
+        db=db,
+        store=JobStore.from_settings(config),
+        registry=TaskRegistry(),
+        concurrency=1,
+    )
+    yield built
+    built.wakeup.close()  # never run: its self-pipe is all it opened
+
+
+def finished_with_file(supervisor: Supervisor, key: str) -> Finished:
+    with supervisor.cleanup.storage.writer(key) as sink:
+        sink.write(b"rows")
+    outcome = Outcome(claim=CLAIM, result={"key": key})
+    return Finished(outcome=outcome, task="exportd.export", correlation_id=None, duration_s=1.0)
+
+
+@pytest.mark.parametrize(
+    ("settled", "kept"),
+    [
+        (Settled(claim=CLAIM, state=JobState.COMPLETED), True),
+        (Settled(claim=CLAIM, state=None), False),  # fenced off: another attempt owns it
+        (  # the settle hook refused the result (a quota decided at settle)
+            Settled(
+                claim=CLAIM,
+                state=JobState.FAILED,
+                error=ErrorInfo("storage_quota_exceeded", "too big", False),
+            ),
+            False,
+        ),
+    ],
+)
+def test_only_kept_outcomes_keep_their_file(
+    supervisor: Supervisor, settled: Settled, kept: bool
+) -> None:
+    done = finished_with_file(supervisor, "bob/e1/2/trades.csv")
+    supervisor._discard_unkept_file(done, settled)
+    assert (supervisor.cleanup.storage.size("bob/e1/2/trades.csv") is not None) is kept
