@@ -14,7 +14,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import BaseModel
-from sqlalchemy import Connection, Select, String, func, select, type_coerce
+from sqlalchemy import Connection, Select, String, TextualSelect, func, select, type_coerce
 
 from exportd.sources.base import ColumnSpec, TabularSource
 
@@ -28,7 +28,9 @@ ARROW_TYPES = {
 }
 TABULAR_FORMATS = ("csv", "jsonl", "json", "xlsx", "parquet")
 
-QueryBuilder = Callable[[str, Any], Select[Any]]
+# A SELECT built with SQLAlchemy, or a textual one (declarative SQL sources).
+Query = Select[Any] | TextualSelect
+QueryBuilder = Callable[[str, Any], Query]
 
 
 class QuerySource(TabularSource):
@@ -54,12 +56,13 @@ class QuerySource(TabularSource):
         )
         object.__setattr__(self, "_query", query)
 
-    def query(self, owner_id: str, params: BaseModel) -> Select[Any]:
+    def query(self, owner_id: str, params: BaseModel) -> Query:
         builder: QueryBuilder = object.__getattribute__(self, "_query")
         return builder(owner_id, params)
 
     def count(self, conn: Connection, owner_id: str, params: BaseModel) -> int:
-        rows = self.query(owner_id, params).order_by(None).subquery()
+        query = self.query(owner_id, params)
+        rows = (query if isinstance(query, TextualSelect) else query.order_by(None)).subquery()
         return int(conn.execute(select(func.count()).select_from(rows)).scalar_one())
 
     def batches(
@@ -73,6 +76,9 @@ class QuerySource(TabularSource):
     ) -> Iterator[pa.RecordBatch]:
         schema = self.arrow_schema(columns)
         query = self.query(owner_id, params)
+        if isinstance(query, TextualSelect):
+            yield from _textual_batches(conn, query, schema, batch_size)
+            return
         by_name = {c.name: c for c in query.selected_columns}
         # SQLite keeps timestamps and dates as ISO text: fetch the text, parse whole
         # columns in Arrow.
@@ -95,6 +101,22 @@ class QuerySource(TabularSource):
     def arrow_schema(self, columns: list[str]) -> pa.Schema:
         types = {c.name: c.type for c in self.columns}
         return pa.schema([(name, ARROW_TYPES[types[name]]) for name in columns])
+
+
+def _textual_batches(
+    conn: Connection, query: TextualSelect, schema: pa.Schema, batch_size: int
+) -> Iterator[pa.RecordBatch]:
+    """Run the text as written (its ORDER BY holds: no subquery around it) and keep the
+    requested columns; its typed columns arrive as Python values."""
+    positions = {c.name: i for i, c in enumerate(query.selected_columns)}
+    wanted = [positions[field.name] for field in schema]
+    result = conn.execution_options(stream_results=True, yield_per=batch_size).execute(query)
+    for rows in result.partitions(batch_size):
+        arrays = [
+            column_array(tuple(row[i] for row in rows), field.type, from_text=False)
+            for i, field in zip(wanted, schema, strict=True)
+        ]
+        yield pa.RecordBatch.from_arrays(arrays, schema=schema)
 
 
 def _temporal(arrow_type: pa.DataType) -> bool:

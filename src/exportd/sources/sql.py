@@ -29,11 +29,10 @@ from sqlalchemy import (
     Date,
     Float,
     Integer,
-    Select,
     String,
+    TextualSelect,
     bindparam,
     column,
-    select,
     text,
 )
 
@@ -117,10 +116,8 @@ def sql_source(spec: SqlSourceSpec) -> QuerySource:
         .columns(*(column(c.name, _SQL_TYPES[c.type]) for c in spec.columns))
     )
 
-    def query(owner_id: str, params: BaseModel) -> Select[Any]:
-        bound = statement.bindparams(owner_id=owner_id, **params.model_dump())
-        # A SELECT over the text, so the shared machinery can narrow its columns.
-        return select(bound.subquery(spec.name))
+    def query(owner_id: str, params: BaseModel) -> TextualSelect:
+        return statement.bindparams(owner_id=owner_id, **params.model_dump())
 
     return QuerySource(
         name=spec.name,
