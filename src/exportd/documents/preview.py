@@ -6,10 +6,8 @@ a small HTML page.  A per-user budget (per API process) keeps it cheap.
 
 from __future__ import annotations
 
-import json
 import time
 from collections import defaultdict, deque
-from dataclasses import asdict
 
 from exportd.documents.models import Resume
 from exportd.documents.render import Renderer, RenderOptions, check_sections
@@ -34,7 +32,8 @@ class Previews:
         options = RenderOptions(template.manifest.page_size, watermark, self.max_pages)
         if template.manifest.engine == "html":
             return self.renderer.html(template, data, options)
-        return _typst_pages(template, data, options)
+        pages = self.renderer.typst(template, data, options, "svg")
+        return _svg_page([pages] if isinstance(pages, bytes) else pages, options.max_pages)
 
     def _spend(self, user_id: str) -> None:
         now = time.monotonic()
@@ -50,16 +49,8 @@ class Previews:
         recent.append(now)
 
 
-def _typst_pages(template: Template, data: dict[str, object], options: RenderOptions) -> str:
-    import typst
-
-    compiler = typst.Compiler(root=str(template.folder), ignore_system_fonts=True)
-    inputs = {"data": json.dumps(data), "options": json.dumps(asdict(options))}
-    pages = compiler.compile(
-        input=str(template.folder / template.manifest.entry), format="svg", sys_inputs=inputs
-    )
-    svgs = [pages] if isinstance(pages, bytes) else list(pages or [])
-    body = "\n".join(page.decode() for page in svgs[: options.max_pages])
+def _svg_page(svgs: list[bytes], max_pages: int) -> str:
+    body = "\n".join(page.decode() for page in svgs[:max_pages])
     return (
         "<!doctype html><html><head><meta charset='utf-8'>"
         f"<style>{_PAGE_STYLE}</style></head><body>{body}</body></html>"

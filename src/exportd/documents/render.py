@@ -13,7 +13,7 @@ import io
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
 from jinja2 import FileSystemLoader, StrictUndefined
@@ -72,6 +72,19 @@ class Renderer:
     # -- Typst -------------------------------------------------------------------------
 
     def _typst_pdf(self, template: Template, data: dict[str, Any], options: RenderOptions) -> bytes:
+        pdf = self.typst(template, data, options, "pdf")
+        assert isinstance(pdf, bytes)  # one PDF, not per-page images
+        _check_pages(_count_pages(pdf), options)
+        return pdf
+
+    def typst(
+        self,
+        template: Template,
+        data: dict[str, Any],
+        options: RenderOptions,
+        fmt: Literal["pdf", "svg"],
+    ) -> bytes | list[bytes]:
+        """Compile with the template's warm compiler: a PDF, or SVG pages for a preview."""
         import typst
 
         compiler = self._typst.get(template.folder)
@@ -86,9 +99,9 @@ class Renderer:
             self._typst[template.folder] = compiler
         inputs = {"data": json.dumps(data), "options": json.dumps(asdict(options))}
         try:
-            pdf = compiler.compile(
+            output = compiler.compile(
                 input=str(template.folder / template.manifest.entry),
-                format="pdf",
+                format=fmt,
                 sys_inputs=inputs,
             )
         except typst.TypstError as exc:
@@ -96,9 +109,8 @@ class Renderer:
                 f"the {template.name!r} template failed: {str(exc).splitlines()[0][:300]}",
                 code="render_failed",
             ) from None
-        assert isinstance(pdf, bytes)  # one PDF, not per-page images
-        _check_pages(_count_pages(pdf), options)
-        return pdf
+        assert output is not None
+        return output
 
     # -- HTML --------------------------------------------------------------------------
 

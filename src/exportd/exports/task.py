@@ -255,13 +255,11 @@ def record_outcome(conn: Connection, settled: Settled) -> None:
         # alone.  Decide again, one at a time, in the transaction that keeps the file;
         # a TerminalJobError here fails the attempt instead (the file becomes an orphan).
         lock_for_transaction(conn, f"owner:{export.owner_id}")
-        check_result(
-            conn, export.owner_id, plan_for(conn, export.plan), job.result.get("size", 0), now
-        )
+        plan = plan_for(conn, export.plan)
+        check_result(conn, export.owner_id, plan, job.result.get("size", 0), now)
         values["result"] = job.result
         detail.update(size=job.result.get("size"), row_count=job.result.get("row_count"))
-        days = plan_for(conn, export.plan).retention_days
-        values["expires_at"] = now + timedelta(days=days)
+        values["expires_at"] = now + timedelta(days=plan.retention_days)
     elif settled.error is not None:
         values["error"] = settled.error.as_dict()
     conn.execute(update(exports).where(exports.c.id == export.id).values(values))
