@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help demo test test-fast lint fmt bench fuzz clean
+.PHONY: help demo test test-fast lint fmt bench fuzz screenshots clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  %-10s %s\n", $$1, $$2}'
@@ -50,6 +50,9 @@ bench: $(BENCH_VENV)/.installed ## Run the benchmarks (needs PostgreSQL and wrk)
 	cd bench && BENCH_WORKERS=2 ../$(BENCH_VENV)/bin/python api_polling.py
 	cd bench && ../$(BENCH_VENV)/bin/python export_formats.py
 	cd bench && ../$(BENCH_VENV)/bin/python document_render.py
+
+screenshots: $(STAMP) ## Drive the page in Chromium and save its screenshots under docs/screenshots
+	EXPORTD_SCREENSHOTS=docs/screenshots $(BIN)/python -m pytest -q tests/e2e/test_web_page.py
 
 fuzz: $(STAMP) ## schemathesis over the whole API, 1,000 cases per operation
 	EXPORTD_FUZZ_EXAMPLES=1000 $(BIN)/python -m pytest tests/integration/test_api_fuzz.py

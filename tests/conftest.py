@@ -8,8 +8,9 @@ import pytest
 from exportd.config import Settings, load_settings
 from exportd.db import Database, create_database
 from exportd.db.migrate import upgrade
+from tests.support.browser import browser  # noqa: F401 - shared fixtures
 from tests.support.databases import drop_pg_template, fresh_pg_database, require_postgres
-from tests.support.hooks import receiver  # noqa: F401 - shared fixtures
+from tests.support.hooks import receiver  # noqa: F401
 from tests.support.mail import smtp_server  # noqa: F401
 from tests.support.s3 import s3_endpoint, s3_url  # noqa: F401
 

@@ -165,12 +165,13 @@ def demo(
     _metrics_dir()  # the worker it starts and the API share it: /metrics shows both
     import os
 
-    from exportd.auth.tokens import mint
     from exportd.config import jwt_key
     from exportd.db.migrate import upgrade
     from exportd.demo.seed import seed_demo
+    from exportd.demo.users import DEMO_USERS
 
     os.environ.setdefault("EXPORTD_SOURCE_MODULES", '["exportd.demo.sources:demo_sources"]')
+    os.environ.setdefault("EXPORTD_PAGE_SIGN_IN_DEMO", "true")
     settings = _settings()
     db = create_database(settings)
     upgrade(db)
@@ -179,15 +180,12 @@ def demo(
     worker_process = subprocess.Popen([sys.executable, "-m", "exportd", "worker"])
     key = jwt_key(settings)
     out.print(f"[bold]exportd demo[/bold] on http://127.0.0.1:{port}  (Ctrl-C stops)")
+    out.print(f"  the page: http://127.0.0.1:{port}/exports  (sign in as a demo user)")
     out.print(f"  database: {settings.database_url} ({'seeded' if seeded else 'reused'})")
     out.print(f"  API docs: http://127.0.0.1:{port}/docs")
-    for user, plan, admin in (
-        ("alice", "free", False),
-        ("bob", "pro", False),
-        ("admin", "pro", True),
-    ):
-        token_ = mint(user, secret=key, plan=plan, admin=admin, ttl_s=7 * 86_400)
-        out.print(f"  {user} ({plan}{', admin' if admin else ''}): {token_}", soft_wrap=True)
+    for user in DEMO_USERS:
+        role = f"{user.plan}{', admin' if user.admin else ''}"
+        out.print(f"  {user.name} ({role}): {user.token(key)}", soft_wrap=True)
     for body in ('{"source": "trades", "format": "csv"}', '{"source": "resume", "format": "pdf"}'):
         out.print(
             f"  try: curl -s -X POST localhost:{port}/v1/exports "

@@ -117,6 +117,11 @@ class Settings(BaseSettings):
     events_keepalive_s: float = Field(
         default=15.0, gt=0, description="a comment line this often keeps proxies from closing"
     )
+    page_sign_in_demo: bool = Field(
+        default=False,
+        description="the /exports page offers one-click sign-in as the demo users "
+        "(exportd demo turns it on; refused in production)",
+    )
     download_token_ttl_s: float = Field(
         default=900.0, gt=0, le=7 * 86_400, description="how long a download link stays valid"
     )
@@ -368,6 +373,10 @@ def _check_production(settings: Settings) -> None:
     if settings.jwt_secret is None and settings.jwks_url is None:
         raise ConfigError(
             f"{ENV_PREFIX}JWT_SECRET or {ENV_PREFIX}JWKS_URL must be set in production"
+        )
+    if settings.page_sign_in_demo:
+        raise ConfigError(
+            f"{ENV_PREFIX}PAGE_SIGN_IN_DEMO lets anyone sign in as a demo user: not in production"
         )
     if settings.smtp_url is None:
         raise ConfigError(

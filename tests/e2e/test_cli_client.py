@@ -5,98 +5,37 @@ from __future__ import annotations
 
 import csv
 import io
-import os
+import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
+import httpx2 as httpx
 import pytest
 
-from exportd.auth.tokens import mint
-from exportd.config import jwt_key, load_settings
-from exportd.db import create_database
-from exportd.db.migrate import upgrade
+from exportd.db import Database
 from exportd.demo.tables import create_demo_tables, seed_trades
-from tests.support.mail import free_port
+from tests.support.live import Live, live_exportd
 
 pytestmark = pytest.mark.slow
 
 
-@dataclass
-class Live:
-    url: str
-    env: dict[str, str]
-    tmp: Path
-
-    def token(self, user: str, plan: str = "pro") -> str:
-        return mint(user, secret=jwt_key(load_settings()), plan=plan)
-
-    def run(self, *args: str, user: str | None = "bob") -> subprocess.CompletedProcess[str]:
-        env = {**self.env, "EXPORTD_URL": self.url, "COLUMNS": "200"}
-        if user:
-            env["EXPORTD_TOKEN"] = self.token(user)
-        return subprocess.run(
-            [sys.executable, "-m", "exportd", *args],
-            env=env,
-            cwd=self.tmp,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+def _seed(db: Database) -> None:
+    with db.write() as conn:
+        create_demo_tables(conn)
+        seed_trades(conn, "bob", 2_000)
 
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
-    tmp = tmp_path_factory.mktemp("live")
-    database = f"sqlite:///{tmp / 'live.db'}"
     env = {
-        **os.environ,
-        "EXPORTD_DATABASE_URL": database,
-        "EXPORTD_STORAGE_URL": f"file://{tmp / 'files'}",
-        "EXPORTD_SOURCE_MODULES": '["exportd.demo.sources:demo_sources"]',
-        "EXPORTD_LOG_FORMAT": "json",
-        "EXPORTD_POLL_INTERVAL_S": "0.2",
+        "EXPORTD_SOURCE_MODULES": '["exportd.demo.sources:demo_sources", '
+        '"tests.support.slow_source:slow_sources"]',
+        "EXPORTD_EXPORT_BATCH_ROWS": "100",
     }
-    db = create_database(load_settings(database_url=database))
-    upgrade(db)
-    with db.write() as conn:
-        create_demo_tables(conn)
-        seed_trades(conn, "bob", 2_000)
-    db.dispose()
-    port = free_port()
-    logs = (tmp / "server.log").open("w"), (tmp / "worker.log").open("w")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "exportd", "serve", "--port", str(port)],
-        env=env,
-        stdout=logs[0],
-        stderr=subprocess.STDOUT,
-    )
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "exportd", "worker", "--concurrency", "2"],
-        env=env,
-        stdout=logs[1],
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(f"{url}/healthz", timeout=1).close()
-            break
-        except OSError:
-            time.sleep(0.2)
-    try:
-        yield Live(url, env, tmp)
-    finally:
-        for process in (server, worker):
-            process.terminate()
-            process.wait(timeout=30)
-        for log in logs:
-            log.close()
+    with live_exportd(tmp_path_factory.mktemp("live"), seed=_seed, env=env) as server:
+        yield server
 
 
 def test_export_waits_shows_progress_and_saves_the_file(live: Live) -> None:
@@ -156,3 +95,46 @@ def test_no_token_is_a_usage_error(live: Live) -> None:
     done = live.run("exports", "list", user=None)
     assert done.returncode == 2
     assert "EXPORTD_TOKEN" in done.stderr
+
+
+def test_ctrl_c_offers_to_cancel_and_cancels_on_yes(live: Live) -> None:
+    headers = {"Authorization": f"Bearer {live.token('bob')}"}
+    client = subprocess.Popen(
+        [sys.executable, "-m", "exportd", "export", "slow_trades", "-f", "csv", "--wait"],
+        env={**live.env, "EXPORTD_URL": live.url, "EXPORTD_TOKEN": live.token("bob")},
+        cwd=live.tmp,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        running = _wait_for_running(live.url, headers)
+        client.send_signal(signal.SIGINT)
+        _out, err = client.communicate("y\n", timeout=60)
+    finally:
+        client.kill()
+    assert client.returncode == 130, err
+    assert "Cancel the export on the server?" in err
+    assert f"cancelled {running}" in err
+    deadline = time.monotonic() + 30
+    while (
+        httpx.get(f"{live.url}/v1/exports/{running}", headers=headers).json()["status"]
+        != "cancelled"
+    ):
+        assert time.monotonic() < deadline, "the export was not cancelled"
+        time.sleep(0.2)
+
+
+def _wait_for_running(url: str, headers: dict[str, str]) -> str:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        page = httpx.get(
+            f"{url}/v1/exports",
+            params={"status": "running", "source": "slow_trades"},
+            headers=headers,
+        ).json()
+        if page["items"]:
+            return str(page["items"][0]["id"])
+        time.sleep(0.1)
+    raise AssertionError("the export never started")

@@ -11,6 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 import exportd
+from exportd import web
 from exportd.api import problems
 from exportd.api.request_id import RequestIdMiddleware
 from exportd.api.routes import (
@@ -113,6 +114,7 @@ def create_app(
     app.include_router(events.router)
     app.include_router(deliveries.router)
     app.include_router(ops.router)
+    web.install(app)
 
     @app.get("/metrics", tags=["ops"], response_class=Response)
     def metrics_endpoint() -> Response:

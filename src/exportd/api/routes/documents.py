@@ -11,9 +11,10 @@ from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from exportd.api.deps import CurrentPrincipal, Documents
+from exportd.auth.principal import Principal
 from exportd.documents.models import Resume
 from exportd.documents.preview import Previews
-from exportd.documents.service import Document
+from exportd.documents.service import Document, DocumentService
 from exportd.documents.templates import builtin_catalogue
 from exportd.errors import RequestInvalid
 from exportd.exports.plans import plan_for
@@ -117,14 +118,21 @@ def preview_document(
     document_id: str,
     body: PreviewIn,
     principal: CurrentPrincipal,
-    documents: Documents,
     request: Request,
 ) -> HTMLResponse:
     """The document as HTML with a template, at once (rate-limited): for an editor."""
+    return render_preview(request, principal, document_id, body.template)
+
+
+def render_preview(
+    request: Request, principal: Principal, document_id: str, template_name: str | None
+) -> HTMLResponse:
+    """The preview response (the page shows the same one in a sandboxed frame)."""
+    documents: DocumentService = request.app.state.documents
     document = documents.get(principal, document_id)
-    template = builtin_catalogue().get(body.template)
+    template = builtin_catalogue().get(template_name)
     if template is None:
-        raise RequestInvalid(f"no template named {body.template!r}", code="template_unknown")
+        raise RequestInvalid(f"no template named {template_name!r}", code="template_unknown")
     with request.app.state.db.read() as conn:
         watermark = plan_for(conn, principal.plan).watermark
     previews: Previews = request.app.state.previews

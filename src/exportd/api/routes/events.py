@@ -7,9 +7,6 @@ newer.  The stream ends after the export's final state; comment lines keep it al
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Request
@@ -18,13 +15,12 @@ from starlette.concurrency import run_in_threadpool
 
 from exportd.api.deps import CurrentPrincipal, Exports
 from exportd.api.schemas import ExportOut
+from exportd.api.sse import Poll, event_stream
 from exportd.auth.principal import Principal
 from exportd.exports.models import ExportView
 from exportd.exports.service import ExportService
 
 router = APIRouter(tags=["exports"])
-
-MAX_STREAM_S = 3600.0  # then the client reconnects with Last-Event-ID
 
 
 def _version(view: ExportView) -> int:
@@ -36,30 +32,17 @@ def _event(view: ExportView) -> bytes:
     return f"id: {_version(view)}\nevent: export\ndata: {data}\n\n".encode()
 
 
-async def _stream(
-    request: Request,
-    exports: ExportService,
-    principal: Principal,
-    export_id: str,
-    seen: int,
-) -> AsyncIterator[bytes]:
-    settings = request.app.state.settings
-    yield b"retry: 2000\n\n"
-    started = last_sent = time.monotonic()
-    while time.monotonic() - started < MAX_STREAM_S:
-        view = await run_in_threadpool(exports.get, principal, export_id)
+def _poll(exports: ExportService, principal: Principal, export_id: str, seen: int) -> Poll:
+    def poll() -> tuple[list[bytes], bool]:
+        nonlocal seen
+        view = exports.get(principal, export_id)
+        events = []
         if _version(view) > seen:
             seen = _version(view)
-            last_sent = time.monotonic()
-            yield _event(view)
-        if not view.status.is_active:
-            return
-        if time.monotonic() - last_sent >= settings.events_keepalive_s:
-            last_sent = time.monotonic()
-            yield b": keep-alive\n\n"
-        if await request.is_disconnected():
-            return
-        await asyncio.sleep(settings.events_poll_interval_s)
+            events.append(_event(view))
+        return events, not view.status.is_active
+
+    return poll
 
 
 @router.get(
@@ -77,8 +60,4 @@ async def export_events(
     """Status and progress as server-sent events, until the export is final."""
     await run_in_threadpool(exports.get, principal, export_id)  # 404 before streaming
     seen = int(last_event_id) if last_event_id and last_event_id.isdigit() else 0
-    return StreamingResponse(
-        _stream(request, exports, principal, export_id, seen),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
+    return event_stream(request, _poll(exports, principal, export_id, seen))

@@ -1,0 +1,25 @@
+"""The /exports web page: server-rendered HTML with htmx, vendored, no build step."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.responses import RedirectResponse
+from fastapi.staticfiles import StaticFiles
+
+from exportd.web import live, routes
+
+
+def install(app: FastAPI) -> None:
+    app.mount(
+        "/exports/static",
+        StaticFiles(directory=Path(__file__).parent / "static"),
+        name="exports-static",
+    )
+    app.add_exception_handler(routes.SignInRequired, routes.sign_in_redirect)
+    app.include_router(live.router)
+    app.include_router(routes.router)
+    app.add_api_route(
+        "/", lambda: RedirectResponse("/exports"), include_in_schema=False, methods=["GET"]
+    )

@@ -1,0 +1,383 @@
+"""The /exports page: sign in, create, watch, download, cancel, retry; documents; usage.
+
+Server-rendered with htmx: every action answers with the HTML fragment it changed.
+The routes only translate between forms and the services the API uses; the page has
+no rules of its own.  Errors come back as a notice in the page, never as a JSON body.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
+
+from exportd.api.routes.documents import render_preview
+from exportd.api.schemas import ExportCreate
+from exportd.auth.principal import Principal
+from exportd.config import Settings, jwt_key
+from exportd.demo.users import DEMO_USERS, demo_user
+from exportd.documents.templates import builtin_catalogue
+from exportd.errors import (
+    ExportdError,
+    Forbidden,
+    NotFound,
+    RequestInvalid,
+    Unauthenticated,
+)
+from exportd.exports.downloads import Downloads
+from exportd.exports.models import ColumnChoice, ExportRequest, ExportView
+from exportd.exports.service import ExportService
+from exportd.web import forms, session
+from exportd.web.templating import render, row_html, templates
+from exportd.web.views import row_of
+
+router = APIRouter(prefix="/exports", include_in_schema=False)
+
+PAGE_SIZE = 25
+_NOTICE = {"HX-Retarget": "#notice", "HX-Reswap": "innerHTML"}
+
+
+class SignInRequired(Exception):
+    """Raised by a page route without a valid session; the app sends the user to sign in."""
+
+
+def sign_in_redirect(request: Request, _exc: Exception) -> Response:
+    if "text/event-stream" in request.headers.get("accept", ""):
+        return Response(status_code=204)  # tells an EventSource to stop reconnecting
+    if request.headers.get("HX-Request"):
+        return Response(status_code=204, headers={"HX-Redirect": "/exports"})
+    return RedirectResponse("/exports", status_code=303)
+
+
+class Page:
+    """What every page route needs: the user, the services, and the CSRF token."""
+
+    def __init__(self, request: Request, principal: Principal) -> None:
+        state = request.app.state
+        self.request = request
+        self.principal = principal
+        self.settings: Settings = state.settings
+        self.exports: ExportService = state.exports
+        self.csrf = session.csrf_token(
+            self.settings.secret_key.get_secret_value(), session.session_token(request) or ""
+        )
+
+    def check_csrf(self, form_value: str | None = None) -> None:
+        session.check_csrf(self.request, self.settings.secret_key.get_secret_value(), form_value)
+
+    def watermarked(self) -> bool:
+        return bool(self.exports.usage(self.principal)["limits"]["watermark"])
+
+    def row(self, view: ExportView, watermark: bool | None = None) -> str:
+        mark = self.watermarked() if watermark is None else watermark
+        return row_html(row_of(view, watermark_plan=mark))
+
+    def usage_html(self, usage: dict[str, Any] | None = None, *, oob: bool = False) -> str:
+        usage = usage if usage is not None else self.exports.usage(self.principal)
+        return render("_usage.html", usage=usage, oob=oob)
+
+
+def page(request: Request) -> Page:
+    try:
+        return Page(request, session.principal_of(request))
+    except Unauthenticated as exc:
+        raise SignInRequired from exc
+
+
+def _notice(message: str, *, kind: str = "error", fields: list[str] | None = None) -> str:
+    return render("_notice.html", kind=kind, message=message, fields=fields or [])
+
+
+def _failure(exc: ExportdError) -> HTMLResponse:
+    fields = [f"{e.get('field')}: {e.get('message')}" for e in getattr(exc, "errors", [])]
+    wait = getattr(exc, "retry_after_s", None)
+    message = exc.message + (f" Try again in {wait} s." if wait else "")
+    return HTMLResponse(_notice(f"{message} ({exc.code})", fields=fields), headers=_NOTICE)
+
+
+# -- signing in -------------------------------------------------------------------------
+
+
+@router.get("", response_class=HTMLResponse)
+def exports_page(request: Request) -> Response:
+    try:
+        principal = session.principal_of(request)
+    except Unauthenticated as exc:
+        problem = None if exc.code == "auth_required" else exc.message
+        return _sign_in_page(request, problem, status=401 if problem else 200)
+    return _main_page(Page(request, principal))
+
+
+def _sign_in_page(request: Request, problem: str | None, *, status: int = 200) -> Response:
+    settings: Settings = request.app.state.settings
+    demo = DEMO_USERS if settings.page_sign_in_demo else ()
+    response = templates.TemplateResponse(
+        request, "signin.html", {"problem": problem, "demo_users": demo}, status_code=status
+    )
+    if problem:
+        session.sign_out(response)  # the cookie holds a token that no longer works
+    return response
+
+
+def _main_page(p: Page) -> Response:
+    sources = [s.describe() for s in p.request.app.state.sources.all() if s.allows(p.principal)]
+    usage = p.exports.usage(p.principal)
+    views = p.exports.list_exports(p.principal, limit=PAGE_SIZE).items
+    mark = bool(usage["limits"]["watermark"])
+    context = {
+        "principal": p.principal,
+        "csrf": p.csrf,
+        "usage": usage,
+        "sources": sources,
+        "source_form": _source_form(p, sources[0] if sources else None),
+        "rows": [row_of(v, watermark_plan=mark) for v in views],
+        "documents_panel": _documents_html(p),
+        "idempotency_key": uuid.uuid4().hex,
+    }
+    return templates.TemplateResponse(
+        p.request, "page.html", context, headers={"Cache-Control": "no-store"}
+    )
+
+
+@router.post("/sign-in")
+def sign_in(request: Request, token: Annotated[str, Form(max_length=8192)]) -> Response:
+    try:
+        request.app.state.tokens.verify(token.strip())
+    except Unauthenticated as exc:
+        return _sign_in_page(request, f"{exc.message} ({exc.code})", status=401)
+    response = RedirectResponse("/exports", status_code=303)
+    session.sign_in(response, request, token.strip())
+    return response
+
+
+@router.post("/sign-in/demo")
+def sign_in_demo(request: Request, user: Annotated[str, Form(max_length=32)]) -> Response:
+    settings: Settings = request.app.state.settings
+    chosen = demo_user(user)
+    if not settings.page_sign_in_demo or chosen is None:
+        return _sign_in_page(request, "demo sign-in is not available here", status=403)
+    response = RedirectResponse("/exports", status_code=303)
+    session.sign_in(response, request, chosen.token(jwt_key(settings), ttl_s=86_400))
+    return response
+
+
+@router.post("/sign-out")
+def sign_out(request: Request, csrf: Annotated[str, Form(max_length=64)] = "") -> Response:
+    response = RedirectResponse("/exports", status_code=303)
+    try:
+        page(request).check_csrf(csrf)
+    except Forbidden:
+        return response  # another site's form: the session stays
+    session.sign_out(response)
+    return response
+
+
+# -- the create form --------------------------------------------------------------------
+
+
+def _source_form(p: Page, source: dict[str, Any] | None, preset: str | None = None) -> str:
+    if source is None:
+        return ""
+    kind = source["kind"]
+    skip = ("document_id", "page_size") if kind == "document" else ()
+    presets = source["column_presets"]
+    return render(
+        "_source_fields.html",
+        source=source,
+        fields=forms.fields_of(source["params_schema"], skip=skip),
+        columns=forms.ordered_columns(source["columns"], presets.get(preset or "")),
+        preset=preset,
+        templates=[t.describe() for t in builtin_catalogue().all()] if kind == "document" else [],
+        documents=p.request.app.state.documents.list_documents(p.principal)
+        if kind == "document"
+        else [],
+        email=p.principal.email,
+    )
+
+
+def _described(p: Page, name: str) -> dict[str, Any] | None:
+    source = p.request.app.state.sources.get(name)
+    if source is None or not source.allows(p.principal):
+        return None
+    described: dict[str, Any] = source.describe()
+    return described
+
+
+@router.get("/form", response_class=HTMLResponse)
+def source_form(
+    request: Request,
+    source: Annotated[str, Query(max_length=64)],
+    preset: Annotated[str | None, Query(max_length=64)] = None,
+) -> HTMLResponse:
+    p = page(request)
+    described = _described(p, source)
+    if described is None:
+        return HTMLResponse(_notice(f"no source named {source!r}"), headers=_NOTICE)
+    return HTMLResponse(_source_form(p, described, preset or None))
+
+
+@router.post("/new", response_class=HTMLResponse)
+async def create(request: Request) -> HTMLResponse:
+    form = await request.form()
+    return await run_in_threadpool(_create, request, form)
+
+
+def _create(request: Request, form: FormData) -> HTMLResponse:
+    def act(p: Page) -> str:
+        fields = {key: value for key, value in form.items() if isinstance(value, str)}
+        view, _created = p.exports.create(
+            p.principal,
+            _request_from(p, fields, form.getlist("col")),
+            idempotency_key=fields.get("idempotency_key") or None,
+            correlation_id=str(request.state.request_id),
+        )
+        queued = f"Queued {view.source} as {view.format.upper()}."
+        return (
+            p.row(view)
+            + render("_idempotency.html", key=uuid.uuid4().hex)  # the next export's key
+            + render("_notice.html", kind="ok", message=queued, fields=[], oob=True)
+            + p.usage_html(oob=True)
+        )
+
+    return _act(request, act)
+
+
+def _request_from(p: Page, fields: dict[str, str], columns: list[Any]) -> ExportRequest:
+    described = _described(p, fields.get("source", ""))
+    if described is None:
+        raise RequestInvalid("choose a source", code="source_unknown")
+    chosen = [value for value in columns if isinstance(value, str)]
+    body = forms.export_body(fields, chosen, described)
+    try:
+        return ExportCreate.model_validate(body).to_domain()
+    except ValidationError as exc:
+        raise RequestInvalid(
+            "the form does not validate",
+            code="request_invalid",
+            errors=[
+                {"field": ".".join(map(str, e["loc"])), "message": e["msg"]} for e in exc.errors()
+            ],
+        ) from None
+
+
+# -- acting on an export ----------------------------------------------------------------
+
+
+def _act(request: Request, action: Callable[[Page], str]) -> HTMLResponse:
+    """A page action: signed in, the CSRF token checked, errors as a notice."""
+    p = page(request)
+    try:
+        p.check_csrf()
+        return HTMLResponse(action(p))
+    except ExportdError as exc:
+        return _failure(exc)
+
+
+@router.post("/{export_id}/cancel", response_class=HTMLResponse)
+def cancel(request: Request, export_id: str) -> HTMLResponse:
+    def act(p: Page) -> str:
+        view = p.exports.cancel(p.principal, export_id)
+        return p.row(view) if view is not None else ""
+
+    return _act(request, act)
+
+
+@router.post("/{export_id}/delete", response_class=HTMLResponse)
+def delete(request: Request, export_id: str) -> HTMLResponse:
+    def act(p: Page) -> str:
+        if p.exports.get(p.principal, export_id).status.is_active:
+            raise RequestInvalid("cancel it first: it is still running", code="export_active")
+        p.exports.cancel(p.principal, export_id)  # a finished export: its file goes
+        return p.usage_html(oob=True)  # and its row is replaced by nothing
+
+    return _act(request, act)
+
+
+@router.post("/{export_id}/retry", response_class=HTMLResponse)
+def retry(request: Request, export_id: str) -> HTMLResponse:
+    return _act(request, lambda p: p.row(p.exports.retry(p.principal, export_id)))
+
+
+@router.post("/{export_id}/again", response_class=HTMLResponse)
+def run_again(request: Request, export_id: str) -> HTMLResponse:
+    """The same request once more: how an expired file comes back."""
+
+    def act(p: Page) -> str:
+        old = p.exports.get(p.principal, export_id)
+        view, _ = p.exports.create(
+            p.principal, _same_request(old), correlation_id=str(request.state.request_id)
+        )
+        return p.row(view) + p.usage_html(oob=True)
+
+    return _act(request, act)
+
+
+def _same_request(old: ExportView) -> ExportRequest:
+    columns = tuple(ColumnChoice(c["name"], c.get("label")) for c in old.columns or ())
+    return ExportRequest(
+        source=old.source,
+        format=old.format,
+        params=old.params,
+        columns=columns or None,
+        template=old.template,
+        notify=old.notify,
+        options=old.options,
+    )
+
+
+@router.get("/{export_id}/download")
+def download(request: Request, export_id: str) -> Response:
+    """A fresh one-time link, followed at once: the page's links never go stale."""
+    p = page(request)
+    downloads: Downloads = request.app.state.downloads
+    try:
+        link = downloads.issue(p.principal, export_id)
+    except ExportdError as exc:
+        status = 404 if isinstance(exc, NotFound) else 409
+        return HTMLResponse(_notice(f"{exc.message} ({exc.code})"), status_code=status)
+    return RedirectResponse(link.url, status_code=303)
+
+
+@router.get("/usage", response_class=HTMLResponse)
+def usage(request: Request) -> HTMLResponse:
+    return HTMLResponse(page(request).usage_html())
+
+
+# -- documents --------------------------------------------------------------------------
+
+
+def _documents_html(p: Page) -> str:
+    return render(
+        "_documents.html",
+        documents=p.request.app.state.documents.list_documents(p.principal),
+        templates=[t.describe() for t in builtin_catalogue().all()],
+        csrf=p.csrf,
+    )
+
+
+@router.post("/documents/{document_id}/default", response_class=HTMLResponse)
+def make_default(request: Request, document_id: str) -> HTMLResponse:
+    def act(p: Page) -> str:
+        p.request.app.state.documents.make_default(p.principal, document_id)
+        return _documents_html(p)
+
+    return _act(request, act)
+
+
+@router.get("/documents/{document_id}/preview", response_class=HTMLResponse)
+def preview(
+    request: Request,
+    document_id: str,
+    template: Annotated[str | None, Query(max_length=64)] = None,
+) -> HTMLResponse:
+    p = page(request)
+    try:
+        return render_preview(request, p.principal, document_id, template)
+    except ExportdError as exc:
+        return HTMLResponse(_notice(f"{exc.message} ({exc.code})"), status_code=200)

@@ -1,0 +1,257 @@
+"""The /exports page in headless Chromium against a live server and worker: sign in,
+create with filters and columns, watch it live, download and read the file, cancel,
+retry, the watermark note, refusals, documents, phone width and keyboard use."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx2 as httpx
+import pytest
+from pypdf import PdfReader
+from sqlalchemy import select
+
+from exportd.auth.principal import Principal
+from exportd.config import load_settings
+from exportd.db import Database
+from exportd.demo.resumes import RESUMES
+from exportd.demo.tables import create_demo_tables, demo_trades, seed_trades
+from exportd.documents.service import DocumentService
+from exportd.queue import JobStore
+from tests.support.browser import screenshot_dir
+from tests.support.live import Live, live_exportd
+
+pytestmark = pytest.mark.slow
+
+expect: Any = None  # playwright.sync_api.expect, imported with the browser
+
+
+def _seed(db: Database) -> None:
+    with db.write() as conn:
+        create_demo_tables(conn)
+        seed_trades(conn, "alice", 2_000)
+        seed_trades(conn, "bob", 2_000)
+    documents = DocumentService(
+        db=db, store=JobStore.from_settings(load_settings()), max_sections=20
+    )
+    for user, content in RESUMES.items():
+        documents.create(Principal(user, "free"), title="Resume", content=content)
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+    env = {
+        "EXPORTD_PAGE_SIGN_IN_DEMO": "true",
+        "EXPORTD_SOURCE_MODULES": '["exportd.demo.sources:demo_sources", '
+        '"tests.support.slow_source:slow_sources"]',
+        "EXPORTD_EXPORT_BATCH_ROWS": "100",
+        "EXPORTD_EVENTS_POLL_INTERVAL_S": "0.2",
+    }
+    with live_exportd(tmp_path_factory.mktemp("page"), seed=_seed, env=env) as server:
+        yield server
+
+
+@pytest.fixture
+def page(browser: Any, live: Live) -> Iterator[Any]:
+    global expect
+    from playwright.sync_api import expect as playwright_expect
+
+    expect = playwright_expect
+    expect.set_options(timeout=20_000)
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+    tab = context.new_page()
+    tab.set_default_timeout(20_000)
+    yield tab
+    context.close()
+
+
+def shoot(page: Any, name: str) -> None:
+    where = screenshot_dir()
+    if where is not None:
+        where.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(where / f"{name}.png"), full_page=True)
+
+
+def sign_in_as(page: Any, live: Live, user: str) -> None:
+    page.goto(f"{live.url}/exports")
+    page.get_by_role("button", name=f"Sign in as {user}").click()
+    expect(page.get_by_role("heading", name="New export")).to_be_visible()
+
+
+def newest(page: Any) -> Any:
+    return page.locator("#export-list > li").first
+
+
+def test_sign_in_export_chosen_columns_watch_it_and_download(page: Any, live: Live) -> None:
+    page.goto(f"{live.url}/exports")
+    shoot(page, "sign-in")
+    sign_in_as(page, live, "bob")
+    page.get_by_label("What to export").select_option("trades")
+    page.get_by_label("Symbol", exact=True).fill("AAPL")
+    page.get_by_label("Direction", exact=True).select_option("long")
+    page.locator("#columns > summary").click()  # opens the disclosure
+    keep = {"symbol", "direction", "pnl"}
+    for box in page.locator("#columns input[name=col]").all():
+        box.set_checked(box.get_attribute("value") in keep)
+    expect(page.locator("[data-column-count]")).to_have_text("3")
+    page.get_by_label("Header for pnl").fill("P&L")
+    for _ in range(5):  # pnl climbs above direction
+        page.get_by_role("button", name="Move pnl up").click()
+    shoot(page, "create")
+    page.get_by_role("button", name="Export", exact=True).click()
+    expect(page.locator("#notice")).to_contain_text("Queued trades as CSV")
+    row = newest(page)
+    expect(row.locator(".badge")).to_have_text("Ready")  # brought by the live stream
+    shoot(page, "completed")
+    rows_text = row.locator(".export-body").inner_text()
+    shown = int(re.search(r"([\d,]+) rows", rows_text).group(1).replace(",", ""))  # type: ignore[union-attr]
+    with page.expect_download() as download:
+        row.get_by_role("link", name="Download").click()
+    table = list(csv.reader(io.StringIO(Path(download.value.path()).read_text())))
+    assert table[0] == ["symbol", "P&L", "direction"]
+    assert {(r[0], r[2]) for r in table[1:]} == {("AAPL", "long")}
+    with live.database().read() as conn:
+        expected = conn.execute(
+            select(demo_trades.c.id).where(
+                demo_trades.c.owner_id == "bob",
+                demo_trades.c.symbol == "AAPL",
+                demo_trades.c.direction == "long",
+            )
+        ).all()
+    assert len(table) - 1 == shown == len(expected)
+
+
+def test_watch_progress_live_and_cancel(page: Any, live: Live) -> None:
+    sign_in_as(page, live, "bob")
+    page.get_by_label("What to export").select_option("slow_trades")
+    page.get_by_role("button", name="Export", exact=True).click()
+    row = newest(page)
+    expect(row.locator(".badge")).to_have_text("Running")
+    expect(row.locator("progress")).to_have_attribute("value", re.compile(r"^[1-9]\d*$"))
+    expect(row).to_contain_text("of 2,000 rows")
+    shoot(page, "running")
+    row.get_by_role("button", name="Cancel").click()
+    expect(row.locator(".badge")).to_have_text("Cancelled")
+    expect(row.get_by_role("button", name="Export again")).to_be_visible()
+    export_id = (row.get_attribute("id") or "").removeprefix("export-")
+    api = httpx.get(
+        f"{live.url}/v1/exports/{export_id}",
+        headers={"Authorization": f"Bearer {live.token('bob')}"},
+    ).json()
+    assert api["status"] == "cancelled"
+    assert api["result"] is None
+
+
+def test_a_failed_export_says_why_and_retries(page: Any, live: Live) -> None:
+    page.goto(f"{live.url}/exports")
+    page.get_by_label("Token from your application").fill(live.token("carol"))
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    page.get_by_label("What to export").select_option("resume")
+    page.get_by_role("button", name="Export", exact=True).click()
+    row = newest(page)
+    expect(row.locator(".badge")).to_have_text("Failed")
+    expect(row).to_contain_text("The resume to export was not found.")
+    shoot(page, "failed")
+    created = httpx.post(
+        f"{live.url}/v1/documents",
+        headers={"Authorization": f"Bearer {live.token('carol')}"},
+        json={"title": "Carol", "content": RESUMES["alice"]},
+    )
+    assert created.status_code == 201, created.text
+    row.get_by_role("button", name="Retry").click()
+    expect(newest(page).locator(".badge")).to_have_text("Ready")
+    expect(page.locator("#export-list > li")).to_have_count(1)
+
+
+def test_a_free_resume_pdf_carries_the_watermark_note(page: Any, live: Live) -> None:
+    sign_in_as(page, live, "alice")
+    expect(page.locator("#usage")).to_contain_text("watermark")
+    page.get_by_label("What to export").select_option("resume")
+    page.get_by_label("Page size").select_option("letter")
+    page.get_by_role("button", name="Export", exact=True).click()
+    row = newest(page)
+    expect(row.locator(".badge")).to_have_text("Ready")
+    expect(row).to_contain_text("Watermarked: free plan")
+    with page.expect_download() as download:
+        row.get_by_role("link", name="Download").click()
+    pdf = PdfReader(download.value.path())
+    assert "PREVIEW" in "".join(p.extract_text() for p in pdf.pages)
+    width, height = (float(v) for v in pdf.pages[0].mediabox.upper_right)
+    assert (round(width), round(height)) == (612, 792)  # Letter, as asked
+
+
+def test_refusals_are_explained_and_nothing_is_created(page: Any, live: Live) -> None:
+    sign_in_as(page, live, "alice")
+    before = page.locator("#export-list > li").count()
+    page.get_by_label("What to export").select_option("trades")
+    expect(page.get_by_label("Symbol", exact=True)).to_be_visible()  # the trades fields
+    page.get_by_label("Format").select_option("parquet")
+    page.get_by_role("button", name="Export", exact=True).click()
+    expect(page.locator("#notice")).to_contain_text("format_not_in_plan")
+    page.get_by_label("Format").select_option("csv")
+    page.locator("summary", has_text="File options").click()
+    page.get_by_label("Time zone for timestamps").fill("Mars/Olympus")
+    page.get_by_role("button", name="Export", exact=True).click()
+    expect(page.locator("#notice")).to_contain_text("options.timezone")
+    shoot(page, "refused")
+    assert page.locator("#export-list > li").count() == before
+
+
+def test_documents_panel_previews_and_changes_the_default(page: Any, live: Live) -> None:
+    headers = {"Authorization": f"Bearer {live.token('alice')}"}
+    second = httpx.post(
+        f"{live.url}/v1/documents",
+        headers=headers,
+        json={"title": "Short resume", "content": RESUMES["bob"]},
+    )
+    assert second.status_code == 201
+    sign_in_as(page, live, "alice")
+    panel = page.locator("#documents")
+    panel.get_by_label("Resume").select_option(label="Resume")
+    panel.get_by_label("Template").select_option("modern")
+    panel.get_by_role("button", name="Preview").click()
+    frame = page.frame_locator("iframe[name=preview-frame]")
+    expect(frame.locator("body")).to_contain_text("Alice")
+    shoot(page, "documents")
+    row = panel.locator("li", has_text="Short resume")
+    row.get_by_role("button", name="Make default").click()
+    expect(panel.locator("li", has_text="Short resume")).to_contain_text("Default")
+    assert (
+        httpx.get(f"{live.url}/v1/documents/default", headers=headers).json()["id"]
+        == (second.json()["id"])
+    )
+
+
+def test_phone_width_labels_and_keyboard(browser: Any, live: Live) -> None:
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
+    phone = context.new_page()
+    try:
+        from playwright.sync_api import expect as check
+
+        phone.goto(f"{live.url}/exports")
+        phone.get_by_role("button", name="Sign in as bob").click()
+        check(phone.get_by_role("heading", name="New export")).to_be_visible()
+        width = phone.evaluate("document.documentElement.scrollWidth")
+        assert width <= 390, f"the page scrolls sideways at phone width ({width}px)"
+        unlabelled = phone.evaluate(
+            """[...document.querySelectorAll('input:not([type=hidden]), select, textarea')]
+               .filter(el => el.labels.length === 0 && !el.getAttribute('aria-label'))
+               .map(el => el.name || el.id)"""
+        )
+        assert unlabelled == []
+        before = phone.locator("#export-list > li").count()
+        phone.get_by_label("What to export").select_option("trades")
+        phone.get_by_label("Symbol", exact=True).focus()
+        phone.keyboard.type("MSFT")
+        phone.keyboard.press("Enter")  # submits the form, as any form does
+        check(phone.locator("#export-list > li")).to_have_count(before + 1)
+        check(phone.locator("#export-list > li").first.locator(".badge")).to_have_text("Ready")
+        if (where := screenshot_dir()) is not None:
+            phone.screenshot(path=str(where / "phone.png"), full_page=True)
+    finally:
+        context.close()

@@ -1,0 +1,49 @@
+"""Headless Chromium for the page's tests: Debian's ``chromium`` driven by Playwright
+(never a downloaded browser).  Missing locally: the tests skip; in CI they must run."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+# Without these Chromium keeps calling home, and this machine's closed network refuses it.
+QUIET = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def _missing(what: str) -> None:
+    if os.environ.get("CI"):
+        pytest.fail(f"{what}: .ci/run installs it", pytrace=False)
+    pytest.skip(f"{what} (apt-get install chromium; pip install playwright)")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _missing("Playwright is not installed")
+    if not Path(CHROMIUM).exists():
+        _missing("Debian's chromium is not installed")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=QUIET)
+        yield chromium
+        chromium.close()
+
+
+def screenshot_dir() -> Path | None:
+    """Where to save the page's screenshots (``make screenshots`` sets docs/screenshots)."""
+    where = os.environ.get("EXPORTD_SCREENSHOTS")
+    return Path(where) if where else None
