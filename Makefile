@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 		{ echo "exportd needs Python 3.11 or newer (found $$($(PYTHON) --version))"; exit 1; }
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[postgres,s3]' --group dev
+	$(BIN)/python -m pip install --quiet -e '.[postgres,s3,chromium]' --group dev
 	@touch $(STAMP)
 
 demo: $(STAMP) ## Run exportd with demo data on SQLite + local files
@@ -40,7 +40,7 @@ BENCH_VENV := .venv-bench
 $(BENCH_VENV)/.installed: pyproject.toml
 	@test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
 	$(BENCH_VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(BENCH_VENV)/bin/python -m pip install --quiet -e '.[postgres,s3]' --group bench --group dev
+	$(BENCH_VENV)/bin/python -m pip install --quiet -e '.[postgres,s3,chromium]' --group bench --group dev
 	@touch $@
 
 bench: $(BENCH_VENV)/.installed ## Run the benchmarks (needs PostgreSQL and wrk) and print figures with ratios
@@ -50,6 +50,7 @@ bench: $(BENCH_VENV)/.installed ## Run the benchmarks (needs PostgreSQL and wrk)
 	cd bench && BENCH_WORKERS=2 ../$(BENCH_VENV)/bin/python api_polling.py
 	cd bench && ../$(BENCH_VENV)/bin/python export_formats.py
 	cd bench && ../$(BENCH_VENV)/bin/python document_render.py
+	cd bench && ../$(BENCH_VENV)/bin/python document_e2e.py
 
 screenshots: $(STAMP) ## Drive the page in Chromium and save its screenshots under docs/screenshots
 	EXPORTD_SCREENSHOTS=docs/screenshots $(BIN)/python -m pytest -q tests/e2e/test_web_page.py

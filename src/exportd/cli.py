@@ -47,12 +47,16 @@ def _settings(**overrides: object) -> Settings:
 
 def _check_services(settings: Settings) -> None:
     """Start-up checks of what a long-running process depends on: a bad SMTP URL is
-    refused anywhere; in production an unreachable SMTP server stops the start."""
+    refused anywhere; in production an unreachable SMTP server stops the start; the
+    Chromium engine without its browser or Playwright stops it anywhere."""
     from exportd.delivery.smtp import SmtpServer
+    from exportd.documents.chromium import check_chromium
 
-    if settings.smtp_url is None:
-        return
     try:
+        if settings.pdf_engine == "chromium":
+            check_chromium(settings.chromium_path)
+        if settings.smtp_url is None:
+            return
         server = SmtpServer.from_url(settings.smtp_url.get_secret_value())
         if settings.env == "production":
             server.check()
@@ -177,7 +181,9 @@ def demo(
     upgrade(db)
     seeded = seed_demo(db, JobStore.from_settings(settings))
     db.dispose()
-    worker_process = subprocess.Popen([sys.executable, "-m", "exportd", "worker"])
+    worker_process = subprocess.Popen(
+        [sys.executable, "-m", "exportd", "worker"], preexec_fn=_stop_with_parent
+    )
     key = jwt_key(settings)
     out.print(f"[bold]exportd demo[/bold] on http://127.0.0.1:{port}  (Ctrl-C stops)")
     out.print(f"  the page: http://127.0.0.1:{port}/exports  (sign in as a demo user)")
@@ -197,6 +203,19 @@ def demo(
     finally:
         worker_process.terminate()
         worker_process.wait(timeout=60)
+
+
+def _stop_with_parent() -> None:
+    """In the demo's worker, before it starts: SIGTERM when the demo process dies, however
+    it dies.  uvicorn re-raises a SIGTERM after its graceful stop, so the demo's own
+    ``finally`` may never run; without this the worker would outlive it (Linux only)."""
+    if sys.platform != "linux":
+        return
+    import ctypes
+    import signal
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
 @app.command()

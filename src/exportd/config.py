@@ -176,6 +176,17 @@ class Settings(BaseSettings):
     max_document_sections: int = Field(
         default=20, ge=1, le=200, description="sections a document may have (resume store)"
     )
+    pdf_engine: Literal["weasyprint", "chromium"] = Field(
+        default="weasyprint",
+        description="prints HTML templates: weasyprint (pip only) or chromium "
+        "(needs exportd[chromium] and Debian's chromium; ~0.7 GB per worker child)",
+    )
+    chromium_path: str | None = Field(
+        default=None, description="the Chromium to drive (default: chromium on the PATH)"
+    )
+    chromium_restart_after: int = Field(
+        default=200, ge=1, description="a worker's browser is restarted after this many PDFs"
+    )
     document_max_pages: int = Field(
         default=20, ge=1, le=500, description="a rendered document longer than this fails"
     )

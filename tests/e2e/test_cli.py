@@ -113,3 +113,15 @@ def test_production_refuses_to_start_without_a_reachable_smtp_server(url: str) -
     unreachable = exportd("serve", url=url, EXPORTD_SMTP_URL="smtp://127.0.0.1:1", **production)
     assert unreachable.returncode == 2
     assert "cannot reach the SMTP server at 127.0.0.1:1" in unreachable.stderr
+
+
+def test_the_chromium_engine_without_its_browser_stops_the_worker(url: str) -> None:
+    assert exportd("migrate", url=url).returncode == 0
+    refused = exportd(
+        "worker",
+        url=url,
+        EXPORTD_PDF_ENGINE="chromium",
+        EXPORTD_CHROMIUM_PATH="/nonexistent/chromium",
+    )
+    assert refused.returncode == 2
+    assert "apt install chromium" in refused.stderr

@@ -19,6 +19,7 @@ from exportd.documents.source import RESUME
 from exportd.exports.models import ExportRequest, ExportStatus
 from exportd.exports.service import ExportService
 from exportd.sources import SourceRegistry
+from tests.support.browser import require_chromium
 from tests.support.workers import Harness
 
 pytestmark = pytest.mark.slow
@@ -44,12 +45,11 @@ RESUME_DATA = {
 }
 
 
-@pytest.fixture
-def world(
-    database_url: str, tmp_path: Path
+def make_world(
+    database_url: str, tmp_path: Path, **worker_env: str
 ) -> Iterator[tuple[Harness, ExportService, DocumentService]]:
     harness = Harness(database_url, tmp_path)
-    harness.start_worker(storage_url=f"file://{tmp_path / 'exports'}")
+    harness.start_worker(storage_url=f"file://{tmp_path / 'exports'}", **worker_env)
     exports_service = ExportService(
         db=harness.db,
         store=harness.store,
@@ -59,6 +59,21 @@ def world(
     documents = DocumentService(db=harness.db, store=harness.store, max_sections=20)
     yield harness, exports_service, documents
     harness.close()
+
+
+@pytest.fixture
+def world(
+    database_url: str, tmp_path: Path
+) -> Iterator[tuple[Harness, ExportService, DocumentService]]:
+    yield from make_world(database_url, tmp_path)
+
+
+@pytest.fixture
+def chromium_world(
+    database_url: str, tmp_path: Path
+) -> Iterator[tuple[Harness, ExportService, DocumentService]]:
+    require_chromium()
+    yield from make_world(database_url, tmp_path, pdf_engine="chromium")
 
 
 def run(world: Any, principal: Principal, content: dict[str, Any], **request: Any):
@@ -144,3 +159,17 @@ def test_a_document_missing_required_sections_fails_naming_them(world: Any) -> N
     assert done.error["code"] == "document_invalid"
     assert "missing sections: work" in done.error["message"]
     assert done.error["retryable"] is False
+
+
+def test_the_chromium_engine_prints_the_html_template(chromium_world: Any) -> None:
+    done, pdf = run(chromium_world, FREE, RESUME_DATA, format="pdf", template="modern")
+    assert done.status is ExportStatus.COMPLETED, done.error
+    assert pdf is not None
+    text = text_of(pdf)
+    assert "Zoë Ångström" in text
+    assert "{{ 7*7 }}" in text
+    assert "PREVIEW" in text
+    fonts = fonts_of(pdf)
+    assert fonts
+    assert all(fonts.values()), fonts
+    assert b"Chrom" in pdf  # the producer: it was Chromium that printed it, not WeasyPrint

@@ -29,14 +29,21 @@ def _missing(what: str) -> None:
     pytest.skip(f"{what} (apt-get install chromium; pip install playwright)")
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
+def require_chromium() -> None:
+    """Skip (locally) or fail (in CI) unless Playwright and Debian's chromium are here."""
     try:
-        from playwright.sync_api import sync_playwright
+        import playwright  # noqa: F401
     except ImportError:
         _missing("Playwright is not installed")
     if not Path(CHROMIUM).exists():
         _missing("Debian's chromium is not installed")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    require_chromium()
+    from playwright.sync_api import sync_playwright
+
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=QUIET)
         yield chromium

@@ -19,6 +19,7 @@ from urllib.parse import unquote, urlsplit
 from jinja2 import FileSystemLoader, StrictUndefined
 from jinja2.sandbox import SandboxedEnvironment
 
+from exportd.config import Settings
 from exportd.documents.models import Resume
 from exportd.documents.templates import PageSize, Template
 from exportd.errors import ConfigError, TerminalJobError
@@ -51,10 +52,30 @@ def check_sections(resume: Resume, template: Template) -> None:
 
 
 class Renderer:
-    def __init__(self) -> None:
+    """Typst templates compile with Typst; HTML templates print with ``pdf_engine``."""
+
+    def __init__(
+        self,
+        *,
+        pdf_engine: Literal["weasyprint", "chromium"] = "weasyprint",
+        chromium_path: str | None = None,
+        chromium_restart_after: int = 200,
+    ) -> None:
+        self.pdf_engine = pdf_engine
+        self.chromium_path = chromium_path
+        self.chromium_restart_after = chromium_restart_after
         self._typst: dict[Path, Any] = {}
         self._jinja: dict[Path, SandboxedEnvironment] = {}
         self._fonts: Any = None
+        self._chromium: Any = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Renderer:
+        return cls(
+            pdf_engine=settings.pdf_engine,
+            chromium_path=settings.chromium_path,
+            chromium_restart_after=settings.chromium_restart_after,
+        )
 
     def render(
         self, template: Template, data: dict[str, Any], fmt: str, options: RenderOptions
@@ -67,7 +88,11 @@ class Renderer:
         if template.manifest.engine == "typst":
             return self._typst_pdf(template, data, options)
         html = self.html(template, data, options)
-        return html.encode() if fmt == "html" else self._weasyprint_pdf(template, html, options)
+        if fmt == "html":
+            return html.encode()
+        if self.pdf_engine == "chromium":
+            return self._chromium_pdf(template, html, options)
+        return self._weasyprint_pdf(template, html, options)
 
     # -- Typst -------------------------------------------------------------------------
 
@@ -146,6 +171,23 @@ class Renderer:
         _check_pages(len(document.pages), options)
         pdf: bytes = document.write_pdf()
         return pdf
+
+    def _chromium_pdf(self, template: Template, html: str, options: RenderOptions) -> bytes:
+        if self._chromium is None:
+            from exportd.documents.chromium import ChromiumEngine
+
+            self._chromium = ChromiumEngine(
+                executable=self.chromium_path, restart_after=self.chromium_restart_after
+            )
+        pdf: bytes = self._chromium.pdf(template.folder, html, options.paper)
+        _check_pages(_count_pages(pdf), options)
+        return pdf
+
+    def close(self) -> None:
+        """Stop a browser this renderer started (Typst and WeasyPrint hold no process)."""
+        if self._chromium is not None:
+            self._chromium.close()
+            self._chromium = None
 
 
 def _confined_fetcher(weasyprint: Any, folder: Path) -> Any:

@@ -58,7 +58,7 @@ def runtime() -> Runtime:
         db=create_database(settings, pre_ping=False),
         storage=storage_for(settings),
         sources=load_sources(settings.source_modules, settings.sql_sources),
-        renderer=Renderer(),
+        renderer=Renderer.from_settings(settings),
     )
 
 

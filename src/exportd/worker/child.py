@@ -7,6 +7,7 @@ the supervisor decides when a child stops.  A child whose supervisor vanished ex
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import signal
@@ -57,6 +58,7 @@ def child_main(conn: Connection, task_modules: list[str]) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     _exit_with_parent()
+    _configure_logging()
     load_task_modules(task_modules)
     conn.send(("ready",))
     while True:
@@ -82,6 +84,18 @@ def _run(conn: Connection, request: RunRequest) -> tuple[Any, ...]:
     except BaseException as exc:  # the job's failure is data for the supervisor
         error = dataclasses.replace(classify(exc), stack=stack_excerpt(exc))
     return ("done", request.job_id, request.attempt, result, error, cancelled)
+
+
+def _configure_logging() -> None:
+    """The same log format and level as the supervisor (a spawned child starts with
+    structlog's defaults: every level, as console text)."""
+    from exportd.config import load_settings
+    from exportd.errors import ConfigError
+    from exportd.logs import configure_logging
+
+    # The supervisor read the same settings and started, so they load here too.
+    with contextlib.suppress(ConfigError):
+        configure_logging(load_settings())
 
 
 def _exit_with_parent() -> None:

@@ -132,21 +132,25 @@ class Supervisor:
     def run(self) -> None:
         self._install_signal_handlers()
         watcher = watcher_for(self.db, self.wakeup) if self.settings.worker_wakeups else None
-        for child in self.children:
-            child.start()
-        self._register()
-        if watcher is not None:
-            watcher.start()
-        log.info(
-            "worker.started",
-            worker_id=self.worker_id,
-            concurrency=len(self.children),
-            queues=self.queues,
-        )
+        watching = False
+        # Everything after the first child starts is inside the try: children ignore
+        # SIGTERM, so one left running would hang this process's exit forever.
         try:
+            for child in self.children:
+                child.start()
+            self._register()
+            if watcher is not None:
+                watcher.start()
+                watching = True
+            log.info(
+                "worker.started",
+                worker_id=self.worker_id,
+                concurrency=len(self.children),
+                queues=self.queues,
+            )
             self._loop()
         finally:
-            if watcher is not None:
+            if watcher is not None and watching:
                 watcher.stop()
             for child in self.children:
                 child.stop()
@@ -323,7 +327,7 @@ class Supervisor:
                     TimeLimitExceeded(f"the job ran past its time limit of {seconds:g} s")
                 )
                 self._kill(child, Outcome(claim=running.claim, error=error))
-            elif check_memory and child.rss_bytes() > limit:
+            elif check_memory and child.memory_bytes() > limit:
                 megabytes = self.settings.memory_limit_mb
                 error = classify(
                     MemoryLimitExceeded(

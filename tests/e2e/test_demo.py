@@ -1,0 +1,114 @@
+"""`exportd demo` as a person runs it: seeds, serves the API and the page with a worker,
+prints the page and tokens; Ctrl-C (or a SIGTERM to it alone) stops every process it
+started; a second start reuses the data."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx2 as httpx
+import psutil
+import pytest
+
+from tests.support.mail import free_port
+
+pytestmark = pytest.mark.slow
+
+
+def start(tmp: Path, port: int) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EXPORTD_")}
+    env["EXPORTD_LOG_FORMAT"] = "json"
+    return subprocess.Popen(
+        [sys.executable, "-m", "exportd", "demo", "--port", str(port)],
+        cwd=tmp,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,  # its own process group, as a terminal gives it
+    )
+
+
+def wait_ready(url: str, timeout: float = 90) -> float:
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        try:
+            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                return time.monotonic() - started
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError("the demo did not become ready")
+
+
+def tree(process: subprocess.Popen[str]) -> list[psutil.Process]:
+    return [psutil.Process(process.pid), *psutil.Process(process.pid).children(recursive=True)]
+
+
+def stop_and_read(process: subprocess.Popen[str], how: str) -> str:
+    processes = tree(process)
+    if how == "ctrl-c":
+        os.killpg(process.pid, signal.SIGINT)
+    else:
+        process.send_signal(signal.SIGTERM)  # the demo alone: its worker must follow
+    output, _ = process.communicate(timeout=90)
+    _gone, alive = psutil.wait_procs(processes, timeout=30)
+    assert alive == [], f"left running: {[p.cmdline() for p in alive]}"
+    return output
+
+
+def test_demo_serves_the_page_and_stops_without_orphans(tmp_path: Path) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    demo = start(tmp_path, port)
+    try:
+        wait_ready(url)
+        deadline = time.monotonic() + 60
+        while len(tree(demo)) < 4:  # the demo (API), the worker and its children
+            assert time.monotonic() < deadline, "the worker did not start its children"
+            time.sleep(0.2)
+        page = httpx.get(f"{url}/exports")
+        assert "Sign in as alice" in page.text
+        with httpx.Client(base_url=url) as browser:
+            signed = browser.post("/exports/sign-in/demo", data={"user": "bob"})
+            assert signed.status_code in (200, 303)
+            assert "Your plan: pro" in browser.get("/exports").text
+    finally:
+        output = stop_and_read(demo, "ctrl-c")
+    assert f"{url}/exports" in output
+    assert "alice (free): ey" in output
+    assert "(seeded)" in output
+
+    again = start(tmp_path, port)
+    try:
+        wait_ready(url)
+        token = next(
+            line.split(": ", 1)[1].strip()
+            for line in _lines_until_token(again)
+            if line.strip().startswith("bob (pro):")
+        )
+        trades = httpx.post(
+            f"{url}/v1/exports",
+            headers={"Authorization": f"Bearer {token}"},
+            json={"source": "trades", "format": "csv", "params": {"limit": 10}},
+        )
+        assert trades.status_code == 202, trades.text
+    finally:
+        stop_and_read(again, "sigterm")
+
+
+def _lines_until_token(process: subprocess.Popen[str]) -> list[str]:
+    assert process.stdout is not None
+    lines = []
+    for line in process.stdout:
+        lines.append(line)
+        if "reused" in line:
+            assert "(reused)" in line
+        if line.strip().startswith("bob (pro):"):
+            return lines
+    raise AssertionError("no token printed")
