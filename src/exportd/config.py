@@ -117,6 +117,9 @@ class Settings(BaseSettings):
     events_keepalive_s: float = Field(
         default=15.0, gt=0, description="a comment line this often keeps proxies from closing"
     )
+    max_request_bytes: int = Field(
+        default=1_048_576, ge=1024, description="larger request bodies are refused (413)"
+    )
     page_sign_in_demo: bool = Field(
         default=False,
         description="the /exports page offers one-click sign-in as the demo users "

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 import httpx2 as httpx
 import pytest
 
+from exportd.config import jwt_key, load_settings
 from exportd.db import Database
 from exportd.demo.tables import create_demo_tables, seed_trades
 from tests.support.live import Live, live_exportd
@@ -138,3 +139,14 @@ def _wait_for_running(url: str, headers: dict[str, str]) -> str:
             return str(page["items"][0]["id"])
         time.sleep(0.1)
     raise AssertionError("the export never started")
+
+
+def test_no_token_or_secret_reaches_the_logs(live: Live) -> None:
+    token = live.token("bob")
+    assert live.run("exports", "list").returncode == 0
+    logs = (live.tmp / "server.log").read_text() + (live.tmp / "worker.log").read_text()
+    assert logs  # the server and the worker did log
+    signature = token.rsplit(".", 1)[1]
+    assert signature not in logs
+    assert "Bearer" not in logs
+    assert jwt_key(load_settings()) not in logs

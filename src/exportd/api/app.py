@@ -13,6 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 import exportd
 from exportd import web
 from exportd.api import problems
+from exportd.api.body_limit import BodyLimitMiddleware
 from exportd.api.request_id import RequestIdMiddleware
 from exportd.api.routes import (
     admin,
@@ -105,6 +106,7 @@ def create_app(
         db=database, store=store, max_sections=settings.max_document_sections, clock=clock
     )
     problems.install(app)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
     app.add_middleware(RequestIdMiddleware)
     app.include_router(exports.router)
     app.include_router(catalogue.router)

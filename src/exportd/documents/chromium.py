@@ -100,6 +100,10 @@ class ChromiumEngine:
         self._folder, self._html = folder.resolve(), html
         self._jobs += 1
         page.goto(f"{ORIGIN}/", wait_until="load")
+        # Web fonts load as layout asks for them, possibly after "load": wait for all, or a
+        # fallback font could print instead of the template's own.  (Evaluated through
+        # the DevTools protocol: the page's own scripts stay off.)
+        page.evaluate("document.fonts.ready.then(() => document.fonts.size)")
         pdf: bytes = page.pdf(format=PAPER[paper], print_background=True, prefer_css_page_size=True)
         return pdf
 

@@ -26,8 +26,11 @@ class Previews:
         self._spend(user_id)
         try:
             check_sections(resume, template)
+            return self._render(resume, template, watermark=watermark)
         except TerminalJobError as exc:
             raise RequestInvalid(exc.message, code=exc.code) from None
+
+    def _render(self, resume: Resume, template: Template, *, watermark: bool) -> str:
         data = resume.model_dump(mode="json")
         options = RenderOptions(template.manifest.page_size, watermark, self.max_pages)
         if template.manifest.engine == "html":

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import io
 import json
+import re
+import unicodedata
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
-from jinja2 import FileSystemLoader, StrictUndefined
+from jinja2 import FileSystemLoader, StrictUndefined, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
 from exportd.config import Settings
@@ -145,12 +147,21 @@ class Renderer:
             env = SandboxedEnvironment(
                 loader=FileSystemLoader(template.folder), autoescape=True, undefined=StrictUndefined
             )
+            env.filters["text_dir"] = text_dir
             self._jinja[template.folder] = env
         css_file = template.folder / "style.css"
         css = css_file.read_text() if css_file.is_file() else ""
         # ``data`` is a validated model's dump: every field is there, if only as None.
-        context = {**data, "options": asdict(options), "css": css}
-        return env.get_template(template.manifest.entry).render(context)
+        context = {**printable(data), "options": asdict(options), "css": css}
+        try:
+            return env.get_template(template.manifest.entry).render(context)
+        except TemplateError as exc:
+            # A template that breaks (or tries the sandbox's walls) fails the same way
+            # on every attempt: terminal, naming the template, not retried.
+            raise TerminalJobError(
+                f"the {template.name!r} template failed: {type(exc).__name__}: {str(exc)[:300]}",
+                code="render_failed",
+            ) from None
 
     def _weasyprint_pdf(self, template: Template, html: str, options: RenderOptions) -> bytes:
         try:
@@ -163,11 +174,18 @@ class Renderer:
             ) from None
         if self._fonts is None:
             self._fonts = FontConfiguration()
-        document = weasyprint.HTML(
-            string=html,
-            base_url=template.folder.as_uri() + "/",
-            url_fetcher=_confined_fetcher(weasyprint, template.folder),
-        ).render(font_config=self._fonts)
+        try:
+            document = weasyprint.HTML(
+                string=html,
+                base_url=template.folder.as_uri() + "/",
+                url_fetcher=_confined_fetcher(weasyprint, template.folder),
+            ).render(font_config=self._fonts)
+        except (AssertionError, ValueError, TypeError, KeyError, IndexError) as exc:
+            # A layout bug the same document hits on every attempt: terminal, not retried.
+            raise TerminalJobError(
+                f"the {template.name!r} template could not be laid out: {type(exc).__name__}",
+                code="render_failed",
+            ) from exc
         _check_pages(len(document.pages), options)
         pdf: bytes = document.write_pdf()
         return pdf
@@ -188,6 +206,36 @@ class Renderer:
         if self._chromium is not None:
             self._chromium.close()
             self._chromium = None
+
+
+# Characters HTML cannot carry or that engines choke on (WeasyPrint's layout asserts on
+# U+2029): line and paragraph separators become line breaks, other controls go.
+_SEPARATORS = str.maketrans({"\u2028": "\n", "\u2029": "\n"})
+_UNPRINTABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
+
+
+def printable(value: Any) -> Any:
+    """The document with every string fit for HTML (structure unchanged)."""
+    if isinstance(value, str):
+        return _UNPRINTABLE.sub("", value.translate(_SEPARATORS))
+    if isinstance(value, dict):
+        return {key: printable(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [printable(item) for item in value]
+    return value
+
+
+def text_dir(text: object) -> str:
+    """``rtl`` when the text's first strong character reads right to left (Hebrew,
+    Arabic…), else ``ltr``: templates write ``dir="{{ text | text_dir }}"``, which every
+    engine honours (WeasyPrint has no ``dir="auto"``)."""
+    for char in str(text or ""):
+        kind = unicodedata.bidirectional(char)
+        if kind in ("R", "AL"):
+            return "rtl"
+        if kind == "L":
+            return "ltr"
+    return "ltr"
 
 
 def _confined_fetcher(weasyprint: Any, folder: Path) -> Any:

@@ -2,7 +2,9 @@
 
 The manifest names the template, its version (recorded on every export that used it),
 the engine (``typst`` or ``html``), the entry file, the sections a document must have,
-the most sections it takes and the default page size.
+the most sections it takes, the default page size, and the fonts it bundles in its
+``fonts/`` folder — so a document looks the same on every machine, whatever fonts the
+machine has.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ class Manifest(BaseModel):
     required_sections: list[str] = Field(default_factory=lambda: ["profile"])
     max_sections: int = Field(default=20, ge=1, le=200)
     page_size: PageSize = "a4"
+    fonts: list[str] = Field(default_factory=list, description="files in the fonts/ folder")
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +78,9 @@ def load_template(folder: Path) -> Template:
         raise ConfigError(f"template {folder.name!r}: bad manifest.toml: {exc}") from None
     if not (folder / manifest.entry).is_file():
         raise ConfigError(f"template {manifest.name!r}: its entry {manifest.entry!r} is missing")
+    missing = [f for f in manifest.fonts if not (folder / "fonts" / f).is_file()]
+    if missing:
+        raise ConfigError(f"template {manifest.name!r}: fonts missing from fonts/: {missing}")
     return Template(manifest, folder.resolve())
 
 

@@ -145,7 +145,7 @@ def run_export(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
             raise after_rows(exc, done) from exc
         # Still inside the storage writer: raising here discards the file unseen.
         check_result(conn, export.owner_id, plan, out.size, datetime.now(UTC))
-    return {
+    result = {
         "key": key,
         "filename": filename,
         "content_type": fmt.content_type,
@@ -153,6 +153,10 @@ def run_export(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
         "sha256": out.digest.hexdigest(),
         "row_count": done,
     }
+    # Only the XLSX writer can have to shorten a cell (Excel's limit): say so if it did.
+    if getattr(writer, "cells_cut", 0):
+        result["cells_cut"] = writer.cells_cut  # type: ignore[attr-defined]
+    return result
 
 
 def _store_document(

@@ -8,7 +8,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from exportd.formats.base import OutputColumn, WriteOptions
-from exportd.formats.safety import neutralise_array
+from exportd.formats.safety import neutralise, neutralise_array
 
 
 class CsvWriter:
@@ -19,8 +19,14 @@ class CsvWriter:
         schema: pa.Schema,
         options: WriteOptions,
     ) -> None:
-        self.columns = columns
-        labelled_schema = pa.schema([pa.field(c.label, schema.field(c.name).type) for c in columns])
+        # Headers are text the user chose (a rename): neutralised like any other cell.
+        self.labels = [neutralise(c.label) for c in columns]
+        labelled_schema = pa.schema(
+            [
+                pa.field(label, schema.field(c.name).type)
+                for label, c in zip(self.labels, columns, strict=True)
+            ]
+        )
         if options.bom:
             sink.write(b"\xef\xbb\xbf")
         write_options = pacsv.WriteOptions(delimiter=options.delimiter)
@@ -28,9 +34,7 @@ class CsvWriter:
 
     def write(self, batch: pa.RecordBatch) -> None:
         arrays = [neutralise_array(array) for array in batch.columns]
-        self._writer.write_batch(
-            pa.RecordBatch.from_arrays(arrays, names=[c.label for c in self.columns])
-        )
+        self._writer.write_batch(pa.RecordBatch.from_arrays(arrays, names=self.labels))
 
     def close(self) -> None:
         self._writer.close()

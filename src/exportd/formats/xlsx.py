@@ -1,8 +1,10 @@
 """XLSX through XlsxWriter in constant-memory mode: rows go to disk as they come.
 
 Excel stops at 1,048,576 rows a sheet: the export continues on a new sheet (with the
-header again) instead of being cut short.  Numbers and dates stay typed; text is
-written as text, never as a formula, and neutralised like CSV.
+header again) instead of being cut short.  A cell holds at most 32,767 characters: a
+longer text is cut with a visible marker saying how much is missing, and counted
+(``cells_cut``) so the export's result says so — never a silent cut.  Numbers and dates
+stay typed; text is written as text, never as a formula, and neutralised like CSV.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from exportd.formats.base import OutputColumn
 from exportd.formats.safety import neutralise
 
 MAX_ROWS = 1_048_576
+MAX_CELL_CHARS = 32_767
 
 
 class XlsxWriter:
@@ -38,6 +41,7 @@ class XlsxWriter:
         self.sheet: Any = None
         self.sheets = 0
         self.row = 0
+        self.cells_cut = 0
         self._new_sheet()
 
     def _new_sheet(self) -> None:
@@ -60,7 +64,7 @@ class XlsxWriter:
         if value is None:
             return
         if isinstance(value, str):
-            self.sheet.write_string(self.row, col, neutralise(value))
+            self.sheet.write_string(self.row, col, self._fitted(neutralise(value)))
         elif isinstance(value, bool):
             self.sheet.write_boolean(self.row, col, value)
         elif isinstance(value, int | float):
@@ -70,7 +74,14 @@ class XlsxWriter:
         elif isinstance(value, date):
             self.sheet.write_datetime(self.row, col, value, self.date_format)
         else:
-            self.sheet.write_string(self.row, col, neutralise(str(value)))
+            self.sheet.write_string(self.row, col, self._fitted(neutralise(str(value))))
+
+    def _fitted(self, text: str) -> str:
+        if len(text) <= MAX_CELL_CHARS:
+            return text
+        self.cells_cut += 1
+        marker = f" […{len(text):,} characters in all; Excel holds {MAX_CELL_CHARS:,}]"
+        return text[: MAX_CELL_CHARS - len(marker)] + marker
 
     def close(self) -> None:
         self.workbook.close()

@@ -53,5 +53,7 @@ def check_key(key: str) -> str:
 
 def content_disposition(filename: str) -> str:
     """RFC 6266: an ASCII fallback and the exact name as UTF-8 ``filename*``."""
-    fallback = filename.encode("ascii", "replace").decode().replace("?", "_").replace('"', "_")
+    # Only printable ASCII in the fallback: no quote, backslash or control character (a
+    # CR LF there would end the header and start another).
+    fallback = "".join(c if " " <= c <= "~" and c not in '"\\' else "_" for c in filename)
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"

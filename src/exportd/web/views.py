@@ -105,6 +105,9 @@ def _file_text(result: dict[str, object], *, document: bool) -> str:
     rows = result.get("row_count")
     if isinstance(rows, int) and not document:
         parts.append(f"{rows:,} row" + ("" if rows == 1 else "s"))
+    cut = result.get("cells_cut")
+    if isinstance(cut, int) and cut:
+        parts.append(f"{cut:,} long cells shortened to Excel's 32,767 characters")
     return " · ".join(parts)
 
 

@@ -1,0 +1,106 @@
+"""Bundled fonts: every engine prints accents, Hebrew and Arabic with the template's own
+fonts (embedded), never a font the machine happens to have; right-to-left text reads in
+its order."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+from pypdf import PdfReader
+
+from exportd.documents.models import Resume
+from exportd.documents.render import Renderer, RenderOptions, text_dir
+from exportd.documents.templates import BUILTIN_DIR, load_template
+from exportd.errors import ConfigError
+from tests.support.browser import require_chromium
+from tests.support.pdfs import fonts_of
+
+FIRST, SECOND = "מהנדסת", "נתונים"  # "data engineer": the first word read is the rightmost
+RESUME = {
+    "profile": {
+        "name": "Zoë Ångström-Dvořák",
+        "headline": f"{FIRST} {SECOND}",
+        "summary": "שלום עולם · مرحبا بالعالم · Crème brûlée, ça va",
+    },
+    "work": [{"organisation": "Acme", "role": "Engineer", "highlights": ["עברית 123 text"]}],
+}
+CASES = [("modern", "weasyprint"), ("modern", "chromium"), ("classic", "typst")]
+
+
+@pytest.fixture(params=CASES, ids=[f"{t}-{e}" for t, e in CASES])
+def printed(request: pytest.FixtureRequest) -> PdfReader:
+    template, engine = request.param
+    if engine == "chromium":
+        require_chromium()
+    renderer = Renderer(pdf_engine="chromium" if engine == "chromium" else "weasyprint")
+    data = Resume.model_validate(RESUME).model_dump(mode="json")
+    try:
+        pdf = renderer.render(
+            load_template(BUILTIN_DIR / template), data, "pdf", RenderOptions("a4", True)
+        )
+    finally:
+        renderer.close()
+    return PdfReader(io.BytesIO(pdf))
+
+
+def test_only_the_templates_own_fonts_and_all_embedded(printed: PdfReader) -> None:
+    used = fonts_of(printed)
+    assert all(used.values()), used
+    own = ("Noto", "Libertinus")  # bundled, or built into Typst
+    assert all(name.replace("-", "").startswith(own) for name in used), used
+    assert any("Hebrew" in name for name in used) or any("Libertinus" in n for n in used)
+    assert any("Arabic" in name for name in used), used
+
+
+def test_accents_survive(printed: PdfReader) -> None:
+    text = "".join(page.extract_text() for page in printed.pages)
+    assert "Zoë Ångström-Dvořák" in text
+    assert "Crème brûlée, ça va" in text
+
+
+def test_right_to_left_words_are_in_reading_order(printed: PdfReader) -> None:
+    runs: list[tuple[float, str]] = []
+
+    def visit(text: str, cm: list[float], tm: list[float], *_: object) -> None:
+        if FIRST in text or SECOND in text:
+            runs.append((cm[4] + tm[4] * cm[0], text))
+
+    printed.pages[0].extract_text(visitor_text=visit)
+    together = [text for _x, text in runs if FIRST in text and SECOND in text]
+    if together:
+        # One run (WeasyPrint): its text is stored in reading order.
+        assert f"{FIRST} {SECOND}" in together[0]
+    else:
+        # A run per word (Chromium, Typst): the word read first is further right.
+        x_first = next(x for x, text in runs if FIRST in text)
+        x_second = next(x for x, text in runs if SECOND in text)
+        assert x_first > x_second
+
+
+@pytest.mark.parametrize(
+    ("text", "direction"),
+    [
+        ("שלום", "rtl"),
+        ("مرحبا", "rtl"),
+        ("Zoë", "ltr"),
+        ("123 שלום", "rtl"),  # digits are weak: the first strong letter decides
+        ("", "ltr"),
+        (None, "ltr"),
+    ],
+)
+def test_text_direction_follows_the_first_strong_letter(text: str | None, direction: str) -> None:
+    assert text_dir(text) == direction
+
+
+def test_a_manifest_naming_a_missing_font_is_refused(tmp_path: Path) -> None:
+    folder = tmp_path / "t"
+    folder.mkdir()
+    (folder / "manifest.toml").write_text(
+        'name = "t"\nversion = "1"\ntitle = "T"\nengine = "html"\nentry = "t.html"\n'
+        'fonts = ["Missing.ttf"]\n'
+    )
+    (folder / "t.html").write_text("<p></p>")
+    with pytest.raises(ConfigError, match=r"Missing\.ttf"):
+        load_template(folder)
