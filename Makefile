@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help demo test test-fast lint fmt bench fuzz screenshots clean
+.PHONY: help demo test test-fast lint fmt bench fuzz chaos screenshots clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  %-10s %s\n", $$1, $$2}'
@@ -51,6 +51,9 @@ bench: $(BENCH_VENV)/.installed ## Run the benchmarks (needs PostgreSQL and wrk)
 	cd bench && ../$(BENCH_VENV)/bin/python export_formats.py
 	cd bench && ../$(BENCH_VENV)/bin/python document_render.py
 	cd bench && ../$(BENCH_VENV)/bin/python document_e2e.py
+
+chaos: $(STAMP) ## The chaos suite at full size: 1,000 exports while workers are SIGKILLed
+	CHAOS_EXPORTS=1000 $(BIN)/python -m pytest -s tests/chaos
 
 screenshots: $(STAMP) ## Drive the page in Chromium and save its screenshots under docs/screenshots
 	EXPORTD_SCREENSHOTS=docs/screenshots $(BIN)/python -m pytest -q tests/e2e/test_web_page.py
