@@ -43,14 +43,9 @@ $(BENCH_VENV)/.installed: pyproject.toml
 	$(BENCH_VENV)/bin/python -m pip install --quiet -e '.[postgres,s3,chromium]' --group bench --group dev
 	@touch $@
 
-bench: $(BENCH_VENV)/.installed ## Run the benchmarks (needs PostgreSQL and wrk) and print figures with ratios
+bench: $(BENCH_VENV)/.installed ## Run the benchmarks (needs PostgreSQL and wrk); writes docs/benchmarks.md
 	@command -v wrk >/dev/null || apt-get install -y wrk
-	cd bench && ../$(BENCH_VENV)/bin/python queue_pickup.py
-	cd bench && ../$(BENCH_VENV)/bin/python queue_throughput.py
-	cd bench && BENCH_WORKERS=2 ../$(BENCH_VENV)/bin/python api_polling.py
-	cd bench && ../$(BENCH_VENV)/bin/python export_formats.py
-	cd bench && ../$(BENCH_VENV)/bin/python document_render.py
-	cd bench && ../$(BENCH_VENV)/bin/python document_e2e.py
+	cd bench && ../$(BENCH_VENV)/bin/python run_all.py
 
 chaos: $(STAMP) ## The chaos suite at full size: 1,000 exports while workers are SIGKILLed
 	CHAOS_EXPORTS=1000 $(BIN)/python -m pytest -s tests/chaos

@@ -287,6 +287,8 @@ def test_a_resume_export_takes_the_default_template(api: Api) -> None:
         ({"delimiter": "x"}, "csv", "request_invalid", "options.delimiter"),
         ({"delimiter": ";"}, "xlsx", "option_not_applicable", "options.delimiter"),
         ({"bom": True}, "jsonl", "option_not_applicable", "options.bom"),
+        ({"locale": "xx_YY"}, "csv", "request_invalid", "options.locale"),
+        ({"locale": "de_DE"}, "xlsx", "option_not_applicable", "options.locale"),
     ],
 )
 def test_bad_write_options_are_named(
@@ -305,3 +307,20 @@ def test_bad_write_options_are_named(
     )
     assert ok.status_code == 202
     assert ok.json()["options"] == {"timezone": "Asia/Tokyo", "delimiter": "\t"}
+
+
+def test_a_decimal_comma_locale_takes_semicolons_unless_told_otherwise(api: Api) -> None:
+    german = api.create(
+        "alice", {"source": "trades", "format": "csv", "options": {"locale": "de-DE"}}
+    )
+    assert german.status_code == 202, german.text
+    assert german.json()["options"] == {"locale": "de_DE", "delimiter": ";"}
+    piped = api.create(
+        "alice",
+        {"source": "trades", "format": "csv", "options": {"locale": "de_DE", "delimiter": "|"}},
+    )
+    assert piped.json()["options"] == {"locale": "de_DE", "delimiter": "|"}
+    american = api.create(
+        "alice", {"source": "trades", "format": "csv", "options": {"locale": "en_US"}}
+    )
+    assert american.json()["options"] == {"locale": "en_US"}

@@ -73,6 +73,7 @@ def test_a_rows_form_becomes_a_request_with_options_and_notify() -> None:
         "timezone": "Europe/Paris",
         "delimiter": "semicolon",
         "bom": "on",
+        "locale": "de_DE",
         "notify_email": "bob@example.com",
         "notify_webhook_url": "",
     }
@@ -82,13 +83,13 @@ def test_a_rows_form_becomes_a_request_with_options_and_notify() -> None:
         "format": "csv",
         "params": {"symbol": "MSFT"},
         "columns": [{"name": "symbol"}, {"name": "pnl", "label": "Profit"}],
-        "options": {"timezone": "Europe/Paris", "delimiter": ";", "bom": True},
+        "options": {"timezone": "Europe/Paris", "delimiter": ";", "bom": True, "locale": "de_DE"},
         "notify": {"email": "bob@example.com"},
     }
 
 
 def test_csv_options_are_not_sent_for_other_formats() -> None:
-    form = {"format": "xlsx", "delimiter": "tab", "bom": "on"}
+    form = {"format": "xlsx", "delimiter": "tab", "bom": "on", "locale": "de_DE"}
     names = [c["name"] for c in TRADES["columns"]]
     assert "options" not in forms.export_body(form, names, TRADES)
 

@@ -22,6 +22,15 @@ def write(fmt: str, options: WriteOptions) -> bytes:
     return sink.getvalue()
 
 
+def write_values(fmt: str, options: WriteOptions, *, pnl: float) -> str:
+    rows = {"id": [1], "symbol": ["X"], "pnl": [pnl], "opened_at": [None]}
+    sink = io.BytesIO()
+    writer = open_writer(fmt, sink, COLUMNS, SCHEMA, options)
+    writer.write(batch(rows))
+    writer.close()
+    return sink.getvalue().decode()
+
+
 def test_csv_takes_a_delimiter_and_an_optional_bom() -> None:
     data = write("csv", WriteOptions(delimiter=";", bom=True))
     assert data.startswith(b"\xef\xbb\xbf")
@@ -44,3 +53,25 @@ def test_timestamps_are_shown_in_the_asked_timezone_in_every_format() -> None:
     table = pq.read_table(io.BytesIO(write("parquet", paris)))
     assert table.schema.field("Opened").type.tz == "Europe/Paris"
     assert table.column("Opened")[0].as_py().hour == 13
+
+
+def test_a_locale_writes_numbers_and_dates_for_people() -> None:
+    text = write("csv", WriteOptions(delimiter=";", locale="de_DE")).decode()
+    rows = list(csv.reader(io.StringIO(text), delimiter=";"))
+    assert rows[0] == ["id", "Symbol", "P&L", "Opened"]
+    assert rows[1] == ["1", "AAPL", "1,5", "01.03.2026, 12:30:00"]
+    assert rows[2][1:3] == ['\'=HYPERLINK("http://x")', "-2,25"]  # text neutralised, numbers not
+    assert rows[3] == ["3", "", "", ""]  # nulls stay empty
+
+
+def test_a_locale_follows_the_time_zone_and_groups_digits() -> None:
+    text = write("csv", WriteOptions(locale="en_US", timezone="Europe/Paris")).decode()
+    rows = list(csv.reader(io.StringIO(text)))
+    assert rows[1][3] == "Mar 1, 2026, 1:30:00\u202fPM"
+    big = write_values("csv", WriteOptions(locale="fr_FR"), pnl=1234567.5)
+    assert "1\u202f234\u202f567,5" in big
+
+
+def test_without_a_locale_numbers_stay_machine_readable() -> None:
+    rows = list(csv.reader(io.StringIO(write("csv", WriteOptions()).decode())))
+    assert rows[2][2] == "-2.25"

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from exportd.exports.models import ColumnChoice, ExportRequest, ExportStatus, ExportView
+from exportd.formats.localized import parse_locale
 
 
 class ColumnIn(BaseModel):
@@ -35,6 +36,17 @@ class OptionsIn(BaseModel):
     timezone: str | None = Field(
         default=None, max_length=64, description="IANA zone for timestamps (UTC)"
     )
+    locale: str | None = Field(
+        default=None,
+        max_length=32,
+        description="CSV only: numbers and dates as this locale writes them (de_DE: "
+        "1.234,5 and 22.11.2026); machine-readable when absent",
+    )
+
+    @field_validator("locale")
+    @classmethod
+    def _known_locale(cls, value: str | None) -> str | None:
+        return None if value is None else str(parse_locale(value))
 
     @field_validator("timezone")
     @classmethod

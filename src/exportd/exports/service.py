@@ -47,6 +47,7 @@ from exportd.exports.models import (
 from exportd.exports.plans import limits_of, plan_for
 from exportd.exports.quotas import bytes_today, check_before, stored_bytes
 from exportd.exports.task import EXPORT_TASK
+from exportd.formats.localized import uses_decimal_comma
 from exportd.ops import events
 from exportd.ops.events import EventKind
 from exportd.queue import JobState, JobStore, NewJob
@@ -631,13 +632,20 @@ def _progress(
 def _options(request: ExportRequest) -> dict[str, Any] | None:
     """Write options, kept only where they mean something (CSV-only ones for CSV)."""
     options = dict(request.options or {})
-    misplaced = [k for k in ("delimiter", "bom") if k in options and request.format != "csv"]
+    csv_only = ("delimiter", "bom", "locale")
+    misplaced = [k for k in csv_only if k in options and request.format != "csv"]
     if misplaced:
         raise RequestInvalid(
             f"{', '.join(misplaced)} only apply to csv",
             code="option_not_applicable",
             errors=[{"field": f"options.{k}", "message": "csv only"} for k in misplaced],
         )
+    if (
+        options.get("locale")
+        and "delimiter" not in options
+        and uses_decimal_comma(options["locale"])
+    ):
+        options["delimiter"] = ";"  # "1,5" needs another separator: Excel's there, too
     return options or None
 
 

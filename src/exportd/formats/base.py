@@ -17,6 +17,7 @@ class WriteOptions:
     delimiter: str = ","  # CSV only
     bom: bool = False  # CSV only: a UTF-8 byte-order mark, for Excel on Windows
     timezone: str = "UTC"  # the zone timestamps are written in
+    locale: str | None = None  # CSV only: numbers and dates as this locale writes them
 
     @classmethod
     def of(cls, options: dict[str, object] | None) -> WriteOptions:

@@ -1,4 +1,5 @@
-"""CSV through pyarrow's C++ writer: no Python object per row or cell."""
+"""CSV through pyarrow's C++ writer: no Python object per row or cell (unless the user
+asked for a locale's number and date formats)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from exportd.formats.base import OutputColumn, WriteOptions
+from exportd.formats.localized import is_localized, localize
 from exportd.formats.safety import neutralise, neutralise_array
 
 
@@ -21,9 +23,10 @@ class CsvWriter:
     ) -> None:
         # Headers are text the user chose (a rename): neutralised like any other cell.
         self.labels = [neutralise(c.label) for c in columns]
+        self.locale = options.locale
         labelled_schema = pa.schema(
             [
-                pa.field(label, schema.field(c.name).type)
+                pa.field(label, self._type(schema.field(c.name).type))
                 for label, c in zip(self.labels, columns, strict=True)
             ]
         )
@@ -32,8 +35,15 @@ class CsvWriter:
         write_options = pacsv.WriteOptions(delimiter=options.delimiter)
         self._writer = pacsv.CSVWriter(sink, labelled_schema, write_options=write_options)
 
+    def _type(self, data_type: pa.DataType) -> pa.DataType:
+        return pa.string() if self.locale and is_localized(data_type) else data_type
+
     def write(self, batch: pa.RecordBatch) -> None:
+        # Text is neutralised; numbers and dates are ours even when written as text
+        # for a locale, so "-1.234,5" keeps its sign.
         arrays = [neutralise_array(array) for array in batch.columns]
+        if self.locale:
+            arrays = [localize(array, self.locale) for array in arrays]
         self._writer.write_batch(pa.RecordBatch.from_arrays(arrays, names=self.labels))
 
     def close(self) -> None:

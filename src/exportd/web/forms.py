@@ -169,4 +169,6 @@ def _options(form: Mapping[str, str]) -> dict[str, Any]:
             options["delimiter"] = delimiter
         if form.get("bom") == "on":
             options["bom"] = True
+        if form.get("locale", "").strip():
+            options["locale"] = form["locale"].strip()
     return options
