@@ -64,12 +64,14 @@ def test_a_locale_writes_numbers_and_dates_for_people() -> None:
     assert rows[3] == ["3", "", "", ""]  # nulls stay empty
 
 
-def test_a_locale_follows_the_time_zone_and_groups_digits() -> None:
+def test_a_locale_follows_the_time_zone_and_keeps_every_digit() -> None:
     text = write("csv", WriteOptions(locale="en_US", timezone="Europe/Paris")).decode()
     rows = list(csv.reader(io.StringIO(text)))
     assert rows[1][3] == "Mar 1, 2026, 1:30:00\u202fPM"
     big = write_values("csv", WriteOptions(locale="fr_FR"), pnl=1234567.5)
-    assert "1\u202f234\u202f567,5" in big
+    assert "1234567,5" in big  # no grouping: ids and years stay whole
+    tiny = write_values("csv", WriteOptions(locale="de_DE"), pnl=0.000012345)
+    assert "0,000012345" in tiny  # every digit kept, never rounded
 
 
 def test_without_a_locale_numbers_stay_machine_readable() -> None:

@@ -40,7 +40,7 @@ class OptionsIn(BaseModel):
         default=None,
         max_length=32,
         description="CSV only: numbers and dates as this locale writes them (de_DE: "
-        "1.234,5 and 22.11.2026); machine-readable when absent",
+        "1234,5 and 22.11.2026); machine-readable when absent",
     )
 
     @field_validator("locale")

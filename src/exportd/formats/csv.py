@@ -40,7 +40,7 @@ class CsvWriter:
 
     def write(self, batch: pa.RecordBatch) -> None:
         # Text is neutralised; numbers and dates are ours even when written as text
-        # for a locale, so "-1.234,5" keeps its sign.
+        # for a locale, so "-1234,5" keeps its sign.
         arrays = [neutralise_array(array) for array in batch.columns]
         if self.locale:
             arrays = [localize(array, self.locale) for array in arrays]

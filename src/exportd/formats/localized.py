@@ -1,4 +1,4 @@
-"""Numbers and dates written for people of a locale (an opt-in for CSV): "1.234,5" and
+"""Numbers and dates written for people of a locale (an opt-in for CSV): "1234,5" and
 "22.11.2026, 12:30:00" for de_DE.  The default stays machine-readable.
 
 Formatting is per value through Babel (CLDR data): slower than the Arrow fast path,
@@ -56,5 +56,10 @@ def _text(value: object, locale: Locale) -> str | None:
     if isinstance(value, date):
         return str(format_date(value, format="medium", locale=locale))
     if isinstance(value, int | float | Decimal):
-        return str(format_decimal(value, locale=locale))
+        # Every digit kept (CLDR's pattern would round to three decimals) and no
+        # grouping: an id or a year is not "43.081", and the decimal sign is what
+        # spreadsheets need to read the number back.
+        return str(
+            format_decimal(value, locale=locale, group_separator=False, decimal_quantization=False)
+        )
     return str(value)
