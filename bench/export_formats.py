@@ -2,8 +2,12 @@
 would otherwise write (pandas read_sql + to_*, stdlib csv/json, XlsxWriter constant
 memory), each case in its own process so peak RSS is its own.
 
-BENCH_ROWS (default 100000,1000000) rows of demo trades in SQLite.  XLSX baselines run
-only up to BENCH_XLSX_MAX (default 100000) rows: pandas needs minutes beyond that.
+BENCH_ROWS (default 100000,1000000) rows of demo trades, in SQLite and in PostgreSQL
+(BENCH_DATABASES, default sqlite,postgresql; PostgreSQL at BENCH_PG_URL).  Baselines
+run up to BENCH_BASELINE_MAX rows (default 1000000: pandas holds the whole result, 1.2 GB
+at a million rows), XLSX baselines up to BENCH_XLSX_MAX (default 100000: pandas needs
+minutes beyond that).  ``exportd-rows-*`` is exportd with EXPORTD_ARROW_FETCH=false (rows fetched
+through SQLAlchemy), to show what the Arrow fetch is worth.
 """
 
 from __future__ import annotations
@@ -15,12 +19,20 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from common import machine
 
 ROWS = [int(n) for n in os.environ.get("BENCH_ROWS", "100000,1000000").split(",")]
 XLSX_MAX = int(os.environ.get("BENCH_XLSX_MAX", "100000"))
+BASELINE_MAX = int(os.environ.get("BENCH_BASELINE_MAX", "1000000"))
+XLSX_EXPORTD_MAX = int(os.environ.get("BENCH_XLSX_EXPORTD_MAX", "1000000"))
+SEED_MAX = 1_000_000
+DATABASES = os.environ.get("BENCH_DATABASES", "sqlite,postgresql").split(",")
+PG_URL = os.environ.get("BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+PG_DATABASE = "exportd_bench_formats"
 COLUMNS = [
     "id",
     "symbol",
@@ -42,17 +54,44 @@ def seed(url: str, rows: int) -> None:
     from exportd.demo.tables import create_demo_tables, seed_trades
 
     db = create_database(load_settings(database_url=url))
+    columns = ", ".join(c for c in [*COLUMNS, "tag"] if c != "id")
     with db.write() as conn:
         create_demo_tables(conn)
-        seed_trades(conn, "bench", rows)
+        seed_trades(conn, "scratch", min(rows, SEED_MAX))
+        # A journal records trades as they happen: stored in time order, as here.
+        conn.exec_driver_sql(
+            f"INSERT INTO demo_trades (owner_id, {columns}) SELECT 'bench', {columns}"
+            " FROM demo_trades WHERE owner_id = 'scratch' ORDER BY opened_at, id"
+        )
+        conn.exec_driver_sql("DELETE FROM demo_trades WHERE owner_id = 'scratch'")
+    # Beyond a million, copy what is there (seeding row by row would take ten minutes).
+    have = min(rows, SEED_MAX)
+    while have < rows:
+        with db.write() as conn:
+            conn.exec_driver_sql(
+                f"INSERT INTO demo_trades (owner_id, {columns}) SELECT owner_id, {columns}"
+                f" FROM demo_trades ORDER BY id LIMIT {min(have, rows - have)}"
+            )
+        have += min(have, rows - have)
     db.dispose()
+    import sqlalchemy as sa
+
+    plain = sa.create_engine(url, isolation_level="AUTOCOMMIT")  # VACUUM refuses a transaction
+    with plain.connect() as conn:
+        conn.exec_driver_sql("VACUUM")
+        conn.exec_driver_sql("ANALYZE")
+    plain.dispose()
 
 
 def run_case(case: str, url: str, out: str) -> None:
-    """One case, in this process: the parent reads our peak RSS from the result line."""
+    """One case, in this process: the parent reads our peak RSS from the result line.
+    Libraries are imported before the clock starts: the time is the export's."""
+    _import_for(case)
     started = time.perf_counter()
-    if case.startswith("exportd-"):
-        _exportd(case.removeprefix("exportd-"), url, out)
+    if case.startswith("exportd-rows-"):
+        _exportd(case.removeprefix("exportd-rows-"), url, out, arrow_fetch=False)
+    elif case.startswith("exportd-"):
+        _exportd(case.removeprefix("exportd-"), url, out, arrow_fetch=True)
     else:
         _baseline(case, url, out)
     elapsed = time.perf_counter() - started
@@ -60,16 +99,38 @@ def run_case(case: str, url: str, out: str) -> None:
     print(json.dumps({"elapsed": elapsed, "peak_mb": peak_mb}))
 
 
-def _exportd(fmt: str, url: str, out: str) -> None:
+def _import_for(case: str) -> None:
+    import sqlalchemy  # noqa: F401
+
+    if case.startswith("exportd-"):
+        # The ADBC driver manager imports pyarrow.dataset (and pandas when installed):
+        # once per worker child, not per export.
+        import adbc_driver_sqlite.dbapi  # noqa: F401
+
+        import exportd.demo.sources
+        import exportd.formats.csv
+        import exportd.formats.json
+        import exportd.formats.parquet
+        import exportd.formats.xlsx
+        import exportd.sources.arrow_fetch  # noqa: F401
+    elif case.startswith("pandas-"):
+        import pandas  # noqa: F401
+    elif case.startswith("xlsxwriter-"):
+        import xlsxwriter  # noqa: F401
+
+
+def _exportd(fmt: str, url: str, out: str, *, arrow_fetch: bool) -> None:
     from exportd.config import load_settings
     from exportd.db import create_database
     from exportd.demo.sources import TradeParams, TradesSource
     from exportd.formats import OutputColumn, open_writer
+    from exportd.sources.query import ARROW_FETCH_OPTION
 
     db = create_database(load_settings(database_url=url))
     source = TradesSource()
     columns = [OutputColumn(c, c) for c in COLUMNS]
     with db.read() as conn, open(out, "wb") as sink:
+        conn.execution_options(**{ARROW_FETCH_OPTION: arrow_fetch})
         writer = open_writer(fmt, sink, columns, source.arrow_schema(COLUMNS))
         for batch in source.batches(conn, "bench", TradeParams(), COLUMNS, batch_size=10_000):
             writer.write(batch)
@@ -88,6 +149,9 @@ def _baseline(case: str, url: str, out: str) -> None:
         import pandas as pd
 
         frame = pd.read_sql(query, engine)
+        if case == "pandas-xlsx":  # Excel has no time zones: pandas refuses zoned columns
+            for name in frame.select_dtypes(include=["datetimetz"]).columns:
+                frame[name] = frame[name].dt.tz_localize(None)
         {
             "pandas-csv": lambda: frame.to_csv(out, index=False),
             "pandas-parquet": lambda: frame.to_parquet(out),
@@ -112,7 +176,7 @@ def _baseline(case: str, url: str, out: str) -> None:
         elif case == "xlsxwriter-xlsx":
             import xlsxwriter
 
-            book = xlsxwriter.Workbook(out, {"constant_memory": True})
+            book = xlsxwriter.Workbook(out, {"constant_memory": True, "remove_timezone": True})
             sheet = book.add_worksheet()
             sheet.write_row(0, 0, COLUMNS)
             for i, row in enumerate(rows, start=1):
@@ -135,33 +199,67 @@ def measure(case: str, url: str) -> dict[str, float]:
 
 
 CASES = {
-    "csv": ["exportd-csv", "pandas-csv", "stdlib-csv"],
+    "csv": ["exportd-csv", "exportd-rows-csv", "pandas-csv", "stdlib-csv"],
     "parquet": ["exportd-parquet", "pandas-parquet"],
     "jsonl": ["exportd-jsonl", "pandas-jsonl", "stdlib-jsonl"],
     "xlsx": ["exportd-xlsx", "xlsxwriter-xlsx", "pandas-xlsx"],
 }
 
 
-def main() -> None:
-    print(f"# Export formats from SQLite — {machine()}")
-    for rows in ROWS:
+def _row_cap(case: str, fmt: str) -> float:
+    """The most rows a case runs at: baselines (and exportd's row path, a comparison)
+    stop at BENCH_BASELINE_MAX, XLSX baselines at BENCH_XLSX_MAX, exportd's XLSX at
+    BENCH_XLSX_EXPORTD_MAX (XlsxWriter writes about 6,000 rows/s here)."""
+    if case == f"exportd-{fmt}":
+        return XLSX_EXPORTD_MAX if fmt == "xlsx" else float("inf")
+    if fmt == "xlsx":
+        return XLSX_MAX
+    return BASELINE_MAX
+
+
+@contextmanager
+def database(kind: str) -> Iterator[str]:
+    """An empty database of that kind, dropped afterwards."""
+    if kind == "sqlite":
         with tempfile.TemporaryDirectory() as folder:
-            url = f"sqlite:///{folder}/bench.db"
-            seed(url, rows)
-            for fmt, cases in CASES.items():
-                results = {}
-                for case in cases:
-                    if fmt == "xlsx" and case != "exportd-xlsx" and rows > XLSX_MAX:
-                        continue
-                    results[case] = measure(case, url)
-                ours = results[f"exportd-{fmt}"]
-                for case, r in results.items():
-                    ratio = r["elapsed"] / ours["elapsed"]
-                    print(
-                        f"{rows:>9,} {fmt:8s} {case:18s} {rows / r['elapsed']:>10,.0f} rows/s"
-                        f"  peak {r['peak_mb']:7.0f} MB  {r['bytes'] / 1e6:8.1f} MB out"
-                        f"  exportd is {ratio:5.2f}x faster"
-                    )
+            yield f"sqlite:///{folder}/bench.db"
+        return
+    import sqlalchemy as sa
+
+    admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {PG_DATABASE}")
+        conn.exec_driver_sql(f"CREATE DATABASE {PG_DATABASE}")
+    try:
+        yield sa.make_url(PG_URL).set(database=PG_DATABASE).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {PG_DATABASE} WITH (FORCE)")
+        admin.dispose()
+
+
+def main() -> None:
+    print(f"# Export formats — {machine()}")
+    for kind in DATABASES:
+        for rows in ROWS:
+            with database(kind) as url:
+                seed(url, rows)
+                for fmt, cases in CASES.items():
+                    results = {}
+                    for case in cases:
+                        if rows > _row_cap(case, fmt):
+                            continue
+                        results[case] = measure(case, url)
+                    ours = results[f"exportd-{fmt}"]
+                    for case, r in results.items():
+                        ratio = r["elapsed"] / ours["elapsed"]
+                        print(
+                            f"{kind:10s} {rows:>10,} {fmt:8s} {case:18s}"
+                            f" {rows / r['elapsed']:>10,.0f} rows/s"
+                            f"  peak {r['peak_mb']:7.0f} MB  {r['bytes'] / 1e6:8.1f} MB out"
+                            f"  exportd is {ratio:5.2f}x faster",
+                            flush=True,
+                        )
 
 
 if __name__ == "__main__":

@@ -36,7 +36,8 @@ SCRIPTS = [
 ]
 PACKAGES = [
     "exportd", "sqlalchemy", "psycopg", "pyarrow", "xlsxwriter", "orjson", "typst",
-    "weasyprint", "playwright", "pandas", "procrastinate",
+    "weasyprint", "playwright", "pandas", "procrastinate", "adbc-driver-sqlite",
+    "adbc-driver-postgresql",
 ]  # fmt: skip
 
 

@@ -131,6 +131,11 @@ class Settings(BaseSettings):
     export_batch_rows: int = Field(
         default=10_000, ge=100, le=1_000_000, description="rows per batch from a source"
     )
+    arrow_fetch: bool = Field(
+        default=True,
+        description="fetch rows as Arrow batches through ADBC (SQLite, PostgreSQL: COPY) "
+        "when its driver is installed; false fetches them through SQLAlchemy",
+    )
 
     # Delivery: email and webhooks.
     public_url: str = Field(

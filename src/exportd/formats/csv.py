@@ -11,6 +11,7 @@ import pyarrow.csv as pacsv
 from exportd.formats.base import OutputColumn, WriteOptions
 from exportd.formats.localized import is_localized, localize
 from exportd.formats.safety import neutralise, neutralise_array
+from exportd.formats.timestamps import is_zoned, zoned_text
 
 
 class CsvWriter:
@@ -36,7 +37,9 @@ class CsvWriter:
         self._writer = pacsv.CSVWriter(sink, labelled_schema, write_options=write_options)
 
     def _type(self, data_type: pa.DataType) -> pa.DataType:
-        return pa.string() if self.locale and is_localized(data_type) else data_type
+        if self.locale and is_localized(data_type):
+            return pa.string()
+        return pa.string() if is_zoned(data_type) else data_type
 
     def write(self, batch: pa.RecordBatch) -> None:
         # Text is neutralised; numbers and dates are ours even when written as text
@@ -44,6 +47,7 @@ class CsvWriter:
         arrays = [neutralise_array(array) for array in batch.columns]
         if self.locale:
             arrays = [localize(array, self.locale) for array in arrays]
+        arrays = [zoned_text(a, "csv") if is_zoned(a.type) else a for a in arrays]
         self._writer.write_batch(pa.RecordBatch.from_arrays(arrays, names=self.labels))
 
     def close(self) -> None:

@@ -13,10 +13,12 @@ from datetime import date, datetime
 from typing import Any, BinaryIO
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import xlsxwriter
 
 from exportd.formats.base import OutputColumn
 from exportd.formats.safety import neutralise
+from exportd.formats.timestamps import is_zoned
 
 MAX_ROWS = 1_048_576
 MAX_CELL_CHARS = 32_767
@@ -52,7 +54,12 @@ class XlsxWriter:
         self.row = 1
 
     def write(self, batch: pa.RecordBatch) -> None:
-        columns = [array.to_pylist() for array in batch.columns]
+        # Zoned timestamps become their wall time in Arrow (Excel has no zones): to_pylist
+        # would otherwise build a datetime and look its zone up for every cell.
+        columns = [
+            (pc.local_timestamp(array) if is_zoned(array.type) else array).to_pylist()
+            for array in batch.columns
+        ]
         for values in zip(*columns, strict=True):
             if self.row >= self.max_rows:
                 self._new_sheet()

@@ -2,8 +2,10 @@
 
 The query builder gets the owner and the validated params and returns a SELECT whose
 labelled columns include the source's columns; counting and streaming batches are the
-same for every such source.  Rows are fetched in partitions and turned into Arrow a
-column at a time (SQLite's text timestamps and dates are parsed by Arrow, not per cell).
+same for every such source.  Rows come as Arrow batches straight from the database's
+ADBC driver when one is installed (``arrow_fetch``); otherwise they are fetched in
+partitions and turned into Arrow a column at a time (SQLite's text timestamps and dates
+parsed by Arrow, not per cell).
 """
 
 from __future__ import annotations
@@ -16,7 +18,11 @@ import pyarrow.compute as pc
 from pydantic import BaseModel
 from sqlalchemy import Connection, Select, String, TextualSelect, func, select, type_coerce
 
+from exportd.sources.arrow_fetch import arrow_batches
 from exportd.sources.base import ColumnSpec, TabularSource
+
+# A connection execution option: False keeps the row path (EXPORTD_ARROW_FETCH=false).
+ARROW_FETCH_OPTION = "exportd_arrow_fetch"
 
 ARROW_TYPES = {
     "integer": pa.int64(),
@@ -76,6 +82,11 @@ class QuerySource(TabularSource):
     ) -> Iterator[pa.RecordBatch]:
         schema = self.arrow_schema(columns)
         query = self.query(owner_id, params)
+        if conn.get_execution_options().get(ARROW_FETCH_OPTION, True):
+            fetched = arrow_batches(conn, query, schema, batch_size)
+            if fetched is not None:
+                yield from fetched
+                return
         if isinstance(query, TextualSelect):
             yield from _textual_batches(conn, query, schema, batch_size)
             return
