@@ -35,11 +35,15 @@ from __future__ import annotations
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 
 class ExportdError(Exception):
     code = "exportd_error"
     retryable = False
+    # What a failed attempt still produced and asked to keep (a partial file's result);
+    # the queue records it with the failure when the failure is final.
+    result: dict[str, Any] | None = None
 
     def __init__(self, message: str | None = None, *, code: str | None = None) -> None:
         super().__init__(message or self.__class__.__doc__ or self.code)

@@ -9,6 +9,7 @@ import hashlib
 import io
 import json
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import openpyxl
@@ -17,13 +18,16 @@ import pytest
 from sqlalchemy import select, update
 
 from exportd.auth.principal import Principal
+from exportd.clock import ManualClock
 from exportd.db.tables import export_events, exports
 from exportd.demo.sources import demo_sources
 from exportd.demo.tables import create_demo_tables, seed_goals_and_evaluations, seed_trades
 from exportd.exports.models import ColumnChoice, ExportRequest, ExportStatus
 from exportd.exports.plans import plan_for, save_plan
 from exportd.exports.service import ExportService
+from exportd.ops.cleanup import Cleanup
 from exportd.sources import SourceRegistry
+from exportd.storage.local import LocalStorage
 from tests.support.workers import Harness
 
 pytestmark = pytest.mark.slow
@@ -132,6 +136,77 @@ def test_the_row_limit_fails_terminally_and_stores_nothing(
     assert done.error["code"] == "row_limit_exceeded"
     assert "10 rows" in done.error["message"]
     assert not list((harness.tmp_path / "exports").rglob("*.csv"))
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # formats, not databases
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "json", "xlsx", "parquet"])
+def test_keep_partial_keeps_a_valid_file_of_the_rows_written(
+    harness: Harness, service: ExportService, fmt: str
+) -> None:
+    """Past the plan's rows (1,234: mid-batch, batches are 500) the export fails, and with
+    keep_partial its file of the rows written is closed, stored, downloadable, counted
+    against the quota and removed when it expires."""
+    tiny = custom_plan(harness, "tiny", max_rows=1234)
+    request = ExportRequest(
+        source="trades", format=fmt, params={}, columns=COLUMNS, options={"keep_partial": True}
+    )
+    view, _ = service.create(tiny, request)
+    done, _ = finished(service, tiny, view.id, harness)
+    assert done.status is ExportStatus.FAILED
+    assert done.error is not None
+    assert done.error["code"] == "row_limit_exceeded"
+    assert "after 1,234 rows; the file of those rows was kept" in done.error["message"]
+    result = done.result
+    assert result is not None
+    assert result["partial"] is True
+    assert result["row_count"] == 1234
+    data = stored(harness, result["key"])
+    assert len(data) == result["size"]
+    assert hashlib.sha256(data).hexdigest() == result["sha256"]
+    rows = read_back(fmt, data)
+    assert rows[0] == ["Opened", "symbol", "P&L"]
+    assert len(rows) - 1 == 1234
+    assert done.expires_at is not None
+    assert service.usage(tiny)["usage"]["stored_bytes"] == result["size"]
+
+    storage = LocalStorage(harness.tmp_path / "exports")
+    sweep = Cleanup(db=harness.db, storage=storage, batch_size=100, orphan_grace_s=0)
+    assert sweep.run(dry_run=False).orphans == []  # a kept file is not an orphan
+    later = ManualClock(done.expires_at + timedelta(seconds=1))
+    report = Cleanup(
+        db=harness.db, storage=storage, batch_size=100, orphan_grace_s=0, clock=later
+    ).run(dry_run=False)
+    assert report.expired == [view.id]
+    assert storage.size(result["key"]) is None
+    gone = service.get(tiny, view.id)
+    assert gone.status is ExportStatus.FAILED
+    assert gone.result is None
+    assert (
+        Cleanup(db=harness.db, storage=storage, batch_size=100, orphan_grace_s=0, clock=later)
+        .run(dry_run=False)
+        .expired
+        == []
+    )  # visited once
+
+
+def test_without_keep_partial_nothing_is_kept_and_a_retry_clears_the_partial(
+    harness: Harness, service: ExportService
+) -> None:
+    tiny = custom_plan(harness, "tiny", max_rows=1234)
+    keep = {"keep_partial": True}
+    kept, _ = service.create(
+        tiny, ExportRequest(source="trades", format="csv", params={}, options=keep)
+    )
+    plain, _ = service.create(tiny, ExportRequest(source="trades", format="csv", params={}))
+    for export_id in (kept.id, plain.id):
+        finished(service, tiny, export_id, harness)
+    assert service.get(tiny, plain.id).result is None  # refused from the count, unwritten
+    assert (service.get(tiny, plain.id).error or {})["code"] == "row_limit_exceeded"
+    files = list((harness.tmp_path / "exports").rglob("*.csv"))
+    assert len(files) == 1  # the kept partial only
+    retried = service.retry(tiny, kept.id)
+    assert retried.result is None
+    assert retried.expires_at is None
 
 
 def custom_plan(harness: Harness, name: str, **limits: int) -> Principal:

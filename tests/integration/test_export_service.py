@@ -97,6 +97,11 @@ def test_create_queues_the_export_and_its_job_together(service: ExportService) -
             "column_preset_unknown",
             "column_preset",
         ),
+        (
+            ExportRequest(source="resume", format="pdf", params={}, options={"keep_partial": True}),
+            "option_not_applicable",
+            "options.keep_partial",
+        ),
     ],
 )
 def test_bad_requests_name_the_field(

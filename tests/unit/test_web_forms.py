@@ -88,6 +88,14 @@ def test_a_rows_form_becomes_a_request_with_options_and_notify() -> None:
     }
 
 
+def test_keep_partial_is_sent_for_tables_only() -> None:
+    names = [c["name"] for c in TRADES["columns"]]
+    body = forms.export_body({"format": "parquet", "keep_partial": "on"}, names, TRADES)
+    assert body["options"] == {"keep_partial": True}
+    document = forms.export_body({"format": "pdf", "keep_partial": "on"}, [], RESUME.describe())
+    assert "options" not in document
+
+
 def test_csv_options_are_not_sent_for_other_formats() -> None:
     form = {"format": "xlsx", "delimiter": "tab", "bom": "on", "locale": "de_DE"}
     names = [c["name"] for c in TRADES["columns"]]
@@ -163,6 +171,13 @@ def test_each_status_offers_its_actions(status: ExportStatus, actions: set[str])
         if allowed
     }
     assert offered == actions
+
+
+def test_a_failure_that_kept_its_rows_offers_them_for_download() -> None:
+    partial = {"key": "k", "filename": "t.csv", "size": 10, "row_count": 5, "partial": True}
+    row = row_of(_view(ExportStatus.FAILED, result=partial), watermark_plan=False)
+    assert row.can_download
+    assert row.can_retry
 
 
 def test_a_failure_reads_as_words_then_the_services_message() -> None:

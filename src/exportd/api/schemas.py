@@ -43,6 +43,12 @@ class OptionsIn(BaseModel):
         "1234,5 and 22.11.2026); machine-readable when absent",
     )
 
+    keep_partial: bool | None = Field(
+        default=None,
+        description="tabular formats: if the export fails after writing rows, keep a "
+        "valid file of those rows (the export still fails; its result says partial)",
+    )
+
     @field_validator("locale")
     @classmethod
     def _known_locale(cls, value: str | None) -> str | None:

@@ -22,7 +22,7 @@ from exportd.db import Database
 from exportd.db.tables import download_tokens, exports
 from exportd.errors import Conflict, Gone
 from exportd.exports.links import DownloadLink, DownloadLinks, invalid_token, token_hash
-from exportd.exports.models import ExportStatus
+from exportd.exports.models import ExportStatus, ExportView
 from exportd.exports.service import ExportService
 from exportd.ops import events
 from exportd.ops.events import EventKind
@@ -62,14 +62,15 @@ class Downloads:
         self.link_ttl_s = link_ttl_s
 
     def artifact(self, principal: Principal, export_id: str) -> Artifact:
-        """The owner's (or an admin's) download of a completed export."""
-        self._ready(self.exports.get(principal, export_id).status)
+        """The owner's (or an admin's) download of a completed export (or of the partial
+        file a failed one kept)."""
+        self._ready(self.exports.get(principal, export_id))
         with self.db.write() as conn:
             return self._count_and_locate(conn, export_id)
 
     def issue(self, principal: Principal, export_id: str) -> DownloadLink:
         """A fresh one-time link (each call makes a new one; older ones stay valid)."""
-        self._ready(self.exports.get(principal, export_id).status)
+        self._ready(self.exports.get(principal, export_id))
         with self.db.write() as conn:
             return self.links.mint(conn, export_id)
 
@@ -89,15 +90,22 @@ class Downloads:
             if not used:
                 raise Gone("this download link was already used", code="download_token_used")
             status = self._status(conn, row.export_id)
-            if status is ExportStatus.EXPIRED or status is not ExportStatus.COMPLETED:
+            # Links are minted only for a file to download: a completed export's, or the
+            # partial file of a failed one (gone once it expires).
+            if status not in (ExportStatus.COMPLETED, ExportStatus.FAILED):
                 raise Gone("the export's file is no longer available", code="export_expired")
             return self._count_and_locate(conn, row.export_id)
 
     # -- helpers -----------------------------------------------------------------------
 
-    def _ready(self, status: ExportStatus) -> None:
+    def _ready(self, view: ExportView) -> None:
+        status = view.status
         if status is ExportStatus.EXPIRED:
             raise Gone("the export's file is no longer available", code="export_expired")
+        if status is ExportStatus.FAILED and (view.result or {}).get("partial"):
+            if view.expires_at is not None and view.expires_at <= self.clock.now():
+                raise Gone("the partial file is no longer available", code="export_expired")
+            return
         if status is not ExportStatus.COMPLETED:
             raise Conflict(
                 f"the export is {status}; there is nothing to download yet", code="export_not_ready"

@@ -19,11 +19,12 @@ _SIZE = exports.c.result["size"].as_integer()
 
 
 def stored_bytes(conn: Connection, owner_id: str, now: datetime) -> int:
-    """Bytes of the owner's files still in storage (completed, not expired, not deleted)."""
+    """Bytes of the owner's files still in storage (completed, or failed with a partial
+    file kept; not expired, not deleted)."""
     total = conn.execute(
         select(func.coalesce(func.sum(_SIZE), 0)).where(
             exports.c.owner_id == owner_id,
-            exports.c.status == "completed",
+            exports.c.status.in_(["completed", "failed"]),
             exports.c.deleted_at.is_(None),
             exports.c.expires_at > now,
         )
@@ -37,7 +38,7 @@ def bytes_today(conn: Connection, owner_id: str, now: datetime) -> int:
     total = conn.execute(
         select(func.coalesce(func.sum(_SIZE), 0)).where(
             exports.c.owner_id == owner_id,
-            exports.c.status.in_(["completed", "expired"]),
+            exports.c.status.in_(["completed", "expired", "failed"]),  # failed: partial files
             exports.c.updated_at >= since,
         )
     ).scalar_one()

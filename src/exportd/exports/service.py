@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import Connection, Row, and_, func, insert, or_, select, update
+from sqlalchemy import Connection, Row, and_, func, insert, null, or_, select, update
 
 from exportd.auth.principal import Principal
 from exportd.clock import Clock, SystemClock
@@ -375,6 +375,11 @@ class ExportService:
         """The dead letter: the caller's failed exports (an admin's: everyone's)."""
         return self.list_exports(principal, status=ExportStatus.FAILED, limit=limit).items
 
+    def plan(self, principal: Principal) -> PlanLimits:
+        """The principal's plan limits alone (one read; usage() counts as well)."""
+        with self.db.read() as conn:
+            return plan_for(conn, principal.plan)
+
     def usage(self, principal: Principal) -> dict[str, Any]:
         with self.db.read() as conn:
             plan = plan_for(conn, principal.plan)
@@ -453,6 +458,8 @@ class ExportService:
                 status=ExportStatus.QUEUED.value,
                 job_id=job_id,
                 error=None,
+                result=null(),  # a partial file kept by the failure: the orphan sweep's now
+                expires_at=None,
                 retries=row.retries + 1,
                 last_retry_at=now,
             )
@@ -629,16 +636,24 @@ def _progress(
     return {"percent": percent, "rows_done": done, "rows_total": total}
 
 
+_APPLIES_TO = {"keep_partial": "tabular formats only"}
+
+
 def _options(request: ExportRequest) -> dict[str, Any] | None:
     """Write options, kept only where they mean something (CSV-only ones for CSV)."""
     options = dict(request.options or {})
     csv_only = ("delimiter", "bom", "locale")
     misplaced = [k for k in csv_only if k in options and request.format != "csv"]
+    if options.get("keep_partial") and request.format in ("pdf", "html"):
+        misplaced.append("keep_partial")
     if misplaced:
         raise RequestInvalid(
-            f"{', '.join(misplaced)} only apply to csv",
+            f"{', '.join(misplaced)} do not apply to {request.format}",
             code="option_not_applicable",
-            errors=[{"field": f"options.{k}", "message": "csv only"} for k in misplaced],
+            errors=[
+                {"field": f"options.{k}", "message": _APPLIES_TO.get(k, "csv only")}
+                for k in misplaced
+            ],
         )
     if (
         options.get("locale")

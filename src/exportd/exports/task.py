@@ -25,7 +25,13 @@ from exportd.db.tables import exports, jobs
 from exportd.delivery.jobs import schedule
 from exportd.documents.export import render_export
 from exportd.documents.render import Renderer
-from exportd.errors import JobCancelled, RetryableJobError, TerminalJobError, classify
+from exportd.errors import (
+    ExportdError,
+    JobCancelled,
+    RetryableJobError,
+    TerminalJobError,
+    classify,
+)
 from exportd.exports.models import PlanLimits
 from exportd.exports.plans import plan_for
 from exportd.exports.quotas import check_result
@@ -36,6 +42,7 @@ from exportd.queue.models import JobState, Settled
 from exportd.queue.tasks import JobContext, task
 from exportd.sources import SourceRegistry, TabularSource
 from exportd.sources.loading import load_sources
+from exportd.sources.query import ARROW_FETCH_OPTION
 from exportd.storage import Storage, storage_for
 
 EXPORT_TASK = "exportd.export"
@@ -116,13 +123,15 @@ def run_export(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
     filename = f"{export.source}-{export.created_at:%Y%m%d}-{export.id[:8]}.{fmt.extension}"
     key = artifact_key(export.owner_id, export.id, ctx.attempt, filename)
     names = [c.name for c in columns]
+    options = WriteOptions.of(export.options)
+    failure: Exception | None = None
     with rt.db.read() as conn, rt.storage.writer(key) as sink:
+        conn.execution_options(**{ARROW_FETCH_OPTION: rt.settings.arrow_fetch})
         total = source.count(conn, export.owner_id, params)
-        if total is not None and total > plan.max_rows:
+        if total is not None and total > plan.max_rows and not options.keep_partial:
             raise _row_limit(plan.name, plan.max_rows)
         ctx.checkpoint(rows_done=0, rows_total=total)
         out = HashingSink(sink)
-        options = WriteOptions.of(export.options)
         schema = to_zone(source.arrow_schema(names), options.timezone)
         writer = open_writer(export.format, out, columns, schema, options)  # type: ignore[arg-type]
         done = 0
@@ -131,6 +140,10 @@ def run_export(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
                 conn, export.owner_id, params, names, batch_size=rt.settings.export_batch_rows
             ):
                 if done + batch.num_rows > plan.max_rows:
+                    room = plan.max_rows - done
+                    if options.keep_partial and room:  # the rows the plan allows, then stop
+                        writer.write(to_zone(batch.slice(0, room), options.timezone))
+                        done += room
                     raise _row_limit(plan.name, plan.max_rows)
                 writer.write(to_zone(batch, options.timezone))
                 done += batch.num_rows
@@ -139,10 +152,11 @@ def run_export(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
         except JobCancelled:
             raise
         except Exception as exc:
-            if not done:
-                raise
-            # Never a silent truncation: the file is discarded and the error says so.
-            raise after_rows(exc, done) from exc
+            if not (done and options.keep_partial):
+                # Never a silent truncation: the file is discarded and the error says so.
+                raise after_rows(exc, done) from exc
+            failure = _kept_partial(exc, done)
+            writer.close()  # a complete file of the rows written (footer, closing bracket)
         # Still inside the storage writer: raising here discards the file unseen.
         check_result(conn, export.owner_id, plan, out.size, datetime.now(UTC))
     result = {
@@ -156,6 +170,10 @@ def run_export(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
     # Only the XLSX writer can have to shorten a cell (Excel's limit): say so if it did.
     if getattr(writer, "cells_cut", 0):
         result["cells_cut"] = writer.cells_cut  # type: ignore[attr-defined]
+    if failure is not None:
+        assert isinstance(failure, ExportdError)
+        failure.result = {**result, "partial": True}
+        raise failure
     return result
 
 
@@ -202,12 +220,19 @@ def after_rows(exc: Exception, written: int) -> Exception:
     """The failure, saying how many rows were written before it (when some were)."""
     if not written:
         return exc
+    return _restated(exc, f"after {written:,} rows were written; the file was discarded")
+
+
+def _kept_partial(exc: Exception, written: int) -> Exception:
+    """The failure of an export that asked to keep its partial file."""
+    return _restated(exc, f"after {written:,} rows; the file of those rows was kept")
+
+
+def _restated(exc: Exception, what_happened: str) -> Exception:
+    """The same failure (code, retryable or not) with what became of the file."""
     info = classify(exc)
     kind = RetryableJobError if info.retryable else TerminalJobError
-    failure = kind(
-        f"{info.message} (after {written:,} rows were written; the file was discarded)",
-        code=info.code,
-    )
+    failure = kind(f"{info.message} ({what_happened})", code=info.code)
     return failure.with_traceback(exc.__traceback__)
 
 
@@ -266,6 +291,11 @@ def record_outcome(conn: Connection, settled: Settled) -> None:
         values["expires_at"] = now + timedelta(days=plan.retention_days)
     elif settled.error is not None:
         values["error"] = settled.error.as_dict()
+        partial = job.result if job is not None and job.result else None
+        if partial and partial.get("partial") and _partial_fits(conn, export, partial, now):
+            values["result"] = partial
+            values["expires_at"] = now + timedelta(days=plan_for(conn, export.plan).retention_days)
+            detail.update(size=partial.get("size"), row_count=partial.get("row_count"))
     conn.execute(update(exports).where(exports.c.id == export.id).values(values))
     if settled.error is not None and settled.error.stack:
         detail["stack"] = list(settled.error.stack)
@@ -282,6 +312,19 @@ def record_outcome(conn: Connection, settled: Settled) -> None:
     schedule(
         conn, conn.execute(select(exports).where(exports.c.id == export.id)).one(), settled.state
     )
+
+
+def _partial_fits(
+    conn: Connection, export: Row[Any], partial: dict[str, Any], now: datetime
+) -> bool:
+    """Whether a failed export's partial file fits the owner's quota (else the orphan
+    sweep removes it and the export keeps only its error)."""
+    lock_for_transaction(conn, f"owner:{export.owner_id}")
+    try:
+        check_result(conn, export.owner_id, plan_for(conn, export.plan), partial["size"], now)
+    except TerminalJobError:
+        return False
+    return True
 
 
 def _timings(job: Any, now: datetime) -> dict[str, Any]:

@@ -18,6 +18,9 @@ class WriteOptions:
     bom: bool = False  # CSV only: a UTF-8 byte-order mark, for Excel on Windows
     timezone: str = "UTC"  # the zone timestamps are written in
     locale: str | None = None  # CSV only: numbers and dates as this locale writes them
+    # Not the writer's but the export's: on a failure after rows were written, keep the
+    # file of those rows (closed, valid) instead of discarding it.
+    keep_partial: bool = False
 
     @classmethod
     def of(cls, options: dict[str, object] | None) -> WriteOptions:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import structlog
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, null, or_, select, update
 
 from exportd.clock import Clock, SystemClock
 from exportd.db import Database
@@ -22,6 +22,12 @@ from exportd.ops import events
 from exportd.ops.events import EventKind
 from exportd.storage import Storage
 
+# Exports whose result names a stored file: completed ones, and failed ones that kept a
+# partial file on request.
+_holds_file = or_(
+    exports.c.status == "completed",
+    and_(exports.c.status == "failed", exports.c.result.is_not(None)),
+)
 log = structlog.get_logger("exportd.cleanup")
 
 
@@ -83,7 +89,7 @@ class Cleanup:
         gone = or_(exports.c.expires_at <= now, exports.c.deleted_at.is_not(None))
         query = (
             select(exports)
-            .where(and_(exports.c.status == "completed", gone))
+            .where(and_(_holds_file, gone))
             .order_by(exports.c.expires_at)
             .limit(self.batch_size)
         )
@@ -102,11 +108,18 @@ class Cleanup:
                 report.failed.append(row.id)
                 continue
             with self.db.write() as conn:
-                marked = conn.execute(
-                    update(exports)
-                    .where(exports.c.id == row.id, exports.c.status == "completed")
-                    .values(status="expired", updated_at=datetime.now(UTC))
-                ).rowcount
+                if row.status == "failed":  # a partial file: the export stays failed
+                    marked = conn.execute(
+                        update(exports)
+                        .where(exports.c.id == row.id, exports.c.status == "failed")
+                        .values(result=null(), updated_at=datetime.now(UTC))  # SQL NULL
+                    ).rowcount
+                else:
+                    marked = conn.execute(
+                        update(exports)
+                        .where(exports.c.id == row.id, exports.c.status == "completed")
+                        .values(status="expired", updated_at=datetime.now(UTC))
+                    ).rowcount
                 if marked:
                     events.record(conn, EventKind.EXPIRED, self.clock.now(), export=row)
             report.expired.append(row.id)
@@ -115,9 +128,7 @@ class Cleanup:
         with self.db.read() as conn:
             live = {
                 (result or {}).get("key")
-                for (result,) in conn.execute(
-                    select(exports.c.result).where(exports.c.status == "completed")
-                )
+                for (result,) in conn.execute(select(exports.c.result).where(_holds_file))
             }
         for key in self.storage.keys(older_than_s=self.orphan_grace_s):
             if key in live:

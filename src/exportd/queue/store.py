@@ -220,7 +220,7 @@ class JobStore:
             return self._finish(conn, outcome.claim, JobState.CANCELLED)
         if outcome.error is None:
             return self._finish(conn, outcome.claim, JobState.COMPLETED, result=outcome.result)
-        return self._fail(conn, outcome.claim, outcome.error)
+        return self._fail(conn, outcome.claim, outcome.error, outcome.result)
 
     def settle_many(self, conn: Connection, outcomes: Sequence[Outcome]) -> list[Settled]:
         """Settle many outcomes; plain successes share one fenced statement."""
@@ -273,7 +273,15 @@ class JobStore:
             return Settled(claim=claim, state=None)
         return Settled(claim=claim, state=state, task=row.task)
 
-    def _fail(self, conn: Connection, claim: Claimed, error: ErrorInfo) -> Settled:
+    def _fail(
+        self,
+        conn: Connection,
+        claim: Claimed,
+        error: ErrorInfo,
+        result: dict[str, Any] | None = None,
+    ) -> Settled:
+        """Requeue the attempt or fail the job; a final failure keeps what the attempt
+        still produced (``result``), a requeued one does not."""
         query = select(
             jobs.c.task, jobs.c.attempts_used, jobs.c.max_attempts, jobs.c.cancel_requested
         ).where(_fence(claim))
@@ -296,6 +304,8 @@ class JobStore:
         }
         if delay is None:
             values |= {"state": JobState.FAILED.value, "finished_at": now}
+            if result is not None:
+                values["result"] = result
         else:
             values |= {"state": JobState.QUEUED.value, "run_after": now + timedelta(seconds=delay)}
         conn.execute(update(jobs).where(_fence(claim)).values(values))

@@ -171,4 +171,6 @@ def _options(form: Mapping[str, str]) -> dict[str, Any]:
             options["bom"] = True
         if form.get("locale", "").strip():
             options["locale"] = form["locale"].strip()
+    if form.get("keep_partial") == "on" and form.get("format") not in ("pdf", "html"):
+        options["keep_partial"] = True
     return options

@@ -72,7 +72,7 @@ class Page:
         session.check_csrf(self.request, self.settings.secret_key.get_secret_value(), form_value)
 
     def watermarked(self) -> bool:
-        return bool(self.exports.usage(self.principal)["limits"]["watermark"])
+        return self.exports.plan(self.principal).watermark
 
     def row(self, view: ExportView, watermark: bool | None = None) -> str:
         mark = self.watermarked() if watermark is None else watermark

@@ -54,7 +54,7 @@ class Row:
     expires_at: datetime | None
     can_cancel: bool
     can_retry: bool
-    can_download: bool
+    can_download: bool  # a completed export's file, or the partial file a failed one kept
     can_run_again: bool
     can_delete: bool
 
@@ -83,7 +83,7 @@ def row_of(view: ExportView, *, watermark_plan: bool) -> Row:
         expires_at=view.expires_at,
         can_cancel=status.is_active,
         can_retry=status is ExportStatus.FAILED,
-        can_download=status is ExportStatus.COMPLETED,
+        can_download=status is ExportStatus.COMPLETED or bool(result.get("partial")),
         can_run_again=status in (ExportStatus.EXPIRED, ExportStatus.CANCELLED),
         can_delete=not status.is_active,
     )

@@ -16,7 +16,7 @@ import time
 from multiprocessing.connection import Connection
 from typing import Any
 
-from exportd.errors import ErrorInfo, JobCancelled, classify, stack_excerpt
+from exportd.errors import ErrorInfo, ExportdError, JobCancelled, classify, stack_excerpt
 from exportd.queue.tasks import load_task_modules, registry
 from exportd.worker.protocol import RunRequest
 
@@ -83,6 +83,8 @@ def _run(conn: Connection, request: RunRequest) -> tuple[Any, ...]:
         cancelled = True
     except BaseException as exc:  # the job's failure is data for the supervisor
         error = dataclasses.replace(classify(exc), stack=stack_excerpt(exc))
+        if isinstance(exc, ExportdError):
+            result = exc.result  # a partial file the task kept, on request
     return ("done", request.job_id, request.attempt, result, error, cancelled)
 
 
