@@ -1,11 +1,15 @@
-"""Chaos: three workers on PostgreSQL, mixed exports (CSV, XLSX, Parquet, JSON Lines,
-resume PDFs; some with email and webhook), a random worker SIGKILLed every 2 seconds
-and restarted, the SMTP server down until the exports are done.  Afterwards: every export is final;
-each completed one has exactly one stored file whose size and sha256 match its row; no
-orphan file survives cleanup; every email and webhook was delivered or dead-lettered,
-and the dead letters deliver after a requeue.  The run prints its figures.
+"""Chaos: three workers on PostgreSQL storing into S3, mixed exports (CSV, XLSX, Parquet,
+JSON Lines, resume PDFs; some with email and webhook).  From the first request until
+10 s after the last, a random worker is SIGKILLed every 2 seconds and replaced; S3 is
+unreachable for a window once a tenth of the exports are done; PostgreSQL restarts once
+a third are (as root, as in CI; elsewhere every connection is cut instead); the SMTP
+server is down until the exports are done.  Afterwards: every export is final; each
+completed one has exactly one stored object whose size and sha256 match its row; no
+orphan survives cleanup; no worker exited on its own; every email and webhook was
+delivered or dead-lettered, and the dead letters deliver after a requeue.  The run
+prints its figures.
 
-A bounded run is part of `make test` (CHAOS_EXPORTS=120); `make chaos` runs 1,000.
+A bounded run is part of `make test` (CHAOS_EXPORTS=80); `make chaos` runs 1,000.
 """
 
 from __future__ import annotations
@@ -19,12 +23,14 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from exportd.auth.principal import Principal
-from exportd.db.tables import deliveries, exports, plan_limits
+from exportd.db.tables import deliveries, export_events, exports, plan_limits
 from exportd.delivery.service import DeliveryService
 from exportd.demo.resumes import RESUMES
 from exportd.demo.tables import create_demo_tables, seed_trades
@@ -32,19 +38,23 @@ from exportd.documents.service import DocumentService
 from exportd.exports.models import ExportRequest
 from exportd.exports.service import ExportService
 from exportd.ops.cleanup import Cleanup
+from exportd.ops.events import EventKind
 from exportd.queue import JobState
 from exportd.sources.loading import load_sources
-from exportd.storage.local import LocalStorage
+from exportd.storage import open_storage
 from tests.support.databases import fresh_pg_database, require_postgres
+from tests.support.faults import TcpProxy, restart_postgres
 from tests.support.hooks import Receiver
 from tests.support.mail import SmtpServer
 from tests.support.workers import Harness
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
-EXPORTS = int(os.environ.get("CHAOS_EXPORTS", "120"))
+EXPORTS = int(os.environ.get("CHAOS_EXPORTS", "80"))
 USERS = [f"user{i}" for i in range(6)]
 KILL_EVERY_S = 2.0
+S3_DOWN_S = 8.0
+CHAOS_TAIL_S = 10.0
 FORMATS = ["csv", "xlsx", "parquet", "jsonl", "pdf"]
 
 
@@ -94,38 +104,104 @@ def _request(rng: random.Random, user: str, hook: str) -> ExportRequest:
 
 
 class Killer(threading.Thread):
-    """SIGKILLs a random worker's whole process group every few seconds, and starts a new
-    worker in its place."""
+    """SIGKILLs a random worker's whole process group every few seconds and starts a new
+    worker in its place; notes any worker that exited on its own (none should)."""
 
-    def __init__(self, harness: Harness, env: dict[str, str]) -> None:
+    def __init__(self, harness: Harness, env: dict[str, str], pool: int) -> None:
         super().__init__(daemon=True)
         self.harness = harness
         self.env = env
+        self.pool = pool
         self.stop = threading.Event()
+        self.calm = threading.Event()  # set: no more kills, dead workers still replaced
         self.kills = 0
+        self.killed: set[int] = set()
         self.rng = random.Random(11)
 
     def run(self) -> None:
         while not self.stop.wait(KILL_EVERY_S):
             alive = [w for w in self.harness.workers if w.process.poll() is None]
-            if not alive:
-                continue
-            victim = self.rng.choice(alive)
-            victim.signal(signal.SIGKILL, group=True)
-            victim.process.wait()
-            self.kills += 1
-            self.harness.start_worker(**self.env)
+            if alive and not self.calm.is_set():
+                victim = self.rng.choice(alive)
+                self.killed.add(victim.pid)
+                victim.signal(signal.SIGKILL, group=True)
+                victim.process.wait()
+                self.kills += 1
+                alive.remove(victim)
+            for _ in range(self.pool - len(alive)):  # as an orchestrator restarts them
+                self.harness.start_worker(**self.env)
+
+    def exited_on_their_own(self) -> list[str]:
+        return [
+            f"worker {w.pid} exited {w.process.returncode}: {w.log_path.read_text()[-500:]}"
+            for w in self.harness.workers
+            if w.process.poll() is not None and w.pid not in self.killed
+        ]
+
+
+class Outages(threading.Thread):
+    """S3 goes away for a window once a tenth of the exports are done (so uploads are
+    under way); PostgreSQL restarts once a third are."""
+
+    def __init__(self, harness: Harness, proxy: TcpProxy, total: int) -> None:
+        super().__init__(daemon=True)
+        self.harness = harness
+        self.proxy = proxy
+        self.total = total
+        self.done: list[str] = []
+
+    def run(self) -> None:
+        self._until_completed(self.total // 10)
+        self.proxy.down()
+        time.sleep(S3_DOWN_S)
+        self.proxy.up()
+        self.done.append(f"S3 unreachable for {S3_DOWN_S:.0f} s")
+        self._until_completed(self.total // 3)
+        self.done.append(restart_postgres(self.harness.url))
+
+    def _until_completed(self, count: int) -> None:
+        while True:
+            with self.harness.db.read() as conn:
+                completed = conn.execute(
+                    select(func.count()).where(exports.c.status == "completed")
+                ).scalar_one()
+            if completed >= count:
+                return
+            time.sleep(0.2)
+
+
+def _with_retries(action: Any, timeout: float = 60) -> Any:
+    """What a client does while the database restarts: try again."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return action()
+        except SQLAlchemyError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
 
 
 def _all_final(harness: Harness, timeout: float) -> dict[str, int]:
     deadline = time.monotonic() + timeout
     while True:
-        with harness.db.read() as conn:
-            rows = conn.execute(select(exports.c.id, exports.c.job_id)).all()
-            states = Counter(harness.store.get(conn, row.job_id).state.value for row in rows)
+
+        def read() -> Counter[str]:
+            with harness.db.read() as conn:
+                rows = conn.execute(select(exports.c.id, exports.c.job_id)).all()
+                return Counter(harness.store.get(conn, row.job_id).state.value for row in rows)
+
+        states = _with_retries(read)
         if all(JobState(state).is_final for state in states):
             return dict(states)
-        assert time.monotonic() < deadline, f"not final in time: {dict(states)}"
+        if time.monotonic() > deadline:
+            with harness.db.read() as conn:
+                stuck = [
+                    job
+                    for (job_id,) in conn.execute(select(exports.c.job_id))
+                    if not (job := harness.store.get(conn, job_id)).state.is_final
+                ]
+            raise AssertionError(f"not final in time: {dict(states)}; {stuck}")
         time.sleep(0.5)
 
 
@@ -140,14 +216,16 @@ def _deliveries_final(harness: Harness, timeout: float) -> Counter[str]:
         time.sleep(0.5)
 
 
-def test_nothing_is_lost_when_workers_die_and_mail_is_down(
-    harness: Harness, tmp_path: Path
+def test_nothing_is_lost_when_workers_die_and_services_fail(
+    harness: Harness, s3_endpoint: str, s3_url: str
 ) -> None:
-    files = tmp_path / "exports"
+    host, port = s3_endpoint.removeprefix("http://").split(":")
+    proxy = TcpProxy(host, int(port))  # the workers reach S3 only through it
     smtp = SmtpServer()  # down at first: its window of unavailability
     hook = Receiver()
     env = {
-        "storage_url": f"file://{files}",
+        "storage_url": s3_url,
+        "s3_endpoint_url": proxy.url,
         "source_modules": '["exportd.demo.sources:demo_sources"]',
         "smtp_url": smtp.url,
         "webhook_allow_private": "true",
@@ -158,23 +236,35 @@ def test_nothing_is_lost_when_workers_die_and_mail_is_down(
     service = _seed(harness)
     for _ in range(3):
         harness.start_worker(**env)
-    killer = Killer(harness, env)
+    killer = Killer(harness, env, pool=3)
     killer.start()
+    outages = Outages(harness, proxy, total=EXPORTS)
+    outages.start()
     rng = random.Random(7)
     created = []
     try:
         for n in range(EXPORTS):
             user = USERS[n % len(USERS)]
             principal = Principal(user, "pro", email=f"{user}@example.com")
-            view, _ = service.create(principal, _request(rng, user, hook.url))
+            request = _request(rng, user, hook.url)
+            # Retried through the restart under one key: one export whatever happened.
+            view, _ = _with_retries(
+                lambda p=principal, r=request, k=f"chaos-{n}": service.create(
+                    p, r, idempotency_key=k
+                )
+            )
             created.append(view.id)
-            time.sleep(0.02)
+            time.sleep(0.05)
+        outages.join(timeout=60 + EXPORTS * 0.5)
+        time.sleep(CHAOS_TAIL_S)  # the killing goes on a while after the last request...
+        killer.calm.set()  # ...then the survivors drain the queue
         states = _all_final(harness, timeout=60 + EXPORTS * 0.5)
     finally:
         killer.stop.set()
         killer.join()
+        proxy.up()
     # Mail was down all along: emails end in the dead letter, webhooks are sent.
-    first = _deliveries_final(harness, timeout=120)
+    first = _with_retries(lambda: _deliveries_final(harness, timeout=120))
     smtp.start()
     admin = Principal("ops", "pro", is_admin=True)
     deliveries_service = DeliveryService(
@@ -184,12 +274,18 @@ def test_nothing_is_lost_when_workers_die_and_mail_is_down(
         deliveries_service.retry(admin, dead.id)
     after = _deliveries_final(harness, timeout=120)
 
-    storage = LocalStorage(files)
+    storage = open_storage(s3_url, s3_endpoint_url=s3_endpoint)  # straight, not the proxy
     with harness.db.read() as conn:
         rows = conn.execute(select(exports).where(exports.c.id.in_(created))).all()
+        retried = Counter(
+            code
+            for (code,) in conn.execute(
+                select(export_events.c.code).where(export_events.c.kind == EventKind.RETRIED.value)
+            )
+        )
     completed = [row for row in rows if row.result is not None]
     for row in completed:
-        data = (files / row.result["key"]).read_bytes()
+        data = b"".join(storage.read(row.result["key"]))
         assert len(data) == row.result["size"], row.id
         assert hashlib.sha256(data).hexdigest() == row.result["sha256"], row.id
     report = Cleanup(db=harness.db, storage=storage, batch_size=10_000, orphan_grace_s=0).run(
@@ -197,19 +293,24 @@ def test_nothing_is_lost_when_workers_die_and_mail_is_down(
     )
     # Exactly one file per completed export, and nothing else: a killed attempt's file
     # was either deleted by its supervisor or removed by cleanup as an orphan.
-    left = sorted(p.relative_to(files).as_posix() for p in files.rglob("*") if p.is_file())
+    left = sorted(storage.keys(older_than_s=-3600))
     assert left == sorted(row.result["key"] for row in completed)
 
     print(
-        f"\nchaos: {len(created)} exports, {killer.kills} workers SIGKILLed; jobs {states}; "
+        f"\nchaos: {len(created)} exports, {killer.kills} workers SIGKILLed; "
+        f"{'; '.join(outages.done)}; attempts retried by cause {dict(retried)}; jobs {states}; "
         f"{len(completed)} files checked (size + sha256); {len(report.orphans)} orphans "
         f"removed; deliveries {dict(first)} -> after requeue {dict(after)}; "
         f"{len(smtp.inbox.messages)} emails, {len(hook.received)} webhooks received"
     )
     assert len(rows) == len(created)  # every request became an export, none vanished
     assert killer.kills >= 2
+    # A worker started while PostgreSQL restarted waits for it instead of exiting.
+    assert killer.exited_on_their_own() == []
+    assert len(outages.done) == 2  # S3 went away and PostgreSQL restarted, mid-run
     assert states.get("completed", 0) >= len(created) * 0.9
     assert first["failed"] > 0  # the down window did kill some deliveries...
     assert set(after) == {"sent"}, after  # ...and every one of them arrived after requeue
     smtp.stop()
     hook.close()
+    proxy.close()

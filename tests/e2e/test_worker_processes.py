@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
+from exportd.db.migrate import upgrade
 from exportd.queue import Job, JobState
 from tests.support.workers import Harness
 
@@ -211,3 +212,21 @@ def test_workers_reconnect_after_their_connections_are_terminated(harness: Harne
     second = harness.enqueue("test.record")
     # Picked up well before the 30 s poll: through the listener's new connection.
     assert harness.wait_for(second, final, timeout=10).state is JobState.COMPLETED
+
+
+def test_a_worker_started_before_its_database_is_ready_waits_for_it(tmp_path: Path) -> None:
+    """A worker started while its database cannot serve it (restarting, or not yet
+    migrated, as here) waits and starts once it can, instead of exiting."""
+    harness = Harness(f"sqlite:///{tmp_path / 'exportd.db'}", tmp_path)  # not migrated
+    try:
+        worker = harness.start_worker()
+        waiting = worker.wait_for_event("worker.database_unavailable")
+        assert waiting["error"] == "OperationalError"
+        time.sleep(0.5)
+        assert worker.process.poll() is None  # still there, waiting
+        upgrade(harness.db)
+        worker.wait_for_event("worker.started", timeout=30)
+        job = harness.enqueue("test.record")
+        assert harness.wait_for(job, final).state is JobState.COMPLETED
+    finally:
+        harness.close()

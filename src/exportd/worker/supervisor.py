@@ -18,9 +18,10 @@ import socket
 import time
 import uuid
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from multiprocessing.connection import wait
 from types import FrameType
 from typing import Any
@@ -138,7 +139,7 @@ class Supervisor:
         try:
             for child in self.children:
                 child.start()
-            self._register()
+            self._register_when_reachable()
             if watcher is not None:
                 watcher.start()
                 watching = True
@@ -520,8 +521,15 @@ class Supervisor:
         self._act_on_leases(cancel=report.cancel_requested, lost=report.lost)
 
     def _run_periodic(self) -> None:
+        now = time.monotonic()
+        # The reaper takes no turns: every node runs it, since rescuing is safe to race
+        # (rows another node is rescuing are skipped, a rescued job is no longer
+        # running), and a node frozen while holding a turn (a paused VM keeps its
+        # session and its lock) must not stop every rescue.
+        if now >= self._periodic_next.get("exportd.reaper", 0.0):
+            self._periodic_next["exportd.reaper"] = now + self.settings.reaper_interval_s
+            self._guarded("exportd.reaper", self._reap)
         schedule = (
-            ("exportd.reaper", self.settings.reaper_interval_s, self._reap),
             ("exportd.retention", self.settings.retention_interval_s, self._prune),
             (
                 "exportd.cleanup",
@@ -530,25 +538,24 @@ class Supervisor:
             ),
             ("exportd.alerts", self.settings.alert_interval_s, self.alert.check),
         )
-        now = time.monotonic()
         for name, interval_s, work in schedule:
             # Ask the database only when the task could be due: another node may have run
             # it meanwhile, in which case it is not due yet and we look again later.
             if now < self._periodic_next.get(name, 0.0):
                 continue
             self._periodic_next[name] = now + interval_s
-            try:
-                self.periodic.run_if_due(name, interval_s, work)
-            except SQLAlchemyError as exc:
-                # Maintenance must never stop the worker; it runs again next interval.
-                log.warning(
-                    "periodic.failed",
-                    task=name,
-                    error=type(exc).__name__,
-                    detail=driver_message(exc),
-                )
-            except Exception:
-                log.exception("periodic.failed", task=name)
+            self._guarded(name, partial(self.periodic.run_if_due, name, interval_s, work))
+
+    def _guarded(self, name: str, run: Callable[[], object]) -> None:
+        """Maintenance must never stop the worker; it runs again next interval."""
+        try:
+            run()
+        except SQLAlchemyError as exc:
+            log.warning(
+                "periodic.failed", task=name, error=type(exc).__name__, detail=driver_message(exc)
+            )
+        except Exception:
+            log.exception("periodic.failed", task=name)
 
     def _reap(self) -> None:
         with self.db.write() as conn:
@@ -584,6 +591,24 @@ class Supervisor:
                 action(child)
                 return
 
+    def _register_when_reachable(self) -> None:
+        """Register, waiting for the database while it is away (a restart, a failover):
+        a worker started meanwhile waits instead of exiting."""
+        delay = 0.0
+        while not self._stopping:
+            try:
+                self._register()
+                return
+            except SQLAlchemyError as exc:
+                delay = min(max(delay * 2, 0.05), DB_RETRY_MAX_S)
+                log.warning(
+                    "worker.database_unavailable",
+                    error=type(exc).__name__,
+                    detail=driver_message(exc),
+                    retry_in_s=delay,
+                )
+                time.sleep(delay)  # a stop signal ends the wait: its handler sets _stopping
+
     def _register(self) -> None:
         now = datetime.now(UTC)
         values = {
@@ -613,12 +638,16 @@ class Supervisor:
     # -- logs --------------------------------------------------------------------------
 
     def _discard_unkept_file(self, finished: Finished, settled: Settled) -> None:
-        """A file whose outcome was not kept (a late, fenced-off attempt, or a result the
-        settle hook refused) is removed now, not at the next orphan sweep."""
+        """A file whose outcome was not kept (a late, fenced-off attempt, a result the
+        settle hook refused, a partial file of an attempt that will be retried) is
+        removed now, not at the next orphan sweep."""
         outcome = finished.outcome
         key = (outcome.result or {}).get("key")
-        refused = settled.state is None or settled.error is not None
-        if not key or outcome.error is not None or not refused:
+        if outcome.error is None:
+            kept = settled.state is not None and settled.error is None
+        else:  # a partial file is kept with a final failure only
+            kept = settled.state is JobState.FAILED
+        if not key or kept:
             return
         try:
             self.cleanup.storage.delete(key)
