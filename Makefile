@@ -48,7 +48,7 @@ bench: $(BENCH_VENV)/.installed ## Run the benchmarks (needs PostgreSQL and wrk)
 	cd bench && ../$(BENCH_VENV)/bin/python run_all.py
 
 chaos: $(STAMP) ## The chaos suite at full size: 1,000 exports while workers are SIGKILLed
-	CHAOS_EXPORTS=1000 $(BIN)/python -m pytest -s tests/chaos
+	CHAOS_EXPORTS=1000 $(BIN)/python -m pytest -s --timeout=1800 tests/chaos
 
 screenshots: $(STAMP) ## Drive the page in Chromium and save its screenshots under docs/screenshots
 	EXPORTD_SCREENSHOTS=docs/screenshots $(BIN)/python -m pytest -q tests/e2e/test_web_page.py

@@ -149,25 +149,29 @@ class Outages(threading.Thread):
         self.proxy = proxy
         self.total = total
         self.done: list[str] = []
+        self.halt = threading.Event()  # the test is over: stop waiting
 
     def run(self) -> None:
-        self._until_completed(self.total // 10)
+        if not self._until_completed(self.total // 10):
+            return
         self.proxy.down()
         time.sleep(S3_DOWN_S)
         self.proxy.up()
         self.done.append(f"S3 unreachable for {S3_DOWN_S:.0f} s")
-        self._until_completed(self.total // 3)
-        self.done.append(restart_postgres(self.harness.url))
+        if self._until_completed(self.total // 3):
+            self.done.append(restart_postgres(self.harness.url))
 
-    def _until_completed(self, count: int) -> None:
-        while True:
+    def _until_completed(self, count: int) -> bool:
+        """Wait for ``count`` completed exports; False if the test ended first."""
+        while not self.halt.is_set():
             with self.harness.db.read() as conn:
                 completed = conn.execute(
                     select(func.count()).where(exports.c.status == "completed")
                 ).scalar_one()
             if completed >= count:
-                return
+                return True
             time.sleep(0.2)
+        return False
 
 
 def _with_retries(action: Any, timeout: float = 60) -> Any:
@@ -262,6 +266,7 @@ def test_nothing_is_lost_when_workers_die_and_services_fail(
     finally:
         killer.stop.set()
         killer.join()
+        outages.halt.set()
         proxy.up()
     # Mail was down all along: emails end in the dead letter, webhooks are sent.
     first = _with_retries(lambda: _deliveries_final(harness, timeout=120))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -12,7 +13,8 @@ import pytest
 from pydantic import BaseModel
 from sqlalchemy import Connection, insert, inspect, text
 
-from exportd.db import Database
+from exportd.config import load_settings
+from exportd.db import Database, create_database
 from exportd.demo.sources import (
     DailyPnlParams,
     DailyPnlSource,
@@ -234,3 +236,19 @@ def test_a_driver_error_keeps_bound_values_out_of_the_message(journal: Database)
     assert failed.value.code == "source_query_failed"
     assert "no_such_column" in failed.value.message
     assert "secret-filter" not in failed.value.message
+
+
+def test_a_database_path_with_uri_characters_is_still_read(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'odd ?#% name.db'}"
+    db = create_database(load_settings(database_url=url))
+    with db.write() as conn:
+        create_demo_tables(conn)
+        seed_trades(conn, "bob", 30)
+    source = TradesSource()
+    with db.read() as conn:
+        fast = arrow_batches(
+            conn, source.query("bob", TradeParams()), source.arrow_schema(["id"]), 10
+        )
+        assert fast is not None
+        assert sum(batch.num_rows for batch in fast) == 30
+    db.dispose()

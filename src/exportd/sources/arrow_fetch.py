@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -62,7 +64,9 @@ def _sqlite(
     compiled = typed.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
     values = _bound_values(compiled, conn)
     params = [values[name] for name in compiled.positiontup or ()]
-    adbc = adbc_sqlite.connect(f"file:{database}?mode=ro", autocommit=True)
+    # A URI, read-only; the path quoted so that '?', '#' or '%' in it stay the path's.
+    path = quote(str(Path(database).resolve()), safe="/")
+    adbc = adbc_sqlite.connect(f"file:{path}?mode=ro", autocommit=True)
 
     def run(cursor: Any) -> pa.RecordBatchReader:
         # No mmap_size: mapped pages count in the worker's memory (RSS grew with the
