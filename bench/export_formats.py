@@ -3,7 +3,8 @@ would otherwise write (pandas read_sql + to_*, stdlib csv/json, XlsxWriter const
 memory), each case in its own process so peak RSS is its own.
 
 BENCH_ROWS (default 100000,1000000) rows of demo trades, in SQLite and in PostgreSQL
-(BENCH_DATABASES, default sqlite,postgresql; PostgreSQL at BENCH_PG_URL).  Baselines
+(BENCH_DATABASES, default sqlite,postgresql; PostgreSQL at BENCH_PG_URL), every format
+(BENCH_FORMATS, default csv,parquet,jsonl,xlsx).  Baselines
 run up to BENCH_BASELINE_MAX rows (default 1000000: pandas holds the whole result, 1.2 GB
 at a million rows), XLSX baselines up to BENCH_XLSX_MAX (default 100000: pandas needs
 minutes beyond that).  ``exportd-rows-*`` is exportd with EXPORTD_ARROW_FETCH=false (rows fetched
@@ -31,6 +32,7 @@ BASELINE_MAX = int(os.environ.get("BENCH_BASELINE_MAX", "1000000"))
 XLSX_EXPORTD_MAX = int(os.environ.get("BENCH_XLSX_EXPORTD_MAX", "1000000"))
 SEED_MAX = 1_000_000
 DATABASES = os.environ.get("BENCH_DATABASES", "sqlite,postgresql").split(",")
+FORMATS = os.environ.get("BENCH_FORMATS", "csv,parquet,jsonl,xlsx").split(",")
 PG_URL = os.environ.get("BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 PG_DATABASE = "exportd_bench_formats"
 COLUMNS = [
@@ -86,7 +88,16 @@ def seed(url: str, rows: int) -> None:
 def run_case(case: str, url: str, out: str) -> None:
     """One case, in this process: the parent reads our peak RSS from the result line.
     Libraries are imported before the clock starts: the time is the export's."""
+    if case.startswith("exportd-"):
+        # exportd does not depend on pandas, but the ADBC driver manager imports it when
+        # it is installed (+76 MB here): hidden, as in a worker installed with pip alone.
+        sys.meta_path.insert(0, _WithoutPandas())
     _import_for(case)
+    if case.startswith("exportd-"):
+        import pyarrow as pa
+
+        pa.set_memory_pool(pa.system_memory_pool())  # as the worker's child does
+    imports_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     started = time.perf_counter()
     if case.startswith("exportd-rows-"):
         _exportd(case.removeprefix("exportd-rows-"), url, out, arrow_fetch=False)
@@ -96,7 +107,13 @@ def run_case(case: str, url: str, out: str) -> None:
         _baseline(case, url, out)
     elapsed = time.perf_counter() - started
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"elapsed": elapsed, "peak_mb": peak_mb}))
+    print(json.dumps({"elapsed": elapsed, "peak_mb": peak_mb, "imports_mb": imports_mb}))
+
+
+class _WithoutPandas:
+    def find_spec(self, name: str, path: object, target: object = None) -> None:
+        if name.partition(".")[0] == "pandas":
+            raise ImportError("pandas is hidden from exportd's cases")
 
 
 def _import_for(case: str) -> None:
@@ -112,6 +129,7 @@ def _import_for(case: str) -> None:
         import exportd.formats.json
         import exportd.formats.parquet
         import exportd.formats.xlsx
+        import exportd.formats.xlsx_fast
         import exportd.sources.arrow_fetch  # noqa: F401
     elif case.startswith("pandas-"):
         import pandas  # noqa: F401
@@ -131,7 +149,10 @@ def _exportd(fmt: str, url: str, out: str, *, arrow_fetch: bool) -> None:
     columns = [OutputColumn(c, c) for c in COLUMNS]
     with db.read() as conn, open(out, "wb") as sink:
         conn.execution_options(**{ARROW_FETCH_OPTION: arrow_fetch})
-        writer = open_writer(fmt, sink, columns, source.arrow_schema(COLUMNS))
+        # As the worker does: the count tells the XLSX writer its sheets up front.
+        total = source.count(conn, "bench", TradeParams())
+        schema = source.arrow_schema(COLUMNS)
+        writer = open_writer(fmt, sink, columns, schema, rows_expected=total)
         for batch in source.batches(conn, "bench", TradeParams(), COLUMNS, batch_size=10_000):
             writer.write(batch)
         writer.close()
@@ -209,7 +230,7 @@ CASES = {
 def _row_cap(case: str, fmt: str) -> float:
     """The most rows a case runs at: baselines (and exportd's row path, a comparison)
     stop at BENCH_BASELINE_MAX, XLSX baselines at BENCH_XLSX_MAX, exportd's XLSX at
-    BENCH_XLSX_EXPORTD_MAX (XlsxWriter writes about 6,000 rows/s here)."""
+    BENCH_XLSX_EXPORTD_MAX."""
     if case == f"exportd-{fmt}":
         return XLSX_EXPORTD_MAX if fmt == "xlsx" else float("inf")
     if fmt == "xlsx":
@@ -245,6 +266,8 @@ def main() -> None:
             with database(kind) as url:
                 seed(url, rows)
                 for fmt, cases in CASES.items():
+                    if fmt not in FORMATS:
+                        continue
                     results = {}
                     for case in cases:
                         if rows > _row_cap(case, fmt):
@@ -256,7 +279,8 @@ def main() -> None:
                         print(
                             f"{kind:10s} {rows:>10,} {fmt:8s} {case:18s}"
                             f" {rows / r['elapsed']:>10,.0f} rows/s"
-                            f"  peak {r['peak_mb']:7.0f} MB  {r['bytes'] / 1e6:8.1f} MB out"
+                            f"  peak {r['peak_mb']:5.0f} MB ({r['imports_mb']:3.0f} imports)"
+                            f"  {r['bytes'] / 1e6:8.1f} MB out"
                             f"  exportd is {ratio:5.2f}x faster",
                             flush=True,
                         )

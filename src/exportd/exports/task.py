@@ -133,7 +133,15 @@ def run_export(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
         ctx.checkpoint(rows_done=0, rows_total=total)
         out = HashingSink(sink)
         schema = to_zone(source.arrow_schema(names), options.timezone)
-        writer = open_writer(export.format, out, columns, schema, options)  # type: ignore[arg-type]
+        writer = open_writer(
+            export.format,
+            out,  # type: ignore[arg-type]
+            columns,
+            schema,
+            options,
+            rows_expected=total,
+            rows_allowed=plan.max_rows,
+        )
         done = 0
         try:
             for batch in source.batches(
@@ -150,10 +158,12 @@ def run_export(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
                 ctx.checkpoint(rows_done=done, rows_total=total)
             writer.close()
         except JobCancelled:
+            writer.abort()
             raise
         except Exception as exc:
             if not (done and options.keep_partial):
                 # Never a silent truncation: the file is discarded and the error says so.
+                writer.abort()
                 raise after_rows(exc, done) from exc
             failure = _kept_partial(exc, done)
             writer.close()  # a complete file of the rows written (footer, closing bracket)

@@ -40,6 +40,16 @@ class RowWriter(Protocol):
     def close(self) -> None:
         """Finish the file (footer, closing bracket, zip directory)."""
 
+    def abort(self) -> None:
+        """Give up the file after a failure: release what the writer holds."""
+
+
+class SinkOnly:
+    """A writer that holds nothing but the sink, which the storage writer discards."""
+
+    def abort(self) -> None:
+        pass
+
 
 @dataclass(frozen=True, slots=True)
 class Format:
@@ -66,8 +76,13 @@ def open_writer(
     columns: list[OutputColumn],
     schema: pa.Schema,
     options: WriteOptions | None = None,
+    *,
+    rows_expected: int | None = None,
+    rows_allowed: int | None = None,
 ) -> RowWriter:
-    # Imported here: a worker that never writes XLSX never loads xlsxwriter.
+    """``rows_expected`` (the source's count) and ``rows_allowed`` (the plan's) let the
+    XLSX writer count its sheets up front."""
+    # Imported here: a worker that never writes XLSX never loads its libraries.
     if format_name == "csv":
         from exportd.formats.csv import CsvWriter
 
@@ -81,9 +96,11 @@ def open_writer(
 
         return ParquetWriter(sink, columns, schema)
     if format_name == "xlsx":
-        from exportd.formats.xlsx import XlsxWriter
+        from exportd.formats.xlsx import open_xlsx
 
-        return XlsxWriter(sink, columns)
+        return open_xlsx(
+            sink, columns, schema, rows_expected=rows_expected, rows_allowed=rows_allowed
+        )
     raise ValueError(f"no writer for {format_name!r}")
 
 

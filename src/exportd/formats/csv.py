@@ -8,13 +8,13 @@ from typing import BinaryIO
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from exportd.formats.base import OutputColumn, WriteOptions
+from exportd.formats.base import OutputColumn, SinkOnly, WriteOptions
 from exportd.formats.localized import is_localized, localize
 from exportd.formats.safety import neutralise, neutralise_array
 from exportd.formats.timestamps import is_zoned, zoned_text
 
 
-class CsvWriter:
+class CsvWriter(SinkOnly):
     def __init__(
         self,
         sink: BinaryIO,

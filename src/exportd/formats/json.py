@@ -17,7 +17,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from exportd.formats.base import OutputColumn
+from exportd.formats.base import OutputColumn, SinkOnly
 from exportd.formats.timestamps import is_zoned, zoned_text
 
 _OPTIONS = orjson.OPT_NAIVE_UTC | orjson.OPT_UTC_Z | orjson.OPT_NON_STR_KEYS
@@ -43,7 +43,7 @@ def _default(value: Any) -> Any:
     raise TypeError(type(value).__name__)
 
 
-class JsonWriter:
+class JsonWriter(SinkOnly):
     def __init__(self, sink: BinaryIO, columns: list[OutputColumn], *, array: bool) -> None:
         self.sink = sink
         # '{"Label":' and ',"Next":' once, not per row.

@@ -1,4 +1,10 @@
-"""XLSX through XlsxWriter in constant-memory mode: rows go to disk as they come.
+"""XLSX: which writer, and the one that can take any number of rows.
+
+The fast writer (:mod:`exportd.formats.xlsx_fast`, rust_xlsxwriter) must name its
+sheets before the first row, so it is used when the number of sheets is known: the
+source counted its rows, or the plan allows no more than a sheet holds.  Otherwise
+XlsxWriter in constant-memory mode writes rows to disk as they come and opens sheets
+as it goes.
 
 Excel stops at 1,048,576 rows a sheet: the export continues on a new sheet (with the
 header again) instead of being cut short.  A cell holds at most 32,767 characters: a
@@ -9,19 +15,49 @@ stay typed; text is written as text, never as a formula, and neutralised like CS
 
 from __future__ import annotations
 
+import math
+import os
+from contextlib import suppress
 from datetime import date, datetime
 from typing import Any, BinaryIO
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import xlsxwriter
 
-from exportd.formats.base import OutputColumn
+from exportd.formats.base import OutputColumn, RowWriter
 from exportd.formats.safety import neutralise
-from exportd.formats.timestamps import is_zoned
+from exportd.formats.xlsx_cells import prepare
 
-MAX_ROWS = 1_048_576
-MAX_CELL_CHARS = 32_767
+MAX_ROWS = 1_048_576  # a sheet's rows, the header's included
+DATETIME_FORMAT = "yyyy-mm-dd hh:mm:ss"
+DATE_FORMAT = "yyyy-mm-dd"
+INFINITY = "INF"  # Excel's own word; -INF below zero
+
+
+def open_xlsx(
+    sink: BinaryIO,
+    columns: list[OutputColumn],
+    schema: pa.Schema,
+    *,
+    rows_expected: int | None = None,
+    rows_allowed: int | None = None,
+) -> RowWriter:
+    """The fast writer when the sheets can be counted up front, else XlsxWriter."""
+    headers = [neutralise(c.label) for c in columns]
+    bound = _rows_bound(rows_expected, rows_allowed)
+    # The fast writer takes a row as a mapping: a header used twice cannot be a key.
+    if bound is None or len(set(headers)) < len(headers):
+        return XlsxWriter(sink, columns)
+    from exportd.formats.xlsx_fast import FastXlsxWriter
+
+    return FastXlsxWriter(sink, columns, schema, sheets=max(1, math.ceil(bound / (MAX_ROWS - 1))))
+
+
+def _rows_bound(expected: int | None, allowed: int | None) -> int | None:
+    if expected is not None:
+        return expected if allowed is None else min(expected, allowed)
+    # Uncounted: only a plan that fits one sheet says how many sheets there will be.
+    return allowed if allowed is not None and allowed < MAX_ROWS else None
 
 
 class XlsxWriter:
@@ -37,8 +73,8 @@ class XlsxWriter:
                 "strings_to_urls": False,
             },
         )
-        self.datetime_format = self.workbook.add_format({"num_format": "yyyy-mm-dd hh:mm:ss"})
-        self.date_format = self.workbook.add_format({"num_format": "yyyy-mm-dd"})
+        self.datetime_format = self.workbook.add_format({"num_format": DATETIME_FORMAT})
+        self.date_format = self.workbook.add_format({"num_format": DATE_FORMAT})
         self.header_format = self.workbook.add_format({"bold": True})
         self.sheet: Any = None
         self.sheets = 0
@@ -54,13 +90,9 @@ class XlsxWriter:
         self.row = 1
 
     def write(self, batch: pa.RecordBatch) -> None:
-        # Zoned timestamps become their wall time in Arrow (Excel has no zones): to_pylist
-        # would otherwise build a datetime and look its zone up for every cell.
-        columns = [
-            (pc.local_timestamp(array) if is_zoned(array.type) else array).to_pylist()
-            for array in batch.columns
-        ]
-        for values in zip(*columns, strict=True):
+        prepared = prepare(batch)
+        self.cells_cut += prepared.cells_cut
+        for values in zip(*(a.to_pylist() for a in prepared.arrays), strict=True):
             if self.row >= self.max_rows:
                 self._new_sheet()
             for col, value in enumerate(values):
@@ -68,27 +100,33 @@ class XlsxWriter:
             self.row += 1
 
     def _cell(self, col: int, value: Any) -> None:
+        # Text arrives neutralised and cut to fit (xlsx_cells.prepare).
         if value is None:
             return
         if isinstance(value, str):
-            self.sheet.write_string(self.row, col, self._fitted(neutralise(value)))
+            self.sheet.write_string(self.row, col, value)
         elif isinstance(value, bool):
             self.sheet.write_boolean(self.row, col, value)
+        elif isinstance(value, float) and not math.isfinite(value):
+            # As the fast writer: NaN is empty (Excel has none), infinities are text.
+            if not math.isnan(value):
+                self.sheet.write_string(self.row, col, INFINITY if value > 0 else "-" + INFINITY)
         elif isinstance(value, int | float):
             self.sheet.write_number(self.row, col, value)
         elif isinstance(value, datetime):
             self.sheet.write_datetime(self.row, col, value, self.datetime_format)
         elif isinstance(value, date):
             self.sheet.write_datetime(self.row, col, value, self.date_format)
-        else:
-            self.sheet.write_string(self.row, col, self._fitted(neutralise(str(value))))
-
-    def _fitted(self, text: str) -> str:
-        if len(text) <= MAX_CELL_CHARS:
-            return text
-        self.cells_cut += 1
-        marker = f" […{len(text):,} characters in all; Excel holds {MAX_CELL_CHARS:,}]"
-        return text[: MAX_CELL_CHARS - len(marker)] + marker
 
     def close(self) -> None:
         self.workbook.close()
+
+    def abort(self) -> None:
+        # Constant-memory mode keeps each sheet's rows in a temporary file until close
+        # zips them: a failed export must not leave them behind in a long-lived worker.
+        for sheet in self.workbook.worksheets():
+            handle = getattr(sheet, "row_data_fh", None)
+            if handle is not None and not handle.closed:
+                handle.close()
+                with suppress(OSError):
+                    os.unlink(sheet.row_data_filename)

@@ -1,0 +1,218 @@
+"""The two XLSX writers: the same cells from either, the fast one's sheets counted up
+front, its thread and temporary file released however the export ends."""
+
+from __future__ import annotations
+
+import io
+import os
+import threading
+from datetime import UTC, date, datetime, time
+from decimal import Decimal
+from pathlib import Path
+
+import openpyxl
+import pyarrow as pa
+import pytest
+
+from exportd.errors import RetryableJobError
+from exportd.formats import OutputColumn, xlsx_fast
+from exportd.formats.xlsx import XlsxWriter, open_xlsx
+from exportd.formats.xlsx_fast import FastXlsxWriter
+
+SCHEMA = pa.schema(
+    [
+        ("n", pa.int64()),
+        ("x", pa.float64()),
+        ("ok", pa.bool_()),
+        ("day", pa.date32()),
+        ("at", pa.timestamp("us")),
+        ("paris", pa.timestamp("us", tz="Europe/Paris")),
+        ("amount", pa.decimal128(12, 2)),
+        ("clock", pa.time64("us")),
+        ("blob", pa.binary()),
+        ("text", pa.dictionary(pa.int8(), pa.string())),
+    ]
+)
+COLUMNS = [OutputColumn(f.name, f.name.title()) for f in SCHEMA]
+NOON = datetime(2026, 7, 1, 10, 0, tzinfo=UTC)  # 12:00 in Paris (summer time)
+BATCH = pa.RecordBatch.from_pydict(
+    {
+        "n": [1, None, -7],
+        "x": [1.5, float("nan"), float("-inf")],
+        "ok": [True, False, None],
+        "day": [date(2026, 7, 1), None, date(1999, 12, 31)],
+        "at": [datetime(2026, 7, 1, 9, 30), None, None],
+        "paris": [NOON, None, NOON],
+        "amount": [Decimal("12.34"), None, Decimal("-0.50")],
+        "clock": [time(8, 15), None, None],
+        "blob": [b"\xff\x00", None, b"ok"],
+        "text": ["=cmd()", None, "plain"],
+    },
+    SCHEMA,
+)
+EXPECTED = [
+    ("N", "X", "Ok", "Day", "At", "Paris", "Amount", "Clock", "Blob", "Text"),
+    (
+        1,
+        1.5,
+        True,
+        datetime(2026, 7, 1),
+        datetime(2026, 7, 1, 9, 30),
+        datetime(2026, 7, 1, 12, 0),
+        12.34,
+        "08:15:00.000000",
+        "ff00",
+        "'=cmd()",
+    ),
+    (None, None, False, None, None, None, None, None, None, None),
+    (
+        -7,
+        "-INF",
+        None,
+        datetime(1999, 12, 31),
+        None,
+        datetime(2026, 7, 1, 12),
+        -0.5,
+        None,
+        "6f6b",
+        "plain",
+    ),
+]
+
+
+def fast(
+    sink: io.BytesIO, columns: list[OutputColumn] = COLUMNS, sheets: int = 1
+) -> FastXlsxWriter:
+    return FastXlsxWriter(sink, columns, SCHEMA, sheets=sheets)
+
+
+def python(sink: io.BytesIO) -> XlsxWriter:
+    return XlsxWriter(sink, COLUMNS)
+
+
+def sheets_of(data: bytes) -> dict[str, list[tuple[object, ...]]]:
+    book = openpyxl.load_workbook(io.BytesIO(data))
+    return {name: list(book[name].iter_rows(values_only=True)) for name in book.sheetnames}
+
+
+def xlsx_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "xlsx"]
+
+
+@pytest.mark.parametrize("open_one", [fast, python], ids=["fast", "xlsxwriter"])
+def test_both_writers_write_the_same_cells(open_one) -> None:  # type: ignore[no-untyped-def]
+    sink = io.BytesIO()
+    writer = open_one(sink)
+    writer.write(BATCH)
+    writer.close()
+    book = openpyxl.load_workbook(io.BytesIO(sink.getvalue()))
+    sheet = book["Sheet1"]
+    assert list(sheet.iter_rows(values_only=True)) == EXPECTED
+    assert sheet["D2"].number_format == "yyyy-mm-dd"
+    assert sheet["E2"].number_format == "yyyy-mm-dd hh:mm:ss"
+    assert sheet["A1"].font.bold
+
+
+def test_the_fast_writer_continues_on_the_sheets_it_counted(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(xlsx_fast, "SHEET_ROWS", 2)
+    sink = io.BytesIO()
+    writer = fast(sink, sheets=2)
+    writer.write(BATCH.slice(0, 1))
+    writer.write(BATCH.slice(1, 2))  # the second sheet starts inside this batch
+    writer.close()
+    sheets = sheets_of(sink.getvalue())
+    assert list(sheets) == ["Sheet1", "Sheet2"]
+    assert [rows[0][0] for rows in sheets.values()] == ["N", "N"]  # the header again
+    assert [r[0] for rows in sheets.values() for r in rows[1:]] == [1, None, -7]
+
+
+def test_more_rows_than_counted_is_a_retryable_error(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(xlsx_fast, "SHEET_ROWS", 2)
+    writer = fast(io.BytesIO(), sheets=1)
+    with pytest.raises(RetryableJobError) as caught:
+        writer.write(BATCH)
+    assert caught.value.code == "rows_changed"
+    writer.abort()
+    assert not os.path.exists(writer._path)
+
+
+def test_no_rows_still_writes_the_header() -> None:
+    sink = io.BytesIO()
+    writer = fast(sink)
+    writer.close()
+    assert sheets_of(sink.getvalue()) == {"Sheet1": [EXPECTED[0]]}
+    assert not os.path.exists(writer._path)
+
+
+def test_abort_stops_the_thread_and_removes_the_file() -> None:
+    sink = io.BytesIO()
+    writer = fast(sink)
+    writer.write(BATCH)
+    assert xlsx_threads()
+    writer.abort()
+    writer.abort()  # twice is harmless
+    assert not xlsx_threads()
+    assert not os.path.exists(writer._path)
+    assert sink.getvalue() == b""
+
+
+def test_a_failing_writer_thread_is_reported_not_waited_on(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    def broken(sheets, path, **options):  # type: ignore[no-untyped-def]
+        next(iter(sheets[0][1]))  # takes a row, then fails
+        raise OSError("disk full")
+
+    monkeypatch.setattr(xlsx_fast.rx, "write_worksheets", broken)
+    writer = fast(io.BytesIO())
+
+    def write_all() -> None:
+        for _ in range(10):  # the queue fills; the writer notices the thread stopped
+            writer.write(BATCH)
+        writer.close()
+
+    with pytest.raises(OSError, match="disk full"):
+        write_all()
+    writer.abort()
+    assert not xlsx_threads()
+    assert not os.path.exists(writer._path)
+
+
+def test_close_copies_the_file_and_removes_the_temporary_one(tmp_path: Path) -> None:
+    sink = io.BytesIO()
+    writer = fast(sink)
+    writer.write(BATCH)
+    writer.close()
+    assert sink.getvalue()[:2] == b"PK"
+    assert not os.path.exists(writer._path)
+    assert not xlsx_threads()
+
+
+@pytest.mark.parametrize(
+    ("expected", "allowed", "columns", "writer", "sheets"),
+    [
+        (10, 1_000_000, COLUMNS, FastXlsxWriter, 1),
+        (3_000_000, 5_000_000, COLUMNS, FastXlsxWriter, 3),
+        (3_000_000, 1_000, COLUMNS, FastXlsxWriter, 1),  # the plan stops it first
+        (0, None, COLUMNS, FastXlsxWriter, 1),
+        (None, 100_000, COLUMNS, FastXlsxWriter, 1),  # uncounted, but fits a sheet
+        (None, 5_000_000, COLUMNS, XlsxWriter, None),  # uncounted: sheets unknown
+        (None, None, COLUMNS, XlsxWriter, None),
+        (10, None, [OutputColumn("n", "A"), OutputColumn("x", "A")], XlsxWriter, None),
+    ],
+)
+def test_the_fast_writer_is_chosen_when_its_sheets_can_be_counted(  # type: ignore[no-untyped-def]
+    expected, allowed, columns, writer, sheets
+) -> None:
+    chosen = open_xlsx(io.BytesIO(), columns, SCHEMA, rows_expected=expected, rows_allowed=allowed)
+    assert type(chosen) is writer
+    if sheets is not None:
+        assert chosen._sheets == sheets  # type: ignore[union-attr]
+    chosen.abort()
+
+
+def test_xlsxwriter_abort_removes_its_sheet_files() -> None:
+    writer = python(io.BytesIO())
+    writer.write(BATCH)
+    spooled = [sheet.row_data_filename for sheet in writer.workbook.worksheets()]
+    assert all(os.path.exists(path) for path in spooled)
+    writer.abort()
+    assert not any(os.path.exists(path) for path in spooled)
