@@ -142,6 +142,7 @@ def _exportd(fmt: str, url: str, out: str, *, arrow_fetch: bool) -> None:
     from exportd.db import create_database
     from exportd.demo.sources import TradeParams, TradesSource
     from exportd.formats import OutputColumn, open_writer
+    from exportd.sources.prefetch import prefetched
     from exportd.sources.query import ARROW_FETCH_OPTION
 
     db = create_database(load_settings(database_url=url))
@@ -153,8 +154,10 @@ def _exportd(fmt: str, url: str, out: str, *, arrow_fetch: bool) -> None:
         total = source.count(conn, "bench", TradeParams())
         schema = source.arrow_schema(COLUMNS)
         writer = open_writer(fmt, sink, columns, schema, rows_expected=total)
-        for batch in source.batches(conn, "bench", TradeParams(), COLUMNS, batch_size=10_000):
-            writer.write(batch)
+        fetched = source.batches(conn, "bench", TradeParams(), COLUMNS, batch_size=10_000)
+        with prefetched(fetched) as batches:  # as the worker: read ahead while writing
+            for batch in batches:
+                writer.write(batch)
         writer.close()
 
 

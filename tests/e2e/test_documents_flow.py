@@ -159,3 +159,72 @@ def test_the_chromium_engine_prints_the_html_template(chromium_world: Any) -> No
     assert fonts
     assert all(fonts.values()), fonts
     assert b"Chrom" in pdf  # the producer: it was Chromium that printed it, not WeasyPrint
+
+
+@pytest.fixture
+def profile_world(
+    database_url: str, tmp_path: Path
+) -> Iterator[tuple[Harness, ExportService, DocumentService]]:
+    """A worker that knows the demo sources, ``trader_profile`` among them."""
+    from exportd.demo.sources import demo_sources
+    from exportd.demo.tables import create_demo_tables, seed_goals_and_evaluations, seed_trades
+
+    harness = Harness(database_url, tmp_path)
+    with harness.db.write() as conn:
+        create_demo_tables(conn)
+        seed_trades(conn, PRO.user_id, 300)
+        seed_goals_and_evaluations(conn, PRO.user_id)
+    harness.start_worker(
+        storage_url=f"file://{tmp_path / 'exports'}",
+        source_modules='["exportd.demo.sources:demo_sources"]',
+    )
+    service = ExportService(
+        db=harness.db,
+        store=harness.store,
+        sources=SourceRegistry(demo_sources()),
+        settings=harness.settings,
+    )
+    yield harness, service, DocumentService(db=harness.db, store=harness.store, max_sections=20)
+    harness.close()
+
+
+def run_profile(world: Any, principal: Principal, **request: Any):
+    harness, service, _ = world
+    params = request.pop("params", {})
+    view, _ = service.create(
+        principal, ExportRequest(source="trader_profile", params=params, **request)
+    )
+    with harness.db.read() as conn:
+        job_id = conn.execute(select(exports.c.job_id).where(exports.c.id == view.id)).scalar()
+    harness.wait_for(int(job_id), lambda job: job.state.is_final, timeout=60)
+    done = service.get(principal, view.id)
+    data = (harness.tmp_path / "exports" / done.result["key"]).read_bytes() if done.result else None
+    return done, data
+
+
+@pytest.mark.parametrize(("template", "fmt"), [("classic", "pdf"), ("modern", "html")])
+def test_a_plugin_document_source_renders_with_the_builtin_templates(
+    profile_world: Any, template: str, fmt: str
+) -> None:
+    done, data = run_profile(
+        profile_world, PRO, format=fmt, template=template, params={"page_size": "letter"}
+    )
+    assert done.status is ExportStatus.COMPLETED, done.error
+    assert data is not None
+    text = text_of(data) if fmt == "pdf" else data.decode()
+    assert "Dave" in text
+    assert "300 trades" in text  # the profile summed the owner's trades
+    assert "goals" in text.lower()  # a section (Typst sets titles in capitals)
+    assert "evaluation" in text  # prop-firm evaluations as work
+    assert done.result["filename"].startswith("dave-trader_profile-")
+    if fmt == "pdf":
+        width = PdfReader(io.BytesIO(data)).pages[0].mediabox.width
+        assert round(float(width)) == 612  # the source's page_size parameter was honoured
+
+
+def test_a_plugin_document_source_is_checked_against_the_template(profile_world: Any) -> None:
+    # Someone with no prop-firm evaluations has no "work": the modern template needs it.
+    done, _ = run_profile(profile_world, Principal("erin", "pro"), format="pdf", template="modern")
+    assert done.status is ExportStatus.FAILED
+    assert done.error["code"] == "document_invalid"
+    assert "missing sections: work" in done.error["message"]

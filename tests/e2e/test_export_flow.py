@@ -35,8 +35,7 @@ pytestmark = pytest.mark.slow
 BOB = Principal("bob", "pro")
 
 
-@pytest.fixture
-def harness(database_url: str, tmp_path: Path) -> Iterator[Harness]:
+def _seeded_harness(database_url: str, tmp_path: Path, **worker_env: str) -> Harness:
     h = Harness(database_url, tmp_path)
     with h.db.write() as conn:
         create_demo_tables(conn)
@@ -47,19 +46,38 @@ def harness(database_url: str, tmp_path: Path) -> Iterator[Harness]:
         source_modules='["exportd.demo.sources:demo_sources"]',
         storage_url=f"file://{tmp_path / 'exports'}",
         export_batch_rows="500",
+        **worker_env,
     )
+    return h
+
+
+@pytest.fixture
+def harness(database_url: str, tmp_path: Path) -> Iterator[Harness]:
+    h = _seeded_harness(database_url, tmp_path)
     yield h
     h.close()
 
 
 @pytest.fixture
-def service(harness: Harness) -> ExportService:
+def row_path_harness(database_url: str, tmp_path: Path) -> Iterator[Harness]:
+    """Rows through SQLAlchemy instead of ADBC (EXPORTD_ARROW_FETCH=false)."""
+    h = _seeded_harness(database_url, tmp_path, arrow_fetch="false")
+    yield h
+    h.close()
+
+
+def _service(harness: Harness) -> ExportService:
     return ExportService(
         db=harness.db,
         store=harness.store,
         sources=SourceRegistry(demo_sources()),
         settings=harness.settings,
     )
+
+
+@pytest.fixture
+def service(harness: Harness) -> ExportService:
+    return _service(harness)
 
 
 def finished(service: ExportService, principal: Principal, export_id: str, harness: Harness):
@@ -98,6 +116,38 @@ def test_every_format_end_to_end(harness: Harness, service: ExportService, fmt: 
     assert rows[0] == ["Opened", "symbol", "P&L"]
     assert len(rows) - 1 == result["row_count"]
     assert 1000 < result["row_count"] < 2000  # about half of bob's 3,000 are long
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx"])
+def test_the_row_path_writes_the_same_file(row_path_harness: Harness, fmt: str) -> None:
+    """The worker prefetches batches in a thread: the SQLAlchemy row path (a connection
+    made in the job's thread) must work there too, and give the Arrow path's rows."""
+    from exportd.demo.sources import TradeParams, TradesSource
+    from exportd.formats import OutputColumn, open_writer
+
+    harness = row_path_harness
+    service = _service(harness)
+    request = ExportRequest(
+        source="trades", format=fmt, params={"direction": "long"}, columns=COLUMNS
+    )
+    view, _ = service.create(BOB, request)
+    done, _ = finished(service, BOB, view.id, harness)
+    assert done.status is ExportStatus.COMPLETED, done.error
+    assert done.result is not None
+    rows = read_back(fmt, stored(harness, done.result["key"]))
+    # The same export in this process, through the Arrow path.
+    source = TradesSource()
+    names = [c.name for c in COLUMNS]
+    columns = [OutputColumn(c.name, c.label or c.name) for c in COLUMNS]
+    sink = io.BytesIO()
+    with harness.db.read() as conn:
+        params = TradeParams(direction="long")
+        writer = open_writer(fmt, sink, columns, source.arrow_schema(names))
+        for batch in source.batches(conn, "bob", params, names, batch_size=700):
+            writer.write(batch)
+        writer.close()
+    assert rows == read_back(fmt, sink.getvalue())
+    assert len(rows) - 1 == done.result["row_count"] > 1000
 
 
 def read_back(fmt: str, data: bytes) -> list[list[object]]:

@@ -155,3 +155,30 @@ def test_goals_and_evaluations_are_seeded_per_owner(journal: Database) -> None:
     assert len(evaluations) == 12
     for e in evaluations:
         assert (e["status"] == "passed") == (e["pnl"] >= e["profit_target"])
+
+
+def test_the_trader_profile_is_a_valid_resume_of_the_owners_own_data(journal: Database) -> None:
+    from exportd.demo.profile import ProfileParams, TraderProfile
+    from exportd.documents.models import Resume
+
+    with journal.write() as conn:
+        seed_goals_and_evaluations(conn, "bob")
+    source = TraderProfile()
+    with journal.read() as conn:
+        bob = Resume.model_validate(source.document(conn, "bob", ProfileParams()))
+        nobody = Resume.model_validate(source.document(conn, "nobody", ProfileParams()))
+        symbols = set(
+            conn.execute(select(demo_trades.c.symbol).where(demo_trades.c.owner_id == "bob"))
+            .scalars()
+            .all()
+        )
+    assert bob.profile.name == "Bob"
+    assert bob.profile.summary is not None
+    assert bob.profile.summary.startswith("800 trades in ")
+    assert set(bob.skills) <= symbols  # bob's symbols, not eve's
+    assert bob.work
+    assert all("evaluation" in item.role for item in bob.work)
+    assert [s.title for s in bob.sections] == ["Goals"]
+    # Someone with no data still gets a valid document: a profile that says so.
+    assert nobody.profile.summary == "No trades recorded yet."
+    assert (nobody.work, nobody.skills, nobody.sections) == ([], [], [])

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Float, Numeric, Select, case, cast, func, select
 
+from exportd.demo.profile import TraderProfile
 from exportd.demo.tables import demo_goals, demo_prop_evaluations, demo_trades
 from exportd.sources.base import ColumnSpec, Source
 from exportd.sources.query import QuerySource
@@ -249,4 +250,5 @@ def demo_sources() -> list[Source]:
         TagPerformanceSource(),
         GoalsSource(),
         PropEvaluationSource(),
+        TraderProfile(),
     ]

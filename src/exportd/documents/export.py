@@ -1,22 +1,19 @@
-"""A document export in a worker: load the owner's document, check it against the
-template, render it.  Storing the bytes is the export task's business."""
+"""A document export in a worker: check the source's document against the template,
+render it.  Loading it is the source's business, storing the bytes the export task's."""
 
 from __future__ import annotations
 
 import re
 import unicodedata
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast, get_args
 
 from pydantic import ValidationError
-from sqlalchemy import Row, select
+from sqlalchemy import Row
 
-from exportd.db import Database
-from exportd.db.tables import documents
 from exportd.documents.models import Resume
 from exportd.documents.render import Renderer, RenderOptions, check_sections
-from exportd.documents.source import ResumeParams
-from exportd.documents.templates import builtin_catalogue
+from exportd.documents.templates import PageSize, builtin_catalogue
 from exportd.errors import TerminalJobError
 from exportd.exports.models import PlanLimits
 
@@ -33,30 +30,18 @@ class Rendered:
 
 
 def render_export(
-    db: Database,
     export: Row[Any],
     plan: PlanLimits,
-    params: ResumeParams,
+    content: dict[str, Any],
     renderer: Renderer,
     *,
+    page_size: str | None,
     max_pages: int,
 ) -> Rendered:
-    with db.read() as conn:
-        query = select(documents).where(documents.c.owner_id == export.owner_id)
-        if params.document_id is not None:
-            query = query.where(documents.c.id == params.document_id)
-        else:
-            query = query.where(documents.c.is_default)
-        document = conn.execute(query).first()
-    if document is None:
-        raise TerminalJobError(
-            "the document no longer exists"
-            if params.document_id
-            else "there is no default document",
-            code="document_not_found",
-        )
+    """``content`` is the source's document: checked against the resume shape and the
+    template's sections, then rendered."""
     try:
-        resume = Resume.model_validate(document.content)
+        resume = Resume.model_validate(content)
     except ValidationError as exc:
         fields = ", ".join(".".join(map(str, e["loc"])) for e in exc.errors())
         raise TerminalJobError(
@@ -66,8 +51,11 @@ def render_export(
     if template is None:
         raise TerminalJobError(f"no template named {export.template!r}", code="template_unknown")
     check_sections(resume, template)
+    paper = page_size or template.manifest.page_size
+    if paper not in get_args(PageSize):  # a plugin's params model may let anything through
+        raise TerminalJobError(f"page size {paper!r} is not a4 or letter", code="params_invalid")
     options = RenderOptions(
-        paper=params.page_size or template.manifest.page_size,
+        paper=cast(PageSize, paper),
         watermark=plan.watermark,
         max_pages=max_pages,
     )
@@ -75,7 +63,7 @@ def render_export(
     slug = _slug(resume.profile.name)
     return Rendered(
         data=data,
-        filename=f"{slug}-resume-{export.id[:8]}.{export.format}",
+        filename=f"{slug}-{export.source}-{export.id[:8]}.{export.format}",
         content_type=CONTENT_TYPES[export.format],
         template=template.name,
         template_version=template.manifest.version,

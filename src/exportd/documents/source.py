@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import Connection, select
 
-from exportd.sources.base import Source
+from exportd.db.tables import documents
+from exportd.errors import TerminalJobError
+from exportd.sources.base import DocumentSource
 
 
 class ResumeParams(BaseModel):
@@ -20,7 +23,26 @@ class ResumeParams(BaseModel):
     )
 
 
-RESUME = Source(
+class ResumeSource(DocumentSource):
+    def document(self, conn: Connection, owner_id: str, params: BaseModel) -> dict[str, Any]:
+        assert isinstance(params, ResumeParams)
+        query = select(documents.c.content).where(documents.c.owner_id == owner_id)
+        if params.document_id is not None:
+            query = query.where(documents.c.id == params.document_id)
+        else:
+            query = query.where(documents.c.is_default)
+        content = conn.execute(query).scalar()
+        if content is None:
+            raise TerminalJobError(
+                "the document no longer exists"
+                if params.document_id
+                else "there is no default document",
+                code="document_not_found",
+            )
+        return dict(content)
+
+
+RESUME = ResumeSource(
     name="resume",
     title="Resume",
     kind="document",

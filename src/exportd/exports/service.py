@@ -325,7 +325,7 @@ class ExportService:
     # -- read --------------------------------------------------------------------------
 
     def get(self, principal: Principal, export_id: str) -> ExportView:
-        with self.db.read() as conn:
+        with self.db.read_one() as conn:  # one statement: the hot path of every poll
             return self._view(self._owned(conn, principal, export_id))
 
     def list_exports(
@@ -377,7 +377,7 @@ class ExportService:
 
     def plan(self, principal: Principal) -> PlanLimits:
         """The principal's plan limits alone (one read; usage() counts as well)."""
-        with self.db.read() as conn:
+        with self.db.read_one() as conn:
             return plan_for(conn, principal.plan)
 
     def usage(self, principal: Principal) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from functools import cache
 from typing import Any, BinaryIO
 from urllib.parse import quote
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from sqlalchemy import Connection, Row, select, update
 
 from exportd.config import Settings, load_settings
@@ -40,8 +40,9 @@ from exportd.ops import events
 from exportd.ops.events import EventKind
 from exportd.queue.models import JobState, Settled
 from exportd.queue.tasks import JobContext, task
-from exportd.sources import SourceRegistry, TabularSource
+from exportd.sources import DocumentSource, SourceRegistry, TabularSource
 from exportd.sources.loading import load_sources
+from exportd.sources.prefetch import prefetched
 from exportd.sources.query import ARROW_FETCH_OPTION
 from exportd.storage import Storage, storage_for
 
@@ -115,7 +116,11 @@ def run_export(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
             f"params no longer validate: {fields}", code="params_invalid"
         ) from None
     if source.kind == "document":
-        return _store_document(ctx, rt, export, plan, params)
+        if not isinstance(source, DocumentSource):
+            raise TerminalJobError(
+                f"{export.source!r} is not a document source", code="source_unknown"
+            )
+        return _store_document(ctx, rt, export, plan, source, params)
     if not isinstance(source, TabularSource):
         raise TerminalJobError(f"{export.source!r} is not a tabular source", code="source_unknown")
     columns = _output_columns(export, source)
@@ -142,20 +147,23 @@ def run_export(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
             rows_expected=total,
             rows_allowed=plan.max_rows,
         )
+        fetched = source.batches(
+            conn, export.owner_id, params, names, batch_size=rt.settings.export_batch_rows
+        )
         done = 0
         try:
-            for batch in source.batches(
-                conn, export.owner_id, params, names, batch_size=rt.settings.export_batch_rows
-            ):
-                if done + batch.num_rows > plan.max_rows:
-                    room = plan.max_rows - done
-                    if options.keep_partial and room:  # the rows the plan allows, then stop
-                        writer.write(to_zone(batch.slice(0, room), options.timezone))
-                        done += room
-                    raise _row_limit(plan.name, plan.max_rows)
-                writer.write(to_zone(batch, options.timezone))
-                done += batch.num_rows
-                ctx.checkpoint(rows_done=done, rows_total=total)
+            # The next batches are read while this one is written (sources/prefetch.py).
+            with prefetched(fetched) as batches:
+                for batch in batches:
+                    if done + batch.num_rows > plan.max_rows:
+                        room = plan.max_rows - done
+                        if options.keep_partial and room:  # the rows the plan allows
+                            writer.write(to_zone(batch.slice(0, room), options.timezone))
+                            done += room
+                        raise _row_limit(plan.name, plan.max_rows)
+                    writer.write(to_zone(batch, options.timezone))
+                    done += batch.num_rows
+                    ctx.checkpoint(rows_done=done, rows_total=total)
             writer.close()
         except JobCancelled:
             writer.abort()
@@ -188,11 +196,23 @@ def run_export(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
 
 
 def _store_document(
-    ctx: JobContext, rt: Runtime, export: Row[Any], plan: PlanLimits, params: Any
+    ctx: JobContext,
+    rt: Runtime,
+    export: Row[Any],
+    plan: PlanLimits,
+    source: DocumentSource,
+    params: BaseModel,
 ) -> dict[str, Any]:
     ctx.checkpoint(rows_done=0, rows_total=1)
+    with rt.db.read() as conn:
+        content = source.document(conn, export.owner_id, params)
     rendered = render_export(
-        rt.db, export, plan, params, rt.renderer, max_pages=rt.settings.document_max_pages
+        export,
+        plan,
+        content,
+        rt.renderer,
+        page_size=getattr(params, "page_size", None),
+        max_pages=rt.settings.document_max_pages,
     )
     key = artifact_key(export.owner_id, export.id, ctx.attempt, rendered.filename)
     with rt.db.read() as conn, rt.storage.writer(key) as sink:

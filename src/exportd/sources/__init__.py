@@ -1,5 +1,5 @@
 """Sources: where rows or a document come from."""
 
-from exportd.sources.base import ColumnSpec, Source, SourceRegistry, TabularSource
+from exportd.sources.base import ColumnSpec, DocumentSource, Source, SourceRegistry, TabularSource
 
-__all__ = ["ColumnSpec", "Source", "SourceRegistry", "TabularSource"]
+__all__ = ["ColumnSpec", "DocumentSource", "Source", "SourceRegistry", "TabularSource"]

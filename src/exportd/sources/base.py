@@ -80,6 +80,22 @@ class TabularSource(Source):
         raise NotImplementedError
 
 
+class DocumentSource(Source):
+    """A source of one document, rendered with a template: a mapping in the shape the
+    templates read — a resume's profile, work, education, skills and titled sections
+    (``exportd.documents.models.Resume``).
+
+    The built-in ``resume`` source reads the documents store; a plugin can build the
+    same shape from its own data and every built-in template renders it.  A
+    ``page_size`` parameter (``a4`` or ``letter``), when the params model has one,
+    overrides the template's.
+    """
+
+    def document(self, conn: Connection, owner_id: str, params: BaseModel) -> dict[str, Any]:
+        """The owner's document; raise ``TerminalJobError`` when there is none."""
+        raise NotImplementedError
+
+
 class SourceRegistry:
     def __init__(self, sources: Iterable[Source] = ()) -> None:
         self._sources: dict[str, Source] = {}

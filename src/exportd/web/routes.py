@@ -194,8 +194,9 @@ def _source_form(p: Page, source: dict[str, Any] | None, preset: str | None = No
         columns=forms.ordered_columns(source["columns"], presets.get(preset or "")),
         preset=preset,
         templates=[t.describe() for t in builtin_catalogue().all()] if kind == "document" else [],
+        # The documents store's picker, for a source that reads it (as ``resume`` does).
         documents=p.request.app.state.documents.list_documents(p.principal)
-        if kind == "document"
+        if "document_id" in source["params_schema"].get("properties", {})
         else [],
         email=p.principal.email,
     )

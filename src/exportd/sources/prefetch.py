@@ -1,0 +1,70 @@
+"""Fetch the next batches while the current one is written.
+
+Reading from the database (ADBC, in C) and writing a file (pyarrow, in C++) both let go
+of the GIL, so on two cores they overlap: an export takes about as long as the slower
+of the two instead of their sum.  A thread pulls from the source into a queue of
+``depth`` batches; leaving the ``with`` block (finished, failed or cancelled) stops it
+and closes the source's iterator in that thread, before the caller touches the
+connection again.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TypeVar
+
+T = TypeVar("T")
+
+_END = object()
+
+
+class _Failed:
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+@contextmanager
+def prefetched(items: Iterator[T], *, depth: int = 2) -> Iterator[Iterator[T]]:
+    ready: queue.Queue[object] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not _put(ready, item, stop):
+                    return
+            _put(ready, _END, stop)
+        except BaseException as exc:  # handed to the consumer
+            _put(ready, _Failed(exc), stop)
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()  # a generator's cleanup (its own connection) runs here
+
+    def consume() -> Iterator[T]:
+        while (item := ready.get()) is not _END:
+            if isinstance(item, _Failed):
+                raise item.error
+            yield item  # type: ignore[misc]
+
+    producer = threading.Thread(target=produce, name="exportd-prefetch", daemon=True)
+    producer.start()
+    try:
+        yield consume()
+    finally:
+        stop.set()  # a producer waiting for room sees it within one put timeout
+        producer.join()
+
+
+def _put(ready: queue.Queue[object], item: object, stop: threading.Event) -> bool:
+    """Put ``item`` when there is room; False if told to stop first."""
+    while not stop.is_set():
+        try:
+            ready.put(item, timeout=0.05)
+            return True
+        except queue.Full:
+            continue
+    return False
