@@ -1,6 +1,7 @@
 """Export speed and memory per format: exportd's streaming path against what a user
-would otherwise write (pandas read_sql + to_*, stdlib csv/json, XlsxWriter constant
-memory), each case in its own process so peak RSS is its own.
+would otherwise write (pandas read_sql + to_*, polars read_database_uri over ADBC +
+write_*, stdlib csv/json, XlsxWriter constant memory), each case in its own process so
+peak RSS is its own.
 
 BENCH_ROWS (default 100000,1000000) rows of demo trades, in SQLite and in PostgreSQL
 (BENCH_DATABASES, default sqlite,postgresql; PostgreSQL at BENCH_PG_URL), every format
@@ -13,6 +14,7 @@ through SQLAlchemy), to show what the Arrow fetch is worth.
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import resource
@@ -116,14 +118,18 @@ class _WithoutPandas:
             raise ImportError("pandas is hidden from exportd's cases")
 
 
+ADBC_DRIVERS = ("adbc_driver_sqlite.dbapi", "adbc_driver_postgresql.dbapi")
+
+
 def _import_for(case: str) -> None:
     import sqlalchemy  # noqa: F401
 
-    if case.startswith("exportd-"):
+    if case.startswith(("exportd-", "polars-")):
         # The ADBC driver manager imports pyarrow.dataset (and pandas when installed):
         # once per worker child, not per export.
-        import adbc_driver_sqlite.dbapi  # noqa: F401
-
+        for driver in ADBC_DRIVERS:
+            importlib.import_module(driver)
+    if case.startswith("exportd-"):
         import exportd.demo.sources
         import exportd.formats.csv
         import exportd.formats.json
@@ -133,6 +139,8 @@ def _import_for(case: str) -> None:
         import exportd.sources.arrow_fetch  # noqa: F401
     elif case.startswith("pandas-"):
         import pandas  # noqa: F401
+    elif case.startswith("polars-"):
+        import polars  # noqa: F401
     elif case.startswith("xlsxwriter-"):
         import xlsxwriter  # noqa: F401
 
@@ -169,6 +177,18 @@ def _baseline(case: str, url: str, out: str) -> None:
         f"SELECT {', '.join(COLUMNS)} FROM demo_trades "
         "WHERE owner_id = 'bench' ORDER BY opened_at, id"
     )
+    if case.startswith("polars-"):
+        import polars as pl
+
+        # Polars reads through the same ADBC drivers, into one frame, then writes it.
+        uri = url.replace("+psycopg", "")
+        frame = pl.read_database_uri(query, uri, engine="adbc")
+        {
+            "polars-csv": frame.write_csv,
+            "polars-parquet": frame.write_parquet,
+            "polars-jsonl": frame.write_ndjson,
+        }[case](out)
+        return
     if case.startswith("pandas-"):
         import pandas as pd
 
@@ -223,9 +243,9 @@ def measure(case: str, url: str) -> dict[str, float]:
 
 
 CASES = {
-    "csv": ["exportd-csv", "exportd-rows-csv", "pandas-csv", "stdlib-csv"],
-    "parquet": ["exportd-parquet", "pandas-parquet"],
-    "jsonl": ["exportd-jsonl", "pandas-jsonl", "stdlib-jsonl"],
+    "csv": ["exportd-csv", "exportd-rows-csv", "pandas-csv", "polars-csv", "stdlib-csv"],
+    "parquet": ["exportd-parquet", "pandas-parquet", "polars-parquet"],
+    "jsonl": ["exportd-jsonl", "pandas-jsonl", "polars-jsonl", "stdlib-jsonl"],
     "xlsx": ["exportd-xlsx", "xlsxwriter-xlsx", "pandas-xlsx"],
 }
 

@@ -35,9 +35,9 @@ SCRIPTS = [
     ("document_e2e", {}),
 ]
 PACKAGES = [
-    "exportd", "sqlalchemy", "psycopg", "pyarrow", "xlsxwriter", "orjson", "typst",
-    "weasyprint", "playwright", "pandas", "procrastinate", "adbc-driver-sqlite",
-    "adbc-driver-postgresql",
+    "exportd", "sqlalchemy", "psycopg", "pyarrow", "xlsxwriter", "rustpy-xlsxwriter",
+    "orjson", "typst", "weasyprint", "playwright", "pandas", "polars", "procrastinate",
+    "adbc-driver-sqlite", "adbc-driver-postgresql",
 ]  # fmt: skip
 
 
