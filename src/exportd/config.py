@@ -195,6 +195,12 @@ class Settings(BaseSettings):
     chromium_restart_after: int = Field(
         default=200, ge=1, description="a worker's browser is restarted after this many PDFs"
     )
+    typst_font_dirs: list[str] = Field(
+        default_factory=list,
+        description="font folders Typst templates may use besides their own (Typst ignores "
+        "the system's fonts, so output does not depend on the machine): e.g. a CJK font "
+        "deployed on every worker, as a JSON list",
+    )
     document_max_pages: int = Field(
         default=20, ge=1, le=500, description="a rendered document longer than this fails"
     )
@@ -319,6 +325,14 @@ class Settings(BaseSettings):
         # A bare number is the friendliest form: "keep the last N".
         if isinstance(value, int | str) and str(value).strip().isdigit():
             return {"count": int(value)}
+        return value
+
+    @field_validator("typst_font_dirs")
+    @classmethod
+    def _font_dirs_exist(cls, value: list[str]) -> list[str]:
+        missing = [folder for folder in value if not Path(folder).is_dir()]
+        if missing:
+            raise ValueError(f"not a folder: {', '.join(missing)}")
         return value
 
     @field_validator("database_url")

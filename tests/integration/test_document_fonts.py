@@ -104,3 +104,37 @@ def test_a_manifest_naming_a_missing_font_is_refused(tmp_path: Path) -> None:
     (folder / "t.html").write_text("<p></p>")
     with pytest.raises(ConfigError, match=r"Missing\.ttf"):
         load_template(folder)
+
+
+WQY = Path("/usr/share/fonts/truetype/wqy")
+
+
+def test_typst_prints_cjk_with_a_font_folder_the_operator_names() -> None:
+    if not (WQY / "wqy-microhei.ttc").exists():
+        pytest.skip("no CJK font here (apt-get install fonts-wqy-microhei)")
+    content = {**RESUME, "profile": {"name": "王小明 Wang", "headline": "データエンジニア"}}
+    data = Resume.model_validate(content).model_dump(mode="json")
+    template = load_template(BUILTIN_DIR / "classic")
+    plain, with_cjk = Renderer(), Renderer(typst_font_dirs=[str(WQY)])
+    try:
+        without = plain.render(template, data, "pdf", RenderOptions("a4", False))
+        printed = with_cjk.render(template, data, "pdf", RenderOptions("a4", False))
+    finally:
+        plain.close()
+        with_cjk.close()
+    reader = PdfReader(io.BytesIO(printed))
+    text = "".join(page.extract_text() for page in reader.pages)
+    assert "王小明" in text
+    assert "データエンジニア" in text
+    used = fonts_of(reader)
+    assert any("WenQuanYi" in name for name in used), used
+    assert all(used.values()), used  # embedded like the bundled ones
+    # Without the folder Typst has no CJK glyph: the system's fonts are never used.
+    assert not any("WenQuanYi" in name for name in fonts_of(PdfReader(io.BytesIO(without))))
+
+
+def test_a_font_folder_that_does_not_exist_refuses_to_start(tmp_path: Path) -> None:
+    from exportd.config import load_settings
+
+    with pytest.raises(ConfigError, match=r"EXPORTD_TYPST_FONT_DIRS.*not a folder"):
+        load_settings(typst_font_dirs=[str(tmp_path / "missing")])

@@ -13,6 +13,7 @@ import io
 import json
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -62,8 +63,10 @@ class Renderer:
         pdf_engine: Literal["weasyprint", "chromium"] = "weasyprint",
         chromium_path: str | None = None,
         chromium_restart_after: int = 200,
+        typst_font_dirs: Sequence[str] = (),
     ) -> None:
         self.pdf_engine = pdf_engine
+        self.typst_font_dirs = list(typst_font_dirs)
         self.chromium_path = chromium_path
         self.chromium_restart_after = chromium_restart_after
         self._typst: dict[Path, Any] = {}
@@ -77,6 +80,7 @@ class Renderer:
             pdf_engine=settings.pdf_engine,
             chromium_path=settings.chromium_path,
             chromium_restart_after=settings.chromium_restart_after,
+            typst_font_dirs=settings.typst_font_dirs,
         )
 
     def render(
@@ -116,12 +120,14 @@ class Renderer:
 
         compiler = self._typst.get(template.folder)
         if compiler is None:
-            # root confines file access to the template's folder; only bundled fonts.
+            # root confines file access to the template's folder; fonts are the bundled
+            # ones and the operator's EXPORTD_TYPST_FONT_DIRS, never the system's.
             fonts = template.folder / "fonts"
+            font_paths = ([str(fonts)] if fonts.is_dir() else []) + self.typst_font_dirs
             compiler = typst.Compiler(
                 root=str(template.folder),
                 ignore_system_fonts=True,
-                font_paths=[str(fonts)] if fonts.is_dir() else [],
+                font_paths=font_paths,
             )
             self._typst[template.folder] = compiler
         inputs = {"data": json.dumps(data), "options": json.dumps(asdict(options))}
