@@ -91,9 +91,10 @@ def run_case(case: str, url: str, out: str) -> None:
     """One case, in this process: the parent reads our peak RSS from the result line.
     Libraries are imported before the clock starts: the time is the export's."""
     if case.startswith("exportd-"):
-        # exportd does not depend on pandas, but the ADBC driver manager imports it when
-        # it is installed (+76 MB here): hidden, as in a worker installed with pip alone.
-        sys.meta_path.insert(0, _WithoutPandas())
+        # exportd depends on neither pandas nor polars, but the ADBC driver manager
+        # imports them when they are installed (+76 MB for pandas here): hidden, as in a
+        # worker installed with pip alone.
+        sys.meta_path.insert(0, _WithoutDataFrames())
     _import_for(case)
     if case.startswith("exportd-"):
         import pyarrow as pa
@@ -112,10 +113,10 @@ def run_case(case: str, url: str, out: str) -> None:
     print(json.dumps({"elapsed": elapsed, "peak_mb": peak_mb, "imports_mb": imports_mb}))
 
 
-class _WithoutPandas:
+class _WithoutDataFrames:
     def find_spec(self, name: str, path: object, target: object = None) -> None:
-        if name.partition(".")[0] == "pandas":
-            raise ImportError("pandas is hidden from exportd's cases")
+        if name.partition(".")[0] in ("pandas", "polars"):
+            raise ImportError(f"{name} is hidden from exportd's cases")
 
 
 ADBC_DRIVERS = ("adbc_driver_sqlite.dbapi", "adbc_driver_postgresql.dbapi")
