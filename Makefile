@@ -54,7 +54,7 @@ screenshots: $(STAMP) ## Drive the page in Chromium and save its screenshots und
 	EXPORTD_SCREENSHOTS=docs/screenshots $(BIN)/python -m pytest -q tests/e2e/test_web_page.py
 
 fuzz: $(STAMP) ## schemathesis over the whole API, 1,000 cases per operation
-	EXPORTD_FUZZ_EXAMPLES=1000 $(BIN)/python -m pytest tests/integration/test_api_fuzz.py
+	EXPORTD_FUZZ_EXAMPLES=1000 $(BIN)/python -m pytest --timeout=3600 tests/integration/test_api_fuzz.py
 
 clean: ## Remove virtualenvs, caches and local state
 	rm -rf $(VENV) $(BENCH_VENV) var .pytest_cache .mypy_cache .ruff_cache
