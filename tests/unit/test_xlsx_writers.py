@@ -9,6 +9,7 @@ import threading
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from pathlib import Path
+from time import time as wall_clock
 
 import openpyxl
 import pyarrow as pa
@@ -216,3 +217,23 @@ def test_xlsxwriter_abort_removes_its_sheet_files() -> None:
     assert all(os.path.exists(path) for path in spooled)
     writer.abort()
     assert not any(os.path.exists(path) for path in spooled)
+
+
+def test_both_writers_spool_in_one_folder_that_a_child_sweeps() -> None:
+    from exportd.formats.xlsx import STALE_AFTER_S, remove_stale_spool, spool_dir
+
+    fast_writer, python_writer = fast(io.BytesIO()), python(io.BytesIO())
+    python_writer.write(BATCH)
+    try:
+        assert Path(fast_writer._path).parent == spool_dir()
+        assert Path(python_writer.workbook.worksheets()[0].row_data_filename).parent == spool_dir()
+        left_behind = spool_dir() / "killed-child.xlsx"  # what a SIGKILLed child leaves
+        left_behind.write_bytes(b"PK")
+        old = wall_clock() - STALE_AFTER_S - 60
+        os.utime(left_behind, (old, old))
+        assert remove_stale_spool() >= 1
+        assert not left_behind.exists()
+        assert os.path.exists(fast_writer._path)  # in use: recent, kept
+    finally:
+        fast_writer.abort()
+        python_writer.abort()

@@ -17,8 +17,11 @@ from __future__ import annotations
 
 import math
 import os
+import tempfile
+import time
 from contextlib import suppress
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any, BinaryIO
 
 import pyarrow as pa
@@ -29,9 +32,30 @@ from exportd.formats.safety import neutralise
 from exportd.formats.xlsx_cells import prepare
 
 MAX_ROWS = 1_048_576  # a sheet's rows, the header's included
+STALE_AFTER_S = 86_400
 DATETIME_FORMAT = "yyyy-mm-dd hh:mm:ss"
 DATE_FORMAT = "yyyy-mm-dd"
 INFINITY = "INF"  # Excel's own word; -INF below zero
+
+
+def spool_dir() -> Path:
+    """Where both writers keep their temporary files: one folder, so that what a killed
+    worker child left behind can be found and removed (``remove_stale_spool``)."""
+    folder = Path(tempfile.gettempdir()) / "exportd-xlsx"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    return folder
+
+
+def remove_stale_spool(now: float | None = None) -> int:
+    """Remove temporary files older than a day (a SIGKILLed child cannot clean up)."""
+    limit = (time.time() if now is None else now) - STALE_AFTER_S
+    removed = 0
+    for path in spool_dir().iterdir():
+        with suppress(OSError):  # another child may remove it first
+            if path.stat().st_mtime < limit:
+                path.unlink()
+                removed += 1
+    return removed
 
 
 def open_xlsx(
@@ -71,6 +95,7 @@ class XlsxWriter:
                 "remove_timezone": True,
                 "strings_to_formulas": False,
                 "strings_to_urls": False,
+                "tmpdir": str(spool_dir()),
             },
         )
         self.datetime_format = self.workbook.add_format({"num_format": DATETIME_FORMAT})

@@ -26,7 +26,14 @@ import rustpy_xlsxwriter as rx
 from exportd.errors import RetryableJobError
 from exportd.formats.base import OutputColumn
 from exportd.formats.safety import neutralise
-from exportd.formats.xlsx import DATE_FORMAT, DATETIME_FORMAT, INFINITY, MAX_ROWS, XlsxWriter
+from exportd.formats.xlsx import (
+    DATE_FORMAT,
+    DATETIME_FORMAT,
+    INFINITY,
+    MAX_ROWS,
+    XlsxWriter,
+    spool_dir,
+)
 from exportd.formats.xlsx_cells import prepare
 
 SHEET_ROWS = MAX_ROWS - 1  # the header takes a row
@@ -60,7 +67,7 @@ class FastXlsxWriter:
         self._thread: threading.Thread | None = None  # started by the first batch
         self._failure: BaseException | None = None
         self._finished = False
-        fd, self._path = tempfile.mkstemp(prefix="exportd-", suffix=".xlsx")
+        fd, self._path = tempfile.mkstemp(suffix=".xlsx", dir=spool_dir())
         os.close(fd)
 
     def write(self, batch: pa.RecordBatch) -> None:

@@ -60,6 +60,7 @@ def child_main(conn: Connection, task_modules: list[str]) -> None:
     _exit_with_parent()
     _configure_logging()
     _use_the_system_allocator()
+    _remove_stale_spool()
     load_task_modules(task_modules)
     conn.send(("ready",))
     while True:
@@ -108,6 +109,13 @@ def _use_the_system_allocator() -> None:
     import pyarrow as pa
 
     pa.set_memory_pool(pa.system_memory_pool())
+
+
+def _remove_stale_spool() -> None:
+    """XLSX temporary files a killed child left behind (older than a day)."""
+    from exportd.formats.xlsx import remove_stale_spool
+
+    remove_stale_spool()
 
 
 def _exit_with_parent() -> None:
