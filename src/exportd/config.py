@@ -114,6 +114,12 @@ class Settings(BaseSettings):
     events_poll_interval_s: float = Field(
         default=0.5, gt=0, le=10, description="how often an event stream looks for changes"
     )
+    poll_cache_rows: int = Field(
+        default=10_000,
+        ge=0,
+        description="export rows an API process keeps between status polls, dropped on "
+        "any change (0: off; PostgreSQL behind PgBouncer in transaction mode keeps it off)",
+    )
     events_keepalive_s: float = Field(
         default=15.0, gt=0, description="a comment line this often keeps proxies from closing"
     )

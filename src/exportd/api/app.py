@@ -35,7 +35,9 @@ from exportd.delivery.service import DeliveryService
 from exportd.documents.preview import Previews
 from exportd.documents.service import DocumentService
 from exportd.errors import StorageError
+from exportd.exports.changes import changes_for
 from exportd.exports.downloads import Downloads
+from exportd.exports.row_cache import RowCache
 from exportd.exports.service import ExportService
 from exportd.ops import metrics
 from exportd.ops.cleanup import Cleanup
@@ -59,9 +61,16 @@ def create_app(
         else load_sources(settings.source_modules, settings.sql_sources)
     )
 
+    row_cache = RowCache(max_rows=settings.poll_cache_rows)
+    changes = changes_for(database, row_cache) if settings.poll_cache_rows else None
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if changes is not None:
+            changes.start()
         yield
+        if changes is not None:
+            changes.stop()
         if db is None:
             database.dispose()
 
@@ -71,7 +80,12 @@ def create_app(
     app.state.sources = registry
     store = JobStore.from_settings(settings, clock=clock)
     app.state.exports = ExportService(
-        db=database, store=store, sources=registry, settings=settings, clock=clock
+        db=database,
+        store=store,
+        sources=registry,
+        settings=settings,
+        clock=clock,
+        row_cache=row_cache,
     )
     storage = storage_for(settings)
     app.state.cleanup = Cleanup(

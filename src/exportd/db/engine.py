@@ -9,7 +9,7 @@ another writer committed in between, without waiting on the busy handler.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ class Database:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.dialect = engine.dialect.name
+        self._after_write: list[Callable[[], None]] = []
 
     @property
     def is_postgres(self) -> bool:
@@ -43,6 +44,12 @@ class Database:
                 conn = conn.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"})
             with conn.begin():
                 yield conn
+        for callback in self._after_write:
+            callback()
+
+    def after_write(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` after each committed ``write`` transaction (caches listen)."""
+        self._after_write.append(callback)
 
     @contextmanager
     def read(self) -> Iterator[Connection]:

@@ -46,9 +46,10 @@ from exportd.exports.models import (
 )
 from exportd.exports.plans import limits_of, plan_for
 from exportd.exports.quotas import bytes_today, check_before, stored_bytes
+from exportd.exports.row_cache import RowCache
 from exportd.exports.task import EXPORT_TASK
 from exportd.formats.localized import uses_decimal_comma
-from exportd.ops import events
+from exportd.ops import events, metrics
 from exportd.ops.events import EventKind
 from exportd.queue import JobState, JobStore, NewJob
 from exportd.sources import Source, SourceRegistry
@@ -66,12 +67,16 @@ class ExportService:
         sources: SourceRegistry,
         settings: Settings,
         clock: Clock | None = None,
+        row_cache: RowCache | None = None,
     ) -> None:
         self.db = db
         self.store = store
         self.sources = sources
         self.settings = settings
         self.clock = clock or SystemClock()
+        # Rows between polls (off unless a change feed made it live): see row_cache.py.
+        self.row_cache = row_cache if row_cache is not None else RowCache(max_rows=0)
+        db.after_write(self.row_cache.forget_all)  # what this process wrote shows at once
 
     # -- create ------------------------------------------------------------------------
 
@@ -325,8 +330,27 @@ class ExportService:
     # -- read --------------------------------------------------------------------------
 
     def get(self, principal: Principal, export_id: str) -> ExportView:
-        with self.db.read_one() as conn:  # one statement: the hot path of every poll
-            return self._view(self._owned(conn, principal, export_id))
+        view = self.cached(principal, export_id)
+        return view if view is not None else self.fetch(principal, export_id)
+
+    def cached(self, principal: Principal, export_id: str) -> ExportView | None:
+        """The export from the row cache, or None (then ``fetch``).  Never blocks on the
+        database: the API answers hits on its event loop."""
+        row = self.row_cache.get(export_id)
+        if row is None:
+            return None
+        metrics.POLL_CACHE_HITS.inc()
+        return self._view(_visible(row, principal, export_id))
+
+    def fetch(self, principal: Principal, export_id: str) -> ExportView:
+        """The export from the database, its row kept for the next poll."""
+        metrics.POLL_CACHE_MISSES.inc()
+        generation = self.row_cache.generation
+        with self.db.read_one() as conn:  # one statement: no transaction around it
+            row = conn.execute(_joined().where(exports.c.id == export_id)).first()
+        if row is not None:
+            self.row_cache.put(export_id, row, generation=generation)
+        return self._view(_visible(row, principal, export_id))
 
     def list_exports(
         self,
@@ -589,6 +613,17 @@ def _build_joined() -> Any:
 def _visible_to(principal: Principal) -> Any:
     alive = exports.c.deleted_at.is_(None)
     return alive if principal.is_admin else and_(alive, exports.c.owner_id == principal.user_id)
+
+
+def _visible(row: Row[Any] | None, principal: Principal, export_id: str) -> Row[Any]:
+    """``_visible_to`` on a row in hand."""
+    if (
+        row is None
+        or row.deleted_at is not None
+        or not (principal.is_admin or row.owner_id == principal.user_id)
+    ):
+        raise NotFound(f"no export {export_id}", code="export_not_found")
+    return row
 
 
 def _status(

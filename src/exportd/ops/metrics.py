@@ -45,6 +45,13 @@ EVENTS = Counter(
 ARTIFACT_BYTES = Counter(
     "exportd_artifact_bytes", "Bytes of completed export files.", ("source", "format")
 )
+POLL_CACHE = Counter(
+    "exportd_poll_cache",
+    "Export reads (status polls, event streams) answered from the row cache or not.",
+    ("result",),
+)
+POLL_CACHE_HITS = POLL_CACHE.labels("hit")
+POLL_CACHE_MISSES = POLL_CACHE.labels("miss")
 JOB_WAIT = Histogram(
     "exportd_job_wait_seconds",
     "From a job being due to a worker starting it.",

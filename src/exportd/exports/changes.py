@@ -1,0 +1,152 @@
+"""Change feeds: they tell a ``RowCache`` about every change to exports and their jobs.
+
+PostgreSQL: triggers (migration 0009) ``NOTIFY exportd_changes`` with ``export:<id>`` or
+``job:<id>`` on every change, whoever makes it — the API, a worker, cleanup, psql.  A
+thread LISTENs on a connection of its own and proves the path works by sending itself
+a ping every second: the cache is live only while pings come back.  Behind PgBouncer in
+transaction mode they never do, so the cache stays off there rather than going stale.
+
+SQLite: ``PRAGMA data_version``, read on a connection of its own, changes whenever any
+other connection — in any process — commits.  It costs microseconds, so it is read
+before every look-up and any change empties the cache: stale rows are never served.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+import uuid
+from typing import Any, Protocol
+
+import structlog
+from sqlalchemy.engine import make_url
+
+from exportd.db import Database
+from exportd.exports.row_cache import RowCache
+
+log = structlog.get_logger("exportd.exports.changes")
+
+CHANNEL = "exportd_changes"
+APPLICATION_NAME = "exportd-changes"
+PING_EVERY_S = 1.0
+PING_LOST_AFTER_S = 3.0
+
+
+class ChangeFeed(Protocol):
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+
+
+class PostgresChanges:
+    def __init__(self, cache: RowCache, url: str) -> None:
+        self._cache = cache
+        # Named, so an operator sees it in pg_stat_activity.
+        self._conninfo = (
+            make_url(url)
+            .set(drivername="postgresql")
+            .update_query_dict({"application_name": APPLICATION_NAME})
+            .render_as_string(hide_password=False)
+        )
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="exportd-changes", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self._cache.go_dark()
+
+    def _run(self) -> None:
+        import psycopg
+
+        delay = 0.1
+        while not self._stop.is_set():
+            try:
+                with psycopg.connect(self._conninfo, autocommit=True) as conn:
+                    self._listen(conn)
+                    delay = 0.1
+            except psycopg.Error as exc:
+                log.warning("changes.reconnecting", error=type(exc).__name__, delay_s=delay)
+            self._cache.go_dark()
+            self._stop.wait(delay)
+            delay = min(delay * 2, 5.0)
+
+    def _listen(self, conn: Any) -> None:
+        conn.execute(f"LISTEN {CHANNEL}")
+        # Other processes ping on the same channel; ours carry our token.
+        token, sent, answered = uuid.uuid4().hex, 0, 0
+        sent_at = 0.0
+        while not self._stop.is_set():
+            now = time.monotonic()
+            if answered == sent and now - sent_at >= PING_EVERY_S:
+                sent, sent_at = sent + 1, now
+                conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, f"ping:{token}:{sent}"))
+            elif answered < sent and now - sent_at > PING_LOST_AFTER_S:
+                log.warning("changes.ping_lost", waited_s=round(now - sent_at, 1))
+                return
+            for note in conn.notifies(timeout=0.1):  # how soon stop() is heard
+                if note.payload == f"ping:{token}:{sent}":
+                    answered = sent
+                    if not self._cache.live:
+                        self._cache.go_live()
+                elif not note.payload.startswith("ping:"):
+                    self._cache.forget((note.payload,))
+
+
+class SqliteChanges:
+    def __init__(self, cache: RowCache, path: str) -> None:
+        self._cache = cache
+        self._path = path
+        self._lock = threading.Lock()
+        self._conn: sqlite3.Connection | None = None
+        self._version = -1
+
+    def start(self) -> None:
+        self._conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+        self._version = self._read()
+        self._cache.before_get = self._check
+        self._cache.go_live()
+
+    def stop(self) -> None:
+        self._cache.go_dark()
+        self._cache.before_get = None
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    def _read(self) -> int:
+        assert self._conn is not None
+        return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
+
+    def _check(self) -> None:
+        # Under the lock up to the forgetting: a look-up racing this one must not see
+        # the version as unchanged while the stale rows are still there.
+        with self._lock:
+            if self._conn is None:
+                return
+            try:
+                version = self._read()
+            except sqlite3.Error:
+                version = -1  # cannot tell: assume a change
+            if version != self._version or version == -1:
+                self._version = version
+                self._cache.forget_all()
+
+
+def changes_for(db: Database, cache: RowCache) -> ChangeFeed | None:
+    """The feed for this database; None where there is none (an in-memory SQLite)."""
+    url = db.engine.url
+    if db.is_postgres:
+        return PostgresChanges(cache, url.render_as_string(hide_password=False))
+    path = url.database or ""
+    if (
+        path in ("", ":memory:")
+        or path.startswith("file:")
+        or "memory" in url.query.get("mode", "")
+    ):
+        return None
+    return SqliteChanges(cache, path)
