@@ -237,3 +237,48 @@ def test_both_writers_spool_in_one_folder_that_a_child_sweeps() -> None:
     finally:
         fast_writer.abort()
         python_writer.abort()
+
+
+def test_both_writers_agree_on_every_width_and_unit() -> None:
+    """Other integer and float widths, time units, pre-1900 times, large strings."""
+    widths = pa.schema(
+        [
+            ("i8", pa.int8()),
+            ("u64", pa.uint64()),
+            ("f32", pa.float32()),
+            ("d64", pa.date64()),
+            ("ms", pa.timestamp("ms")),
+            ("ns", pa.timestamp("ns", tz="UTC")),
+            ("nothing", pa.null()),
+            ("large", pa.large_string()),
+            ("old", pa.timestamp("us")),  # Excel's dates start in 1900
+        ]
+    )
+    batch = pa.RecordBatch.from_pydict(
+        {
+            "i8": [-128, None],
+            "u64": [2**53, None],
+            "f32": [0.5, None],
+            "d64": [date(2026, 2, 28), None],
+            "ms": [datetime(2026, 1, 2, 3, 4, 5, 678000), None],
+            "ns": [NOON, None],
+            "nothing": [None, None],
+            "large": ["@sum", None],
+            "old": [datetime(1850, 5, 5, 1, 2, 3), datetime(1900, 1, 15, 6)],
+        },
+        widths,
+    )
+    columns = [OutputColumn(f.name, f.name) for f in widths]
+    written = []
+    for writer_of in (
+        lambda sink: FastXlsxWriter(sink, columns, widths, sheets=1),
+        lambda sink: XlsxWriter(sink, columns),
+    ):
+        sink = io.BytesIO()
+        writer = writer_of(sink)
+        writer.write(batch)
+        writer.close()
+        written.append(sheets_of(sink.getvalue()))
+    assert written[0] == written[1]
+    assert written[0]["Sheet1"][1][-2] == "'@sum"
+    assert written[0]["Sheet1"][1][4] == datetime(2026, 1, 2, 3, 4, 5, 678000)

@@ -20,5 +20,7 @@ def neutralise_array(array: pa.Array) -> pa.Array:
     if not (pa.types.is_string(array.type) or pa.types.is_large_string(array.type)):
         return array
     risky = pc.match_substring_regex(array, _PATTERN)
-    prefixed = pc.binary_join_element_wise(pa.scalar("'", array.type), array, "")
+    # Every operand of the array's own type: a plain "" would not join large strings.
+    quote, nothing = pa.scalar("'", array.type), pa.scalar("", array.type)
+    prefixed = pc.binary_join_element_wise(quote, array, nothing)
     return pc.if_else(risky, prefixed, array)

@@ -69,8 +69,9 @@ def open_xlsx(
     """The fast writer when the sheets can be counted up front, else XlsxWriter."""
     headers = [neutralise(c.label) for c in columns]
     bound = _rows_bound(rows_expected, rows_allowed)
-    # The fast writer takes a row as a mapping: a header used twice cannot be a key.
-    if bound is None or len(set(headers)) < len(headers):
+    # The fast writer names its columns by header, through Arrow's C interface: a header
+    # used twice is ambiguous there, and one holding a NUL ends at it (a C string).
+    if bound is None or len(set(headers)) < len(headers) or any("\0" in h for h in headers):
         return XlsxWriter(sink, columns)
     from exportd.formats.xlsx_fast import FastXlsxWriter
 
