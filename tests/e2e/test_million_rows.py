@@ -10,9 +10,10 @@ from collections.abc import Iterator
 
 import httpx2 as httpx
 import pytest
+from sqlalchemy import insert, select
 
 from exportd.db import Database
-from exportd.demo.tables import create_demo_tables, seed_trades
+from exportd.demo.tables import create_demo_tables, demo_trades, seed_trades
 from tests.support.live import Live, live_exportd
 
 pytestmark = pytest.mark.slow
@@ -23,7 +24,12 @@ ROWS = 1_000_000
 def _seed(db: Database) -> None:
     with db.write() as conn:
         create_demo_tables(conn)
-        seed_trades(conn, "whale", ROWS)
+        # 15,625 trades made in Python, doubled six times in SQL: a million rows in
+        # seconds (each copy gets its own id) instead of 40 s of Python.
+        seed_trades(conn, "whale", ROWS // 64)
+        columns = [c for c in demo_trades.c if c.name != "id"]
+        for _ in range(6):
+            conn.execute(insert(demo_trades).from_select(columns, select(*columns)))
 
 
 @pytest.fixture(scope="module")

@@ -84,6 +84,14 @@ def test_parquet_round_trip_keeps_types() -> None:
     assert table.column("P&L").to_pylist()[:2] == [1.5, -2.25]
 
 
+def test_parquet_keeps_dictionaries_for_text_only() -> None:
+    metadata = pq.ParquetFile(io.BytesIO(write("parquet", [batch()]))).metadata.row_group(0)
+    encodings = {metadata.column(i).path_in_schema: metadata.column(i).encodings for i in range(4)}
+    assert "RLE_DICTIONARY" in encodings["Symbol"]
+    assert "RLE_DICTIONARY" not in encodings["P&L"]
+    assert "RLE_DICTIONARY" not in encodings["Opened"]
+
+
 def test_xlsx_round_trip_keeps_types_and_neutralises() -> None:
     book = openpyxl.load_workbook(io.BytesIO(write("xlsx", [batch()])), read_only=True)
     rows = list(book["Sheet1"].iter_rows(values_only=True))

@@ -87,7 +87,7 @@ class PostgresChanges:
             elif answered < sent and now - sent_at > PING_LOST_AFTER_S:
                 log.warning("changes.ping_lost", waited_s=round(now - sent_at, 1))
                 return
-            for note in conn.notifies(timeout=0.1):  # how soon stop() is heard
+            for note in conn.notifies(timeout=0.05):  # how soon stop() is heard
                 if note.payload == f"ping:{token}:{sent}":
                     answered = sent
                     if not self._cache.live:
