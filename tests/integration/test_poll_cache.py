@@ -20,7 +20,8 @@ from exportd.clock import SystemClock
 from exportd.config import Settings
 from exportd.db import Database, create_database
 from exportd.db.tables import exports, jobs
-from exportd.exports.changes import APPLICATION_NAME, CHANNEL
+from exportd.exports import changes
+from exportd.exports.changes import APPLICATION_NAME, CHANNEL, PostgresChanges
 from exportd.exports.row_cache import RowCache
 from tests.support.api import Api
 from tests.support.sources import fake_sources
@@ -223,3 +224,24 @@ def test_a_lost_listener_reconnects_and_misses_nothing(
     wait_for(lambda: len(listener_pids()) == 1 and listener_pids() != [first])
     cache: RowCache = api.client.app.state.exports.row_cache  # type: ignore[attr-defined]
     wait_for(lambda: cache.live)
+
+
+@pg_only
+def test_the_cache_stays_off_while_its_pings_do_not_come_back(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(changes, "PING_LOST_AFTER_S", 0.3)
+    url = db.engine.url.render_as_string(hide_password=False)
+    heard, unheard = RowCache(max_rows=10), RowCache(max_rows=10)
+    working, broken = PostgresChanges(heard, url), PostgresChanges(unheard, url)
+    broken.ping_channel = "exportd_nowhere"  # as behind PgBouncer: no notice comes back
+    working.start()
+    broken.start()
+    try:
+        wait_for(lambda: heard.live)
+        time.sleep(1.0)  # three lost pings and reconnections
+        assert not unheard.live
+    finally:
+        working.stop()
+        broken.stop()
+    assert not heard.live  # stopped: dark again

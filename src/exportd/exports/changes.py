@@ -39,6 +39,8 @@ class ChangeFeed(Protocol):
 
 
 class PostgresChanges:
+    ping_channel = CHANNEL  # where pings go (tests send them nowhere)
+
     def __init__(self, cache: RowCache, url: str) -> None:
         self._cache = cache
         # Named, so an operator sees it in pg_stat_activity.
@@ -66,15 +68,16 @@ class PostgresChanges:
         while not self._stop.is_set():
             try:
                 with psycopg.connect(self._conninfo, autocommit=True) as conn:
-                    self._listen(conn)
-                    delay = 0.1
+                    if self._listen(conn):
+                        delay = 0.1  # it worked for a while: come back quickly
             except psycopg.Error as exc:
                 log.warning("changes.reconnecting", error=type(exc).__name__, delay_s=delay)
             self._cache.go_dark()
             self._stop.wait(delay)
-            delay = min(delay * 2, 5.0)
+            delay = min(delay * 2, 60.0)
 
-    def _listen(self, conn: Any) -> None:
+    def _listen(self, conn: Any) -> bool:
+        """Until stopped or a ping goes unanswered; whether any ping came back."""
         conn.execute(f"LISTEN {CHANNEL}")
         # Other processes ping on the same channel; ours carry our token.
         token, sent, answered = uuid.uuid4().hex, 0, 0
@@ -83,10 +86,16 @@ class PostgresChanges:
             now = time.monotonic()
             if answered == sent and now - sent_at >= PING_EVERY_S:
                 sent, sent_at = sent + 1, now
-                conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, f"ping:{token}:{sent}"))
+                ping = f"ping:{token}:{sent}"
+                conn.execute("SELECT pg_notify(%s, %s)", (self.ping_channel, ping))
             elif answered < sent and now - sent_at > PING_LOST_AFTER_S:
-                log.warning("changes.ping_lost", waited_s=round(now - sent_at, 1))
-                return
+                log.warning(
+                    "changes.ping_lost",
+                    waited_s=round(now - sent_at, 1),
+                    effect="status polls read the database until notices come back",
+                    hint="behind PgBouncer in transaction mode set EXPORTD_POLL_CACHE_ROWS=0",
+                )
+                break
             for note in conn.notifies(timeout=0.05):  # how soon stop() is heard
                 if note.payload == f"ping:{token}:{sent}":
                     answered = sent
@@ -94,6 +103,7 @@ class PostgresChanges:
                         self._cache.go_live()
                 elif not note.payload.startswith("ping:"):
                     self._cache.forget((note.payload,))
+        return answered > 0
 
 
 class SqliteChanges:
