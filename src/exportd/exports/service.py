@@ -509,13 +509,8 @@ class ExportService:
     # -- rows --------------------------------------------------------------------------
 
     def _owned(self, conn: Connection, principal: Principal, export_id: str) -> Row[Any]:
-        # Another user's export is "not found", never "forbidden": ids reveal nothing.
-        row = conn.execute(
-            _joined().where(exports.c.id == export_id, _visible_to(principal))
-        ).first()
-        if row is None:
-            raise NotFound(f"no export {export_id}", code="export_not_found")
-        return row
+        row = conn.execute(_joined().where(exports.c.id == export_id)).first()
+        return _visible(row, principal, export_id)
 
     def _row(self, conn: Connection, export_id: str) -> Row[Any]:
         return conn.execute(_joined().where(exports.c.id == export_id)).one()
@@ -616,7 +611,8 @@ def _visible_to(principal: Principal) -> Any:
 
 
 def _visible(row: Row[Any] | None, principal: Principal, export_id: str) -> Row[Any]:
-    """``_visible_to`` on a row in hand."""
+    """``_visible_to`` on a row in hand.  Another user's export is "not found", never
+    "forbidden": ids reveal nothing."""
     if (
         row is None
         or row.deleted_at is not None

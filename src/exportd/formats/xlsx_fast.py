@@ -60,12 +60,11 @@ class FastXlsxWriter:
         self.cells_cut = 0
         self._sheets = sheets
         # Dates and times go to the binding as serial numbers with their number format.
+        kinds = {h: schema.field(c.name).type for h, c in zip(self.headers, columns, strict=True)}
         self._formats = {
             header: DATE_FORMAT if pa.types.is_date(kind) else DATETIME_FORMAT
-            for header, kind in (
-                (h, schema.field(c.name).type) for h, c in zip(self.headers, columns, strict=True)
-            )
-            if pa.types.is_date(kind) or pa.types.is_timestamp(kind)
+            for header, kind in kinds.items()
+            if _is_temporal(kind)
         }
         self._queue: queue.Queue[object] = queue.Queue(maxsize=QUEUED_BATCHES)
         self._thread: threading.Thread | None = None  # started by the first batch
@@ -85,10 +84,7 @@ class FastXlsxWriter:
             )
         prepared = prepare(batch)
         self.cells_cut += prepared.cells_cut
-        arrays = [
-            excel_serial(a) if pa.types.is_timestamp(a.type) or pa.types.is_date(a.type) else a
-            for a in prepared.arrays
-        ]
+        arrays = [excel_serial(a) if _is_temporal(a.type) else a for a in prepared.arrays]
         cells = pa.RecordBatch.from_arrays(arrays, names=self.headers)
         if self._thread is None:
             self._start(cells.schema)
@@ -172,6 +168,10 @@ class FastXlsxWriter:
 
 # 1899-12-31, XlsxWriter's day zero, in microseconds from the Unix epoch.
 _DAY_ZERO_US = -25_568 * 86_400_000_000
+
+
+def _is_temporal(kind: pa.DataType) -> bool:
+    return bool(pa.types.is_date(kind) or pa.types.is_timestamp(kind))
 
 
 def excel_serial(array: pa.Array) -> pa.Array:
