@@ -21,11 +21,16 @@ $(STAMP): pyproject.toml
 demo: $(STAMP) ## Run exportd with demo data on SQLite + local files
 	$(BIN)/exportd demo
 
+# The chaos test restarts PostgreSQL, so it runs alone first; the rest spread over two
+# processes (pytest-xdist): most tests wait on databases, sockets and child processes.
+TEST_PROCESSES ?= 2
+
 test: $(STAMP) ## Run the whole test suite (PostgreSQL tests skip locally if none answers; never in CI)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest tests/chaos
+	$(BIN)/python -m pytest -n $(TEST_PROCESSES) --ignore=tests/chaos
 
 test-fast: $(STAMP) ## Unit and integration tests only
-	$(BIN)/python -m pytest tests/unit tests/integration
+	$(BIN)/python -m pytest -n $(TEST_PROCESSES) tests/unit tests/integration
 
 lint: $(STAMP) ## ruff (lint + format check) and mypy
 	$(BIN)/ruff check src tests bench

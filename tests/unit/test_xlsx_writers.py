@@ -219,24 +219,37 @@ def test_xlsxwriter_abort_removes_its_sheet_files() -> None:
     assert not any(os.path.exists(path) for path in spooled)
 
 
-def test_both_writers_spool_in_one_folder_that_a_child_sweeps() -> None:
-    from exportd.formats.xlsx import STALE_AFTER_S, remove_stale_spool, spool_dir
+def test_both_writers_spool_in_one_folder() -> None:
+    from exportd.formats.xlsx import spool_dir
 
     fast_writer, python_writer = fast(io.BytesIO()), python(io.BytesIO())
     python_writer.write(BATCH)
     try:
         assert Path(fast_writer._path).parent == spool_dir()
         assert Path(python_writer.workbook.worksheets()[0].row_data_filename).parent == spool_dir()
-        left_behind = spool_dir() / "killed-child.xlsx"  # what a SIGKILLed child leaves
-        left_behind.write_bytes(b"PK")
-        old = wall_clock() - STALE_AFTER_S - 60
-        os.utime(left_behind, (old, old))
-        assert remove_stale_spool() >= 1
-        assert not left_behind.exists()
-        assert os.path.exists(fast_writer._path)  # in use: recent, kept
     finally:
         fast_writer.abort()
         python_writer.abort()
+
+
+def test_the_sweep_takes_what_a_killed_child_left_and_nothing_in_use(tmp_path: Path) -> None:
+    """A file is stale when untouched for a day.  XlsxWriter dates the parts it is
+    zipping to 1980: the sweep of a child starting meanwhile must not take them."""
+    from exportd.formats.xlsx import STALE_AFTER_S, remove_stale_spool
+
+    left_behind = tmp_path / "killed-child.xlsx"
+    left_behind.write_bytes(b"PK")
+    being_zipped = tmp_path / "tmpk1l0part"
+    being_zipped.write_bytes(b"<xml/>")
+    dated_1980 = datetime(1980, 1, 31).timestamp()
+    os.utime(being_zipped, (dated_1980, dated_1980))
+
+    assert remove_stale_spool(folder=tmp_path) == 0
+    assert being_zipped.exists()
+    assert left_behind.exists()
+    a_day_later = wall_clock() + STALE_AFTER_S + 60
+    assert remove_stale_spool(now=a_day_later, folder=tmp_path) == 2
+    assert not any(tmp_path.iterdir())
 
 
 def test_both_writers_agree_on_every_width_and_unit() -> None:

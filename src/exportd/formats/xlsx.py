@@ -46,13 +46,17 @@ def spool_dir() -> Path:
     return folder
 
 
-def remove_stale_spool(now: float | None = None) -> int:
-    """Remove temporary files older than a day (a SIGKILLed child cannot clean up)."""
+def remove_stale_spool(now: float | None = None, folder: Path | None = None) -> int:
+    """Remove temporary files untouched for a day (a SIGKILLed child cannot clean up).
+
+    Judged by the inode's change time, not the modification time: XlsxWriter dates the
+    parts it is zipping to 1980 (``os.utime``), and a sweep by mtime deleted another
+    child's workbook while it was being written."""
     limit = (time.time() if now is None else now) - STALE_AFTER_S
     removed = 0
-    for path in spool_dir().iterdir():
+    for path in (folder or spool_dir()).iterdir():
         with suppress(OSError):  # another child may remove it first
-            if path.stat().st_mtime < limit:
+            if path.stat().st_ctime < limit:  # a change time no utime can set back
                 path.unlink()
                 removed += 1
     return removed
