@@ -115,6 +115,19 @@ def test_sigterm_hands_back_the_prefetched_backlog(harness: Harness) -> None:
     assert {(job.state, job.attempts_used) for job in jobs} == {(JobState.QUEUED, 0)}
 
 
+def test_a_burst_of_signals_still_stops_the_worker(harness: Harness) -> None:
+    """Signals arriving while the last one's handling was under way (an orchestrator
+    and a shell both stopping it) once left the worker waiting on its own log's lock."""
+    worker = harness.start_worker(worker_shutdown_grace_s="0.5")
+    worker.wait_for_event("worker.started")
+    for _ in range(300):
+        if worker.process.poll() is not None:
+            break
+        worker.signal(signal.SIGTERM)
+    assert worker.process.wait(20) == 0
+    assert any(e["event"] == "worker.stopping" for e in worker.events())
+
+
 def test_sigterm_lets_short_jobs_finish(harness: Harness) -> None:
     worker = harness.start_worker(worker_shutdown_grace_s="10")
     job_id = harness.enqueue("test.record", payload={"seconds": 1})

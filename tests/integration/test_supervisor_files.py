@@ -60,3 +60,33 @@ def test_only_kept_outcomes_keep_their_file(
     done = finished_with_file(supervisor, "bob/e1/2/trades.csv")
     supervisor._discard_unkept_file(done, settled)
     assert (supervisor.cleanup.storage.size("bob/e1/2/trades.csv") is not None) is kept
+
+
+def test_a_signal_is_only_noted_in_its_handler_and_logged_by_the_loop(
+    supervisor: Supervisor,
+) -> None:
+    """A handler runs between any two bytecodes, also inside the logger's write: logging
+    there made a second signal wait forever on the logger's lock."""
+    import signal
+
+    from structlog.testing import capture_logs
+
+    before = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
+    try:
+        supervisor._install_signal_handlers()
+        handle = signal.getsignal(signal.SIGTERM)
+        assert callable(handle)
+        with capture_logs() as logged:
+            handle(signal.SIGTERM, None)
+            handle(signal.SIGINT, None)
+        assert logged == []
+        assert supervisor._stopping
+        with capture_logs() as logged:
+            supervisor._loop()  # stopping, nothing running: logs and returns
+        assert [e["signal"] for e in logged if e["event"] == "worker.stopping"] == [
+            "SIGTERM",
+            "SIGINT",
+        ]
+    finally:
+        signal.signal(signal.SIGTERM, before[0])
+        signal.signal(signal.SIGINT, before[1])

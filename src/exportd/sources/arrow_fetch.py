@@ -7,9 +7,11 @@ this path cannot promise the requested types (``None``), so the output never dep
 which path ran.
 
 - SQLite types a result column from the values of its first batch and fails on a later
-  value of another kind.  Every column is CAST to its storage class in the SELECT, and a
-  column that comes back typed otherwise (all NULL in the first batch) sends the whole
-  export down the row path before anything is written.
+  value of another kind.  Every column is CAST to its storage class in the SELECT.  When
+  the ORDER BY orders rows totally, the rows are read in key ranges on two connections
+  (``sqlite_ranges``), each range one batch typed from all its rows.  Otherwise a column
+  that comes back typed otherwise (all NULL in the first batch: integers, by SQLite's
+  guess) sends the whole export down the row path before anything is written.
 - PostgreSQL's driver uses COPY only for a statement without parameters (a bound one
   goes through the extended protocol: 1.6x slower here).  psycopg binds the values on
   the client, quoting them as its ClientCursor does, and COPY runs the result.
@@ -31,6 +33,7 @@ from sqlalchemy.sql.compiler import Compiled
 from sqlalchemy.types import REAL, Integer, Text
 
 from exportd.errors import RetryableJobError, TerminalJobError
+from exportd.sources.sqlite_ranges import compiler, key_columns, read_in_ranges
 
 SQLITE_BATCH_OPTION = "adbc.sqlite.query.batch_rows"
 PG_BATCH_BYTES_OPTION = "adbc.postgresql.batch_size_hint_bytes"
@@ -69,8 +72,23 @@ def _sqlite(
     values = _bound_values(compiled, conn)
     params = [values[name] for name in compiled.positiontup or ()]
     # A URI, read-only; the path quoted so that '?', '#' or '%' in it stay the path's.
-    path = quote(str(Path(database).resolve()), safe="/")
-    adbc = adbc_sqlite.connect(f"file:{path}?mode=ro", autocommit=True)
+    uri = f"file:{quote(str(Path(database).resolve()), safe='/')}?mode=ro"
+    key = key_columns(query)
+    if key is not None:  # in ranges on two connections (sources/sqlite_ranges.py)
+        try:
+            ranged = read_in_ranges(
+                lambda autocommit: adbc_sqlite.connect(uri, autocommit=autocommit),
+                compiler(conn.dialect, lambda compiled: _bound_values(compiled, conn)),
+                typed,
+                key,
+                lambda table: _range_in_schema(table, schema),
+                batch_size,
+            )
+        except BaseException as exc:
+            raise _translated(exc) from exc
+        if ranged is not None:
+            return _translating(ranged)
+    adbc = adbc_sqlite.connect(uri, autocommit=True)
 
     def run(cursor: Any) -> pa.RecordBatchReader:
         # No mmap_size: mapped pages count in the worker's memory (RSS grew with the
@@ -79,7 +97,7 @@ def _sqlite(
         cursor.execute(str(compiled), params)
         return cursor.fetch_record_batch()
 
-    return _stream(adbc, run, schema)
+    return _stream(adbc, run, schema, typed_by_guess=True)
 
 
 def _sqlite_cast(query: Select[Any], field: pa.Field) -> Any:
@@ -131,14 +149,21 @@ def _postgresql(
 
 
 def _stream(
-    adbc: Any, run: Callable[[Any], pa.RecordBatchReader], schema: pa.Schema
+    adbc: Any,
+    run: Callable[[Any], pa.RecordBatchReader],
+    schema: pa.Schema,
+    *,
+    typed_by_guess: bool = False,
 ) -> Iterator[pa.RecordBatch] | None:
     """Run the statement on its own connection; the batches in ``schema``, or None (and
-    the connection closed) when the driver typed a column otherwise."""
+    the connection closed) when the driver typed a column otherwise.  SQLite's driver
+    guesses a column's type from its first batch (``typed_by_guess``): integers where a
+    number is wanted mean the column was NULL all through it, and a later batch's first
+    price would fail the export halfway."""
     try:
         cursor = adbc.cursor()
         reader = run(cursor)
-        if not _castable(reader.schema, schema):
+        if not _castable(reader.schema, schema, guessed=typed_by_guess):
             cursor.close()
             adbc.close()
             return None
@@ -181,10 +206,13 @@ def _bound_values(compiled: Compiled, conn: Connection) -> dict[str, Any]:
     return values
 
 
-def _castable(found: pa.Schema, wanted: pa.Schema) -> bool:
+def _castable(found: pa.Schema, wanted: pa.Schema, *, guessed: bool = False) -> bool:
     """Whether every column the driver typed can become the wanted type without loss:
-    the same kind, or text for a date or timestamp (SQLite), or a number for a float."""
+    the same kind, or text for a date or timestamp (SQLite), or a number for a float —
+    but not integers for a float when the types were ``guessed`` from values (SQLite)."""
     for have, want in zip(found.types, wanted.types, strict=True):
+        if guessed and pa.types.is_integer(have) and pa.types.is_floating(want):
+            return False
         if have == want:
             continue
         if pa.types.is_string(have) and (pa.types.is_timestamp(want) or pa.types.is_date(want)):
@@ -219,6 +247,35 @@ def _cast_batches(
         with contextlib.suppress(Exception):
             cursor.close()
         adbc.close()
+
+
+def _range_in_schema(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """A range read as one batch, in ``schema``: a column NULL all through it (typed as
+    integers by SQLite's guess) becomes NULLs of its type."""
+    table = table.combine_chunks()
+    columns = []
+    for found, field in zip(table.columns, schema, strict=True):
+        if found.null_count == len(found):
+            columns.append(pa.nulls(len(found), field.type))
+        elif _castable(pa.schema([("c", found.type)]), pa.schema([("c", field.type)])):
+            columns.append(_cast(found, field.type))
+        else:
+            raise TerminalJobError(
+                f"column {field.name!r} came back as {found.type}, not {field.type}",
+                code="source_query_failed",
+            )
+    return pa.Table.from_arrays(columns, schema=schema)
+
+
+def _translating(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    try:
+        yield from batches
+    except Exception as exc:
+        raise _translated(exc) from exc
+    finally:
+        close = getattr(batches, "close", None)
+        if close is not None:
+            close()
 
 
 def _translated(exc: BaseException) -> BaseException:

@@ -111,6 +111,7 @@ class Supervisor:
         self._progress: dict[Claimed, dict[str, Any]] = {}
         self._stopping = False
         self._stop_deadline = float("inf")
+        self._signals: list[str] = []  # received, not yet logged
         self._want_claim = True
         self._next_poll = 0.0
         self._next_heartbeat = 0.0
@@ -161,7 +162,10 @@ class Supervisor:
 
     def _install_signal_handlers(self) -> None:
         def handle(signum: int, _frame: FrameType | None) -> None:
-            log.info("worker.stopping", signal=signal.Signals(signum).name)
+            # Nothing logged here: a handler runs between any two bytecodes, also inside
+            # the logger's write, and a second signal then waited forever on its lock
+            # (a worker hung on a burst of SIGTERMs).  The loop logs it.
+            self._signals.append(signal.Signals(signum).name)
             self.request_stop()
 
         try:
@@ -174,6 +178,8 @@ class Supervisor:
 
     def _loop(self) -> None:
         while True:
+            while self._signals:
+                log.info("worker.stopping", signal=self._signals.pop(0))
             now = time.monotonic()
             busy = [c for c in self.children if c.running is not None]
             if self._stopping and not busy and not self._outcomes and not self._backlog:

@@ -1,0 +1,249 @@
+"""SQLite reads cut into key ranges, read on two connections at once.
+
+SQLite runs a query on one core: an ADBC read of a million trades takes about a second
+of CPU while writing them as Parquet takes 0.4 s, so on two cores the read alone was
+the export's length.  When the ORDER BY orders the rows totally — plain NOT NULL
+columns of the one table read, ascending, ending with its primary key — the rows are
+cut into ranges of ``RANGE_ROWS`` by their keys (``(k1, k2) >= (:lo1, :lo2) AND
+(k1, k2) < (:hi1, :hi2)``; each bound found by stepping ``RANGE_ROWS`` along the index
+with ``LIMIT 1 OFFSET``), and two threads read the ranges in turn; the batches come out
+in the query's order, with at most three ranges (some 50,000 rows) read and not yet
+written.  A million trades to Parquet: 489,000 to 602,000 → 929,000 rows/s here.
+
+- One snapshot, as a single read would see: each connection holds one read transaction
+  for the whole export, and ``PRAGMA data_version`` on another connection, read before
+  the first of them begins and after the last, says whether anything was committed in
+  between.  If something was (the window is well under a millisecond), the caller reads
+  on one connection instead.
+- A range is read as one ADBC batch, so SQLite's typing of a column from the values of
+  the first batch covers the whole range: a column NULL through a range comes back as
+  integers (SQLite's guess) and becomes the column's type here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+import pyarrow as pa
+from sqlalchemy import Column, Select, Table, bindparam, tuple_
+from sqlalchemy.engine import Dialect
+from sqlalchemy.sql import operators
+from sqlalchemy.sql.elements import UnaryExpression
+from sqlalchemy.types import NullType
+
+RANGE_ROWS = 16_384
+READERS = 2
+SNAPSHOT_TRIES = 3
+
+Compile = Callable[[Select[Any]], "Statement"]
+Connect = Callable[..., Any]
+
+
+def key_columns(query: Select[Any]) -> list[Column[Any]] | None:
+    """The ORDER BY's columns when they order the rows totally, else None."""
+    if (
+        query._limit_clause is not None
+        or query._offset_clause is not None
+        or query._group_by_clauses
+        or query._having_criteria
+        or query._distinct
+    ):
+        return None
+    froms = query.get_final_froms()
+    if len(froms) != 1 or not isinstance(froms[0], Table):
+        return None
+    table = froms[0]
+    columns: list[Column[Any]] = []
+    for clause in query._order_by_clauses:
+        if isinstance(clause, UnaryExpression):
+            if clause.modifier is not operators.asc_op:
+                return None
+            clause = clause.element
+        # A NULL key would match no range: NULL compares as unknown.
+        if not isinstance(clause, Column) or clause.table is not table or clause.nullable:
+            return None
+        columns.append(clause)
+    primary = list(table.primary_key.columns)
+    if not columns or len(primary) != 1 or columns[-1] is not primary[0]:
+        return None
+    return columns
+
+
+def read_in_ranges(
+    connect: Connect,
+    compile_query: Compile,
+    typed: Select[Any],
+    key: list[Column[Any]],
+    cast_range: Callable[[pa.Table], pa.Table],
+    batch_size: int,
+) -> Iterator[pa.RecordBatch] | None:
+    """Batches of ``typed`` (ordered by ``key``) read on two connections, or None when
+    one snapshot could not be had."""
+    connections = _one_snapshot(connect)
+    if connections is None:
+        return None
+    scout, *readers = connections
+    return _ranges(scout, readers, compile_query, typed, key, cast_range, batch_size)
+
+
+def _one_snapshot(connect: Connect) -> list[Any] | None:
+    """Three read-only connections in one read transaction's snapshot: the scout that
+    finds the bounds and the two readers."""
+    for _ in range(SNAPSHOT_TRIES):
+        watch = connect(autocommit=True)
+        opened: list[Any] = []
+        try:
+            opened = [connect(autocommit=False) for _ in range(READERS + 1)]
+            before = _data_version(watch)
+            for conn in opened:  # a read transaction takes its snapshot at its first read
+                _fetch_one(conn, "SELECT 1 FROM sqlite_schema LIMIT 1", [])
+            if _data_version(watch) == before:
+                return opened
+        except BaseException:
+            _close_all(opened)
+            raise
+        finally:
+            watch.close()
+        _close_all(opened)
+    return None
+
+
+def _ranges(
+    scout: Any,
+    readers: list[Any],
+    compile_query: Compile,
+    typed: Select[Any],
+    key: list[Column[Any]],
+    cast_range: Callable[[pa.Table], pa.Table],
+    batch_size: int,
+) -> Iterator[pa.RecordBatch]:
+    rows = max(RANGE_ROWS, batch_size)
+    idle: queue.Queue[Any] = queue.Queue()
+    for conn in readers:
+        idle.put(conn)
+    # Four shapes of range (open or bounded at each end), each compiled once.
+    shapes = {
+        (lo, hi): compile_query(_within(typed, key, low=lo, high=hi))
+        for lo in (False, True)
+        for hi in (False, True)
+    }
+
+    def read(low: tuple[Any, ...] | None, high: tuple[Any, ...] | None) -> pa.Table:
+        statement = shapes[low is not None, high is not None]
+        conn = idle.get()
+        try:
+            cursor = conn.cursor()
+            try:
+                # One batch for the whole range: its types come from all its rows.
+                cursor.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": str(rows + 1)})
+                params = statement.params(_named(low, "lo"), _named(high, "hi"))
+                cursor.execute(statement.sql, params)
+                return cast_range(cursor.fetch_arrow_table())
+            finally:
+                cursor.close()
+        finally:
+            idle.put(conn)
+
+    pool = ThreadPoolExecutor(READERS, thread_name_prefix="exportd-range")
+    pending: deque[Future[pa.Table]] = deque()
+    try:
+        low = None
+        for high in _then_none(_bounds(scout, compile_query, typed, key, rows)):
+            pending.append(pool.submit(read, low, high))
+            low = high
+            if len(pending) > READERS:
+                yield from pending.popleft().result().to_batches(batch_size)
+        while pending:
+            yield from pending.popleft().result().to_batches(batch_size)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        _close_all([scout, *readers])
+
+
+class Statement:
+    """A compiled SELECT: its text, and its parameters in order with some replaced."""
+
+    def __init__(self, sql: str, names: list[str], values: dict[str, Any]) -> None:
+        self.sql, self.names, self.values = sql, names, values
+
+    def params(self, *replaced: dict[str, Any]) -> list[Any]:
+        values = self.values.copy()
+        for more in replaced:
+            values.update(more)
+        return [values[name] for name in self.names]
+
+
+def _bounds(
+    scout: Any, compile_query: Compile, typed: Select[Any], key: list[Column[Any]], rows: int
+) -> Iterator[tuple[Any, ...]]:
+    """The key of every ``rows``-th row, found as they are needed."""
+    step = typed.with_only_columns(*key, maintain_column_froms=True).limit(1).offset(rows)
+    first = compile_query(step)
+    following = compile_query(_within(step, key, low=True, high=False))
+    found = _fetch_one(scout, first.sql, first.params())
+    while found is not None:
+        yield found
+        found = _fetch_one(scout, following.sql, following.params(_named(found, "lo")))
+
+
+def _then_none(bounds: Iterator[tuple[Any, ...]]) -> Iterator[tuple[Any, ...] | None]:
+    yield from bounds
+    yield None
+
+
+def _within(typed: Select[Any], key: list[Column[Any]], *, low: bool, high: bool) -> Select[Any]:
+    """The rows from a low key (included) to a high key (excluded), each end bound or
+    open.  The bounds are bound as SQLite stored them (no type's processing: they were
+    read raw, a timestamp as its text)."""
+    if low:
+        typed = typed.where(tuple_(*key) >= tuple_(*_placeholders(key, "lo")))
+    if high:
+        typed = typed.where(tuple_(*key) < tuple_(*_placeholders(key, "hi")))
+    return typed
+
+
+def _placeholders(key: list[Column[Any]], prefix: str) -> list[Any]:
+    return [
+        bindparam(f"{prefix}_{i}", None, type_=NullType(), required=False) for i in range(len(key))
+    ]
+
+
+def _named(values: tuple[Any, ...] | None, prefix: str) -> dict[str, Any]:
+    return {f"{prefix}_{i}": value for i, value in enumerate(values or ())}
+
+
+def _fetch_one(conn: Any, sql: str, params: list[Any]) -> tuple[Any, ...] | None:
+    cursor = conn.cursor()
+    try:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+        return tuple(row) if row is not None else None
+    finally:
+        cursor.close()
+
+
+def _data_version(conn: Any) -> int:
+    found = _fetch_one(conn, "PRAGMA data_version", [])
+    assert found is not None
+    return int(found[0])
+
+
+def _close_all(connections: list[Any]) -> None:
+    for conn in connections:
+        with contextlib.suppress(Exception):
+            conn.close()
+
+
+def compiler(dialect: Dialect, bound_values: Callable[..., dict[str, Any]]) -> Compile:
+    """A SELECT compiled as ADBC takes it: text and positional parameters."""
+
+    def compile_query(query: Select[Any]) -> Statement:
+        compiled = query.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
+        return Statement(str(compiled), list(compiled.positiontup or ()), bound_values(compiled))
+
+    return compile_query
