@@ -4,7 +4,7 @@ PostgreSQL, and the row path whenever the Arrow one cannot promise the types."""
 from __future__ import annotations
 
 import sys
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,7 @@ from exportd.sources.arrow_fetch import arrow_batches
 from exportd.sources.loading import load_sources
 from exportd.sources.query import ARROW_FETCH_OPTION, QuerySource
 from exportd.sources.sql import SqlSourceSpec
+from tests.support.trades import trade_row
 
 
 @pytest.fixture
@@ -182,21 +183,8 @@ def test_a_sql_source_gives_the_same_rows_on_both_paths(journal: Database) -> No
 
 
 def _trade(n: int, *, exit_price: float | None) -> dict[str, Any]:
-    opened = datetime(2024, 1, 1, tzinfo=UTC).replace(minute=n % 60, hour=n // 60)
-    return {
-        "owner_id": "bob",
-        "symbol": "ZZZ",
-        "direction": "long",
-        "status": "open" if exit_price is None else "closed",
-        "quantity": 1.0,
-        "entry_price": 10.0,
-        "exit_price": exit_price,
-        "pnl": None if exit_price is None else exit_price - 10.0,
-        "opened_at": opened,
-        "closed_at": None if exit_price is None else opened,
-        "notes": None,
-        "tag": None,
-    }
+    """The n-th trade of a day, one a minute."""
+    return trade_row(datetime(2024, 1, 1, tzinfo=UTC) + timedelta(minutes=n), exit_price)
 
 
 @pytest.mark.parametrize(

@@ -22,6 +22,7 @@ from exportd.demo.tables import create_demo_tables, demo_trades, seed_trades
 from exportd.sources import sqlite_ranges
 from exportd.sources.query import ARROW_FETCH_OPTION
 from exportd.sources.sqlite_ranges import key_columns
+from tests.support.trades import trade_row
 
 COLUMNS = ["id", "symbol", "exit_price", "pnl", "opened_at", "closed_at", "notes", "tag"]
 
@@ -91,7 +92,7 @@ def test_ties_on_the_first_key_split_by_the_primary_key(
     """300 trades opened in the same second: the bounds fall inside the tie."""
     same = datetime(2024, 6, 1, 12, tzinfo=UTC)
     with journal.write() as conn:
-        rows = [_trade(same, price=None if i % 3 else 11.0) for i in range(300)]
+        rows = [trade_row(same, None if i % 3 else 11.0) for i in range(300)]
         conn.execute(insert(demo_trades), rows)
     with journal.read() as conn:
         by_rows = read(conn, TradeParams(), arrow=False)
@@ -108,7 +109,7 @@ def test_a_range_null_all_through_is_typed(
     SQLite would guess integers."""
     first = datetime(2020, 1, 1, tzinfo=UTC)
     with journal.write() as conn:
-        rows = [_trade(first + timedelta(minutes=i), price=None) for i in range(200)]
+        rows = [trade_row(first + timedelta(minutes=i), None) for i in range(200)]
         conn.execute(insert(demo_trades), rows)
     with journal.read() as conn:
         by_rows = read(conn, TradeParams(), arrow=False)
@@ -129,7 +130,7 @@ def test_one_snapshot_whatever_is_committed_meanwhile(
         with journal.write() as writer:  # earlier and later trades, and fewer of them
             writer.execute(delete(demo_trades).where(demo_trades.c.id % 7 == 0))
             early, late = datetime(2019, 1, 1, tzinfo=UTC), datetime(2031, 1, 1, tzinfo=UTC)
-            writer.execute(insert(demo_trades), [_trade(early, 1.0), _trade(late, 2.0)])
+            writer.execute(insert(demo_trades), [trade_row(early, 1.0), trade_row(late, 2.0)])
         got.extend(batches)
     assert bounds
     assert pa.Table.from_batches(got).equals(before)
@@ -181,20 +182,3 @@ def test_which_orders_are_total() -> None:
         select(demo_trades),
     ]
     assert all(key_columns(query) is None for query in refused)
-
-
-def _trade(opened: datetime, price: float | None) -> dict[str, Any]:
-    return {
-        "owner_id": "bob",
-        "symbol": "ZZZ",
-        "direction": "long",
-        "status": "open" if price is None else "closed",
-        "quantity": 1.0,
-        "entry_price": 10.0,
-        "exit_price": price,
-        "pnl": None if price is None else price - 10.0,
-        "opened_at": opened,
-        "closed_at": None if price is None else opened + timedelta(hours=1),
-        "notes": None,
-        "tag": None,
-    }
