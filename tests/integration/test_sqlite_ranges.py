@@ -137,7 +137,7 @@ def test_one_snapshot_whatever_is_committed_meanwhile(
 
 
 def test_a_commit_while_the_readers_begin_means_one_connection(
-    journal: Database, monkeypatch: pytest.MonkeyPatch
+    journal: Database, bounds: list[tuple[Any, ...]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     versions = iter(range(1_000))  # every look says something was committed
     monkeypatch.setattr(sqlite_ranges, "_data_version", lambda conn: next(versions))
@@ -149,6 +149,33 @@ def test_a_commit_while_the_readers_begin_means_one_connection(
         assert table.equals(read(conn, TradeParams(), arrow=False))
     assert not opened
     assert next(versions) == 2 * sqlite_ranges.SNAPSHOT_TRIES  # tried, then gave up
+
+
+def test_rows_that_fit_in_one_range_are_read_on_one_connection(
+    journal: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """700 trades, the earliest 200 open: one range of 16,384 holds them all.  No reader
+    is opened, and the column NULL through the first 200 is still typed."""
+    first = datetime(2020, 1, 1, tzinfo=UTC)
+    with journal.write() as conn:
+        rows = [trade_row(first + timedelta(minutes=i), None) for i in range(200)]
+        conn.execute(insert(demo_trades), rows)
+    ranges = sqlite_ranges._ranges
+    ranged: list[int] = []
+    monkeypatch.setattr(sqlite_ranges, "_ranges", lambda *a: ranged.append(1) or ranges(*a))
+    with journal.read() as conn:
+        by_rows = read(conn, TradeParams(), arrow=False)
+        source = TradesSource()
+        conn.execution_options(**{ARROW_FETCH_OPTION: True})
+        batches = source.batches(conn, "bob", TradeParams(), COLUMNS, batch_size=50)
+        got = [next(batches)]
+        assert not any(t.name.startswith("exportd-range") for t in threading.enumerate())
+        got.extend(batches)
+    table = pa.Table.from_batches(got, schema=source.arrow_schema(COLUMNS))
+    assert not ranged
+    assert table.num_rows == 900
+    assert table.column("exit_price").slice(0, 200).null_count == 200
+    assert table.equals(by_rows)
 
 
 def test_stopping_early_stops_the_readers(journal: Database, bounds: list[tuple[Any, ...]]) -> None:

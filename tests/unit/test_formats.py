@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from exportd.formats import OutputColumn, open_writer
-from exportd.formats.safety import neutralise
+from exportd.formats.safety import neutralise, neutralise_array
 
 SCHEMA = pa.schema(
     [
@@ -122,6 +122,29 @@ def test_every_dangerous_start_is_neutralised(text: str) -> None:
 
 
 ODD_TEXT = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=200)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    values=st.lists(st.one_of(st.none(), st.text(max_size=4)), max_size=12),
+    large=st.booleans(),
+)
+def test_a_column_is_neutralised_as_each_cell_would_be(
+    values: list[str | None], large: bool
+) -> None:
+    # A batch's column is often a slice of a longer array: start one cell in.
+    whole = pa.array(["=lead", *values], pa.large_string() if large else pa.string())
+    array = whole.slice(1)
+    done = neutralise_array(array)
+    assert done.type == array.type
+    assert done.to_pylist() == [None if v is None else neutralise(v) for v in values]
+
+
+def test_a_column_with_nothing_risky_comes_back_as_it_was() -> None:
+    array = pa.array(["AAPL", None, "", "a=b", "日本"])
+    assert neutralise_array(array) is array
+    numbers = pa.array([-1.5, 2.0])
+    assert neutralise_array(numbers) is numbers
 
 
 @settings(max_examples=60, suppress_health_check=[HealthCheck.too_slow], deadline=None)

