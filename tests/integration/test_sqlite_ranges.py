@@ -19,7 +19,7 @@ from exportd.db import Database, create_database
 from exportd.db.migrate import upgrade
 from exportd.demo.sources import DailyPnlParams, TradeParams, TradesSource, daily_pnl_query
 from exportd.demo.tables import create_demo_tables, demo_trades, seed_trades
-from exportd.sources import sqlite_ranges
+from exportd.sources import arrow_fetch, sqlite_ranges
 from exportd.sources.query import ARROW_FETCH_OPTION
 from exportd.sources.sqlite_ranges import key_columns
 from tests.support.trades import trade_row
@@ -176,6 +176,27 @@ def test_rows_that_fit_in_one_range_are_read_on_one_connection(
     assert table.num_rows == 900
     assert table.column("exit_price").slice(0, 200).null_count == 200
     assert table.equals(by_rows)
+
+
+def test_every_connection_of_a_read_keeps_a_small_page_cache(
+    journal: Database, bounds: list[tuple[Any, ...]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    caches: list[int] = []
+    opened = arrow_fetch._sqlite_reader
+
+    def recorded(*args: Any, **kwargs: Any) -> Any:
+        conn = opened(*args, **kwargs)
+        cursor = conn.cursor()
+        cursor.execute("PRAGMA cache_size")
+        caches.append(cursor.fetchone()[0])
+        cursor.close()
+        return conn
+
+    monkeypatch.setattr(arrow_fetch, "_sqlite_reader", recorded)
+    with journal.read() as conn:
+        assert read(conn, TradeParams(), arrow=True).num_rows == 700
+    assert len(caches) == 2 + sqlite_ranges.READERS  # the watch, the scout, the readers
+    assert set(caches) == {-arrow_fetch.SQLITE_READ_CACHE_KB}
 
 
 def test_stopping_early_stops_the_readers(journal: Database, bounds: list[tuple[Any, ...]]) -> None:
