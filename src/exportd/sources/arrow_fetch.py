@@ -34,6 +34,7 @@ from sqlalchemy.types import REAL, Integer, Text
 
 from exportd.errors import RetryableJobError, TerminalJobError
 from exportd.sources.sqlite_ranges import compiler, key_columns, read_in_ranges
+from exportd.sources.text_times import parse_timestamps
 
 SQLITE_BATCH_OPTION = "adbc.sqlite.query.batch_rows"
 SQLITE_READ_CACHE_KB = 256
@@ -315,8 +316,7 @@ def _cast(array: pa.Array, wanted: pa.DataType) -> pa.Array:
     if array.type == wanted:
         return array
     if pa.types.is_string(array.type) and pa.types.is_timestamp(wanted):
-        naive = pc.cast(array, pa.timestamp(wanted.unit))
-        return pc.assume_timezone(naive, wanted.tz or "UTC") if wanted.tz else naive
+        return parse_timestamps(array, wanted)
     if pa.types.is_boolean(wanted) and pa.types.is_integer(array.type):
         return pc.not_equal(array, 0)
     return pc.cast(array, wanted)

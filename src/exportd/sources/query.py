@@ -20,6 +20,7 @@ from sqlalchemy import Connection, Select, String, TextualSelect, func, select, 
 
 from exportd.sources.arrow_fetch import arrow_batches
 from exportd.sources.base import ColumnSpec, TabularSource
+from exportd.sources.text_times import parse_timestamps
 
 # A connection execution option: False keeps the row path (EXPORTD_ARROW_FETCH=false).
 ARROW_FETCH_OPTION = "exportd_arrow_fetch"
@@ -136,8 +137,7 @@ def _temporal(arrow_type: pa.DataType) -> bool:
 
 def column_array(values: tuple[Any, ...], arrow_type: pa.DataType, *, from_text: bool) -> pa.Array:
     if from_text and pa.types.is_timestamp(arrow_type):
-        naive = pc.cast(pa.array(values, pa.string()), pa.timestamp(arrow_type.unit))
-        return pc.assume_timezone(naive, arrow_type.tz or "UTC")
+        return parse_timestamps(pa.array(values, pa.string()), arrow_type)
     if from_text and pa.types.is_date(arrow_type):
         return pc.cast(pa.array(values, pa.string()), arrow_type)
     return pa.array(values, type=arrow_type)
