@@ -152,6 +152,7 @@ def _import_for(case: str) -> None:
             importlib.import_module(driver)
     if case.startswith("exportd-"):
         import exportd.demo.sources
+        import exportd.exports.counting
         import exportd.formats.csv
         import exportd.formats.json
         import exportd.formats.parquet
@@ -175,7 +176,7 @@ def _exporter(case: str, url: str) -> Callable[[str], None]:
         from exportd.db import create_database
 
         db = create_database(load_settings(database_url=url))
-        with db.read():
+        with db.read(), db.read():  # the export's connection and its count's
             pass
         fmt = case.removeprefix("exportd-").removeprefix("rows-")
         arrow_fetch = not case.startswith("exportd-rows-")
@@ -188,22 +189,55 @@ def _exporter(case: str, url: str) -> Callable[[str], None]:
 
 def _exportd(db: Any, fmt: str, out: str, *, arrow_fetch: bool) -> None:
     from exportd.demo.sources import TradeParams, TradesSource
-    from exportd.formats import OutputColumn, open_writer
+
+    export_with_exportd(
+        db, TradesSource(), TradeParams(), COLUMNS, fmt, out, arrow_fetch=arrow_fetch
+    )
+
+
+def export_with_exportd(
+    db: Any,
+    source: Any,
+    params: Any,
+    names: list[str],
+    fmt: str,
+    out: str,
+    *,
+    arrow_fetch: bool = True,
+    count_first: bool | None = None,
+) -> None:
+    """An export as the worker's task runs it (exports/task.py), without the job: counted
+    while the rows are read — first for XLSX, whose count tells it its sheets up front,
+    or when ``count_first`` says so — read ahead in a thread while the writer writes."""
+    from exportd.exports.counting import RowCount
+    from exportd.formats import FORMATS, OutputColumn, open_writer
     from exportd.sources.prefetch import prefetched
     from exportd.sources.query import ARROW_FETCH_OPTION
 
-    source = TradesSource()
-    columns = [OutputColumn(c, c) for c in COLUMNS]
-    with db.read() as conn, open(out, "wb") as sink:
+    columns = [OutputColumn(c, c) for c in names]
+
+    def count_apart() -> int | None:
+        with db.read() as own:
+            return source.count(own, "bench", params)
+
+    first = FORMATS[fmt].counted_first if count_first is None else count_first
+    with (
+        db.read() as conn,
+        open(out, "wb") as sink,
+        RowCount(
+            (lambda: source.count(conn, "bench", params)) if first else count_apart,
+            alongside=not first,
+        ) as counted,
+    ):
         conn.execution_options(**{ARROW_FETCH_OPTION: arrow_fetch})
-        # As the worker does: the count tells the XLSX writer its sheets up front.
-        total = source.count(conn, "bench", TradeParams())
-        schema = source.arrow_schema(COLUMNS)
+        total = counted.known()
+        schema = source.arrow_schema(names)
         writer = open_writer(fmt, sink, columns, schema, rows_expected=total)
-        fetched = source.batches(conn, "bench", TradeParams(), COLUMNS, batch_size=10_000)
-        with prefetched(fetched) as batches:  # as the worker: read ahead while writing
+        fetched = source.batches(conn, "bench", params, names, batch_size=10_000)
+        with prefetched(fetched) as batches:
             for batch in batches:
                 writer.write(batch)
+                counted.known()  # the worker's progress checkpoint
         writer.close()
 
 

@@ -31,6 +31,7 @@ SCRIPTS = [
     ("queue_throughput", {}),
     ("api_polling", {"BENCH_WORKERS": "2"}),
     ("export_formats", {}),
+    ("export_count", {}),
     ("document_render", {}),
     ("document_e2e", {}),
 ]

@@ -36,6 +36,14 @@ class Database:
     def is_postgres(self) -> bool:
         return self.dialect == "postgresql"
 
+    @property
+    def is_in_memory(self) -> bool:
+        """An in-memory SQLite database: another connection would see another, empty one."""
+        url = self.engine.url
+        if self.dialect != "sqlite":
+            return False
+        return url.database in (None, "", ":memory:") or "memory" in str(url.query.get("mode", ""))
+
     @contextmanager
     def write(self) -> Iterator[Connection]:
         """A read-write transaction, committed on success and rolled back on error."""

@@ -153,10 +153,6 @@ def changes_for(db: Database, cache: RowCache) -> ChangeFeed | None:
     if db.is_postgres:
         return PostgresChanges(cache, url.render_as_string(hide_password=False))
     path = url.database or ""
-    if (
-        path in ("", ":memory:")
-        or path.startswith("file:")
-        or "memory" in url.query.get("mode", "")
-    ):
+    if db.is_in_memory or path.startswith("file:"):
         return None
     return SqliteChanges(cache, path)

@@ -9,6 +9,7 @@ the environment, like the worker itself: a child process is an edge.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
@@ -32,6 +33,7 @@ from exportd.errors import (
     TerminalJobError,
     classify,
 )
+from exportd.exports.counting import RowCount
 from exportd.exports.models import PlanLimits
 from exportd.exports.plans import plan_for
 from exportd.exports.quotas import check_result
@@ -130,11 +132,21 @@ def run_export(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
     names = [c.name for c in columns]
     options = WriteOptions.of(export.options)
     failure: Exception | None = None
-    with rt.db.read() as conn, rt.storage.writer(key) as sink:
+    # Counted while the rows are read (exports/counting.py), unless the writer needs it first.
+    alongside = not fmt.counted_first and not rt.db.is_in_memory
+    with (
+        rt.db.read() as conn,
+        rt.storage.writer(key) as sink,
+        RowCount(
+            _count_on_own_connection(rt.db, source, export.owner_id, params)
+            if alongside
+            else lambda: source.count(conn, export.owner_id, params),
+            alongside=alongside,
+        ) as counted,
+    ):
         conn.execution_options(**{ARROW_FETCH_OPTION: rt.settings.arrow_fetch})
-        total = source.count(conn, export.owner_id, params)
-        if total is not None and total > plan.max_rows and not options.keep_partial:
-            raise _row_limit(plan.name, plan.max_rows)
+        total = counted.known()
+        _refuse_early(total, plan, options)
         ctx.checkpoint(rows_done=0, rows_total=total)
         out = HashingSink(sink)
         schema = to_zone(source.arrow_schema(names), options.timezone)
@@ -163,6 +175,8 @@ def run_export(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
                         raise _row_limit(plan.name, plan.max_rows)
                     writer.write(to_zone(batch, options.timezone))
                     done += batch.num_rows
+                    if total is None and (total := counted.known()) is not None:
+                        _refuse_early(total, plan, options)
                     ctx.checkpoint(rows_done=done, rows_total=total)
             writer.close()
         except JobCancelled:
@@ -264,6 +278,23 @@ def _restated(exc: Exception, what_happened: str) -> Exception:
     kind = RetryableJobError if info.retryable else TerminalJobError
     failure = kind(f"{info.message} ({what_happened})", code=info.code)
     return failure.with_traceback(exc.__traceback__)
+
+
+def _count_on_own_connection(
+    db: Database, source: TabularSource, owner_id: str, params: BaseModel
+) -> Callable[[], int | None]:
+    def count() -> int | None:
+        with db.read() as conn:
+            return source.count(conn, owner_id, params)
+
+    return count
+
+
+def _refuse_early(total: int | None, plan: PlanLimits, options: WriteOptions) -> None:
+    """Over the plan's rows by the count: refused now rather than at the limit, unless
+    the rows up to it are wanted (keep_partial)."""
+    if total is not None and total > plan.max_rows and not options.keep_partial:
+        raise _row_limit(plan.name, plan.max_rows)
 
 
 def _row_limit(plan: str, limit: int) -> TerminalJobError:

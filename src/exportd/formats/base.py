@@ -56,6 +56,8 @@ class Format:
     name: str
     extension: str
     content_type: str
+    # Its writer needs the row count before the first row (XLSX names its sheets then).
+    counted_first: bool = False
 
 
 FORMATS = {
@@ -65,7 +67,12 @@ FORMATS = {
         Format("jsonl", "jsonl", "application/jsonl"),
         Format("json", "json", "application/json"),
         Format("parquet", "parquet", "application/vnd.apache.parquet"),
-        Format("xlsx", "xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+        Format(
+            "xlsx",
+            "xlsx",
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            counted_first=True,
+        ),
     )
 }
 

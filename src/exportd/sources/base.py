@@ -62,7 +62,9 @@ class TabularSource(Source):
     """
 
     def count(self, conn: Connection, owner_id: str, params: BaseModel) -> int | None:
-        """How many rows ``batches`` will yield, or None when that is not cheap to know."""
+        """How many rows ``batches`` will yield, or None when that is not cheap to know.
+        The worker may call it on another connection, in another thread, while
+        ``batches`` reads (exports/counting.py)."""
         return None
 
     def batches(
