@@ -128,11 +128,11 @@ class _RangeReads:
         cast_range: Callable[[pa.Table], pa.Table],
         rows: int,
     ) -> None:
-        # Four shapes of range (open or bounded at each end), each compiled once.
+        # The shapes of range, each compiled once: the first is open below, the last
+        # above, and none is open at both ends (there is at least one bound).
         self.shapes = {
             (lo, hi): compile_query(_within(typed, key, low=lo, high=hi))
-            for lo in (False, True)
-            for hi in (False, True)
+            for lo, hi in ((False, True), (True, True), (True, False))
         }
         self.cast_range, self.rows = cast_range, rows
 
