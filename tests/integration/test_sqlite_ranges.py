@@ -12,7 +12,18 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
-from sqlalchemy import Connection, delete, insert, select
+from sqlalchemy import (
+    NUMERIC,
+    Column,
+    Connection,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    delete,
+    insert,
+    select,
+)
 
 from exportd.config import load_settings
 from exportd.db import Database, create_database
@@ -230,3 +241,41 @@ def test_which_orders_are_total() -> None:
         select(demo_trades),
     ]
     assert all(key_columns(query) is None for query in refused)
+
+
+def test_keys_compare_by_their_collation_whatever_their_affinity(
+    tmp_path: Path, bounds: list[tuple[Any, ...]]
+) -> None:
+    """The bound's row-by-row test drops the columns' affinity but keeps their
+    collation: a NOCASE key ('b' between 'A' and 'C') and a NUMERIC one holding text,
+    numbers and numeric-looking text (stored as numbers), with ties across bounds."""
+    metadata = MetaData()
+    codes = Table(
+        "codes",
+        metadata,
+        Column("id", Integer, primary_key=True),
+        Column("code", String(collation="NOCASE"), nullable=False),
+        Column("grade", NUMERIC, nullable=False),
+        Column("label", String, nullable=False),
+    )
+    db = create_database(load_settings(database_url=f"sqlite:///{tmp_path / 'codes.db'}"))
+    grades: list[Any] = ["10", 9, "9.5", "2024-01-01", "A1", 100, "1e3", " 7", "x"]
+    with db.write() as conn:
+        metadata.create_all(conn)
+        conn.exec_driver_sql(  # raw: the NUMERIC column's affinity decides the storage
+            "INSERT INTO codes (code, grade, label) VALUES (?, ?, ?)",
+            [("aAbBcC"[i % 6], grades[i % len(grades)], f"#{i}") for i in range(1_000)],
+        )
+    schema = pa.schema([("id", pa.int64()), ("label", pa.string())])
+    try:
+        for key in ([codes.c.code, codes.c.id], [codes.c.grade, codes.c.id]):
+            query = select(codes.c.id, codes.c.label).order_by(*key)
+            with db.read() as conn:
+                expected = [row.id for row in conn.execute(query)]
+                batches = arrow_fetch.arrow_batches(conn, query, schema, batch_size=50)
+                assert batches is not None
+                got = pa.Table.from_batches(list(batches), schema=schema)
+            assert got.column("id").to_pylist() == expected
+        assert len(bounds) == 2 * (1_000 // 64)
+    finally:
+        db.dispose()

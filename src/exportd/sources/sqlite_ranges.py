@@ -4,18 +4,25 @@ SQLite runs a query on one core: an ADBC read of a million trades takes about a 
 of CPU while writing them as Parquet takes 0.4 s, so on two cores the read alone was
 the export's length.  When the ORDER BY orders the rows totally — plain NOT NULL
 columns of the one table read, ascending, ending with its primary key — the rows are
-cut into ranges of ``RANGE_ROWS`` by their keys (``(k1, k2) >= (:lo1, :lo2) AND
-(k1, k2) < (:hi1, :hi2)``; each bound found by stepping ``RANGE_ROWS`` along the index
-with ``LIMIT 1 OFFSET``), and two threads read the ranges in turn; the batches come out
-in the query's order, with at most three ranges (some 50,000 rows) read and not yet
-written.  A million trades to Parquet: 489,000 to 602,000 → 929,000 rows/s here.  Rows
-that fit in one range are read on one connection, as that range.
+cut into ranges of ``RANGE_ROWS``: each bound is found by stepping ``RANGE_ROWS``
+along the index with ``LIMIT 1 OFFSET``, and a range is the ``RANGE_ROWS`` rows from
+its bound on (``(k1, k2) >= (:lo1, :lo2) … LIMIT``: no upper bound to test on every
+row).  Two threads read the ranges in turn; the batches come out in the query's order,
+with at most three ranges (some 50,000 rows) read and not yet written.  A million
+trades to Parquet: 489,000 to 602,000 → 929,000 rows/s here.  Rows that fit in one
+range are read on one connection, as that range.
 
 - One snapshot, as a single read would see: each connection holds one read transaction
   for the whole export, and ``PRAGMA data_version`` on another connection, read before
   the first of them begins and after the last, says whether anything was committed in
   between.  If something was (the window is well under a millisecond), the caller reads
   on one connection instead.
+- The bound's test on each row carries no affinity (``(+k1, +k2) >= (…)``, beside a
+  plain ``k1 >= :lo1`` that the index seeks to): a timestamp column is declared
+  DATETIME, whose NUMERIC affinity had SQLite try each row's text and the bound's as a
+  number, twice a row.  The bounds are the values as stored, so without affinity they
+  compare as with it; ``+`` keeps the collation.  With the upper bound gone, a million
+  trades to Parquet: 1.34 → 1.14 s (medians of eight, taking turns).
 - A range is read as one ADBC batch, so SQLite's typing of a column from the values of
   the first batch covers the whole range: a column NULL through a range comes back as
   integers (SQLite's guess) and becomes the column's type here.
@@ -128,19 +135,14 @@ class _RangeReads:
         cast_range: Callable[[pa.Table], pa.Table],
         rows: int,
     ) -> None:
-        # The shapes of range, each compiled once: the first is open below, the last
-        # above, and none is open at both ends (there is at least one bound).
-        self.shapes = {
-            (lo, hi): compile_query(_within(typed, key, low=lo, high=hi))
-            for lo, hi in ((False, True), (True, True), (True, False))
-        }
+        # Two shapes, each compiled once: the first range, and one from a bound.
+        self.first = compile_query(typed.limit(rows))
+        self.following = compile_query(_from_bound(typed, key).limit(rows))
         self.cast_range, self.rows = cast_range, rows
 
-    def __call__(
-        self, conn: Any, low: tuple[Any, ...] | None, high: tuple[Any, ...] | None
-    ) -> pa.Table:
-        statement = self.shapes[low is not None, high is not None]
-        return _read_range(conn, statement, self.rows, self.cast_range, low, high)
+    def __call__(self, conn: Any, low: tuple[Any, ...] | None) -> pa.Table:
+        statement = self.first if low is None else self.following
+        return _read_range(conn, statement, self.rows, self.cast_range, low)
 
 
 def _read_range(
@@ -149,12 +151,11 @@ def _read_range(
     rows: int,
     cast_range: Callable[[pa.Table], pa.Table],
     low: tuple[Any, ...] | None = None,
-    high: tuple[Any, ...] | None = None,
 ) -> pa.Table:
     cursor = conn.cursor()
     try:
         cursor.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": str(rows + 1)})
-        cursor.execute(statement.sql, statement.params(_named(low, "lo"), _named(high, "hi")))
+        cursor.execute(statement.sql, statement.params(_named(low, "lo")))
         return cast_range(cursor.fetch_arrow_table())
     finally:
         cursor.close()
@@ -185,22 +186,18 @@ def _ranges(
     for conn in readers:
         idle.put(conn)
 
-    def read_on_an_idle_reader(
-        low: tuple[Any, ...] | None, high: tuple[Any, ...] | None
-    ) -> pa.Table:
+    def read_on_an_idle_reader(low: tuple[Any, ...] | None) -> pa.Table:
         conn = idle.get()
         try:
-            return read(conn, low, high)
+            return read(conn, low)
         finally:
             idle.put(conn)
 
     pool = ThreadPoolExecutor(READERS, thread_name_prefix="exportd-range")
     pending: deque[Future[pa.Table]] = deque()
     try:
-        low = None
-        for high in _then_none(bounds):
-            pending.append(pool.submit(read_on_an_idle_reader, low, high))
-            low = high
+        for low in _none_then(bounds):
+            pending.append(pool.submit(read_on_an_idle_reader, low))
             if len(pending) > READERS:
                 yield from pending.popleft().result().to_batches(batch_size)
         while pending:
@@ -232,26 +229,29 @@ def _bounds(
     found = _fetch_one(scout, first.sql, first.params())
     if found is None:
         return
-    following = compile_query(_within(step, key, low=True, high=False))
+    following = compile_query(_from_bound(step, key))
     while found is not None:
         yield found
         found = _fetch_one(scout, following.sql, following.params(_named(found, "lo")))
 
 
-def _then_none(bounds: Iterator[tuple[Any, ...]]) -> Iterator[tuple[Any, ...] | None]:
+def _none_then(bounds: Iterator[tuple[Any, ...]]) -> Iterator[tuple[Any, ...] | None]:
+    yield None  # the first range starts at the first row
     yield from bounds
-    yield None
 
 
-def _within(typed: Select[Any], key: list[Column[Any]], *, low: bool, high: bool) -> Select[Any]:
-    """The rows from a low key (included) to a high key (excluded), each end bound or
-    open.  The bounds are bound as SQLite stored them (no type's processing: they were
-    read raw, a timestamp as its text)."""
-    if low:
-        typed = typed.where(tuple_(*key) >= tuple_(*_placeholders(key, "lo")))
-    if high:
-        typed = typed.where(tuple_(*key) < tuple_(*_placeholders(key, "hi")))
+def _from_bound(typed: Select[Any], key: list[Column[Any]]) -> Select[Any]:
+    """The rows from a key on (included).  The bound is bound as SQLite stored it (no
+    type's processing: it was read raw, a timestamp as its text)."""
+    low = _placeholders(key, "lo")
+    typed = typed.where(key[0] >= low[0])  # what the index seeks to
+    if len(key) > 1:  # ties on the first column, told apart by the rest, row by row
+        typed = typed.where(tuple_(*(_without_affinity(c) for c in key)) >= tuple_(*low))
     return typed
+
+
+def _without_affinity(column: Column[Any]) -> Any:
+    return UnaryExpression(column, operator=operators.custom_op("+"))
 
 
 def _placeholders(key: list[Column[Any]], prefix: str) -> list[Any]:
