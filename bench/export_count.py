@@ -27,7 +27,7 @@ WAYS = ["first", "alongside"]
 
 
 def run_case(way: str, source_name: str, fmt: str, url: str, out: str) -> None:
-    sys.meta_path.insert(0, export_formats._WithoutDataFrames())
+    sys.meta_path.insert(0, export_formats._HiddenBenchLibraries())
     export_formats._import_for("exportd-")
     import pyarrow as pa
 

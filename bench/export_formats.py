@@ -100,10 +100,11 @@ def run_case(case: str, url: str, out: str) -> None:
     once, not per export (it was 15 to 30 ms of a 100 k-row export's 200).  The time is
     the export's."""
     if case.startswith("exportd-"):
-        # exportd depends on neither pandas nor polars, but the ADBC driver manager
-        # imports them when they are installed (+76 MB for pandas here): hidden, as in a
-        # worker installed with pip alone.
-        sys.meta_path.insert(0, _WithoutDataFrames())
+        # exportd depends on neither pandas, polars nor numpy, but the ADBC driver
+        # manager imports the first two when they are installed (+76 MB for pandas
+        # here) and pyarrow the third (+11 MB): hidden, as in a worker installed with
+        # pip alone (its child peaked at 165 MB for a million trades to Parquet).
+        sys.meta_path.insert(0, _HiddenBenchLibraries())
     _import_for(case)
     if case.startswith("exportd-"):
         import pyarrow as pa
@@ -133,9 +134,11 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # other systems
 
 
-class _WithoutDataFrames:
+class _HiddenBenchLibraries:
+    """The bench's own libraries, which a worker installed with pip alone has not."""
+
     def find_spec(self, name: str, path: object, target: object = None) -> None:
-        if name.partition(".")[0] in ("pandas", "polars"):
+        if name.partition(".")[0] in ("pandas", "polars", "numpy"):
             raise ImportError(f"{name} is hidden from exportd's cases")
 
 
