@@ -19,6 +19,7 @@ which path ran.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -33,6 +34,7 @@ from sqlalchemy.sql.compiler import Compiled
 from sqlalchemy.types import REAL, Integer, Text
 
 from exportd.errors import RetryableJobError, TerminalJobError
+from exportd.sources.idle_connections import IdleConnections, close_quietly
 from exportd.sources.sqlite_ranges import compiler, key_columns, read_in_ranges
 from exportd.sources.text_times import parse_timestamps
 
@@ -42,6 +44,10 @@ PG_BATCH_BYTES_OPTION = "adbc.postgresql.batch_size_hint_bytes"
 # PostgreSQL's driver cuts COPY's stream by bytes (16 MB by default: 137k trades a batch,
 # and the worker's memory grew with them): 2 MB is some 17k rows of an 11-column table.
 PG_BATCH_BYTES = 2 << 20
+
+# PostgreSQL connections kept for this process's next export (sources/idle_connections.py).
+_POSTGRES_IDLE = IdleConnections()
+atexit.register(_POSTGRES_IDLE.close_all)
 
 
 def arrow_batches(
@@ -152,17 +158,53 @@ def _postgresql(
     raw = conn.connection.driver_connection
     assert isinstance(raw, psycopg.Connection)
     sql = psycopg.ClientCursor(raw).mogrify(str(compiled), params)
-    adbc = adbc_postgresql.connect(_libpq_uri(conn.engine.url), autocommit=True)
+    uri = _libpq_uri(conn.engine.url)
+    try:
+        adbc = _postgres_session(adbc_postgresql, uri)
+    except Exception as exc:
+        raise _translated(exc) from exc
 
     def run(cursor: Any) -> pa.RecordBatchReader:
-        # As exportd's own connections: days and hours computed in SQL are UTC's.
-        cursor.execute("SET TimeZone = 'UTC'")
         cursor.adbc_statement.set_options(**{PG_BATCH_BYTES_OPTION: str(PG_BATCH_BYTES)})
         cursor.execute(sql)
         reader = cursor.fetch_record_batch()
         return reader if positions is None else _select(reader, positions, schema)
 
-    return _stream(adbc, run, schema)
+    return _stream(adbc, run, schema, finished=lambda done: _POSTGRES_IDLE.give_back(uri, done))
+
+
+def _postgres_session(driver: Any, uri: str) -> Any:
+    """A connection in exportd's session settings: kept from an earlier export when one
+    is idle, else new.  A kept one that fails the first statement (the server restarted
+    or ended the session meanwhile) is replaced by a new one."""
+
+    def connect() -> Any:
+        return driver.connect(uri, autocommit=True)
+
+    adbc, kept = _POSTGRES_IDLE.take(uri, connect)
+    try:
+        _use_utc(adbc)
+        return adbc
+    except Exception:
+        close_quietly(adbc)
+        if not kept:
+            raise
+    adbc = connect()
+    try:
+        _use_utc(adbc)
+    except BaseException:
+        close_quietly(adbc)
+        raise
+    return adbc
+
+
+def _use_utc(adbc: Any) -> None:
+    """As exportd's own connections: days and hours computed in SQL are UTC's."""
+    cursor = adbc.cursor()
+    try:
+        cursor.execute("SET TimeZone = 'UTC'")
+    finally:
+        cursor.close()
 
 
 def _stream(
@@ -171,12 +213,14 @@ def _stream(
     schema: pa.Schema,
     *,
     typed_by_guess: bool = False,
+    finished: Callable[[Any], None] = close_quietly,
 ) -> Iterator[pa.RecordBatch] | None:
     """Run the statement on its own connection; the batches in ``schema``, or None (and
     the connection closed) when the driver typed a column otherwise.  SQLite's driver
     guesses a column's type from its first batch (``typed_by_guess``): integers where a
     number is wanted mean the column was NULL all through it, and a later batch's first
-    price would fail the export halfway."""
+    price would fail the export halfway.  The connection goes to ``finished`` when the
+    read ran to its end; stopped early or failed, it is closed."""
     try:
         cursor = adbc.cursor()
         reader = run(cursor)
@@ -185,9 +229,9 @@ def _stream(
             adbc.close()
             return None
     except BaseException as exc:
-        adbc.close()
+        close_quietly(adbc)
         raise _translated(exc) from exc
-    return _cast_batches(adbc, cursor, reader, schema)
+    return _cast_batches(adbc, cursor, reader, schema, finished)
 
 
 def _select(
@@ -249,8 +293,13 @@ def _castable(found: pa.Schema, wanted: pa.Schema, *, guessed: bool = False) -> 
 
 
 def _cast_batches(
-    adbc: Any, cursor: Any, reader: pa.RecordBatchReader, schema: pa.Schema
+    adbc: Any,
+    cursor: Any,
+    reader: pa.RecordBatchReader,
+    schema: pa.Schema,
+    finished: Callable[[Any], None],
 ) -> Iterator[pa.RecordBatch]:
+    ended = False
     try:
         for batch in reader:
             if batch.num_rows:
@@ -258,12 +307,13 @@ def _cast_batches(
                     [_cast(col, f.type) for col, f in zip(batch.columns, schema, strict=True)],
                     schema=schema,
                 )
+        ended = True
     except Exception as exc:
         raise _translated(exc) from exc
     finally:
         with contextlib.suppress(Exception):
             cursor.close()
-        adbc.close()
+        (finished if ended else close_quietly)(adbc)
 
 
 def _range_in_schema(table: pa.Table, schema: pa.Schema) -> pa.Table:
