@@ -177,7 +177,6 @@ def _exporter(case: str, url: str) -> Callable[[str], None]:
     if case.startswith("exportd-"):
         from exportd.config import load_settings
         from exportd.db import create_database
-
         from exportd.demo.sources import TradeParams, TradesSource
 
         db = create_database(load_settings(database_url=url))
