@@ -50,7 +50,55 @@ def test_private_loopback_link_local_and_reserved_addresses_are_refused(address:
     assert webhooks.refused(address)
 
 
-@pytest.mark.parametrize("address", ["93.184.216.34", "2606:2800:220:1::"])
+@pytest.mark.parametrize(
+    "address",
+    [
+        "::127.0.0.1",  # IPv4-compatible (deprecated)
+        "::a00:1",  # the same form around 10.0.0.1
+        "::ffff:0:7f00:1",  # SIIT IPv4-translated
+        "::ffff:0:a9fe:a9fe",  # SIIT around the cloud metadata address
+        "64:ff9b::7f00:1",  # NAT64 well-known prefix around 127.0.0.1
+        "64:ff9b::a9fe:a9fe",  # NAT64 around 169.254.169.254
+        "64:ff9b:1::5db8:d822",  # NAT64 local-use prefix: never public
+        "2002:7f00:1::",  # 6to4 around 127.0.0.1
+        "2002:c0a8:101::1",  # 6to4 around 192.168.1.1
+        "2001:0:4136:e378:8000:63bf:80ff:fffe",  # Teredo, client 127.0.0.1
+        "2001:0:a00:1::1",  # Teredo, server 10.0.0.1
+        "2606:2800:220:1:0:5efe:7f00:1",  # ISATAP interface id around 127.0.0.1
+    ],
+)
+def test_ipv6_forms_that_embed_a_private_ipv4_address_are_refused(address: str) -> None:
+    assert webhooks.refused(address)
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://[::127.0.0.1]/hook", "http://[64:ff9b::7f00:1]/hook", "http://[2002:7f00:1::]/"],
+)
+def test_embedded_ipv4_literals_are_refused_before_any_lookup(url: str) -> None:
+    with pytest.raises(TerminalJobError) as raised:
+        webhooks.check_url(url, allow_private=False)
+    assert raised.value.code == "webhook_address_refused"
+
+
+def test_a_name_resolving_to_a_nat64_form_of_a_private_address_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _resolving_to(monkeypatch, "64:ff9b::a00:5")
+    with pytest.raises(TerminalJobError) as raised:
+        webhooks.resolve("https://hooks.example.com/x", allow_private=False)
+    assert raised.value.code == "webhook_address_refused"
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "93.184.216.34",
+        "2606:2800:220:1::",
+        "64:ff9b::5db8:d822",  # NAT64 around a public address
+        "2002:5db8:d822::1",  # 6to4 around a public address
+    ],
+)
 def test_public_addresses_pass(address: str) -> None:
     assert not webhooks.refused(address)
 

@@ -5,7 +5,8 @@ Signing: ``webhook-signature: v1,<base64 HMAC-SHA256 of "id.timestamp.body">`` w
 secret (``whsec_<base64>``).
 
 Sending: the host is resolved once; if any address is private, loopback, link-local or
-otherwise not public the request is refused (unless allowed by settings), and the
+otherwise not public (IPv4 addresses embedded in IPv6 ones included: see
+:mod:`exportd.delivery.addresses`) the request is refused (unless allowed by settings), and the
 connection goes to that very address (no second lookup a DNS rebinding could change).
 Redirects are not followed.
 """
@@ -16,13 +17,13 @@ import base64
 import hashlib
 import hmac
 import http.client
-import ipaddress
 import socket
 import ssl
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from exportd.config import Settings
+from exportd.delivery.addresses import refused
 from exportd.errors import RetryableJobError, TerminalJobError
 
 SECRET_PREFIX = "whsec_"  # noqa: S105 - the format's prefix, not a secret
@@ -67,13 +68,6 @@ class Target:
     port: int
     path: str
     address: str
-
-
-def refused(address: str) -> bool:
-    ip = ipaddress.ip_address(address)
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return not ip.is_global or ip.is_multicast
 
 
 def check_url(url: str, *, allow_private: bool = True) -> tuple[str, str, int, str]:
