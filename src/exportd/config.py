@@ -8,6 +8,8 @@ import time: call :func:`load_settings`.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 from pathlib import Path
 from typing import Any, Literal
@@ -24,6 +26,10 @@ from exportd.errors import ConfigError
 
 ENV_PREFIX = "EXPORTD_"
 DEV_SECRET = "exportd-development-secret-change-me"  # noqa: S105 - refused in production
+# HMAC keys shorter than the hash's output weaken it (RFC 2104, RFC 7518 3.2 for HS256);
+# Standard Webhooks secrets are 24 to 64 bytes.
+MIN_SECRET_BYTES = 32
+MIN_WEBHOOK_SECRET_BYTES = 24
 
 
 class KeepPolicy(BaseModel):
@@ -58,11 +64,12 @@ class Settings(BaseSettings):
     )
     secret_key: SecretStr = Field(
         default=SecretStr(DEV_SECRET),
-        description="signs links and tokens; must be set in production",
+        description="signs links and tokens; must be set in production, at least 32 bytes",
     )
     jwt_secret: SecretStr | None = Field(
         default=None,
-        description="HS256 key of the host app's user tokens (development: the secret key)",
+        description="HS256 key of the host app's user tokens (development: the secret key); "
+        "at least 32 bytes in production",
     )
     jwks_url: str | None = Field(
         default=None,
@@ -165,8 +172,8 @@ class Settings(BaseSettings):
     )
     webhook_secret: SecretStr | None = Field(
         default=None,
-        description="signing key of webhooks (whsec_<base64> or any text); derived from "
-        "EXPORTD_SECRET_KEY when unset",
+        description="signing key of webhooks (whsec_<base64> or any text; at least 24 bytes "
+        "in production); derived from EXPORTD_SECRET_KEY when unset",
     )
     webhook_allow_private: bool = Field(
         default=False,
@@ -413,6 +420,7 @@ def _check_production(settings: Settings) -> None:
         raise ConfigError(
             f"{ENV_PREFIX}JWT_SECRET or {ENV_PREFIX}JWKS_URL must be set in production"
         )
+    _check_secret_lengths(settings)
     if settings.page_sign_in_demo:
         raise ConfigError(
             f"{ENV_PREFIX}PAGE_SIGN_IN_DEMO lets anyone sign in as a demo user: not in production"
@@ -421,3 +429,29 @@ def _check_production(settings: Settings) -> None:
         raise ConfigError(
             f"{ENV_PREFIX}SMTP_URL must be set in production (emails are a delivery channel)"
         )
+
+
+def _check_secret_lengths(settings: Settings) -> None:
+    """A short key can be guessed offline from one signed link or token: refuse it."""
+    keys = [("SECRET_KEY", settings.secret_key, MIN_SECRET_BYTES)]
+    if settings.jwt_secret is not None:
+        keys.append(("JWT_SECRET", settings.jwt_secret, MIN_SECRET_BYTES))
+    if settings.webhook_secret is not None:
+        keys.append(("WEBHOOK_SECRET", settings.webhook_secret, MIN_WEBHOOK_SECRET_BYTES))
+    for name, secret, minimum in keys:
+        size = _key_bytes(name, secret.get_secret_value())
+        if size < minimum:
+            raise ConfigError(
+                f"{ENV_PREFIX}{name} is {size} bytes long: production needs at least "
+                f"{minimum} random bytes (e.g. `openssl rand -base64 48`)"
+            )
+
+
+def _key_bytes(name: str, value: str) -> int:
+    # A whsec_ webhook secret is base64: its key is what it decodes to.
+    if name == "WEBHOOK_SECRET" and value.startswith("whsec_"):
+        try:
+            return len(base64.b64decode(value.removeprefix("whsec_"), validate=True))
+        except binascii.Error:
+            return 0
+    return len(value.encode())

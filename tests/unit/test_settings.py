@@ -65,14 +65,54 @@ def test_production_refuses_the_development_secret(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("EXPORTD_ENV", "production")
     with pytest.raises(ConfigError, match="EXPORTD_SECRET_KEY"):
         load_settings()
-    monkeypatch.setenv("EXPORTD_SECRET_KEY", "a-real-secret")
+    monkeypatch.setenv("EXPORTD_SECRET_KEY", "a-real-secret-of-thirty-two-bytes")
     with pytest.raises(ConfigError, match="EXPORTD_JWT_SECRET or EXPORTD_JWKS_URL"):
         load_settings()
-    monkeypatch.setenv("EXPORTD_JWT_SECRET", "the-host-apps-key")
+    monkeypatch.setenv("EXPORTD_JWT_SECRET", "the-host-apps-key-of-at-least-32-bytes")
     with pytest.raises(ConfigError, match="EXPORTD_SMTP_URL"):
         load_settings()
     monkeypatch.setenv("EXPORTD_SMTP_URL", "smtp+starttls://mailer:pw@mail.example:587")
     assert load_settings().env == "production"
+
+
+def _production(monkeypatch: pytest.MonkeyPatch, **settings: str) -> None:
+    base = {
+        "ENV": "production",
+        "SECRET_KEY": "k" * 32,
+        "JWT_SECRET": "j" * 32,
+        "SMTP_URL": "smtp+starttls://mailer:pw@mail.example:587",
+    }
+    for name, value in (base | settings).items():
+        monkeypatch.setenv(f"EXPORTD_{name}", value)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "length"),
+    [
+        ("SECRET_KEY", "", 0),
+        ("SECRET_KEY", "x", 1),
+        ("SECRET_KEY", "k" * 31, 31),
+        ("JWT_SECRET", "j", 1),
+        ("JWT_SECRET", "é" * 15, 30),  # bytes, not characters
+        ("WEBHOOK_SECRET", "whsec_" + "A" * 28, 21),  # base64 of 21 bytes
+        ("WEBHOOK_SECRET", "whsec_not base64!", 0),
+        ("WEBHOOK_SECRET", "short", 5),
+    ],
+)
+def test_production_refuses_short_secrets_naming_the_setting(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, length: int
+) -> None:
+    _production(monkeypatch, **{name: value})
+    with pytest.raises(ConfigError, match=f"EXPORTD_{name} is {length} bytes long"):
+        load_settings()
+
+
+def test_production_takes_secrets_of_full_length(monkeypatch: pytest.MonkeyPatch) -> None:
+    _production(monkeypatch, WEBHOOK_SECRET="whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+    assert load_settings().env == "production"
+    monkeypatch.setenv("EXPORTD_ENV", "development")
+    monkeypatch.setenv("EXPORTD_SECRET_KEY", "x")  # development keeps its convenience
+    assert load_settings().env == "development"
 
 
 def test_sql_sources_come_from_the_config_file(
