@@ -9,7 +9,6 @@ import time: call :func:`load_settings`.
 from __future__ import annotations
 
 import base64
-import binascii
 import os
 from pathlib import Path
 from typing import Any, Literal
@@ -172,8 +171,8 @@ class Settings(BaseSettings):
     )
     webhook_secret: SecretStr | None = Field(
         default=None,
-        description="signing key of webhooks (whsec_<base64> or any text; at least 24 bytes "
-        "in production); derived from EXPORTD_SECRET_KEY when unset",
+        description="signing key of webhooks: whsec_<base64> as Standard Webhooks libraries "
+        "read it (at least 24 bytes in production); derived from EXPORTD_SECRET_KEY when unset",
     )
     webhook_allow_private: bool = Field(
         default=False,
@@ -340,6 +339,21 @@ class Settings(BaseSettings):
             return {"count": int(value)}
         return value
 
+    @field_validator("webhook_secret")
+    @classmethod
+    def _standard_webhooks_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        # Receivers verify with a Standard Webhooks library, which base64-decodes the key:
+        # a secret in any other form would sign what no receiver can check.
+        if value is not None:
+            try:
+                webhook_key(value.get_secret_value())
+            except ValueError:  # binascii.Error is one
+                raise ValueError(
+                    "must be whsec_ followed by base64, as Standard Webhooks libraries read "
+                    "it (e.g. whsec_$(openssl rand -base64 32))"
+                ) from None
+        return value
+
     @field_validator("typst_font_dirs")
     @classmethod
     def _font_dirs_exist(cls, value: list[str]) -> list[str]:
@@ -448,10 +462,17 @@ def _check_secret_lengths(settings: Settings) -> None:
 
 
 def _key_bytes(name: str, value: str) -> int:
-    # A whsec_ webhook secret is base64: its key is what it decodes to.
-    if name == "WEBHOOK_SECRET" and value.startswith("whsec_"):
-        try:
-            return len(base64.b64decode(value.removeprefix("whsec_"), validate=True))
-        except binascii.Error:
-            return 0
-    return len(value.encode())
+    # A webhook secret is whsec_<base64>: its key is what it decodes to.
+    return len(webhook_key(value)) if name == "WEBHOOK_SECRET" else len(value.encode())
+
+
+def webhook_key(secret: str) -> bytes:
+    """The key of a ``whsec_<base64>`` secret, read as Standard Webhooks libraries read it
+    (padding optional); ValueError for anything else."""
+    if not secret.startswith("whsec_"):
+        raise ValueError("a webhook secret is whsec_ followed by base64")
+    encoded = secret.removeprefix("whsec_")
+    key = base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
+    if not key:
+        raise ValueError("a webhook secret may not be empty")
+    return key

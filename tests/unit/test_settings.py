@@ -95,8 +95,6 @@ def _production(monkeypatch: pytest.MonkeyPatch, **settings: str) -> None:
         ("JWT_SECRET", "j", 1),
         ("JWT_SECRET", "é" * 15, 30),  # bytes, not characters
         ("WEBHOOK_SECRET", "whsec_" + "A" * 28, 21),  # base64 of 21 bytes
-        ("WEBHOOK_SECRET", "whsec_not base64!", 0),
-        ("WEBHOOK_SECRET", "short", 5),
     ],
 )
 def test_production_refuses_short_secrets_naming_the_setting(

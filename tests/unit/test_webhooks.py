@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import base64
 import socket
+import time
 from typing import Any
 
 import pytest
+import standardwebhooks
 
+from exportd.config import load_settings
 from exportd.delivery import webhooks
-from exportd.errors import RetryableJobError, TerminalJobError
+from exportd.errors import ConfigError, RetryableJobError, TerminalJobError
 
 
 def test_signature_matches_the_standard_webhooks_reference_vector() -> None:
@@ -17,6 +21,32 @@ def test_signature_matches_the_standard_webhooks_reference_vector() -> None:
         key, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, b'{"test": 2432232314}'
     )
     assert signature == "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+
+
+@pytest.mark.parametrize(
+    "secret",
+    [
+        "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",  # the reference secret
+        "whsec_" + base64.b64encode(b"k" * 31).decode().rstrip("="),  # unpadded
+        webhooks.derived_secret("service-key"),  # what EXPORTD_SECRET_KEY derives
+    ],
+)
+def test_the_standard_webhooks_library_verifies_every_accepted_secret(secret: str) -> None:
+    assert load_settings(webhook_secret=secret).webhook_secret is not None
+    body = b'{"type": "export.completed"}'
+    timestamp = int(time.time())
+    headers = {
+        "webhook-id": "d1",
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": webhooks.sign(webhooks.signing_key(secret), "d1", timestamp, body),
+    }
+    assert standardwebhooks.Webhook(secret).verify(body, headers) == {"type": "export.completed"}
+
+
+@pytest.mark.parametrize("secret", ["plain text", "whsec_", "whsec_not base64!", "c2VjcmV0"])
+def test_secrets_no_library_could_verify_stop_the_start(secret: str) -> None:
+    with pytest.raises(ConfigError, match=r"EXPORTD_WEBHOOK_SECRET.*whsec_ followed by base64"):
+        load_settings(webhook_secret=secret)
 
 
 def test_a_changed_body_id_or_timestamp_fails_verification() -> None:

@@ -22,7 +22,7 @@ import ssl
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from exportd.config import Settings
+from exportd.config import Settings, webhook_key
 from exportd.delivery.addresses import refused
 from exportd.errors import RetryableJobError, TerminalJobError
 
@@ -30,10 +30,9 @@ SECRET_PREFIX = "whsec_"  # noqa: S105 - the format's prefix, not a secret
 
 
 def signing_key(secret: str) -> bytes:
-    """``whsec_<base64>`` as Standard Webhooks spells it, or any other text as is."""
-    if secret.startswith(SECRET_PREFIX):
-        return base64.b64decode(secret.removeprefix(SECRET_PREFIX))
-    return secret.encode()
+    """The key of a ``whsec_<base64>`` secret, read as Standard Webhooks libraries read it;
+    ValueError for any other form (settings refuse one at start)."""
+    return webhook_key(secret)
 
 
 def derived_secret(secret_key: str) -> str:
