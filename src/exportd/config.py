@@ -163,6 +163,12 @@ class Settings(BaseSettings):
     email_from: str = Field(
         default="exportd <exports@localhost>", description="the From of notification emails"
     )
+    email_domain: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9.-]+$",
+        description="the domain of notification emails' Message-ID (default: the From "
+        "address's domain, else the public URL's host)",
+    )
     email_attach_max_bytes: int = Field(
         default=0,
         ge=0,

@@ -8,6 +8,8 @@ import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
@@ -105,10 +107,18 @@ def test_the_emailed_link_downloads_the_file_once(world: World, smtp_server: Smt
     [message] = smtp_server.inbox.wait()
     assert message["To"] == "bob@example.com"
     assert message["Subject"] == "Your trades export (csv) is ready"
+    # What mail systems expect: a date (RFC 5322), an id on a real domain, no auto-replies.
+    sent_at = parsedate_to_datetime(message["Date"])
+    assert abs((datetime.now(UTC) - sent_at).total_seconds()) < 120
+    assert message["Message-ID"] == f"<{delivery.id}@testserver>"
+    assert message["Auto-Submitted"] == "auto-generated"
     text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
     assert "200 rows" in text
     link = re.search(r"http://testserver(/v1/downloads/\S+)", text)
     assert link is not None
+    page = message.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    assert f'<a href="http://testserver{link.group(1)}">' in page
+    assert "200 rows" in page
 
     first = world.api.client.get(link.group(1))
     assert first.status_code == 200

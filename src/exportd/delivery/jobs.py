@@ -21,6 +21,7 @@ from sqlalchemy import Connection, Row, insert, select, update
 from exportd.config import Settings, load_settings
 from exportd.db.tables import deliveries, exports
 from exportd.delivery import webhooks
+from exportd.delivery.emails import compose_email
 from exportd.delivery.smtp import SmtpServer
 from exportd.errors import RetryableJobError, TerminalJobError
 from exportd.exports.links import DownloadLinks
@@ -119,56 +120,6 @@ def _attachment(rt: Any, export: Row[Any]) -> tuple[bytes, str, str] | None:
         return None
     data = b"".join(rt.storage.read(result["key"]))
     return data, result["filename"], result["content_type"]
-
-
-def compose_email(
-    settings: Settings,
-    delivery: Row[Any],
-    export: Row[Any],
-    link: str | None,
-    attachment: tuple[bytes, str, str] | None,
-) -> EmailMessage:
-    message = EmailMessage()
-    message["From"] = settings.email_from
-    message["To"] = delivery.target
-    message["Message-ID"] = f"<{delivery.id}@exportd>"
-    what = f"{export.source} export ({export.format})"
-    if delivery.event == "export.completed":
-        result = export.result or {}
-        message["Subject"] = f"Your {what} is ready"
-        lines = [
-            f"Your {what} is ready: {result.get('filename')}, "
-            f"{result.get('row_count', 0)} rows, {_size(int(result.get('size', 0)))}.",
-            "",
-        ]
-        if link:
-            lines += ["Download it here (the link works once):", link, ""]
-        if attachment:
-            lines += ["The file is attached.", ""]
-        lines.append(f"The file is kept until {export.expires_at:%Y-%m-%d %H:%M} UTC.")
-    else:
-        error = export.error or {}
-        message["Subject"] = f"Your {what} failed"
-        lines = [
-            f"Your {what} could not be produced: {error.get('message', 'unknown error')}",
-            "",
-            "You can retry it from the application.",
-        ]
-    message.set_content("\n".join(lines) + "\n")
-    if attachment:
-        data, filename, content_type = attachment
-        main, _, sub = content_type.partition(";")[0].partition("/")
-        message.add_attachment(data, maintype=main, subtype=sub, filename=filename)
-    return message
-
-
-def _size(size: int) -> str:
-    value = float(size)
-    for unit in ("bytes", "KB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "bytes" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{size} bytes"  # pragma: no cover
 
 
 def _send_email(settings: Settings, message: EmailMessage) -> None:
