@@ -94,6 +94,25 @@ def migrate() -> None:
 
 
 @app.command()
+def token(
+    user: Annotated[str, typer.Argument(help="The user id (the token's sub).")],
+    plan: Annotated[str, typer.Option(help="The plan claim.")] = "free",
+    email: Annotated[str | None, typer.Option(help="The email claim.")] = None,
+    admin: Annotated[bool, typer.Option("--admin", help="Grant admin rights.")] = False,
+    ttl: Annotated[int, typer.Option(min=60, help="Lifetime in seconds.")] = 86_400,
+) -> None:
+    """Print a user token signed with the HS256 key, as a host application mints one."""
+    from exportd.auth.tokens import mint
+    from exportd.config import hs256_key
+
+    key = hs256_key(_settings())
+    if key is None:
+        err.print("[red]exportd: no HS256 key: this server takes only JWKS tokens[/red]")
+        raise typer.Exit(2)
+    print(mint(user, secret=key, plan=plan, email=email, admin=admin, ttl_s=ttl))
+
+
+@app.command()
 def worker(
     concurrency: Annotated[int | None, typer.Option(help="Child processes (jobs at once).")] = None,
     queues: Annotated[

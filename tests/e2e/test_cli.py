@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from exportd.config import load_settings
+from exportd.auth.tokens import verify
+from exportd.config import jwt_key, load_settings
 from exportd.db import create_database
 from exportd.db.migrate import head_revision
 from exportd.errors import ErrorInfo
@@ -125,3 +126,27 @@ def test_the_chromium_engine_without_its_browser_stops_the_worker(url: str) -> N
     )
     assert refused.returncode == 2
     assert "apt install chromium" in refused.stderr
+
+
+def test_token_mints_what_the_api_accepts(url: str) -> None:
+    minted = exportd("token", "carol", "--plan", "pro", "--email", "c@example.com", url=url)
+    assert minted.returncode == 0, minted.stderr
+    principal = verify(minted.stdout.strip(), secret=jwt_key(load_settings(database_url=url)))
+    assert (principal.user_id, principal.plan, principal.email) == ("carol", "pro", "c@example.com")
+    assert not principal.is_admin
+    admin = exportd("token", "root", "--admin", url=url)
+    assert verify(admin.stdout.strip(), secret=jwt_key(load_settings(database_url=url))).is_admin
+
+
+def test_token_refuses_when_only_jwks_tokens_are_taken(url: str) -> None:
+    refused = exportd(
+        "token",
+        "carol",
+        url=url,
+        EXPORTD_ENV="production",
+        EXPORTD_SECRET_KEY="s" * 40,
+        EXPORTD_JWKS_URL="https://idp.example/jwks.json",
+        EXPORTD_SMTP_URL="smtp+starttls://u:p@mail.example:587",
+    )
+    assert refused.returncode == 2
+    assert "only JWKS tokens" in refused.stderr
