@@ -10,6 +10,7 @@ import json
 import subprocess
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -249,7 +250,7 @@ def cleanup(
 
     settings = _settings()
     job = Cleanup(
-        db=create_database(settings),
+        db=_existing_database(settings),
         storage=storage_for(settings),
         batch_size=settings.cleanup_batch_size,
         orphan_grace_s=settings.cleanup_orphan_grace_s,
@@ -264,7 +265,40 @@ def cleanup(
 
 def _open() -> tuple[JobStore, Database]:
     settings = _settings()
-    return JobStore.from_settings(settings), create_database(settings)
+    return JobStore.from_settings(settings), _existing_database(settings)
+
+
+def _existing_database(settings: Settings) -> Database:
+    """The migrated database an operator's command works on. Run from the wrong folder,
+    the default SQLite path names nothing: say where we looked instead of creating an
+    empty database there and failing on its missing tables."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from exportd.db.migrate import current_revision
+
+    url = make_url(settings.database_url)
+    path = url.database or ""
+    on_disk = path not in ("", ":memory:") and not path.startswith("file:")
+    if url.get_backend_name() == "sqlite" and on_disk and not Path(path).is_file():
+        err.print(
+            f"[red]exportd: no database at {Path(path).resolve()} "
+            "(EXPORTD_DATABASE_URL; the default is ./var/exportd.db from where you run "
+            "it): run this from the service's folder, set EXPORTD_DATABASE_URL, or "
+            "create it with `exportd migrate`[/red]"
+        )
+        raise typer.Exit(2)
+    db = create_database(settings)
+    try:
+        revision = current_revision(db)
+    except SQLAlchemyError as exc:
+        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        err.print(f"[red]exportd: cannot reach the database: {reason}[/red]")
+        raise typer.Exit(1) from None
+    if revision is None:
+        err.print("[red]exportd: the database is empty: run `exportd migrate` first[/red]")
+        raise typer.Exit(2)
+    return db
 
 
 @app.command()
@@ -368,7 +402,7 @@ def apikey_create(
     from exportd.auth.api_keys import ApiKeys
 
     settings = _settings()
-    keys = ApiKeys(create_database(settings))
+    keys = ApiKeys(_existing_database(settings))
     print(_or_exit(lambda: keys.create(name, scope)))
 
 
@@ -377,7 +411,7 @@ def apikey_list() -> None:
     """List API keys (never their secrets)."""
     from exportd.auth.api_keys import ApiKeys
 
-    keys = ApiKeys(create_database(_settings()))
+    keys = ApiKeys(_existing_database(_settings()))
     table = Table("id", "name", "scopes", "created", "last used", "revoked")
     for key in keys.list_keys():
         table.add_row(
@@ -396,7 +430,7 @@ def apikey_revoke(key_id: str) -> None:
     """Revoke an API key at once."""
     from exportd.auth.api_keys import ApiKeys
 
-    keys = ApiKeys(create_database(_settings()))
+    keys = ApiKeys(_existing_database(_settings()))
     _or_exit(lambda: keys.revoke(key_id))
     out.print(f"API key {key_id} revoked")
 
@@ -406,7 +440,7 @@ def plans_list() -> None:
     """Every plan and its limits."""
     from exportd.exports.plans import all_plans
 
-    db = create_database(_settings())
+    db = _existing_database(_settings())
     with db.read() as conn:
         plans = all_plans(conn)
     table = Table(
@@ -444,7 +478,7 @@ def plans_set(
 
     from exportd.exports.plans import plan_for, save_plan
 
-    db = create_database(_settings())
+    db = _existing_database(_settings())
     with db.write() as conn:
         try:
             base = plan_for(conn, name)
@@ -459,14 +493,14 @@ def plans_set(
                 "daily_export_bytes": daily_export_bytes,
                 "max_rows": max_rows,
                 "retention_days": retention_days,
-                "formats_allowed": tuple(f.strip() for f in formats.split(","))
-                if formats
+                "formats_allowed": tuple(f.strip() for f in formats.split(",") if f.strip())
+                if formats is not None
                 else None,
                 "watermark": watermark,
             }.items()
             if value is not None
         }
-        save_plan(conn, dataclasses.replace(base, **changes))
+        _or_exit(lambda: save_plan(conn, dataclasses.replace(base, **changes)))
     out.print(f"plan {name} saved")
 
 

@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 from typing import Annotated, Any
 
+import httpx2
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
@@ -104,6 +105,8 @@ def export(
         out.print(f"saved {saved} ({final['result']['size']} bytes, {rows} rows)")
     except ApiError as exc:
         raise _fail(str(exc)) from None
+    except httpx2.HTTPError as exc:
+        raise _unreachable(url, exc) from None
     finally:
         client.close()
 
@@ -146,7 +149,14 @@ def _follow(client: ExportdClient, export_id: str) -> dict[str, Any]:
 def _client(url: str, token: str) -> ExportdClient:
     if not token:
         raise _fail("no token: pass --token or set EXPORTD_TOKEN (exportd token USER)", 2)
+    if not url.startswith(("http://", "https://")):
+        raise _fail(f"the server's URL must start with http:// or https://, got {url!r}")
     return ExportdClient(url, token)
+
+
+def _unreachable(url: str, exc: httpx2.HTTPError) -> typer.Exit:
+    # One line, not the transport's traceback: what failed, where, and why.
+    return _fail(f"cannot reach the server at {url}: {exc or type(exc).__name__}")
 
 
 def _call(url: str, token: str, action: Any) -> Any:
@@ -155,6 +165,8 @@ def _call(url: str, token: str, action: Any) -> Any:
         return action(client)
     except ApiError as exc:
         raise _fail(str(exc)) from None
+    except httpx2.HTTPError as exc:
+        raise _unreachable(url, exc) from None
     finally:
         client.close()
 

@@ -150,3 +150,64 @@ def test_token_refuses_when_only_jwks_tokens_are_taken(url: str) -> None:
     )
     assert refused.returncode == 2
     assert "only JWKS tokens" in refused.stderr
+
+
+def test_operator_commands_say_where_they_looked_instead_of_creating_a_database(
+    tmp_path: Path,
+) -> None:
+    elsewhere = {k: v for k, v in os.environ.items() if k != "EXPORTD_DATABASE_URL"}
+    for command in (["status"], ["jobs", "list"], ["plans", "list"], ["cleanup", "--dry-run"]):
+        ran = subprocess.run(
+            [sys.executable, "-m", "exportd", *command],
+            env={**elsewhere, "COLUMNS": "200"},
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert ran.returncode == 2, (command, ran.stderr)
+        assert f"no database at {tmp_path / 'var' / 'exportd.db'}" in ran.stderr
+        assert "Traceback" not in ran.stderr
+    assert not (tmp_path / "var" / "exportd.db").exists()
+    (tmp_path / "empty.db").touch()
+    empty = exportd("status", url=f"sqlite:///{tmp_path / 'empty.db'}")
+    assert empty.returncode == 2
+    assert "the database is empty: run `exportd migrate` first" in empty.stderr
+
+
+def test_an_unreachable_database_is_one_line(url: str) -> None:
+    down = exportd("jobs", "list", url="postgresql://postgres@127.0.0.1:1/none")
+    assert down.returncode == 1
+    assert down.stderr.startswith("exportd: cannot reach the database: ")
+    assert "Traceback" not in down.stderr
+
+
+@pytest.mark.parametrize("formats", ["csv,bogus", "", ",,"])
+def test_plans_refuse_unknown_formats(url: str, formats: str) -> None:
+    assert exportd("migrate", url=url).returncode == 0
+    refused = exportd("plans", "set", "gold", "--formats", formats, url=url)
+    assert refused.returncode == 1
+    assert "plan_formats_invalid" in refused.stderr
+    listed = exportd("plans", "list", url=url)
+    assert listed.returncode == 0, listed.stderr
+    assert "gold" not in listed.stdout
+    saved = exportd("plans", "set", "gold", "--formats", "csv, parquet,pdf", url=url)
+    assert saved.returncode == 0, saved.stderr
+    assert "csv,parquet,pdf" in exportd("plans", "list", url=url).stdout
+
+
+@pytest.mark.parametrize(
+    ("server", "says"),
+    [
+        ("http://127.0.0.1:9", "cannot reach the server at http://127.0.0.1:9"),
+        ("localhost:8000", "the server's URL must start with http:// or https://"),
+    ],
+)
+def test_the_client_says_in_one_line_when_it_cannot_reach_the_server(
+    url: str, server: str, says: str
+) -> None:
+    for command in (["exports", "list"], ["export", "trades", "--wait"]):
+        ran = exportd(*command, url=url, EXPORTD_URL=server, EXPORTD_TOKEN="t")
+        assert ran.returncode == 1, ran.stderr
+        assert ran.stderr.strip().splitlines() == [ran.stderr.strip()]
+        assert says in ran.stderr

@@ -10,7 +10,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from exportd.db.tables import plan_limits
-from exportd.errors import Forbidden
+from exportd.errors import Forbidden, RequestInvalid
 from exportd.exports.models import PlanLimits
 
 
@@ -25,8 +25,21 @@ def all_plans(conn: Connection) -> list[PlanLimits]:
     return [_to_plan(row) for row in conn.execute(select(plan_limits).order_by(plan_limits.c.name))]
 
 
+# Every format an export may have: rows (exportd.formats) and documents.
+EXPORT_FORMATS = ("csv", "jsonl", "json", "xlsx", "parquet", "pdf", "html")
+
+
 def save_plan(conn: Connection, plan: PlanLimits) -> None:
-    """Create or replace a plan's limits."""
+    """Create or replace a plan's limits; a format exportd does not know is refused (a
+    stored one would fail every later read of the plan)."""
+    unknown = [f for f in plan.formats_allowed if f not in EXPORT_FORMATS]
+    if unknown or not plan.formats_allowed:
+        raise RequestInvalid(
+            f"unknown formats {', '.join(map(repr, unknown))}; known: {', '.join(EXPORT_FORMATS)}"
+            if unknown
+            else "a plan needs at least one format",
+            code="plan_formats_invalid",
+        )
     values = limits_of(plan)
     insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
     conn.execute(
