@@ -54,6 +54,10 @@ def test_csv_reads_back_every_value_neutralised() -> None:
     data, _ = write("csv")
     rows = list(csv.reader(io.StringIO(data.decode(), newline="")))
     assert [row[1] for row in rows[1:]] == [expected_in_a_spreadsheet(v) for v in NAUGHTY]
+    # Not only what neutralise says: a formula behind a NUL or a space is caught too.
+    shown = dict(zip(NAUGHTY, (row[1] for row in rows[1:]), strict=True))
+    for disguised in ("\x00=SUM(40;2)", " \u00a0=1+1", "\ufeff@SUM(1+1)", "\uff1d1+1"):
+        assert shown[disguised] == "'" + disguised
 
 
 @pytest.mark.parametrize("fmt", ["jsonl", "json"])

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from exportd.formats import OutputColumn, open_writer
+from exportd.formats import OutputColumn, WriteOptions, open_writer
 from exportd.formats.safety import neutralise, neutralise_array
 
 SCHEMA = pa.schema(
@@ -116,9 +116,50 @@ def test_xlsx_continues_on_a_new_sheet_at_the_row_limit() -> None:
     assert [r[0] for r in data] == [1, 2, 3, 4]  # nothing lost
 
 
-@pytest.mark.parametrize("text", ["=1+1", "+1", "-1", "@SUM(A1)", "\tx", "\rx", "\nx"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        *("=1+1", "+1", "-1", "@SUM(A1)", "\tx", "\rx", "\nx"),
+        # What importers drop or skip before a formula: controls (LibreOffice ran
+        # "\x00=SUM(40;2)"), spaces of every kind, marks, a byte-order mark.
+        *("\x00=SUM(40;2)", "\x00\x00+1", "\x01=1", "\x1f-1", "\x7f=1", "\x85@A1", "\x9f=1"),
+        *(" =1+1", "   -1", "\u00a0=1", "\ufeff=1", "\u2007=1", "\u200b=1", "\u3000=1"),
+        *("\x00 \u00a0\ufeff\u202f=1", " \tx", "\x00\n", "\u2028\r"),
+        # Full-width signs, which Japanese and Chinese input methods type.
+        *("\uff1d1+1", "\uff0b1", "\uff0d1", "\uff20SUM(A1)", "\x00\uff1d1"),
+    ],
+)
 def test_every_dangerous_start_is_neutralised(text: str) -> None:
     assert neutralise(text) == "'" + text
+    assert neutralise_array(pa.array([text])).to_pylist() == ["'" + text]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "\x00",
+        " ",
+        "\u00a0\x00",
+        "a=b",
+        "x\x00=1",
+        "'=1+1",
+        "1-2",
+        "\u00a35",
+        "\u3001=",
+        "\uff1e1",
+    ],
+)
+def test_text_that_cannot_start_a_formula_is_left_alone(text: str) -> None:
+    assert neutralise(text) == text
+    assert neutralise_array(pa.array([text])).to_pylist() == [text]
+
+
+# The characters the rule turns on, and their neighbours (bytes that share a first byte).
+EDGES = (
+    "=+-@\t\r\n \x00\x01\x7f\x85\xa0\xa3\xad\u061c\u1680\u2007\u200b\u2028\u2070"
+    "\u3000\u3001あ\ufeff\uff1d\uff1ea"
+)
 
 
 ODD_TEXT = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=200)
@@ -140,8 +181,62 @@ def test_a_column_is_neutralised_as_each_cell_would_be(
     assert done.to_pylist() == [None if v is None else neutralise(v) for v in values]
 
 
+@settings(max_examples=300, deadline=None)
+@given(
+    values=st.lists(st.one_of(st.none(), st.text(alphabet=EDGES, max_size=4)), max_size=12),
+    large=st.booleans(),
+)
+def test_a_column_of_edge_characters_is_neutralised_as_each_cell_would_be(
+    values: list[str | None], large: bool
+) -> None:
+    whole = pa.array(["\u3000lead", *values], pa.large_string() if large else pa.string())
+    done = neutralise_array(whole.slice(1))
+    assert done.to_pylist() == [None if v is None else neutralise(v) for v in values]
+
+
+def test_a_dictionary_column_is_neutralised_through_its_dictionary() -> None:
+    array = pa.array(["\x00=SUM(40;2)", "AAPL", None, "\x00=SUM(40;2)"]).dictionary_encode()
+    done = neutralise_array(array)
+    assert pa.types.is_dictionary(done.type)
+    assert done.to_pylist() == ["'\x00=SUM(40;2)", "AAPL", None, "'\x00=SUM(40;2)"]
+    plain = pa.array(["AAPL", "MSFT"]).dictionary_encode()
+    assert neutralise_array(plain) is plain
+
+
+@pytest.mark.parametrize(
+    ("fmt", "options", "rows"),
+    [
+        ("csv", WriteOptions(), None),
+        ("csv", WriteOptions(delimiter=";", locale="de_DE"), None),
+        ("xlsx", None, None),  # XlsxWriter
+        ("xlsx", None, 1),  # the fast writer (the rows counted)
+    ],
+)
+def test_a_nul_before_a_formula_is_neutralised_in_values_and_headers(
+    fmt: str, options: WriteOptions | None, rows: int | None
+) -> None:
+    schema = pa.schema([("text", pa.string()), ("pnl", pa.float64())])
+    columns = [OutputColumn("text", "\u00a0=1+1"), OutputColumn("pnl", "\x00@SUM(1)")]
+    sink = io.BytesIO()
+    writer = open_writer(fmt, sink, columns, schema, options, rows_expected=rows)
+    writer.write(pa.record_batch({"text": ["\x00=SUM(40;2)"], "pnl": [-1.5]}, schema=schema))
+    writer.close()
+    if fmt == "csv":
+        delimiter = options.delimiter if options else ","
+        read = list(
+            csv.reader(io.StringIO(sink.getvalue().decode(), newline=""), delimiter=delimiter)
+        )
+    else:
+        read = list(openpyxl.load_workbook(sink, read_only=True).active.values)
+    (header_text, header_pnl), (text, pnl) = read
+    assert header_text == "'\u00a0=1+1"
+    assert header_pnl in ("'\x00@SUM(1)", "'_x0000_@SUM(1)")  # OOXML's escape for NUL
+    assert text in ("'\x00=SUM(40;2)", "'_x0000_=SUM(40;2)")
+    assert pnl in (-1.5, "-1.5", "-1,5")  # a number stays a number, its sign kept
+
+
 def test_a_column_with_nothing_risky_comes_back_as_it_was() -> None:
-    array = pa.array(["AAPL", None, "", "a=b", "日本"])
+    array = pa.array(["AAPL", None, "", "a=b", "日本", "\u00a35", "\u3001"])
     assert neutralise_array(array) is array
     numbers = pa.array([-1.5, 2.0])
     assert neutralise_array(numbers) is numbers
