@@ -66,8 +66,22 @@ def page(browser: Any, live: Live) -> Iterator[Any]:
     context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
     tab = context.new_page()
     tab.set_default_timeout(20_000)
+    violations = csp_violations(tab)
     yield tab
     context.close()
+    assert violations == [], "the page broke its own Content-Security-Policy"
+
+
+def csp_violations(tab: Any) -> list[str]:
+    """Chromium's console reports of anything the page's CSP refused, as they come."""
+    found: list[str] = []
+    tab.on(
+        "console",
+        lambda message: found.append(message.text)
+        if "Content Security Policy" in message.text
+        else None,
+    )
+    return found
 
 
 def shoot(page: Any, name: str) -> None:
@@ -227,9 +241,46 @@ def test_documents_panel_previews_and_changes_the_default(page: Any, live: Live)
     )
 
 
+def test_the_page_runs_under_its_csp(browser: Any, live: Live) -> None:
+    """The policy is in force (an injected inline script is refused and reported, so the
+    other tests' empty reports mean something) and htmx works within it."""
+    from playwright.sync_api import expect as check
+
+    context = browser.new_context()
+    tab = context.new_page()
+    violations = csp_violations(tab)
+    try:
+        answer = tab.goto(f"{live.url}/exports")
+        policy = answer.headers["content-security-policy"]
+        assert "script-src 'self';" in policy
+        assert "frame-ancestors 'none'" in policy
+        assert answer.headers["x-frame-options"] == "DENY"
+        tab.get_by_role("button", name="Sign in as bob").click()
+        check(tab.get_by_role("heading", name="New export")).to_be_visible()
+        assert tab.evaluate("htmx.config.includeIndicatorStyles") is False
+        assert tab.evaluate("document.querySelectorAll('style').length") == 0
+        tab.get_by_label("What to export").select_option("resume")  # an htmx swap
+        check(tab.get_by_label("Page size")).to_be_visible()
+        assert violations == []
+        tab.evaluate(
+            """() => { const s = document.createElement("script");
+                       s.textContent = "window.injected = true"; document.head.append(s); }"""
+        )
+        assert tab.evaluate("window.injected") is None
+        for _ in range(50):  # the report comes asynchronously
+            if violations:
+                break
+            tab.wait_for_timeout(20)
+        assert len(violations) == 1
+        assert "inline script" in violations[0]
+    finally:
+        context.close()
+
+
 def test_phone_width_labels_and_keyboard(browser: Any, live: Live) -> None:
     context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
     phone = context.new_page()
+    violations = csp_violations(phone)
     try:
         from playwright.sync_api import expect as check
 
@@ -255,3 +306,4 @@ def test_phone_width_labels_and_keyboard(browser: Any, live: Live) -> None:
             phone.screenshot(path=str(where / "phone.png"), full_page=True)
     finally:
         context.close()
+    assert violations == [], "the page broke its own Content-Security-Policy"

@@ -25,6 +25,7 @@ from exportd.api.routes import (
     exports,
     ops,
 )
+from exportd.api.security_headers import SecurityHeadersMiddleware
 from exportd.auth.api_keys import ApiKeys
 from exportd.auth.tokens import TokenVerifier
 from exportd.clock import Clock
@@ -122,6 +123,7 @@ def create_app(
     problems.install(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
     app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware)  # outermost: every answer gets them
     app.include_router(exports.router)
     app.include_router(catalogue.router)
     app.include_router(documents.router)

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
-from exportd.api.routes.documents import render_preview
+from exportd.api.routes.documents import PREVIEW_HEADERS, render_preview
 from exportd.api.schemas import ExportCreate
 from exportd.auth.principal import Principal
 from exportd.config import Settings, jwt_key
@@ -380,5 +380,6 @@ def preview(
     p = page(request)
     try:
         return render_preview(request, p.principal, document_id, template)
-    except ExportdError as exc:
-        return HTMLResponse(_notice(f"{exc.message} ({exc.code})"), status_code=200)
+    except ExportdError as exc:  # shown in the preview's frame, as a preview would be
+        notice = _notice(f"{exc.message} ({exc.code})")
+        return HTMLResponse(notice, status_code=200, headers=PREVIEW_HEADERS)

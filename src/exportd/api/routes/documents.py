@@ -104,7 +104,13 @@ def delete_document(
     return Response(status_code=204, headers={"X-Cancelled-Exports": str(cancelled)})
 
 
-PREVIEW_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+PREVIEW_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'self'"
+# The page shows previews in a sandboxed frame of its own: framed by the same site only.
+PREVIEW_HEADERS = {
+    "Content-Security-Policy": PREVIEW_CSP,
+    "X-Frame-Options": "SAMEORIGIN",
+    "Cache-Control": "private, no-store",
+}
 
 
 class PreviewIn(BaseModel):
@@ -140,10 +146,4 @@ def render_preview(
         principal.user_id, Resume.model_validate(document.content), template, watermark=watermark
     )
     # The page is ours but its text is the user's: no scripts, ever.
-    return HTMLResponse(
-        html,
-        headers={
-            "Content-Security-Policy": PREVIEW_CSP,
-            "Cache-Control": "private, no-store",
-        },
-    )
+    return HTMLResponse(html, headers=PREVIEW_HEADERS)

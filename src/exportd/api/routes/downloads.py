@@ -9,6 +9,7 @@ from fastapi.responses import FileResponse, RedirectResponse, Response, Streamin
 from pydantic import BaseModel
 
 from exportd.api.deps import CurrentPrincipal
+from exportd.api.file_response import RangedFileResponse
 from exportd.exports.downloads import Artifact, Downloads
 from exportd.storage.base import content_disposition
 
@@ -33,8 +34,9 @@ def _file(artifact: Artifact, downloads: Downloads) -> Response:
         # S3: the client fetches straight from the bucket with a short-lived signed URL.
         return RedirectResponse(artifact.url, status_code=302, headers=_PRIVATE)
     if artifact.path is not None:
-        # FileResponse answers Range requests and writes RFC 6266 filename* when needed.
-        return FileResponse(
+        # FileResponse answers Range requests (its refusals as problems: RangedFileResponse)
+        # and writes RFC 6266 filename* when needed.
+        return RangedFileResponse(
             artifact.path,
             media_type=artifact.content_type,
             filename=artifact.filename,

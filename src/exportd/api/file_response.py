@@ -1,0 +1,47 @@
+"""A file download whose Range refusals are problem+json, like every other error.
+
+Starlette's ``FileResponse`` answers Range requests itself, and refuses a malformed
+header with a plain-text 400 and a range past the file's end with a plain-text 416.
+This subclass lets it decide (so If-Range and multi-range rules stay Starlette's) and
+replaces only such a refusal with a problem: ``range_invalid`` (400) or
+``range_not_satisfiable`` (416, with ``Content-Range: bytes */size``).
+"""
+
+from __future__ import annotations
+
+from starlette.datastructures import Headers
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse
+from starlette.types import Message, Receive, Scope, Send
+
+from exportd.api.problems import problem
+
+# The file response's own status is 200: these come only from its Range handling.
+_REFUSALS = {
+    400: ("range_invalid", "the Range header is not a byte range this server reads"),
+    416: ("range_not_satisfiable", "the requested range starts past the end of the file"),
+}
+
+
+class RangedFileResponse(FileResponse):
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        refused: Message | None = None
+
+        async def send_or_hold(message: Message) -> None:
+            nonlocal refused
+            if message["type"] == "http.response.start" and message["status"] in _REFUSALS:
+                refused = message
+            elif refused is None:
+                await send(message)
+
+        await super().__call__(scope, receive, send_or_hold)
+        if refused is not None:
+            await _problem(scope, refused)(scope, receive, send)
+
+
+def _problem(scope: Scope, refused: Message) -> JSONResponse:
+    status = refused["status"]
+    code, detail = _REFUSALS[status]
+    content_range = Headers(raw=list(refused.get("headers", []))).get("content-range")
+    headers = {"Content-Range": content_range} if content_range else None
+    return problem(Request(scope), status=status, code=code, detail=detail, headers=headers)
