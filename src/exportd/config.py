@@ -137,6 +137,13 @@ class Settings(BaseSettings):
         description="the /exports page offers one-click sign-in as the demo users "
         "(exportd demo turns it on; refused in production)",
     )
+    page_session_ttl_s: float = Field(
+        default=28_800.0,
+        ge=60,
+        le=30 * 86_400,
+        description="the longest a sign-in on the /exports page lasts (the token's own "
+        "expiry ends it sooner; signing out ends it at once)",
+    )
     download_token_ttl_s: float = Field(
         default=900.0, gt=0, le=7 * 86_400, description="how long a download link stays valid"
     )

@@ -77,9 +77,9 @@ def csp_violations(tab: Any) -> list[str]:
     found: list[str] = []
     tab.on(
         "console",
-        lambda message: found.append(message.text)
-        if "Content Security Policy" in message.text
-        else None,
+        lambda message: (
+            found.append(message.text) if "Content Security Policy" in message.text else None
+        ),
     )
     return found
 

@@ -3,6 +3,7 @@ CSRF, ownership and errors as page notices.  (The browser tests drive the same p
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +13,7 @@ from sqlalchemy import func, select
 
 from exportd.config import Settings
 from exportd.db import Database
-from exportd.db.tables import exports
+from exportd.db.tables import exports, page_sessions
 from exportd.web.session import COOKIE
 from tests.support.artifacts import World, completed_export, world_for
 
@@ -195,3 +196,167 @@ def test_sign_out_needs_the_pages_token(world: World) -> None:
     assert 'name="token"' not in world.api.client.get("/exports").text  # still signed in
     world.api.client.post("/exports/sign-out", data={"csrf": csrf})
     assert 'name="token"' in world.api.client.get("/exports").text
+
+
+# -- signing in only from the page itself (login CSRF) ------------------------------------
+
+CROSS_SITE = [
+    {"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"},
+    {"Origin": "https://shop.testserver", "Sec-Fetch-Site": "same-site"},  # a sibling host
+    {"Origin": "https://evil.example"},  # a browser without Sec-Fetch-Site
+    {"Origin": "null"},  # a sandboxed frame or a redirect from elsewhere
+    {"Referer": "https://evil.example/login.html"},
+]
+
+
+def session_rows(world: World) -> int:
+    with world.db.read() as conn:
+        return int(conn.execute(select(func.count()).select_from(page_sessions)).scalar_one())
+
+
+@pytest.mark.parametrize("headers", CROSS_SITE, ids=lambda h: "+".join(h.values()))
+def test_a_cross_site_sign_in_is_refused_and_sets_no_cookie(
+    world: World, headers: dict[str, str]
+) -> None:
+    client = world.api.client
+    form = {"token": world.api.token("attacker")}
+    response = client.post("/exports/sign-in", data=form, headers=headers, follow_redirects=False)
+    assert response.status_code == 403
+    assert "csrf_failed" in response.text
+    assert "set-cookie" not in response.headers
+    assert session_rows(world) == 0
+    assert 'name="token"' in client.get("/exports").text  # nobody signed in
+
+
+def test_a_cross_site_sign_in_leaves_the_visitors_own_session(world: World) -> None:
+    sign_in(world, "alice")
+    attack = {"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"}
+    form = {"token": world.api.token("attacker")}
+    refused = world.api.client.post("/exports/sign-in", data=form, headers=attack)
+    assert refused.status_code == 403
+    assert "set-cookie" not in refused.headers
+    page = world.api.client.get("/exports")
+    assert '<span class="who">alice' in page.text
+
+
+@pytest.mark.parametrize("headers", CROSS_SITE[:2], ids=["cross-site", "same-site"])
+def test_a_cross_site_demo_sign_in_is_refused(
+    settings: Settings, db: Database, tmp_path: Path, headers: dict[str, str]
+) -> None:
+    with world_for(settings, db, tmp_path, page_sign_in_demo=True) as demo:
+        response = demo.api.client.post(
+            "/exports/sign-in/demo", data={"user": "admin"}, headers=headers
+        )
+        assert response.status_code == 403
+        assert "csrf_failed" in response.text
+        assert "set-cookie" not in response.headers
+        assert session_rows(demo) == 0
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Origin": "http://testserver", "Sec-Fetch-Site": "same-origin"},
+        {"Sec-Fetch-Site": "none"},  # typed or bookmarked by the user
+        {"Origin": "http://testserver"},
+        {"Referer": "http://testserver/exports"},
+        {},  # no browser: a script with its own token
+    ],
+    ids=["same-origin", "none", "origin", "referer", "nothing"],
+)
+def test_the_pages_own_sign_in_passes(world: World, headers: dict[str, str]) -> None:
+    form = {"token": world.api.token("alice")}
+    response = world.api.client.post(
+        "/exports/sign-in", data=form, headers=headers, follow_redirects=False
+    )
+    assert response.status_code == 303
+    assert response.cookies[COOKIE]
+
+
+# -- a revocable page session ----------------------------------------------------------
+
+
+def test_the_cookie_holds_a_random_session_id_and_never_the_token(world: World) -> None:
+    token = world.api.token("alice")
+    response = world.api.client.post(
+        "/exports/sign-in", data={"token": token}, follow_redirects=False
+    )
+    cookie = response.cookies[COOKIE]
+    assert cookie != token
+    assert token not in response.headers["set-cookie"]
+    assert re.fullmatch(r"[A-Za-z0-9_-]{43}", cookie)  # 256 random bits, not a JWT
+    with world.db.read() as conn:
+        [row] = conn.execute(select(page_sessions)).all()
+    assert row.id_hash == hashlib.sha256(cookie.encode()).hexdigest()  # only its hash kept
+    assert cookie not in str(row)
+    assert token not in str(row)
+    assert row.claims["user_id"] == "alice"
+    unusable = world.api.client.get("/v1/exports", headers={"Authorization": f"Bearer {cookie}"})
+    assert unusable.status_code == 401  # the cookie is no API credential
+
+
+def test_signing_out_ends_the_session_even_for_a_copied_cookie(world: World) -> None:
+    client = world.api.client
+    csrf = sign_in(world)
+    copied = client.cookies[COOKIE]
+    export_id = completed_export(world, owner="alice")
+    out = client.post("/exports/sign-out", data={"csrf": csrf}, follow_redirects=False)
+    assert out.status_code == 303
+    assert session_rows(world) == 0
+    client.cookies.clear()
+    client.cookies.set(COOKIE, copied, path="/exports")  # the replayed cookie
+    page = client.get("/exports")
+    assert page.status_code == 401
+    assert 'name="token"' in page.text
+    assert "session has ended" in page.text
+    client.cookies.set(COOKIE, copied, path="/exports")
+    action = client.post(
+        f"/exports/{export_id}/delete", headers={"X-CSRF-Token": csrf, "HX-Request": "true"}
+    )
+    assert (action.status_code, action.headers["HX-Redirect"]) == (204, "/exports")
+    download = client.get(f"/exports/{export_id}/download", follow_redirects=False)
+    assert (download.status_code, download.headers["location"]) == (303, "/exports")
+    stream = client.get("/exports/live", headers={"Accept": "text/event-stream"})
+    assert stream.status_code == 204
+    owner = world.api.as_user("alice")
+    assert client.get(f"/v1/exports/{export_id}", headers=owner).json()["status"] == "completed"
+
+
+def test_signing_in_again_replaces_the_session(world: World) -> None:
+    client = world.api.client
+    sign_in(world)
+    first = client.cookies[COOKIE]
+    client.post("/exports/sign-in", data={"token": world.api.token("alice")})
+    second = client.cookies[COOKIE]
+    assert second != first  # a fresh id at each sign-in: a planted one is never kept
+    assert session_rows(world) == 1
+    client.cookies.clear()
+    client.cookies.set(COOKIE, first, path="/exports")
+    assert client.get("/exports").status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("token_ttl_s", "ends_after_s"), [(300, 300), (86_400, 28_800)], ids=["token", "ttl"]
+)
+def test_a_session_ends_with_its_token_or_after_the_ttl(
+    world: World, token_ttl_s: int, ends_after_s: int
+) -> None:
+    client = world.api.client
+    client.post("/exports/sign-in", data={"token": world.api.token("alice", ttl_s=token_ttl_s)})
+    world.clock.advance(ends_after_s - 30)
+    assert client.get("/exports").status_code == 200
+    world.clock.advance(60)
+    page = client.get("/exports")
+    assert page.status_code == 401
+    assert "session has expired" in page.text
+
+
+def test_signing_out_ends_an_open_live_stream(world: World) -> None:
+    sign_in(world)
+    cookie = world.api.client.cookies[COOKIE]
+    with world.api.client.stream("GET", "/exports/live") as stream:
+        lines = stream.iter_lines()
+        assert next(lines).startswith("retry:")
+        world.api.client.app.state.page_sessions.close(cookie)  # type: ignore[attr-defined]
+        rest = list(lines)  # the stream ends by itself at the next poll
+    assert not any(line.startswith("event:") for line in rest)

@@ -27,6 +27,7 @@ from exportd.api.routes import (
 )
 from exportd.api.security_headers import SecurityHeadersMiddleware
 from exportd.auth.api_keys import ApiKeys
+from exportd.auth.page_sessions import PageSessions
 from exportd.auth.tokens import TokenVerifier
 from exportd.clock import Clock
 from exportd.config import Settings, hs256_key
@@ -116,6 +117,7 @@ def create_app(
         per_minute=settings.preview_per_minute, max_pages=settings.document_max_pages
     )
     app.state.api_keys = ApiKeys(database, clock=clock)
+    app.state.page_sessions = PageSessions(database, ttl_s=settings.page_session_ttl_s, clock=clock)
     app.state.tokens = TokenVerifier(secret=hs256_key(settings), jwks_url=settings.jwks_url)
     app.state.documents = DocumentService(
         db=database, store=store, max_sections=settings.max_document_sections, clock=clock

@@ -278,6 +278,18 @@ api_keys = Table(
     Column("revoked_at", UTCDateTime, nullable=True),
 )
 
+page_sessions = Table(
+    "page_sessions",
+    metadata,
+    # sha256 of the cookie's random id: the id itself is never stored.
+    Column("id_hash", String(64), primary_key=True),
+    # The principal the token named at sign-in (user_id, plan, email, is_admin).
+    Column("claims", JSONDocument, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Index("ix_page_sessions_expires_at", "expires_at"),
+)
+
 __all__ = [
     "JOB_STATES",
     "api_keys",
@@ -288,6 +300,7 @@ __all__ = [
     "exports",
     "jobs",
     "metadata",
+    "page_sessions",
     "periodic_tasks",
     "plan_limits",
     "workers",

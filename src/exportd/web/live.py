@@ -4,7 +4,9 @@ One stream per page rather than one per export: a browser opens at most six HTTP
 connections to a host, and a user may watch ten exports at once.  Each poll reads the
 user's newest exports (one indexed query) and sends a ``row`` event with the row's HTML
 for each one whose version changed, then a ``usage`` event (running exports, storage).
-The first poll sends every row, so a page that reconnects catches up.
+The first poll sends every row, so a page that reconnects catches up.  Each poll also
+checks that the session still stands: signing out ends an open stream too (the browser's
+reconnection is then refused, and it stops).
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from exportd.api.sse import event_stream
+from exportd.errors import Unauthenticated
+from exportd.web import session
 from exportd.web.routes import PAGE_SIZE, Page, page
 from exportd.web.templating import row_html
 from exportd.web.views import row_of
@@ -37,6 +41,10 @@ class LiveRows:
 
     def poll(self) -> tuple[list[bytes], bool]:
         p = self.page
+        try:
+            session.principal_of(p.request)  # signed out elsewhere: the stream ends now
+        except Unauthenticated:
+            return [], True
         usage = p.exports.usage(p.principal)
         mark = bool(usage["limits"]["watermark"])
         views = p.exports.list_exports(p.principal, limit=PAGE_SIZE).items

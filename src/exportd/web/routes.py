@@ -65,7 +65,7 @@ class Page:
         self.settings: Settings = state.settings
         self.exports: ExportService = state.exports
         self.csrf = session.csrf_token(
-            self.settings.secret_key.get_secret_value(), session.session_token(request) or ""
+            self.settings.secret_key.get_secret_value(), session.session_id(request) or ""
         )
 
     def check_csrf(self, form_value: str | None = None) -> None:
@@ -114,15 +114,23 @@ def exports_page(request: Request) -> Response:
     return _main_page(Page(request, principal))
 
 
-def _sign_in_page(request: Request, problem: str | None, *, status: int = 200) -> Response:
+def _sign_in_page(
+    request: Request, problem: str | None, *, status: int = 200, end_session: bool = True
+) -> Response:
     settings: Settings = request.app.state.settings
     demo = DEMO_USERS if settings.page_sign_in_demo else ()
     response = templates.TemplateResponse(
         request, "signin.html", {"problem": problem, "demo_users": demo}, status_code=status
     )
-    if problem:
-        session.sign_out(response)  # the cookie holds a token that no longer works
+    if problem and end_session:
+        session.sign_out(response, request)  # an ended session, or a failed new sign-in
     return response
+
+
+def _not_from_this_site(request: Request) -> Response:
+    # Another site's form: refused, and the visitor's own session is left as it was.
+    message = "sign in from this site's own page (csrf_failed)"
+    return _sign_in_page(request, message, status=403, end_session=False)
 
 
 def _main_page(p: Page) -> Response:
@@ -147,17 +155,20 @@ def _main_page(p: Page) -> Response:
 
 @router.post("/sign-in")
 def sign_in(request: Request, token: Annotated[str, Form(max_length=8192)]) -> Response:
+    if not session.from_this_site(request):
+        return _not_from_this_site(request)
+    response = RedirectResponse("/exports", status_code=303)
     try:
-        request.app.state.tokens.verify(token.strip())
+        session.sign_in(response, request, token.strip())
     except Unauthenticated as exc:
         return _sign_in_page(request, f"{exc.message} ({exc.code})", status=401)
-    response = RedirectResponse("/exports", status_code=303)
-    session.sign_in(response, request, token.strip())
     return response
 
 
 @router.post("/sign-in/demo")
 def sign_in_demo(request: Request, user: Annotated[str, Form(max_length=32)]) -> Response:
+    if not session.from_this_site(request):
+        return _not_from_this_site(request)
     settings: Settings = request.app.state.settings
     chosen = demo_user(user)
     if not settings.page_sign_in_demo or chosen is None:
@@ -174,7 +185,7 @@ def sign_out(request: Request, csrf: Annotated[str, Form(max_length=64)] = "") -
         page(request).check_csrf(csrf)
     except Forbidden:
         return response  # another site's form: the session stays
-    session.sign_out(response)
+    session.sign_out(response, request)
     return response
 
 
