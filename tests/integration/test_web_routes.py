@@ -360,3 +360,29 @@ def test_signing_out_ends_an_open_live_stream(world: World) -> None:
         world.api.client.app.state.page_sessions.close(cookie)  # type: ignore[attr-defined]
         rest = list(lines)  # the stream ends by itself at the next poll
     assert not any(line.startswith("event:") for line in rest)
+
+
+# -- "Export again" never mixes principals ------------------------------------------------
+
+
+def test_an_admin_cannot_export_another_users_export_again(world: World) -> None:
+    notify = {"webhook_url": "https://hooks.example/alice"}
+    body = {"source": "trades", "format": "csv", "params": {}, "notify": notify}
+    export_id = world.api.create("alice", body).json()["id"]
+    alice = world.api.as_user("alice")
+    assert world.api.client.delete(f"/v1/exports/{export_id}", headers=alice).is_success
+    csrf = sign_in(world, "admin", admin=True)
+    page = world.api.client.get("/exports").text
+    assert f"export-{export_id}" in page  # an admin sees it ...
+    assert f"/exports/{export_id}/again" not in page  # ... but is not offered a re-run
+    refused = world.api.client.post(f"/exports/{export_id}/again", headers={"X-CSRF-Token": csrf})
+    assert "export_again_owner_only" in refused.text
+    assert refused.headers["HX-Retarget"] == "#notice"
+    assert count_exports(world) == 1  # nothing made with the admin's rows for alice's hook
+    # The owner still can: the new export is hers, with her own notify target.
+    csrf = sign_in(world, "alice")
+    again = world.api.client.post(f"/exports/{export_id}/again", headers={"X-CSRF-Token": csrf})
+    assert 'class="export status-queued"' in again.text
+    with world.db.read() as conn:
+        rows = conn.execute(select(exports.c.owner_id, exports.c.notify)).all()
+    assert sorted(rows, key=str) == [("alice", notify), ("alice", notify)]

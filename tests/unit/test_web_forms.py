@@ -158,7 +158,7 @@ def _view(status: ExportStatus, **extra: Any) -> ExportView:
     ],
 )
 def test_each_status_offers_its_actions(status: ExportStatus, actions: set[str]) -> None:
-    row = row_of(_view(status), watermark_plan=False)
+    row = row_of(_view(status), viewer="alice", watermark_plan=False)
     offered = {
         name
         for name, allowed in {
@@ -173,21 +173,29 @@ def test_each_status_offers_its_actions(status: ExportStatus, actions: set[str])
     assert offered == actions
 
 
+@pytest.mark.parametrize("status", [ExportStatus.EXPIRED, ExportStatus.CANCELLED])
+def test_another_users_export_is_never_offered_again(status: ExportStatus) -> None:
+    # An admin sees it; a re-run would mix the admin's identity with the owner's request.
+    assert row_of(_view(status), viewer="alice", watermark_plan=False).can_run_again
+    assert not row_of(_view(status), viewer="admin", watermark_plan=False).can_run_again
+
+
 def test_a_failure_that_kept_its_rows_offers_them_for_download() -> None:
     partial = {"key": "k", "filename": "t.csv", "size": 10, "row_count": 5, "partial": True}
-    row = row_of(_view(ExportStatus.FAILED, result=partial), watermark_plan=False)
+    row = row_of(_view(ExportStatus.FAILED, result=partial), viewer="alice", watermark_plan=False)
     assert row.can_download
     assert row.can_retry
 
 
 def test_a_failure_reads_as_words_then_the_services_message() -> None:
     error = {"code": "row_limit_exceeded", "message": "the free plan allows 100,000 rows"}
-    row = row_of(_view(ExportStatus.FAILED, error=error), watermark_plan=False)
+    row = row_of(_view(ExportStatus.FAILED, error=error), viewer="alice", watermark_plan=False)
     assert row.reason == (
         "More rows than your plan allows in one export. (the free plan allows 100,000 rows)"
     )
     unknown = row_of(
         _view(ExportStatus.FAILED, error={"code": "x", "message": "it broke"}),
+        viewer="alice",
         watermark_plan=False,
     )
     assert unknown.reason == "it broke"
@@ -199,14 +207,19 @@ def test_progress_and_file_text() -> None:
             ExportStatus.RUNNING,
             progress={"percent": 41.6, "rows_done": 4_160, "rows_total": 10_000},
         ),
+        viewer="alice",
         watermark_plan=False,
     )
     assert (running.percent, running.progress_text) == (42, "4,160 of 10,000 rows")
     result = {"filename": "t.csv", "size": 2_500_000, "row_count": 1}
-    done = row_of(_view(ExportStatus.COMPLETED, result=result), watermark_plan=True)
+    done = row_of(_view(ExportStatus.COMPLETED, result=result), viewer="alice", watermark_plan=True)
     assert done.file_text == "t.csv · 2.4 MB · 1 row"
     assert not done.watermarked  # a CSV carries no watermark
-    pdf = row_of(_view(ExportStatus.COMPLETED, format="pdf", result=result), watermark_plan=True)
+    pdf = row_of(
+        _view(ExportStatus.COMPLETED, format="pdf", result=result),
+        viewer="alice",
+        watermark_plan=True,
+    )
     assert pdf.watermarked
     assert pdf.file_text == "t.csv · 2.4 MB"
 

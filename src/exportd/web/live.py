@@ -54,7 +54,7 @@ class LiveRows:
             if self.versions.get(view.id) == version:
                 continue
             self.versions[view.id] = version
-            row = row_of(view, watermark_plan=mark)
+            row = row_of(view, viewer=p.principal.user_id, watermark_plan=mark)
             out.append(
                 _event("row", {"id": row.id, "status": row.status_label, "html": row_html(row)})
             )

@@ -76,7 +76,7 @@ class Page:
 
     def row(self, view: ExportView, watermark: bool | None = None) -> str:
         mark = self.watermarked() if watermark is None else watermark
-        return row_html(row_of(view, watermark_plan=mark))
+        return row_html(row_of(view, viewer=self.principal.user_id, watermark_plan=mark))
 
     def usage_html(self, usage: dict[str, Any] | None = None, *, oob: bool = False) -> str:
         usage = usage if usage is not None else self.exports.usage(self.principal)
@@ -144,7 +144,7 @@ def _main_page(p: Page) -> Response:
         "usage": usage,
         "sources": sources,
         "source_form": _source_form(p, sources[0] if sources else None),
-        "rows": [row_of(v, watermark_plan=mark) for v in views],
+        "rows": [row_of(v, viewer=p.principal.user_id, watermark_plan=mark) for v in views],
         "documents_panel": _documents_html(p),
         "idempotency_key": uuid.uuid4().hex,
     }
@@ -322,6 +322,15 @@ def run_again(request: Request, export_id: str) -> HTMLResponse:
 
     def act(p: Page) -> str:
         old = p.exports.get(p.principal, export_id)
+        if old.owner_id != p.principal.user_id:
+            # An admin sees everyone's exports, but a re-run is a new export: made with the
+            # admin's identity, plan and source rights, it would still carry the owner's
+            # filters and notify the owner's email or webhook with the admin's rows.  The
+            # page holds no credential of the owner to act for them, so it is refused.
+            raise Forbidden(
+                "only its owner can export it again (an admin may retry a failed one)",
+                code="export_again_owner_only",
+            )
         view, _ = p.exports.create(
             p.principal, _same_request(old), correlation_id=str(request.state.request_id)
         )

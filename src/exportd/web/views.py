@@ -55,11 +55,12 @@ class Row:
     can_cancel: bool
     can_retry: bool
     can_download: bool  # a completed export's file, or the partial file a failed one kept
-    can_run_again: bool
+    can_run_again: bool  # only the owner's own: an admin's re-run would mix two principals
     can_delete: bool
 
 
-def row_of(view: ExportView, *, watermark_plan: bool) -> Row:
+def row_of(view: ExportView, *, viewer: str, watermark_plan: bool) -> Row:
+    """``viewer`` is the signed-in user (an admin also sees other users' exports)."""
     status = view.status
     progress = view.progress
     percent = progress.get("percent")
@@ -84,7 +85,8 @@ def row_of(view: ExportView, *, watermark_plan: bool) -> Row:
         can_cancel=status.is_active,
         can_retry=status is ExportStatus.FAILED,
         can_download=status is ExportStatus.COMPLETED or bool(result.get("partial")),
-        can_run_again=status in (ExportStatus.EXPIRED, ExportStatus.CANCELLED),
+        can_run_again=status in (ExportStatus.EXPIRED, ExportStatus.CANCELLED)
+        and view.owner_id == viewer,
         can_delete=not status.is_active,
     )
 
