@@ -122,7 +122,7 @@ def test_the_page_limit_holds(renderer: Renderer) -> None:
         {
             "profile": {"name": "Long"},
             "work": [
-                {"organisation": f"C{i}", "role": "P", "highlights": ["line " * 80] * 12}
+                {"organisation": f"C{i}", "role": "P", "highlights": ["line " * 80] * 3}
                 for i in range(20)
             ],
         }

@@ -117,7 +117,7 @@ def test_too_many_pages_is_a_terminal_error() -> None:
     template = load_template(BUILTIN_DIR / "classic")
     raw = {
         "profile": {"name": "Long"},
-        "sections": [{"title": f"Part {i}", "items": ["line " * 60] * 40} for i in range(8)],
+        "sections": [{"title": f"Part {i}", "items": ["line " * 60] * 12} for i in range(8)],
     }
     data = Resume.model_validate(raw).model_dump(mode="json")
     with pytest.raises(TerminalJobError) as raised:

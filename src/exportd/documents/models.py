@@ -1,10 +1,24 @@
-"""A resume as JSON: profile, work, education, skills and further titled sections."""
+"""A resume as JSON: profile, work, education, skills and further titled sections.
+
+Every text field, every list and the whole document have a length limit, checked when a
+document is written: a preview or an export then costs at most what the largest valid
+document costs (measured: ~0.6 s of Typst for the worst 32 KiB, see docs/documents.md),
+never what a megabyte of text would (7 s).
+"""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Annotated
 
-Text = Field(min_length=1, max_length=300)
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic_core import PydanticCustomError
+
+# The whole document as stored (compact JSON, UTF-8): a page of prose is ~5 KB of it.
+MAX_DOCUMENT_BYTES = 32 * 1024
+
+# A list entry: a highlight, a skill, a custom section's item.
+Item = Annotated[str, StringConstraints(max_length=500)]
+Skill = Annotated[str, StringConstraints(max_length=100)]
 
 
 class _Strict(BaseModel):
@@ -35,7 +49,7 @@ class WorkItem(_Strict):
     start: str | None = Period
     end: str | None = Period
     location: str | None = Field(default=None, max_length=200)
-    highlights: list[str] = Field(default_factory=list, max_length=30)
+    highlights: list[Item] = Field(default_factory=list, max_length=30)
 
 
 class EducationItem(_Strict):
@@ -48,15 +62,28 @@ class EducationItem(_Strict):
 
 class CustomSection(_Strict):
     title: str = Field(min_length=1, max_length=100)
-    items: list[str] = Field(default_factory=list, max_length=50)
+    items: list[Item] = Field(default_factory=list, max_length=50)
 
 
 class Resume(_Strict):
     profile: Profile
     work: list[WorkItem] = Field(default_factory=list, max_length=50)
     education: list[EducationItem] = Field(default_factory=list, max_length=30)
-    skills: list[str] = Field(default_factory=list, max_length=100)
+    skills: list[Skill] = Field(default_factory=list, max_length=100)
     sections: list[CustomSection] = Field(default_factory=list, max_length=50)
+
+    @model_validator(mode="after")
+    def _fits(self) -> Resume:
+        # Each field fits on its own, yet together they could reach ~1.4 MB: the whole
+        # document has its own limit, counted as it is stored.
+        size = len(self.model_dump_json(exclude_none=True).encode())
+        if size > MAX_DOCUMENT_BYTES:
+            raise PydanticCustomError(
+                "document_too_large",
+                "the document is {size} bytes as JSON; at most {limit} are allowed",
+                {"size": size, "limit": MAX_DOCUMENT_BYTES},
+            )
+        return self
 
     def section_names(self) -> list[str]:
         """The sections present, in order: built-ins that have content, then custom ones."""

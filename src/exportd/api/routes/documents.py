@@ -8,13 +8,13 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response, status
 from fastapi.responses import HTMLResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from exportd.api.deps import CurrentPrincipal, Documents
 from exportd.auth.principal import Principal
 from exportd.documents.models import Resume
 from exportd.documents.preview import Previews
-from exportd.documents.service import Document, DocumentService
+from exportd.documents.service import Document, DocumentService, document_invalid
 from exportd.documents.templates import builtin_catalogue
 from exportd.errors import RequestInvalid
 from exportd.exports.plans import plan_for
@@ -141,9 +141,12 @@ def render_preview(
         raise RequestInvalid(f"no template named {template_name!r}", code="template_unknown")
     with request.app.state.db.read() as conn:
         watermark = plan_for(conn, principal.plan).watermark
+    try:
+        # Stored content validated when written, but limits may have tightened since.
+        resume = Resume.model_validate(document.content)
+    except ValidationError as exc:
+        raise document_invalid(exc) from None
     previews: Previews = request.app.state.previews
-    html = previews.html(
-        principal.user_id, Resume.model_validate(document.content), template, watermark=watermark
-    )
+    html = previews.html(principal.user_id, resume, template, watermark=watermark)
     # The page is ours but its text is the user's: no scripts, ever.
     return HTMLResponse(html, headers=PREVIEW_HEADERS)
