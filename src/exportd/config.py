@@ -235,6 +235,27 @@ class Settings(BaseSettings):
         le=10_000,
         description="document previews per user and minute (per API process)",
     )
+    preview_timeout_s: float = Field(
+        default=5.0,
+        gt=0,
+        le=120,
+        description="a Typst preview's time budget: past it its process is killed (503 "
+        "`preview_timed_out`); also the longest wait for a free preview process (503 "
+        "`preview_busy`)",
+    )
+    preview_max_pages: int = Field(
+        default=20,
+        ge=1,
+        le=500,
+        description="a preview longer than this is refused (422 `preview_too_large`)",
+    )
+    preview_processes: int = Field(
+        default=2,
+        ge=1,
+        le=64,
+        description="processes compiling Typst previews, per API process (started at the "
+        "first preview): at most this many cores go to previews",
+    )
     export_retry_cooldown_s: float = Field(
         default=30.0, ge=0, description="least time between two retries of one export"
     )

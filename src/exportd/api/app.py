@@ -71,6 +71,7 @@ def create_app(
         if changes is not None:
             changes.start()
         yield
+        _app.state.previews.close()
         if changes is not None:
             changes.stop()
         if db is None:
@@ -113,9 +114,7 @@ def create_app(
         retry_cooldown_s=settings.delivery_retry_cooldown_s,
         clock=clock,
     )
-    app.state.previews = Previews(
-        per_minute=settings.preview_per_minute, max_pages=settings.document_max_pages
-    )
+    app.state.previews = Previews.from_settings(settings)
     app.state.api_keys = ApiKeys(database, clock=clock)
     app.state.page_sessions = PageSessions(database, ttl_s=settings.page_session_ttl_s, clock=clock)
     app.state.tokens = TokenVerifier(secret=hs256_key(settings), jwks_url=settings.jwks_url)

@@ -71,8 +71,9 @@ async def _exportd_error(request: Request, exc: Exception) -> JSONResponse:
         headers["WWW-Authenticate"] = (
             f'Bearer error="invalid_token", error_description="{exc.code}"'
         )
-    if isinstance(exc, errors.LimitReached) and exc.retry_after_s:
-        headers["Retry-After"] = str(exc.retry_after_s)
+    retry_after_s = getattr(exc, "retry_after_s", None)  # a limit, a busy dependency
+    if retry_after_s:
+        headers["Retry-After"] = str(retry_after_s)
     if isinstance(exc, errors.RequestInvalid) and exc.errors:
         extra["errors"] = exc.errors
     if status >= 500:

@@ -1,26 +1,52 @@
 """Instant previews for an editor: the document as HTML with a template, no queue.
 
-HTML templates give their HTML; Typst templates give their pages as inline SVG inside
-a small HTML page.  A per-user budget (per API process) keeps it cheap.
+HTML templates give their HTML (Jinja2, in the request's thread: milliseconds for the
+largest valid document); Typst templates give their pages as inline SVG inside a small
+HTML page, compiled in a pool of child processes with a time and a page budget (see
+``preview_pool``).  A per-user budget (per API process) keeps it cheap.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import defaultdict, deque
 
+from exportd.config import Settings
 from exportd.documents.models import Resume
+from exportd.documents.preview_pool import PreviewPool
 from exportd.documents.render import Renderer, RenderOptions, check_sections
 from exportd.documents.templates import Template
 from exportd.errors import LimitReached, RequestInvalid, TerminalJobError
 
 
 class Previews:
-    def __init__(self, *, per_minute: int, max_pages: int) -> None:
+    def __init__(
+        self,
+        *,
+        per_minute: int,
+        max_pages: int,
+        timeout_s: float,
+        processes: int,
+        font_dirs: list[str],
+    ) -> None:
         self.per_minute = per_minute
         self.max_pages = max_pages
+        # Jinja2 only: a sandboxed environment renders from many threads at once.
         self.renderer = Renderer()
+        self.pool = PreviewPool(processes=processes, timeout_s=timeout_s, font_dirs=font_dirs)
         self._recent: dict[str, deque[float]] = defaultdict(deque)
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Previews:
+        return cls(
+            per_minute=settings.preview_per_minute,
+            max_pages=settings.preview_max_pages,
+            timeout_s=settings.preview_timeout_s,
+            processes=settings.preview_processes,
+            font_dirs=settings.typst_font_dirs,
+        )
 
     def html(self, user_id: str, resume: Resume, template: Template, *, watermark: bool) -> str:
         self._spend(user_id)
@@ -30,30 +56,33 @@ class Previews:
         except TerminalJobError as exc:
             raise RequestInvalid(exc.message, code=exc.code) from None
 
+    def close(self) -> None:
+        self.pool.close()
+
     def _render(self, resume: Resume, template: Template, *, watermark: bool) -> str:
         data = resume.model_dump(mode="json")
         options = RenderOptions(template.manifest.page_size, watermark, self.max_pages)
         if template.manifest.engine == "html":
             return self.renderer.html(template, data, options)
-        pages = self.renderer.typst(template, data, options, "svg")
-        return _svg_page([pages] if isinstance(pages, bytes) else pages, options.max_pages)
+        return _svg_page(self.pool.svg_pages(template, data, options))
 
     def _spend(self, user_id: str) -> None:
         now = time.monotonic()
-        recent = self._recent[user_id]
-        while recent and now - recent[0] > 60:
-            recent.popleft()
-        if len(recent) >= self.per_minute:
-            raise LimitReached(
-                f"at most {self.per_minute} previews a minute",
-                code="preview_rate_limited",
-                retry_after_s=max(1, int(61 - (now - recent[0]))),
-            )
-        recent.append(now)
+        with self._lock:  # requests run on many threads: count each one once
+            recent = self._recent[user_id]
+            while recent and now - recent[0] > 60:
+                recent.popleft()
+            if len(recent) >= self.per_minute:
+                raise LimitReached(
+                    f"at most {self.per_minute} previews a minute",
+                    code="preview_rate_limited",
+                    retry_after_s=max(1, int(61 - (now - recent[0]))),
+                )
+            recent.append(now)
 
 
-def _svg_page(svgs: list[bytes], max_pages: int) -> str:
-    body = "\n".join(page.decode() for page in svgs[:max_pages])
+def _svg_page(svgs: list[bytes]) -> str:
+    body = "\n".join(page.decode() for page in svgs)
     return (
         "<!doctype html><html><head><meta charset='utf-8'>"
         f"<style>{_PAGE_STYLE}</style></head><body>{body}</body></html>"

@@ -55,7 +55,11 @@ def check_sections(resume: Resume, template: Template) -> None:
 
 
 class Renderer:
-    """Typst templates compile with Typst; HTML templates print with ``pdf_engine``."""
+    """Typst templates compile with Typst; HTML templates print with ``pdf_engine``.
+
+    One thread at a time: a Typst compiler refuses a second caller while it compiles
+    (``RuntimeError: Already borrowed``). Workers run one job per child process; the API
+    compiles previews in processes of their own (``preview_pool``)."""
 
     def __init__(
         self,
