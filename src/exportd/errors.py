@@ -17,7 +17,8 @@
     ├── LimitReached              a plan limit; ``retry_after_s`` when waiting helps
     ├── ServiceDisabled           a feature switched off by configuration
     ├── ServiceUnavailable        something exportd depends on is down (try again)
-    │   └── StorageError          the artifact store refused or failed an operation
+    │   ├── StorageError          the artifact store refused or failed an operation
+    │   └── DatabaseUnavailable   the database is down, unreachable or locked (API: 503)
     └── JobError                  raised by task code; the queue decides on a retry
         ├── RetryableJobError     transient: I/O, storage, timeouts, the database
         └── TerminalJobError      retrying cannot help: bad input, not found, limits
@@ -164,6 +165,14 @@ class StorageError(ServiceUnavailable):
     """The artifact storage failed."""
 
     code = "storage_unavailable"
+
+
+class DatabaseUnavailable(ServiceUnavailable):
+    """The database is unavailable right now; try again shortly."""
+
+    code = "database_unavailable"
+    # Long enough for a restart or a failover to finish, short enough to feel live.
+    retry_after_s = 5
 
 
 class JobError(ExportdError):

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import sqlite3
+from collections.abc import Callable
 from typing import Any
 
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException
 
 from exportd import errors
+from exportd.db.errors import is_unavailable
 
 log = structlog.get_logger("exportd.api")
 
@@ -64,6 +68,12 @@ def _status_of(exc: errors.ExportdError) -> int:
 
 async def _exportd_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, errors.ExportdError)
+    if _status_of(exc) >= 500:
+        log.error("api.error", code=exc.code, path=request.url.path)
+    return _problem_of(request, exc)
+
+
+def _problem_of(request: Request, exc: errors.ExportdError) -> JSONResponse:
     status = _status_of(exc)
     headers: dict[str, str] = {}
     extra: dict[str, Any] = {}
@@ -76,8 +86,6 @@ async def _exportd_error(request: Request, exc: Exception) -> JSONResponse:
         headers["Retry-After"] = str(retry_after_s)
     if isinstance(exc, errors.RequestInvalid) and exc.errors:
         extra["errors"] = exc.errors
-    if status >= 500:
-        log.error("api.error", code=exc.code, path=request.url.path)
     return problem(
         request, status=status, code=exc.code, detail=exc.message, headers=headers, **extra
     )
@@ -118,8 +126,43 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+# A page (HTML) that renders the error its own way: (path prefix, renderer).
+PageErrors = tuple[str, Callable[[Request, errors.ExportdError], Response]]
+
+
+async def _database_error(request: Request, exc: Exception) -> Response:
+    """Driver and SQLAlchemy errors, translated here, at the HTTP boundary: an outage is a
+    503 the client may retry; anything else is a bug, left to ``_unexpected`` (500)."""
+    if not is_unavailable(exc):
+        raise exc
+    # The driver's message may name hosts and databases: the type is enough to act on.
+    log.warning("api.database_unavailable", error=type(exc).__name__, path=request.url.path)
+    unavailable = errors.DatabaseUnavailable()
+    page: PageErrors | None = getattr(request.app.state, "page_errors", None)
+    if page is not None and _under(request.url.path, page[0]):
+        return page[1](request, unavailable)
+    return _problem_of(request, unavailable)
+
+
+def _under(path: str, prefix: str) -> bool:
+    return path == prefix or path.startswith(prefix + "/")
+
+
+def _database_error_types() -> tuple[type[Exception], ...]:
+    types: list[type[Exception]] = [SQLAlchemyError, sqlite3.Error]
+    try:
+        import psycopg
+    except ImportError:  # pragma: no cover - the postgres extra is not installed
+        pass
+    else:
+        types.append(psycopg.Error)
+    return tuple(types)
+
+
 def install(app: FastAPI) -> None:
     app.add_exception_handler(errors.ExportdError, _exportd_error)
+    for database_error in _database_error_types():
+        app.add_exception_handler(database_error, _database_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected)

@@ -11,9 +11,14 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 
+import structlog
 from fastapi import Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
+
+from exportd.db.errors import is_unavailable
+
+log = structlog.get_logger("exportd.api")
 
 MAX_STREAM_S = 3600.0
 
@@ -26,7 +31,15 @@ async def polled_events(
     yield b"retry: 2000\n\n"
     started = last_sent = time.monotonic()
     while time.monotonic() - started < MAX_STREAM_S:
-        events, over = await run_in_threadpool(poll)  # polls read the database
+        try:
+            events, over = await run_in_threadpool(poll)  # polls read the database
+        except Exception as exc:
+            if not is_unavailable(exc):
+                raise
+            # The status line went out long ago: end the stream, and the client comes
+            # back after ``retry`` (and gets a 503 while the database is still away).
+            log.warning("sse.database_unavailable", error=type(exc).__name__)
+            return
         for event in events:
             last_sent = time.monotonic()
             yield event

@@ -107,39 +107,64 @@ class PostgresChanges:
 
 
 class SqliteChanges:
+    """Reads ``data_version`` before each look-up.  A file that cannot be opened at start
+    (a volume not mounted yet) leaves the cache dark and is tried again, at most once a
+    second, from the look-ups themselves: the API starts and answers meanwhile."""
+
+    RETRY_EVERY_S = 1.0
+
     def __init__(self, cache: RowCache, path: str) -> None:
         self._cache = cache
         self._path = path
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
         self._version = -1
+        self._started = False
+        self._next_open = 0.0
 
     def start(self) -> None:
-        self._conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
-        self._version = self._read()
-        self._cache.before_get = self._check
-        self._cache.go_live()
+        with self._lock:
+            self._started = True
+            self._cache.before_get = self._check
+            self._open()
 
     def stop(self) -> None:
         self._cache.go_dark()
         self._cache.before_get = None
         with self._lock:
+            self._started = False
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
 
-    def _read(self) -> int:
-        assert self._conn is not None
-        return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
+    def _open(self) -> None:
+        """Under the lock: connect, and go live once the version is known."""
+        try:
+            conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+            self._version = self._read(conn)
+        except sqlite3.Error as exc:
+            self._next_open = time.monotonic() + self.RETRY_EVERY_S
+            log.warning("changes.sqlite_unavailable", error=type(exc).__name__)
+            return
+        self._conn = conn
+        self._cache.go_live()
+
+    @staticmethod
+    def _read(conn: sqlite3.Connection) -> int:
+        return int(conn.execute("PRAGMA data_version").fetchone()[0])
 
     def _check(self) -> None:
         # Under the lock up to the forgetting: a look-up racing this one must not see
         # the version as unchanged while the stale rows are still there.
         with self._lock:
+            if not self._started:
+                return
             if self._conn is None:
+                if time.monotonic() >= self._next_open:
+                    self._open()
                 return
             try:
-                version = self._read()
+                version = self._read(self._conn)
             except sqlite3.Error:
                 version = -1  # cannot tell: assume a change
             if version != self._version or version == -1:

@@ -30,7 +30,8 @@ class RowCache:
         self._export_of_job: dict[str, str] = {}
         self._generation = 0
         self._live = False
-        # Called before every look-up; a feed that can check cheaply (SQLite) hooks in.
+        # Called before every look-up, live or not; a feed that can check cheaply
+        # (SQLite) hooks in.
         self.before_get: Callable[[], None] | None = None
 
     @property
@@ -45,10 +46,11 @@ class RowCache:
         return len(self._rows)
 
     def get(self, export_id: str) -> Any | None:
-        if not self._live:
-            return None
+        # Before the live check: a dark feed may use the look-up to come back (SQLite).
         if self.before_get is not None:
             self.before_get()
+        if not self._live:
+            return None
         with self._lock:
             entry = self._rows.get(export_id)
             if entry is None:

@@ -150,6 +150,10 @@ def _log_event(values: dict[str, Any]) -> None:
 
 @event.listens_for(Engine, "rollback")
 def _forget_rolled_back(conn: Connection) -> None:
+    if conn.invalidated:
+        # A lost connection: touching ``info`` would raise PendingRollbackError over the
+        # real error, and the pool clears ``info`` when it reconnects anyway.
+        return
     conn.info.pop(_PENDING, None)
     conn.info.pop(_MARKS, None)
 

@@ -18,6 +18,7 @@ def install(app: FastAPI) -> None:
         name="exports-static",
     )
     app.add_exception_handler(routes.SignInRequired, routes.sign_in_redirect)
+    app.state.page_errors = ("/exports", routes.unavailable)  # see api.problems
     app.include_router(live.router)
     app.include_router(routes.router)
     app.add_api_route(

@@ -101,6 +101,25 @@ def _failure(exc: ExportdError) -> HTMLResponse:
     return HTMLResponse(_notice(f"{message} ({exc.code})", fields=fields), headers=_NOTICE)
 
 
+def unavailable(request: Request, exc: ExportdError) -> Response:
+    """A service the page needs is down (the database): 503 with ``Retry-After``, as a
+    notice where htmx asked for a fragment (exportd.js lets htmx show a 503's notice),
+    as a page of its own otherwise, and nothing for the live stream (it reconnects)."""
+    retry = {"Retry-After": str(getattr(exc, "retry_after_s", None) or 5)}
+    if "text/event-stream" in request.headers.get("accept", ""):
+        return Response(status_code=503, headers=retry)
+    if request.headers.get("HX-Request"):
+        notice = _notice(f"{exc.message} ({exc.code})")
+        return HTMLResponse(notice, status_code=503, headers={**_NOTICE, **retry})
+    return templates.TemplateResponse(
+        request,
+        "unavailable.html",
+        {"message": exc.message, "code": exc.code},
+        status_code=503,
+        headers={**retry, "Cache-Control": "no-store"},
+    )
+
+
 # -- signing in -------------------------------------------------------------------------
 
 

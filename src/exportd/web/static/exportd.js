@@ -98,6 +98,16 @@
     select.form.action = "/exports/documents/" + encodeURIComponent(select.value) + "/preview";
   });
 
+  // A 503 that carries a notice (the database is away for a moment): htmx leaves error
+  // responses unswapped by default, so the user would see nothing; show the notice.
+  document.addEventListener("htmx:beforeSwap", (event) => {
+    const xhr = event.detail.xhr;
+    if (xhr.status === 503 && xhr.getResponseHeader("HX-Retarget") === "#notice") {
+      event.detail.shouldSwap = true;
+      event.detail.isError = false;
+    }
+  });
+
   document.addEventListener("DOMContentLoaded", () => {
     const url = document.body.dataset.live;
     if (url) connect(url);
