@@ -1,12 +1,19 @@
 """Structured logs: JSON lines in production (or when not on a terminal), readable otherwise.
 
-Events carry ids and codes only: never row data, secrets or tokens.
+Events carry ids and codes only: never row data, secrets or tokens.  A one-time download
+link is its own credential, and its token sits in the URL path
+(``/v1/downloads/<token>``): every path that reaches a log — uvicorn's access and error
+lines, exportd's events, tracebacks — is written with the token replaced by
+``[redacted]``.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import sys
+from collections.abc import MutableMapping
+from typing import Any
 
 import structlog
 
@@ -18,6 +25,52 @@ _LEVELS = {
     "warning": logging.WARNING,
     "error": logging.ERROR,
 }
+
+
+_DOWNLOAD_TOKEN = re.compile(r"(/v1/downloads/)[^/?#\s\"'<>]+")
+REDACTED_DOWNLOAD = "/v1/downloads/[redacted]"
+
+
+def redact(text: str) -> str:
+    """``text`` with the token of any download link in it replaced."""
+    if "/v1/downloads/" not in text:  # the common case, without a regex
+        return text
+    return _DOWNLOAD_TOKEN.sub(r"\1[redacted]", text)
+
+
+def _redact_event(
+    _logger: Any, _method: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    for key, value in event.items():
+        if isinstance(value, str):
+            event[key] = redact(value)
+    return event
+
+
+class RedactingFilter(logging.Filter):
+    """For the standard library's loggers (uvicorn's access and error lines)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str):
+            record.msg = redact(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
+        if record.exc_info and not record.exc_text:
+            # Formatters reuse ``exc_text``: a traceback's messages may quote the path.
+            record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
+        return True
+
+
+# uvicorn configures these (with handlers of its own) in each server process; exportd's
+# app factory calls configure_logging after that, so the filters are on in every one.
+_STDLIB_LOGGERS = ("", "uvicorn", "uvicorn.access", "uvicorn.error", "uvicorn.asgi")
+
+
+def _redact_stdlib_logs() -> None:
+    for name in _STDLIB_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactingFilter) for f in logger.filters):
+            logger.addFilter(RedactingFilter())
 
 
 def configure_logging(settings: Settings) -> None:
@@ -35,9 +88,11 @@ def configure_logging(settings: Settings) -> None:
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
+            _redact_event,  # after the traceback is text: it is redacted too
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(_LEVELS[settings.log_level]),
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=True,
     )
+    _redact_stdlib_logs()

@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException
 
 from exportd import errors
 from exportd.db.errors import is_unavailable
+from exportd.logs import redact
 
 log = structlog.get_logger("exportd.api")
 
@@ -52,7 +53,7 @@ def problem(
         "status": status,
         "code": code,
         "detail": detail,
-        "instance": request.url.path,
+        "instance": redact(request.url.path),  # a download link's token is a credential
         "request_id": getattr(request.state, "request_id", None),
         **extra,
     }
