@@ -21,6 +21,7 @@ from exportd.config import Settings, load_settings
 from exportd.db import Database, create_database
 from exportd.errors import ConfigError, ExportdError
 from exportd.logs import configure_logging
+from exportd.private import private_umask
 from exportd.queue import JobState, JobStore
 
 app = typer.Typer(no_args_is_help=True, help="exportd: asynchronous exports as a service.")
@@ -128,6 +129,7 @@ def worker(
     ] = None,
 ) -> None:
     """Run a worker: claim jobs and run each in a child process."""
+    private_umask()  # before anything creates a file; its children inherit it
     _metrics_dir()
     from exportd.ops.metrics import serve_worker_metrics
     from exportd.queue.tasks import load_task_modules, registry
@@ -166,6 +168,7 @@ def serve(
     workers: Annotated[int, typer.Option(help="Server processes (one per core).")] = 1,
 ) -> None:
     """Run the HTTP API."""
+    private_umask()
     _metrics_dir()
     import uvicorn
 
@@ -186,6 +189,7 @@ def demo(
     port: Annotated[int, typer.Option(help="Port for the API and the page.")] = 8000,
 ) -> None:
     """Everything in one command on the embedded defaults: demo data, a worker, the API."""
+    private_umask()  # ./var and what is in it: this user's only
     _metrics_dir()  # the worker it starts and the API share it: /metrics shows both
     import os
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
@@ -20,6 +19,7 @@ from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.pool import NullPool
 
 from exportd.config import Settings
+from exportd.private import sqlite_file
 
 _BEGIN_OPTION = "exportd_sqlite_begin"
 
@@ -109,7 +109,7 @@ def create_database(settings: Settings, *, pool: bool = True, pre_ping: bool = T
 
 def _ensure_sqlite_directory(database: str | None) -> None:
     if database and database != ":memory:" and not database.startswith("file:"):
-        Path(database).parent.mkdir(parents=True, exist_ok=True)
+        sqlite_file(database)  # its folder 0700 and the file 0600, before SQLite makes it
 
 
 def _configure_sqlite(engine: Engine, *, busy_timeout_ms: int) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import os
+import stat
 import tempfile
 import time
 from contextlib import suppress
@@ -27,9 +28,11 @@ from typing import Any, BinaryIO
 import pyarrow as pa
 import xlsxwriter
 
+from exportd.errors import StorageError
 from exportd.formats.base import OutputColumn, RowWriter
 from exportd.formats.safety import neutralise
 from exportd.formats.xlsx_cells import prepare
+from exportd.private import DIR_MODE
 
 MAX_ROWS = 1_048_576  # a sheet's rows, the header's included
 STALE_AFTER_S = 86_400
@@ -40,9 +43,19 @@ INFINITY = "INF"  # Excel's own word; -INF below zero
 
 def spool_dir() -> Path:
     """Where both writers keep their temporary files: one folder, so that what a killed
-    worker child left behind can be found and removed (``remove_stale_spool``)."""
-    folder = Path(tempfile.gettempdir()) / "exportd-xlsx"
-    folder.mkdir(mode=0o700, exist_ok=True)
+    worker child left behind can be found and removed (``remove_stale_spool``).
+
+    The files hold rows of an export: the folder is this user's own (its uid in the
+    name, 0700, checked — /tmp is shared, and a folder another user made first could
+    be read or swept by them), and the files in it are 0600 (``mkstemp``, XlsxWriter's
+    ``TemporaryFile``)."""
+    folder = Path(tempfile.gettempdir()) / f"exportd-xlsx-{os.geteuid()}"
+    folder.mkdir(mode=DIR_MODE, exist_ok=True)
+    info = folder.lstat()
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid():
+        raise StorageError(f"{folder} is not a folder of this user's: remove it")
+    if stat.S_IMODE(info.st_mode) != DIR_MODE:
+        folder.chmod(DIR_MODE)
     return folder
 
 

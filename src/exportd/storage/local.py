@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from exportd.errors import StorageError
+from exportd.private import make_dirs, open_new
 from exportd.storage.base import check_key
 
 _CHUNK = 1 << 16
@@ -31,10 +32,10 @@ class LocalStorage:
     @contextmanager
     def writer(self, key: str) -> Iterator[BinaryIO]:
         path = self.path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_dirs(path.parent)  # 0700, and the file 0600: an export is a user's data
         partial = path.with_name(path.name + ".part")
         try:
-            with partial.open("wb") as handle:
+            with open_new(partial) as handle:
                 yield handle
                 handle.flush()
                 os.fsync(handle.fileno())
