@@ -64,7 +64,8 @@ def test_the_sqlite_database_and_its_wal_are_private(tmp_path: Path) -> None:
     with db.write() as conn:  # WAL mode: the -wal and -shm exist while connected
         conn.execute(text("CREATE TABLE t (x)"))
         wal, shm = Path(f"{path}-wal"), Path(f"{path}-shm")
-        assert wal.exists() and shm.exists()
+        assert wal.exists()
+        assert shm.exists()
         for part in (path, wal, shm):
             assert mode(part) & 0o077 == 0, f"{part.name}: {oct(mode(part))}"
     db.dispose()
