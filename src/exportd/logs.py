@@ -18,6 +18,7 @@ from typing import Any
 import structlog
 
 from exportd.config import Settings
+from exportd.threads import install_excepthook
 
 _LEVELS = {
     "debug": logging.DEBUG,
@@ -96,3 +97,6 @@ def configure_logging(settings: Settings) -> None:
         cache_logger_on_first_use=True,
     )
     _redact_stdlib_logs()
+    # Every long-running process configures its logs first: serve (and each of uvicorn's
+    # processes), worker, its children, demo.  A thread's uncaught exception is an event.
+    install_excepthook()

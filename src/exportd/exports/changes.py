@@ -24,6 +24,7 @@ from sqlalchemy.engine import make_url
 
 from exportd.db import Database
 from exportd.exports.row_cache import RowCache
+from exportd.threads import RestartingThread
 
 log = structlog.get_logger("exportd.exports.changes")
 
@@ -51,7 +52,11 @@ class PostgresChanges:
             .render_as_string(hide_password=False)
         )
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="exportd-changes", daemon=True)
+        # Any other failure than a lost connection (handled in _run) is logged, the cache
+        # goes dark (changes may go unheard) and the listener starts again.
+        self._thread = RestartingThread(
+            "exportd-changes", self._run, stop=self._stop, on_crash=cache.go_dark
+        )
 
     def start(self) -> None:
         self._thread.start()

@@ -22,6 +22,7 @@ from sqlalchemy.engine import make_url
 
 from exportd.db import Database
 from exportd.queue.store import NOTIFY_CHANNEL
+from exportd.threads import RestartingThread
 
 log = structlog.get_logger("exportd.queue.notify")
 
@@ -66,7 +67,9 @@ class _Thread:
     def __init__(self, wakeup: Wakeup, name: str) -> None:
         self.wakeup = wakeup
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        # A failure the loop does not handle is logged and the loop starts again; the
+        # worker is woken meanwhile, to poll for what the watcher may have missed.
+        self._thread = RestartingThread(name, self._run, stop=self._stop, on_crash=wakeup.wake)
 
     def start(self) -> None:
         self._thread.start()
