@@ -59,11 +59,15 @@ def sqlite_file(database: str) -> None:
     -wal and -shm after it); take others' rights off an existing one (a group the
     operator gave access to keeps it: 0640 at most)."""
     path = Path(database)
-    make_dirs(path.parent)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
-    os.close(fd)
-    for part in (path, Path(f"{database}-wal"), Path(f"{database}-shm")):
-        _tighten(part)
+    try:
+        make_dirs(path.parent)
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, FILE_MODE))
+        for part in (path, Path(f"{database}-wal"), Path(f"{database}-shm")):
+            _tighten(part)
+    except OSError as exc:
+        # Not there now (a volume not mounted, a directory in the way): SQLite says so
+        # when it connects, and the API answers database_unavailable until it is back.
+        log.warning("private.sqlite_file_unavailable", error=type(exc).__name__)
 
 
 def _tighten(path: Path) -> None:
