@@ -159,6 +159,7 @@ def test_postgres_database_dropped_under_a_running_app(pg_url: str, tmp_path: Pa
         # mid-conversation, and every reconnection finds no database.
         _admin(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
         assert_outage(client, api)
+        assert_no_route_answers_500(client, api)
 
 
 @pytest.mark.postgres
