@@ -31,6 +31,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
 from exportd.db import Database
+from exportd.db.errors import is_unavailable
 from exportd.queue.models import JobState
 from exportd.queue.store import JobStore
 
@@ -84,8 +85,17 @@ class QueueCollector(Collector):
         self.store = store
 
     def collect(self) -> Iterator[Metric]:
-        with self.db.read() as conn:
-            stats = self.store.stats(conn)
+        # An outage is when the node's own counters matter most: they are still served,
+        # with the database marked down, instead of the scrape failing as a whole.
+        try:
+            with self.db.read() as conn:
+                stats = self.store.stats(conn)
+        except Exception as exc:
+            if not is_unavailable(exc):
+                raise
+            yield _database_up(0)
+            return
+        yield _database_up(1)
         depth = GaugeMetricFamily(
             "exportd_queue_jobs", "Jobs in the queue by state.", labels=["state"]
         )
@@ -100,6 +110,12 @@ class QueueCollector(Collector):
             "How long the oldest due, queued job has waited (0 when none).",
             value=age,
         )
+
+
+def _database_up(value: int) -> GaugeMetricFamily:
+    return GaugeMetricFamily(
+        "exportd_database_up", "1 when the queue's database answered this scrape.", value=value
+    )
 
 
 def serve_worker_metrics(port: int, host: str, db: Database, store: JobStore) -> None:
