@@ -4,6 +4,10 @@ Tokens are minted by the host application: HS256 with a shared secret
 (``EXPORTD_JWT_SECRET``), or RS256/ES256 with keys published at ``EXPORTD_JWKS_URL``
 (fetched once, cached, refetched for an unknown key id).  ``mint`` exists for
 development and tests (``exportd token``).
+
+Every refusal is an :class:`Unauthenticated` (401) with its own code, never a 500:
+a crafted header or claim is the caller's mistake.  Claims are read strictly (see
+:mod:`exportd.auth.claims`); a JWKS token's ``alg`` must be the one its key is for.
 """
 
 from __future__ import annotations
@@ -12,7 +16,9 @@ import time
 from typing import Any
 
 import jwt
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from exportd.auth.claims import principal_of
 from exportd.auth.principal import Principal
 from exportd.errors import ServiceUnavailable, Unauthenticated
 
@@ -37,43 +43,72 @@ class TokenVerifier:
         if algorithm in ALGORITHMS and self.secret is not None:
             return verify(token, secret=self.secret)
         if algorithm in JWKS_ALGORITHMS and self.jwks is not None:
-            return _decode(token, self._public_key(token), JWKS_ALGORITHMS)
-        raise Unauthenticated(
-            f"tokens signed with {algorithm!r} are not accepted",
-            code="token_algorithm_not_allowed",
-        )
+            key = self._public_key(token, algorithm)
+            return _decode(token, key, [algorithm])
+        raise _not_allowed(algorithm)
 
-    def _public_key(self, token: str) -> Any:
+    def _public_key(self, token: str, algorithm: str) -> Any:
         assert self.jwks is not None
         try:
-            return self.jwks.get_signing_key_from_jwt(token).key
+            jwk = self.jwks.get_signing_key_from_jwt(token)
         except jwt.PyJWKClientConnectionError:
             raise ServiceUnavailable(
                 "the identity provider's keys cannot be fetched", code="jwks_unavailable"
             ) from None
-        except jwt.PyJWKClientError:
+        except jwt.PyJWTError:
             raise Unauthenticated(
                 "the token's key id is not published by the identity provider",
                 code="token_key_unknown",
             ) from None
+        if jwk.algorithm_name != algorithm or not _key_fits(jwk.key, algorithm):
+            # Algorithm confusion: a token may only use the algorithm its key is for.
+            raise Unauthenticated(
+                f"the token's key is not for {algorithm}", code="token_algorithm_mismatch"
+            )
+        return jwk.key
 
 
-def _algorithm(token: str) -> str | None:
+def _key_fits(key: Any, algorithm: str) -> bool:
+    if algorithm == "RS256":
+        return isinstance(key, rsa.RSAPublicKey)
+    return isinstance(key, ec.EllipticCurvePublicKey) and isinstance(key.curve, ec.SECP256R1)
+
+
+def _header(token: str) -> dict[str, Any]:
     try:
         header = jwt.get_unverified_header(token)
     except jwt.DecodeError:
         raise Unauthenticated("the token is not a JWT", code="token_malformed") from None
-    algorithm = header.get("alg")
+    except jwt.InvalidTokenError:  # e.g. a non-string "kid" or a bad "crit"
+        raise Unauthenticated(
+            "the token's header is not valid", code="token_header_invalid"
+        ) from None
+    if "crit" in header:
+        # No extension is understood here, so none may be critical (RFC 7515 §4.1.11).
+        raise Unauthenticated(
+            "the token's header names critical extensions", code="token_header_invalid"
+        )
+    if not isinstance(header.get("kid", ""), str):
+        raise Unauthenticated("the token's 'kid' is not a string", code="token_header_invalid")
+    return header
+
+
+def _algorithm(token: str) -> str | None:
+    algorithm = _header(token).get("alg")
     return algorithm if isinstance(algorithm, str) else None
+
+
+def _not_allowed(algorithm: str | None) -> Unauthenticated:
+    return Unauthenticated(
+        f"tokens signed with {algorithm!r} are not accepted",
+        code="token_algorithm_not_allowed",
+    )
 
 
 def verify(token: str, *, secret: str) -> Principal:
     algorithm = _algorithm(token)
     if algorithm not in ALGORITHMS:
-        raise Unauthenticated(
-            f"tokens signed with {algorithm!r} are not accepted",
-            code="token_algorithm_not_allowed",
-        )
+        raise _not_allowed(algorithm)
     return _decode(token, secret, ALGORITHMS)
 
 
@@ -90,16 +125,9 @@ def _decode(token: str, key: Any, algorithms: list[str]) -> Principal:
         raise Unauthenticated(
             f"the token lacks the {exc.claim!r} claim", code="token_claim_missing"
         ) from None
-    except jwt.InvalidTokenError:
+    except jwt.PyJWTError:  # any other refusal, including a key the algorithm cannot use
         raise Unauthenticated("the token is not valid", code="token_invalid") from None
-    if not isinstance(claims["sub"], str) or not claims["sub"]:
-        raise Unauthenticated("the token's 'sub' claim is empty", code="token_claim_missing")
-    return Principal(
-        user_id=claims["sub"],
-        plan=str(claims["plan"]),
-        email=claims.get("email"),
-        is_admin=bool(claims.get("admin", False)),
-    )
+    return principal_of(claims)
 
 
 def mint(
