@@ -400,7 +400,13 @@ def _or_exit(action: Callable[[], T]) -> T:
 @keys_app.command("create")
 def apikey_create(
     name: Annotated[str, typer.Argument(help="What the key is for.")],
-    scope: Annotated[list[str], typer.Option(help="admin or exports:read (repeatable).")],
+    scope: Annotated[
+        list[str],
+        typer.Option(
+            help="exports:read, exports:write, documents:read, documents:write or admin "
+            "(repeatable)."
+        ),
+    ],
 ) -> None:
     """Create an API key; it is printed once and stored only as a hash."""
     from exportd.auth.api_keys import ApiKeys

@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from exportd.auth.api_keys import ApiKeys
 from exportd.auth.tokens import verify
 from exportd.config import jwt_key, load_settings
 from exportd.db import create_database
 from exportd.db.migrate import head_revision
-from exportd.errors import ErrorInfo
+from exportd.errors import ErrorInfo, Unauthenticated
 from exportd.queue import JobState, JobStore, NewJob
 from exportd.queue.models import Claimed, Outcome
 
@@ -210,3 +211,33 @@ def test_the_client_says_in_one_line_when_it_cannot_reach_the_server(
         assert ran.returncode == 1, ran.stderr
         assert ran.stderr.strip().splitlines() == [ran.stderr.strip()]
         assert says in ran.stderr
+
+
+def test_api_keys_are_created_with_scopes_listed_and_revoked(url: str) -> None:
+    exportd("migrate", url=url)
+    created = exportd(
+        "apikey",
+        "create",
+        "dashboard",
+        "--scope",
+        "exports:read",
+        "--scope",
+        "documents:read",
+        url=url,
+    )
+    assert created.returncode == 0, created.stderr
+    key = created.stdout.strip()
+    assert key.startswith("exk_")
+    listing = exportd("apikey", "list", url=url)
+    assert "dashboard" in listing.stdout
+    assert "documents:read,exports:read" in listing.stdout
+    assert key.partition("_")[2].partition("_")[2] not in listing.stdout  # never the secret
+    unknown = exportd("apikey", "create", "x", "--scope", "root", url=url)
+    assert (unknown.returncode, "scope_unknown" in unknown.stderr) == (1, True)
+    key_id = key.removeprefix("exk_").partition("_")[0]
+    assert exportd("apikey", "revoke", key_id, url=url).returncode == 0
+    settings = load_settings(database_url=url)
+    db = create_database(settings)
+    with pytest.raises(Unauthenticated, match="revoked"):
+        ApiKeys(db).verify(key)
+    db.dispose()

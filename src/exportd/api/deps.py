@@ -1,4 +1,10 @@
-"""Dependencies: the principal from the bearer token, the services from app state.
+"""Dependencies: the principal from the bearer token, the scope each route needs, and
+the services from app state.
+
+Every ``/v1`` route takes its principal through one of the scoped aliases below
+(``ReadExports``, ``WriteExports``, ``ReadDocuments``, ``WriteDocuments``, ``Admin``), so
+it declares the scope it needs; an API key without it gets 403 ``scope_missing``
+(``admin_required`` for admin routes).  A test walks the app's routes to hold this.
 
 They are ``async def`` on purpose: none blocks (verifying a JWT is ~35 µs of CPU), and
 FastAPI would otherwise send each one through the thread pool, one hop per dependency.
@@ -14,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 
 from exportd.auth.api_keys import ApiKeys, is_api_key
 from exportd.auth.principal import Principal
+from exportd.auth.scopes import Scope
 from exportd.auth.tokens import TokenVerifier
 from exportd.delivery.service import DeliveryService
 from exportd.documents.service import DocumentService
@@ -41,10 +48,18 @@ async def principal(
     return verifier.verify(token)
 
 
-async def admin(principal: Annotated[Principal, Depends(principal)]) -> Principal:
-    if not principal.is_admin:
-        raise Forbidden("this needs an admin token or key", code="admin_required")
-    return principal
+class RequireScope:
+    """The dependency that declares, and checks, the scope a route needs."""
+
+    def __init__(self, scope: Scope) -> None:
+        self.scope = scope
+
+    async def __call__(self, principal: Annotated[Principal, Depends(principal)]) -> Principal:
+        if principal.may(self.scope):
+            return principal
+        if self.scope is Scope.ADMIN:
+            raise Forbidden("this needs an admin token or key", code="admin_required")
+        raise Forbidden(f"this needs the {self.scope.value!r} scope", code="scope_missing")
 
 
 async def export_service(request: Request) -> ExportService:
@@ -71,8 +86,11 @@ async def request_id(request: Request) -> str:
     return str(request.state.request_id)
 
 
-CurrentPrincipal = Annotated[Principal, Depends(principal)]
-Admin = Annotated[Principal, Depends(admin)]
+ReadExports = Annotated[Principal, Depends(RequireScope(Scope.EXPORTS_READ))]
+WriteExports = Annotated[Principal, Depends(RequireScope(Scope.EXPORTS_WRITE))]
+ReadDocuments = Annotated[Principal, Depends(RequireScope(Scope.DOCUMENTS_READ))]
+WriteDocuments = Annotated[Principal, Depends(RequireScope(Scope.DOCUMENTS_WRITE))]
+Admin = Annotated[Principal, Depends(RequireScope(Scope.ADMIN))]
 Exports = Annotated[ExportService, Depends(export_service)]
 Sources = Annotated[SourceRegistry, Depends(sources)]
 Documents = Annotated[DocumentService, Depends(document_service)]

@@ -14,14 +14,15 @@ from datetime import datetime
 
 from sqlalchemy import select, update
 
-from exportd.auth.principal import Principal
+from exportd.auth.principal import Principal, key_owner
+from exportd.auth.scopes import ALL as SCOPES
+from exportd.auth.scopes import Scope
 from exportd.clock import Clock, SystemClock
 from exportd.db import Database
 from exportd.db.tables import api_keys
 from exportd.errors import NotFound, RequestInvalid, Unauthenticated
 
 PREFIX = "exk_"
-SCOPES = frozenset({"admin", "exports:read"})
 SERVICE_PLAN = "service"  # no plan row: a service key cannot create exports of its own
 
 
@@ -48,7 +49,8 @@ class ApiKeys:
         unknown = sorted(set(scopes) - SCOPES)
         if unknown or not scopes:
             raise RequestInvalid(
-                f"scopes must be some of {sorted(SCOPES)}; got {scopes}", code="scope_unknown"
+                f"scopes must be some of {sorted(map(str, SCOPES))}; got {scopes}",
+                code="scope_unknown",
             )
         key_id, secret = secrets.token_hex(8), secrets.token_urlsafe(32)
         with self.db.write() as conn:
@@ -76,10 +78,12 @@ class ApiKeys:
                 .where(api_keys.c.id == key_id)
                 .values(last_used_at=self.clock.now())
             )
+        scopes = frozenset(row.scopes) & SCOPES  # a scope no longer known grants nothing
         return Principal(
-            user_id=f"apikey:{row.name}",
+            user_id=key_owner(row.name),
             plan=SERVICE_PLAN,
-            is_admin="admin" in row.scopes,
+            is_admin=Scope.ADMIN in scopes,
+            scopes=scopes,
         )
 
     def revoke(self, key_id: str) -> None:

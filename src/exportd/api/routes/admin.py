@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Request, status
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from exportd.api.deps import Admin, Exports
 from exportd.api.schemas import ExportCreate
+from exportd.auth.principal import KEY_OWNER_PREFIX
 from exportd.exports.models import PlanLimits
 from exportd.exports.plans import all_plans, limits_of, plan_for, save_plan
 from exportd.ops.cleanup import Cleanup
 
 router = APIRouter(prefix="/v1", tags=["admin"])
 
+UserId = Annotated[str, Field(min_length=1, max_length=255)]  # the owner_id column's width
 Format = Literal["csv", "jsonl", "json", "xlsx", "parquet", "pdf", "html"]
 
 
@@ -42,9 +44,17 @@ class PlanOut(PlanIn):
 class BulkIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    user_ids: list[str] = Field(min_length=1, max_length=10_000)
+    user_ids: list[UserId] = Field(min_length=1, max_length=10_000)
     plan: str = Field(default="free", max_length=64)
     export: ExportCreate
+
+    @field_validator("user_ids")
+    @classmethod
+    def _users_only(cls, user_ids: list[str]) -> list[str]:
+        # API keys own what they made; a bulk run is for users.
+        if any(user_id.startswith(KEY_OWNER_PREFIX) for user_id in user_ids):
+            raise ValueError(f"user ids may not start with {KEY_OWNER_PREFIX!r}")
+        return user_ids
 
 
 class BulkOut(BaseModel):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from exportd.api.deps import CurrentPrincipal, Exports, Sources
+from exportd.api.deps import Exports, ReadExports, Sources
 from exportd.api.schemas import SourceOut, Usage
 from exportd.documents.templates import builtin_catalogue
 
@@ -13,18 +13,18 @@ router = APIRouter(prefix="/v1", tags=["catalogue"])
 
 
 @router.get("/sources", response_model=list[SourceOut])
-def list_sources(principal: CurrentPrincipal, sources: Sources) -> list[SourceOut]:
+def list_sources(principal: ReadExports, sources: Sources) -> list[SourceOut]:
     """Sources the caller may export from: params schema, columns, presets, formats."""
     return [SourceOut(**s.describe()) for s in sources.all() if s.allows(principal)]
 
 
 @router.get("/templates")
-def list_templates(_principal: CurrentPrincipal) -> list[dict[str, object]]:
+def list_templates(_principal: ReadExports) -> list[dict[str, object]]:
     """Document templates: name, version, engine, formats, required sections, page size."""
     return [t.describe() for t in builtin_catalogue().all()]
 
 
 @router.get("/me/usage", response_model=Usage)
-def my_usage(principal: CurrentPrincipal, exports: Exports) -> Usage:
+def my_usage(principal: ReadExports, exports: Exports) -> Usage:
     """The caller's plan limits, current usage and what remains."""
     return Usage(**exports.usage(principal))

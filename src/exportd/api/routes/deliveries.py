@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
-from exportd.api.deps import CurrentPrincipal, Deliveries, Exports
+from exportd.api.deps import Deliveries, Exports, ReadExports, WriteExports
 from exportd.delivery.service import DeliveryView
 
 router = APIRouter(tags=["deliveries"])
@@ -16,7 +16,7 @@ router = APIRouter(tags=["deliveries"])
 
 @router.get("/v1/exports/{export_id}/deliveries", response_model=list[DeliveryView])
 def export_deliveries(
-    export_id: str, principal: CurrentPrincipal, exports: Exports, deliveries: Deliveries
+    export_id: str, principal: ReadExports, exports: Exports, deliveries: Deliveries
 ) -> list[DeliveryView]:
     """The emails and webhooks sent (or trying) for one export."""
     exports.get(principal, export_id)  # 404 unless the caller may see the export
@@ -25,7 +25,7 @@ def export_deliveries(
 
 @router.get("/v1/deliveries/failed", response_model=list[DeliveryView])
 def failed_deliveries(
-    principal: CurrentPrincipal,
+    principal: ReadExports,
     deliveries: Deliveries,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> list[DeliveryView]:
@@ -39,7 +39,7 @@ def failed_deliveries(
     response_model=DeliveryView,
 )
 def retry_delivery(
-    delivery_id: str, principal: CurrentPrincipal, deliveries: Deliveries
+    delivery_id: str, principal: WriteExports, deliveries: Deliveries
 ) -> DeliveryView:
     """Send a failed delivery again with a fresh attempt budget (owner or admin; rate-limited)."""
     return deliveries.retry(principal, delivery_id)

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request, Response, status
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from exportd.api.deps import CurrentPrincipal, Documents
+from exportd.api.deps import Documents, ReadDocuments, WriteDocuments
 from exportd.auth.principal import Principal
 from exportd.documents.models import Resume
 from exportd.documents.preview import Previews
@@ -52,34 +52,32 @@ class DocumentOut(BaseModel):
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=DocumentOut)
 def create_document(
-    body: DocumentIn, principal: CurrentPrincipal, documents: Documents
+    body: DocumentIn, principal: WriteDocuments, documents: Documents
 ) -> DocumentOut:
     """Store a resume. The first one becomes the default."""
     return DocumentOut.of(documents.create(principal, title=body.title, content=body.content))
 
 
 @router.get("", response_model=list[DocumentOut])
-def list_documents(principal: CurrentPrincipal, documents: Documents) -> list[DocumentOut]:
+def list_documents(principal: ReadDocuments, documents: Documents) -> list[DocumentOut]:
     """The caller's documents, most recently updated first."""
     return [DocumentOut.of(d) for d in documents.list_documents(principal)]
 
 
 @router.get("/default", response_model=DocumentOut)
-def default_document(principal: CurrentPrincipal, documents: Documents) -> DocumentOut:
+def default_document(principal: ReadDocuments, documents: Documents) -> DocumentOut:
     """The caller's default document."""
     return DocumentOut.of(documents.default(principal))
 
 
 @router.get("/{document_id}", response_model=DocumentOut)
-def get_document(
-    document_id: str, principal: CurrentPrincipal, documents: Documents
-) -> DocumentOut:
+def get_document(document_id: str, principal: ReadDocuments, documents: Documents) -> DocumentOut:
     return DocumentOut.of(documents.get(principal, document_id))
 
 
 @router.put("/{document_id}", response_model=DocumentOut)
 def update_document(
-    document_id: str, body: DocumentUpdate, principal: CurrentPrincipal, documents: Documents
+    document_id: str, body: DocumentUpdate, principal: WriteDocuments, documents: Documents
 ) -> DocumentOut:
     """Replace a document's content (and optionally its title)."""
     return DocumentOut.of(
@@ -88,17 +86,13 @@ def update_document(
 
 
 @router.patch("/{document_id}/default", response_model=DocumentOut)
-def make_default(
-    document_id: str, principal: CurrentPrincipal, documents: Documents
-) -> DocumentOut:
+def make_default(document_id: str, principal: WriteDocuments, documents: Documents) -> DocumentOut:
     """Make this document the default one."""
     return DocumentOut.of(documents.make_default(principal, document_id))
 
 
 @router.delete("/{document_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_document(
-    document_id: str, principal: CurrentPrincipal, documents: Documents
-) -> Response:
+def delete_document(document_id: str, principal: WriteDocuments, documents: Documents) -> Response:
     """Delete a document; its queued and running exports are cancelled."""
     cancelled = documents.delete(principal, document_id)
     return Response(status_code=204, headers={"X-Cancelled-Exports": str(cancelled)})
@@ -123,7 +117,7 @@ class PreviewIn(BaseModel):
 def preview_document(
     document_id: str,
     body: PreviewIn,
-    principal: CurrentPrincipal,
+    principal: ReadDocuments,
     request: Request,
 ) -> HTMLResponse:
     """The document as HTML with a template, at once (rate-limited): for an editor."""

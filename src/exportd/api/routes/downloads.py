@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request, status
 from fastapi.responses import FileResponse, RedirectResponse, Response, StreamingResponse
 from pydantic import BaseModel
 
-from exportd.api.deps import CurrentPrincipal
+from exportd.api.deps import ReadExports
 from exportd.api.file_response import RangedFileResponse
 from exportd.exports.downloads import Artifact, Downloads
 from exportd.storage.base import content_disposition
@@ -54,7 +54,7 @@ def _file(artifact: Artifact, downloads: Downloads) -> Response:
     response_class=FileResponse,
     responses={302: {"description": "presigned S3 URL"}},
 )
-def download(export_id: str, principal: CurrentPrincipal, request: Request) -> Response:
+def download(export_id: str, principal: ReadExports, request: Request) -> Response:
     """The export's file (owner or admin): streamed with Range support from local storage,
     a 302 to a presigned URL from S3."""
     downloads = _downloads(request)
@@ -66,7 +66,7 @@ def download(export_id: str, principal: CurrentPrincipal, request: Request) -> R
     status_code=status.HTTP_201_CREATED,
     response_model=LinkOut,
 )
-def download_link(export_id: str, principal: CurrentPrincipal, request: Request) -> LinkOut:
+def download_link(export_id: str, principal: ReadExports, request: Request) -> LinkOut:
     """A signed link that downloads the file once, until it expires."""
     link = _downloads(request).issue(principal, export_id)
     return LinkOut(url=link.url, expires_at=link.expires_at)

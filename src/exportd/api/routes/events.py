@@ -13,7 +13,7 @@ from fastapi import APIRouter, Header, Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from exportd.api.deps import CurrentPrincipal, Exports
+from exportd.api.deps import Exports, ReadExports
 from exportd.api.schemas import ExportOut
 from exportd.api.sse import Poll, event_stream
 from exportd.auth.principal import Principal
@@ -52,7 +52,7 @@ def _poll(exports: ExportService, principal: Principal, export_id: str, seen: in
 )
 async def export_events(
     export_id: str,
-    principal: CurrentPrincipal,
+    principal: ReadExports,
     exports: Exports,
     request: Request,
     last_event_id: Annotated[str | None, Header(max_length=32)] = None,

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Header, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from exportd.api.deps import CurrentPrincipal, Exports, RequestId
+from exportd.api.deps import Exports, ReadExports, RequestId, WriteExports
 from exportd.api.schemas import BatchCreate, BatchOut, ExportCreate, ExportOut, ExportPage
 from exportd.exports.models import ExportStatus
 
@@ -20,7 +20,7 @@ router = APIRouter(prefix="/v1/exports", tags=["exports"])
 @router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=ExportOut)
 def create_export(
     body: ExportCreate,
-    principal: CurrentPrincipal,
+    principal: WriteExports,
     exports: Exports,
     request_id: RequestId,
     response: Response,
@@ -38,7 +38,7 @@ def create_export(
 
 @router.post("/batch", status_code=status.HTTP_202_ACCEPTED, response_model=BatchOut)
 def create_batch(
-    body: BatchCreate, principal: CurrentPrincipal, exports: Exports, request_id: RequestId
+    body: BatchCreate, principal: WriteExports, exports: Exports, request_id: RequestId
 ) -> BatchOut:
     """Queue up to the plan's batch size in one call: all of them or none."""
     views = exports.create_batch(
@@ -49,7 +49,7 @@ def create_batch(
 
 @router.get("", response_model=ExportPage)
 def list_exports(
-    principal: CurrentPrincipal,
+    principal: ReadExports,
     exports: Exports,
     status_: Annotated[ExportStatus | None, Query(alias="status")] = None,
     source: Annotated[str | None, Query(max_length=64)] = None,
@@ -79,7 +79,7 @@ def list_exports(
 
 @router.get("/failed", response_model=list[ExportOut])
 def failed_exports(
-    principal: CurrentPrincipal,
+    principal: ReadExports,
     exports: Exports,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> list[ExportOut]:
@@ -90,7 +90,7 @@ def failed_exports(
 @router.get("/{export_id}", response_model=ExportOut, responses={304: {"description": "unchanged"}})
 async def get_export(
     export_id: str,
-    principal: CurrentPrincipal,
+    principal: ReadExports,
     exports: Exports,
     request: Request,
 ) -> Response:
@@ -112,7 +112,7 @@ async def get_export(
     response_model=ExportOut,
     responses={204: {"description": "the finished export was deleted"}},
 )
-def cancel_export(export_id: str, principal: CurrentPrincipal, exports: Exports) -> Response:
+def cancel_export(export_id: str, principal: WriteExports, exports: Exports) -> Response:
     """Cancel an active export (202 while it stops), or delete a finished one (204)."""
     view = exports.cancel(principal, export_id)
     if view is None:
@@ -122,6 +122,6 @@ def cancel_export(export_id: str, principal: CurrentPrincipal, exports: Exports)
 
 
 @router.post("/{export_id}/retry", status_code=status.HTTP_202_ACCEPTED, response_model=ExportOut)
-def retry_export(export_id: str, principal: CurrentPrincipal, exports: Exports) -> ExportOut:
+def retry_export(export_id: str, principal: WriteExports, exports: Exports) -> ExportOut:
     """Queue a failed export again (owner or admin; once per cooldown)."""
     return ExportOut.of(exports.retry(principal, export_id))
