@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -146,6 +148,44 @@ def test_list_failed_usage_and_sources(api: Api) -> None:
     assert "symbol" in source["params_schema"]["properties"]
     assert [c["name"] for c in source["columns"]][:3] == ["id", "symbol", "direction"]
     assert source["column_presets"]["summary"] == ["opened_at", "symbol", "direction", "pnl"]
+
+
+def _ids(api: Api, query: str) -> list[str]:
+    response = api.client.get(f"/v1/exports?{query}", headers=api.as_user("alice"))
+    assert response.status_code == 200, response.text
+    return [e["id"] for e in response.json()["items"]]
+
+
+def test_times_without_an_offset_are_utc_in_filters_and_cursors(api: Api) -> None:
+    export_id = api.create("alice").json()["id"]
+    now = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+    before, after = (
+        (now - timedelta(minutes=5)).isoformat(),
+        (now + timedelta(minutes=5)).isoformat(),
+    )
+    assert _ids(api, f"created_from={before}") == [export_id]
+    assert _ids(api, f"created_from={before}%2B00:00") == [export_id]  # the same instant
+    assert _ids(api, f"created_from={after}") == []
+    assert _ids(api, f"created_to={after}") == [export_id]
+    assert _ids(api, f"created_to={before}") == []
+    assert _ids(api, f"created_to={now.date().isoformat()}") == []  # a date: its midnight, UTC
+    for created in (after, f"{after}+00:00"):  # a cursor is read the same way
+        cursor = base64.urlsafe_b64encode(f"{created}|{'f' * 32}".encode()).decode()
+        assert _ids(api, f"cursor={cursor}") == [export_id]
+
+
+def test_times_that_cannot_be_utc_are_refused_not_a_500(api: Api) -> None:
+    headers = api.as_user("alice")
+    for query in (
+        "created_from=0001-01-01T00:00:00%2B05:00",
+        "created_to=9999-12-31T23:00:00-05:00",
+    ):
+        response = api.client.get(f"/v1/exports?{query}", headers=headers)
+        assert_problem(response, 422, "datetime_out_of_range")
+    for created in ("0001-01-01T00:00:00+05:00", "9999-12-31T23:00:00-05:00", "not-a-time"):
+        cursor = base64.urlsafe_b64encode(f"{created}|x".encode()).decode()
+        response = api.client.get(f"/v1/exports?cursor={cursor}", headers=headers)
+        assert_problem(response, 422, "cursor_invalid")
 
 
 def test_cancel_delete_and_retry_codes(api: Api) -> None:

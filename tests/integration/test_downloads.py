@@ -76,6 +76,23 @@ def test_tampered_and_forged_links_are_refused(world: World) -> None:
     assert world.api.client.get(url).status_code == 200  # the real one still works
 
 
+def test_crafted_link_tokens_are_refused_not_a_500(world: World) -> None:
+    url = link(world, completed_export(world))
+    token_id, expiry, signature = url.rsplit("/", 1)[1].split(".")
+    crafted = [
+        f"{token_id}.\u00b2\u00b3.{signature}",  # superscripts pass str.isdigit(), not int()
+        f"{token_id}.\u0661\u0662\u0663.{signature}",  # Arabic-Indic digits: int() reads them
+        f"{token_id}.{'9' * 40}.{signature}",  # no datetime that far
+        f"{token_id}.{'9' * 14}.{signature}",  # past the year 9999
+        f"{token_id}.{expiry}.{signature[:-1]}\u00e9",  # compare_digest refuses non-ASCII str
+        f"{token_id}\u00e9.{expiry}.{signature}",
+    ]
+    for token in crafted:
+        response = world.api.client.get(f"/v1/downloads/{token}")
+        assert (response.status_code, response.json()["code"]) == (403, "download_token_invalid")
+    assert world.api.client.get(url).status_code == 200  # the real one still works
+
+
 def test_an_expired_link_is_refused(world: World) -> None:
     url = link(world, completed_export(world))
     world.clock.advance(61)

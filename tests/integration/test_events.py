@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx2
 import pytest
 
 from exportd.config import Settings
@@ -101,3 +103,31 @@ def test_another_users_stream_is_not_found(world: World) -> None:
         f"/v1/exports/{export_id}/events", headers=world.api.as_user("mallory")
     )
     assert (response.status_code, response.json()["code"]) == (404, "export_not_found")
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        b"\xb2",  # "²" as a server reads Latin-1: str.isdigit() says yes, int() says no
+        b"\xb9\xb2\xb3",
+        "\u0661\u0662".encode(),  # Arabic-Indic digits (UTF-8 bytes)
+        b"12a",
+        b"-5",
+    ],
+)
+def test_a_last_event_id_that_is_not_ours_is_refused(world: World, value: bytes) -> None:
+    export_id = world.api.create("alice").json()["id"]
+    # Cancelled: a header that were accepted would stream one event and end.
+    world.api.client.delete(f"/v1/exports/{export_id}", headers=world.api.as_user("alice"))
+    # TestClient re-encodes header values; the ASGI transport sends the bytes as they are.
+    app = world.api.client.app
+    token = world.api.token("alice")
+    headers = [(b"authorization", f"Bearer {token}".encode()), (b"last-event-id", value)]
+
+    async def ask() -> httpx2.Response:
+        transport = httpx2.ASGITransport(app=app)
+        async with httpx2.AsyncClient(transport=transport, base_url="http://test") as client:
+            return await client.get(f"/v1/exports/{export_id}/events", headers=headers)
+
+    response = asyncio.run(ask())
+    assert (response.status_code, response.json()["code"]) == (422, "last_event_id_invalid")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -16,6 +17,10 @@ from sqlalchemy import Connection, insert
 from exportd.clock import Clock, SystemClock
 from exportd.db.tables import download_tokens
 from exportd.errors import Forbidden, Gone
+
+# Seconds since the epoch as minted: ASCII digits (str.isdigit() passes "²", which int()
+# refuses), at most 11 of them (year 5138) so no datetime overflows.
+_EXPIRY = re.compile(r"[0-9]{1,11}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,11 +59,12 @@ class DownloadLinks:
     def verify(self, token: str) -> str:
         """The token's id, if its signature holds and it has not expired."""
         parts = token.split(".")
-        if len(parts) != 3 or not parts[1].isdigit():
+        if len(parts) != 3 or not _EXPIRY.fullmatch(parts[1]):
             raise invalid_token()
         token_id, expiry, signature = parts
         expires_at = datetime.fromtimestamp(int(expiry), UTC)
-        if not hmac.compare_digest(signature, self._sign(token_id, expires_at)):
+        # compare_digest takes str only when both are ASCII: compare the UTF-8 bytes.
+        if not hmac.compare_digest(signature.encode(), self._sign(token_id, expires_at).encode()):
             raise invalid_token()
         if expires_at <= self.clock.now():
             raise Gone("this download link has expired", code="download_token_expired")

@@ -8,7 +8,6 @@ idempotency key, are decided one after the other.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import uuid
@@ -36,6 +35,8 @@ from exportd.errors import (
     ServiceDisabled,
     TerminalJobError,
 )
+from exportd.exports import cursors
+from exportd.exports.cursors import utc
 from exportd.exports.models import (
     ColumnChoice,
     ExportRequest,
@@ -375,13 +376,13 @@ class ExportService:
         if format is not None:
             query = query.where(exports.c.format == format)
         if created_from is not None:
-            query = query.where(exports.c.created_at >= created_from)
+            query = query.where(exports.c.created_at >= utc(created_from, field="created_from"))
         if created_to is not None:
-            query = query.where(exports.c.created_at < created_to)
+            query = query.where(exports.c.created_at < utc(created_to, field="created_to"))
         if status is not None:
             query = query.where(_status_is(status, self.clock.now()))
         if cursor is not None:
-            created_at, last_id = _decode_cursor(cursor)
+            created_at, last_id = cursors.decode(cursor)
             query = query.where(
                 or_(
                     exports.c.created_at < created_at,
@@ -392,7 +393,9 @@ class ExportService:
             rows = conn.execute(query.limit(limit + 1)).all()
             stats = self._stats(conn, principal) if with_stats else None
         items = [self._view(row) for row in rows[:limit]]
-        next_cursor = _encode_cursor(items[-1]) if len(rows) > limit else None
+        next_cursor = (
+            cursors.encode(items[-1].created_at, items[-1].id) if len(rows) > limit else None
+        )
         return Page(items, next_cursor, stats)
 
     def failed(self, principal: Principal, *, limit: int = 50) -> list[ExportView]:
@@ -762,20 +765,6 @@ def _check_format(plan: PlanLimits, normalized: dict[str, Any]) -> None:
 def _fingerprint(normalized: dict[str, Any]) -> str:
     canonical = json.dumps(normalized, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def _encode_cursor(view: ExportView) -> str:
-    raw = f"{view.created_at.isoformat()}|{view.id}"
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> tuple[datetime, str]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        created, export_id = raw.split("|", 1)
-        return datetime.fromisoformat(created), export_id
-    except (ValueError, UnicodeDecodeError):
-        raise RequestInvalid("the cursor is not valid", code="cursor_invalid") from None
 
 
 _JOINED = _build_joined()

@@ -7,6 +7,7 @@ newer.  The stream ends after the export's final state; comment lines keep it al
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Request
@@ -17,10 +18,15 @@ from exportd.api.deps import Exports, ReadExports
 from exportd.api.schemas import ExportOut
 from exportd.api.sse import Poll, event_stream
 from exportd.auth.principal import Principal
+from exportd.errors import RequestInvalid
 from exportd.exports.models import ExportView
 from exportd.exports.service import ExportService
 
 router = APIRouter(tags=["exports"])
+
+# The ids this stream sends: ASCII digits only (str.isdigit() also passes "²" and
+# Arabic-Indic digits).
+_EVENT_ID = re.compile(r"[0-9]{1,32}")
 
 
 def _version(view: ExportView) -> int:
@@ -30,6 +36,18 @@ def _version(view: ExportView) -> int:
 def _event(view: ExportView) -> bytes:
     data = ExportOut.of(view).model_dump_json()
     return f"id: {_version(view)}\nevent: export\ndata: {data}\n\n".encode()
+
+
+def _seen(last_event_id: str | None) -> int:
+    """The version the client saw last: 0 when it sends none."""
+    if not last_event_id:
+        return 0
+    if not _EVENT_ID.fullmatch(last_event_id):
+        raise RequestInvalid(
+            "Last-Event-ID must be the id of an event this stream sent",
+            code="last_event_id_invalid",
+        )
+    return int(last_event_id)
 
 
 def _poll(exports: ExportService, principal: Principal, export_id: str, seen: int) -> Poll:
@@ -58,6 +76,6 @@ async def export_events(
     last_event_id: Annotated[str | None, Header(max_length=32)] = None,
 ) -> StreamingResponse:
     """Status and progress as server-sent events, until the export is final."""
+    seen = _seen(last_event_id)
     await run_in_threadpool(exports.get, principal, export_id)  # 404 before streaming
-    seen = int(last_event_id) if last_event_id and last_event_id.isdigit() else 0
     return event_stream(request, _poll(exports, principal, export_id, seen))
