@@ -12,7 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 import exportd
 from exportd import web
-from exportd.api import problems
+from exportd.api import problems, text_guard
 from exportd.api.body_limit import BodyLimitMiddleware
 from exportd.api.request_id import RequestIdMiddleware
 from exportd.api.routes import (
@@ -122,6 +122,7 @@ def create_app(
         db=database, store=store, max_sections=settings.max_document_sections, clock=clock
     )
     problems.install(app)
+    text_guard.install(app)  # innermost: it sees only bodies the size limit let through
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
     app.add_middleware(RequestIdMiddleware)
     app.add_middleware(SecurityHeadersMiddleware)  # outermost: every answer gets them
