@@ -95,3 +95,22 @@ def test_bulk_export_creates_one_export_per_user(api: Api) -> None:
         ).status_code
         == 403
     )
+
+
+def test_plan_values_the_columns_cannot_hold_are_refused_not_a_500(api: Api) -> None:
+    admin = api.as_user("root", plan="pro", admin=True)
+    plan = api.client.get("/v1/plans", headers=admin).json()[0]
+    del plan["name"]
+    assert api.client.put("/v1/plans/ok", json=plan, headers=admin).status_code == 200
+    refused = [
+        api.client.put(f"/v1/plans/{'n' * 65}", json=plan, headers=admin),  # name is VARCHAR(64)
+        api.client.put("/v1/plans/big", json={**plan, "max_rows": 2**63}, headers=admin),
+        api.client.put(
+            "/v1/plans/big", json={**plan, "storage_quota_bytes": 10**20}, headers=admin
+        ),
+        api.client.put("/v1/plans/big", json={**plan, "daily_export_bytes": 2**64}, headers=admin),
+    ]
+    for response in refused:
+        assert (response.status_code, response.json()["code"]) == (422, "request_invalid")
+    largest = {**plan, "max_rows": 2**63 - 1}
+    assert api.client.put("/v1/plans/big", json=largest, headers=admin).status_code == 200

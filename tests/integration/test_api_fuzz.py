@@ -1,4 +1,5 @@
-"""schemathesis over the app's own OpenAPI: no 5xx, and every error is problem+json.
+"""schemathesis over the app's own OpenAPI: no 5xx, and every error is problem+json, on
+SQLite and PostgreSQL.
 
 A bounded run here (``EXPORTD_FUZZ_EXAMPLES``, 25 per operation by default);
 ``make fuzz`` runs more.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -18,24 +20,59 @@ from schemathesis.checks import not_a_server_error
 
 from exportd.api.app import create_app
 from exportd.auth.tokens import mint
-from exportd.config import jwt_key, load_settings
-from exportd.db import create_database
+from exportd.config import Settings, jwt_key, load_settings
+from exportd.db import Database, create_database
 from exportd.db.migrate import upgrade
+from tests.support.databases import fresh_pg_database, require_postgres
 from tests.support.sources import fake_sources
 
 EXAMPLES = int(os.environ.get("EXPORTD_FUZZ_EXAMPLES", "25"))
 
 
-@pytest.fixture(scope="module")
-def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    path: Path = tmp_path_factory.mktemp("fuzz") / "fuzz.db"
-    config = load_settings(database_url=f"sqlite:///{path}")
-    db = create_database(config)
-    upgrade(db)
+BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+@contextmanager
+def database_url(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if backend == "sqlite":
+        path: Path = tmp_path_factory.mktemp("fuzz") / "fuzz.db"
+        url = f"sqlite:///{path}"
+        db = create_database(load_settings(database_url=url), pool=False)
+        upgrade(db)
+        db.dispose()
+        yield url
+        return
+    require_postgres()
+    with fresh_pg_database() as url:
+        yield url
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def fuzz_db(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Settings, Database]]:
+    """One database per backend for the module: PostgreSQL refuses text SQLite stores."""
+    with database_url(request.param, tmp_path_factory) as url:
+        # Its own storage: the fuzzer runs cleanup (as an admin), never on ./var.
+        storage = tmp_path_factory.mktemp("fuzz-files")
+        config = load_settings(database_url=url, storage_url=f"file://{storage}")
+        db = create_database(config)
+        yield config, db
+        db.dispose()
+
+
+@pytest.fixture
+def app(fuzz_db: tuple[Settings, Database]) -> Any:
+    # An app per test: schemathesis ends the app's lifespan after each test, and an app's
+    # change listener (PostgreSQL) starts only once.
+    config, db = fuzz_db
     application = create_app(config, db=db, sources=fake_sources())
-    application.state.fuzz_token = mint("fuzzer", secret=jwt_key(config), plan="pro")
-    yield application
-    db.dispose()
+    key = jwt_key(config)
+    application.state.fuzz_tokens = {
+        "user": mint("fuzzer", secret=key, plan="pro"),
+        "admin": mint("fuzz-admin", secret=key, plan="pro", admin=True),
+    }
+    return application
 
 
 def errors_are_problems(ctx: Any, response: Any, case: Any) -> bool:
@@ -57,20 +94,26 @@ def test_every_operation_is_fuzzed(app: Any) -> None:
     assert {"POST /v1/exports", "GET /v1/exports/{export_id}", "GET /v1/sources"} <= labels
 
 
+# Admin routes are fuzzed as an admin (a user gets 403 before any input is read), the
+# rest as a user.
+ADMIN_PATHS = ("/v1/plans", "/v1/ops/", "/v1/admin/")
+
+
 def test_no_server_errors_and_every_error_is_problem_json(app: Any) -> None:
-    headers = {"Authorization": f"Bearer {app.state.fuzz_token}"}
     for operation in operations(app):
+        who = "admin" if operation.path.startswith(ADMIN_PATHS) else "user"
+        fuzz(operation, {"Authorization": f"Bearer {app.state.fuzz_tokens[who]}"})
 
-        @given(case=operation.as_strategy())
-        @settings(
-            max_examples=EXAMPLES,
-            deadline=None,
-            database=None,
-            suppress_health_check=list(HealthCheck),
-        )
-        def run(case: Any) -> None:
-            case.call_and_validate(
-                headers=headers, checks=[not_a_server_error, errors_are_problems]
-            )
 
-        run()
+def fuzz(operation: Any, headers: dict[str, str]) -> None:
+    @given(case=operation.as_strategy())
+    @settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    def run(case: Any) -> None:
+        case.call_and_validate(headers=headers, checks=[not_a_server_error, errors_are_problems])
+
+    run()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Request, status
+from fastapi import APIRouter, Path, Request, status
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from exportd.api.deps import Admin, Exports
@@ -16,7 +16,10 @@ from exportd.ops.cleanup import Cleanup
 
 router = APIRouter(prefix="/v1", tags=["admin"])
 
-UserId = Annotated[str, Field(min_length=1, max_length=255)]  # the owner_id column's width
+# The columns' limits: owner_id and plan widths, BIGINT for byte and row counts.
+UserId = Annotated[str, Field(min_length=1, max_length=255)]
+PlanName = Annotated[str, Path(min_length=1, max_length=64)]
+BIGINT_MAX = 2**63 - 1
 Format = Literal["csv", "jsonl", "json", "xlsx", "parquet", "pdf", "html"]
 
 
@@ -25,9 +28,9 @@ class PlanIn(BaseModel):
 
     max_active_jobs: int = Field(ge=1, le=10_000)
     max_batch_size: int = Field(ge=1, le=1_000)
-    storage_quota_bytes: int = Field(ge=0)
-    daily_export_bytes: int = Field(ge=0)
-    max_rows: int = Field(ge=1)
+    storage_quota_bytes: int = Field(ge=0, le=BIGINT_MAX)
+    daily_export_bytes: int = Field(ge=0, le=BIGINT_MAX)
+    max_rows: int = Field(ge=1, le=BIGINT_MAX)
     retention_days: int = Field(ge=1, le=3650)
     formats_allowed: list[Format] = Field(min_length=1)
     watermark: bool
@@ -69,7 +72,7 @@ def list_plans(_admin: Admin, exports: Exports) -> list[PlanOut]:
 
 
 @router.put("/plans/{name}", response_model=PlanOut)
-def put_plan(name: str, body: PlanIn, _admin: Admin, exports: Exports) -> PlanOut:
+def put_plan(name: PlanName, body: PlanIn, _admin: Admin, exports: Exports) -> PlanOut:
     """Create or change a plan's limits; they apply to the next request."""
     plan = PlanLimits(
         name=name, **{**body.model_dump(), "formats_allowed": tuple(body.formats_allowed)}
