@@ -17,6 +17,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
+from schemathesis.generation.modes import GenerationMode
 
 from exportd.api.app import create_app
 from exportd.auth.tokens import mint
@@ -106,7 +107,10 @@ def test_no_server_errors_and_every_error_is_problem_json(app: Any) -> None:
 
 
 def fuzz(operation: Any, headers: dict[str, str]) -> None:
-    @given(case=operation.as_strategy())
+    # Inputs that fit the schema and inputs that break it: both must get an answer.
+    cases = operation.as_strategy() | operation.as_strategy(GenerationMode.NEGATIVE)
+
+    @given(case=cases)
     @settings(
         max_examples=EXAMPLES,
         deadline=None,
