@@ -119,3 +119,16 @@ def test_ordinary_control_characters_still_pass(api: Api) -> None:
     """Only NUL is refused: a tab or a newline in a title is text like any other."""
     text = json.dumps({"title": "a\tb\nc", "content": RESUME})
     assert post_json(api, "/v1/documents", text).status_code == 201
+
+
+def test_a_body_sent_with_a_get_is_ignored_not_a_broken_stream(api: Api) -> None:
+    """The live stream reads receive() only to hear a disconnect: a body it never uses
+    must not end it (it did, silently, with the body checked on every method)."""
+    alice = api.as_user("alice")
+    export_id = api.create("alice").json()["id"]
+    api.client.delete(f"/v1/exports/{export_id}", headers=alice)  # final: one event, then end
+    response = api.client.request(
+        "GET", f"/v1/exports/{export_id}/events", content=b"\x00", headers=alice
+    )
+    assert response.status_code == 200
+    assert "event: export" in response.text

@@ -9,7 +9,7 @@ on every backend, refuses them instead of a check on each field:
 - the path, the query string and every header, before the app runs;
 - the body as the app reads it: a raw NUL byte, ``%00`` in a form, and in JSON any
   string (key or value) with NUL or a lone surrogate.  A route that never reads its
-  body never stores it, so nothing is read for it.
+  body never stores it, so nothing is read for it (nor for GET, HEAD or OPTIONS).
 """
 
 from __future__ import annotations
@@ -27,6 +27,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from exportd.api.problems import problem
 
 CODE = "text_invalid"
+# No route reads a body on these; a streaming answer to one (server-sent events) still
+# calls receive() to hear a disconnect, and must not be broken by a body it ignores.
+_BODILESS = frozenset({"GET", "HEAD", "OPTIONS"})
 _UNFIT = re.compile("[\x00\ud800-\udfff]")
 
 
@@ -54,6 +57,9 @@ class TextGuardMiddleware:
         where = _in_head(scope)
         if where is not None:
             await _response(Request(scope), where)(scope, receive, send)
+            return
+        if scope["method"] in _BODILESS:
+            await self.app(scope, receive, send)  # a body here is never read for its content
             return
         await self.app(scope, _checked(receive, _content_type(scope)), send)
 
