@@ -37,7 +37,9 @@ class WorkerProcess:
             **FAST,
             **env,
             "EXPORTD_DATABASE_URL": database_url,
-            "PYTHONPATH": str(ROOT),
+            # The tree under test first, then what the caller had (a worktree's src/
+            # would otherwise lose to the installed package).
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
         }
         self._log = log_path.open("w")
         self.process = subprocess.Popen(
