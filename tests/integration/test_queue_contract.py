@@ -194,6 +194,38 @@ def test_a_failure_after_cancel_requested_ends_cancelled(db: Database, store: Jo
     assert settle(db, store, Outcome(claim=held, error=TRANSIENT)) is JobState.CANCELLED
 
 
+def test_a_success_after_cancel_requested_ends_cancelled_and_keeps_no_result(
+    db: Database, store: JobStore
+) -> None:
+    """Whoever was told "cancelling" never finds the job completed: the attempt may have
+    finished its file while the request travelled, but the request came first."""
+    with_result, plain = enqueue(db, store), enqueue(db, store)
+    held = {c.job_id: c for c in claim(db, store, limit=2)}
+    with db.write() as conn:
+        assert store.cancels_requested(conn, held.values()) == frozenset()
+        store.cancel(conn, with_result)
+        store.cancel(conn, plain)
+        assert store.cancels_requested(conn, held.values()) == set(held.values())
+    outcome = Outcome(claim=held[with_result], result={"key": "bob/x/1/x.csv"})
+    assert settle(db, store, outcome) is JobState.CANCELLED
+    job = get(db, store, with_result)
+    assert (job.state, job.result) == (JobState.CANCELLED, None)
+    with db.write() as conn:  # plain successes share a statement: it must not win either
+        [settled] = store.settle_many(conn, [Outcome(claim=held[plain])])
+    assert settled.state is JobState.CANCELLED
+    assert get(db, store, plain).state is JobState.CANCELLED
+
+
+def test_a_late_plain_success_is_still_refused_by_the_fence(db: Database, store: JobStore) -> None:
+    job_id = enqueue(db, store)
+    [held] = claim(db, store)
+    assert settle(db, store, Outcome(claim=held)) is JobState.COMPLETED
+    with db.write() as conn:
+        [again] = store.settle_many(conn, [Outcome(claim=held)])
+    assert again.state is None
+    assert get(db, store, job_id).state is JobState.COMPLETED
+
+
 def test_heartbeat_extends_leases_and_reports_lost_ones(
     db: Database, store: JobStore, clock: ManualClock
 ) -> None:

@@ -202,6 +202,18 @@ class JobStore:
             lost=frozenset(held - alive.keys()),
         )
 
+    def cancels_requested(self, conn: Connection, claims: Iterable[Claimed]) -> frozenset[Claimed]:
+        """Which of these running attempts were asked to stop (a read, no lease change)."""
+        held = set(claims)
+        if not held:
+            return frozenset()
+        rows = conn.execute(
+            select(jobs.c.id, jobs.c.attempt).where(
+                _in_state(JobState.RUNNING), _fence_in(held), jobs.c.cancel_requested.is_(True)
+            )
+        )
+        return frozenset(Claimed(row.id, row.attempt) for row in rows)
+
     def record_progress(self, conn: Connection, claim: Claimed, progress: dict[str, Any]) -> bool:
         """Store progress; returns whether cancellation was requested.  Fenced."""
         row = conn.execute(
@@ -215,11 +227,24 @@ class JobStore:
         return bool(row.cancel_requested)
 
     def settle(self, conn: Connection, outcome: Outcome) -> Settled:
-        """Record how an attempt ended: completed, cancelled, retried later, or failed."""
+        """Record how an attempt ended: completed, cancelled, retried later, or failed.
+
+        Cancellation requested before the outcome is recorded wins over success as it
+        does over failure: whoever was told "cancelling" (a 202) never finds the job
+        completed, and the result (a file) is not kept."""
         if outcome.cancelled:
             return self._finish(conn, outcome.claim, JobState.CANCELLED)
         if outcome.error is None:
-            return self._finish(conn, outcome.claim, JobState.COMPLETED, result=outcome.result)
+            completed = self._finish(
+                conn,
+                outcome.claim,
+                JobState.COMPLETED,
+                result=outcome.result,
+                unless_cancelled=True,
+            )
+            if completed.state is not None:
+                return completed
+            return self._finish(conn, outcome.claim, JobState.CANCELLED)
         return self._fail(conn, outcome.claim, outcome.error, outcome.result)
 
     def settle_many(self, conn: Connection, outcomes: Sequence[Outcome]) -> list[Settled]:
@@ -230,7 +255,11 @@ class JobStore:
             now = self.clock.now()
             rows = conn.execute(
                 update(jobs)
-                .where(_in_state(JobState.RUNNING), _fence_in(plain))
+                .where(
+                    _in_state(JobState.RUNNING),
+                    _fence_in(plain),
+                    jobs.c.cancel_requested.is_(False),
+                )
                 .values(
                     state=JobState.COMPLETED.value,
                     finished_at=now,
@@ -242,12 +271,9 @@ class JobStore:
             for row in rows:
                 claim = Claimed(row.id, row.attempt)
                 done[claim] = Settled(claim=claim, state=JobState.COMPLETED, task=row.task)
-        return [
-            done.get(o.claim, Settled(claim=o.claim, state=None))
-            if o.claim in plain
-            else self.settle(conn, o)
-            for o in outcomes
-        ]
+        # The rest one by one: a plain success left over was cancelled meanwhile (or
+        # its lease was lost, which ``settle`` reports as refused).
+        return [done[o.claim] if o.claim in done else self.settle(conn, o) for o in outcomes]
 
     def _finish(
         self,
@@ -256,6 +282,7 @@ class JobStore:
         state: JobState,
         *,
         result: dict[str, Any] | None = None,
+        unless_cancelled: bool = False,
     ) -> Settled:
         now = self.clock.now()
         values: dict[str, Any] = {
@@ -266,9 +293,10 @@ class JobStore:
         }
         if result is not None:
             values["result"] = result
-        row = conn.execute(
-            update(jobs).where(_fence(claim)).values(values).returning(jobs.c.task)
-        ).first()
+        fence = _fence(claim)
+        if unless_cancelled:
+            fence = and_(fence, jobs.c.cancel_requested.is_(False))
+        row = conn.execute(update(jobs).where(fence).values(values).returning(jobs.c.task)).first()
         if row is None:
             return Settled(claim=claim, state=None)
         return Settled(claim=claim, state=state, task=row.task)
@@ -376,9 +404,12 @@ class JobStore:
             update(jobs)
             .where(jobs.c.id == job_id, _in_state(JobState.RUNNING))
             .values(cancel_requested=True, updated_at=now)
-            .returning(jobs.c.id)
+            .returning(jobs.c.queue)
         ).first()
         if requested is not None:
+            # Wakes the workers, which then look for cancel requests among their jobs:
+            # the child hears of it before its next batch, not at a heartbeat.
+            self._notify(conn, {requested.queue})
             return JobState.RUNNING
         job = self.get(conn, job_id)
         raise InvalidTransition(f"job {job_id} is {job.state.value} and cannot be cancelled")

@@ -113,6 +113,8 @@ class Supervisor:
         self._stop_deadline = float("inf")
         self._signals: list[str] = []  # received, not yet logged
         self._want_claim = True
+        # Set by a wake-up while jobs run: one of them may have been asked to stop.
+        self._look_for_cancels = False
         self._next_poll = 0.0
         self._next_heartbeat = 0.0
         self._next_memory_check = 0.0
@@ -196,6 +198,8 @@ class Supervisor:
     def _sync_with_database(self, now: float) -> None:
         try:
             self._flush_and_claim(now)
+            if self._look_for_cancels:
+                self._forward_cancels()
             if now >= self._next_heartbeat:
                 self._heartbeat()
                 self._next_heartbeat = now + self.settings.job_lease_s / 3
@@ -244,6 +248,7 @@ class Supervisor:
             if ready is self.wakeup.reader:
                 if self.wakeup.drain():
                     self._want_claim = True
+                    self._look_for_cancels = any(c.running for c in self.children)
                 continue
             child = by_source[ready]
             if ready is child.conn:
@@ -517,6 +522,17 @@ class Supervisor:
         for claim in cancel:
             self._child_for(claim, lambda child: child.cancel())
 
+    def _forward_cancels(self) -> None:
+        """Tell children now of cancel requests that came with a wake-up.  Progress
+        writes and heartbeats also report them, but a child between progress reports
+        (a long batch, a file being zipped, a source slow to answer) would only hear of
+        it at the next heartbeat, a third of a lease later."""
+        self._look_for_cancels = False
+        running = [c.running.claim for c in self.children if c.running is not None]
+        with self.db.read() as conn:
+            cancel = self.store.cancels_requested(conn, running)
+        self._act_on_leases(cancel=cancel, lost=())
+
     def _heartbeat(self) -> None:
         now = self.store.clock.now()
         with self.db.write() as conn:
@@ -649,8 +665,8 @@ class Supervisor:
         removed now, not at the next orphan sweep."""
         outcome = finished.outcome
         key = (outcome.result or {}).get("key")
-        if outcome.error is None:
-            kept = settled.state is not None and settled.error is None
+        if outcome.error is None:  # kept only if completed: not when cancelled meanwhile
+            kept = settled.state is JobState.COMPLETED and settled.error is None
         else:  # a partial file is kept with a final failure only
             kept = settled.state is JobState.FAILED
         if not key or kept:
