@@ -226,7 +226,9 @@ def test_both_writers_spool_in_one_folder() -> None:
     python_writer.write(BATCH)
     try:
         assert Path(fast_writer._path).parent == spool_dir()
-        assert Path(python_writer.workbook.worksheets()[0].row_data_filename).parent == spool_dir()
+        # XlsxWriter's in a folder of its own there, which the sweep also takes.
+        row_data = Path(python_writer.workbook.worksheets()[0].row_data_filename)
+        assert row_data.parent.parent == spool_dir()
     finally:
         fast_writer.abort()
         python_writer.abort()

@@ -150,6 +150,8 @@ def run_export(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
         ctx.checkpoint(rows_done=0, rows_total=total)
         out = HashingSink(sink)
         schema = to_zone(source.arrow_schema(names), options.timezone)
+        # A cancel is heard between batches (the loop's checkpoint), while a batch is
+        # awaited (prefetch) and within a writer's long steps (locale, XLSX zipping).
         writer = open_writer(
             export.format,
             out,  # type: ignore[arg-type]
@@ -158,6 +160,7 @@ def run_export(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
             options,
             rows_expected=total,
             rows_allowed=plan.max_rows,
+            checkpoint=ctx.checkpoint,
         )
         fetched = source.batches(
             conn, export.owner_id, params, names, batch_size=rt.settings.export_batch_rows
@@ -165,7 +168,7 @@ def run_export(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
         done = 0
         try:
             # The next batches are read while this one is written (sources/prefetch.py).
-            with prefetched(fetched) as batches:
+            with prefetched(fetched, on_wait=ctx.checkpoint) as batches:
                 for batch in batches:
                     if done + batch.num_rows > plan.max_rows:
                         room = plan.max_rows - done
@@ -188,9 +191,14 @@ def run_export(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
                 writer.abort()
                 raise after_rows(exc, done) from exc
             failure = _kept_partial(exc, done)
-            writer.close()  # a complete file of the rows written (footer, closing bracket)
+            # A complete file of the rows written (footer, closing bracket).  A writer
+            # whose close is stopped (a cancel) releases what it holds itself.
+            writer.close()
         # Still inside the storage writer: raising here discards the file unseen.
         check_result(conn, export.owner_id, plan, out.size, datetime.now(UTC))
+        # The last word before the file is kept: a cancel asked for while the file was
+        # being finished ends the export here, and the file is never stored.
+        ctx.checkpoint(rows_done=done, rows_total=total)
     result = {
         "key": key,
         "filename": filename,
@@ -220,6 +228,9 @@ def _store_document(
     ctx.checkpoint(rows_done=0, rows_total=1)
     with rt.db.read() as conn:
         content = source.document(conn, export.owner_id, params)
+    # Rendering is one step that cannot be interrupted (a browser, a Typst compile):
+    # a cancel is heard before it and after it, never stored.
+    ctx.checkpoint()
     rendered = render_export(
         export,
         plan,
@@ -232,7 +243,8 @@ def _store_document(
     with rt.db.read() as conn, rt.storage.writer(key) as sink:
         sink.write(rendered.data)
         check_result(conn, export.owner_id, plan, len(rendered.data), datetime.now(UTC))
-    ctx.checkpoint(rows_done=1, rows_total=1)
+        # Inside the storage writer: a cancel heard here discards the file unseen.
+        ctx.checkpoint(rows_done=1, rows_total=1)
     return {
         "key": key,
         "filename": rendered.filename,

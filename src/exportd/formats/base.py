@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol, TypeVar
 
 import pyarrow as pa
 
 ArrowData = TypeVar("ArrowData", pa.Schema, pa.RecordBatch)
+
+# Called by a writer between the steps of long work (a batch written for a locale, the
+# zip an XLSX file is finished with); it raises to stop the export (a cancel).
+Checkpoint = Callable[[], None]
+
+
+def no_checkpoint() -> None:
+    """The checkpoint of a writer nobody can cancel (tests, benchmarks)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +47,9 @@ class RowWriter(Protocol):
         """Write one batch whose columns are the output columns, in order."""
 
     def close(self) -> None:
-        """Finish the file (footer, closing bracket, zip directory)."""
+        """Finish the file (footer, closing bracket, zip directory).  When the
+        checkpoint raises meanwhile, the error comes out of ``close`` and ``abort``
+        still releases what the writer holds."""
 
     def abort(self) -> None:
         """Give up the file after a failure: release what the writer holds."""
@@ -86,14 +97,16 @@ def open_writer(
     *,
     rows_expected: int | None = None,
     rows_allowed: int | None = None,
+    checkpoint: Checkpoint = no_checkpoint,
 ) -> RowWriter:
     """``rows_expected`` (the source's count) and ``rows_allowed`` (the plan's) let the
-    XLSX writer count its sheets up front."""
+    XLSX writer count its sheets up front.  ``checkpoint`` is called within the
+    writers' long steps, so that a cancel stops an export within one batch."""
     # Imported here: a worker that never writes XLSX never loads its libraries.
     if format_name == "csv":
         from exportd.formats.csv import CsvWriter
 
-        return CsvWriter(sink, columns, schema, options or WriteOptions())
+        return CsvWriter(sink, columns, schema, options or WriteOptions(), checkpoint=checkpoint)
     if format_name in ("jsonl", "json"):
         from exportd.formats.json import JsonWriter
 
@@ -106,7 +119,12 @@ def open_writer(
         from exportd.formats.xlsx import open_xlsx
 
         return open_xlsx(
-            sink, columns, schema, rows_expected=rows_expected, rows_allowed=rows_allowed
+            sink,
+            columns,
+            schema,
+            rows_expected=rows_expected,
+            rows_allowed=rows_allowed,
+            checkpoint=checkpoint,
         )
     raise ValueError(f"no writer for {format_name!r}")
 

@@ -1,5 +1,10 @@
 """CSV through pyarrow's C++ writer: no Python object per row or cell (unless the user
-asked for a locale's number and date formats)."""
+asked for a locale's number and date formats).
+
+Formatting for a locale goes value by value through Babel, about 150 µs a row: a batch
+of 10,000 rows takes seconds.  It is written in slices with a checkpoint between them,
+so a cancel does not wait for the batch (nor the export for its last row).
+"""
 
 from __future__ import annotations
 
@@ -8,10 +13,12 @@ from typing import BinaryIO
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from exportd.formats.base import OutputColumn, SinkOnly, WriteOptions
+from exportd.formats.base import Checkpoint, OutputColumn, SinkOnly, WriteOptions, no_checkpoint
 from exportd.formats.localized import is_localized, localize
 from exportd.formats.safety import neutralise, neutralise_array
 from exportd.formats.timestamps import is_zoned, zoned_text
+
+LOCALIZED_SLICE_ROWS = 500  # about 0.1 s of formatting for a locale
 
 
 class CsvWriter(SinkOnly):
@@ -21,7 +28,10 @@ class CsvWriter(SinkOnly):
         columns: list[OutputColumn],
         schema: pa.Schema,
         options: WriteOptions,
+        *,
+        checkpoint: Checkpoint = no_checkpoint,
     ) -> None:
+        self._checkpoint = checkpoint
         # Headers are text the user chose (a rename): neutralised like any other cell.
         self.labels = [neutralise(c.label) for c in columns]
         self.locale = options.locale
@@ -42,6 +52,15 @@ class CsvWriter(SinkOnly):
         return pa.string() if is_zoned(data_type) else data_type
 
     def write(self, batch: pa.RecordBatch) -> None:
+        if not self.locale:
+            self._write(batch)
+            return
+        for start in range(0, batch.num_rows, LOCALIZED_SLICE_ROWS):
+            if start:
+                self._checkpoint()
+            self._write(batch.slice(start, LOCALIZED_SLICE_ROWS))
+
+    def _write(self, batch: pa.RecordBatch) -> None:
         # Text is neutralised; numbers and dates are ours even when written as text
         # for a locale, so "-1234,5" keeps its sign.
         arrays = [neutralise_array(array) for array in batch.columns]

@@ -6,6 +6,10 @@ source counted its rows, or the plan allows no more than a sheet holds.  Otherwi
 XlsxWriter in constant-memory mode writes rows to disk as they come and opens sheets
 as it goes.
 
+Both writers do much of their work when the file is closed (zipping the sheets: seconds
+for a million rows): the export's checkpoint is called meanwhile, so a cancel stops the
+close, which then leaves nothing behind once ``abort`` is called.
+
 Excel stops at 1,048,576 rows a sheet: the export continues on a new sheet (with the
 header again) instead of being cut short.  A cell holds at most 32,767 characters: a
 longer text is cut with a visible marker saying how much is missing, and counted
@@ -17,6 +21,7 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
 import stat
 import tempfile
 import time
@@ -29,7 +34,7 @@ import pyarrow as pa
 import xlsxwriter
 
 from exportd.errors import StorageError
-from exportd.formats.base import OutputColumn, RowWriter
+from exportd.formats.base import Checkpoint, OutputColumn, RowWriter, no_checkpoint
 from exportd.formats.safety import neutralise
 from exportd.formats.xlsx_cells import prepare
 from exportd.private import DIR_MODE
@@ -60,7 +65,8 @@ def spool_dir() -> Path:
 
 
 def remove_stale_spool(now: float | None = None, folder: Path | None = None) -> int:
-    """Remove temporary files untouched for a day (a SIGKILLed child cannot clean up).
+    """Remove temporary files, and XlsxWriter's folders, untouched for a day (a
+    SIGKILLed child cannot clean up).
 
     Judged by the inode's change time, not the modification time: XlsxWriter dates the
     parts it is zipping to 1980 (``os.utime``), and a sweep by mtime deleted another
@@ -69,10 +75,20 @@ def remove_stale_spool(now: float | None = None, folder: Path | None = None) -> 
     removed = 0
     for path in (folder or spool_dir()).iterdir():
         with suppress(OSError):  # another child may remove it first
-            if path.stat().st_ctime < limit:  # a change time no utime can set back
-                path.unlink()
+            if _last_change(path) < limit:  # a change time no utime can set back
+                if path.is_dir():
+                    shutil.rmtree(path)
+                else:
+                    path.unlink()
                 removed += 1
     return removed
+
+
+def _last_change(path: Path) -> float:
+    changed = path.stat().st_ctime
+    if path.is_dir():  # a workbook's folder is in use while any of its files changes
+        changed = max([changed, *(p.stat().st_ctime for p in path.iterdir())])
+    return changed
 
 
 def open_xlsx(
@@ -82,6 +98,7 @@ def open_xlsx(
     *,
     rows_expected: int | None = None,
     rows_allowed: int | None = None,
+    checkpoint: Checkpoint = no_checkpoint,
 ) -> RowWriter:
     """The fast writer when the sheets can be counted up front, else XlsxWriter."""
     headers = [neutralise(c.label) for c in columns]
@@ -89,10 +106,11 @@ def open_xlsx(
     # The fast writer names its columns by header, through Arrow's C interface: a header
     # used twice is ambiguous there, and one holding a NUL ends at it (a C string).
     if bound is None or len(set(headers)) < len(headers) or any("\0" in h for h in headers):
-        return XlsxWriter(sink, columns)
+        return XlsxWriter(sink, columns, checkpoint=checkpoint)
     from exportd.formats.xlsx_fast import FastXlsxWriter
 
-    return FastXlsxWriter(sink, columns, schema, sheets=max(1, math.ceil(bound / (MAX_ROWS - 1))))
+    sheets = max(1, math.ceil(bound / (MAX_ROWS - 1)))
+    return FastXlsxWriter(sink, columns, schema, sheets=sheets, checkpoint=checkpoint)
 
 
 def _rows_bound(expected: int | None, allowed: int | None) -> int | None:
@@ -102,18 +120,57 @@ def _rows_bound(expected: int | None, allowed: int | None) -> int | None:
     return allowed if allowed is not None and allowed < MAX_ROWS else None
 
 
+class CheckedSink:
+    """The sink, calling the checkpoint before each write: XlsxWriter writes its zip
+    in many small writes while it closes, so a cancel stops it there.
+
+    Once the checkpoint has raised, the file is given up: what zipfile still writes
+    as it unwinds (or when it is collected) is dropped, not raised again."""
+
+    def __init__(self, sink: BinaryIO, checkpoint: Checkpoint) -> None:
+        self._sink = sink
+        self._checkpoint = checkpoint
+        self._stopped = False
+
+    def write(self, data: bytes) -> int:
+        if self._stopped:
+            return len(data)
+        try:
+            self._checkpoint()
+        except BaseException:
+            self._stopped = True
+            raise
+        return self._sink.write(data)
+
+    def tell(self) -> int:
+        return self._sink.tell()
+
+    def flush(self) -> None:
+        self._sink.flush()
+
+
 class XlsxWriter:
-    def __init__(self, sink: BinaryIO, columns: list[OutputColumn], *, max_rows: int = MAX_ROWS):
+    def __init__(
+        self,
+        sink: BinaryIO,
+        columns: list[OutputColumn],
+        *,
+        max_rows: int = MAX_ROWS,
+        checkpoint: Checkpoint | None = None,
+    ):
         self.columns = columns
         self.max_rows = max_rows
+        # A folder of its own in the spool: a close stopped half-way leaves XlsxWriter's
+        # parts in it, which only this writer can tell from another child's.
+        self._spool = tempfile.mkdtemp(prefix="xlsxwriter-", dir=spool_dir())
         self.workbook = xlsxwriter.Workbook(
-            sink,
+            sink if checkpoint is None else CheckedSink(sink, checkpoint),
             {
                 "constant_memory": True,
                 "remove_timezone": True,
                 "strings_to_formulas": False,
                 "strings_to_urls": False,
-                "tmpdir": str(spool_dir()),
+                "tmpdir": self._spool,
             },
         )
         self.datetime_format = self.workbook.add_format({"num_format": DATETIME_FORMAT})
@@ -162,14 +219,19 @@ class XlsxWriter:
             self.sheet.write_datetime(self.row, col, value, self.date_format)
 
     def close(self) -> None:
-        self.workbook.close()
+        try:
+            self.workbook.close()
+        except BaseException:
+            self.abort()
+            raise
+        shutil.rmtree(self._spool, ignore_errors=True)
 
     def abort(self) -> None:
         # Constant-memory mode keeps each sheet's rows in a temporary file until close
-        # zips them: a failed export must not leave them behind in a long-lived worker.
+        # zips them, and a close stopped half-way leaves the parts it had yet to zip: a
+        # failed export must not leave them behind in a long-lived worker.
         for sheet in self.workbook.worksheets():
             handle = getattr(sheet, "row_data_fh", None)
             if handle is not None and not handle.closed:
                 handle.close()
-                with suppress(OSError):
-                    os.unlink(sheet.row_data_filename)
+        shutil.rmtree(self._spool, ignore_errors=True)

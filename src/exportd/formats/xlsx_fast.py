@@ -8,13 +8,17 @@ Python objects (dicts per row cost a third of the time); dates and times go as
 Excel's serial numbers, which keep their milliseconds.  The binding writes in
 constant-memory mode to a temporary file, which ``close`` copies into the sink: it
 needs a path, and a buffer would hold the whole file in memory.
+
+Closing waits for the binding to zip the file (seconds for a million rows) and copies
+it, calling the export's checkpoint meanwhile.  A cancel there cannot stop the binding,
+which is not interruptible: ``abort`` stops waiting for it, and the thread removes its
+file when it is done.
 """
 
 from __future__ import annotations
 
 import os
 import queue
-import shutil
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -26,7 +30,7 @@ import pyarrow.compute as pc
 import rustpy_xlsxwriter as rx
 
 from exportd.errors import RetryableJobError
-from exportd.formats.base import OutputColumn
+from exportd.formats.base import Checkpoint, OutputColumn, no_checkpoint
 from exportd.formats.safety import neutralise
 from exportd.formats.xlsx import (
     DATE_FORMAT,
@@ -40,6 +44,9 @@ from exportd.formats.xlsx_cells import prepare
 
 SHEET_ROWS = MAX_ROWS - 1  # the header takes a row
 QUEUED_BATCHES = 2
+WAIT_STEP_S = 0.05  # how often a wait for the binding calls the checkpoint
+ABORT_WAIT_S = 0.5  # an abort waits this long for the thread, then leaves it to finish
+COPY_CHUNK = 1 << 20
 _END = object()  # close: no more rows
 _ABORT = object()  # abort: stop, no file
 
@@ -50,9 +57,16 @@ class _Aborted(Exception):
 
 class FastXlsxWriter:
     def __init__(
-        self, sink: BinaryIO, columns: list[OutputColumn], schema: pa.Schema, *, sheets: int
+        self,
+        sink: BinaryIO,
+        columns: list[OutputColumn],
+        schema: pa.Schema,
+        *,
+        sheets: int,
+        checkpoint: Checkpoint = no_checkpoint,
     ) -> None:
         self.sink = sink
+        self._checkpoint = checkpoint
         self.columns = columns
         self.headers = [neutralise(c.label) for c in columns]
         self.capacity = sheets * SHEET_ROWS
@@ -71,6 +85,10 @@ class FastXlsxWriter:
         self._failure: BaseException | None = None
         self._aborted = False
         self._finished = False
+        # Who removes the temporary file when an abort stops waiting for the thread.
+        self._lock = threading.Lock()
+        self._saved = False  # the thread is done with the file
+        self._abandoned = False  # an abort left the file to the thread
         fd, self._path = tempfile.mkstemp(suffix=".xlsx", dir=spool_dir())
         os.close(fd)
 
@@ -94,28 +112,39 @@ class FastXlsxWriter:
     def close(self) -> None:
         if self._finished:
             return
-        self._finished = True
         try:
             if self._thread is None:  # no rows: the binding would write no header
                 XlsxWriter(self.sink, self.columns).close()
-                return
-            self._stop(_END)
-            with open(self._path, "rb") as written:
-                shutil.copyfileobj(written, self.sink, 1 << 20)
-        finally:
-            os.unlink(self._path)
+            else:
+                self._stop(_END)
+                self._copy()
+        except BaseException:
+            self.abort()  # a failure, or the checkpoint's cancel
+            raise
+        self._finished = True
+        _remove(self._path)
 
     def abort(self) -> None:
         if self._finished:
             return
         self._finished = True
-        try:
-            if self._thread is not None:
-                self._aborted = True
-                with suppress(Exception):  # the failure that brought us here is reported
-                    self._stop(_ABORT)
-        finally:
-            os.unlink(self._path)
+        thread = self._thread
+        if thread is None:
+            _remove(self._path)
+            return
+        self._aborted = True
+        self._halt()
+        thread.join(ABORT_WAIT_S)  # pulling rows, it stops at once; zipping, it does not
+        with self._lock:
+            self._abandoned = not self._saved
+        if not self._abandoned:
+            _remove(self._path)
+
+    def _copy(self) -> None:
+        with open(self._path, "rb") as written:
+            while chunk := written.read(COPY_CHUNK):
+                self._checkpoint()
+                self.sink.write(chunk)
 
     def _start(self, schema: pa.Schema) -> None:
         cut = _Sheets(self._batches(schema), SHEET_ROWS)
@@ -139,6 +168,12 @@ class FastXlsxWriter:
         except BaseException as exc:  # handed to the caller's thread by _put and _stop
             if not self._aborted:  # an abort comes back as the binding's stream error
                 self._failure = exc
+        finally:
+            with self._lock:
+                self._saved = True
+                left_to_us = self._abandoned
+            if left_to_us:
+                _remove(self._path)
 
     def _batches(self, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
         while (item := self._queue.get()) is not _END:
@@ -152,18 +187,36 @@ class FastXlsxWriter:
         assert self._thread is not None
         while True:
             try:
-                self._queue.put(item, timeout=0.2)
+                self._queue.put(item, timeout=WAIT_STEP_S)
                 return
             except queue.Full:
                 if not self._thread.is_alive():
                     raise self._failure or RuntimeError("the XLSX writer stopped") from None
+                self._checkpoint()
 
     def _stop(self, item: object) -> None:
+        """Hand over the last item and wait for the binding to finish the file."""
         assert self._thread is not None
         self._put(item)
-        self._thread.join()
+        self._thread.join(WAIT_STEP_S)
+        while self._thread.is_alive():
+            self._checkpoint()
+            self._thread.join(WAIT_STEP_S)
         if self._failure is not None:
             raise self._failure
+
+    def _halt(self) -> None:
+        """Make the thread stop pulling: what it has yet to take is dropped."""
+        with suppress(queue.Empty):
+            while True:
+                self._queue.get_nowait()
+        with suppress(queue.Full):  # only this thread puts: there is room now
+            self._queue.put_nowait(_ABORT)
+
+
+def _remove(path: str) -> None:
+    with suppress(FileNotFoundError):
+        os.unlink(path)
 
 
 # 1899-12-31, XlsxWriter's day zero, in microseconds from the Unix epoch.

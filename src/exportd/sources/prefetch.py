@@ -6,19 +6,27 @@ of the two instead of their sum.  A thread pulls from the source into a queue of
 ``depth`` batches; leaving the ``with`` block (finished, failed or cancelled) stops it
 and closes the source's iterator in that thread, before the caller touches the
 connection again.
+
+While the consumer waits for a batch (a source slow to answer), ``on_wait`` is called
+every ``WAIT_STEP_S``: the export's checkpoint, so a cancel is heard while it waits.
 """
 
 from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
 
 T = TypeVar("T")
 
 _END = object()
+WAIT_STEP_S = 0.05
+
+
+def _nothing() -> None:
+    pass
 
 
 class _Failed:
@@ -27,7 +35,9 @@ class _Failed:
 
 
 @contextmanager
-def prefetched(items: Iterator[T], *, depth: int = 2) -> Iterator[Iterator[T]]:
+def prefetched(
+    items: Iterator[T], *, depth: int = 2, on_wait: Callable[[], None] = _nothing
+) -> Iterator[Iterator[T]]:
     ready: queue.Queue[object] = queue.Queue(maxsize=depth)
     stop = threading.Event()
 
@@ -44,8 +54,15 @@ def prefetched(items: Iterator[T], *, depth: int = 2) -> Iterator[Iterator[T]]:
             if close is not None:
                 close()  # a generator's cleanup (its own connection) runs here
 
+    def next_item() -> object:
+        while True:
+            try:
+                return ready.get(timeout=WAIT_STEP_S)
+            except queue.Empty:
+                on_wait()
+
     def consume() -> Iterator[T]:
-        while (item := ready.get()) is not _END:
+        while (item := next_item()) is not _END:
             if isinstance(item, _Failed):
                 raise item.error
             yield item  # type: ignore[misc]
