@@ -139,11 +139,24 @@ def _follow(client: ExportdClient, export_id: str) -> dict[str, Any]:
         except KeyboardInterrupt:
             progress.stop()
             if Confirm.ask("Cancel the export on the server?", console=err, default=False):
-                client.cancel(export_id)
-                err.print(f"cancelled {export_id}")
+                _cancel_if_active(client, export_id)
             else:
                 err.print(f"left running: exportd exports show {export_id}")
             raise typer.Exit(130) from None
+
+
+def _cancel_if_active(client: ExportdClient, export_id: str) -> None:
+    """The export may have ended while the question waited: a cancel never deletes it."""
+    try:
+        client.cancel(export_id)
+    except ApiError as exc:
+        if exc.code != "export_not_active":
+            raise
+        status = client.get(export_id)["status"]
+        hint = f": exportd exports download {export_id}" if status == "completed" else ""
+        err.print(f"{export_id} had already {status}, nothing to cancel{hint}")
+        return
+    err.print(f"cancelled {export_id}")
 
 
 def _client(url: str, token: str) -> ExportdClient:
@@ -204,8 +217,15 @@ def show_export(export_id: str, url: Url = DEFAULT_URL, token: Token = "") -> No
 
 @exports_app.command("cancel")
 def cancel_export(export_id: str, url: Url = DEFAULT_URL, token: Token = "") -> None:
-    """Cancel an active export, or delete a finished one."""
+    """Cancel a queued or running export (a finished one is left as it is)."""
     answer = _call(url, token, lambda c: c.cancel(export_id))
+    out.print(f"{export_id} {answer['status']}")
+
+
+@exports_app.command("delete")
+def delete_export(export_id: str, url: Url = DEFAULT_URL, token: Token = "") -> None:
+    """Delete a finished export and its file (an active one is cancelled instead)."""
+    answer = _call(url, token, lambda c: c.delete(export_id))
     out.print(f"{export_id} {'deleted' if answer is None else answer['status']}")
 
 

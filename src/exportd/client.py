@@ -58,7 +58,13 @@ class ExportdClient:
         ]
         return items
 
-    def cancel(self, export_id: str) -> dict[str, Any] | None:
+    def cancel(self, export_id: str) -> dict[str, Any]:
+        """Cancel a queued or running export; never deletes anything.  An export already
+        final (it may have just completed) is an ApiError ``export_not_active``."""
+        return self._json(self.http.post(f"/v1/exports/{export_id}/cancel"))
+
+    def delete(self, export_id: str) -> dict[str, Any] | None:
+        """Delete a finished export and its file (None); an active one is cancelled."""
         response = self.http.delete(f"/v1/exports/{export_id}")
         return None if response.status_code == 204 else self._json(response)
 

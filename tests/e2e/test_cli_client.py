@@ -127,6 +127,61 @@ def test_ctrl_c_offers_to_cancel_and_cancels_on_yes(live: Live) -> None:
         time.sleep(0.2)
 
 
+def test_ctrl_c_never_deletes_an_export_that_completed_while_it_asked(live: Live) -> None:
+    """The question waits for an answer while the export runs on: answered yes after it
+    completed, the export is still there, and its file downloads."""
+    headers = {"Authorization": f"Bearer {live.token('bob')}"}
+    client = subprocess.Popen(
+        [sys.executable, "-m", "exportd", "export", "slow_trades", "-f", "csv", "--wait"],
+        env={**live.env, "EXPORTD_URL": live.url, "EXPORTD_TOKEN": live.token("bob")},
+        cwd=live.tmp,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        running = _wait_for_running(live.url, headers)
+        client.send_signal(signal.SIGINT)
+        deadline = time.monotonic() + 60
+        while (
+            httpx.get(f"{live.url}/v1/exports/{running}", headers=headers).json()["status"]
+            != "completed"
+        ):
+            assert time.monotonic() < deadline, "the export never completed"
+            time.sleep(0.2)
+        assert client.poll() is None  # still asking
+        _out, err = client.communicate("y\n", timeout=60)
+    finally:
+        client.kill()
+    assert client.returncode == 130, err
+    export = httpx.get(f"{live.url}/v1/exports/{running}", headers=headers)
+    assert (export.status_code, export.json()["status"]) == (200, "completed")
+    saved = live.run("exports", "download", running, "--out", "kept.csv")
+    assert saved.returncode == 0, saved.stderr
+    assert len((live.tmp / "kept.csv").read_text().splitlines()) == 2_001  # header + rows
+    assert f"{running} had already completed, nothing to cancel" in err
+
+
+def test_exports_cancel_cancels_and_delete_deletes(live: Live) -> None:
+    created = live.run("export", "slow_trades", "-f", "csv")
+    export_id = created.stdout.split()[0]
+    cancelled = live.run("exports", "cancel", export_id)
+    assert cancelled.returncode == 0, cancelled.stderr
+    assert cancelled.stdout.split()[1] in ("cancelled", "running")  # queued, or started
+    deadline = time.monotonic() + 30
+    while '"cancelled"' not in live.run("exports", "show", export_id).stdout:
+        assert time.monotonic() < deadline, "the export was not cancelled"
+        time.sleep(0.3)
+    again = live.run("exports", "cancel", export_id)  # final: left as it is
+    assert again.returncode == 1
+    assert "export_not_active" in again.stderr
+    assert '"cancelled"' in live.run("exports", "show", export_id).stdout
+    deleted = live.run("exports", "delete", export_id)
+    assert (deleted.returncode, deleted.stdout.split()) == (0, [export_id, "deleted"])
+    assert live.run("exports", "show", export_id).returncode == 1
+
+
 def _wait_for_running(url: str, headers: dict[str, str]) -> str:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

@@ -5,14 +5,18 @@ from __future__ import annotations
 import base64
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from exportd.api.app import create_app
 from exportd.config import Settings
 from exportd.db import Database
+from exportd.db.tables import jobs
 from tests.support.api import Api
+from tests.support.artifacts import CONTENT, World, completed_export, world_for
 from tests.support.sources import fake_sources
 
 PROBLEM = "application/problem+json"
@@ -202,9 +206,55 @@ def test_cancel_delete_and_retry_codes(api: Api) -> None:
     )
 
 
+def test_cancel_route_cancels_a_queued_export_and_refuses_a_final_one(api: Api) -> None:
+    headers = api.as_user("alice")
+    export_id = api.create("alice").json()["id"]
+    cancelled = api.client.post(f"/v1/exports/{export_id}/cancel", headers=headers)
+    assert (cancelled.status_code, cancelled.json()["status"]) == (202, "cancelled")
+    again = api.client.post(f"/v1/exports/{export_id}/cancel", headers=headers)
+    body = assert_problem(again, 409, "export_not_active")
+    assert "cancelled" in body["detail"]
+    still = api.client.get(f"/v1/exports/{export_id}", headers=headers)
+    assert (still.status_code, still.json()["status"]) == (200, "cancelled")
+
+
+def test_cancel_route_asks_a_running_export_to_stop(api: Api, db: Database) -> None:
+    headers = api.as_user("alice")
+    export_id = api.create("alice").json()["id"]
+    store = api.client.app.state.exports.store  # type: ignore[attr-defined]
+    with db.write() as conn:
+        [job] = store.claim(conn, worker_id="w", queues=["default"], limit=1)
+    for _ in range(2):  # asking twice is the same request
+        asked = api.client.post(f"/v1/exports/{export_id}/cancel", headers=headers)
+        assert (asked.status_code, asked.json()["status"]) == (202, "running")
+    with db.read() as conn:
+        requested = conn.execute(select(jobs.c.cancel_requested).where(jobs.c.id == job.id))
+        assert requested.scalar() is True
+
+
+@pytest.fixture
+def world(settings: Settings, db: Database, tmp_path: Path) -> Iterator[World]:
+    with world_for(settings, db, tmp_path) as w:
+        yield w
+
+
+def test_cancel_route_never_deletes_a_completed_export(world: World) -> None:
+    """The CLI's Ctrl-C asks "cancel the export on the server?": an export that completed
+    while the question waited must still be there, and downloadable, after a yes."""
+    export_id = completed_export(world)
+    headers = world.api.as_user("alice")
+    refused = world.api.client.post(f"/v1/exports/{export_id}/cancel", headers=headers)
+    assert_problem(refused, 409, "export_not_active")
+    still = world.api.client.get(f"/v1/exports/{export_id}", headers=headers)
+    assert (still.status_code, still.json()["status"]) == (200, "completed")
+    download = world.api.client.get(f"/v1/exports/{export_id}/download", headers=headers)
+    assert (download.status_code, download.content) == (200, CONTENT)
+
+
 ROUTES = [
     ("GET", "/v1/exports/{id}"),
     ("DELETE", "/v1/exports/{id}"),
+    ("POST", "/v1/exports/{id}/cancel"),
     ("POST", "/v1/exports/{id}/retry"),
 ]
 

@@ -445,10 +445,7 @@ class ExportService:
             view = self._view(row)
             now = self.clock.now()
             if view.status.is_active and row.job_id is not None:
-                state = self.store.cancel(conn, row.job_id)
-                if state is JobState.CANCELLED:
-                    self._set(conn, export_id, status=ExportStatus.CANCELLED.value)
-                    events.record(conn, EventKind.CANCELLED, now, export=row)
+                self._cancel_job(conn, row)
                 return self._view(self._row(conn, export_id))
             conn.execute(
                 update(exports)
@@ -456,6 +453,31 @@ class ExportService:
                 .values(deleted_at=now, updated_at=now)
             )
             return None
+
+    def cancel_active(self, principal: Principal, export_id: str) -> ExportView:
+        """Cancel a queued or running export, and never delete anything: an export that
+        is already final (it may have just completed) is a Conflict and stays as it is."""
+        with self.db.write() as conn:
+            row = self._owned(conn, principal, export_id)
+            lock_for_transaction(conn, f"owner:{row.owner_id}")
+            status = self._view(row).status
+            if status.is_active and row.job_id is not None:
+                try:
+                    self._cancel_job(conn, row)
+                    return self._view(self._row(conn, export_id))
+                except InvalidTransition:  # its job ended since the row was read
+                    status = self._view(self._row(conn, export_id)).status
+            raise Conflict(
+                f"the export is {status}: only a queued or running export can be cancelled",
+                code="export_not_active",
+            )
+
+    def _cancel_job(self, conn: Connection, row: Row[Any]) -> None:
+        """Queued: cancelled now.  Running: asked to stop (it ends cancelled, the worker
+        records it; the export shows running until then)."""
+        if self.store.cancel(conn, row.job_id) is JobState.CANCELLED:
+            self._set(conn, row.id, status=ExportStatus.CANCELLED.value)
+            events.record(conn, EventKind.CANCELLED, self.clock.now(), export=row)
 
     def retry(self, principal: Principal, export_id: str) -> ExportView:
         """Queue a failed export again (owner or admin), at most once per cooldown."""

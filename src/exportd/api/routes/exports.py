@@ -1,4 +1,4 @@
-"""/v1/exports: create, list, read (with ETag), cancel or delete, retry, dead letters."""
+"""/v1/exports: create, list, read (with ETag), cancel, cancel or delete, retry, dead letters."""
 
 from __future__ import annotations
 
@@ -119,6 +119,15 @@ def cancel_export(export_id: str, principal: WriteExports, exports: Exports) -> 
         return Response(status_code=204)
     code = 202 if view.status.is_active else 200
     return JSONResponse(ExportOut.of(view).model_dump(mode="json"), status_code=code)
+
+
+@router.post("/{export_id}/cancel", status_code=status.HTTP_202_ACCEPTED, response_model=ExportOut)
+def cancel_active_export(
+    export_id: str, principal: CurrentPrincipal, exports: Exports
+) -> ExportOut:
+    """Cancel a queued or running export (202; a running one stops within a batch).
+    Never deletes: an export already final is a 409 ``export_not_active``."""
+    return ExportOut.of(exports.cancel_active(principal, export_id))
 
 
 @router.post("/{export_id}/retry", status_code=status.HTTP_202_ACCEPTED, response_model=ExportOut)
