@@ -254,6 +254,31 @@ def test_the_sweep_takes_what_a_killed_child_left_and_nothing_in_use(tmp_path: P
     assert not any(tmp_path.iterdir())
 
 
+def test_the_sweep_takes_a_stale_workbook_folder_and_spares_one_in_use(tmp_path: Path) -> None:
+    """XlsxWriter spools in a folder of its own: one a killed child left goes after a
+    day; one whose files still change does not, however old the folder itself is."""
+    from exportd.formats.xlsx import STALE_AFTER_S, remove_stale_spool
+
+    for name in ("left-behind", "in-use"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "rows").write_bytes(b"<row/>")
+    a_day_later = wall_clock() + STALE_AFTER_S + 60
+    # Still being written a day on: its file changed just now (as seen from then).
+    in_use = tmp_path / "in-use" / "rows"
+    real_stat = Path.stat
+
+    def stat(path: Path, **kw):  # type: ignore[no-untyped-def]
+        found = real_stat(path, **kw)
+        if path == in_use:
+            return os.stat_result((*found[:9], a_day_later))  # st_ctime
+        return found
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Path, "stat", stat)
+        assert remove_stale_spool(now=a_day_later, folder=tmp_path) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in-use"]
+
+
 def test_both_writers_agree_on_every_width_and_unit() -> None:
     """Other integer and float widths, time units, pre-1900 times, large strings."""
     widths = pa.schema(
