@@ -202,10 +202,8 @@ def test_a_success_after_cancel_requested_ends_cancelled_and_keeps_no_result(
     with_result, plain = enqueue(db, store), enqueue(db, store)
     held = {c.job_id: c for c in claim(db, store, limit=2)}
     with db.write() as conn:
-        assert store.cancels_requested(conn, held.values()) == frozenset()
         store.cancel(conn, with_result)
         store.cancel(conn, plain)
-        assert store.cancels_requested(conn, held.values()) == set(held.values())
     outcome = Outcome(claim=held[with_result], result={"key": "bob/x/1/x.csv"})
     assert settle(db, store, outcome) is JobState.CANCELLED
     job = get(db, store, with_result)
@@ -214,6 +212,20 @@ def test_a_success_after_cancel_requested_ends_cancelled_and_keeps_no_result(
         [settled] = store.settle_many(conn, [Outcome(claim=held[plain])])
     assert settled.state is JobState.CANCELLED
     assert get(db, store, plain).state is JobState.CANCELLED
+
+
+def test_cancels_requested_names_the_running_attempts_asked_to_stop(
+    db: Database, store: JobStore
+) -> None:
+    asked, other = enqueue(db, store), enqueue(db, store)
+    held = {c.job_id: c for c in claim(db, store, limit=2)}
+    with db.write() as conn:
+        assert store.cancels_requested(conn, held.values()) == frozenset()
+        store.cancel(conn, asked)
+    with db.read() as conn:
+        assert store.cancels_requested(conn, held.values()) == {held[asked]}
+        stale = Claimed(asked, held[asked].attempt + 1)  # not the attempt asked
+        assert store.cancels_requested(conn, [stale, held[other]]) == frozenset()
 
 
 def test_a_late_plain_success_is_still_refused_by_the_fence(db: Database, store: JobStore) -> None:

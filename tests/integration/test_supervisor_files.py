@@ -52,6 +52,8 @@ def finished_with_file(supervisor: Supervisor, key: str) -> Finished:
             ),
             False,
         ),
+        # A success recorded cancelled: the cancel was asked for first, the file goes.
+        (Settled(claim=CLAIM, state=JobState.CANCELLED), False),
     ],
 )
 def test_only_kept_outcomes_keep_their_file(
