@@ -35,6 +35,7 @@ SCOPE_OF: dict[tuple[str, str], Scope] = {
     ("GET", "/v1/exports/failed"): R,
     ("GET", "/v1/exports/{export_id}"): R,
     ("DELETE", "/v1/exports/{export_id}"): W,
+    ("POST", "/v1/exports/{export_id}/cancel"): W,
     ("POST", "/v1/exports/{export_id}/retry"): W,
     ("GET", "/v1/exports/{export_id}/events"): R,
     ("GET", "/v1/exports/{export_id}/download"): R,

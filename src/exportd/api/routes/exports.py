@@ -122,9 +122,7 @@ def cancel_export(export_id: str, principal: WriteExports, exports: Exports) -> 
 
 
 @router.post("/{export_id}/cancel", status_code=status.HTTP_202_ACCEPTED, response_model=ExportOut)
-def cancel_active_export(
-    export_id: str, principal: CurrentPrincipal, exports: Exports
-) -> ExportOut:
+def cancel_active_export(export_id: str, principal: WriteExports, exports: Exports) -> ExportOut:
     """Cancel a queued or running export (202; a running one stops within a batch).
     Never deletes: an export already final is a 409 ``export_not_active``."""
     return ExportOut.of(exports.cancel_active(principal, export_id))
