@@ -128,6 +128,18 @@ def test_a_refused_form_is_a_notice_naming_the_problem(world: World) -> None:
     assert count_exports(world) == 0
 
 
+def test_cancel_on_an_export_that_completed_meanwhile_keeps_it(world: World) -> None:
+    export_id = completed_export(world, owner="alice")
+    csrf = sign_in(world, "alice")
+    response = world.api.client.post(
+        f"/exports/{export_id}/cancel", headers={"X-CSRF-Token": csrf, "HX-Request": "true"}
+    )
+    assert "export_not_active" in response.text
+    kept = world.api.client.get(f"/v1/exports/{export_id}", headers=world.api.as_user("alice"))
+    assert kept.json()["status"] == "completed"
+    assert world.api.client.get(f"/exports/{export_id}/download").status_code == 200
+
+
 def test_another_users_export_is_not_found_from_the_page(world: World) -> None:
     export_id = completed_export(world, owner="alice")
     csrf = sign_in(world, "mallory")

@@ -312,11 +312,9 @@ def _act(request: Request, action: Callable[[Page], str]) -> HTMLResponse:
 
 @router.post("/{export_id}/cancel", response_class=HTMLResponse)
 def cancel(request: Request, export_id: str) -> HTMLResponse:
-    def act(p: Page) -> str:
-        view = p.exports.cancel(p.principal, export_id)
-        return p.row(view) if view is not None else ""
-
-    return _act(request, act)
+    # Only ever cancels: an export that completed while the button was on screen stays
+    # (a notice says so) — deleting is the Delete button's job.
+    return _act(request, lambda p: p.row(p.exports.cancel_active(p.principal, export_id)))
 
 
 @router.post("/{export_id}/delete", response_class=HTMLResponse)
