@@ -93,8 +93,15 @@ def test_last_event_id_resumes_after_what_was_seen(world: World) -> None:
     events, lines = read_events(world, export_id)
     assert [e["status"] for e in events] == ["completed"]
     last_id = next(line for line in lines if line.startswith("id: ")).removeprefix("id: ")
-    again, _ = read_events(world, export_id, **{"Last-Event-ID": last_id})
-    assert again == []
+    # The final state was seen: 204, which tells an EventSource not to come back.
+    again = world.api.client.get(
+        f"/v1/exports/{export_id}/events",
+        headers={**world.api.as_user("alice"), "Last-Event-ID": last_id},
+    )
+    assert (again.status_code, again.content) == (204, b"")
+    # An older id still gets the final state, then the stream ends.
+    older, _ = read_events(world, export_id, **{"Last-Event-ID": str(int(last_id) - 1)})
+    assert [e["status"] for e in older] == ["completed"]
 
 
 def test_another_users_stream_is_not_found(world: World) -> None:

@@ -2,7 +2,8 @@
 
 Each event carries the whole export; its id is the export's version (its last change,
 in microseconds), so a client that reconnects with ``Last-Event-ID`` gets only what is
-newer.  The stream ends after the export's final state; comment lines keep it alive.
+newer.  The stream ends after the export's final state, and a reconnect that has seen
+it answers 204, which tells a spec-following client to stop; comment lines keep it alive.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import re
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Request
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from exportd.api.deps import Exports, ReadExports
@@ -66,7 +67,10 @@ def _poll(exports: ExportService, principal: Principal, export_id: str, seen: in
 @router.get(
     "/v1/exports/{export_id}/events",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/event-stream": {}}}},
+    responses={
+        200: {"content": {"text/event-stream": {}}},
+        204: {"description": "the export is final and its last state was already sent"},
+    },
 )
 async def export_events(
     export_id: str,
@@ -74,8 +78,12 @@ async def export_events(
     exports: Exports,
     request: Request,
     last_event_id: Annotated[str | None, Header(max_length=32)] = None,
-) -> StreamingResponse:
+) -> Response:
     """Status and progress as server-sent events, until the export is final."""
     seen = _seen(last_event_id)
-    await run_in_threadpool(exports.get, principal, export_id)  # 404 before streaming
+    view = await run_in_threadpool(exports.get, principal, export_id)  # 404 before streaming
+    if not view.status.is_active and _version(view) <= seen:
+        # The client saw the final state: 204 is how SSE says "do not come back" (an
+        # EventSource reconnects after any stream that ends, and stops only on this).
+        return Response(status_code=204)
     return event_stream(request, _poll(exports, principal, export_id, seen))
