@@ -25,7 +25,15 @@ demo: $(STAMP) ## Run exportd with demo data on SQLite + local files
 # processes (pytest-xdist): most tests wait on databases, sockets and child processes.
 TEST_PROCESSES ?= 2
 
-test: $(STAMP) ## Run the whole test suite (PostgreSQL tests skip locally if none answers; never in CI)
+# Third-party JavaScript clients the tests drive (npm's eventsource); without npm, those
+# tests skip locally with the reason (never in CI).
+JS_STAMP := tests/js/node_modules/.installed
+$(JS_STAMP): tests/js/package-lock.json
+	@if command -v npm >/dev/null; then \
+		npm ci --prefix tests/js --no-audit --no-fund --loglevel=error && touch $@; \
+	else echo "npm not found: the JavaScript client tests will skip"; fi
+
+test: $(STAMP) $(JS_STAMP) ## Run the whole test suite (PostgreSQL tests skip locally if none answers; never in CI)
 	$(BIN)/python -m pytest tests/chaos
 	$(BIN)/python -m pytest -n $(TEST_PROCESSES) --ignore=tests/chaos
 
