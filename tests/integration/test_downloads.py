@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -58,11 +59,28 @@ def link(world: World, export_id: str, user: str = "alice") -> str:
 
 
 def test_a_link_works_once(world: World) -> None:
-    url = link(world, completed_export(world))
+    export_id = completed_export(world)
+    url = link(world, export_id)
     first = world.api.client.get(url)
     assert (first.status_code, first.content) == (200, CONTENT)
     again = world.api.client.get(url)
     assert (again.status_code, again.json()["code"]) == (410, "download_token_used")
+
+
+def test_the_export_shows_how_often_and_when_it_was_last_downloaded(world: World) -> None:
+    export_id = completed_export(world)
+    headers = world.api.as_user("alice")
+    before = world.api.client.get(f"/v1/exports/{export_id}", headers=headers).json()
+    assert (before["download_count"], before["last_downloaded_at"]) == (0, None)
+    assert world.api.client.get(link(world, export_id)).status_code == 200
+    world.clock.advance(60)
+    owner = world.api.client.get(f"/v1/exports/{export_id}/download", headers=headers)
+    assert owner.status_code == 200
+    after = world.api.client.get(f"/v1/exports/{export_id}", headers=headers).json()
+    assert after["download_count"] == 2
+    assert datetime.fromisoformat(after["last_downloaded_at"]) == world.clock.now()
+    listed = world.api.client.get("/v1/exports", headers=headers).json()["items"]
+    assert [(e["id"], e["download_count"]) for e in listed] == [(export_id, 2)]
 
 
 def test_tampered_and_forged_links_are_refused(world: World) -> None:

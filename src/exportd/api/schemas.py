@@ -159,6 +159,8 @@ class ExportOut(BaseModel):
     started_at: datetime | None
     finished_at: datetime | None
     expires_at: datetime | None
+    download_count: int = Field(description="times the file was downloaded (links and owner)")
+    last_downloaded_at: datetime | None
 
     @classmethod
     def of(cls, view: ExportView) -> ExportOut:
@@ -186,6 +188,8 @@ class ExportOut(BaseModel):
             started_at=view.started_at,
             finished_at=view.finished_at,
             expires_at=view.expires_at,
+            download_count=view.download_count,
+            last_downloaded_at=view.last_downloaded_at,
         )
 
 

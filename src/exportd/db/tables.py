@@ -165,6 +165,7 @@ exports = Table(
     Column("correlation_id", String(128), nullable=True),
     Column("retries", Integer, nullable=False, server_default="0"),
     Column("download_count", Integer, nullable=False, server_default="0"),
+    Column("last_downloaded_at", UTCDateTime, nullable=True),
     # user: asked for by its owner; bulk: made by an admin's bulk run (the queue split).
     Column("origin", String(16), nullable=False, server_default="user"),
     Column("last_retry_at", UTCDateTime, nullable=True),

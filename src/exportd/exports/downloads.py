@@ -129,7 +129,10 @@ class Downloads:
         conn.execute(
             update(exports)
             .where(exports.c.id == export_id)
-            .values(download_count=exports.c.download_count + 1)
+            .values(
+                download_count=exports.c.download_count + 1,
+                last_downloaded_at=self.clock.now(),
+            )
         )
         events.record(conn, EventKind.DOWNLOADED, self.clock.now(), export=row)
         return artifact

@@ -82,6 +82,8 @@ class ExportView:
     started_at: datetime | None
     finished_at: datetime | None
     expires_at: datetime | None
+    download_count: int = 0
+    last_downloaded_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

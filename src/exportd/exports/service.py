@@ -609,6 +609,8 @@ class ExportService:
             started_at=row.job_started_at,
             finished_at=row.job_finished_at,
             expires_at=row.expires_at,
+            download_count=row.download_count,
+            last_downloaded_at=row.last_downloaded_at,
         )
 
 
