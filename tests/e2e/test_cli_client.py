@@ -56,7 +56,7 @@ def test_export_waits_shows_progress_and_saves_the_file(live: Live) -> None:
     assert "completed" in done.stderr  # the progress line's last state
     assert "saved aapl.csv" in done.stdout
     rows = list(csv.reader(io.StringIO((live.tmp / "aapl.csv").read_text())))
-    assert rows[0] == ["symbol", "P&L"]
+    assert rows[0] == ["Symbol", "P&L"]
     assert len(rows) > 1
     assert {row[0] for row in rows[1:]} == {"AAPL"}
     assert not list(live.tmp.glob("*.part"))

@@ -113,7 +113,9 @@ def test_every_format_end_to_end(harness: Harness, service: ExportService, fmt: 
     assert hashlib.sha256(data).hexdigest() == result["sha256"]
     assert done.expires_at is not None
     rows = read_back(fmt, data)
-    assert rows[0] == ["Opened", "symbol", "P&L"]
+    # Renamed columns carry their new names; "symbol" was not renamed: files people read
+    # show its declared label, files programs read its name.
+    assert rows[0] == ["Opened", "Symbol" if fmt in ("csv", "xlsx") else "symbol", "P&L"]
     assert len(rows) - 1 == result["row_count"]
     assert 1000 < result["row_count"] < 2000  # about half of bob's 3,000 are long
 
@@ -138,7 +140,8 @@ def test_the_row_path_writes_the_same_file(row_path_harness: Harness, fmt: str) 
     # The same export in this process, through the Arrow path.
     source = TradesSource()
     names = [c.name for c in COLUMNS]
-    columns = [OutputColumn(c.name, c.label or c.name) for c in COLUMNS]
+    declared = {c.name: c.label for c in source.columns}
+    columns = [OutputColumn(c.name, c.label or declared[c.name]) for c in COLUMNS]
     sink = io.BytesIO()
     with harness.db.read() as conn:
         params = TradeParams(direction="long")
@@ -214,7 +217,9 @@ def test_keep_partial_keeps_a_valid_file_of_the_rows_written(
     assert len(data) == result["size"]
     assert hashlib.sha256(data).hexdigest() == result["sha256"]
     rows = read_back(fmt, data)
-    assert rows[0] == ["Opened", "symbol", "P&L"]
+    # Renamed columns carry their new names; "symbol" was not renamed: files people read
+    # show its declared label, files programs read its name.
+    assert rows[0] == ["Opened", "Symbol" if fmt in ("csv", "xlsx") else "symbol", "P&L"]
     assert len(rows) - 1 == 1234
     assert done.expires_at is not None
     assert service.usage(tiny)["usage"]["stored_bytes"] == result["size"]
@@ -349,7 +354,7 @@ def test_write_options_reach_the_file(harness: Harness, service: ExportService) 
     data = stored(harness, done.result["key"])
     assert data.startswith(b"\xef\xbb\xbf")
     rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig")), delimiter=";"))
-    assert rows[0] == ["Opened", "symbol"]
+    assert rows[0] == ["Opened", "Symbol"]  # symbol's declared label
     assert len(rows) == 21
     assert all(row[0].endswith(("-0500", "-0400")) for row in rows[1:])
 

@@ -61,7 +61,7 @@ def test_a_million_trades_to_csv_end_to_end(live: Live) -> None:
     assert download.status_code == 200
     assert len(download.content) == export["result"]["size"]
     rows = csv.reader(io.StringIO(download.text, newline=""))
-    assert next(rows) == ["id", "symbol", "pnl"]
+    assert next(rows) == ["Trade", "Symbol", "P&L"]  # the source's labels
     ids = [int(row[0]) for row in rows]
     assert len(ids) == ROWS
     assert len(set(ids)) == ROWS  # every trade once: nothing lost, nothing twice

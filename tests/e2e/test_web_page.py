@@ -128,7 +128,7 @@ def test_sign_in_export_chosen_columns_watch_it_and_download(page: Any, live: Li
     with page.expect_download() as download:
         row.get_by_role("link", name="Download").click()
     table = list(csv.reader(io.StringIO(Path(download.value.path()).read_text())))
-    assert table[0] == ["symbol", "P&L", "direction"]
+    assert table[0] == ["Symbol", "P&L", "Direction"]  # the placeholders' labels, one renamed
     assert {(r[0], r[2]) for r in table[1:]} == {("AAPL", "long")}
     with live.database().read() as conn:
         expected = conn.execute(

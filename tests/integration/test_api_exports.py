@@ -52,10 +52,7 @@ def test_create_and_read(api: Api) -> None:
     assert created.status_code == 202
     body = created.json()
     assert body["status"] == "queued"
-    assert body["columns"] == [
-        {"name": "symbol", "label": "symbol"},
-        {"name": "pnl", "label": "P&L"},
-    ]
+    assert body["columns"] == [{"name": "symbol"}, {"name": "pnl", "label": "P&L"}]
     assert body["links"]["self"] == f"/v1/exports/{body['id']}"
     assert body["links"]["download"] is None
     assert created.headers["location"] == body["links"]["self"]

@@ -123,10 +123,7 @@ def test_columns_are_chosen_ordered_and_renamed(service: ExportService) -> None:
         columns=(ColumnChoice("pnl", "Profit"), ColumnChoice("symbol")),
     )
     view, _ = service.create(ALICE, request)
-    assert view.columns == [
-        {"name": "pnl", "label": "Profit"},
-        {"name": "symbol", "label": "symbol"},
-    ]
+    assert view.columns == [{"name": "pnl", "label": "Profit"}, {"name": "symbol"}]
     preset = ExportRequest(source="trades", format="csv", params={}, column_preset="summary")
     assert [c["name"] for c in service.create(BOB, preset)[0].columns or []] == [
         "opened_at",

@@ -100,10 +100,7 @@ def test_a_form_creates_one_export_however_often_it_is_sent(world: World) -> Non
         "items"
     ][0]
     assert export["params"]["symbol"] == "AAPL"
-    assert export["columns"] == [
-        {"name": "symbol", "label": "symbol"},
-        {"name": "pnl", "label": "P&L"},
-    ]
+    assert export["columns"] == [{"name": "symbol"}, {"name": "pnl", "label": "P&L"}]
 
 
 def test_a_refused_form_is_a_notice_naming_the_problem(world: World) -> None:

@@ -29,7 +29,9 @@ class ColumnChoice:
     label: str | None = None
 
     def as_dict(self) -> dict[str, str]:
-        return {"name": self.name, "label": self.label or self.name}
+        # Only a rename is stored: the header of a column not renamed is the format's
+        # default (see exports.task.output_columns).
+        return {"name": self.name, "label": self.label} if self.label else {"name": self.name}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

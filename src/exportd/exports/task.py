@@ -263,13 +263,23 @@ def artifact_key(owner_id: str, export_id: str, attempt: int, filename: str) -> 
     return f"{owner}/{export_id}/{attempt}/{filename}"
 
 
+# Files people read get the source's labels ("P&L") as headers; files programs read
+# (JSON, JSON Lines, Parquet) keep the column names as keys, which never change with
+# wording. A rename in the request wins in every format.
+LABELLED_FORMATS = ("csv", "xlsx")
+
+
 def _output_columns(export: Row[Any], source: TabularSource) -> list[OutputColumn]:
-    chosen = export.columns or [{"name": c.name, "label": c.name} for c in source.columns]
-    valid = set(source.column_names())
-    missing = [c["name"] for c in chosen if c["name"] not in valid]
+    declared = {c.name: c.label for c in source.columns}
+    chosen = export.columns or [{"name": c.name} for c in source.columns]
+    missing = [c["name"] for c in chosen if c["name"] not in declared]
     if missing:
         raise TerminalJobError(f"columns no longer exist: {missing}", code="column_unknown")
-    return [OutputColumn(c["name"], c["label"]) for c in chosen]
+    labelled = export.format in LABELLED_FORMATS
+    return [
+        OutputColumn(c["name"], c.get("label") or (declared[c["name"]] if labelled else c["name"]))
+        for c in chosen
+    ]
 
 
 def after_rows(exc: Exception, written: int) -> Exception:
