@@ -107,6 +107,12 @@ def test_validation_problems_name_the_field(api: Api) -> None:
         "alice", {"source": "trades", "format": "csv", "params": {}, "columns": ["secret"]}
     )
     assert "symbol" in assert_problem(unknown_column, 422, "column_unknown")["errors"][0]["message"]
+    # A repeat was accepted, then failed its job three times with a KeyError.
+    repeated = api.create(
+        "alice",
+        {"source": "trades", "format": "csv", "params": {}, "columns": ["symbol", "symbol:Again"]},
+    )
+    assert "symbol" in assert_problem(repeated, 422, "column_repeated")["errors"][0]["message"]
     malformed = api.create("alice", {"format": "csv", "surprise": 1})
     fields = {e["field"] for e in assert_problem(malformed, 422, "request_invalid")["errors"]}
     assert {"body.source", "body.surprise"} <= fields
@@ -411,3 +417,17 @@ def test_a_decimal_comma_locale_takes_semicolons_unless_told_otherwise(api: Api)
         "alice", {"source": "trades", "format": "csv", "options": {"locale": "en_US"}}
     )
     assert american.json()["options"] == {"locale": "en_US"}
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"2026-01-01T00:00:00+00:00|\x00",  # a NUL in the id reached PostgreSQL: a 500
+        b"2026-01-01T00:00:00+00:00|id\x1f",
+        "2026-01-01T00:00:00+00:00|é".encode(),
+    ],
+)
+def test_a_cursor_whose_id_no_export_can_have_is_refused(api: Api, raw: bytes) -> None:
+    cursor = base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    listed = api.client.get(f"/v1/exports?cursor={cursor}", headers=api.as_user("alice"))
+    assert_problem(listed, 422, "cursor_invalid")

@@ -38,6 +38,8 @@ def decode(cursor: str) -> tuple[datetime, str]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         created, export_id = raw.split("|", 1)
+        if not export_id.isascii() or not export_id.isprintable():
+            raise ValueError("an id is printable ASCII")  # PostgreSQL text holds no NUL
         created_at = datetime.fromisoformat(created)
         if created_at.tzinfo is None:
             created_at = created_at.replace(tzinfo=UTC)

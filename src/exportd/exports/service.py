@@ -775,6 +775,15 @@ def _columns(source: Source, request: ExportRequest) -> list[dict[str, str]] | N
             code="column_unknown",
             errors=[{"field": "columns", "message": f"valid columns: {valid}"}],
         )
+    names = [c.name for c in request.columns]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        # A file's columns are the source's, each once: a repeat has nothing to read from.
+        raise RequestInvalid(
+            f"each column may be chosen once: {repeated} repeated",
+            code="column_repeated",
+            errors=[{"field": "columns", "message": f"repeated: {repeated}"}],
+        )
     return [c.as_dict() for c in request.columns]
 
 

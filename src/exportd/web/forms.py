@@ -8,6 +8,7 @@ columns, ``label.<column>`` for a rename; empty inputs mean "not given".
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -69,6 +70,9 @@ def _field(name: str, spec: Mapping[str, Any]) -> Field:
     )
 
 
+_INTEGER = re.compile(r"[+-]?[0-9]{1,18}")
+
+
 def params_from_form(form: Mapping[str, str], fields: Iterable[Field]) -> dict[str, Any]:
     """The params the user filled in; the API validates their values and names bad ones."""
     params: dict[str, Any] = {}
@@ -86,7 +90,8 @@ def params_from_form(form: Mapping[str, str], fields: Iterable[Field]) -> dict[s
 
 
 def _is_int(raw: str) -> bool:
-    return raw.lstrip("+-").isdigit()
+    # ASCII digits only: str.isdigit() is true of "²", which int() refuses.
+    return _INTEGER.fullmatch(raw) is not None
 
 
 def columns_from_form(
