@@ -28,15 +28,25 @@ _LEVELS = {
 }
 
 
-_DOWNLOAD_TOKEN = re.compile(r"(/v1/downloads/)[^/?#\s\"'<>]+")
+# Everything after a "downloads" path segment, however the path was spelled: a token
+# sent to /v1/./downloads/…, /v1/downloads//… or /V1/DOWNLOADS/… answers 404 but is still
+# a working credential, and the access log prints the path as it was sent.
+_DOWNLOAD_TOKEN = re.compile(r"(downloads)(?:/|%2f)+[^\s\"'<>?#]*", re.IGNORECASE)
 REDACTED_DOWNLOAD = "/v1/downloads/[redacted]"
 
 
 def redact(text: str) -> str:
     """``text`` with the token of any download link in it replaced."""
-    if "/v1/downloads/" not in text:  # the common case, without a regex
+    if "downloads" not in text.lower():  # the common case, without a regex
         return text
-    return _DOWNLOAD_TOKEN.sub(r"\1[redacted]", text)
+    return _DOWNLOAD_TOKEN.sub(r"\1/[redacted]", text)
+
+
+def redact_path(path: str) -> str:
+    """A request path with all of a download link's token hidden: the path is decoded,
+    so a token may hold a space, which ends a match in free text."""
+    head, found, _ = path.lower().partition("downloads/")
+    return path[: len(head)] + path[len(head) : len(head) + 9] + "/[redacted]" if found else path
 
 
 def _redact_event(

@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException
 
 from exportd import errors
 from exportd.db.errors import is_unavailable
-from exportd.logs import redact
+from exportd.logs import redact_path
 
 log = structlog.get_logger("exportd.api")
 
@@ -53,7 +53,7 @@ def problem(
         "status": status,
         "code": code,
         "detail": detail,
-        "instance": redact(request.url.path),  # a download link's token is a credential
+        "instance": redact_path(request.url.path),  # a download link's token is a credential
         "request_id": getattr(request.state, "request_id", None),
         **extra,
     }
