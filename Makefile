@@ -18,8 +18,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[postgres,s3,chromium]' --group dev
 	@touch $(STAMP)
 
-demo: $(STAMP) ## Run exportd with demo data on SQLite + local files
-	$(BIN)/exportd demo
+demo: $(STAMP) ## Run exportd with demo data on SQLite + local files (make demo PORT=8080)
+	$(BIN)/exportd demo $(if $(PORT),--port $(PORT))
 
 # The chaos test restarts PostgreSQL, so it runs alone first; the rest spread over two
 # processes (pytest-xdist): most tests wait on databases, sockets and child processes.
