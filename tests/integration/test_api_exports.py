@@ -431,3 +431,23 @@ def test_a_cursor_whose_id_no_export_can_have_is_refused(api: Api, raw: bytes) -
     cursor = base64.urlsafe_b64encode(raw).decode().rstrip("=")
     listed = api.client.get(f"/v1/exports?cursor={cursor}", headers=api.as_user("alice"))
     assert_problem(listed, 422, "cursor_invalid")
+
+
+def test_malformed_json_says_where_it_breaks(api: Api) -> None:
+    broken = api.client.post(
+        "/v1/exports",
+        content=b'{\n  "source": "trades",\n  "format": }',
+        headers={**api.as_user("alice"), "Content-Type": "application/json"},
+    )
+    body = assert_problem(broken, 422, "json_invalid")
+    assert "line 3, column 13" in body["detail"]
+
+
+def test_a_body_that_is_not_json_is_415(api: Api) -> None:
+    sent = api.client.post(
+        "/v1/exports",
+        content=b"source=trades&format=csv",
+        headers={**api.as_user("alice"), "Content-Type": "application/x-www-form-urlencoded"},
+    )
+    body = assert_problem(sent, 415, "content_type_unsupported")
+    assert "application/x-www-form-urlencoded" in body["detail"]

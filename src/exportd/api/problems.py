@@ -94,6 +94,9 @@ def _problem_of(request: Request, exc: errors.ExportdError) -> JSONResponse:
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
+    malformed = _malformed_body(request, exc)
+    if malformed is not None:
+        return malformed
     fields = [
         {"field": ".".join(str(part) for part in e["loc"]), "message": e["msg"]}
         for e in exc.errors()
@@ -105,6 +108,35 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
         detail="the request does not validate",
         errors=fields,
     )
+
+
+def _malformed_body(request: Request, exc: RequestValidationError) -> JSONResponse | None:
+    """A body that is not JSON at all: say where it breaks, or that its type is wrong,
+    instead of listing every field as missing."""
+    for error in exc.errors():
+        if error["type"] == "json_invalid":
+            text = exc.body if isinstance(exc.body, str) else ""
+            position = int(error["loc"][-1]) if isinstance(error["loc"][-1], int) else 0
+            line = text.count("\n", 0, position) + 1
+            column = position - (text.rfind("\n", 0, position) + 1) + 1
+            reason = error.get("ctx", {}).get("error", "JSON decode error")
+            where = f"line {line}, column {column}"
+            return problem(
+                request,
+                status=422,
+                code="json_invalid",
+                detail=f"the body is not valid JSON: {reason} at {where}",
+                errors=[{"field": "body", "message": f"{reason} at {where}"}],
+            )
+        sent = request.headers.get("content-type", "")
+        if error["loc"] == ("body",) and isinstance(error.get("input"), bytes) and sent:
+            return problem(
+                request,
+                status=415,
+                code="content_type_unsupported",
+                detail=f"the body must be application/json, not {sent.split(';')[0]}",
+            )
+    return None
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
