@@ -7,9 +7,8 @@ import pytest
 
 from exportd.config import Settings, load_settings
 from exportd.db import Database, create_database
-from exportd.db.migrate import upgrade
 from tests.support.browser import browser  # noqa: F401 - shared fixtures
-from tests.support.databases import drop_pg_template, fresh_pg_database, require_postgres
+from tests.support.databases import drop_pg_template, migrated_database
 from tests.support.hooks import receiver  # noqa: F401
 from tests.support.mail import smtp_server  # noqa: F401
 from tests.support.s3 import s3_endpoint, s3_url  # noqa: F401
@@ -20,15 +19,7 @@ BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 @pytest.fixture(params=BACKENDS)
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A migrated, empty database on each backend (the contract suites run on both)."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'exportd.db'}"
-        db = create_database(load_settings(database_url=url), pool=False)
-        upgrade(db)
-        db.dispose()
-        yield url
-        return
-    require_postgres()
-    with fresh_pg_database() as url:
+    with migrated_database(request.param, tmp_path) as url:
         yield url
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,8 +22,7 @@ from exportd.api.app import create_app
 from exportd.auth.tokens import mint
 from exportd.config import Settings, jwt_key, load_settings
 from exportd.db import Database, create_database
-from exportd.db.migrate import upgrade
-from tests.support.databases import fresh_pg_database, require_postgres
+from tests.support.databases import migrated_database
 from tests.support.sources import fake_sources
 
 EXAMPLES = int(os.environ.get("EXPORTD_FUZZ_EXAMPLES", "25"))
@@ -35,16 +33,7 @@ BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 @contextmanager
 def database_url(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if backend == "sqlite":
-        path: Path = tmp_path_factory.mktemp("fuzz") / "fuzz.db"
-        url = f"sqlite:///{path}"
-        db = create_database(load_settings(database_url=url), pool=False)
-        upgrade(db)
-        db.dispose()
-        yield url
-        return
-    require_postgres()
-    with fresh_pg_database() as url:
+    with migrated_database(backend, tmp_path_factory.mktemp("fuzz")) as url:
         yield url
 
 

@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -84,3 +85,23 @@ def fresh_pg_database(*, migrated: bool = True) -> Iterator[str]:
         yield pg_url(name)
     finally:
         _admin(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@contextmanager
+def migrated_database(backend: str, folder: Path) -> Iterator[str]:
+    """The URL of a migrated, empty database: a SQLite file in ``folder``, or a fresh
+    PostgreSQL database (skipped locally, failed in CI, when none answers)."""
+    if backend == "sqlite":
+        from exportd.config import load_settings
+        from exportd.db import create_database
+        from exportd.db.migrate import upgrade
+
+        url = f"sqlite:///{folder / 'exportd.db'}"
+        db = create_database(load_settings(database_url=url), pool=False)
+        upgrade(db)
+        db.dispose()
+        yield url
+        return
+    require_postgres()
+    with fresh_pg_database() as url:
+        yield url
