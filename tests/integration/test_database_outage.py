@@ -25,12 +25,15 @@ from psycopg import sql
 from exportd.api.app import create_app
 from exportd.auth.api_keys import PREFIX
 from exportd.config import Settings, load_settings
-from exportd.db import create_database
-from exportd.db.migrate import upgrade
 from exportd.exports.links import DownloadLinks
 from exportd.web.session import COOKIE, CSRF_HEADER, csrf_token
 from tests.support.api import Api
-from tests.support.databases import PG_ADMIN_URL, fresh_pg_database, require_postgres
+from tests.support.databases import (
+    PG_ADMIN_URL,
+    fresh_pg_database,
+    migrated_sqlite,
+    require_postgres,
+)
 from tests.support.sources import fake_sources
 
 EXPORT_ID = "0" * 26
@@ -196,10 +199,7 @@ def test_sqlite_file_that_cannot_be_opened(tmp_path: Path) -> None:
 
 def test_sqlite_locked_past_the_busy_timeout(tmp_path: Path) -> None:
     path = tmp_path / "exportd.db"
-    db = create_database(load_settings(database_url=f"sqlite:///{path}"), pool=False)
-    upgrade(db)
-    db.dispose()
-    client, api = api_for(f"sqlite:///{path}", tmp_path, sqlite_busy_timeout_ms=50)
+    client, api = api_for(migrated_sqlite(path), tmp_path, sqlite_busy_timeout_ms=50)
     with client:
         holder = sqlite3.connect(path, isolation_level=None)
         holder.execute("BEGIN EXCLUSIVE")  # another writer that does not let go

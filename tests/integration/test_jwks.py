@@ -22,7 +22,7 @@ from fastapi.testclient import TestClient
 from exportd.api.app import create_app
 from exportd.config import load_settings
 from exportd.db import create_database
-from exportd.db.migrate import upgrade
+from tests.support.databases import migrated_sqlite
 from tests.support.sources import fake_sources
 
 RSA_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -77,9 +77,10 @@ def jwks_server() -> Iterator[ThreadingHTTPServer]:
 
 
 def client_for(url: str, tmp_path: Path, **settings: Any) -> TestClient:
-    config = load_settings(database_url=f"sqlite:///{tmp_path / 'j.db'}", jwks_url=url, **settings)
+    config = load_settings(
+        database_url=migrated_sqlite(tmp_path / "j.db"), jwks_url=url, **settings
+    )
     db = create_database(config)
-    upgrade(db)
     return TestClient(create_app(config, db=db, sources=fake_sources()))
 
 

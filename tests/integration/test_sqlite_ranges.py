@@ -27,12 +27,12 @@ from sqlalchemy import (
 
 from exportd.config import load_settings
 from exportd.db import Database, create_database
-from exportd.db.migrate import upgrade
 from exportd.demo.sources import DailyPnlParams, TradeParams, TradesSource, daily_pnl_query
 from exportd.demo.tables import create_demo_tables, demo_trades, seed_trades
 from exportd.sources import arrow_fetch, sqlite_ranges
 from exportd.sources.query import ARROW_FETCH_OPTION
 from exportd.sources.sqlite_ranges import key_columns
+from tests.support.databases import migrated_sqlite
 from tests.support.trades import trade_row
 
 COLUMNS = ["id", "symbol", "exit_price", "pnl", "opened_at", "closed_at", "notes", "tag"]
@@ -40,8 +40,7 @@ COLUMNS = ["id", "symbol", "exit_price", "pnl", "opened_at", "closed_at", "notes
 
 @pytest.fixture
 def journal(tmp_path: Path) -> Iterator[Database]:
-    db = create_database(load_settings(database_url=f"sqlite:///{tmp_path / 'journal.db'}"))
-    upgrade(db)
+    db = create_database(load_settings(database_url=migrated_sqlite(tmp_path / "journal.db")))
     with db.write() as conn:
         create_demo_tables(conn)
         seed_trades(conn, "bob", 700)

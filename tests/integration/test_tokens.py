@@ -16,7 +16,7 @@ from exportd.api.app import create_app
 from exportd.auth.tokens import mint
 from exportd.config import Settings, jwt_key, load_settings
 from exportd.db import Database, create_database
-from exportd.db.migrate import upgrade
+from tests.support.databases import migrated_sqlite
 from tests.support.sources import fake_sources
 
 SECRET = "test-secret-of-the-host-app-" + "x" * 40
@@ -25,9 +25,8 @@ SECRET = "test-secret-of-the-host-app-" + "x" * 40
 @pytest.fixture(scope="module")
 def client(tmp_path_factory: pytest.TempPathFactory) -> TestClient:
     path = tmp_path_factory.mktemp("tokens") / "t.db"
-    settings = load_settings(database_url=f"sqlite:///{path}", jwt_secret=SECRET)
+    settings = load_settings(database_url=migrated_sqlite(path), jwt_secret=SECRET)
     db = create_database(settings)
-    upgrade(db)
     return TestClient(create_app(settings, db=db, sources=fake_sources()))
 
 

@@ -1,9 +1,12 @@
-"""Fresh databases for tests: a SQLite file per test, or a PostgreSQL database per test
+"""Fresh databases for tests: a SQLite file or a PostgreSQL database per test, each
 cloned from a migrated template (cloning is much faster than migrating each time)."""
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,6 +16,8 @@ from pathlib import Path
 import psycopg
 import pytest
 from psycopg import sql
+
+from tests.support.pg_reuse import reset
 
 PG_ADMIN_URL = os.environ.get(
     "EXPORTD_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -66,7 +71,14 @@ def pg_template() -> str:
     return name
 
 
+# Used databases of this process, emptied and waiting for the next test.
+_reusable: list[str] = []
+
+
 def drop_pg_template() -> None:
+    for name in _reusable:
+        _admin(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    _reusable.clear()
     if pg_template.cache_info().currsize:
         name = pg_template()
         _admin(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
@@ -74,17 +86,51 @@ def drop_pg_template() -> None:
 
 @contextmanager
 def fresh_pg_database(*, migrated: bool = True) -> Iterator[str]:
-    """A new database for one test; yields its URL and drops it afterwards."""
-    name = f"exportd_t_{uuid.uuid4().hex[:12]}"
-    if migrated:
-        template = sql.Identifier(pg_template())
-        _admin(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), template))
+    """A database for one test, as new (a reused one emptied, or a clone of the migrated
+    template); yields its URL and empties or drops it afterwards."""
+    if migrated and _reusable:
+        name = _reusable.pop()
     else:
-        _admin(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        name = f"exportd_t_{uuid.uuid4().hex[:12]}"
+        template = sql.SQL(" TEMPLATE {}").format(sql.Identifier(pg_template()))
+        _admin(
+            sql.SQL("CREATE DATABASE {}{}").format(
+                sql.Identifier(name), template if migrated else sql.SQL("")
+            )
+        )
     try:
         yield pg_url(name)
     finally:
-        _admin(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        if migrated and reset(pg_url(name), pg_url(pg_template())):
+            _reusable.append(name)
+        else:
+            _admin(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@cache
+def sqlite_template() -> Path:
+    """This process's migrated SQLite file, made once and copied by ``migrated_sqlite``."""
+    from exportd.config import load_settings
+    from exportd.db import create_database
+    from exportd.db.migrate import upgrade
+
+    folder = Path(tempfile.mkdtemp(prefix="exportd-template-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    path = folder / "template.db"
+    db = create_database(load_settings(database_url=f"sqlite:///{path}"), pool=False)
+    upgrade(db)
+    db.dispose()
+    # Closing the last connection checkpoints the WAL: the main file alone is the database.
+    assert not Path(f"{path}-wal").exists(), "the template's WAL was not checkpointed"
+    return path
+
+
+def migrated_sqlite(path: Path) -> str:
+    """A migrated SQLite database at ``path`` (a copy of the template); returns its URL."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(sqlite_template(), path)
+    path.chmod(0o600)  # as exportd creates its own database files
+    return f"sqlite:///{path}"
 
 
 @contextmanager
@@ -92,15 +138,7 @@ def migrated_database(backend: str, folder: Path) -> Iterator[str]:
     """The URL of a migrated, empty database: a SQLite file in ``folder``, or a fresh
     PostgreSQL database (skipped locally, failed in CI, when none answers)."""
     if backend == "sqlite":
-        from exportd.config import load_settings
-        from exportd.db import create_database
-        from exportd.db.migrate import upgrade
-
-        url = f"sqlite:///{folder / 'exportd.db'}"
-        db = create_database(load_settings(database_url=url), pool=False)
-        upgrade(db)
-        db.dispose()
-        yield url
+        yield migrated_sqlite(folder / "exportd.db")
         return
     require_postgres()
     with fresh_pg_database() as url:

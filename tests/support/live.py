@@ -16,7 +16,7 @@ from pathlib import Path
 from exportd.auth.tokens import mint
 from exportd.config import jwt_key, load_settings
 from exportd.db import Database, create_database
-from exportd.db.migrate import upgrade
+from tests.support.databases import migrated_sqlite
 from tests.support.mail import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -59,7 +59,7 @@ def live_exportd(
     seed: Callable[[Database], None] | None = None,
     env: dict[str, str] | None = None,
 ) -> Iterator[Live]:
-    database = f"sqlite:///{tmp / 'live.db'}"
+    database = migrated_sqlite(tmp / "live.db")
     full_env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
@@ -71,7 +71,6 @@ def live_exportd(
         **(env or {}),
     }
     db = create_database(load_settings(database_url=database))
-    upgrade(db)
     if seed is not None:
         seed(db)
     db.dispose()

@@ -14,18 +14,17 @@ from fastapi.testclient import TestClient
 from exportd.api.app import create_app
 from exportd.config import load_settings
 from exportd.db import create_database
-from exportd.db.migrate import upgrade
 from exportd.documents.models import MAX_DOCUMENT_BYTES
 from tests.support.api import Api
+from tests.support.databases import migrated_sqlite
 from tests.support.sources import fake_sources
 
 
 def api_for(tmp_path: Path, **overrides: Any) -> Iterator[Api]:
     settings = load_settings(
-        database_url=f"sqlite:///{tmp_path / 'exportd.db'}", preview_per_minute=1000, **overrides
+        database_url=migrated_sqlite(tmp_path / "exportd.db"), preview_per_minute=1000, **overrides
     )
     db = create_database(settings)
-    upgrade(db)
     with TestClient(create_app(settings, db=db, sources=fake_sources())) as client:
         yield Api(client, settings)
     db.dispose()
