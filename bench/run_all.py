@@ -84,7 +84,8 @@ def block(results: list[tuple[str, str, float, int]]) -> str:
     ]
     for name, output, seconds, code in results:
         status = "" if code == 0 else f" — exited {code}"
-        parts += [f"### `bench/{name}.py` ({seconds:.0f} s{status})", "", "```", output, "```", ""]
+        title = f"### `bench/{name}.py` ({seconds:.0f} s{status})"
+        parts += [title, "", "```text", output, "```", ""]
     parts.append(END)
     return "\n".join(parts)
 
