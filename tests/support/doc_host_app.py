@@ -35,9 +35,9 @@ employees = SqlTable(
 # The modules a reader writes beside the docs' own (each imports from here).
 MODULES = {
     "myapp/__init__.py": "",
-    "myapp/tables.py": "from tests.support.doc_host_app import employees, invoices  # noqa\n",
+    "myapp/tables.py": "from tests.support.doc_host_app import employees, invoices\n",
     "mypackage/__init__.py": "",
-    "mypackage/reports.py": "from tests.support.doc_host_app import batches, write  # noqa\n",
+    "mypackage/reports.py": "from tests.support.doc_host_app import batches, write\n",
 }
 
 
