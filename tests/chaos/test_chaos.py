@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -67,7 +68,7 @@ def harness(tmp_path: Path) -> Iterator[Harness]:
         chaos.close()
 
 
-def _seed(harness: Harness) -> ExportService:
+def _seed(harness: Harness, smtp_url: str) -> ExportService:
     with harness.db.write() as conn:
         create_demo_tables(conn)
         for user in USERS:
@@ -81,8 +82,13 @@ def _seed(harness: Harness) -> ExportService:
         db=harness.db,
         store=harness.store,
         sources=load_sources(["exportd.demo.sources:demo_sources"], []),
+        # Configured as the workers are: with no SMTP server, email would be refused.
         settings=harness.settings.model_copy(
-            update={"webhook_allow_private": True, "job_attempts": 8}
+            update={
+                "webhook_allow_private": True,
+                "job_attempts": 8,
+                "smtp_url": SecretStr(smtp_url),
+            }
         ),
     )
 
@@ -237,7 +243,7 @@ def test_nothing_is_lost_when_workers_die_and_services_fail(
         "delivery_attempts": "3",
         "delivery_retry_cooldown_s": "0",
     }
-    service = _seed(harness)
+    service = _seed(harness, smtp.url)
     for _ in range(3):
         harness.start_worker(**env)
     killer = Killer(harness, env, pool=3)

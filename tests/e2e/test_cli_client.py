@@ -70,9 +70,13 @@ def test_a_refused_request_exits_1_naming_the_field(live: Live) -> None:
 
 
 def test_a_failed_export_exits_1_with_its_reason(live: Live) -> None:
-    done = live.run("export", "resume", "-f", "pdf", "--wait", user="nobody")
+    # A trader profile without evaluations has no work section, which the modern template
+    # needs: the worker finds out (building the profile is a job's work).
+    done = live.run(
+        "export", "trader_profile", "-f", "pdf", "--template", "modern", "--wait", user="nobody"
+    )
     assert done.returncode == 1
-    assert "there is no default document (document_not_found)" in done.stderr
+    assert "missing sections: work (document_sections_missing)" in done.stderr
 
 
 def test_exports_list_show_and_download(live: Live) -> None:

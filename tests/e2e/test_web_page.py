@@ -20,7 +20,12 @@ from exportd.auth.principal import Principal
 from exportd.config import load_settings
 from exportd.db import Database
 from exportd.demo.resumes import RESUMES
-from exportd.demo.tables import create_demo_tables, demo_trades, seed_trades
+from exportd.demo.tables import (
+    create_demo_tables,
+    demo_trades,
+    seed_goals_and_evaluations,
+    seed_trades,
+)
 from exportd.documents.service import DocumentService
 from exportd.queue import JobStore
 from tests.support.browser import screenshot_dir
@@ -166,18 +171,19 @@ def test_a_failed_export_says_why_and_retries(page: Any, live: Live) -> None:
     page.goto(f"{live.url}/exports")
     page.get_by_label("Token from your application").fill(live.token("carol"))
     page.get_by_role("button", name="Sign in", exact=True).click()
-    page.get_by_label("What to export").select_option("resume")
+    # Her trader profile has no work section yet (no prop-firm evaluations), which the
+    # modern template needs: known only when the worker builds it, so the export fails.
+    page.get_by_label("What to export").select_option("trader_profile")
+    page.get_by_label("Template").select_option("modern")
     page.get_by_role("button", name="Export", exact=True).click()
     row = newest(page)
     expect(row.locator(".badge")).to_have_text("Failed")
-    expect(row).to_contain_text("The resume to export was not found.")
+    expect(row).to_contain_text("The resume lacks a section the template needs.")
     shoot(page, "failed")
-    created = httpx.post(
-        f"{live.url}/v1/documents",
-        headers={"Authorization": f"Bearer {live.token('carol')}"},
-        json={"title": "Carol", "content": RESUMES["alice"]},
-    )
-    assert created.status_code == 201, created.text
+    db = live.database()
+    with db.write() as conn:
+        seed_goals_and_evaluations(conn, "carol")
+    db.dispose()
     row.get_by_role("button", name="Retry").click()
     expect(newest(page).locator(".badge")).to_have_text("Ready")
     expect(page.locator("#export-list > li")).to_have_count(1)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 from sqlalchemy import select
 
 from exportd.api.app import create_app
@@ -27,6 +28,14 @@ def api(settings: Settings, db: Database) -> Iterator[Api]:
     app = create_app(settings, db=db, sources=fake_sources())
     with TestClient(app) as client:
         yield Api(client, settings)
+
+
+@pytest.fixture
+def mail_api(settings: Settings, db: Database) -> Iterator[Api]:
+    """An API that sends email (nothing listens there: only workers connect)."""
+    configured = settings.model_copy(update={"smtp_url": SecretStr("smtp://127.0.0.1:2525")})
+    with TestClient(create_app(configured, db=db, sources=fake_sources())) as client:
+        yield Api(client, configured)
 
 
 def assert_problem(response, status: int, code: str) -> dict:
@@ -306,7 +315,8 @@ def test_batch_route(api: Api) -> None:
     assert len(listed) == 2
 
 
-def test_notifications_go_only_to_the_callers_own_address(api: Api) -> None:
+def test_notifications_go_only_to_the_callers_own_address(mail_api: Api) -> None:
+    api = mail_api
     body = {"source": "trades", "format": "csv", "notify": {"email": "eve@example.com"}}
     problem = assert_problem(
         api.create("alice", body, email="alice@example.com"), 422, "notify_email_not_allowed"
@@ -368,6 +378,8 @@ def test_templates_are_checked_at_creation(api: Api, body: dict, code: str, fiel
 
 
 def test_a_resume_export_takes_the_default_template(api: Api) -> None:
+    document = {"title": "CV", "content": {"profile": {"name": "Ada"}}}
+    api.client.post("/v1/documents", json=document, headers=api.as_user("alice"))
     created = api.create("alice", {"source": "resume", "format": "pdf"})
     assert created.status_code == 202
     assert created.json()["template"] == "classic"

@@ -3,11 +3,13 @@ validated, unsafe specs refused at start; on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import ValidationError
 from sqlalchemy import select
 
 from exportd.api.app import create_app
@@ -118,3 +120,26 @@ def test_the_api_validates_a_sql_sources_params(
         assert (bad.status_code, bad.json()["code"]) == (422, "params_invalid")
         ok = api.create("bob", {"source": "big_wins", "format": "xlsx", "params": {"min_pnl": 10}})
         assert ok.status_code == 202
+
+
+@pytest.mark.parametrize("order", [("date_from", "date_to"), ("date_to", "date_from")])
+def test_a_sql_sources_date_range_may_not_run_backwards(order: tuple[str, str]) -> None:
+    spec = {
+        **BIG_WINS,
+        "sql": "SELECT symbol, pnl, closed_at FROM demo_trades WHERE owner_id = :owner_id "
+        "AND date(closed_at) BETWEEN :date_from AND :date_to",
+        "params": [{"name": name, "type": "date", "required": True} for name in order],
+    }
+    source = load_sources([], [spec]).get("big_wins")
+    assert source is not None
+    backwards = {"date_from": "2026-03-01", "date_to": "2026-02-01"}
+    with pytest.raises(ValidationError) as refused:
+        source.params_model.model_validate(backwards)
+    [error] = refused.value.errors()
+    assert (error["type"], error["loc"]) == ("date_range_invalid", (order[1],))
+    one_day = source.params_model.model_validate(
+        {"date_from": "2026-02-01", "date_to": "2026-02-01"}
+    )
+    assert one_day.model_dump() == {"date_from": date(2026, 2, 1), "date_to": date(2026, 2, 1)}
+    with pytest.raises(ValidationError, match="extra"):  # still only the declared params
+        source.params_model.model_validate({**one_day.model_dump(), "other": 1})

@@ -11,10 +11,11 @@ from sqlalchemy import Float, Numeric, Select, case, cast, func, select
 from exportd.demo.profile import TraderProfile
 from exportd.demo.tables import demo_goals, demo_prop_evaluations, demo_trades
 from exportd.sources.base import ColumnSpec, Source
+from exportd.sources.params import DateRange
 from exportd.sources.query import QuerySource
 
 
-class TradeParams(BaseModel):
+class TradeParams(DateRange):
     model_config = ConfigDict(extra="forbid")
 
     date_from: date | None = Field(default=None, description="opened on or after")
@@ -71,7 +72,7 @@ def TradesSource() -> QuerySource:  # noqa: N802 - reads as the source it builds
     )
 
 
-class DailyPnlParams(BaseModel):
+class DailyPnlParams(DateRange):
     model_config = ConfigDict(extra="forbid")
 
     date_from: date | None = Field(default=None, description="closed on or after")
@@ -131,7 +132,7 @@ def DailyPnlSource() -> QuerySource:  # noqa: N802
     )
 
 
-class TagParams(BaseModel):
+class TagParams(DateRange):
     model_config = ConfigDict(extra="forbid")
 
     date_from: date | None = Field(default=None, description="closed on or after")

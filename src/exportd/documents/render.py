@@ -35,23 +35,43 @@ class RenderOptions:
     max_pages: int = 20
 
 
-def check_sections(resume: Resume, template: Template) -> None:
-    """What the template needs, named exactly, before any rendering."""
-    present = set(resume.section_names())
+@dataclass(frozen=True, slots=True)
+class Misfit:
+    """Why a document's sections do not fit a template: ``document_sections_missing``
+    (a required one is absent) or ``too_many_sections``."""
+
+    code: str
+    message: str
+    reason: str  # the message without naming the template: "missing sections: work"
+
+
+def misfit(section_names: Sequence[str], template: Template) -> Misfit | None:
+    """What the template needs, named exactly; None when the sections fit."""
+    present = set(section_names)
     missing = [s for s in template.manifest.required_sections if s not in present]
     problems = []
     if missing:
         problems.append(f"missing sections: {', '.join(missing)}")
-    count = len(resume.section_names())
+    count = len(section_names)
     if count > template.manifest.max_sections:
         problems.append(
             f"{count} sections, the template takes at most {template.manifest.max_sections}"
         )
-    if problems:
-        raise TerminalJobError(
-            f"the document does not fit the {template.name!r} template: {'; '.join(problems)}",
-            code="document_invalid",
-        )
+    if not problems:
+        return None
+    reason = "; ".join(problems)
+    return Misfit(
+        "document_sections_missing" if missing else "too_many_sections",
+        f"the document does not fit the {template.name!r} template: {reason}",
+        reason,
+    )
+
+
+def check_sections(resume: Resume, template: Template) -> None:
+    """Before any rendering: a document that does not fit fails terminally."""
+    found = misfit(resume.section_names(), template)
+    if found is not None:
+        raise TerminalJobError(found.message, code=found.code)
 
 
 class Renderer:

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Connection, select
 
 from exportd.db.tables import documents
-from exportd.errors import TerminalJobError
+from exportd.errors import RequestInvalid, TerminalJobError
 from exportd.sources.base import DocumentSource
 
 
@@ -25,21 +25,47 @@ class ResumeParams(BaseModel):
 
 class ResumeSource(DocumentSource):
     def document(self, conn: Connection, owner_id: str, params: BaseModel) -> dict[str, Any]:
-        assert isinstance(params, ResumeParams)
-        query = select(documents.c.content).where(documents.c.owner_id == owner_id)
-        if params.document_id is not None:
-            query = query.where(documents.c.id == params.document_id)
-        else:
-            query = query.where(documents.c.is_default)
-        content = conn.execute(query).scalar()
+        content = _content(conn, owner_id, params)
         if content is None:
             raise TerminalJobError(
                 "the document no longer exists"
-                if params.document_id
+                if getattr(params, "document_id", None)
                 else "there is no default document",
                 code="document_not_found",
             )
-        return dict(content)
+        return content
+
+    def precheck_document(
+        self, conn: Connection, owner_id: str, params: BaseModel
+    ) -> dict[str, Any] | None:
+        # One row by its key: cheap enough to read in the request as well.
+        content = _content(conn, owner_id, params)
+        if content is None:
+            document_id = getattr(params, "document_id", None)
+            raise RequestInvalid(
+                f"you have no document {document_id}"
+                if document_id
+                else "you have no default document: create one first",
+                code="document_missing",
+                errors=[
+                    {
+                        "field": "params.document_id",
+                        "message": "no such document" if document_id else "no default document",
+                    }
+                ],
+            )
+        return content
+
+
+def _content(conn: Connection, owner_id: str, params: BaseModel) -> dict[str, Any] | None:
+    assert isinstance(params, ResumeParams)
+    query = select(documents.c.content).where(documents.c.owner_id == owner_id)
+    if params.document_id is not None:
+        query = query.where(documents.c.id == params.document_id)
+    else:
+        query = query.where(documents.c.is_default)
+    content = conn.execute(query).scalar()
+    return None if content is None else dict(content)
 
 
 RESUME = ResumeSource(

@@ -24,6 +24,7 @@ from exportd.db import Database
 from exportd.db.locks import lock_for_transaction
 from exportd.db.tables import exports, jobs
 from exportd.delivery import webhooks
+from exportd.documents.precheck import check_document
 from exportd.documents.templates import builtin_catalogue
 from exportd.errors import (
     Conflict,
@@ -53,7 +54,8 @@ from exportd.formats.localized import uses_decimal_comma
 from exportd.ops import events, metrics
 from exportd.ops.events import EventKind
 from exportd.queue import JobState, JobStore, NewJob
-from exportd.sources import Source, SourceRegistry
+from exportd.sources import DocumentSource, Source, SourceRegistry
+from exportd.sources.params import DATE_RANGE_INVALID
 
 ACTIVE_RETRY_AFTER_S = 30
 BULK_PRIORITY = 10  # claimed after users' own exports (lower runs first)
@@ -107,6 +109,7 @@ class ExportService:
                             code="idempotency_key_reused",
                         )
                     return self._view(existing), False
+            self._check_document(conn, principal, normalized)
             self._check_room(conn, principal.user_id, plan, wanted=1)
             check_before(conn, principal.user_id, plan, self.clock.now())
             export_id = self._insert(
@@ -141,8 +144,12 @@ class ExportService:
                     f"the {plan.name} plan allows batches of {plan.max_batch_size} exports",
                     code="batch_size_limit",
                 )
-            for item in normalized:
+            for index, item in enumerate(normalized):
                 _check_format(plan, item)
+                try:
+                    self._check_document(conn, principal, item)
+                except RequestInvalid as exc:
+                    raise _of_item(index, exc) from None
             self._check_room(conn, principal.user_id, plan, wanted=len(requests))
             check_before(conn, principal.user_id, plan, self.clock.now())
             ids = [
@@ -203,11 +210,23 @@ class ExportService:
         try:
             return self._normalize(principal, request)
         except RequestInvalid as exc:
-            raise RequestInvalid(
-                f"item {index}: {exc.message}",
-                code=exc.code,
-                errors=[{**e, "field": f"items.{index}.{e['field']}"} for e in exc.errors],
-            ) from None
+            raise _of_item(index, exc) from None
+
+    def _check_document(
+        self, conn: Connection, principal: Principal, normalized: dict[str, Any]
+    ) -> None:
+        """A document export whose document is missing or does not fit its template is
+        refused now, in the request's transaction, not failed by the worker later."""
+        source = self.sources.get(normalized["source"])
+        if not isinstance(source, DocumentSource):
+            return
+        check_document(
+            conn,
+            source,
+            owner_id=principal.user_id,
+            params=source.params_model.model_validate(normalized["params"]),
+            template=normalized["template"],
+        )
 
     def _check_room(
         self, conn: Connection, owner_id: str, plan: PlanLimits, *, wanted: int
@@ -232,14 +251,7 @@ class ExportService:
         try:
             params = source.params_model.model_validate(request.params)
         except ValidationError as exc:
-            raise RequestInvalid(
-                "params do not validate",
-                code="params_invalid",
-                errors=[
-                    {"field": ".".join(["params", *map(str, e["loc"])]), "message": e["msg"]}
-                    for e in exc.errors()
-                ],
-            ) from None
+            raise _params_invalid(exc) from None
         return {
             "source": source.name,
             "format": request.format,
@@ -256,6 +268,14 @@ class ExportService:
         if not notify:
             return None
         email = notify.get("email")
+        if email and self.settings.smtp_url is None:
+            # Queued, it would only fail when the export is done: say so now.
+            raise RequestInvalid(
+                "this server sends no email (EXPORTD_SMTP_URL is not set): "
+                "ask for a webhook, or poll",
+                code="notify_email_unavailable",
+                errors=[{"field": "notify.email", "message": "email is not configured"}],
+            )
         if email and not principal.is_admin:
             own = (principal.email or "").casefold()
             if email.casefold() != own:
@@ -785,6 +805,30 @@ def _columns(source: Source, request: ExportRequest) -> list[dict[str, str]] | N
             errors=[{"field": "columns", "message": f"repeated: {repeated}"}],
         )
     return [c.as_dict() for c in request.columns]
+
+
+def _params_invalid(exc: ValidationError) -> RequestInvalid:
+    """Each field named; a date range that runs backwards is its own code, so a client
+    can tell it from a value of the wrong type."""
+    errors = exc.errors()
+    backwards = all(e["type"] == DATE_RANGE_INVALID for e in errors)
+    return RequestInvalid(
+        "the date range ends before it starts" if backwards else "params do not validate",
+        code=DATE_RANGE_INVALID if backwards else "params_invalid",
+        errors=[
+            {"field": ".".join(["params", *map(str, e["loc"])]), "message": e["msg"]}
+            for e in errors
+        ],
+    )
+
+
+def _of_item(index: int, exc: RequestInvalid) -> RequestInvalid:
+    """A batch's refusal names the item: ``items.N.field``."""
+    return RequestInvalid(
+        f"item {index}: {exc.message}",
+        code=exc.code,
+        errors=[{**e, "field": f"items.{index}.{e['field']}"} for e in exc.errors],
+    )
 
 
 def _check_format(plan: PlanLimits, normalized: dict[str, Any]) -> None:

@@ -97,6 +97,16 @@ class DocumentSource(Source):
         """The owner's document; raise ``TerminalJobError`` when there is none."""
         raise NotImplementedError
 
+    def precheck_document(
+        self, conn: Connection, owner_id: str, params: BaseModel
+    ) -> dict[str, Any] | None:
+        """The document, read when the export is asked for (in the API, in the request's
+        transaction) so that one which cannot be made is refused at once with a 422;
+        raise ``RequestInvalid`` (``document_missing``) when there is none.  None — the
+        default — leaves every check to the worker: a source whose document is costly to
+        build should not build it twice."""
+        return None
+
 
 class SourceRegistry:
     def __init__(self, sources: Iterable[Source] = ()) -> None:

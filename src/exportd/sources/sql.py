@@ -39,6 +39,7 @@ from sqlalchemy import (
 from exportd.db.types import UTCDateTime
 from exportd.errors import ConfigError
 from exportd.sources.base import ColumnSpec
+from exportd.sources.params import DateRange
 from exportd.sources.query import QuerySource
 
 ColumnType = Literal["integer", "number", "string", "boolean", "datetime", "date"]
@@ -138,4 +139,10 @@ def _params_model(spec: SqlSourceSpec) -> type[BaseModel]:
         else:
             fields[param.name] = (kind | None, Field(default=None, description=param.description))
     model_name = "".join(part.title() for part in spec.name.split("_")) + "Params"
+    if {"date_from", "date_to"} <= fields.keys():  # the shared rule: not a backwards range
+        return create_model(model_name, __base__=_DateRangeParams, **fields)
     return create_model(model_name, __config__=ConfigDict(extra="forbid"), **fields)
+
+
+class _DateRangeParams(DateRange):
+    model_config = ConfigDict(extra="forbid")

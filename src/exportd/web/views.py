@@ -15,6 +15,7 @@ REASONS = {
     "storage_quota_exceeded": "Your plan's storage is full: delete old exports to make room.",
     "document_not_found": "The resume to export was not found.",
     "document_invalid": "The resume is missing something the template needs.",
+    "document_sections_missing": "The resume lacks a section the template needs.",
     "too_many_sections": "The resume has more sections than the template allows.",
     "template_unknown": "The template no longer exists.",
     "page_limit_exceeded": "The document is longer than the page limit.",
