@@ -313,3 +313,33 @@ def test_phone_width_labels_and_keyboard(browser: Any, live: Live) -> None:
     finally:
         context.close()
     assert violations == [], "the page broke its own Content-Security-Policy"
+
+
+def test_an_emailed_links_page_survives_a_prefetch_and_its_button_downloads_once(
+    page: Any, live: Live
+) -> None:
+    headers = {"Authorization": f"Bearer {live.token('bob')}"}
+    body = {"source": "trades", "format": "csv", "params": {"limit": 5}}
+    export = httpx.post(f"{live.url}/v1/exports", json=body, headers=headers).json()
+    for _ in range(200):
+        if export["status"] == "completed":
+            break
+        page.wait_for_timeout(100)
+        export = httpx.get(f"{live.url}{export['links']['self']}", headers=headers).json()
+    token_url = httpx.post(
+        f"{live.url}/v1/exports/{export['id']}/download-token", headers=headers
+    ).json()["url"]
+    # The email's form of the link; a mail scanner fetches it before the user does.
+    link = live.url + token_url.replace("/v1/downloads/", "/exports/downloads/")
+    assert httpx.head(link).status_code == 200
+    assert httpx.get(link).status_code == 200
+    page.goto(link)
+    expect(page.get_by_role("heading", name="Your file is ready")).to_be_visible()
+    expect(page.locator("main")).to_contain_text(export["result"]["filename"])
+    shoot(page, "download-link")
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download").click()  # Chromium's own form POST
+    rows = list(csv.reader(io.StringIO(Path(download.value.path()).read_text())))
+    assert len(rows) == 6  # the header and five trades
+    page.reload()
+    expect(page.locator("main")).to_contain_text("download_token_used")

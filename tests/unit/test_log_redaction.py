@@ -19,6 +19,11 @@ def test_redact_keeps_everything_but_the_token() -> None:
         '"GET /v1/downloads/[redacted]?x=1 HTTP/1.1"'
     )
     assert redact("/v1/exports/abc/download") == "/v1/exports/abc/download"
+    # The page an emailed link opens carries the same token.
+    assert redact(f'"HEAD /exports/downloads/{TOKEN} HTTP/1.1"') == (
+        '"HEAD /exports/downloads/[redacted] HTTP/1.1"'
+    )
+    assert redact_path(f"/exports/downloads/{TOKEN}") == "/exports/downloads/[redacted]"
 
 
 def test_a_traceback_that_quotes_the_path_is_redacted() -> None:

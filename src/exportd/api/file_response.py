@@ -1,4 +1,5 @@
-"""A file download whose Range refusals are problem+json, like every other error.
+"""A download's answer (``artifact_response``), and a file download whose Range refusals
+are problem+json, like every other error.
 
 Starlette's ``FileResponse`` answers Range requests itself, and refuses a malformed
 header with a plain-text 400 and a range past the file's end with a plain-text 416.
@@ -11,10 +12,21 @@ from __future__ import annotations
 
 from starlette.datastructures import Headers
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse
+from starlette.responses import (
+    FileResponse,
+    JSONResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
 from starlette.types import Message, Receive, Scope, Send
 
 from exportd.api.problems import problem
+from exportd.exports.downloads import Artifact
+from exportd.storage import Storage
+from exportd.storage.base import content_disposition
+
+_PRIVATE = {"Cache-Control": "private, no-store", "X-Content-Type-Options": "nosniff"}
 
 # The file response's own status is 200: these come only from its Range handling.
 _REFUSALS = {
@@ -45,3 +57,25 @@ def _problem(scope: Scope, refused: Message) -> JSONResponse:
     content_range = Headers(raw=list(refused.get("headers", []))).get("content-range")
     headers = {"Content-Range": content_range} if content_range else None
     return problem(Request(scope), status=status, code=code, detail=detail, headers=headers)
+
+
+def artifact_response(artifact: Artifact, storage: Storage, *, redirect: int = 302) -> Response:
+    """A download's answer: a local file with Range support, a redirect to a presigned
+    URL (S3; ``redirect`` 303 after a POST), or else a stream from storage."""
+    if artifact.url is not None:
+        # S3: the client fetches straight from the bucket with a short-lived signed URL.
+        return RedirectResponse(artifact.url, status_code=redirect, headers=_PRIVATE)
+    if artifact.path is not None:
+        # FileResponse answers Range requests (its refusals as problems: RangedFileResponse)
+        # and writes RFC 6266 filename* when needed.
+        return RangedFileResponse(
+            artifact.path,
+            media_type=artifact.content_type,
+            filename=artifact.filename,
+            headers=_PRIVATE,
+        )
+    return StreamingResponse(
+        storage.read(artifact.key),
+        media_type=artifact.content_type,
+        headers={**_PRIVATE, "Content-Disposition": content_disposition(artifact.filename)},
+    )

@@ -77,7 +77,9 @@ def _wording(
         f"{result.get('row_count', 0)} rows, {_size(int(result.get('size', 0)))}."
     ]
     if link:
-        paragraphs.append(f"Download it here (the link works once):\n{link}")
+        paragraphs.append(
+            f"Download it here (the page shows the file; its button downloads it once):\n{link}"
+        )
     if attachment:
         paragraphs.append("The file is attached.")
     paragraphs.append(f"The file is kept until {export.expires_at:%Y-%m-%d %H:%M} UTC.")

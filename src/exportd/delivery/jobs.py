@@ -96,7 +96,9 @@ def run_delivery(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
         export = conn.execute(select(exports).where(exports.c.id == delivery.export_id)).one()
         link = None
         if delivery.event == "export.completed" and export.status == "completed":
-            link = _download_link(conn, rt.settings, export)
+            # A person opens an email's link (and so may a mail scanner, first): the
+            # landing page. A webhook's receiver is a program: the API's link.
+            link = _download_link(conn, rt.settings, export, page=delivery.channel == "email")
     if delivery.channel == "email":
         attachment = _attachment(rt, export)
         message = compose_email(rt.settings, delivery, export, link, attachment)
@@ -106,11 +108,12 @@ def run_delivery(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
     return {"channel": "webhook", "status": status}
 
 
-def _download_link(conn: Connection, settings: Settings, export: Row[Any]) -> str:
+def _download_link(conn: Connection, settings: Settings, export: Row[Any], *, page: bool) -> str:
     links = DownloadLinks(settings.secret_key.get_secret_value(), settings.download_token_ttl_s)
     # Valid as long as the file is (a one-time link is still one-time).
     ttl = max(timedelta(minutes=5), export.expires_at - datetime.now(UTC))
-    return settings.public_url.rstrip("/") + links.mint(conn, export.id, ttl=ttl).url
+    minted = links.mint(conn, export.id, ttl=ttl)
+    return settings.public_url.rstrip("/") + (minted.page_url if page else minted.url)
 
 
 def _attachment(rt: Any, export: Row[Any]) -> tuple[bytes, str, str] | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hmac
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -75,28 +76,52 @@ class Downloads:
             return self.links.mint(conn, export_id)
 
     def redeem(self, token: str) -> Artifact:
+        """Spend a one-time link: the file, once."""
         token_id = self.links.verify(token)
         with self.db.write() as conn:
-            row = conn.execute(
-                select(download_tokens).where(download_tokens.c.id == token_id)
-            ).first()
-            if row is None or not hmac.compare_digest(row.token_hash, token_hash(token)):
-                raise invalid_token()
+            row = self._stored(conn, token_id, token)
             used = conn.execute(
                 update(download_tokens)
                 .where(download_tokens.c.id == token_id, download_tokens.c.used_at.is_(None))
                 .values(used_at=self.clock.now())
             ).rowcount
             if not used:
-                raise Gone("this download link was already used", code="download_token_used")
-            status = self._status(conn, row.export_id)
-            # Links are minted only for a file to download: a completed export's, or the
-            # partial file of a failed one (gone once it expires).
-            if status not in (ExportStatus.COMPLETED, ExportStatus.FAILED):
-                raise Gone("the export's file is no longer available", code="export_expired")
+                raise _used()
+            self._available(conn, row.export_id)
             return self._count_and_locate(conn, row.export_id)
 
+    def peek(self, token: str) -> LinkPreview:
+        """What a link would download, refused exactly as ``redeem`` would refuse it, and
+        spending nothing: for the page an emailed link opens (mail scanners open it too)."""
+        token_id = self.links.verify(token)
+        with self.db.read() as conn:
+            row = self._stored(conn, token_id, token)
+            if row.used_at is not None:
+                raise _used()
+            self._available(conn, row.export_id)
+            result = conn.execute(
+                select(exports.c.result).where(exports.c.id == row.export_id)
+            ).scalar_one()
+        result = result or {}
+        return LinkPreview(
+            filename=safe_filename(result.get("filename", "export")),
+            size=int(result.get("size", 0)),
+            expires_at=row.expires_at,
+        )
+
     # -- helpers -----------------------------------------------------------------------
+
+    def _stored(self, conn: Connection, token_id: str, token: str) -> Row[Any]:
+        row = conn.execute(select(download_tokens).where(download_tokens.c.id == token_id)).first()
+        if row is None or not hmac.compare_digest(row.token_hash, token_hash(token)):
+            raise invalid_token()
+        return row
+
+    def _available(self, conn: Connection, export_id: str) -> None:
+        # Links are minted only for a file to download: a completed export's, or the
+        # partial file of a failed one (gone once it expires).
+        if self._status(conn, export_id) not in (ExportStatus.COMPLETED, ExportStatus.FAILED):
+            raise Gone("the export's file is no longer available", code="export_expired")
 
     def _ready(self, view: ExportView) -> None:
         status = view.status
@@ -152,6 +177,17 @@ class Downloads:
                 key, filename=filename, content_type=content_type, ttl_s=self.link_ttl_s
             )
         return Artifact(key, filename, content_type, size, path=path, url=url)
+
+
+@dataclass(frozen=True, slots=True)
+class LinkPreview:
+    filename: str
+    size: int
+    expires_at: datetime
+
+
+def _used() -> Gone:
+    return Gone("this download link was already used", code="download_token_used")
 
 
 _UNSAFE = re.compile(r"[^\w.\- ]+", re.UNICODE)

@@ -1,6 +1,11 @@
 """One-time download links: ``<id>.<expiry>.<signature>``, HMAC-SHA256 over id and expiry
 with the secret key, so a tampered or forged token is refused before any database
-look-up.  Only the token's SHA-256 is stored."""
+look-up.  Only the token's SHA-256 is stored.
+
+One token, two doors: ``/v1/downloads/<token>`` (for programs: a GET spends it) and
+``/exports/downloads/<token>`` (for people, the link emails carry: a GET only shows the
+file, a button on that page spends it), so a mail scanner that opens every link before
+the user does cannot use up the user's one download."""
 
 from __future__ import annotations
 
@@ -23,10 +28,15 @@ from exportd.errors import Forbidden, Gone
 _EXPIRY = re.compile(r"[0-9]{1,11}")
 
 
+API_PREFIX = "/v1/downloads/"
+PAGE_PREFIX = "/exports/downloads/"
+
+
 @dataclass(frozen=True, slots=True)
 class DownloadLink:
-    url: str
+    url: str  # the API's: a GET spends the token
     expires_at: datetime
+    page_url: str  # the landing page's: a GET spends nothing
 
 
 class DownloadLinks:
@@ -54,7 +64,9 @@ class DownloadLinks:
                 created_at=now,
             )
         )
-        return DownloadLink(url=f"/v1/downloads/{token}", expires_at=expires_at)
+        return DownloadLink(
+            url=API_PREFIX + token, expires_at=expires_at, page_url=PAGE_PREFIX + token
+        )
 
     def verify(self, token: str) -> str:
         """The token's id, if its signature holds and it has not expired."""

@@ -5,13 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 
 from fastapi import APIRouter, Request, status
-from fastapi.responses import FileResponse, RedirectResponse, Response, StreamingResponse
+from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel
 
 from exportd.api.deps import ReadExports
-from exportd.api.file_response import RangedFileResponse
+from exportd.api.file_response import artifact_response
 from exportd.exports.downloads import Artifact, Downloads
-from exportd.storage.base import content_disposition
 
 router = APIRouter(tags=["downloads"])
 
@@ -26,27 +25,8 @@ def _downloads(request: Request) -> Downloads:
     return downloads
 
 
-_PRIVATE = {"Cache-Control": "private, no-store", "X-Content-Type-Options": "nosniff"}
-
-
 def _file(artifact: Artifact, downloads: Downloads) -> Response:
-    if artifact.url is not None:
-        # S3: the client fetches straight from the bucket with a short-lived signed URL.
-        return RedirectResponse(artifact.url, status_code=302, headers=_PRIVATE)
-    if artifact.path is not None:
-        # FileResponse answers Range requests (its refusals as problems: RangedFileResponse)
-        # and writes RFC 6266 filename* when needed.
-        return RangedFileResponse(
-            artifact.path,
-            media_type=artifact.content_type,
-            filename=artifact.filename,
-            headers=_PRIVATE,
-        )
-    return StreamingResponse(
-        downloads.storage.read(artifact.key),
-        media_type=artifact.content_type,
-        headers={**_PRIVATE, "Content-Disposition": content_disposition(artifact.filename)},
-    )
+    return artifact_response(artifact, downloads.storage)
 
 
 @router.get(
