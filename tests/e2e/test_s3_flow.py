@@ -84,6 +84,19 @@ def test_exports_land_in_s3_and_download_through_presigned_links(
             assert redeemed.status_code == 302
             assert fetch(redeemed.headers["Location"])[0] == stored
             assert client.get(link, follow_redirects=False).status_code == 410
+            # An emailed link's page: its button's POST is answered 303, so the browser
+            # GETs the presigned URL.
+            page = (
+                client.post(
+                    f"/v1/exports/{view.id}/download-token", headers=api.as_user("bob", plan="pro")
+                )
+                .json()["url"]
+                .replace("/v1/downloads/", "/exports/downloads/")
+            )
+            assert client.get(page).status_code == 200
+            pressed = client.post(page, follow_redirects=False)
+            assert pressed.status_code == 303
+            assert fetch(pressed.headers["Location"])[0] == stored
 
         # Expired: cleanup removes the object, then marks the export.
         with harness.db.write() as conn:
