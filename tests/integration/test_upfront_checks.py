@@ -7,18 +7,18 @@ nothing is queued or written. On SQLite and PostgreSQL."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx2
 import pytest
 import typer
-from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from exportd import cli_client
-from exportd.api.app import create_app
 from exportd.auth.principal import Principal
 from exportd.client import ExportdClient
 from exportd.config import Settings
@@ -30,61 +30,72 @@ from exportd.exports.models import ExportRequest
 from exportd.exports.service import ExportService
 from exportd.queue import JobStore
 from tests.support.api import Api
+from tests.support.resumes import api_for
 from tests.support.sources import fake_sources
 
 ALICE = Principal("alice", "pro", "alice@example.com")
 NO_WORK = {"profile": {"name": "Ada Lovelace"}}  # the modern template needs "work"
 SMTP = SecretStr("smtp://127.0.0.1:2525")  # configured; only a worker would connect
 
-# (a document alice has, the request, its code, the field named, what makes it acceptable)
+
+@dataclass(frozen=True)
+class Case:
+    body: dict[str, Any]  # the request
+    code: str
+    field: str
+    fix: dict[str, Any]  # what makes it acceptable ("document": make one; "smtp": set it)
+    given: dict[str, Any] | None = None  # a document alice has
+
+
+def trades(**extra: Any) -> dict[str, Any]:
+    return {"source": "trades", "format": "csv", "params": {}, **extra}
+
+
+def resume(**extra: Any) -> dict[str, Any]:
+    return {"source": "resume", "format": "pdf", "params": {}, **extra}
+
+
 CASES = [
     pytest.param(
-        None,
-        {
-            "source": "trades",
-            "format": "csv",
-            "params": {"date_from": "2026-03-01", "date_to": "2026-02-01"},
-        },
-        "date_range_invalid",
-        "params.date_to",
-        {"params": {"date_from": "2026-02-01", "date_to": "2026-02-01"}},  # one whole day
+        Case(
+            trades(params={"date_from": "2026-03-01", "date_to": "2026-02-01"}),
+            "date_range_invalid",
+            "params.date_to",
+            {"params": {"date_from": "2026-02-01", "date_to": "2026-02-01"}},  # one whole day
+        ),
         id="dates-backwards",
     ),
     pytest.param(
-        None,
-        {"source": "resume", "format": "pdf", "params": {}},
-        "document_missing",
-        "params.document_id",
-        {"document": NO_WORK},
+        Case(resume(), "document_missing", "params.document_id", {"document": NO_WORK}),
         id="no-default-document",
     ),
     pytest.param(
-        NO_WORK,
-        {"source": "resume", "format": "pdf", "params": {"document_id": "0" * 32}},
-        "document_missing",
-        "params.document_id",
-        {"params": {}},
+        Case(
+            resume(params={"document_id": "0" * 32}),
+            "document_missing",
+            "params.document_id",
+            {"params": {}},
+            given=NO_WORK,
+        ),
         id="no-such-document",
     ),
     pytest.param(
-        NO_WORK,
-        {"source": "resume", "format": "pdf", "params": {}, "template": "modern"},
-        "document_sections_missing",
-        "template",
-        {"template": "classic"},  # classic needs only the profile
+        Case(
+            resume(template="modern"),
+            "document_sections_missing",
+            "template",
+            {"template": "classic"},  # classic needs only the profile
+            given=NO_WORK,
+        ),
         id="sections-missing",
     ),
     pytest.param(
-        None,
-        {
-            "source": "trades",
-            "format": "csv",
-            "params": {},
-            "notify": {"email": "alice@example.com"},
-        },
-        "notify_email_unavailable",
-        "notify.email",
-        {"smtp": True},
+        Case(
+            trades(notify={"email": "alice@example.com"}),
+            "notify_email_unavailable",
+            "notify.email",
+            {"smtp": True},
+        ),
         id="email-without-smtp",
     ),
 ]
@@ -113,65 +124,55 @@ def nothing_written(db: Database) -> bool:
     return counts == [0, 0]
 
 
-@pytest.mark.parametrize(("given", "body", "code", "field", "fix"), CASES)
+@pytest.mark.parametrize("case", CASES)
 def test_the_service_refuses_it_up_front_and_accepts_it_fixed(
-    db: Database,
-    settings: Settings,
-    documents: DocumentService,
-    given: dict[str, Any] | None,
-    body: dict[str, Any],
-    code: str,
-    field: str,
-    fix: dict[str, Any],
+    db: Database, settings: Settings, documents: DocumentService, case: Case
 ) -> None:
-    if given is not None:
-        documents.create(ALICE, title="CV", content=given)
+    if case.given is not None:
+        documents.create(ALICE, title="CV", content=case.given)
     service = service_for(db, settings)
     with pytest.raises(RequestInvalid) as caught:
-        service.create(ALICE, as_request(body), idempotency_key="k")
-    assert (caught.value.code, caught.value.errors[0]["field"]) == (code, field)
+        service.create(ALICE, as_request(case.body), idempotency_key="k")
+    assert (caught.value.code, caught.value.errors[0]["field"]) == (case.code, case.field)
     assert "\n" not in caught.value.message
     # A batch is all or nothing, and names the item.
-    ok = {"source": "trades", "format": "csv", "params": {}}
     with pytest.raises(RequestInvalid) as in_batch:
-        service.create_batch(ALICE, [as_request(ok), as_request(body)])
-    assert (in_batch.value.code, in_batch.value.errors[0]["field"]) == (code, f"items.1.{field}")
+        service.create_batch(ALICE, [as_request(trades()), as_request(case.body)])
+    named = (in_batch.value.code, in_batch.value.errors[0]["field"])
+    assert named == (case.code, f"items.1.{case.field}")
     assert nothing_written(db)
 
-    fixed = {k: v for k, v in {**body, **fix}.items() if k not in ("document", "smtp")}
-    if "document" in fix:
-        documents.create(ALICE, title="CV", content=fix["document"])
-    service = service_for(db, settings, smtp=fix.get("smtp", False))
+    fixed = {k: v for k, v in {**case.body, **case.fix}.items() if k not in ("document", "smtp")}
+    if "document" in case.fix:
+        documents.create(ALICE, title="CV", content=case.fix["document"])
+    service = service_for(db, settings, smtp=case.fix.get("smtp", False))
     assert service.create(ALICE, as_request(fixed))[1]
 
 
 @pytest.fixture
-def api(settings: Settings, db: Database) -> Iterator[Api]:
-    with TestClient(create_app(settings, db=db, sources=fake_sources())) as client:
-        yield Api(client, settings)
+def api(tmp_path: Path) -> Iterator[Api]:
+    """The HTTP and CLI layers translate what the service decides: SQLite is enough."""
+    yield from api_for(tmp_path)
 
 
-@pytest.mark.parametrize(("given", "body", "code", "field", "fix"), CASES)
-def test_the_api_answers_a_problem_422(
-    api: Api,
-    given: dict[str, Any] | None,
-    body: dict[str, Any],
-    code: str,
-    field: str,
-    fix: dict[str, Any],
-) -> None:
+def documents_of(api: Api) -> DocumentService:
+    state = api.client.app.state  # type: ignore[attr-defined]
+    return DocumentService(db=state.db, store=JobStore.from_settings(api.settings), max_sections=20)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_the_api_answers_a_problem_422(api: Api, case: Case) -> None:
     headers = api.as_user("alice", plan="pro", email="alice@example.com")
-    if given is not None:
-        made = api.client.post(
-            "/v1/documents", json={"title": "CV", "content": given}, headers=headers
-        )
+    if case.given is not None:
+        document = {"title": "CV", "content": case.given}
+        made = api.client.post("/v1/documents", json=document, headers=headers)
         assert made.status_code == 201, made.text
-    response = api.create("alice", body, plan="pro", email="alice@example.com")
+    response = api.create("alice", case.body, plan="pro", email="alice@example.com")
     assert response.status_code == 422, response.text
     assert response.headers["content-type"] == "application/problem+json"
     problem = response.json()
-    assert (problem["code"], problem["errors"][0]["field"]) == (code, field)
-    assert problem["type"] == f"https://exportd.dev/problems/{code}"
+    assert (problem["code"], problem["errors"][0]["field"]) == (case.code, case.field)
+    assert problem["type"] == f"https://exportd.dev/problems/{case.code}"
     assert nothing_written(api.client.app.state.db)  # type: ignore[attr-defined]
 
 
@@ -220,15 +221,10 @@ def cli(api: Api, monkeypatch: pytest.MonkeyPatch) -> typer.Typer:
     ids=["dates-backwards", "no-document", "sections-missing"],
 )
 def test_exportd_export_says_it_in_one_line(
-    cli: typer.Typer,
-    api: Api,
-    documents: DocumentService,
-    args: list[str],
-    code: str,
-    field: str,
+    cli: typer.Typer, api: Api, args: list[str], code: str, field: str
 ) -> None:
     if code == "document_sections_missing":
-        documents.create(ALICE, title="CV", content=NO_WORK)
+        documents_of(api).create(ALICE, title="CV", content=NO_WORK)
     token = api.token("alice", plan="pro")
     done = CliRunner().invoke(
         cli, ["export", *args, "--url", "http://testserver", "--token", token]
