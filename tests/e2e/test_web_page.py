@@ -219,6 +219,8 @@ def test_refusals_are_explained_and_nothing_is_created(page: Any, live: Live) ->
     page.get_by_label("Time zone for timestamps").fill("Mars/Olympus")
     page.get_by_role("button", name="Export", exact=True).click()
     expect(page.locator("#notice")).to_contain_text("options.timezone")
+    expect(page.locator("#notice .notice")).to_have_attribute("data-code", "request_invalid")
+    expect(page.locator("#notice .notice-text")).to_have_text("Some fields need fixing.")
     shoot(page, "refused")
     assert page.locator("#export-list > li").count() == before
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterator
+from html import unescape
 from pathlib import Path
 
 import pytest
@@ -37,6 +38,22 @@ def sign_in(world: World, user: str = "alice", **kw: object) -> str:
     found = re.search(r'"X-CSRF-Token": "([0-9a-f]+)"', page.text)
     assert found
     return found.group(1)
+
+
+NOTICE = re.compile(
+    r'<p class="notice error"[^>]*data-code="([a-z_]+)"[^>]*><span class="notice-text">([^<]*)'
+    r'</span>\s*<small class="code muted">code: <code>([a-z_]+)</code>'
+)
+
+
+def notice_of(html: str) -> tuple[str, str]:
+    """A notice's words and its code: in ``data-code`` and small print, never the words."""
+    found = NOTICE.search(html)
+    assert found, html
+    code, words, small = found.groups()
+    assert small == code
+    assert code not in words
+    return unescape(words), code
 
 
 def count_exports(world: World) -> int:
@@ -117,11 +134,14 @@ def test_a_refused_form_is_a_notice_naming_the_problem(world: World) -> None:
         data={"source": "trades", "format": "parquet", "col": "symbol"},
         headers=headers,
     )
-    assert "format_not_in_plan" in not_in_plan.text
+    assert notice_of(not_in_plan.text) == (
+        "The free plan does not include parquet exports.",
+        "format_not_in_plan",
+    )
     no_columns = world.api.client.post(
         "/exports/new", data={"source": "trades", "format": "csv"}, headers=headers
     )
-    assert "choose at least one column" in no_columns.text
+    assert "Choose at least one column" in no_columns.text
     for digits in ("²", "1¹", "①", "١٢"):  # int("²") raised: a 500 that reset the connection
         odd = world.api.client.post(
             "/exports/new",

@@ -11,6 +11,7 @@ from exportd.demo.sources import TradesSource
 from exportd.documents.source import RESUME
 from exportd.exports.models import ExportStatus, ExportView
 from exportd.web import forms
+from exportd.web.messages import notice_text
 from exportd.web.views import human_bytes, row_of
 
 TRADES = TradesSource().describe()
@@ -198,7 +199,13 @@ def test_a_failure_reads_as_words_then_the_services_message() -> None:
         viewer="alice",
         watermark_plan=False,
     )
-    assert unknown.reason == "it broke"
+    assert unknown.reason == "It broke."
+    bare = row_of(
+        _view(ExportStatus.FAILED, error={"code": "x_y", "message": "x_y"}),
+        viewer="alice",
+        watermark_plan=False,
+    )
+    assert bare.reason == "It failed."  # a bare code is never the words
 
 
 def test_progress_and_file_text() -> None:
@@ -236,3 +243,20 @@ def test_progress_and_file_text() -> None:
 )
 def test_sizes_read_like_a_person_writes_them(size: int, text: str) -> None:
     assert human_bytes(size) == text
+
+
+@pytest.mark.parametrize(
+    ("code", "message", "words"),
+    [
+        # Our words for a code the page meets.
+        ("export_not_active", "the export is completed",
+         "Already finished, nothing to cancel."),
+        # Else the service's message, as a sentence.
+        ("format_not_in_plan", "the free plan does not include parquet exports",
+         "The free plan does not include parquet exports."),
+        # A message that is only a code says nothing to a person.
+        ("weird_code", "weird_code", "That did not work."),
+    ],
+)  # fmt: skip
+def test_a_refusal_reads_as_words_never_as_its_code(code: str, message: str, words: str) -> None:
+    assert notice_text(code, message) == words

@@ -34,6 +34,7 @@ from exportd.exports.downloads import Downloads
 from exportd.exports.models import ColumnChoice, ExportRequest, ExportView
 from exportd.exports.service import ExportService
 from exportd.web import forms, session
+from exportd.web.messages import notice_text
 from exportd.web.templating import render, row_html, templates
 from exportd.web.views import row_of
 
@@ -90,15 +91,22 @@ def page(request: Request) -> Page:
         raise SignInRequired from exc
 
 
-def _notice(message: str, *, kind: str = "error", fields: list[str] | None = None) -> str:
-    return render("_notice.html", kind=kind, message=message, fields=fields or [])
+def _notice(
+    message: str, *, kind: str = "error", fields: list[str] | None = None, code: str = ""
+) -> str:
+    return render("_notice.html", kind=kind, message=message, fields=fields or [], code=code)
+
+
+def _refusal(exc: ExportdError) -> str:
+    """An error as a notice: words for its code, the fields to fix, the code in small print."""
+    fields = [f"{e.get('field')}: {e.get('message')}" for e in getattr(exc, "errors", [])]
+    wait = getattr(exc, "retry_after_s", None)
+    message = notice_text(exc.code, exc.message) + (f" Try again in {wait} s." if wait else "")
+    return _notice(message, fields=fields, code=exc.code)
 
 
 def _failure(exc: ExportdError) -> HTMLResponse:
-    fields = [f"{e.get('field')}: {e.get('message')}" for e in getattr(exc, "errors", [])]
-    wait = getattr(exc, "retry_after_s", None)
-    message = exc.message + (f" Try again in {wait} s." if wait else "")
-    return HTMLResponse(_notice(f"{message} ({exc.code})", fields=fields), headers=_NOTICE)
+    return HTMLResponse(_refusal(exc), headers=_NOTICE)
 
 
 def unavailable(request: Request, exc: ExportdError) -> Response:
@@ -109,12 +117,11 @@ def unavailable(request: Request, exc: ExportdError) -> Response:
     if "text/event-stream" in request.headers.get("accept", ""):
         return Response(status_code=503, headers=retry)
     if request.headers.get("HX-Request"):
-        notice = _notice(f"{exc.message} ({exc.code})")
-        return HTMLResponse(notice, status_code=503, headers={**_NOTICE, **retry})
+        return HTMLResponse(_refusal(exc), status_code=503, headers={**_NOTICE, **retry})
     return templates.TemplateResponse(
         request,
         "unavailable.html",
-        {"message": exc.message, "code": exc.code},
+        {"message": notice_text(exc.code, exc.message), "code": exc.code},
         status_code=503,
         headers={**retry, "Cache-Control": "no-store"},
     )
@@ -128,19 +135,25 @@ def exports_page(request: Request) -> Response:
     try:
         principal = session.principal_of(request)
     except Unauthenticated as exc:
-        problem = None if exc.code == "auth_required" else exc.message
-        return _sign_in_page(request, problem, status=401 if problem else 200)
+        if exc.code == "auth_required":
+            return _sign_in_page(request, None)
+        return _sign_in_page(request, (notice_text(exc.code, exc.message), exc.code), status=401)
     return _main_page(Page(request, principal))
 
 
 def _sign_in_page(
-    request: Request, problem: str | None, *, status: int = 200, end_session: bool = True
+    request: Request,
+    problem: tuple[str, str] | None,
+    *,
+    status: int = 200,
+    end_session: bool = True,
 ) -> Response:
+    """``problem``: what went wrong in words, and its code (shown in small print)."""
     settings: Settings = request.app.state.settings
     demo = DEMO_USERS if settings.page_sign_in_demo else ()
-    response = templates.TemplateResponse(
-        request, "signin.html", {"problem": problem, "demo_users": demo}, status_code=status
-    )
+    words, code = problem or (None, None)
+    context = {"problem": words, "code": code, "demo_users": demo}
+    response = templates.TemplateResponse(request, "signin.html", context, status_code=status)
     if problem and end_session:
         session.sign_out(response, request)  # an ended session, or a failed new sign-in
     return response
@@ -148,8 +161,8 @@ def _sign_in_page(
 
 def _not_from_this_site(request: Request) -> Response:
     # Another site's form: refused, and the visitor's own session is left as it was.
-    message = "sign in from this site's own page (csrf_failed)"
-    return _sign_in_page(request, message, status=403, end_session=False)
+    problem = ("Sign in from this site's own page.", "csrf_failed")
+    return _sign_in_page(request, problem, status=403, end_session=False)
 
 
 def _main_page(p: Page) -> Response:
@@ -180,7 +193,7 @@ def sign_in(request: Request, token: Annotated[str, Form(max_length=8192)]) -> R
     try:
         session.sign_in(response, request, token.strip())
     except Unauthenticated as exc:
-        return _sign_in_page(request, f"{exc.message} ({exc.code})", status=401)
+        return _sign_in_page(request, (notice_text(exc.code, exc.message), exc.code), status=401)
     return response
 
 
@@ -191,7 +204,8 @@ def sign_in_demo(request: Request, user: Annotated[str, Form(max_length=32)]) ->
     settings: Settings = request.app.state.settings
     chosen = demo_user(user)
     if not settings.page_sign_in_demo or chosen is None:
-        return _sign_in_page(request, "demo sign-in is not available here", status=403)
+        problem = ("Demo sign-in is not available here.", "")
+        return _sign_in_page(request, problem, status=403)
     response = RedirectResponse("/exports", status_code=303)
     session.sign_in(response, request, chosen.token(jwt_key(settings), ttl_s=86_400))
     return response
@@ -378,7 +392,7 @@ def download(request: Request, export_id: str) -> Response:
         link = downloads.issue(p.principal, export_id)
     except ExportdError as exc:
         status = 404 if isinstance(exc, NotFound) else 409
-        return HTMLResponse(_notice(f"{exc.message} ({exc.code})"), status_code=status)
+        return HTMLResponse(_refusal(exc), status_code=status)
     return RedirectResponse(link.url, status_code=303)
 
 
@@ -418,5 +432,4 @@ def preview(
     try:
         return render_preview(request, p.principal, document_id, template)
     except ExportdError as exc:  # shown in the preview's frame, as a preview would be
-        notice = _notice(f"{exc.message} ({exc.code})")
-        return HTMLResponse(notice, status_code=200, headers=PREVIEW_HEADERS)
+        return HTMLResponse(_refusal(exc), status_code=200, headers=PREVIEW_HEADERS)

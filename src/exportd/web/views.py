@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from exportd.exports.models import ExportStatus, ExportView
+from exportd.web.messages import sentence
 
 # A failure's code in words a user can act on; the service's own message follows it.
 REASONS = {
@@ -118,7 +119,7 @@ def _reason(code: str | None, message: str | None) -> str:
     words = REASONS.get(code or "")
     if words and message:
         return f"{words} ({message})"
-    return words or message or "It failed."
+    return words or sentence(message) or "It failed."
 
 
 def human_bytes(size: int) -> str:
