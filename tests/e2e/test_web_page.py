@@ -211,10 +211,10 @@ def test_refusals_are_explained_and_nothing_is_created(page: Any, live: Live) ->
     before = page.locator("#export-list > li").count()
     page.get_by_label("What to export").select_option("trades")
     expect(page.get_by_label("Symbol", exact=True)).to_be_visible()  # the trades fields
-    page.get_by_label("Format").select_option("parquet")
-    page.get_by_role("button", name="Export", exact=True).click()
-    expect(page.locator("#notice")).to_contain_text("format_not_in_plan")
-    page.get_by_label("Format").select_option("csv")
+    # A format outside the plan is there, disabled, with the reason: not refused later.
+    expect(page.locator("#format option[value=parquet]")).to_be_disabled()
+    expect(page.locator("[data-plan-note]")).to_have_text("Parquet is not in your plan (free).")
+    expect(page.get_by_label("Format")).to_have_value("csv")
     page.locator("summary", has_text="File options").click()
     page.get_by_label("Time zone for timestamps").fill("Mars/Olympus")
     page.get_by_role("button", name="Export", exact=True).click()

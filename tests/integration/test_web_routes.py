@@ -423,3 +423,18 @@ def test_an_admin_cannot_export_another_users_export_again(world: World) -> None
     with world.db.read() as conn:
         rows = conn.execute(select(exports.c.owner_id, exports.c.notify)).all()
     assert sorted(rows, key=str) == [("alice", notify), ("alice", notify)]
+
+
+# -- what the page shows (issue 23) -------------------------------------------------------
+
+
+def test_formats_outside_the_plan_are_shown_disabled_with_the_reason(world: World) -> None:
+    sign_in(world, "alice")  # free: no Parquet
+    form = world.api.client.get("/exports/form", params={"source": "trades"}).text
+    assert '<option value="parquet" disabled>Parquet (not in your plan)</option>' in form
+    assert "Parquet is not in your plan (free)." in form
+    assert '<option value="csv" selected>CSV</option>' in form
+    sign_in(world, "bob", plan="pro")
+    form = world.api.client.get("/exports/form", params={"source": "trades"}).text
+    assert '<option value="parquet">Parquet</option>' in form
+    assert "not in your plan" not in form

@@ -245,6 +245,19 @@ def test_sizes_read_like_a_person_writes_them(size: int, text: str) -> None:
     assert human_bytes(size) == text
 
 
+def test_formats_outside_the_plan_are_offered_disabled_with_the_reason() -> None:
+    choices = forms.format_choices(["parquet", "csv", "xlsx"], allowed=["csv", "xlsx", "pdf"])
+    assert [(c.format, c.allowed, c.selected) for c in choices] == [
+        ("parquet", False, False),
+        ("csv", True, True),  # the first the plan allows starts chosen
+        ("xlsx", True, False),
+    ]
+    assert forms.plan_note(choices, "free") == "Parquet is not in your plan (free)."
+    two = forms.format_choices(["csv", "xlsx", "parquet"], allowed=["csv"])
+    assert forms.plan_note(two, "free") == "XLSX and Parquet are not in your plan (free)."
+    assert forms.plan_note(forms.format_choices(["csv"], ["csv"]), "pro") is None
+
+
 @pytest.mark.parametrize(
     ("code", "message", "words"),
     [

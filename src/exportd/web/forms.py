@@ -126,6 +126,41 @@ def ordered_columns(
     return first + rest
 
 
+FORMAT_NAMES = {"parquet": "Parquet"}
+
+
+def format_name(format: str) -> str:
+    """How a format reads on the page: the file extension in capitals, or its own name."""
+    return FORMAT_NAMES.get(format, format.upper())
+
+
+@dataclass(frozen=True, slots=True)
+class FormatChoice:
+    """One option of the format picker: a format outside the plan is shown, disabled."""
+
+    format: str
+    allowed: bool
+    selected: bool
+
+
+def format_choices(formats: Iterable[str], allowed: Iterable[str]) -> list[FormatChoice]:
+    """The source's formats in its order; the first one the plan allows starts chosen."""
+    permitted = set(allowed)
+    offered = list(formats)
+    first = next((f for f in offered if f in permitted), None)
+    return [FormatChoice(f, f in permitted, f == first) for f in offered]
+
+
+def plan_note(choices: Iterable[FormatChoice], plan: str) -> str | None:
+    """Why some formats are disabled, in one line: "XLSX is not in your plan (free)"."""
+    names = [format_name(c.format) for c in choices if not c.allowed]
+    if not names:
+        return None
+    listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+    verb = "is" if len(names) == 1 else "are"
+    return f"{listed} {verb} not in your plan ({plan})."
+
+
 def export_body(
     form: Mapping[str, str], chosen_columns: list[str], source: Mapping[str, Any]
 ) -> dict[str, Any]:

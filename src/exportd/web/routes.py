@@ -231,9 +231,13 @@ def _source_form(p: Page, source: dict[str, Any] | None, preset: str | None = No
     kind = source["kind"]
     skip = ("document_id", "page_size") if kind == "document" else ()
     presets = source["column_presets"]
+    plan = p.exports.plan(p.principal)
+    choices = forms.format_choices(source["formats"], plan.formats_allowed)
     return render(
         "_source_fields.html",
         source=source,
+        formats=choices,
+        plan_note=forms.plan_note(choices, plan.name),
         fields=forms.fields_of(source["params_schema"], skip=skip),
         columns=forms.ordered_columns(source["columns"], presets.get(preset or "")),
         preset=preset,

@@ -9,11 +9,13 @@ from typing import Any
 
 from fastapi.templating import Jinja2Templates
 
+from exportd.web.forms import format_name
 from exportd.web.views import Row, human_bytes, share
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 templates.env.filters["bytes"] = human_bytes
 templates.env.globals["share"] = share
+templates.env.filters["format_name"] = format_name
 
 
 def _when(value: datetime | None) -> str:
