@@ -157,6 +157,7 @@ def test_watch_progress_live_and_cancel(page: Any, live: Live) -> None:
     shoot(page, "running")
     row.get_by_role("button", name="Cancel").click()
     expect(row.locator(".badge")).to_have_text("Cancelled")
+    expect(row).to_contain_text("Cancelled before it finished: no file was kept.")
     expect(row.get_by_role("button", name="Export again")).to_be_visible()
     export_id = (row.get_attribute("id") or "").removeprefix("export-")
     api = httpx.get(

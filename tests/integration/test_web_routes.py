@@ -159,7 +159,12 @@ def test_cancel_on_an_export_that_completed_meanwhile_keeps_it(world: World) -> 
     response = world.api.client.post(
         f"/exports/{export_id}/cancel", headers={"X-CSRF-Token": csrf, "HX-Request": "true"}
     )
-    assert "export_not_active" in response.text
+    # The card itself says what happened (not a notice far above it).
+    assert "HX-Retarget" not in response.headers
+    assert f'id="export-{export_id}"' in response.text
+    assert '<p class="flash" role="status">Already finished, nothing to cancel.</p>' in (
+        response.text
+    )
     kept = world.api.client.get(f"/v1/exports/{export_id}", headers=world.api.as_user("alice"))
     assert kept.json()["status"] == "completed"
     assert world.api.client.get(f"/exports/{export_id}/download").status_code == 200
@@ -438,3 +443,42 @@ def test_formats_outside_the_plan_are_shown_disabled_with_the_reason(world: Worl
     form = world.api.client.get("/exports/form", params={"source": "trades"}).text
     assert '<option value="parquet">Parquet</option>' in form
     assert "not in your plan" not in form
+
+
+def test_cancel_says_on_the_card_what_happened(world: World) -> None:
+    export_id = world.api.create("alice").json()["id"]  # queued: no worker runs here
+    csrf = sign_in(world, "alice")
+    response = world.api.client.post(
+        f"/exports/{export_id}/cancel", headers={"X-CSRF-Token": csrf, "HX-Request": "true"}
+    )
+    assert 'data-status="cancelled"' in response.text
+    assert '<p class="flash" role="status">Cancelled.</p>' in response.text
+    assert "no file was kept" in response.text
+    assert 'id="usage"' in response.text  # one export fewer running
+
+
+def test_a_card_shows_the_source_title_filters_and_columns(world: World) -> None:
+    body = {
+        "source": "trades",
+        "format": "csv",
+        "params": {"symbol": "AAPL", "direction": "long"},
+        "columns": [{"name": "symbol"}, {"name": "pnl", "label": "P&L"}],
+    }
+    export_id = world.api.create("alice", body).json()["id"]
+    sign_in(world, "alice")
+    page = world.api.client.get("/exports").text
+    card = page[page.index(f'id="export-{export_id}"') :]
+    card = card[: card.index("</li>\n</ul>") if "</li>\n</ul>" in card else None]
+    assert '<span class="export-title">Trades · CSV</span>' in card
+    assert "<li>Symbol: AAPL · Direction: long</li>" in card
+    assert "<li>2 columns: Symbol, P&amp;L</li>" in card
+
+
+def test_an_admin_sees_whose_export_each_row_is(world: World) -> None:
+    export_id = completed_export(world, owner="alice")
+    sign_in(world, "alice")
+    assert "owner:" not in world.api.client.get("/exports").text
+    sign_in(world, "admin", admin=True)
+    page = world.api.client.get("/exports").text
+    assert f'id="export-{export_id}"' in page
+    assert '<span class="owner">owner: <strong>alice</strong></span>' in page

@@ -12,7 +12,7 @@ from exportd.documents.source import RESUME
 from exportd.exports.models import ExportStatus, ExportView
 from exportd.web import forms
 from exportd.web.messages import notice_text
-from exportd.web.views import human_bytes, row_of
+from exportd.web.views import Names, human_bytes, row_of
 
 TRADES = TradesSource().describe()
 
@@ -273,3 +273,52 @@ def test_formats_outside_the_plan_are_offered_disabled_with_the_reason() -> None
 )  # fmt: skip
 def test_a_refusal_reads_as_words_never_as_its_code(code: str, message: str, words: str) -> None:
     assert notice_text(code, message) == words
+
+
+NAMES = Names(
+    sources={"trades": TRADES, "resume": RESUME.describe()},
+    documents={"d1": "Short resume"},
+    templates={"modern": "Modern"},
+)
+
+
+def test_a_card_names_its_source_and_sums_up_filters_and_columns() -> None:
+    view = _view(
+        ExportStatus.QUEUED,
+        params={"symbol": "AAPL", "tags": ["swing", "momentum"], "status": None},
+        columns=[{"name": "symbol"}, {"name": "pnl", "label": "P&L"}],
+    )
+    row = row_of(view, viewer="alice", watermark_plan=False, names=NAMES)
+    assert row.title == "Trades · CSV"
+    assert row.summary == ("Symbol: AAPL · Tags: swing, momentum", "2 columns: Symbol, P&L")
+    every = row_of(_view(ExportStatus.QUEUED), viewer="alice", watermark_plan=False, names=NAMES)
+    assert every.summary == ("No filters", f"All {len(TRADES['columns'])} columns")
+    many = [{"name": c["name"]} for c in TRADES["columns"][:8]]
+    long = row_of(
+        _view(ExportStatus.QUEUED, columns=many), viewer="alice", watermark_plan=False, names=NAMES
+    )
+    assert long.summary[1].startswith("8 columns: ")
+    assert long.summary[1].endswith(", and 2 more")
+
+
+def test_a_resume_card_names_the_resume_template_and_page_size() -> None:
+    chosen = _view(
+        ExportStatus.QUEUED,
+        source="resume",
+        format="pdf",
+        template="modern",
+        params={"document_id": "d1", "page_size": "letter"},
+    )
+    row = row_of(chosen, viewer="alice", watermark_plan=False, names=NAMES)
+    assert row.title == "Resume · PDF"
+    assert row.summary == ("Short resume · template Modern · Letter",)
+    default = _view(ExportStatus.QUEUED, source="resume", format="pdf", params={})
+    assert row_of(default, viewer="alice", watermark_plan=False, names=NAMES).summary == (
+        "Your default resume",
+    )
+
+
+def test_the_owner_is_shown_to_an_admin_only() -> None:
+    view = _view(ExportStatus.COMPLETED)
+    assert row_of(view, viewer="admin", watermark_plan=False, admin=True).owner == "alice"
+    assert row_of(view, viewer="alice", watermark_plan=False).owner is None

@@ -22,7 +22,6 @@ from exportd.errors import Unauthenticated
 from exportd.web import session
 from exportd.web.routes import PAGE_SIZE, Page, page
 from exportd.web.templating import row_html
-from exportd.web.views import row_of
 
 router = APIRouter(prefix="/exports", include_in_schema=False)
 
@@ -48,16 +47,16 @@ class LiveRows:
         usage = p.exports.usage(p.principal)
         mark = bool(usage["limits"]["watermark"])
         views = p.exports.list_exports(p.principal, limit=PAGE_SIZE).items
-        out: list[bytes] = []
+        changed = []
         for view in reversed(views):  # oldest first: each new one goes on top
             version = (view.updated_at.isoformat(), view.status.value)
-            if self.versions.get(view.id) == version:
-                continue
-            self.versions[view.id] = version
-            row = row_of(view, viewer=p.principal.user_id, watermark_plan=mark)
-            out.append(
-                _event("row", {"id": row.id, "status": row.status_label, "html": row_html(row)})
-            )
+            if self.versions.get(view.id) != version:
+                self.versions[view.id] = version
+                changed.append(view)
+        out = [
+            _event("row", {"id": row.id, "status": row.status_label, "html": row_html(row)})
+            for row in p.rows(changed, watermark=mark)
+        ]
         if out and not self.first:  # a new export or a step of one: what it uses changed
             out.append(_event("usage", {"html": p.usage_html(usage)}))
         self.first = False

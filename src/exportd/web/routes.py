@@ -7,6 +7,7 @@ no rules of its own.  Errors come back as a notice in the page, never as a JSON 
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Callable
 from typing import Annotated, Any
@@ -24,6 +25,7 @@ from exportd.config import Settings, jwt_key
 from exportd.demo.users import DEMO_USERS, demo_user
 from exportd.documents.templates import builtin_catalogue
 from exportd.errors import (
+    Conflict,
     ExportdError,
     Forbidden,
     NotFound,
@@ -31,12 +33,12 @@ from exportd.errors import (
     Unauthenticated,
 )
 from exportd.exports.downloads import Downloads
-from exportd.exports.models import ColumnChoice, ExportRequest, ExportView
+from exportd.exports.models import ColumnChoice, ExportRequest, ExportStatus, ExportView
 from exportd.exports.service import ExportService
 from exportd.web import forms, session
 from exportd.web.messages import notice_text
 from exportd.web.templating import render, row_html, templates
-from exportd.web.views import row_of
+from exportd.web.views import TOO_LATE_TO_CANCEL, Names, Row, row_of
 
 router = APIRouter(prefix="/exports", include_in_schema=False)
 
@@ -75,9 +77,34 @@ class Page:
     def watermarked(self) -> bool:
         return self.exports.plan(self.principal).watermark
 
-    def row(self, view: ExportView, watermark: bool | None = None) -> str:
+    def names(self) -> Names:
+        """The words for what rows name: read afresh, as documents come and go."""
+        state = self.request.app.state
+        return Names(
+            sources={s.name: s.describe() for s in state.sources.all()},
+            documents={d.id: d.title for d in state.documents.list_documents(self.principal)},
+            templates={t.name: t.manifest.title for t in builtin_catalogue().all()},
+        )
+
+    def rows(self, views: list[ExportView], *, watermark: bool | None = None) -> list[Row]:
+        if not views:
+            return []
         mark = self.watermarked() if watermark is None else watermark
-        return row_html(row_of(view, viewer=self.principal.user_id, watermark_plan=mark))
+        names = self.names()
+        return [
+            row_of(
+                view,
+                viewer=self.principal.user_id,
+                watermark_plan=mark,
+                admin=self.principal.is_admin,
+                names=names,
+            )
+            for view in views
+        ]
+
+    def row(self, view: ExportView, *, flash: str | None = None) -> str:
+        [row] = self.rows([view])
+        return row_html(dataclasses.replace(row, flash=flash))
 
     def usage_html(self, usage: dict[str, Any] | None = None, *, oob: bool = False) -> str:
         usage = usage if usage is not None else self.exports.usage(self.principal)
@@ -176,7 +203,7 @@ def _main_page(p: Page) -> Response:
         "usage": usage,
         "sources": sources,
         "source_form": _source_form(p, sources[0] if sources else None),
-        "rows": [row_of(v, viewer=p.principal.user_id, watermark_plan=mark) for v in views],
+        "rows": p.rows(views, watermark=mark),
         "documents_panel": _documents_html(p),
         "idempotency_key": uuid.uuid4().hex,
     }
@@ -331,8 +358,21 @@ def _act(request: Request, action: Callable[[Page], str]) -> HTMLResponse:
 @router.post("/{export_id}/cancel", response_class=HTMLResponse)
 def cancel(request: Request, export_id: str) -> HTMLResponse:
     # Only ever cancels: an export that completed while the button was on screen stays
-    # (a notice says so) — deleting is the Delete button's job.
-    return _act(request, lambda p: p.row(p.exports.cancel_active(p.principal, export_id)))
+    # (its card says so) — deleting is the Delete button's job.
+    def act(p: Page) -> str:
+        try:
+            view = p.exports.cancel_active(p.principal, export_id)
+        except Conflict as exc:
+            if exc.code != "export_not_active":
+                raise
+            view = p.exports.get(p.principal, export_id)
+            return p.row(view, flash=TOO_LATE_TO_CANCEL.get(view.status))
+        if view.status is ExportStatus.CANCELLED:
+            return p.row(view, flash="Cancelled.") + p.usage_html(oob=True)
+        # Running: the worker stops at its next checkpoint; the live stream shows it.
+        return p.row(view, flash="Cancelling: it stops within moments.")
+
+    return _act(request, act)
 
 
 @router.post("/{export_id}/delete", response_class=HTMLResponse)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from exportd.exports.models import ExportStatus, ExportView
+from exportd.web.forms import fields_of, format_name
 from exportd.web.messages import sentence
 
 # A failure's code in words a user can act on; the service's own message follows it.
@@ -38,12 +41,34 @@ STATUS_LABELS = {
 }
 
 
+# What a cancel found when the export had already ended, said on its card.
+TOO_LATE_TO_CANCEL = {
+    ExportStatus.COMPLETED: "Already finished, nothing to cancel.",
+    ExportStatus.EXPIRED: "Already finished, nothing to cancel.",
+    ExportStatus.FAILED: "It had already failed, nothing to cancel.",
+    ExportStatus.CANCELLED: "It was already cancelled.",
+}
+SHOWN_COLUMNS = 6  # a longer choice of columns reads "…, and 9 more"
+
+
+@dataclass(frozen=True, slots=True)
+class Names:
+    """The words for what a row names by id: sources (as ``describe()`` gives them),
+    the viewer's documents and the templates.  Unknown ones read as their id."""
+
+    sources: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    documents: Mapping[str, str] = field(default_factory=dict)
+    templates: Mapping[str, str] = field(default_factory=dict)
+
+
 @dataclass(frozen=True, slots=True)
 class Row:
     """One export as a line of the list."""
 
     id: str
     title: str
+    summary: tuple[str, ...]  # its filters, then its columns (or resume and template)
+    owner: str | None  # shown to an admin, whose list holds everyone's exports
     status: str
     status_label: str
     percent: int | None
@@ -59,10 +84,20 @@ class Row:
     can_download: bool  # a completed export's file, or the partial file a failed one kept
     can_run_again: bool  # only the owner's own: an admin's re-run would mix two principals
     can_delete: bool
+    flash: str | None = None  # what the action just taken did, said on the card
 
 
-def row_of(view: ExportView, *, viewer: str, watermark_plan: bool) -> Row:
+def row_of(
+    view: ExportView,
+    *,
+    viewer: str,
+    watermark_plan: bool,
+    admin: bool = False,
+    names: Names | None = None,
+) -> Row:
     """``viewer`` is the signed-in user (an admin also sees other users' exports)."""
+    names = names or Names()
+    source = names.sources.get(view.source)
     status = view.status
     progress = view.progress
     percent = progress.get("percent")
@@ -71,7 +106,9 @@ def row_of(view: ExportView, *, viewer: str, watermark_plan: bool) -> Row:
     code = error.get("code")
     return Row(
         id=view.id,
-        title=f"{view.source} · {view.format.upper()}",
+        title=f"{source['title'] if source else view.source} · {format_name(view.format)}",
+        summary=summary_of(view, source, names),
+        owner=view.owner_id if admin else None,
         status=status.value,
         status_label=STATUS_LABELS[status],
         percent=None if percent is None else round(percent),
@@ -91,6 +128,53 @@ def row_of(view: ExportView, *, viewer: str, watermark_plan: bool) -> Row:
         and view.owner_id == viewer,
         can_delete=not status.is_active,
     )
+
+
+def summary_of(view: ExportView, source: Mapping[str, Any] | None, names: Names) -> tuple[str, ...]:
+    """What the export asked for, in a line or two: filters and columns for rows; the
+    resume, template and page size for a document."""
+    params = dict(view.params)
+    if view.format in DOCUMENT_FORMATS:
+        return (_document_summary(view, params, names),)
+    labels = {f.name: f.label for f in fields_of(source["params_schema"])} if source else {}
+    filters = [
+        f"{labels.get(name, name)}: {_value_text(value)}"
+        for name, value in params.items()
+        if value not in (None, "", [])
+    ]
+    return (" · ".join(filters) or "No filters", _columns_summary(view.columns, source))
+
+
+def _document_summary(view: ExportView, params: dict[str, Any], names: Names) -> str:
+    document = params.get("document_id")
+    if document is None:
+        resume = "Your default resume"
+    else:
+        resume = names.documents.get(str(document), "A resume you chose")
+    parts = [resume]
+    if view.template:
+        parts.append(f"template {names.templates.get(view.template, view.template)}")
+    if params.get("page_size"):
+        size = str(params["page_size"])
+        parts.append({"a4": "A4", "letter": "Letter"}.get(size, size))
+    return " · ".join(parts)
+
+
+def _value_text(value: Any) -> str:
+    if isinstance(value, list | tuple):
+        return ", ".join(str(item) for item in value)
+    return str(value)
+
+
+def _columns_summary(columns: list[dict[str, str]] | None, source: Mapping[str, Any] | None) -> str:
+    known = {c["name"]: c["label"] for c in source["columns"]} if source else {}
+    if not columns:
+        return f"All {len(known)} columns" if known else "All columns"
+    headers = [c.get("label") or known.get(c["name"], c["name"]) for c in columns]
+    shown = ", ".join(headers[:SHOWN_COLUMNS])
+    more = len(headers) - SHOWN_COLUMNS
+    count = f"{len(headers)} column" + ("" if len(headers) == 1 else "s")
+    return f"{count}: {shown}" + (f", and {more} more" if more > 0 else "")
 
 
 def _progress_text(done: int | None, total: int | None) -> str:
