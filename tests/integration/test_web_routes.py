@@ -482,3 +482,41 @@ def test_an_admin_sees_whose_export_each_row_is(world: World) -> None:
     page = world.api.client.get("/exports").text
     assert f'id="export-{export_id}"' in page
     assert '<span class="owner">owner: <strong>alice</strong></span>' in page
+
+
+def test_older_exports_are_reachable_with_the_apis_cursor(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("exportd.web.routes.PAGE_SIZE", 2)
+    made = []
+    for _ in range(3):
+        made.append(completed_export(world, owner="alice"))
+        world.clock.advance(1)
+    oldest, middle, newest = made
+    sign_in(world, "alice")
+    page = world.api.client.get("/exports").text
+    assert f"export-{newest}" in page
+    assert f"export-{middle}" in page
+    assert f"export-{oldest}" not in page
+    found = re.search(r'href="/exports\?cursor=([^"]+)"', page)
+    assert found, "no link to the older exports"
+    cursor = found.group(1)
+    api = world.api.client.get(
+        "/v1/exports", params={"limit": 2}, headers=world.api.as_user("alice")
+    ).json()
+    assert cursor == api["next_cursor"]  # the API's own cursor
+    # htmx fetches the next rows in place, and the link's place empties: nothing older.
+    more = world.api.client.get("/exports/older", params={"cursor": cursor}).text
+    assert f"export-{oldest}" in more
+    assert f"export-{middle}" not in more
+    assert '<div id="older" class="older" hx-swap-oob="true">' in more
+    assert "Older exports" not in more
+    # Without JavaScript the link itself loads the page from there (and no live stream,
+    # which would bring the newest rows back on top).
+    plain = world.api.client.get(f"/exports?cursor={cursor}").text
+    assert f"export-{oldest}" in plain
+    assert f"export-{newest}" not in plain
+    assert "data-live" not in plain
+    assert 'href="/exports">Back to the newest exports' in plain
+    mangled = world.api.client.get("/exports?cursor=nope", follow_redirects=False)
+    assert (mangled.status_code, mangled.headers["location"]) == (303, "/exports")

@@ -158,14 +158,19 @@ def unavailable(request: Request, exc: ExportdError) -> Response:
 
 
 @router.get("", response_class=HTMLResponse)
-def exports_page(request: Request) -> Response:
+def exports_page(
+    request: Request, cursor: Annotated[str | None, Query(max_length=512)] = None
+) -> Response:
     try:
         principal = session.principal_of(request)
     except Unauthenticated as exc:
         if exc.code == "auth_required":
             return _sign_in_page(request, None)
         return _sign_in_page(request, (notice_text(exc.code, exc.message), exc.code), status=401)
-    return _main_page(Page(request, principal))
+    try:
+        return _main_page(Page(request, principal), cursor)
+    except RequestInvalid:  # a stale or mangled cursor: the newest exports instead
+        return RedirectResponse("/exports", status_code=303)
 
 
 def _sign_in_page(
@@ -192,10 +197,12 @@ def _not_from_this_site(request: Request) -> Response:
     return _sign_in_page(request, problem, status=403, end_session=False)
 
 
-def _main_page(p: Page) -> Response:
+def _main_page(p: Page, cursor: str | None = None) -> Response:
+    """The page; with ``cursor`` its list starts there (older exports, for a browser
+    without JavaScript: the page's own "Older exports" link fetches them in place)."""
     sources = [s.describe() for s in p.request.app.state.sources.all() if s.allows(p.principal)]
     usage = p.exports.usage(p.principal)
-    views = p.exports.list_exports(p.principal, limit=PAGE_SIZE).items
+    listed = p.exports.list_exports(p.principal, limit=PAGE_SIZE, cursor=cursor)
     mark = bool(usage["limits"]["watermark"])
     context = {
         "principal": p.principal,
@@ -203,7 +210,9 @@ def _main_page(p: Page) -> Response:
         "usage": usage,
         "sources": sources,
         "source_form": _source_form(p, sources[0] if sources else None),
-        "rows": p.rows(views, watermark=mark),
+        "rows": p.rows(listed.items, watermark=mark),
+        "next_cursor": listed.next_cursor,
+        "older": cursor is not None,  # a later page of the list: no live stream of the newest
         "documents_panel": _documents_html(p),
         "idempotency_key": uuid.uuid4().hex,
     }
@@ -353,6 +362,18 @@ def _act(request: Request, action: Callable[[Page], str]) -> HTMLResponse:
         return HTMLResponse(action(p))
     except ExportdError as exc:
         return _failure(exc)
+
+
+@router.get("/older", response_class=HTMLResponse)
+def older(request: Request, cursor: Annotated[str, Query(max_length=512)]) -> HTMLResponse:
+    """The next rows of the list (the API's cursor), and the link to the ones after."""
+    p = page(request)
+    try:
+        listed = p.exports.list_exports(p.principal, limit=PAGE_SIZE, cursor=cursor)
+    except ExportdError as exc:
+        return _failure(exc)
+    rows = "".join(row_html(row) for row in p.rows(listed.items))
+    return HTMLResponse(rows + render("_older.html", next_cursor=listed.next_cursor, oob=True))
 
 
 @router.post("/{export_id}/cancel", response_class=HTMLResponse)
