@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from exportd.config import Settings
 from exportd.db import Database
 from exportd.db.tables import exports, page_sessions
+from exportd.demo.resumes import RESUMES
 from exportd.web.session import COOKIE
 from tests.support.artifacts import World, completed_export, world_for
 
@@ -520,3 +521,19 @@ def test_older_exports_are_reachable_with_the_apis_cursor(
     assert 'href="/exports">Back to the newest exports' in plain
     mangled = world.api.client.get("/exports?cursor=nope", follow_redirects=False)
     assert (mangled.status_code, mangled.headers["location"]) == (303, "/exports")
+
+
+def test_the_resume_form_lists_the_default_document_once(world: World) -> None:
+    headers = world.api.as_user("alice")
+    for title in ("Long resume", "Short resume"):
+        made = world.api.client.post(
+            "/v1/documents", headers=headers, json={"title": title, "content": RESUMES["alice"]}
+        )
+        assert made.status_code == 201
+    sign_in(world, "alice")
+    form = world.api.client.get("/exports/form", params={"source": "resume"}).text
+    picker = form[
+        form.index('<select id="document"') : form.index("</select>", form.index('id="document"'))
+    ]
+    options = re.findall(r"<option [^>]*>([^<]*)</option>", picker)
+    assert options == ["Long resume (your default)", "Short resume"]  # the first is the default
