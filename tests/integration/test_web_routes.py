@@ -537,3 +537,30 @@ def test_the_resume_form_lists_the_default_document_once(world: World) -> None:
     ]
     options = re.findall(r"<option [^>]*>([^<]*)</option>", picker)
     assert options == ["Long resume (your default)", "Short resume"]  # the first is the default
+
+
+def test_the_preview_names_the_templates_fonts_as_the_page_serves_them(world: World) -> None:
+    made = world.api.client.post(
+        "/v1/documents",
+        headers=world.api.as_user("alice"),
+        json={"title": "CV", "content": RESUMES["alice"]},
+    )
+    sign_in(world, "alice")
+    preview = world.api.client.get(
+        f"/exports/documents/{made.json()['id']}/preview", params={"template": "modern"}
+    )
+    assert "font-src 'self'" in preview.headers["Content-Security-Policy"]
+    fonts = re.findall(r'url\("(/exports/templates/modern/fonts/[^"]+)"\)', preview.text)
+    assert len(fonts) == 7
+    world.api.client.cookies.clear()  # a sandboxed frame sends no cookie
+    font = world.api.client.get(fonts[0])
+    assert font.status_code == 200
+    assert font.headers["content-type"] == "font/ttf"
+    assert font.content[:4] == b"\x00\x01\x00\x00"  # a TrueType font
+    assert font.headers["Access-Control-Allow-Origin"] == "*"  # the frame's origin is opaque
+    for path in (
+        "/exports/templates/modern/fonts/OFL.txt",  # not a font the manifest lists
+        "/exports/templates/modern/fonts/..%2Fmanifest.toml",
+        "/exports/templates/nope/fonts/NotoSans-Regular.ttf",
+    ):
+        assert world.api.client.get(path).status_code == 404, path

@@ -48,22 +48,33 @@ class Previews:
             font_dirs=settings.typst_font_dirs,
         )
 
-    def html(self, user_id: str, resume: Resume, template: Template, *, watermark: bool) -> str:
+    def html(
+        self,
+        user_id: str,
+        resume: Resume,
+        template: Template,
+        *,
+        watermark: bool,
+        fonts_url: str | None = None,
+    ) -> str:
+        """``fonts_url``: where the page serves the template's fonts (see Renderer.html)."""
         self._spend(user_id)
         try:
             check_sections(resume, template)
-            return self._render(resume, template, watermark=watermark)
+            return self._render(resume, template, watermark=watermark, fonts_url=fonts_url)
         except TerminalJobError as exc:
             raise RequestInvalid(exc.message, code=exc.code) from None
 
     def close(self) -> None:
         self.pool.close()
 
-    def _render(self, resume: Resume, template: Template, *, watermark: bool) -> str:
+    def _render(
+        self, resume: Resume, template: Template, *, watermark: bool, fonts_url: str | None
+    ) -> str:
         data = resume.model_dump(mode="json")
         options = RenderOptions(template.manifest.page_size, watermark, self.max_pages)
         if template.manifest.engine == "html":
-            return self.renderer.html(template, data, options)
+            return self.renderer.html(template, data, options, fonts_url=fonts_url)
         return _svg_page(self.pool.svg_pages(template, data, options))
 
     def _spend(self, user_id: str) -> None:

@@ -27,6 +27,9 @@ from exportd.documents.models import Resume
 from exportd.documents.templates import PageSize, Template
 from exportd.errors import ConfigError, TerminalJobError
 
+# ``url("fonts/…")`` in a template's stylesheet: one of its bundled fonts.
+_BUNDLED_FONT = re.compile(r"""url\(\s*(["']?)fonts/""")
+
 
 @dataclass(frozen=True, slots=True)
 class RenderOptions:
@@ -171,7 +174,17 @@ class Renderer:
 
     # -- HTML --------------------------------------------------------------------------
 
-    def html(self, template: Template, data: dict[str, Any], options: RenderOptions) -> str:
+    def html(
+        self,
+        template: Template,
+        data: dict[str, Any],
+        options: RenderOptions,
+        *,
+        fonts_url: str | None = None,
+    ) -> str:
+        """The template's HTML.  Its stylesheet names bundled fonts relative to the
+        template's folder (what the PDF printer reads); ``fonts_url`` makes them point
+        where a browser can fetch them instead (the page's previews)."""
         env = self._jinja.get(template.folder)
         if env is None:
             env = SandboxedEnvironment(
@@ -181,6 +194,8 @@ class Renderer:
             self._jinja[template.folder] = env
         css_file = template.folder / "style.css"
         css = css_file.read_text() if css_file.is_file() else ""
+        if fonts_url is not None:
+            css = _BUNDLED_FONT.sub(lambda m: f"url({m[1]}{fonts_url}", css)
         # ``data`` is a validated model's dump: every field is there, if only as None.
         context = {**printable(data), "options": asdict(options), "css": css}
         try:

@@ -36,6 +36,7 @@ from exportd.exports.downloads import Downloads
 from exportd.exports.models import ColumnChoice, ExportRequest, ExportStatus, ExportView
 from exportd.exports.service import ExportService
 from exportd.web import forms, session
+from exportd.web.fonts import fonts_url
 from exportd.web.messages import notice_text
 from exportd.web.templating import render, row_html, templates
 from exportd.web.views import TOO_LATE_TO_CANCEL, Names, Row, row_of
@@ -495,6 +496,6 @@ def preview(
 ) -> HTMLResponse:
     p = page(request)
     try:
-        return render_preview(request, p.principal, document_id, template)
+        return render_preview(request, p.principal, document_id, template, fonts_url=fonts_url)
     except ExportdError as exc:  # shown in the preview's frame, as a preview would be
         return HTMLResponse(_refusal(exc), status_code=200, headers=PREVIEW_HEADERS)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -98,7 +99,12 @@ def delete_document(document_id: str, principal: WriteDocuments, documents: Docu
     return Response(status_code=204, headers={"X-Cancelled-Exports": str(cancelled)})
 
 
-PREVIEW_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'self'"
+# Fonts from this site only: the page's previews name the template's bundled fonts as
+# the page serves them (web/fonts.py); nothing else loads.
+PREVIEW_CSP = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; font-src 'self'; "
+    "frame-ancestors 'self'"
+)
 # The page shows previews in a sandboxed frame of its own: framed by the same site only.
 PREVIEW_HEADERS = {
     "Content-Security-Policy": PREVIEW_CSP,
@@ -125,9 +131,15 @@ def preview_document(
 
 
 def render_preview(
-    request: Request, principal: Principal, document_id: str, template_name: str | None
+    request: Request,
+    principal: Principal,
+    document_id: str,
+    template_name: str | None,
+    *,
+    fonts_url: Callable[[str], str] | None = None,
 ) -> HTMLResponse:
-    """The preview response (the page shows the same one in a sandboxed frame)."""
+    """The preview response (the page shows the same one in a sandboxed frame, with
+    ``fonts_url(template name)`` naming where it serves the template's fonts)."""
     documents: DocumentService = request.app.state.documents
     document = documents.get(principal, document_id)
     template = builtin_catalogue().get(template_name)
@@ -141,6 +153,7 @@ def render_preview(
     except ValidationError as exc:
         raise document_invalid(exc) from None
     previews: Previews = request.app.state.previews
-    html = previews.html(principal.user_id, resume, template, watermark=watermark)
+    fonts = fonts_url(template.name) if fonts_url else None
+    html = previews.html(principal.user_id, resume, template, watermark=watermark, fonts_url=fonts)
     # The page is ours but its text is the user's: no scripts, ever.
     return HTMLResponse(html, headers=PREVIEW_HEADERS)
