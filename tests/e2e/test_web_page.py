@@ -306,6 +306,11 @@ def test_phone_width_labels_and_keyboard(browser: Any, live: Live) -> None:
         phone.goto(f"{live.url}/exports")
         phone.get_by_role("button", name="Sign in as bob").click()
         check(phone.get_by_role("heading", name="New export")).to_be_visible()
+        # What the plan allows comes before the list it limits.
+        usage, listed = (phone.locator(s).bounding_box() for s in ("#usage", ".list-card"))
+        assert usage
+        assert listed
+        assert usage["y"] < listed["y"]
         width = phone.evaluate("document.documentElement.scrollWidth")
         assert width <= 390, f"the page scrolls sideways at phone width ({width}px)"
         unlabelled = phone.evaluate(
