@@ -7,6 +7,12 @@ holds only a handful of distinct offsets: format those once and join.
 
 Offsets come from Arrow's time-zone database, as pyarrow's own CSV writer takes them;
 beyond 2037 it may miss a daylight-saving change that Python's zoneinfo applies.
+
+An offset that is not a whole number of minutes (local mean time before a zone's
+standard time: Paris until 1911 was +00:09:21) has no ISO 8601 or RFC 3339 spelling,
+and cut to minutes it named another instant (DuckDB and polars read 1890-01-01
+00:09:21+0009 as 21 seconds past midnight UTC).  Such a value is written in UTC (``Z``):
+the exact instant, which every reader parses.
 """
 
 from __future__ import annotations
@@ -34,37 +40,43 @@ def zoned_text(array: pa.Array | pa.ChunkedArray, style: Style) -> pa.Array:
     kind = array.type
     if isinstance(array, pa.ChunkedArray):
         array = array.combine_chunks()
-    naive_type = pa.timestamp(kind.unit)
     if kind.tz == "UTC":
-        wall = array.cast(naive_type)
-        offsets = None
+        wall, suffix = array.cast(pa.timestamp(kind.unit)), pa.scalar("Z")
     else:
-        wall = pc.local_timestamp(array)
-        offsets = pc.subtract(wall.cast(pa.int64()), array.cast(naive_type).cast(pa.int64()))
+        wall, suffix = _local(array, style)
     text = wall.cast(pa.string())
     if style == "json":
         text = pc.replace_substring(text, " ", "T", max_replacements=1)
         # orjson writes the fraction only when there is one.
         whole = pc.equal(pc.subsecond(wall), 0)
         text = pc.if_else(whole, pc.utf8_slice_codeunits(text, 0, 19), text)
-    suffix = pa.scalar("Z") if offsets is None else _suffixes(offsets, kind.unit, style)
     return pc.binary_join_element_wise(text, suffix, "")
 
 
-def _suffixes(offsets: pa.Array, unit: str, style: Style) -> pa.Array:
+def _local(array: pa.Array, style: Style) -> tuple[pa.Array, pa.Array]:
+    """The wall times and their offsets' text.  A column holds a handful of distinct
+    offsets: each is spelled once.  A value whose offset holds seconds is given as its
+    UTC time and ``Z`` instead (see the module's docstring)."""
+    unit = array.type.unit
+    utc = array.cast(pa.timestamp(unit))
+    wall = pc.local_timestamp(array)
+    offsets = pc.subtract(wall.cast(pa.int64()), utc.cast(pa.int64()))
     distinct = pc.unique(offsets.drop_null())
     per_second = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}[unit]
-    labels = pa.array(
-        [_offset(value // per_second, style) for value in distinct.to_pylist()], pa.string()
-    )
-    return pc.take(labels, pc.index_in(offsets, value_set=distinct))
+    seconds = [value // per_second for value in distinct.to_pylist()]
+    labels = pa.array([_offset(s, style) if s % 60 == 0 else "Z" for s in seconds], pa.string())
+    suffixes = pc.take(labels, pc.index_in(offsets, value_set=distinct))
+    odd = [value for value, s in zip(distinct.to_pylist(), seconds, strict=True) if s % 60]
+    if odd:  # rare: the years of local mean time
+        wall = pc.if_else(pc.is_in(offsets, value_set=pa.array(odd, offsets.type)), utc, wall)
+    return wall, suffixes
 
 
 def _offset(seconds: int, style: Style) -> str:
     if seconds == 0 and style == "json":
         return "Z"
     sign = "-" if seconds < 0 else "+"
-    hours, minutes = divmod(abs(seconds) // 60, 60)
+    hours, minutes = divmod(abs(seconds) // 60, 60)  # whole minutes: see _local
     return (
         f"{sign}{hours:02d}:{minutes:02d}" if style == "json" else f"{sign}{hours:02d}{minutes:02d}"
     )
