@@ -119,7 +119,10 @@ def test_xlsx_continues_on_a_new_sheet_at_the_row_limit() -> None:
 @pytest.mark.parametrize(
     "text",
     [
-        *("=1+1", "+1", "-1", "@SUM(A1)", "\tx", "\rx", "\nx"),
+        *("=1+1", "+A1", "-A1", "@SUM(A1)", "\tx", "\rx", "\nx"),
+        # Signs before anything but a plain number: an expression, an exponent, a
+        # second point, a space, a line.
+        *("-1+1", "+1e5", "-1.5.5", "-1.", "- 1", "-1\n", "-1 ", "+\uff11"),
         # What importers drop or skip before a formula: controls (LibreOffice ran
         # "\x00=SUM(40;2)"), spaces of every kind, marks, a byte-order mark.
         *("\x00=SUM(40;2)", "\x00\x00+1", "\x01=1", "\x1f-1", "\x7f=1", "\x85@A1", "\x9f=1"),
@@ -148,6 +151,12 @@ def test_every_dangerous_start_is_neutralised(text: str) -> None:
         "\u00a35",
         "\u3001=",
         "\uff1e1",
+        # A signed plain number: read as that number, it runs nothing (issue 24: the
+        # apostrophe showed in XLSX as "'-1").
+        "-1",
+        "+1",
+        "-0.5",
+        "+12345678901234567890.25",
     ],
 )
 def test_text_that_cannot_start_a_formula_is_left_alone(text: str) -> None:
@@ -157,7 +166,7 @@ def test_text_that_cannot_start_a_formula_is_left_alone(text: str) -> None:
 
 # The characters the rule turns on, and their neighbours (bytes that share a first byte).
 EDGES = (
-    "=+-@\t\r\n \x00\x01\x7f\x85\xa0\xa3\xad\u061c\u1680\u2007\u200b\u2028\u2070"
+    "=+-@.1\t\r\n \x00\x01\x7f\x85\xa0\xa3\xad\u061c\u1680\u2007\u200b\u2028\u2070"
     "\u3000\u3001あ\ufeff\uff1d\uff1ea"
 )
 

@@ -12,6 +12,11 @@ Unicode spaces, the zero-width and direction marks and the byte-order mark (the
 ``IGNORABLE`` ranges below).  The apostrophe goes in front of everything, so whatever
 an importer drops afterwards, the first character it keeps is the apostrophe.
 
+One exception: a signed plain number (``-1``, ``+2.5``: a sign, ASCII digits, at most
+one decimal part and nothing else) is left as it is.  A spreadsheet reads it as that
+number, never as something that runs, and the apostrophe only showed (``'-1`` in an
+XLSX text cell).
+
 Control characters are *not* stripped from text: once the leading run is judged they
 cannot start a formula (tested with LibreOffice, tests/security/
 test_libreoffice_formulas.py), a pipeline reading the CSV gets the value that was
@@ -60,6 +65,8 @@ def _pattern(escape: str) -> str:
 # The same pattern for Python's re (headers) and for RE2 in Arrow (columns).
 _RISKY = re.compile(_pattern("\\U{:08x}"))
 _RISKY_RE2 = _pattern("\\x{{{:x}}}")
+_PLAIN_NUMBER = "^[+-][0-9]+(?:[.][0-9]+)?$"  # the exception: what it says
+_PLAIN_NUMBER_RE = re.compile(_PLAIN_NUMBER.replace("$", "\\Z"))
 # The first one or two UTF-8 bytes of every character the pattern can start with.  A
 # cell that starts otherwise cannot be risky: most cells are ruled out by their first
 # byte, cells in other scripts by their second, and only the rest meet the regex.
@@ -80,7 +87,7 @@ _SAFE_BYTE = pa.array([ord("a")], pa.uint8())
 
 
 def is_risky(text: str) -> bool:
-    return _RISKY.match(text) is not None
+    return _RISKY.match(text) is not None and _PLAIN_NUMBER_RE.match(text) is None
 
 
 def neutralise(text: str) -> str:
@@ -105,7 +112,11 @@ def neutralise_array(array: pa.Array) -> pa.Array:
     if candidate is None:
         return array
     # A null or empty cell may be a candidate (see _byte_at): the regex says no.
-    regex = pc.match_substring_regex(pc.filter(array, candidate), _RISKY_RE2)
+    candidates = pc.filter(array, candidate)
+    regex = pc.and_not(
+        pc.match_substring_regex(candidates, _RISKY_RE2),
+        pc.match_substring_regex(candidates, _PLAIN_NUMBER),
+    )
     matched = pc.fill_null(regex, False)
     if not pc.any(matched).as_py():
         return array
