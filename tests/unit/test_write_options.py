@@ -1,15 +1,21 @@
-"""Write options: CSV delimiter and BOM, and the timezone timestamps are shown in."""
+"""Write options: CSV delimiter, BOM and locale, and the timezone timestamps
+are shown in."""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
+from datetime import datetime
 
 import openpyxl
+import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
-from exportd.formats import WriteOptions, open_writer, to_zone
+from exportd.errors import TerminalJobError, classify
+from exportd.formats import OutputColumn, WriteOptions, open_writer, to_zone
+from exportd.formats.localized import spelling
 from tests.unit.test_formats import COLUMNS, SCHEMA, batch
 
 
@@ -59,7 +65,7 @@ def test_a_locale_writes_numbers_and_dates_for_people() -> None:
     text = write("csv", WriteOptions(delimiter=";", locale="de_DE")).decode()
     rows = list(csv.reader(io.StringIO(text), delimiter=";"))
     assert rows[0] == ["id", "Symbol", "P&L", "Opened"]
-    assert rows[1] == ["1", "AAPL", "1,5", "01.03.2026, 12:30:00"]
+    assert rows[1] == ["1", "AAPL", "1,5", "01.03.2026 12:30:00"]
     assert rows[2][1:3] == ['\'=HYPERLINK("http://x")', "-2,25"]  # text neutralised, numbers not
     assert rows[3] == ["3", "", "", ""]  # nulls stay empty
 
@@ -67,7 +73,7 @@ def test_a_locale_writes_numbers_and_dates_for_people() -> None:
 def test_a_locale_follows_the_time_zone_and_keeps_every_digit() -> None:
     text = write("csv", WriteOptions(locale="en_US", timezone="Europe/Paris")).decode()
     rows = list(csv.reader(io.StringIO(text)))
-    assert rows[1][3] == "Mar 1, 2026, 1:30:00\u202fPM"
+    assert rows[1][3] == "3/1/2026 13:30:00"
     big = write_values("csv", WriteOptions(locale="fr_FR"), pnl=1234567.5)
     assert "1234567,5" in big  # no grouping: ids and years stay whole
     tiny = write_values("csv", WriteOptions(locale="de_DE"), pnl=0.000012345)
@@ -77,3 +83,60 @@ def test_a_locale_follows_the_time_zone_and_keeps_every_digit() -> None:
 def test_without_a_locale_numbers_stay_machine_readable() -> None:
     rows = list(csv.reader(io.StringIO(write("csv", WriteOptions()).decode())))
     assert rows[2][2] == "-2.25"
+
+
+@pytest.mark.parametrize(
+    ("locale", "pnl", "text"),
+    [
+        ("de_DE", 1e25, "10000000000000000000000000"),  # was decimal.InvalidOperation
+        ("de_DE", -1.5e300, "-15" + "0" * 299),
+        ("de_DE", -1e-7, "-0,0000001"),
+        ("de_DE", 0.1 + 0.2, "0,30000000000000004"),  # the shortest form, whole
+        ("en_US", 1e25, "10000000000000000000000000"),
+        ("de_DE", float("inf"), "INF"),  # was "∞": no spreadsheet reads that
+        ("de_DE", float("-inf"), "-INF"),
+        ("de_DE", float("nan"), ""),  # was "NaN"; empty, as in XLSX
+        ("sv_SE", -1.5, "-1,5"),  # CLDR's U+2212 minus is no sign to a spreadsheet
+    ],
+)
+def test_every_float_is_written_for_a_locale(locale: str, pnl: float, text: str) -> None:
+    written = write_values("csv", WriteOptions(delimiter=";", locale=locale), pnl=pnl)
+    assert list(csv.reader(io.StringIO(written), delimiter=";"))[1][2] == text
+
+
+@pytest.mark.parametrize(
+    ("locale", "text"),
+    [
+        ("de_DE", "13.03.2026 09:05:07"),
+        ("en_US", "3/13/2026 09:05:07"),
+        ("en_GB", "13/03/2026 09:05:07"),
+        ("fr_FR", "13/03/2026 09:05:07"),
+        ("ja_JP", "2026/03/13 09:05:07"),
+        ("sv_SE", "2026-03-13 09:05:07"),
+        ("hu_HU", "2026. 03. 13. 09:05:07"),
+        ("bg_BG", "13.03.2026 09:05:07"),  # without the word CLDR adds for the year
+        ("ar_EG", "13/3/2026 09:05:07"),  # without its direction marks
+    ],
+)
+def test_dates_are_the_locales_short_date_with_the_year_whole(locale: str, text: str) -> None:
+    way = spelling(locale)
+    moment = datetime(2026, 3, 13, 9, 5, 7, 123456)
+    assert way.datetime.format(moment) == text
+    assert way.date.format(moment.date()) == text.rsplit(" ", 1)[0]
+
+
+def test_a_value_no_locale_can_write_fails_the_export_for_good() -> None:
+    """A date past the year 9999 (Python has none) was an OverflowError, retried as if
+    transient; a data error fails at once and says which column."""
+    schema = pa.schema([("opened_at", pa.timestamp("s", tz="UTC"))])
+    columns = [OutputColumn("opened_at", "Opened")]
+    writer = open_writer("csv", io.BytesIO(), columns, schema, WriteOptions(locale="de_DE"))
+    batch = pa.record_batch({"opened_at": pa.array([10**13], schema.field(0).type)})
+    with pytest.raises(TerminalJobError) as caught:
+        writer.write(batch)
+    info = classify(caught.value)
+    assert (info.code, info.retryable) == ("value_unwritable", False)
+    assert "'Opened'" in info.message
+    assert "de_DE" in info.message
+    assert str(10**13) not in info.message  # never the value itself
+

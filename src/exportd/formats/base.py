@@ -8,7 +8,13 @@ from typing import BinaryIO, Protocol, TypeVar
 
 import pyarrow as pa
 
+from exportd.errors import TerminalJobError
+
 ArrowData = TypeVar("ArrowData", pa.Schema, pa.RecordBatch)
+
+# Excel's own word for an infinity (``-INF`` below zero): a spreadsheet has no such
+# number, so XLSX cells and a locale's CSV write this text.
+INFINITY = "INF"
 
 # Called by a writer between the steps of long work (a batch written for a locale, the
 # zip an XLSX file is finished with); it raises to stop the export (a cancel).
@@ -17,6 +23,17 @@ Checkpoint = Callable[[], None]
 
 def no_checkpoint() -> None:
     """The checkpoint of a writer nobody can cancel (tests, benchmarks)."""
+
+
+def unwritable(column: str, kind: pa.DataType, writer: str) -> TerminalJobError:
+    """A value the writer cannot write (a date past the year 9999 as a Python date).
+    Permanent: every attempt would meet it.  The message names the column and its
+    type, never the value (row data stays out of errors and logs)."""
+    return TerminalJobError(
+        f"column {column!r} holds a {kind} value that cannot be written as {writer}; "
+        "the export cannot succeed while the data holds it",
+        code="value_unwritable",
+    )
 
 
 @dataclass(frozen=True, slots=True)

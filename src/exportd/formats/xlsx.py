@@ -34,7 +34,7 @@ import pyarrow as pa
 import xlsxwriter
 
 from exportd.errors import StorageError
-from exportd.formats.base import Checkpoint, OutputColumn, RowWriter, no_checkpoint
+from exportd.formats.base import INFINITY, Checkpoint, OutputColumn, RowWriter, no_checkpoint
 from exportd.formats.safety import neutralise
 from exportd.formats.xlsx_cells import prepare
 from exportd.private import DIR_MODE
@@ -43,7 +43,6 @@ MAX_ROWS = 1_048_576  # a sheet's rows, the header's included
 STALE_AFTER_S = 86_400
 DATETIME_FORMAT = "yyyy-mm-dd hh:mm:ss"
 DATE_FORMAT = "yyyy-mm-dd"
-INFINITY = "INF"  # Excel's own word; -INF below zero
 
 
 def spool_dir() -> Path:

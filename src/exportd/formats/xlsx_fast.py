@@ -30,12 +30,11 @@ import pyarrow.compute as pc
 import rustpy_xlsxwriter as rx
 
 from exportd.errors import RetryableJobError
-from exportd.formats.base import Checkpoint, OutputColumn, no_checkpoint
+from exportd.formats.base import INFINITY, Checkpoint, OutputColumn, no_checkpoint
 from exportd.formats.safety import neutralise
 from exportd.formats.xlsx import (
     DATE_FORMAT,
     DATETIME_FORMAT,
-    INFINITY,
     MAX_ROWS,
     XlsxWriter,
     spool_dir,
