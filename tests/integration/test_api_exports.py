@@ -394,6 +394,8 @@ def test_a_resume_export_takes_the_default_template(api: Api) -> None:
         ({"bom": True}, "jsonl", "option_not_applicable", "options.bom"),
         ({"locale": "xx_YY"}, "csv", "request_invalid", "options.locale"),
         ({"locale": "de_DE"}, "xlsx", "option_not_applicable", "options.locale"),
+        ({"line_terminator": "\r"}, "csv", "request_invalid", "options.line_terminator"),
+        ({"line_terminator": "\r\n"}, "xlsx", "option_not_applicable", "options.line_terminator"),
     ],
 )
 def test_bad_write_options_are_named(
@@ -407,11 +409,15 @@ def test_bad_write_options_are_named(
         {
             "source": "trades",
             "format": "csv",
-            "options": {"timezone": "Asia/Tokyo", "delimiter": "\t"},
+            "options": {"timezone": "Asia/Tokyo", "delimiter": "\t", "line_terminator": "\r\n"},
         },
     )
     assert ok.status_code == 202
-    assert ok.json()["options"] == {"timezone": "Asia/Tokyo", "delimiter": "\t"}
+    assert ok.json()["options"] == {
+        "timezone": "Asia/Tokyo",
+        "delimiter": "\t",
+        "line_terminator": "\r\n",
+    }
 
 
 def test_a_decimal_comma_locale_takes_semicolons_unless_told_otherwise(api: Api) -> None:

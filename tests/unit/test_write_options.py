@@ -1,4 +1,4 @@
-"""Write options: CSV delimiter, BOM and locale, and the timezone timestamps
+"""Write options: CSV delimiter, BOM, line ends and locale, and the timezone timestamps
 are shown in."""
 
 from __future__ import annotations
@@ -7,7 +7,9 @@ import csv
 import io
 import json
 from datetime import datetime
+from pathlib import Path
 
+import duckdb
 import openpyxl
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -140,3 +142,23 @@ def test_a_value_no_locale_can_write_fails_the_export_for_good() -> None:
     assert "de_DE" in info.message
     assert str(10**13) not in info.message  # never the value itself
 
+
+def test_csv_lines_end_in_lf_unless_crlf_is_asked_and_readers_agree(tmp_path: Path) -> None:
+    notes = ["one", "two\nlines", "three\r\nlines", None]
+    schema = pa.schema([("id", pa.int64()), ("notes", pa.string())])
+    columns = [OutputColumn("id", "id"), OutputColumn("notes", "notes")]
+    batch = pa.record_batch({"id": [1, 2, 3, 4], "notes": notes}, schema=schema)
+    read = {}
+    for name, ending in (("lf", "\n"), ("crlf", "\r\n")):
+        path = tmp_path / f"{name}.csv"
+        with path.open("wb") as sink:
+            writer = open_writer("csv", sink, columns, schema, WriteOptions(line_terminator=ending))
+            writer.write(batch)
+            writer.close()
+        data = path.read_bytes()
+        # Five records end so; the line breaks inside quoted texts stay as stored.
+        assert data.count(ending.encode()) == {"\n": 7, "\r\n": 6}[ending]
+        assert data.endswith(ending.encode())
+        read[name] = duckdb.sql(f"SELECT * FROM read_csv('{path}') ORDER BY id").fetchall()
+    assert read["lf"] == read["crlf"] == list(zip([1, 2, 3, 4], notes, strict=True))
+    assert b"\r" not in write("csv", WriteOptions())  # the default

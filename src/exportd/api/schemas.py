@@ -43,6 +43,11 @@ class OptionsIn(BaseModel):
         "1234,5 and 22.11.2026); machine-readable when absent",
     )
 
+    line_terminator: Literal["\n", "\r\n"] | None = Field(
+        default=None,
+        description='CSV only: "\\n" (the default) or RFC 4180\'s "\\r\\n"',
+    )
+
     keep_partial: bool | None = Field(
         default=None,
         description="tabular formats: if the export fails after writing rows, keep a "

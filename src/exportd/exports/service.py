@@ -720,7 +720,7 @@ _APPLIES_TO = {"keep_partial": "tabular formats only"}
 def _options(request: ExportRequest) -> dict[str, Any] | None:
     """Write options, kept only where they mean something (CSV-only ones for CSV)."""
     options = dict(request.options or {})
-    csv_only = ("delimiter", "bom", "locale")
+    csv_only = ("delimiter", "bom", "locale", "line_terminator")
     misplaced = [k for k in csv_only if k in options and request.format != "csv"]
     if options.get("keep_partial") and request.format in ("pdf", "html"):
         misplaced.append("keep_partial")

@@ -44,6 +44,9 @@ class WriteOptions:
     bom: bool = False  # CSV only: a UTF-8 byte-order mark, for Excel on Windows
     timezone: str = "UTC"  # the zone timestamps are written in
     locale: str | None = None  # CSV only: numbers and dates as this locale writes them
+    # CSV only: "\n" (the default: what every reader takes and line tools expect) or
+    # RFC 4180's "\r\n".  Line breaks inside a quoted text are written as they are.
+    line_terminator: str = "\n"
     # Not the writer's but the export's: on a failure after rows were written, keep the
     # file of those rows (closed, valid) instead of discarding it.
     keep_partial: bool = False

@@ -44,7 +44,7 @@ class CsvWriter(SinkOnly):
         )
         if options.bom:
             sink.write(b"\xef\xbb\xbf")
-        write_options = pacsv.WriteOptions(delimiter=options.delimiter)
+        write_options = pacsv.WriteOptions(delimiter=options.delimiter, eol=options.line_terminator)
         self._writer = pacsv.CSVWriter(sink, labelled_schema, write_options=write_options)
 
     def _type(self, data_type: pa.DataType) -> pa.DataType:
