@@ -6,6 +6,8 @@ from __future__ import annotations
 import io
 import os
 import threading
+import xml.etree.ElementTree as ET
+import zipfile
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from pathlib import Path
@@ -15,7 +17,7 @@ import openpyxl
 import pyarrow as pa
 import pytest
 
-from exportd.errors import RetryableJobError
+from exportd.errors import RetryableJobError, TerminalJobError, classify
 from exportd.formats import OutputColumn, xlsx_fast
 from exportd.formats.xlsx import XlsxWriter, open_xlsx
 from exportd.formats.xlsx_fast import FastXlsxWriter
@@ -35,6 +37,7 @@ SCHEMA = pa.schema(
     ]
 )
 COLUMNS = [OutputColumn(f.name, f.name.title()) for f in SCHEMA]
+MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
 NOON = datetime(2026, 7, 1, 10, 0, tzinfo=UTC)  # 12:00 in Paris (summer time)
 BATCH = pa.RecordBatch.from_pydict(
     {
@@ -322,3 +325,50 @@ def test_both_writers_agree_on_every_width_and_unit() -> None:
     assert written[0] == written[1]
     assert written[0]["Sheet1"][1][-2] == "'@sum"
     assert written[0]["Sheet1"][1][4] == datetime(2026, 1, 2, 3, 4, 5, 678000)
+
+
+def written_by_both(
+    batch: pa.RecordBatch,
+    columns: list[OutputColumn],
+) -> list[bytes]:
+    files = []
+    for writer_of in (
+        lambda sink: FastXlsxWriter(sink, columns, batch.schema, sheets=1),
+        lambda sink: XlsxWriter(sink, columns),
+    ):
+        sink = io.BytesIO()
+        writer = writer_of(sink)
+        writer.write(batch)
+        writer.close()
+        files.append(sink.getvalue())
+    return files
+
+
+def cells_in(data: bytes) -> dict[str, str]:
+    """Every cell the first sheet's XML holds, by reference: its type attribute."""
+    sheet = zipfile.ZipFile(io.BytesIO(data)).read("xl/worksheets/sheet1.xml")
+    found = ET.fromstring(sheet).iter(f"{MAIN}c")
+    return {cell.get("r", ""): cell.get("t", "n") for cell in found}
+
+
+def test_an_empty_text_is_no_cell_from_either_writer() -> None:
+    """XlsxWriter wrote an empty string cell where rust_xlsxwriter wrote none."""
+    schema = pa.schema([("t", pa.string()), ("n", pa.int64())])
+    batch = pa.record_batch({"t": ["", None, "x", ""], "n": [1, 2, 3, 4]}, schema=schema)
+    columns = [OutputColumn("t", "T"), OutputColumn("n", "N")]
+    fast_file, python_file = written_by_both(batch, columns)
+    assert cells_in(fast_file).keys() == cells_in(python_file).keys()
+    assert {"A2", "A3", "A5"}.isdisjoint(cells_in(python_file))
+    assert "A4" in cells_in(python_file)
+
+
+@pytest.mark.parametrize("rows", [1, None], ids=["fast", "xlsxwriter"])
+def test_a_date_past_9999_fails_the_export_for_good(rows: int | None) -> None:
+    schema = pa.schema([("at", pa.timestamp("s"))])
+    writer = open_xlsx(io.BytesIO(), [OutputColumn("at", "Opened")], schema, rows_expected=rows)
+    with pytest.raises(TerminalJobError) as caught:
+        writer.write(pa.record_batch({"at": pa.array([10**13], pa.timestamp("s"))}))
+    writer.abort()
+    info = classify(caught.value)
+    assert (info.code, info.retryable) == ("value_unwritable", False)
+    assert "'Opened'" in info.message

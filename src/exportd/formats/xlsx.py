@@ -158,6 +158,7 @@ class XlsxWriter:
         checkpoint: Checkpoint | None = None,
     ):
         self.columns = columns
+        self.headers = [neutralise(c.label) for c in columns]
         self.max_rows = max_rows
         # A folder of its own in the spool: a close stopped half-way leaves XlsxWriter's
         # parts in it, which only this writer can tell from another child's.
@@ -189,7 +190,7 @@ class XlsxWriter:
         self.row = 1
 
     def write(self, batch: pa.RecordBatch) -> None:
-        prepared = prepare(batch)
+        prepared = prepare(batch, self.headers)
         self.cells_cut += prepared.cells_cut
         for values in zip(*(a.to_pylist() for a in prepared.arrays), strict=True):
             if self.row >= self.max_rows:

@@ -99,7 +99,7 @@ class FastXlsxWriter:
                 "the export)",
                 code="rows_changed",
             )
-        prepared = prepare(batch)
+        prepared = prepare(batch, self.headers)
         self.cells_cut += prepared.cells_cut
         arrays = [excel_serial(a) if _is_temporal(a.type) else a for a in prepared.arrays]
         cells = pa.RecordBatch.from_arrays(arrays, names=self.headers)
