@@ -113,6 +113,8 @@ def test_every_format_end_to_end(harness: Harness, service: ExportService, fmt: 
     assert hashlib.sha256(data).hexdigest() == result["sha256"]
     assert done.expires_at is not None
     rows = read_back(fmt, data)
+    if fmt == "xlsx":  # the sheet is named after the source
+        assert openpyxl.load_workbook(io.BytesIO(data), read_only=True).sheetnames == ["Trades"]
     # Renamed columns carry their new names; "symbol" was not renamed: files people read
     # show its declared label, files programs read its name.
     assert rows[0] == ["Opened", "Symbol" if fmt in ("csv", "xlsx") else "symbol", "P&L"]
@@ -163,7 +165,7 @@ def read_back(fmt: str, data: bytes) -> list[list[object]]:
         items = json.loads(data)
         return [list(items[0])] + [list(i.values()) for i in items]
     if fmt == "xlsx":
-        sheet = openpyxl.load_workbook(io.BytesIO(data), read_only=True)["Sheet1"]
+        sheet = openpyxl.load_workbook(io.BytesIO(data), read_only=True).worksheets[0]
         return [list(r) for r in sheet.iter_rows(values_only=True)]
     table = pq.read_table(io.BytesIO(data))
     return [table.column_names] + [list(r.values()) for r in table.to_pylist()]
@@ -217,6 +219,8 @@ def test_keep_partial_keeps_a_valid_file_of_the_rows_written(
     assert len(data) == result["size"]
     assert hashlib.sha256(data).hexdigest() == result["sha256"]
     rows = read_back(fmt, data)
+    if fmt == "xlsx":  # the sheet is named after the source
+        assert openpyxl.load_workbook(io.BytesIO(data), read_only=True).sheetnames == ["Trades"]
     # Renamed columns carry their new names; "symbol" was not renamed: files people read
     # show its declared label, files programs read its name.
     assert rows[0] == ["Opened", "Symbol" if fmt in ("csv", "xlsx") else "symbol", "P&L"]

@@ -48,6 +48,18 @@ def to_flat_ods(
 ) -> None:
     """Converts every file in one run (LibreOffice starts slowly).  Its own profile
     folder, so that runs in parallel never share one."""
+    convert(program, files, outdir, profile, "fods", infilter)
+
+
+def convert(
+    program: str,
+    files: list[Path],
+    outdir: Path,
+    profile: Path,
+    target: str,
+    infilter: str | None = None,
+) -> None:
+    """``soffice --convert-to TARGET`` of every file in one run (``pdf``: as printed)."""
     command = [
         program,
         f"-env:UserInstallation={profile.as_uri()}",
@@ -55,21 +67,21 @@ def to_flat_ods(
         "--norestore",
         *([f"--infilter={infilter}"] if infilter else []),
         "--convert-to",
-        "fods",
+        target,
         "--outdir",
         str(outdir),
         *(str(f) for f in files),
     ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=240, check=False)
-    missing = [f.name for f in files if not (outdir / f"{f.stem}.fods").exists()]
+    missing = [f.name for f in files if not (outdir / f"{f.stem}.{target}").exists()]
     assert done.returncode == 0, done.stderr
     assert not missing, (missing, done.stderr)
 
 
 @dataclass(frozen=True, slots=True)
 class Cell:
-    value_type: str | None  # "string", "float"… as Calc typed it; None when empty
-    value: str | None  # a number's value
+    value_type: str | None  # "string", "float", "date"… as Calc typed it; None when empty
+    value: str | None  # a number's value, or a date's ("2026-03-01T12:30:00")
     formula: str | None  # "of:=1+1" when Calc made the cell a formula
     text: str  # what Calc shows
 
@@ -106,7 +118,7 @@ def _cell(cell: ET.Element) -> Cell:
     text = "\n".join(_shown(p) for p in cell.iter(f"{TEXT}p"))
     return Cell(
         value_type=cell.get(f"{OFFICE}value-type"),
-        value=cell.get(f"{OFFICE}value"),
+        value=cell.get(f"{OFFICE}value") or cell.get(f"{OFFICE}date-value"),
         formula=cell.get(f"{TABLE}formula"),
         text=text,
     )

@@ -21,6 +21,7 @@ from exportd.errors import RetryableJobError, TerminalJobError, classify
 from exportd.formats import OutputColumn, xlsx_fast
 from exportd.formats.xlsx import XlsxWriter, open_xlsx
 from exportd.formats.xlsx_fast import FastXlsxWriter
+from exportd.formats.xlsx_layout import column_widths, sheet_name
 
 SCHEMA = pa.schema(
     [
@@ -328,13 +329,12 @@ def test_both_writers_agree_on_every_width_and_unit() -> None:
 
 
 def written_by_both(
-    batch: pa.RecordBatch,
-    columns: list[OutputColumn],
+    batch: pa.RecordBatch, columns: list[OutputColumn], *, title: str | None = None
 ) -> list[bytes]:
     files = []
     for writer_of in (
-        lambda sink: FastXlsxWriter(sink, columns, batch.schema, sheets=1),
-        lambda sink: XlsxWriter(sink, columns),
+        lambda sink: FastXlsxWriter(sink, columns, batch.schema, sheets=1, title=title),
+        lambda sink: XlsxWriter(sink, columns, title=title),
     ):
         sink = io.BytesIO()
         writer = writer_of(sink)
@@ -351,6 +351,16 @@ def cells_in(data: bytes) -> dict[str, str]:
     return {cell.get("r", ""): cell.get("t", "n") for cell in found}
 
 
+def widths_in(data: bytes) -> list[float]:
+    """The first sheet's column widths, one per column (``<col>`` may span several)."""
+    sheet = zipfile.ZipFile(io.BytesIO(data)).read("xl/worksheets/sheet1.xml")
+    widths = []
+    for col in ET.fromstring(sheet).iter(f"{MAIN}col"):
+        span = int(col.get("max", "0")) - int(col.get("min", "0")) + 1
+        widths += [float(col.get("width", "0"))] * span
+    return widths
+
+
 def test_an_empty_text_is_no_cell_from_either_writer() -> None:
     """XlsxWriter wrote an empty string cell where rust_xlsxwriter wrote none."""
     schema = pa.schema([("t", pa.string()), ("n", pa.int64())])
@@ -360,6 +370,85 @@ def test_an_empty_text_is_no_cell_from_either_writer() -> None:
     assert cells_in(fast_file).keys() == cells_in(python_file).keys()
     assert {"A2", "A3", "A5"}.isdisjoint(cells_in(python_file))
     assert "A4" in cells_in(python_file)
+
+
+def test_both_writers_name_freeze_filter_and_size_their_sheets_alike() -> None:
+    fast_file, python_file = written_by_both(BATCH, COLUMNS, title="Daily P&L: 2026/03")
+    layouts = []
+    for data in (fast_file, python_file):
+        book = openpyxl.load_workbook(io.BytesIO(data))
+        sheet = book.worksheets[0]
+        layouts.append(
+            (book.sheetnames, sheet.freeze_panes, sheet.auto_filter.ref, widths_in(data))
+        )
+    assert layouts[0] == layouts[1]
+    names, frozen, filtered, widths = layouts[0]
+    assert names == ["Daily P&L  2026 03"]  # ":" and "/" are not allowed in a name
+    assert frozen == "A2"  # the header row stays in view
+    assert filtered == "A1:J4"  # the header and the rows
+    at, paris = widths[4], widths[5]
+    assert at == paris
+    assert at >= 20
+    assert min(widths) >= 6
+
+
+def test_sheets_past_the_first_are_numbered_and_filtered_over_their_rows(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(xlsx_fast, "SHEET_ROWS", 2)
+    layouts = []
+    for writer_of in (
+        lambda sink: FastXlsxWriter(sink, COLUMNS, SCHEMA, sheets=2, title="Trades"),
+        lambda sink: XlsxWriter(sink, COLUMNS, max_rows=3, title="Trades"),
+    ):
+        sink = io.BytesIO()
+        writer = writer_of(sink)
+        writer.write(BATCH)
+        writer.close()
+        book = openpyxl.load_workbook(sink)
+        layouts.append([(s.title, s.freeze_panes, s.auto_filter.ref) for s in book.worksheets])
+    assert layouts[0] == layouts[1] == [("Trades", "A2", "A1:J3"), ("Trades (2)", "A2", "A1:J2")]
+
+
+def test_a_sheet_with_no_rows_is_laid_out_for_its_header() -> None:
+    sink = io.BytesIO()
+    writer = FastXlsxWriter(sink, COLUMNS, SCHEMA, sheets=1, title="Trades")
+    writer.close()  # no rows: XlsxWriter writes the header
+    sheet = openpyxl.load_workbook(sink)["Trades"]
+    assert (sheet.freeze_panes, sheet.auto_filter.ref) == ("A2", "A1:J1")
+
+
+@pytest.mark.parametrize(
+    ("title", "number", "name"),
+    [
+        (None, 1, "Sheet1"),
+        (None, 3, "Sheet3"),
+        ("Trades", 1, "Trades"),
+        ("Trades", 2, "Trades (2)"),
+        ("[Q1] a/b\\c:d*e?f", 1, "Q1  a b c d e f"),
+        ("'quoted'", 1, "quoted"),
+        ("History", 1, "History 1"),  # Excel keeps that name for itself
+        ("x" * 40, 1, "x" * 31),
+        ("x" * 40, 12, "x" * 26 + " (12)"),
+        ("\x00\t ", 1, "Sheet1"),
+    ],
+)
+def test_sheet_names_are_the_title_as_excel_takes_it(
+    title: str | None, number: int, name: str
+) -> None:
+    assert sheet_name(title, number) == name
+
+
+def test_widths_follow_header_and_first_batch_within_bounds() -> None:
+    arrays = [
+        pa.array([1, -123456]),  # seven characters, and two more digits to come
+        pa.array(["a" * 500]),  # long text: bounded
+        pa.array(["日本語"]),  # three characters, each two digits wide
+        pa.array([None], pa.string()),
+        pa.array([0.1 + 0.2, float("inf")]),  # 0.30000000000000004: General shows less
+    ]
+    widths = column_widths(["n", "notes", "x", "A header that is long", "f"], arrays)
+    assert widths == [10.0, 51.0, 7.0, 26.1, 16.0]
 
 
 @pytest.mark.parametrize("rows", [1, None], ids=["fast", "xlsxwriter"])

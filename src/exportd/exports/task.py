@@ -160,6 +160,7 @@ def run_export(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
             options,
             rows_expected=total,
             rows_allowed=plan.max_rows,
+            title=source.title,
             checkpoint=ctx.checkpoint,
         )
         fetched = source.batches(

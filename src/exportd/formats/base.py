@@ -117,11 +117,13 @@ def open_writer(
     *,
     rows_expected: int | None = None,
     rows_allowed: int | None = None,
+    title: str | None = None,
     checkpoint: Checkpoint = no_checkpoint,
 ) -> RowWriter:
     """``rows_expected`` (the source's count) and ``rows_allowed`` (the plan's) let the
-    XLSX writer count its sheets up front.  ``checkpoint`` is called within the
-    writers' long steps, so that a cancel stops an export within one batch."""
+    XLSX writer count its sheets up front; ``title`` (the source's) names them.
+    ``checkpoint`` is called within the writers' long steps, so that a cancel stops an
+    export within one batch."""
     # Imported here: a worker that never writes XLSX never loads its libraries.
     if format_name == "csv":
         from exportd.formats.csv import CsvWriter
@@ -144,6 +146,7 @@ def open_writer(
             schema,
             rows_expected=rows_expected,
             rows_allowed=rows_allowed,
+            title=title,
             checkpoint=checkpoint,
         )
     raise ValueError(f"no writer for {format_name!r}")

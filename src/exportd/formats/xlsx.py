@@ -15,6 +15,9 @@ header again) instead of being cut short.  A cell holds at most 32,767 character
 longer text is cut with a visible marker saying how much is missing, and counted
 (``cells_cut``) so the export's result says so — never a silent cut.  Numbers and dates
 stay typed; text is written as text, never as a formula, and neutralised like CSV.
+
+Every sheet is named after the source, its header row frozen and filtered, its columns
+sized for their header and first batch (:mod:`exportd.formats.xlsx_layout`).
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from exportd.errors import StorageError
 from exportd.formats.base import INFINITY, Checkpoint, OutputColumn, RowWriter, no_checkpoint
 from exportd.formats.safety import neutralise
 from exportd.formats.xlsx_cells import prepare
+from exportd.formats.xlsx_layout import column_widths, sheet_name
 from exportd.private import DIR_MODE
 
 MAX_ROWS = 1_048_576  # a sheet's rows, the header's included
@@ -97,6 +101,7 @@ def open_xlsx(
     *,
     rows_expected: int | None = None,
     rows_allowed: int | None = None,
+    title: str | None = None,
     checkpoint: Checkpoint = no_checkpoint,
 ) -> RowWriter:
     """The fast writer when the sheets can be counted up front, else XlsxWriter."""
@@ -105,11 +110,11 @@ def open_xlsx(
     # The fast writer names its columns by header, through Arrow's C interface: a header
     # used twice is ambiguous there, and one holding a NUL ends at it (a C string).
     if bound is None or len(set(headers)) < len(headers) or any("\0" in h for h in headers):
-        return XlsxWriter(sink, columns, checkpoint=checkpoint)
+        return XlsxWriter(sink, columns, title=title, checkpoint=checkpoint)
     from exportd.formats.xlsx_fast import FastXlsxWriter
 
     sheets = max(1, math.ceil(bound / (MAX_ROWS - 1)))
-    return FastXlsxWriter(sink, columns, schema, sheets=sheets, checkpoint=checkpoint)
+    return FastXlsxWriter(sink, columns, schema, sheets=sheets, title=title, checkpoint=checkpoint)
 
 
 def _rows_bound(expected: int | None, allowed: int | None) -> int | None:
@@ -155,11 +160,14 @@ class XlsxWriter:
         columns: list[OutputColumn],
         *,
         max_rows: int = MAX_ROWS,
+        title: str | None = None,
         checkpoint: Checkpoint | None = None,
     ):
         self.columns = columns
         self.headers = [neutralise(c.label) for c in columns]
         self.max_rows = max_rows
+        self.title = title
+        self.widths: list[float] | None = None  # from the first batch
         # A folder of its own in the spool: a close stopped half-way leaves XlsxWriter's
         # parts in it, which only this writer can tell from another child's.
         self._spool = tempfile.mkdtemp(prefix="xlsxwriter-", dir=spool_dir())
@@ -183,15 +191,32 @@ class XlsxWriter:
         self._new_sheet()
 
     def _new_sheet(self) -> None:
+        if self.sheet is not None:
+            self._end_sheet()
         self.sheets += 1
-        self.sheet = self.workbook.add_worksheet(f"Sheet{self.sheets}")
-        for col, column in enumerate(self.columns):
-            self.sheet.write_string(0, col, neutralise(column.label), self.header_format)
+        self.sheet = self.workbook.add_worksheet(sheet_name(self.title, self.sheets))
+        self.sheet.freeze_panes(1, 0)
+        for col, header in enumerate(self.headers):
+            self.sheet.write_string(0, col, header, self.header_format)
+        if self.widths is not None:
+            self._size_columns()
         self.row = 1
+
+    def _size_columns(self) -> None:
+        for col, width in enumerate(self.widths or ()):
+            self.sheet.set_column(col, col, width)
+
+    def _end_sheet(self) -> None:
+        """The filter over the rows the sheet got (XlsxWriter writes it on close)."""
+        if self.headers:
+            self.sheet.autofilter(0, 0, self.row - 1, len(self.headers) - 1)
 
     def write(self, batch: pa.RecordBatch) -> None:
         prepared = prepare(batch, self.headers)
         self.cells_cut += prepared.cells_cut
+        if self.widths is None:
+            self.widths = column_widths(self.headers, prepared.arrays)
+            self._size_columns()
         for values in zip(*(a.to_pylist() for a in prepared.arrays), strict=True):
             if self.row >= self.max_rows:
                 self._new_sheet()
@@ -219,6 +244,10 @@ class XlsxWriter:
             self.sheet.write_datetime(self.row, col, value, self.date_format)
 
     def close(self) -> None:
+        if self.widths is None:  # no rows: sized for the headers
+            self.widths = column_widths(self.headers)
+            self._size_columns()
+        self._end_sheet()
         try:
             self.workbook.close()
         except BaseException:

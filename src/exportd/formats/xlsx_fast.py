@@ -40,6 +40,7 @@ from exportd.formats.xlsx import (
     spool_dir,
 )
 from exportd.formats.xlsx_cells import prepare
+from exportd.formats.xlsx_layout import column_widths, sheet_name
 
 SHEET_ROWS = MAX_ROWS - 1  # the header takes a row
 QUEUED_BATCHES = 2
@@ -62,9 +63,12 @@ class FastXlsxWriter:
         schema: pa.Schema,
         *,
         sheets: int,
+        title: str | None = None,
         checkpoint: Checkpoint = no_checkpoint,
     ) -> None:
         self.sink = sink
+        self.title = title
+        self.widths: list[float] = []  # from the first batch
         self._checkpoint = checkpoint
         self.columns = columns
         self.headers = [neutralise(c.label) for c in columns]
@@ -104,6 +108,7 @@ class FastXlsxWriter:
         arrays = [excel_serial(a) if _is_temporal(a.type) else a for a in prepared.arrays]
         cells = pa.RecordBatch.from_arrays(arrays, names=self.headers)
         if self._thread is None:
+            self.widths = column_widths(self.headers, prepared.arrays)
             self._start(cells.schema)
         self._put(cells)
         self.rows += batch.num_rows
@@ -113,7 +118,7 @@ class FastXlsxWriter:
             return
         try:
             if self._thread is None:  # no rows: the binding would write no header
-                XlsxWriter(self.sink, self.columns).close()
+                XlsxWriter(self.sink, self.columns, title=self.title).close()
             else:
                 self._stop(_END)
                 self._copy()
@@ -148,7 +153,7 @@ class FastXlsxWriter:
     def _start(self, schema: pa.Schema) -> None:
         cut = _Sheets(self._batches(schema), SHEET_ROWS)
         sheets = [
-            (f"Sheet{n}", pa.RecordBatchReader.from_batches(schema, cut.next_sheet()))
+            (sheet_name(self.title, n), pa.RecordBatchReader.from_batches(schema, cut.next_sheet()))
             for n in range(1, self._sheets + 1)
         ]
         self._thread = threading.Thread(target=self._save, args=(sheets,), name="xlsx", daemon=True)
@@ -156,12 +161,16 @@ class FastXlsxWriter:
 
     def _save(self, sheets: list[tuple[str, Any]]) -> None:
         formats = {header: rx.Format().set_num_format(f) for header, f in self._formats.items()}
+        names = [name for name, _ in sheets]
         try:
             rx.write_worksheets(
                 sheets,
                 self._path,
                 bold_headers=True,
-                column_formats={name: formats for name, _ in sheets},
+                column_formats=dict.fromkeys(names, formats),
+                column_widths=dict.fromkeys(names, self.widths),
+                freeze_panes={"general": {"row": 1, "col": 0}},
+                autofilter=dict.fromkeys(names, True),
                 inf_value=INFINITY,
             )
         except BaseException as exc:  # handed to the caller's thread by _put and _stop
