@@ -166,7 +166,7 @@ def test_a_localized_csv_is_cancelled_inside_its_batch(harness: Harness, tmp_pat
     service = _service(harness)
     gate = tmp_path / "gate"
     gate.mkdir()
-    rows = 200_000  # about 10 us a row of five columns since issue 24: still seconds
+    rows = 200_000  # about 16 us a row of five columns since issue 24: still seconds
     view = _create(service, CASES["csv-de_DE"], gate, before=rows)
     # The source is asked for its next batch while the first is formatted: it waits.
     _wait_for(lambda: (gate / "held").exists(), "the source at its gate")
