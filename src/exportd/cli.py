@@ -159,6 +159,8 @@ def worker(
     )
     supervisor.run()
     db.dispose()
+    if supervisor.interrupted:
+        raise typer.Exit(130)  # Ctrl-C, as a shell counts it
 
 
 @app.command()
@@ -168,20 +170,36 @@ def serve(
     workers: Annotated[int, typer.Option(help="Server processes (one per core).")] = 1,
 ) -> None:
     """Run the HTTP API."""
+    _refuse_unusable_port(host, port, "exportd serve --port {port}")
     private_umask()
     _metrics_dir()
-    import uvicorn
-
     settings = _settings()
     _check_services(settings)
-    uvicorn.run(
-        "exportd.api.app:app_from_environment",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level=settings.log_level,
-    )
+    _run_api(host=host, port=port, workers=workers, settings=settings)
+
+
+def _run_api(*, host: str, port: int, workers: int, settings: Settings) -> None:
+    from exportd.api import server
+
+    if server.run(host=host, port=port, workers=workers, log_level=settings.log_level):
+        raise typer.Exit(130)  # Ctrl-C, as a shell counts it
+
+
+def _refuse_unusable_port(host: str, port: int, *fixes: str) -> None:
+    """Before anything starts or prints: a port that is taken, named with the commands
+    that would use a free one instead."""
+    from exportd.api.server import free_port_after, listen_problem
+
+    problem = listen_problem(host, port)
+    if problem is None:
+        return
+    if problem == "in use":
+        other = free_port_after(host, port) or port + 1
+        tries = " or ".join(f"`{fix.format(port=other)}`" for fix in fixes)
+        err.print(f"[red]exportd: port {port} is in use: try {tries}[/red]")
+    else:
+        err.print(f"[red]exportd: cannot listen on {host}:{port}: {problem}[/red]")
+    raise typer.Exit(1)
 
 
 @app.command()
@@ -189,6 +207,7 @@ def demo(
     port: Annotated[int, typer.Option(help="Port for the API and the page.")] = 8000,
 ) -> None:
     """Everything in one command on the embedded defaults: demo data, a worker, the API."""
+    _refuse_unusable_port("127.0.0.1", port, "make demo PORT={port}", "exportd demo --port {port}")
     private_umask()  # ./var and what is in it: this user's only
     _metrics_dir()  # the worker it starts and the API share it: /metrics shows both
     import os
@@ -208,22 +227,26 @@ def demo(
     worker_process = subprocess.Popen(
         [sys.executable, "-m", "exportd", "worker"], preexec_fn=_stop_with_parent
     )
-    key = jwt_key(settings)
-    out.print(f"[bold]exportd demo[/bold] on http://127.0.0.1:{port}  (Ctrl-C stops)")
-    out.print(f"  the page: http://127.0.0.1:{port}/exports  (sign in as a demo user)")
-    out.print(f"  database: {settings.database_url} ({'seeded' if seeded else 'reused'})")
-    out.print(f"  API docs: http://127.0.0.1:{port}/docs")
-    for user in DEMO_USERS:
-        role = f"{user.plan}{', admin' if user.admin else ''}"
-        out.print(f"  {user.name} ({role}): {user.token(key)}", soft_wrap=True)
-    for body in ('{"source": "trades", "format": "csv"}', '{"source": "resume", "format": "pdf"}'):
-        out.print(
-            f"  try: curl -s -X POST localhost:{port}/v1/exports "
-            f"-H 'Authorization: Bearer <token>' -H 'Content-Type: application/json' -d '{body}'",
-            soft_wrap=True,
-        )
     try:
-        serve(host="127.0.0.1", port=port, workers=1)
+        key = jwt_key(settings)
+        out.print(f"[bold]exportd demo[/bold] on http://127.0.0.1:{port}  (Ctrl-C stops)")
+        out.print(f"  the page: http://127.0.0.1:{port}/exports  (sign in as a demo user)")
+        out.print(f"  database: {settings.database_url} ({'seeded' if seeded else 'reused'})")
+        out.print(f"  API docs: http://127.0.0.1:{port}/docs")
+        for user in DEMO_USERS:
+            role = f"{user.plan}{', admin' if user.admin else ''}"
+            out.print(f"  {user.name} ({role}): {user.token(key)}", soft_wrap=True)
+        for body in (
+            '{"source": "trades", "format": "csv"}',
+            '{"source": "resume", "format": "pdf"}',
+        ):
+            out.print(
+                f"  try: curl -s -X POST localhost:{port}/v1/exports "
+                f"-H 'Authorization: Bearer <token>' -H 'Content-Type: application/json' "
+                f"-d '{body}'",
+                soft_wrap=True,
+            )
+        _run_api(host="127.0.0.1", port=port, workers=1, settings=settings)
     finally:
         worker_process.terminate()
         worker_process.wait(timeout=60)

@@ -57,6 +57,8 @@ class ChildContext:
 def child_main(conn: Connection, task_modules: list[str]) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    # Born with SIGINT blocked (children.py): ignored now, so a pending one is dropped.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     _exit_with_parent()
     _configure_logging()
     _use_the_system_allocator()

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import signal
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
@@ -48,7 +50,8 @@ class Child:
             name=f"exportd-child-{self.index}",
             daemon=True,
         )
-        self.process.start()
+        with _sigint_blocked():
+            self.process.start()
         child_end.close()
         self.conn = parent_end
         self.running = None
@@ -109,6 +112,8 @@ class Child:
     def stop(self, timeout_s: float = 2.0) -> None:
         if self.process is None:
             return
+        if not self.ready and self.running is None and self.process.is_alive():
+            self.kill()  # still loading (a stop during start-up): no job, nothing to wait for
         if self.process.is_alive():
             with contextlib.suppress(OSError):
                 self.conn.send(("stop",))
@@ -125,3 +130,15 @@ def _footprint(process: psutil.Process) -> int:
         return int(process.memory_info().rss)
     except psutil.NoSuchProcess:
         return 0
+
+
+@contextlib.contextmanager
+def _sigint_blocked() -> Iterator[None]:
+    """A spawned child inherits the blocked mask: a Ctrl-C to the process group while it
+    still imports (a second or more) waits there, and ``child_main`` then drops it, where
+    it would have printed a traceback.  Here it is only delayed, never lost."""
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)

@@ -112,6 +112,7 @@ class Supervisor:
         self._stopping = False
         self._stop_deadline = float("inf")
         self._signals: list[str] = []  # received, not yet logged
+        self.interrupted = False  # a SIGINT (Ctrl-C) asked it to stop
         self._want_claim = True
         # Set by a wake-up while jobs run: one of them may have been asked to stop.
         self._look_for_cancels = False
@@ -168,6 +169,7 @@ class Supervisor:
             # the logger's write, and a second signal then waited forever on its lock
             # (a worker hung on a burst of SIGTERMs).  The loop logs it.
             self._signals.append(signal.Signals(signum).name)
+            self.interrupted = self.interrupted or signum == signal.SIGINT
             self.request_stop()
 
         try:

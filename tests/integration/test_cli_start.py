@@ -1,0 +1,51 @@
+"""`exportd serve` and `exportd demo` check their port before they start or print anything:
+a port that is taken is one line naming a free one to use instead, exit 1."""
+
+from __future__ import annotations
+
+import re
+import socket
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from exportd.api.server import listen_problem
+from exportd.cli import app
+
+
+@pytest.mark.parametrize(
+    ("command", "fixes"),
+    [
+        (["serve"], ["exportd serve --port {port}"]),
+        (["demo"], ["make demo PORT={port}", "exportd demo --port {port}"]),
+    ],
+)
+def test_a_busy_port_is_refused_first_with_the_fix(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: list[str], fixes: list[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(app, [*command, "--port", str(port)])
+    assert result.exit_code == 1, result.output
+    assert result.stdout == ""  # no tokens, no URLs
+    line = result.stderr.strip()
+    assert "\n" not in line
+    found = re.fullmatch(rf"exportd: port {port} is in use: try (.*)", line)
+    assert found, line
+    other = int(re.findall(r"\d+", found.group(1))[-1])
+    assert other != port
+    assert listen_problem("127.0.0.1", other) is None  # the port it offers is free
+    assert found.group(1) == " or ".join(f"`{fix.format(port=other)}`" for fix in fixes)
+    assert list(tmp_path.iterdir()) == []  # nothing created: no database, no var/
+
+
+def test_a_port_it_may_not_bind_is_named_with_the_reason(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["serve", "--host", "192.0.2.1", "--port", "8000"])
+    assert result.exit_code == 1
+    assert result.stderr.startswith("exportd: cannot listen on 192.0.2.1:8000: ")
+    assert result.stderr.count("\n") == 1
