@@ -202,6 +202,9 @@ def _refuse_unusable_port(host: str, port: int, *fixes: str) -> None:
     raise typer.Exit(1)
 
 
+DEMO_SOURCES = "exportd.demo.sources:demo_sources"
+
+
 @app.command()
 def demo(
     port: Annotated[int, typer.Option(help="Port for the API and the page.")] = 8000,
@@ -217,9 +220,8 @@ def demo(
     from exportd.demo.seed import seed_demo
     from exportd.demo.users import DEMO_USERS
 
-    os.environ.setdefault("EXPORTD_SOURCE_MODULES", '["exportd.demo.sources:demo_sources"]')
     os.environ.setdefault("EXPORTD_PAGE_SIGN_IN_DEMO", "true")
-    settings = _settings()
+    settings = _with_demo_sources(_settings())
     db = create_database(settings)
     upgrade(db)
     seeded = seed_demo(db, JobStore.from_settings(settings))
@@ -250,6 +252,25 @@ def demo(
     finally:
         worker_process.terminate()
         worker_process.wait(timeout=60)
+
+
+def _with_demo_sources(settings: Settings) -> Settings:
+    """The demo's sources next to those of plugins (EXPORTD_SOURCE_MODULES or the config
+    file), not instead of them; checked here, before anything starts or prints.  The
+    worker and the API it starts read the list from the environment."""
+    import os
+
+    from exportd.sources.loading import load_sources
+
+    modules = [DEMO_SOURCES, *(m for m in settings.source_modules if m != DEMO_SOURCES)]
+    os.environ["EXPORTD_SOURCE_MODULES"] = json.dumps(modules)
+    settings = settings.model_copy(update={"source_modules": modules})
+    try:
+        load_sources(settings.source_modules, settings.sql_sources)
+    except ConfigError as exc:
+        err.print(f"[red]exportd: {exc.message}[/red]")
+        raise typer.Exit(2) from None
+    return settings
 
 
 def _stop_with_parent() -> None:

@@ -1,6 +1,6 @@
 """`exportd demo` as a person runs it: seeds, serves the API and the page with a worker,
 prints the page and tokens; Ctrl-C (or a SIGTERM to it alone) stops every process it
-started; a second start reuses the data."""
+started; a second start reuses the data, and a plugin's sources join the demo's."""
 
 from __future__ import annotations
 
@@ -15,14 +15,16 @@ import httpx2 as httpx
 import psutil
 import pytest
 
+from tests.support.live import ROOT
 from tests.support.mail import free_port
 
 pytestmark = pytest.mark.slow
 
 
-def start(tmp: Path, port: int) -> subprocess.Popen[str]:
+def start(tmp: Path, port: int, **settings: str) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("EXPORTD_")}
-    env["EXPORTD_LOG_FORMAT"] = "json"
+    env.update(EXPORTD_LOG_FORMAT="json", **settings)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     return subprocess.Popen(
         [sys.executable, "-m", "exportd", "demo", "--port", str(port)],
         cwd=tmp,
@@ -84,7 +86,8 @@ def test_demo_serves_the_page_and_stops_without_orphans(tmp_path: Path) -> None:
     assert "alice (free): ey" in output
     assert "(seeded)" in output
 
-    again = start(tmp_path, port)
+    plugin = '["tests.support.slow_source:slow_sources"]'
+    again = start(tmp_path, port, EXPORTD_SOURCE_MODULES=plugin)
     try:
         wait_ready(url)
         token = next(
@@ -98,6 +101,15 @@ def test_demo_serves_the_page_and_stops_without_orphans(tmp_path: Path) -> None:
             json={"source": "trades", "format": "csv", "params": {"limit": 10}},
         )
         assert trades.status_code == 202, trades.text
+        sources = httpx.get(f"{url}/v1/sources", headers={"Authorization": f"Bearer {token}"})
+        names = {source["name"] for source in sources.json()}
+        assert {"trades", "daily_pnl", "trader_profile", "slow_trades"} <= names
+        slow = httpx.post(
+            f"{url}/v1/exports",
+            headers={"Authorization": f"Bearer {token}"},
+            json={"source": "slow_trades", "format": "csv", "params": {"limit": 10}},
+        )
+        assert slow.status_code == 202, slow.text
     finally:
         stop_and_read(again, "sigterm")
 

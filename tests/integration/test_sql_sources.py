@@ -102,6 +102,12 @@ def test_unsafe_or_malformed_specs_are_refused_at_start(
     assert message in raised.value.message
 
 
+def test_two_sources_of_one_name_are_refused_at_start_naming_the_plugin() -> None:
+    demo = "exportd.demo.sources:demo_sources"
+    with pytest.raises(ConfigError, match=f"'{demo}': source 'trades' is registered twice"):
+        load_sources([demo], [{**BIG_WINS, "name": "trades"}])
+
+
 def test_the_api_validates_a_sql_sources_params(
     journal: Database, settings: Settings, tmp_path: Path
 ) -> None:

@@ -53,4 +53,7 @@ def _add(registry: SourceRegistry, origin: str, loaded: Any) -> None:
     for source in [found] if isinstance(found, Source) else list(found):
         if not isinstance(source, Source):
             raise ConfigError(f"{origin!r} gave {source!r}, not a Source")
-        registry.add(source)
+        try:
+            registry.add(source)
+        except ValueError as exc:  # two plugins, or a plugin and the demo, name one source
+            raise ConfigError(f"{origin!r}: {exc}") from None
