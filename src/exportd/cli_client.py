@@ -8,6 +8,7 @@ Exit codes: 0 done, 1 the server refused or the export failed, 2 bad usage,
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -34,7 +35,15 @@ Token = Annotated[
         show_default=False,
     ),
 ]
+ExportId = Annotated[
+    str,
+    typer.Argument(
+        help="The export's id, or enough of its start to tell it apart (as git's short ids)."
+    ),
+]
 DEFAULT_URL = "http://127.0.0.1:8000"
+FULL_ID = 32  # hex digits of an export id
+SHOWN = 5  # ids named when a short one is ambiguous
 
 
 def register(app: typer.Typer) -> None:
@@ -210,34 +219,40 @@ def list_exports(
 
 
 @exports_app.command("show")
-def show_export(export_id: str, url: Url = DEFAULT_URL, token: Token = "") -> None:
+def show_export(export_id: ExportId, url: Url = DEFAULT_URL, token: Token = "") -> None:
     """One export: status, progress, error, result, links."""
-    out.print_json(data=_call(url, token, lambda c: c.get(export_id)))
+    out.print_json(data=_call(url, token, lambda c: c.get(_resolve(c, export_id))))
 
 
 @exports_app.command("cancel")
-def cancel_export(export_id: str, url: Url = DEFAULT_URL, token: Token = "") -> None:
+def cancel_export(export_id: ExportId, url: Url = DEFAULT_URL, token: Token = "") -> None:
     """Cancel a queued or running export (a finished one is left as it is)."""
-    answer = _call(url, token, lambda c: c.cancel(export_id))
-    out.print(f"{export_id} {answer['status']}")
+    answer = _call(url, token, lambda c: c.cancel(_resolve(c, export_id)))
+    out.print(f"{answer['id']} {answer['status']}")
 
 
 @exports_app.command("delete")
-def delete_export(export_id: str, url: Url = DEFAULT_URL, token: Token = "") -> None:
+def delete_export(export_id: ExportId, url: Url = DEFAULT_URL, token: Token = "") -> None:
     """Delete a finished export and its file (an active one is cancelled instead)."""
-    answer = _call(url, token, lambda c: c.delete(export_id))
-    out.print(f"{export_id} {'deleted' if answer is None else answer['status']}")
+
+    def delete(client: ExportdClient) -> str:
+        full = _resolve(client, export_id)
+        answer = client.delete(full)
+        return f"{full} {'deleted' if answer is None else answer['status']}"
+
+    out.print(_call(url, token, delete))
 
 
 @exports_app.command("retry")
-def retry_export(export_id: str, url: Url = DEFAULT_URL, token: Token = "") -> None:
+def retry_export(export_id: ExportId, url: Url = DEFAULT_URL, token: Token = "") -> None:
     """Queue a failed export again."""
-    out.print(f"{export_id} {_call(url, token, lambda c: c.retry(export_id))['status']}")
+    answer = _call(url, token, lambda c: c.retry(_resolve(c, export_id)))
+    out.print(f"{answer['id']} {answer['status']}")
 
 
 @exports_app.command("download")
 def download_export(
-    export_id: str,
+    export_id: ExportId,
     out_path: Annotated[Path | None, typer.Option("--out", "-o", help="Where to save it.")] = None,
     url: Url = DEFAULT_URL,
     token: Token = "",
@@ -245,7 +260,26 @@ def download_export(
     """Save a completed export's file."""
 
     def fetch(client: ExportdClient) -> Path:
-        target = out_path or Path(client.get(export_id)["result"]["filename"])
-        return client.download(export_id, target)
+        full = _resolve(client, export_id)
+        target = out_path or Path(client.get(full)["result"]["filename"])
+        return client.download(full, target)
 
     out.print(f"saved {_call(url, token, fetch)}")
+
+
+def _resolve(client: ExportdClient, export_id: str) -> str:
+    """The id that a start of it stands for when just one export's id starts so, as git
+    takes a short commit id.  The server matches (``id_prefix``): among the exports the
+    caller may see, and only those."""
+    prefix = export_id.lower()
+    if len(prefix) >= FULL_ID or not re.fullmatch(r"[0-9a-f]+", prefix):
+        return export_id  # a whole id, or no id at all: the server answers for it
+    matches = [str(item["id"]) for item in client.list(id_prefix=prefix, limit=200)]
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        raise _fail(f"no export id starts with {prefix} (export_not_found)")
+    count = str(len(matches)) if len(matches) < 200 else "200 or more"
+    width = max(12, len(prefix) + 4)
+    named = ", ".join(m[:width] for m in matches[:SHOWN]) + (", …" if len(matches) > SHOWN else "")
+    raise _fail(f"{prefix} is ambiguous: {count} export ids start with it ({named})")

@@ -49,10 +49,14 @@ class ExportdClient:
     def get(self, export_id: str) -> dict[str, Any]:
         return self._json(self.http.get(f"/v1/exports/{export_id}"))
 
-    def list(self, *, status: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+    def list(
+        self, *, status: str | None = None, id_prefix: str | None = None, limit: int = 50
+    ) -> list[dict[str, Any]]:
         params: dict[str, Any] = {"limit": limit}
         if status:
             params["status"] = status
+        if id_prefix:
+            params["id_prefix"] = id_prefix
         items: list[dict[str, Any]] = self._json(self.http.get("/v1/exports", params=params))[
             "items"
         ]

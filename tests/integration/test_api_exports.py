@@ -18,6 +18,7 @@ from exportd.db import Database
 from exportd.db.tables import jobs
 from tests.support.api import Api
 from tests.support.artifacts import CONTENT, World, completed_export, world_for
+from tests.support.export_ids import choose_ids
 from tests.support.sources import fake_sources
 
 PROBLEM = "application/problem+json"
@@ -290,6 +291,33 @@ def test_lists_show_only_the_callers_exports(api: Api) -> None:
     assert api.client.get("/v1/exports/failed", headers=headers).json() == []
     admin = api.as_user("root", plan="pro", admin=True)
     assert len(api.client.get("/v1/exports", headers=admin).json()["items"]) == 1
+
+
+def test_id_prefix_finds_the_callers_exports_by_how_their_id_starts(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    abc1, abc2, abd, bobs = choose_ids(monkeypatch, "abc1", "abc2", "abd", "abc3")
+    for user in ("alice", "alice", "alice", "bob"):
+        assert api.create(user, plan="pro").status_code == 202
+
+    def found(user: str, prefix: str) -> list[str]:
+        page = api.client.get(
+            "/v1/exports", params={"id_prefix": prefix}, headers=api.as_user(user)
+        )
+        assert page.status_code == 200, page.text
+        return [item["id"] for item in page.json()["items"]]
+
+    assert found("alice", "abc") == [abc2, abc1]  # newest first
+    assert found("alice", "abd") == [abd]
+    assert found("alice", abc1) == [abc1]  # the whole id
+    assert found("alice", "abc3") == []  # bob's: not found, as ever
+    assert found("bob", "ab") == [bobs]
+    for bad in ("ABC", "ab%", "a_c", "", "a" * 33):
+        refused = api.client.get(
+            "/v1/exports", params={"id_prefix": bad}, headers=api.as_user("alice")
+        )
+        body = assert_problem(refused, 422, "request_invalid")
+        assert body["errors"][0]["field"] == "query.id_prefix", bad
 
 
 def test_batch_route(api: Api) -> None:

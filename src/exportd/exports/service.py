@@ -382,6 +382,7 @@ class ExportService:
         format: str | None = None,
         created_from: datetime | None = None,
         created_to: datetime | None = None,
+        id_prefix: str | None = None,
         limit: int = 50,
         cursor: str | None = None,
         with_stats: bool = False,
@@ -399,6 +400,8 @@ class ExportService:
             query = query.where(exports.c.created_at >= utc(created_from, field="created_from"))
         if created_to is not None:
             query = query.where(exports.c.created_at < utc(created_to, field="created_to"))
+        if id_prefix is not None:
+            query = query.where(exports.c.id.startswith(id_prefix, autoescape=True))
         if status is not None:
             query = query.where(_status_is(status, self.clock.now()))
         if cursor is not None:

@@ -56,6 +56,15 @@ def list_exports(
     format_: Annotated[str | None, Query(alias="format", max_length=16)] = None,
     created_from: datetime | None = None,
     created_to: datetime | None = None,
+    id_prefix: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=32,
+            pattern="^[0-9a-f]+$",
+            description="ids starting with these lowercase hex digits (a short id)",
+        ),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
     stats: bool = False,
@@ -68,6 +77,7 @@ def list_exports(
         format=format_,
         created_from=created_from,
         created_to=created_to,
+        id_prefix=id_prefix,
         limit=limit,
         cursor=cursor,
         with_stats=stats,
