@@ -44,6 +44,22 @@ ExportId = Annotated[
 DEFAULT_URL = "http://127.0.0.1:8000"
 FULL_ID = 32  # hex digits of an export id
 SHOWN = 5  # ids named when a short one is ambiguous
+# The flag of `exportd export` behind each field the server may refuse.
+FLAGS = {
+    "source": "SOURCE",
+    "format": "--format",
+    "columns": "--columns",
+    "column_preset": "--preset",
+    "template": "--template",
+    "options.timezone": "--timezone",
+    "options.delimiter": "--delimiter",
+    "options.locale": "--locale",
+    "options.bom": "--bom",
+    "options.keep_partial": "--keep-partial",
+    "notify.email": "--notify",
+    "notify.webhook_url": "--webhook",
+}
+DELIMITERS = {"tab": "\t", "\\t": "\t"}
 
 
 def register(app: typer.Typer) -> None:
@@ -81,7 +97,32 @@ def export(
     columns: Annotated[
         str | None, typer.Option(help="Columns in order; name:Label renames.")
     ] = None,
+    preset: Annotated[
+        str | None, typer.Option(help="A column preset of the source (exportd sources).")
+    ] = None,
     template: Annotated[str | None, typer.Option(help="Template of a document export.")] = None,
+    timezone: Annotated[
+        str | None, typer.Option(help="IANA time zone of timestamps, e.g. Europe/Paris.")
+    ] = None,
+    delimiter: Annotated[
+        str | None, typer.Option(help="CSV delimiter: , ; | or tab.", show_default=False)
+    ] = None,
+    locale: Annotated[
+        str | None, typer.Option(help="CSV numbers and dates as a locale writes them: de_DE.")
+    ] = None,
+    bom: Annotated[
+        bool | None, typer.Option("--bom/--no-bom", help="CSV: a UTF-8 byte-order mark.")
+    ] = None,
+    keep_partial: Annotated[
+        bool, typer.Option("--keep-partial", help="If it fails midway, keep the rows written.")
+    ] = False,
+    notify: Annotated[
+        str | None,
+        typer.Option(help="Email when it ends: 'email' (your token's address) or an address."),
+    ] = None,
+    webhook: Annotated[
+        str | None, typer.Option(help="A URL to call, signed, when it ends.")
+    ] = None,
     wait: Annotated[
         bool, typer.Option("--wait", help="Follow it to the end and save the file.")
     ] = False,
@@ -93,12 +134,30 @@ def export(
 ) -> None:
     """Ask for an export; with --wait, show its progress and save the file."""
     body: dict[str, Any] = {"source": source, "format": format_, "params": _params(param or [])}
+    if columns and preset:
+        raise _fail("--columns or --preset: give one of them", 2)
     if columns:
         body["columns"] = [c.strip() for c in columns.split(",") if c.strip()]
+    if preset:
+        body["column_preset"] = preset
     if template:
         body["template"] = template
+    options = {
+        "timezone": timezone,
+        "delimiter": DELIMITERS.get(delimiter, delimiter) if delimiter else None,
+        "locale": locale,
+        "bom": bom,
+        "keep_partial": keep_partial or None,
+    }
+    if any(value is not None for value in options.values()):
+        body["options"] = {k: v for k, v in options.items() if v is not None}
     client = _client(url, token)
     try:
+        if notify or webhook:
+            body["notify"] = {
+                "email": _token_email(token) if notify == "email" else notify,
+                "webhook_url": webhook,
+            }
         created = client.create(body)
         if not wait and out_path is None:
             out.print(f"{created['id']} {created['status']}")
@@ -113,11 +172,41 @@ def export(
         rows = final["result"].get("row_count")
         out.print(f"saved {saved} ({final['result']['size']} bytes, {rows} rows)")
     except ApiError as exc:
-        raise _fail(str(exc)) from None
+        raise _fail(_refusal(exc)) from None
     except httpx2.HTTPError as exc:
         raise _unreachable(url, exc) from None
     finally:
         client.close()
+
+
+def _refusal(exc: ApiError) -> str:
+    """The server's refusal, each field it names given as the flag that set it."""
+    fields = "; ".join(f"{_flag(e.get('field') or '')}: {e.get('message')}" for e in exc.errors)
+    return f"{exc.detail} ({exc.code})" + (f" — {fields}" if fields else "")
+
+
+def _flag(field: str) -> str:
+    field = field.removeprefix("body.")
+    if field.startswith("params."):
+        return f"--param {field.removeprefix('params.')}"
+    for name, flag in FLAGS.items():
+        if field == name or field.startswith(f"{name}."):
+            return flag
+    return field
+
+
+def _token_email(token: str) -> str:
+    """``--notify email``: the address in the caller's own token, the one address the
+    server sends a user's notifications to."""
+    import jwt
+
+    try:
+        email = jwt.decode(token, options={"verify_signature": False}).get("email")
+    except jwt.PyJWTError:
+        email = None
+    if not isinstance(email, str) or not email:
+        raise _fail("--notify email: your token names no email address; give one instead", 2)
+    return email
 
 
 def _follow(client: ExportdClient, export_id: str) -> dict[str, Any]:

@@ -66,7 +66,7 @@ def test_a_refused_request_exits_1_naming_the_field(live: Live) -> None:
     done = live.run("export", "trades", "-p", "direction=sideways", "--wait")
     assert done.returncode == 1
     assert "params_invalid" in done.stderr
-    assert "params.direction" in done.stderr
+    assert "--param direction: " in done.stderr
 
 
 def test_a_failed_export_exits_1_with_its_reason(live: Live) -> None:

@@ -1,5 +1,6 @@
-"""`exportd exports …` in the test process (Typer's runner) against the real app on a
-loopback port: short ids."""
+"""`exportd exports …` and `exportd export` in the test process (Typer's runner) against
+the real app on a loopback port: short ids, the file options, presets and notifications
+as flags, and refusals that name the flag."""
 
 from __future__ import annotations
 
@@ -121,3 +122,72 @@ def test_retry_and_download_take_a_short_id(
     refused = run("exports", "retry", "d0")  # found, then refused: it did not fail
     assert refused.exit_code == 1
     assert one_line(refused).endswith("(export_not_failed)")
+
+
+# -- exportd export: options, presets, notifications ---------------------------------
+
+
+def test_export_flags_set_the_file_options_the_preset_and_notifications(
+    world: World, run: Any
+) -> None:
+    created = run(
+        "export",
+        "trades",
+        "--preset",
+        "summary",
+        "--timezone",
+        "Europe/Paris",
+        "--delimiter",
+        "tab",
+        "--locale",
+        "de_DE",
+        "--bom",
+        "--keep-partial",
+        "--notify",
+        "email",
+        "--webhook",
+        "https://hooks.example.com/exports",
+        email="alice@example.com",
+    )
+    assert created.exit_code == 0, created.output
+    export_id, status = created.stdout.split()
+    assert status == "queued"
+    body = export(world, export_id)
+    assert body["options"] == {
+        "timezone": "Europe/Paris",
+        "delimiter": "\t",
+        "locale": "de_DE",
+        "bom": True,
+        "keep_partial": True,
+    }
+    assert [c["name"] for c in body["columns"]] == ["opened_at", "symbol", "direction", "pnl"]
+    assert body["notify"] == {
+        "email": "alice@example.com",
+        "webhook_url": "https://hooks.example.com/exports",
+    }
+    plain = export(world, run("export", "trades", "--no-bom", "--delimiter", ";").stdout.split()[0])
+    assert plain["options"] == {"bom": False, "delimiter": ";"}
+    assert plain["notify"] is None
+
+
+BAD_FLAGS = [
+    (["--timezone", "Mars/Olympus"], 1, "--timezone: Value error, not an IANA time zone"),
+    (["--delimiter", "::"], 1, "--delimiter: Input should be"),
+    (["--locale", "xx_QQ"], 1, "--locale: "),
+    (["--preset", "everything"], 1, "(column_preset_unknown) — --preset: one of"),
+    (["--columns", "symbol,nope"], 1, "(column_unknown) — --columns: valid columns"),
+    (["--param", "direction=sideways"], 1, "--param direction: "),
+    (["--notify", "mallory@example.com"], 1, "--notify: must be your own address"),
+    (["--webhook", "ftp://hooks.example.com"], 1, "--webhook: String should match"),
+    (["--notify", "email"], 2, "--notify email: your token names no email address"),
+    (["--columns", "symbol", "--preset", "summary"], 2, "--columns or --preset"),
+]
+
+
+def test_a_bad_flag_is_one_line_naming_it_and_creates_nothing(world: World, run: Any) -> None:
+    for flags, code, says in BAD_FLAGS:
+        refused = run("export", "trades", *flags)
+        assert refused.exit_code == code, (flags, refused.output)
+        assert says in one_line(refused), flags
+    listed = world.api.client.get("/v1/exports", headers=world.api.as_user("alice"))
+    assert listed.json()["items"] == []
