@@ -28,7 +28,7 @@ from exportd.demo.tables import (
 )
 from exportd.documents.service import DocumentService
 from exportd.queue import JobStore
-from tests.support.browser import screenshot_dir
+from tests.support.browser import csp_violations, screenshot_dir
 from tests.support.live import Live, live_exportd
 
 pytestmark = pytest.mark.slow
@@ -75,19 +75,6 @@ def page(browser: Any, live: Live) -> Iterator[Any]:
     yield tab
     context.close()
     assert violations == [], "the page broke its own Content-Security-Policy"
-
-
-def csp_violations(tab: Any) -> list[str]:
-    """What the page's own CSP refused, as it happens (its ``securitypolicyviolation``
-    events).  Only the top document's: no script runs in a resume preview's sandboxed
-    frame, so the documents test reads that frame's refusals from the console."""
-    found: list[str] = []
-    tab.expose_binding("reportCspViolation", lambda _source, text: found.append(text))
-    tab.add_init_script(
-        """if (window === window.top) document.addEventListener("securitypolicyviolation",
-             (e) => window.reportCspViolation(e.violatedDirective + " " + e.blockedURI));"""
-    )
-    return found
 
 
 def shoot(page: Any, name: str) -> None:

@@ -70,7 +70,6 @@ PUBLIC = {
     ("GET", "/readyz"),
     ("GET", "/openapi.json"),
     ("GET", "/docs"),
-    ("GET", "/docs/oauth2-redirect"),
     ("GET", "/redoc"),
 }
 # The web page signs users in with their JWT (a cookie session); an API key never works

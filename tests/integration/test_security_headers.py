@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from httpx2 import Response
 
-from exportd.api.security_headers import API_CSP, PAGE_CSP
+from exportd.api.security_headers import API_CSP, DOCS_CSP, PAGE_CSP
 from exportd.config import Settings
 from exportd.db import Database
 from exportd.demo.resumes import RESUMES
@@ -104,11 +104,21 @@ def test_public_responses_stay_cacheable_but_not_sniffable(world: World) -> None
 
 
 @SQLITE
-def test_the_api_docs_keep_their_scripts_but_cannot_be_framed(world: World) -> None:
+def test_the_api_docs_run_only_their_own_files_and_cannot_be_framed(world: World) -> None:
     response = world.api.client.get("/docs")
     assert response.status_code == 200
-    assert response.headers["Content-Security-Policy"] == "frame-ancestors 'none'"
+    assert response.headers["Content-Security-Policy"] == DOCS_CSP
+    assert "default-src 'none'" in DOCS_CSP
+    for directive in ("script-src", "style-src"):
+        found = re.search(rf"{directive} ([^;]+)", DOCS_CSP)
+        assert found
+        assert found.group(1) == "'self'"  # no CDN, no inline code, no eval
     assert response.headers["X-Frame-Options"] == "DENY"
+    bundle = world.api.client.get("/docs/assets/swagger-ui-bundle.js")
+    assert (bundle.status_code, bundle.headers["content-type"]) == (
+        200,
+        "text/javascript; charset=utf-8",
+    )
 
 
 @SQLITE

@@ -7,6 +7,7 @@ import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -54,3 +55,16 @@ def screenshot_dir() -> Path | None:
     """Where to save the page's screenshots (``make screenshots`` sets docs/screenshots)."""
     where = os.environ.get("EXPORTD_SCREENSHOTS")
     return Path(where) if where else None
+
+
+def csp_violations(tab: Any) -> list[str]:
+    """What the page's own CSP refused, as it happens (its ``securitypolicyviolation``
+    events).  Only the top document's: no script runs in a resume preview's sandboxed
+    frame, so the documents test reads that frame's refusals from the console."""
+    found: list[str] = []
+    tab.expose_binding("reportCspViolation", lambda _source, text: found.append(text))
+    tab.add_init_script(
+        """if (window === window.top) document.addEventListener("securitypolicyviolation",
+             (e) => window.reportCspViolation(e.violatedDirective + " " + e.blockedURI));"""
+    )
+    return found

@@ -12,7 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 import exportd
 from exportd import web
-from exportd.api import problems, text_guard
+from exportd.api import docs, problems, text_guard
 from exportd.api.body_limit import BodyLimitMiddleware
 from exportd.api.request_id import RequestIdMiddleware
 from exportd.api.routes import (
@@ -77,7 +77,13 @@ def create_app(
         if db is None:
             database.dispose()
 
-    app = FastAPI(title="exportd", version=exportd.__version__, lifespan=lifespan)
+    app = FastAPI(
+        title="exportd",
+        version=exportd.__version__,
+        lifespan=lifespan,
+        docs_url=None,  # FastAPI's pages load from a CDN: ours are served from files (docs.py)
+        redoc_url=None,
+    )
     app.state.settings = settings
     app.state.db = database
     app.state.sources = registry
@@ -135,6 +141,7 @@ def create_app(
     app.include_router(deliveries.router)
     app.include_router(ops.router)
     web.install(app)
+    docs.install(app)
 
     @app.get("/metrics", tags=["ops"], response_class=Response)
     def metrics_endpoint() -> Response:
