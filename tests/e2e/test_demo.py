@@ -4,10 +4,7 @@ started; a second start reuses the data, and a plugin's sources join the demo's.
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -15,25 +12,14 @@ import httpx2 as httpx
 import psutil
 import pytest
 
-from tests.support.live import ROOT
 from tests.support.mail import free_port
+from tests.support.terminal import launch, stop
 
 pytestmark = pytest.mark.slow
 
 
 def start(tmp: Path, port: int, **settings: str) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("EXPORTD_")}
-    env.update(EXPORTD_LOG_FORMAT="json", **settings)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    return subprocess.Popen(
-        [sys.executable, "-m", "exportd", "demo", "--port", str(port)],
-        cwd=tmp,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,  # its own process group, as a terminal gives it
-    )
+    return launch(tmp, "demo", "--port", str(port), **settings)
 
 
 def wait_ready(url: str, timeout: float = 90) -> float:
@@ -50,18 +36,6 @@ def wait_ready(url: str, timeout: float = 90) -> float:
 
 def tree(process: subprocess.Popen[str]) -> list[psutil.Process]:
     return [psutil.Process(process.pid), *psutil.Process(process.pid).children(recursive=True)]
-
-
-def stop_and_read(process: subprocess.Popen[str], how: str) -> str:
-    processes = tree(process)
-    if how == "ctrl-c":
-        os.killpg(process.pid, signal.SIGINT)
-    else:
-        process.send_signal(signal.SIGTERM)  # the demo alone: its worker must follow
-    output, _ = process.communicate(timeout=90)
-    _gone, alive = psutil.wait_procs(processes, timeout=30)
-    assert alive == [], f"left running: {[p.cmdline() for p in alive]}"
-    return output
 
 
 def test_demo_serves_the_page_and_stops_without_orphans(tmp_path: Path) -> None:
@@ -81,7 +55,7 @@ def test_demo_serves_the_page_and_stops_without_orphans(tmp_path: Path) -> None:
             assert signed.status_code in (200, 303)
             assert "Your plan: pro" in browser.get("/exports").text
     finally:
-        output = stop_and_read(demo, "ctrl-c")
+        output = stop(demo, "ctrl-c")
     assert f"{url}/exports" in output
     assert "alice (free): ey" in output
     assert "(seeded)" in output
@@ -111,7 +85,7 @@ def test_demo_serves_the_page_and_stops_without_orphans(tmp_path: Path) -> None:
         )
         assert slow.status_code == 202, slow.text
     finally:
-        stop_and_read(again, "sigterm")
+        stop(again, "sigterm")
 
 
 def _lines_until_token(process: subprocess.Popen[str]) -> list[str]:
