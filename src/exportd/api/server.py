@@ -52,12 +52,10 @@ class _Server(uvicorn.Server):
 
 def run(*, host: str, port: int, workers: int, log_level: str) -> bool:
     """Serve until stopped; True if a Ctrl-C (SIGINT) stopped it."""
-    config = uvicorn.Config(
-        APP, factory=True, host=host, port=port, workers=workers, log_level=log_level
-    )
     if workers > 1:  # uvicorn's supervisor and its processes handle the signals
         uvicorn.run(APP, factory=True, host=host, port=port, workers=workers, log_level=log_level)
         return False
+    config = uvicorn.Config(APP, factory=True, host=host, port=port, log_level=log_level)
     config.load()  # the app: a Ctrl-C here is an ordinary KeyboardInterrupt
     server = _Server(config)
     server.run()
