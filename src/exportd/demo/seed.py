@@ -20,15 +20,20 @@ DEMO_TRADES = {"alice": 25_000, "bob": 25_000}
 
 
 def seed_demo(db: Database, store: JobStore) -> bool:
-    """Create and fill the demo tables if they are empty; True if it seeded."""
+    """Fill the demo tables and give each demo user a resume, where missing; True if it
+    seeded anything.  Each part is checked on its own, so a start stopped between them
+    (a Ctrl-C while it seeds) is completed by the next."""
     with db.write() as conn:
         create_demo_tables(conn)
-        if conn.execute(select(func.count()).select_from(demo_trades)).scalar_one():
-            return False
-        for user, count in DEMO_TRADES.items():
-            seed_trades(conn, user, count)
-            seed_goals_and_evaluations(conn, user)
+        seeded = not conn.execute(select(func.count()).select_from(demo_trades)).scalar_one()
+        if seeded:
+            for user, count in DEMO_TRADES.items():
+                seed_trades(conn, user, count)
+                seed_goals_and_evaluations(conn, user)
     documents = DocumentService(db=db, store=store, max_sections=20)
     for user, content in RESUMES.items():
-        documents.create(Principal(user, "free"), title="Resume", content=content)
-    return True
+        principal = Principal(user, "free")
+        if not documents.list_documents(principal):
+            documents.create(principal, title="Resume", content=content)
+            seeded = True
+    return seeded
