@@ -8,6 +8,7 @@ import signal
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from multiprocessing import resource_tracker
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -137,6 +138,9 @@ def _sigint_blocked() -> Iterator[None]:
     """A spawned child inherits the blocked mask: a Ctrl-C to the process group while it
     still imports (a second or more) waits there, and ``child_main`` then drops it, where
     it would have printed a traceback.  Here it is only delayed, never lost."""
+    # The first spawn starts multiprocessing's resource tracker, which unblocks SIGINT
+    # (SIG_UNBLOCK, not a restore) after launching it: start it before blocking.
+    resource_tracker.ensure_running()
     before = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
         yield
