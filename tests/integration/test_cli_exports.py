@@ -13,7 +13,7 @@ import typer
 from typer.testing import CliRunner, Result
 
 from exportd.cli_client import register
-from exportd.config import Settings
+from exportd.config import Settings, load_settings
 from exportd.db import Database
 from tests.support.artifacts import CONTENT, World, completed_export, world_for
 from tests.support.export_ids import choose_ids
@@ -23,6 +23,12 @@ pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 cli = typer.Typer()
 register(cli)
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    # Mail is configured (nothing is sent: no worker runs), so --notify email is taken.
+    return load_settings(database_url=database_url, smtp_url="smtp://127.0.0.1:2525")
 
 
 @pytest.fixture
