@@ -10,9 +10,8 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-import exportd
 from exportd import web
-from exportd.api import docs, problems, text_guard
+from exportd.api import docs, openapi, problems, text_guard
 from exportd.api.body_limit import BodyLimitMiddleware
 from exportd.api.request_id import RequestIdMiddleware
 from exportd.api.routes import (
@@ -78,8 +77,7 @@ def create_app(
             database.dispose()
 
     app = FastAPI(
-        title="exportd",
-        version=exportd.__version__,
+        **openapi.app_metadata(settings),
         lifespan=lifespan,
         docs_url=None,  # FastAPI's pages load from a CDN: ours are served from files (docs.py)
         redoc_url=None,
@@ -144,18 +142,18 @@ def create_app(
     docs.install(app)
 
     @app.get("/metrics", tags=["ops"], response_class=Response)
-    def metrics_endpoint() -> Response:
+    def get_metrics() -> Response:
         """Prometheus text format: this node's counters and the queue's gauges."""
         body, content_type = metrics.exposition(database, store)
         return Response(body, headers={"Content-Type": content_type})
 
     @app.get("/healthz", tags=["ops"])
-    def healthz() -> dict[str, str]:
+    def get_health() -> dict[str, str]:
         """The process is alive."""
         return {"status": "ok"}
 
     @app.get("/readyz", tags=["ops"])
-    def readyz() -> JSONResponse:
+    def get_readiness() -> JSONResponse:
         """The database answers, its schema is at the latest migration, storage is writable."""
         checks: dict[str, str] = {}
         try:
@@ -174,6 +172,7 @@ def create_app(
         body = {"status": "ready" if ready else "not ready", "checks": checks}
         return JSONResponse(body, status_code=200 if ready else 503)
 
+    openapi.install(app)
     return app
 
 

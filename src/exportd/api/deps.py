@@ -12,10 +12,10 @@ FastAPI would otherwise send each one through the thread pool, one hop per depen
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import Depends, Header, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from exportd.auth.api_keys import ApiKeys, is_api_key
@@ -28,13 +28,27 @@ from exportd.errors import Forbidden, Unauthenticated
 from exportd.exports.service import ExportService
 from exportd.sources import SourceRegistry
 
-bearer = HTTPBearer(auto_error=False, description="A JWT minted by the host application")
+# The two ways to send a credential, as the OpenAPI document declares them; a route's
+# ``RequireScope`` names the scope in each (a user's JWT holds every scope but admin).
+bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="bearerAuth",
+    bearerFormat="JWT",
+    description="A JWT minted by the host application (claims `sub`, `plan`, `exp`; "
+    "optional `email`, `admin`), or an API key: `Authorization: Bearer exk_…`",
+)
+api_key = APIKeyHeader(
+    name="X-API-Key",
+    auto_error=False,
+    scheme_name="apiKey",
+    description="An API key (`exk_…`) made by `exportd apikey create NAME --scope …`",
+)
 
 
 async def principal(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-    x_api_key: Annotated[str | None, Header(include_in_schema=False)] = None,
+    x_api_key: Annotated[str | None, Depends(api_key)],
 ) -> Principal:
     token = x_api_key or (credentials.credentials if credentials else None)
     if token is None:
@@ -86,11 +100,17 @@ async def request_id(request: Request) -> str:
     return str(request.state.request_id)
 
 
-ReadExports = Annotated[Principal, Depends(RequireScope(Scope.EXPORTS_READ))]
-WriteExports = Annotated[Principal, Depends(RequireScope(Scope.EXPORTS_WRITE))]
-ReadDocuments = Annotated[Principal, Depends(RequireScope(Scope.DOCUMENTS_READ))]
-WriteDocuments = Annotated[Principal, Depends(RequireScope(Scope.DOCUMENTS_WRITE))]
-Admin = Annotated[Principal, Depends(RequireScope(Scope.ADMIN))]
+def _scoped(scope: Scope) -> Any:
+    # Security(), not Depends(): the scope then shows in the operation's security
+    # requirements (bearerAuth: [scope], apiKey: [scope]).
+    return Security(RequireScope(scope), scopes=[scope.value])
+
+
+ReadExports = Annotated[Principal, _scoped(Scope.EXPORTS_READ)]
+WriteExports = Annotated[Principal, _scoped(Scope.EXPORTS_WRITE)]
+ReadDocuments = Annotated[Principal, _scoped(Scope.DOCUMENTS_READ)]
+WriteDocuments = Annotated[Principal, _scoped(Scope.DOCUMENTS_WRITE)]
+Admin = Annotated[Principal, _scoped(Scope.ADMIN)]
 Exports = Annotated[ExportService, Depends(export_service)]
 Sources = Annotated[SourceRegistry, Depends(sources)]
 Documents = Annotated[DocumentService, Depends(document_service)]

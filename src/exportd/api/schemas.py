@@ -219,3 +219,28 @@ class Usage(BaseModel):
     limits: dict[str, Any]
     usage: dict[str, int]
     remaining: dict[str, int]
+
+
+class FieldError(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    field: str = Field(description="where, as a dotted path: `params.limit`, `items.0.format`")
+    message: str
+
+
+class Problem(BaseModel):
+    """An error (RFC 9457): ``code`` is stable and says what happened; ``detail`` is for
+    people and may change."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str = Field(description="`https://exportd.dev/problems/{code}`")
+    title: str = Field(description="the code in words")
+    status: int = Field(ge=400, le=599, description="the HTTP status, repeated")
+    code: str = Field(description="stable: the codes each operation may answer are listed")
+    detail: str
+    instance: str = Field(description="the request's path (a download link's token redacted)")
+    request_id: str | None = Field(description="the `X-Request-ID` of the request, for logs")
+    errors: list[FieldError] | None = Field(
+        default=None, description="the fields at fault, when a request does not validate"
+    )

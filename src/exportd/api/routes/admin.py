@@ -90,7 +90,7 @@ def run_cleanup(_admin: Admin, request: Request, dry_run: bool = True) -> dict[s
 
 
 @router.post("/admin/exports/bulk", status_code=status.HTTP_202_ACCEPTED, response_model=BulkOut)
-def bulk_export(body: BulkIn, admin: Admin, exports: Exports) -> BulkOut:
+def create_bulk_exports(body: BulkIn, admin: Admin, exports: Exports) -> BulkOut:
     """The same export for many users, each owned by its user, queued at bulk priority."""
     ids = exports.create_bulk(
         admin, user_ids=body.user_ids, plan=body.plan, request=body.export.to_domain()

@@ -25,6 +25,6 @@ def list_templates(_principal: ReadExports) -> list[dict[str, object]]:
 
 
 @router.get("/me/usage", response_model=Usage)
-def my_usage(principal: ReadExports, exports: Exports) -> Usage:
+def get_usage(principal: ReadExports, exports: Exports) -> Usage:
     """The caller's plan limits, current usage and what remains."""
     return Usage(**exports.usage(principal))

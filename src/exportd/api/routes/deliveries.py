@@ -15,7 +15,7 @@ router = APIRouter(tags=["deliveries"])
 
 
 @router.get("/v1/exports/{export_id}/deliveries", response_model=list[DeliveryView])
-def export_deliveries(
+def list_export_deliveries(
     export_id: str, principal: ReadExports, exports: Exports, deliveries: Deliveries
 ) -> list[DeliveryView]:
     """The emails and webhooks sent (or trying) for one export."""
@@ -24,7 +24,7 @@ def export_deliveries(
 
 
 @router.get("/v1/deliveries/failed", response_model=list[DeliveryView])
-def failed_deliveries(
+def list_failed_deliveries(
     principal: ReadExports,
     deliveries: Deliveries,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,

@@ -66,13 +66,14 @@ def list_documents(principal: ReadDocuments, documents: Documents) -> list[Docum
 
 
 @router.get("/default", response_model=DocumentOut)
-def default_document(principal: ReadDocuments, documents: Documents) -> DocumentOut:
+def get_default_document(principal: ReadDocuments, documents: Documents) -> DocumentOut:
     """The caller's default document."""
     return DocumentOut.of(documents.default(principal))
 
 
 @router.get("/{document_id}", response_model=DocumentOut)
 def get_document(document_id: str, principal: ReadDocuments, documents: Documents) -> DocumentOut:
+    """One of the caller's documents."""
     return DocumentOut.of(documents.get(principal, document_id))
 
 
@@ -87,7 +88,9 @@ def update_document(
 
 
 @router.patch("/{document_id}/default", response_model=DocumentOut)
-def make_default(document_id: str, principal: WriteDocuments, documents: Documents) -> DocumentOut:
+def set_default_document(
+    document_id: str, principal: WriteDocuments, documents: Documents
+) -> DocumentOut:
     """Make this document the default one."""
     return DocumentOut.of(documents.make_default(principal, document_id))
 

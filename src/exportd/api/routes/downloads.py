@@ -34,7 +34,7 @@ def _file(artifact: Artifact, downloads: Downloads) -> Response:
     response_class=FileResponse,
     responses={302: {"description": "presigned S3 URL"}},
 )
-def download(export_id: str, principal: ReadExports, request: Request) -> Response:
+def download_export(export_id: str, principal: ReadExports, request: Request) -> Response:
     """The export's file (owner or admin): streamed with Range support from local storage,
     a 302 to a presigned URL from S3."""
     downloads = _downloads(request)
@@ -46,7 +46,7 @@ def download(export_id: str, principal: ReadExports, request: Request) -> Respon
     status_code=status.HTTP_201_CREATED,
     response_model=LinkOut,
 )
-def download_link(export_id: str, principal: ReadExports, request: Request) -> LinkOut:
+def create_download_link(export_id: str, principal: ReadExports, request: Request) -> LinkOut:
     """A signed link that downloads the file once, until it expires."""
     link = _downloads(request).issue(principal, export_id)
     return LinkOut(url=link.url, expires_at=link.expires_at)

@@ -72,7 +72,7 @@ def _poll(exports: ExportService, principal: Principal, export_id: str, seen: in
         204: {"description": "the export is final and its last state was already sent"},
     },
 )
-async def export_events(
+async def stream_export_events(
     export_id: str,
     principal: ReadExports,
     exports: Exports,

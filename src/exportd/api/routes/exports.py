@@ -37,7 +37,7 @@ def create_export(
 
 
 @router.post("/batch", status_code=status.HTTP_202_ACCEPTED, response_model=BatchOut)
-def create_batch(
+def create_export_batch(
     body: BatchCreate, principal: WriteExports, exports: Exports, request_id: RequestId
 ) -> BatchOut:
     """Queue up to the plan's batch size in one call: all of them or none."""
@@ -88,7 +88,7 @@ def list_exports(
 
 
 @router.get("/failed", response_model=list[ExportOut])
-def failed_exports(
+def list_failed_exports(
     principal: ReadExports,
     exports: Exports,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
@@ -122,7 +122,7 @@ async def get_export(
     response_model=ExportOut,
     responses={204: {"description": "the finished export was deleted"}},
 )
-def cancel_export(export_id: str, principal: WriteExports, exports: Exports) -> Response:
+def delete_export(export_id: str, principal: WriteExports, exports: Exports) -> Response:
     """Cancel an active export (202 while it stops), or delete a finished one (204)."""
     view = exports.cancel(principal, export_id)
     if view is None:
@@ -132,7 +132,7 @@ def cancel_export(export_id: str, principal: WriteExports, exports: Exports) -> 
 
 
 @router.post("/{export_id}/cancel", status_code=status.HTTP_202_ACCEPTED, response_model=ExportOut)
-def cancel_active_export(export_id: str, principal: WriteExports, exports: Exports) -> ExportOut:
+def cancel_export(export_id: str, principal: WriteExports, exports: Exports) -> ExportOut:
     """Cancel a queued or running export (202; a running one stops within a batch).
     Never deletes: an export already final is a 409 ``export_not_active``."""
     return ExportOut.of(exports.cancel_active(principal, export_id))

@@ -22,7 +22,7 @@ def _window(request: Request, hours: float) -> tuple[Database, Any]:
 
 
 @router.get("/export-ops")
-def export_ops(_admin: Admin, request: Request, hours: Hours = 24) -> dict[str, Any]:
+def get_export_ops(_admin: Admin, request: Request, hours: Hours = 24) -> dict[str, Any]:
     """pdfProcessed, pdfFailed, emailSent, emailFailed, cleanupCompleted, cleanupFailed and
     more over the window, in total and per source and format; the same on every node."""
     db, since = _window(request, hours)
@@ -31,7 +31,7 @@ def export_ops(_admin: Admin, request: Request, hours: Hours = 24) -> dict[str, 
 
 
 @router.get("/perf")
-def perf(_admin: Admin, request: Request, hours: Hours = 24) -> dict[str, Any]:
+def get_perf(_admin: Admin, request: Request, hours: Hours = 24) -> dict[str, Any]:
     """p50, p95 and max of queue wait (ms), run time (ms) and file size (bytes) per source
     and format, over completed exports in the window."""
     db, since = _window(request, hours)
