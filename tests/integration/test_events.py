@@ -18,6 +18,10 @@ from exportd.exports.task import record_outcome
 from exportd.queue.models import Claimed, Outcome
 from tests.support.artifacts import World, world_for
 
+# What the export task records of a file (ExportResult: the API types it).
+RESULT = {"key": "alice/x/1/x.csv", "filename": "x.csv", "content_type": "text/csv",
+          "size": 12, "sha256": "0" * 64, "row_count": 10}  # fmt: skip
+
 
 @pytest.fixture
 def world(settings: Settings, db: Database, tmp_path: Path) -> Iterator[World]:
@@ -62,9 +66,7 @@ def drive_to_completion(world: World, export_id: str) -> threading.Thread:
         with world.db.write() as conn:
             record_outcome(
                 conn,
-                service.store.settle(
-                    conn, Outcome(claim=claim, result={"key": "x", "row_count": 10})
-                ),
+                service.store.settle(conn, Outcome(claim=claim, result=RESULT)),
             )
 
     thread = threading.Thread(target=run)

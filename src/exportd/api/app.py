@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
@@ -24,6 +25,7 @@ from exportd.api.routes import (
     exports,
     ops,
 )
+from exportd.api.schemas import Health, Readiness
 from exportd.api.security_headers import SecurityHeadersMiddleware
 from exportd.auth.api_keys import ApiKeys
 from exportd.auth.page_sessions import PageSessions
@@ -46,6 +48,16 @@ from exportd.queue import JobStore
 from exportd.sources import SourceRegistry
 from exportd.sources.loading import load_sources
 from exportd.storage import storage_for
+
+PROMETHEUS_TEXT: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "Prometheus text format",
+        "content": {"text/plain": {"schema": {"type": "string"}}},
+    }
+}
+NOT_READY: dict[int | str, dict[str, Any]] = {
+    503: {"description": "a check failed: it says why", "model": Readiness}
+}
 
 
 def create_app(
@@ -141,18 +153,18 @@ def create_app(
     web.install(app)
     docs.install(app)
 
-    @app.get("/metrics", tags=["ops"], response_class=Response)
+    @app.get("/metrics", tags=["ops"], response_class=Response, responses=PROMETHEUS_TEXT)
     def get_metrics() -> Response:
         """Prometheus text format: this node's counters and the queue's gauges."""
         body, content_type = metrics.exposition(database, store)
         return Response(body, headers={"Content-Type": content_type})
 
-    @app.get("/healthz", tags=["ops"])
-    def get_health() -> dict[str, str]:
+    @app.get("/healthz", tags=["ops"], response_model=Health)
+    def get_health() -> Health:
         """The process is alive."""
-        return {"status": "ok"}
+        return Health(status="ok")
 
-    @app.get("/readyz", tags=["ops"])
+    @app.get("/readyz", tags=["ops"], response_model=Readiness, responses=NOT_READY)
     def get_readiness() -> JSONResponse:
         """The database answers, its schema is at the latest migration, storage is writable."""
         checks: dict[str, str] = {}

@@ -6,10 +6,11 @@ from datetime import datetime
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
 from exportd.exports.models import ColumnChoice, ExportRequest, ExportStatus, ExportView
 from exportd.formats.localized import parse_locale
+from exportd.ops import reports
 
 
 class ColumnIn(BaseModel):
@@ -142,20 +143,46 @@ class Links(BaseModel):
     download: str | None
 
 
+class ColumnOut(BaseModel):
+    name: str
+    label: str | None = Field(default=None, description="present when the request renamed it")
+
+
+class ExportResult(BaseModel):
+    """The file an export produced (or, failed with ``keep_partial``, the rows it kept)."""
+
+    model_config = ConfigDict(extra="allow")  # what a newer worker adds still shows
+
+    filename: str
+    content_type: str
+    size: int = Field(description="bytes")
+    sha256: str = Field(description="hex digest of the file's bytes")
+    row_count: int = Field(description="rows written (1 for a document)")
+    key: str = Field(description="where storage keeps the file")
+    partial: bool | None = Field(
+        default=None, description="true: the export failed and this is the file of its rows"
+    )
+    cells_cut: int | None = Field(
+        default=None, description="XLSX cells shortened to Excel's 32,767 characters"
+    )
+    template: str | None = Field(default=None, description="documents: the template used")
+    template_version: str | None = None
+
+
 class ExportOut(BaseModel):
     id: str
     owner_id: str
     source: str
     format: str
     status: ExportStatus
-    params: dict[str, Any]
-    columns: list[dict[str, str]] | None
+    params: dict[str, Any] = Field(description="as the source's params schema read them")
+    columns: list[ColumnOut] | None
     template: str | None
-    notify: dict[str, Any] | None
-    options: dict[str, Any] | None
+    notify: dict[str, Any] | None = Field(description="as asked: `email`, `webhook_url`")
+    options: dict[str, Any] | None = Field(description="as asked: see `OptionsIn`")
     progress: Progress
     error: ErrorOut | None
-    result: dict[str, Any] | None
+    result: ExportResult | None
     correlation_id: str | None
     retries: int
     links: Links
@@ -178,13 +205,13 @@ class ExportOut(BaseModel):
             format=view.format,
             status=view.status,
             params=view.params,
-            columns=view.columns,
+            columns=[ColumnOut(**c) for c in view.columns] if view.columns is not None else None,
             template=view.template,
             notify=view.notify,
             options=view.options,
             progress=Progress(**view.progress),
             error=ErrorOut(**view.error) if view.error else None,
-            result=view.result,
+            result=ExportResult(**view.result) if view.result else None,
             correlation_id=view.correlation_id,
             retries=view.retries,
             links=Links(self=base, events=f"{base}/events", download=download),
@@ -204,21 +231,83 @@ class ExportPage(BaseModel):
     stats: dict[str, int] | None = None
 
 
+class SourceColumn(BaseModel):
+    name: str
+    type: str
+    label: str = Field(description="the CSV and XLSX header unless the request renames")
+
+
 class SourceOut(BaseModel):
     name: str
     title: str
-    kind: str
+    kind: Literal["rows", "document"]
     formats: list[str]
-    params_schema: dict[str, Any]
-    columns: list[dict[str, str]]
+    params_schema: dict[str, Any] = Field(description="JSON Schema of the source's `params`")
+    columns: list[SourceColumn]
     column_presets: dict[str, list[str]]
+
+
+class PlanLimitsOut(BaseModel):
+    max_active_jobs: int
+    max_batch_size: int
+    storage_quota_bytes: int
+    daily_export_bytes: int
+    max_rows: int
+    retention_days: int
+    formats_allowed: list[str]
+    watermark: bool
+
+
+class UsageNow(BaseModel):
+    active_exports: int
+    exports_last_24h: int
+    stored_bytes: int
+    exported_bytes_last_24h: int
+
+
+class UsageLeft(BaseModel):
+    active_exports: int
+    stored_bytes: int
+    exported_bytes_today: int
 
 
 class Usage(BaseModel):
     plan: str
-    limits: dict[str, Any]
-    usage: dict[str, int]
-    remaining: dict[str, int]
+    limits: PlanLimitsOut
+    usage: UsageNow
+    remaining: UsageLeft
+
+
+class TemplateOut(BaseModel):
+    name: str
+    version: str
+    title: str
+    description: str
+    engine: Literal["typst", "html"]
+    required_sections: list[str]
+    max_sections: int
+    page_size: Literal["a4", "letter"]
+    fonts: list[str]
+    formats: list[str]
+
+
+class CleanupOut(BaseModel):
+    dry_run: bool
+    expired_removed: int
+    failed: int
+    orphans_removed: int
+    expired_export_ids: list[str]
+    failed_export_ids: list[str]
+    orphan_keys: list[str]
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+
+
+class Readiness(BaseModel):
+    status: Literal["ready", "not ready"]
+    checks: dict[str, str] = Field(description="`ok`, or why not: database, migrations, storage")
 
 
 class FieldError(BaseModel):
@@ -244,3 +333,35 @@ class Problem(BaseModel):
     errors: list[FieldError] | None = Field(
         default=None, description="the fields at fault, when a request does not validate"
     )
+
+
+# The operators' reports: a count per counter of ``reports.COUNTERS``, in total and per
+# source and format.
+_COUNTS: dict[str, Any] = {name: (int, ...) for name in reports.COUNTERS}
+SourceFormatOps = create_model("SourceFormatOps", source=(str, ...), format=(str, ...), **_COUNTS)
+ExportOps = create_model(
+    "ExportOps",
+    since=(datetime, ...),
+    by_source_format=(list[SourceFormatOps], ...),
+    **_COUNTS,
+)
+
+
+class Percentiles(BaseModel):
+    p50: float | None
+    p95: float | None
+    max: float | None
+
+
+class PerfItem(BaseModel):
+    source: str
+    format: str
+    count: int
+    wait_ms: Percentiles = Field(description="queue wait: asked to started")
+    run_ms: Percentiles
+    size: Percentiles = Field(description="bytes")
+
+
+class Perf(BaseModel):
+    since: datetime
+    items: list[PerfItem]

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path, Request, status
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from exportd.api.deps import Admin, Exports
-from exportd.api.schemas import ExportCreate
+from exportd.api.schemas import CleanupOut, ExportCreate
 from exportd.auth.principal import KEY_OWNER_PREFIX
 from exportd.exports.models import PlanLimits
 from exportd.exports.plans import all_plans, limits_of, plan_for, save_plan
@@ -82,11 +82,11 @@ def put_plan(name: PlanName, body: PlanIn, _admin: Admin, exports: Exports) -> P
         return PlanOut.of(plan_for(conn, name))
 
 
-@router.post("/ops/cleanup")
-def run_cleanup(_admin: Admin, request: Request, dry_run: bool = True) -> dict[str, object]:
+@router.post("/ops/cleanup", response_model=CleanupOut)
+def run_cleanup(_admin: Admin, request: Request, dry_run: bool = True) -> CleanupOut:
     """Remove expired and orphan files now (``dry_run=true`` reports only: the default)."""
     cleanup: Cleanup = request.app.state.cleanup
-    return cleanup.run(dry_run=dry_run).as_dict()
+    return CleanupOut.model_validate(cleanup.run(dry_run=dry_run).as_dict())
 
 
 @router.post("/admin/exports/bulk", status_code=status.HTTP_202_ACCEPTED, response_model=BulkOut)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from exportd.api.deps import Exports, ReadExports, Sources
-from exportd.api.schemas import SourceOut, Usage
+from exportd.api.schemas import SourceOut, TemplateOut, Usage
 from exportd.documents.templates import builtin_catalogue
 
 router = APIRouter(prefix="/v1", tags=["catalogue"])
@@ -18,10 +18,10 @@ def list_sources(principal: ReadExports, sources: Sources) -> list[SourceOut]:
     return [SourceOut(**s.describe()) for s in sources.all() if s.allows(principal)]
 
 
-@router.get("/templates")
-def list_templates(_principal: ReadExports) -> list[dict[str, object]]:
+@router.get("/templates", response_model=list[TemplateOut])
+def list_templates(_principal: ReadExports) -> list[TemplateOut]:
     """Document templates: name, version, engine, formats, required sections, page size."""
-    return [t.describe() for t in builtin_catalogue().all()]
+    return [TemplateOut.model_validate(t.describe()) for t in builtin_catalogue().all()]
 
 
 @router.get("/me/usage", response_model=Usage)

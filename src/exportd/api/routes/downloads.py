@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from fastapi import APIRouter, Request, status
 from fastapi.responses import FileResponse, Response
@@ -10,7 +11,9 @@ from pydantic import BaseModel
 
 from exportd.api.deps import ReadExports
 from exportd.api.file_response import artifact_response
+from exportd.documents.export import CONTENT_TYPES as DOCUMENT_TYPES
 from exportd.exports.downloads import Artifact, Downloads
+from exportd.formats.base import FORMATS
 
 router = APIRouter(tags=["downloads"])
 
@@ -29,10 +32,35 @@ def _file(artifact: Artifact, downloads: Downloads) -> Response:
     return artifact_response(artifact, downloads.storage)
 
 
+def _file_content() -> dict[str, Any]:
+    """Each format's media type; a file is bytes (JSON too: any JSON).  Bytes come first:
+    generated clients (openapi-python-client) read the body as the first type lists it,
+    and a CSV parsed as JSON fails."""
+    types = [f.content_type for f in FORMATS.values()] + list(DOCUMENT_TYPES.values())
+    media = sorted({t.split(";")[0] for t in types})
+    content = {m: {"schema": {} if m == "application/json" else BINARY} for m in media}
+    return {"application/octet-stream": {"schema": BINARY}, **content}
+
+
+BINARY = {"type": "string", "format": "binary"}
+_DISPOSITION = {
+    "description": "`attachment`, with RFC 6266 `filename*`",
+    "schema": {"type": "string"},
+}
+FILE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "the file", "content": _file_content(),
+          "headers": {"Content-Disposition": _DISPOSITION}},
+    206: {"description": "the byte range asked for (`Range`)", "content": _file_content(),
+          "headers": {"Content-Range": {"description": "`bytes first-last/size`",
+                                        "schema": {"type": "string"}}}},
+    302: {"description": "S3: a presigned URL to fetch the file from, valid a few minutes",
+          "headers": {"Location": {"description": "the presigned URL",
+                                   "schema": {"type": "string"}}}},
+}  # fmt: skip
+
+
 @router.get(
-    "/v1/exports/{export_id}/download",
-    response_class=FileResponse,
-    responses={302: {"description": "presigned S3 URL"}},
+    "/v1/exports/{export_id}/download", response_class=FileResponse, responses=FILE_RESPONSES
 )
 def download_export(export_id: str, principal: ReadExports, request: Request) -> Response:
     """The export's file (owner or admin): streamed with Range support from local storage,
@@ -52,11 +80,7 @@ def create_download_link(export_id: str, principal: ReadExports, request: Reques
     return LinkOut(url=link.url, expires_at=link.expires_at)
 
 
-@router.get(
-    "/v1/downloads/{token}",
-    response_class=FileResponse,
-    responses={302: {"description": "presigned S3 URL"}},
-)
+@router.get("/v1/downloads/{token}", response_class=FileResponse, responses=FILE_RESPONSES)
 def download_with_link(token: str, request: Request) -> Response:
     """No other credential than the link itself: signed, expiring, one-time."""
     downloads = _downloads(request)

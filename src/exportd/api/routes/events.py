@@ -68,7 +68,10 @@ def _poll(exports: ExportService, principal: Principal, export_id: str, seen: in
     "/v1/exports/{export_id}/events",
     response_class=StreamingResponse,
     responses={
-        200: {"content": {"text/event-stream": {}}},
+        200: {
+            "description": "`export` events, each the whole export as JSON (`ExportOut`)",
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        },
         204: {"description": "the export is final and its last state was already sent"},
     },
 )

@@ -120,7 +120,10 @@ async def get_export(
 @router.delete(
     "/{export_id}",
     response_model=ExportOut,
-    responses={204: {"description": "the finished export was deleted"}},
+    responses={
+        202: {"description": "a running export is stopping", "model": ExportOut},
+        204: {"description": "the finished export was deleted"},
+    },
 )
 def delete_export(export_id: str, principal: WriteExports, exports: Exports) -> Response:
     """Cancel an active export (202 while it stops), or delete a finished one (204)."""

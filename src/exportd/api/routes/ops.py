@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 
 from exportd.api.deps import Admin
+from exportd.api.schemas import ExportOps, Perf
 from exportd.db import Database
 from exportd.ops import reports
 
@@ -21,7 +22,7 @@ def _window(request: Request, hours: float) -> tuple[Database, Any]:
     return request.app.state.db, clock.now() - timedelta(hours=hours)
 
 
-@router.get("/export-ops")
+@router.get("/export-ops", response_model=ExportOps)
 def get_export_ops(_admin: Admin, request: Request, hours: Hours = 24) -> dict[str, Any]:
     """pdfProcessed, pdfFailed, emailSent, emailFailed, cleanupCompleted, cleanupFailed and
     more over the window, in total and per source and format; the same on every node."""
@@ -30,7 +31,7 @@ def get_export_ops(_admin: Admin, request: Request, hours: Hours = 24) -> dict[s
         return reports.export_ops(conn, since)
 
 
-@router.get("/perf")
+@router.get("/perf", response_model=Perf)
 def get_perf(_admin: Admin, request: Request, hours: Hours = 24) -> dict[str, Any]:
     """p50, p95 and max of queue wait (ms), run time (ms) and file size (bytes) per source
     and format, over completed exports in the window."""
