@@ -113,3 +113,15 @@ def test_the_document_says_who_made_it_and_under_which_licence(document: dict[st
     assert document["servers"][0]["url"] == "http://127.0.0.1:8000"
     tags = {tag["name"] for tag in document["tags"]}
     assert {t for op in operations(document) for t in op["tags"]} <= tags
+
+
+def test_a_documents_content_is_documented_as_the_resume_it_must_be(
+    document: dict[str, Any],
+) -> None:
+    schemas = document["components"]["schemas"]
+    for body in ("DocumentIn", "DocumentUpdate"):
+        assert schemas[body]["properties"]["content"]["$ref"] == "#/components/schemas/Resume"
+    assert "profile" in schemas["Resume"]["required"]
+    result = schemas["ExportOut"]["properties"]["result"]
+    assert {"$ref": "#/components/schemas/ExportResult"} in result["anyOf"]
+    assert {"size", "sha256", "row_count"} <= set(schemas["ExportResult"]["required"])

@@ -7,11 +7,12 @@ from collections.abc import Callable
 from typing import Any
 
 import structlog
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, routing
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
 from exportd import errors
 from exportd.db.errors import is_unavailable
@@ -141,14 +142,37 @@ def _malformed_body(request: Request, exc: RequestValidationError) -> JSONRespon
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
+    cause = exc.__cause__
+    if isinstance(cause, UnicodeDecodeError):  # FastAPI's 400 for a JSON body's bytes
+        return _not_utf8(request, cause)
     code = HTTP_CODES.get(exc.status_code, f"http_{exc.status_code}")
+    headers = getattr(exc, "headers", None)
+    if exc.status_code == 405:
+        # Starlette names the methods of the first route that matched the path; each
+        # method is its own route here, so name them all.
+        headers = {**(headers or {}), "Allow": _allowed(request)}
+    return problem(
+        request, status=exc.status_code, code=code, detail=str(exc.detail), headers=headers
+    )
+
+
+def _not_utf8(request: Request, cause: UnicodeDecodeError) -> JSONResponse:
+    where = f"byte {cause.start + 1}"
     return problem(
         request,
-        status=exc.status_code,
-        code=code,
-        detail=str(exc.detail),
-        headers=getattr(exc, "headers", None),
+        status=422,
+        code="json_invalid",
+        detail=f"the body is not valid JSON: it is not UTF-8 at {where}",
+        errors=[{"field": "body", "message": f"not UTF-8 at {where}"}],
     )
+
+
+def _allowed(request: Request) -> str:
+    methods: set[str] = set()
+    for route in routing.iter_route_contexts(request.app.routes):
+        if route.methods and route.matches(request.scope)[0] is not Match.NONE:
+            methods |= route.methods
+    return ", ".join(sorted(methods))
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, create_model, field_validator
 
 from exportd.exports.models import ColumnChoice, ExportRequest, ExportStatus, ExportView
 from exportd.formats.localized import parse_locale
@@ -33,7 +33,7 @@ class OptionsIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     delimiter: Literal[",", ";", "\t", "|"] | None = Field(default=None, description="CSV only")
-    bom: bool | None = Field(default=None, description="CSV only: a UTF-8 byte-order mark")
+    bom: StrictBool | None = Field(default=None, description="CSV only: a UTF-8 byte-order mark")
     timezone: str | None = Field(
         default=None, max_length=64, description="IANA zone for timestamps (UTC)"
     )
@@ -49,7 +49,7 @@ class OptionsIn(BaseModel):
         description='CSV only: "\\n" (the default) or RFC 4180\'s "\\r\\n"',
     )
 
-    keep_partial: bool | None = Field(
+    keep_partial: StrictBool | None = Field(
         default=None,
         description="tabular formats: if the export fails after writing rows, keep a "
         "valid file of those rows (the export still fails; its result says partial)",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Request, status
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
 from exportd.api.deps import Admin, Exports
 from exportd.api.schemas import CleanupOut, ExportCreate
@@ -33,7 +33,7 @@ class PlanIn(BaseModel):
     max_rows: int = Field(ge=1, le=BIGINT_MAX)
     retention_days: int = Field(ge=1, le=3650)
     formats_allowed: list[Format] = Field(min_length=1)
-    watermark: bool
+    watermark: StrictBool  # JSON true or false: 0, 1 or "yes" are not taken for one
 
 
 class PlanOut(PlanIn):

@@ -5,11 +5,11 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Request, Response, status
 from fastapi.responses import HTMLResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, ValidationError
 
 from exportd.api.deps import Documents, ReadDocuments, WriteDocuments
 from exportd.auth.principal import Principal
@@ -23,18 +23,29 @@ from exportd.exports.plans import plan_for
 router = APIRouter(prefix="/v1/documents", tags=["documents"])
 
 
+def _an_object(value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ValueError("Input should be a valid dictionary")  # pydantic's own words
+    return value
+
+
+# Documented as the resume it must be; checked by the document service, which names the
+# fields at fault under ``content.`` (422 document_invalid, document_too_large).
+ResumeContent = Annotated[dict[str, Any], PlainValidator(_an_object, json_schema_input_type=Resume)]
+
+
 class DocumentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     title: str = Field(min_length=1, max_length=200)
-    content: dict[str, Any]
+    content: ResumeContent
 
 
 class DocumentUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     title: str | None = Field(default=None, min_length=1, max_length=200)
-    content: dict[str, Any]
+    content: ResumeContent
 
 
 class DocumentOut(BaseModel):

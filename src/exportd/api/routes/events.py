@@ -80,7 +80,10 @@ async def stream_export_events(
     principal: ReadExports,
     exports: Exports,
     request: Request,
-    last_event_id: Annotated[str | None, Header(max_length=32)] = None,
+    # The pattern documents the ids this stream sends; the check is _seen's (its own code).
+    last_event_id: Annotated[
+        str | None, Header(max_length=32, json_schema_extra={"pattern": f"^{_EVENT_ID.pattern}$"})
+    ] = None,
 ) -> Response:
     """Status and progress as server-sent events, until the export is final."""
     seen = _seen(last_event_id)
