@@ -46,23 +46,27 @@ def test_a_method_a_path_does_not_take_is_405_naming_every_one_it_does(api: Api)
     assert refused.status_code == 405
     assert refused.json()["code"] == "method_not_allowed"
     assert set(refused.headers["allow"].split(", ")) == {"GET", "DELETE"}
+    # A path of its own is not the template it also matches.
+    refused = api.client.put("/v1/exports/failed", headers=api.as_user("alice"))
+    assert refused.headers["allow"] == "GET"
 
 
 @pytest.mark.parametrize(
     ("path", "method", "body", "field", "admin"),
     [
         ("/v1/plans/free", "PUT", {"watermark": 0}, "body.watermark", True),
+        ("/v1/plans/free", "PUT", {"max_rows": False}, "body.max_rows", True),
         ("/v1/exports", "POST", {"options": {"bom": 1}}, "body.options.bom", False),
         ("/v1/exports", "POST", {"options": {"keep_partial": "yes"}},
          "body.options.keep_partial", False),
     ],
 )  # fmt: skip
-def test_a_boolean_is_json_true_or_false(
+def test_a_boolean_is_json_true_or_false_and_nothing_else(
     api: Api, path: str, method: str, body: dict[str, object], field: str, admin: bool
 ) -> None:
     plan = {"max_active_jobs": 3, "max_batch_size": 10, "storage_quota_bytes": 1,
             "daily_export_bytes": 1, "max_rows": 1, "retention_days": 1,
-            "formats_allowed": ["csv"]}  # fmt: skip
+            "formats_allowed": ["csv"], "watermark": True}  # fmt: skip
     base = plan if admin else {"source": "trades", "format": "csv"}
     sent = api.client.request(
         method, path, json={**base, **body}, headers=api.as_user("root", admin=admin)

@@ -147,10 +147,11 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
         return _not_utf8(request, cause)
     code = HTTP_CODES.get(exc.status_code, f"http_{exc.status_code}")
     headers = getattr(exc, "headers", None)
-    if exc.status_code == 405:
+    allowed = _allowed(request) if exc.status_code == 405 else None
+    if allowed:
         # Starlette names the methods of the first route that matched the path; each
-        # method is its own route here, so name them all.
-        headers = {**(headers or {}), "Allow": _allowed(request)}
+        # method is its own route here, so name every one of that path's.
+        headers = {**(headers or {}), "Allow": allowed}
     return problem(
         request, status=exc.status_code, code=code, detail=str(exc.detail), headers=headers
     )
@@ -167,11 +168,14 @@ def _not_utf8(request: Request, cause: UnicodeDecodeError) -> JSONResponse:
     )
 
 
-def _allowed(request: Request) -> str:
-    methods: set[str] = set()
-    for route in routing.iter_route_contexts(request.app.routes):
-        if route.methods and route.matches(request.scope)[0] is not Match.NONE:
-            methods |= route.methods
+def _allowed(request: Request) -> str | None:
+    """The methods of the path (as routed: ``/v1/exports/failed`` is not
+    ``/v1/exports/{export_id}``, though both match it)."""
+    routes = [r for r in routing.iter_route_contexts(request.app.routes) if r.methods]
+    first = next((r for r in routes if r.matches(request.scope)[0] is not Match.NONE), None)
+    if first is None:
+        return None
+    methods = {m for r in routes if r.path == first.path for m in r.methods or ()}
     return ", ".join(sorted(methods))
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Request, status
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from exportd.api.deps import Admin, Exports
 from exportd.api.schemas import CleanupOut, ExportCreate
@@ -24,7 +24,8 @@ Format = Literal["csv", "jsonl", "json", "xlsx", "parquet", "pdf", "html"]
 
 
 class PlanIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Strict: a JSON false is not a byte count, nor 0 a watermark.
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     max_active_jobs: int = Field(ge=1, le=10_000)
     max_batch_size: int = Field(ge=1, le=1_000)
@@ -33,7 +34,7 @@ class PlanIn(BaseModel):
     max_rows: int = Field(ge=1, le=BIGINT_MAX)
     retention_days: int = Field(ge=1, le=3650)
     formats_allowed: list[Format] = Field(min_length=1)
-    watermark: StrictBool  # JSON true or false: 0, 1 or "yes" are not taken for one
+    watermark: bool
 
 
 class PlanOut(PlanIn):
