@@ -145,7 +145,10 @@ class Links(BaseModel):
 
 class ColumnOut(BaseModel):
     name: str
-    label: str | None = Field(default=None, description="present when the request renamed it")
+    # Only a rename is shown: a column not renamed has no label here.
+    label: str | None = Field(
+        default=None, exclude_if=lambda label: label is None, description="the rename asked for"
+    )
 
 
 class ExportResult(BaseModel):
@@ -247,14 +250,24 @@ class SourceOut(BaseModel):
     column_presets: dict[str, list[str]]
 
 
-class PlanLimitsOut(BaseModel):
-    max_active_jobs: int
-    max_batch_size: int
-    storage_quota_bytes: int
-    daily_export_bytes: int
-    max_rows: int
-    retention_days: int
-    formats_allowed: list[str]
+# The columns' limits: BIGINT for byte and row counts.
+BIGINT_MAX = 2**63 - 1
+Format = Literal["csv", "jsonl", "json", "xlsx", "parquet", "pdf", "html"]
+
+
+class Limits(BaseModel):
+    """A plan's limits."""
+
+    # Strict: a JSON false is not a byte count, nor 0 a watermark.
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    max_active_jobs: int = Field(ge=1, le=10_000)
+    max_batch_size: int = Field(ge=1, le=1_000)
+    storage_quota_bytes: int = Field(ge=0, le=BIGINT_MAX)
+    daily_export_bytes: int = Field(ge=0, le=BIGINT_MAX)
+    max_rows: int = Field(ge=1, le=BIGINT_MAX)
+    retention_days: int = Field(ge=1, le=3650)
+    formats_allowed: list[Format] = Field(min_length=1)
     watermark: bool
 
 
@@ -273,7 +286,7 @@ class UsageLeft(BaseModel):
 
 class Usage(BaseModel):
     plan: str
-    limits: PlanLimitsOut
+    limits: Limits
     usage: UsageNow
     remaining: UsageLeft
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Request, status
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from exportd.api.deps import Admin, Exports
-from exportd.api.schemas import CleanupOut, ExportCreate
+from exportd.api.schemas import CleanupOut, ExportCreate, Limits
 from exportd.auth.principal import KEY_OWNER_PREFIX
 from exportd.exports.models import PlanLimits
 from exportd.exports.plans import all_plans, limits_of, plan_for, save_plan
@@ -16,28 +16,12 @@ from exportd.ops.cleanup import Cleanup
 
 router = APIRouter(prefix="/v1", tags=["admin"])
 
-# The columns' limits: owner_id and plan widths, BIGINT for byte and row counts.
+# The columns' limits: owner_id and plan widths.
 UserId = Annotated[str, Field(min_length=1, max_length=255)]
 PlanName = Annotated[str, Path(min_length=1, max_length=64)]
-BIGINT_MAX = 2**63 - 1
-Format = Literal["csv", "jsonl", "json", "xlsx", "parquet", "pdf", "html"]
 
 
-class PlanIn(BaseModel):
-    # Strict: a JSON false is not a byte count, nor 0 a watermark.
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-    max_active_jobs: int = Field(ge=1, le=10_000)
-    max_batch_size: int = Field(ge=1, le=1_000)
-    storage_quota_bytes: int = Field(ge=0, le=BIGINT_MAX)
-    daily_export_bytes: int = Field(ge=0, le=BIGINT_MAX)
-    max_rows: int = Field(ge=1, le=BIGINT_MAX)
-    retention_days: int = Field(ge=1, le=3650)
-    formats_allowed: list[Format] = Field(min_length=1)
-    watermark: bool
-
-
-class PlanOut(PlanIn):
+class PlanOut(Limits):
     name: str
 
     @classmethod
@@ -73,7 +57,7 @@ def list_plans(_admin: Admin, exports: Exports) -> list[PlanOut]:
 
 
 @router.put("/plans/{name}", response_model=PlanOut)
-def put_plan(name: PlanName, body: PlanIn, _admin: Admin, exports: Exports) -> PlanOut:
+def put_plan(name: PlanName, body: Limits, _admin: Admin, exports: Exports) -> PlanOut:
     """Create or change a plan's limits; they apply to the next request."""
     plan = PlanLimits(
         name=name, **{**body.model_dump(), "formats_allowed": tuple(body.formats_allowed)}
