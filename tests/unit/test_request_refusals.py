@@ -56,6 +56,7 @@ def test_a_method_a_path_does_not_take_is_405_naming_every_one_it_does(api: Api)
     [
         ("/v1/plans/free", "PUT", {"watermark": 0}, "body.watermark", True),
         ("/v1/plans/free", "PUT", {"max_rows": False}, "body.max_rows", True),
+        ("/v1/plans/free", "PUT", {"max_rows": "5"}, "body.max_rows", True),
         ("/v1/exports", "POST", {"options": {"bom": 1}}, "body.options.bom", False),
         ("/v1/exports", "POST", {"options": {"keep_partial": "yes"}},
          "body.options.keep_partial", False),

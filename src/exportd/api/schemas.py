@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, create_model, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    create_model,
+    field_validator,
+)
 
 from exportd.exports.models import ColumnChoice, ExportRequest, ExportStatus, ExportView
 from exportd.formats.localized import parse_locale
@@ -255,20 +263,30 @@ BIGINT_MAX = 2**63 - 1
 Format = Literal["csv", "jsonl", "json", "xlsx", "parquet", "pdf", "html"]
 
 
+def _a_json_number(value: Any) -> Any:
+    # A JSON false is not a byte count, nor "5" a number (pydantic's lax mode takes
+    # both); 5.0 is (JSON Schema's integers include it).
+    if isinstance(value, bool | str):
+        raise ValueError("Input should be a valid integer")
+    return value
+
+
+Count = Annotated[int, BeforeValidator(_a_json_number)]
+
+
 class Limits(BaseModel):
     """A plan's limits."""
 
-    # Strict: a JSON false is not a byte count, nor 0 a watermark.
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid")
 
-    max_active_jobs: int = Field(ge=1, le=10_000)
-    max_batch_size: int = Field(ge=1, le=1_000)
-    storage_quota_bytes: int = Field(ge=0, le=BIGINT_MAX)
-    daily_export_bytes: int = Field(ge=0, le=BIGINT_MAX)
-    max_rows: int = Field(ge=1, le=BIGINT_MAX)
-    retention_days: int = Field(ge=1, le=3650)
+    max_active_jobs: Count = Field(ge=1, le=10_000)
+    max_batch_size: Count = Field(ge=1, le=1_000)
+    storage_quota_bytes: Count = Field(ge=0, le=BIGINT_MAX)
+    daily_export_bytes: Count = Field(ge=0, le=BIGINT_MAX)
+    max_rows: Count = Field(ge=1, le=BIGINT_MAX)
+    retention_days: Count = Field(ge=1, le=3650)
     formats_allowed: list[Format] = Field(min_length=1)
-    watermark: bool
+    watermark: StrictBool
 
 
 class UsageNow(BaseModel):
