@@ -107,6 +107,8 @@ def _scope(operation: dict[str, Any]) -> str | None:
     """The scope each of the operation's security requirements names (RequireScope)."""
     for requirement in operation.get("security", []):
         for scopes in requirement.values():
+            if not scopes:  # deps.principal alone: every /v1 route declares its scope
+                raise ValueError(f"{operation['operationId']} takes a credential but no scope")
             return str(scopes[0])
     return None
 
