@@ -213,10 +213,14 @@ def cli(api: Api, monkeypatch: pytest.MonkeyPatch) -> typer.Typer:
         (
             ["trades", "-p", "date_from=2026-03-01", "-p", "date_to=2026-02-01"],
             "date_range_invalid",
-            "params.date_to",
+            "--param date_to",
         ),
-        (["resume", "-f", "pdf"], "document_missing", "params.document_id"),
-        (["resume", "-f", "pdf", "--template", "modern"], "document_sections_missing", "template"),
+        (["resume", "-f", "pdf"], "document_missing", "--param document_id"),
+        (
+            ["resume", "-f", "pdf", "--template", "modern"],
+            "document_sections_missing",
+            "--template",
+        ),
     ],
     ids=["dates-backwards", "no-document", "sections-missing"],
 )

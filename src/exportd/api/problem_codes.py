@@ -91,6 +91,11 @@ CODES: dict[str, Code] = {
     "page_limit_exceeded": Code(422, "the document runs past the page limit"),
     "preview_too_large": Code(422, "the preview runs past its page budget"),
     "plan_formats_invalid": Code(422, "a plan's formats list is not valid"),
+    # 422: an export that could only fail later is refused when asked for
+    "date_range_invalid": Code(422, "`date_from` is after `date_to`"),
+    "document_missing": Code(422, "a resume export with no such document and no default"),
+    "document_sections_missing": Code(422, "the document lacks a section the template needs"),
+    "notify_email_unavailable": Code(422, "email notification on a server without SMTP"),
     # 429
     "active_exports_limit": Code(429, "the plan's active exports are all taken"),
     "retry_rate_limited": Code(429, "retried again within the cooldown"),
@@ -129,9 +134,14 @@ _NEW_EXPORT = (
     "webhook_url_invalid",
     "webhook_address_refused",
     "plan_unknown",
+    "date_range_invalid",
 )
 _USER_EXPORT = (
     *_NEW_EXPORT,
+    "document_missing",
+    "document_sections_missing",
+    "too_many_sections",
+    "notify_email_unavailable",
     "notify_email_not_allowed",
     "format_not_in_plan",
     "active_exports_limit",
@@ -143,6 +153,7 @@ _PREVIEW = (
     "document_not_found",
     "template_unknown",
     "document_invalid",
+    "document_sections_missing",
     "too_many_sections",
     "render_failed",
     "page_limit_exceeded",

@@ -258,8 +258,10 @@ class SourceOut(BaseModel):
     column_presets: dict[str, list[str]]
 
 
-# The columns' limits: BIGINT for byte and row counts.
-BIGINT_MAX = 2**63 - 1
+# Byte and row counts: the largest integer every JSON client reads exactly (JavaScript's
+# Number.MAX_SAFE_INTEGER, 8 PiB); above it a bound stated in JSON is itself rounded, and
+# clients disagree with the server about it (the columns are BIGINT).
+COUNT_MAX = 2**53 - 1
 Format = Literal["csv", "jsonl", "json", "xlsx", "parquet", "pdf", "html"]
 
 
@@ -281,9 +283,9 @@ class Limits(BaseModel):
 
     max_active_jobs: Count = Field(ge=1, le=10_000)
     max_batch_size: Count = Field(ge=1, le=1_000)
-    storage_quota_bytes: Count = Field(ge=0, le=BIGINT_MAX)
-    daily_export_bytes: Count = Field(ge=0, le=BIGINT_MAX)
-    max_rows: Count = Field(ge=1, le=BIGINT_MAX)
+    storage_quota_bytes: Count = Field(ge=0, le=COUNT_MAX)
+    daily_export_bytes: Count = Field(ge=0, le=COUNT_MAX)
+    max_rows: Count = Field(ge=1, le=COUNT_MAX)
     retention_days: Count = Field(ge=1, le=3650)
     formats_allowed: list[Format] = Field(min_length=1)
     watermark: StrictBool
