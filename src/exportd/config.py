@@ -12,6 +12,7 @@ import base64
 import os
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
@@ -74,6 +75,13 @@ class Settings(BaseSettings):
         default=None,
         pattern=r"^https?://",
         description="where the identity provider publishes its keys, for RS256/ES256 tokens",
+    )
+
+    cors_origins: list[str] = Field(
+        default=[],
+        description="web origins whose pages may call the /v1 API from a browser (a host "
+        'app using the <exportd-export> element), as a JSON list: ["https://app.example.com"]; '
+        "exact scheme://host[:port], no wildcard; none by default",
     )
 
     storage_url: str = Field(
@@ -396,6 +404,11 @@ class Settings(BaseSettings):
             raise ValueError(f"not a folder: {', '.join(missing)}")
         return value
 
+    @field_validator("cors_origins")
+    @classmethod
+    def _exact_origins(cls, value: list[str]) -> list[str]:
+        return [web_origin(origin) for origin in value]
+
     @field_validator("database_url")
     @classmethod
     def _known_database(cls, value: str) -> str:
@@ -510,3 +523,20 @@ def webhook_key(secret: str) -> bytes:
     if not key:
         raise ValueError("a webhook secret may not be empty")
     return key
+
+
+def web_origin(text: str) -> str:
+    """``text`` as a browser writes it in an ``Origin`` header (lower case, no default
+    port), or ValueError: a listed origin written any other way would never match."""
+    parts = urlsplit(text.strip())
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or "*" in text
+        or any((parts.path, parts.query, parts.fragment, parts.username, parts.password))
+    ):
+        raise ValueError(f"{text!r} is not an origin: scheme://host[:port], nothing after it")
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    port = parts.port  # a port out of range is a ValueError too
+    default = {"http": 80, "https": 443}[parts.scheme]
+    return f"{parts.scheme}://{host}" + (f":{port}" if port not in (None, default) else "")

@@ -128,3 +128,35 @@ def test_sql_sources_come_from_the_config_file(
     [spec] = load_settings().sql_sources
     assert spec["name"] == "wins"
     assert spec["columns"] == [{"name": "pnl", "type": "number"}]
+
+
+def test_cors_origins_are_written_as_browsers_send_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(
+        "EXPORTD_CORS_ORIGINS",
+        '["https://App.Example.com:443", "http://localhost:5173", "http://[::1]:80"]',
+    )
+    assert load_settings().cors_origins == [
+        "https://app.example.com",
+        "http://localhost:5173",
+        "http://[::1]",
+    ]
+
+
+@pytest.mark.parametrize(
+    "origin",
+    [
+        "*",
+        "https://*.example.com",
+        "https://app.example.com/",
+        "https://app.example.com/x",
+        "app.example.com",
+        "ftp://app.example.com",
+        "https://user@app.example.com",
+        "https://app.example.com:99999",
+    ],
+)
+def test_a_cors_origin_must_be_exact(monkeypatch: pytest.MonkeyPatch, origin: str) -> None:
+    monkeypatch.setenv("EXPORTD_CORS_ORIGINS", f'["{origin}"]')
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert caught.value.message.startswith("invalid setting EXPORTD_CORS_ORIGINS")

@@ -14,6 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from exportd import web
 from exportd.api import docs, openapi, problems, text_guard
 from exportd.api.body_limit import BodyLimitMiddleware
+from exportd.api.cors import CorsMiddleware
 from exportd.api.request_id import RequestIdMiddleware
 from exportd.api.routes import (
     admin,
@@ -141,6 +142,8 @@ def create_app(
     text_guard.install(app)  # innermost: it sees only bodies the size limit let through
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
     app.add_middleware(RequestIdMiddleware)
+    if settings.cors_origins:  # answers preflights, so outside the body and text guards
+        app.add_middleware(CorsMiddleware, origins=settings.cors_origins)
     app.add_middleware(SecurityHeadersMiddleware)  # outermost: every answer gets them
     app.include_router(exports.router)
     app.include_router(catalogue.router)
