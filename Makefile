@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help demo test test-fast lint fmt bench fuzz chaos screenshots clean
+.PHONY: help demo test test-fast lint fmt bench fuzz chaos screenshots clients clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  %-10s %s\n", $$1, $$2}'
@@ -68,6 +68,9 @@ screenshots: $(STAMP) ## Drive the page in Chromium and save its screenshots und
 
 fuzz: $(STAMP) ## schemathesis over the whole API, 1,000 cases per operation
 	EXPORTD_FUZZ_EXAMPLES=1000 $(BIN)/python -m pytest --timeout=3600 tests/integration/test_api_fuzz.py
+
+clients: $(STAMP) $(JS_STAMP) ## Regenerate clients/typescript/schema.d.ts from the app's OpenAPI document
+	$(BIN)/python -m tests.support.clients
 
 clean: ## Remove virtualenvs, caches and local state
 	rm -rf $(VENV) $(BENCH_VENV) var .pytest_cache .mypy_cache .ruff_cache
