@@ -8,10 +8,13 @@
  */
 
 /** @typedef {import("./schema").paths} paths */
-/** @typedef {paths["/v1/exports"]["post"]["requestBody"]["content"]["application/json"]} ExportRequest */
-/** @typedef {paths["/v1/exports/{export_id}"]["get"]["responses"][200]["content"]["application/json"]} Export */
-/** @typedef {paths["/v1/exports/{export_id}/download-token"]["post"]["responses"][201]["content"]["application/json"]} DownloadLink */
-/** @typedef {string | (() => string | Promise<string>)} Token the user's JWT, or a function that returns a fresh one */
+/** @typedef {"application/json"} Json */
+/** @typedef {paths["/v1/exports"]["post"]["requestBody"]["content"][Json]} ExportRequest */
+/** @typedef {paths["/v1/exports/{export_id}"]["get"]["responses"][200]["content"][Json]} Export */
+/**
+ * @typedef {paths["/v1/exports/{export_id}/download-token"]["post"]["responses"][201]["content"][Json]} DownloadLink
+ */
+/** @typedef {string | (() => string | Promise<string>)} Token a JWT, or a function for one */
 
 /**
  * An error as exportd answers it (RFC 9457 problem+json); `code` is stable.

@@ -52,9 +52,13 @@ const STYLE = `
   border-radius: var(--exportd-radius, .375em);
   background: var(--exportd-accent, #1d4ed8); color: var(--exportd-on-accent, #fff);
 }
-[part~=button]:focus-visible { outline: 2px solid var(--exportd-accent, #1d4ed8); outline-offset: 2px; }
+[part~=button]:focus-visible {
+  outline: 2px solid var(--exportd-accent, #1d4ed8); outline-offset: 2px;
+}
 [part~=button][aria-disabled=true] { cursor: progress; opacity: .7; }
-[part~=progress] { inline-size: var(--exportd-progress-width, 8em); accent-color: var(--exportd-accent, #1d4ed8); }
+[part~=progress] {
+  inline-size: var(--exportd-progress-width, 8em); accent-color: var(--exportd-accent, #1d4ed8);
+}
 [part~=error] { color: var(--exportd-error, #b91c1c); flex-basis: 100%; }
 [hidden] { display: none !important; }
 `;
@@ -130,8 +134,9 @@ export class ExportdExportElement extends HTMLElement {
   }
 
   #act() {
-    if (this.#action === "start") this.#create(this.#requestFromPage());
-    else if (this.#action === "again" && this.export) this.#create(sameAs(this.export));
+    const current = this.export;
+    if (this.#action === "start") this.#create(() => this.#requestFromPage());
+    else if (this.#action === "again" && current) this.#create(() => sameAs(current));
     else if (this.#action === "download") this.#download();
   }
 
@@ -146,11 +151,11 @@ export class ExportdExportElement extends HTMLElement {
     };
   }
 
-  /** @param {ExportRequest} request */
+  /** @param {() => ExportRequest} request */
   async #create(request) {
     this.#show("busy", this.#text("asking"), null);
     try {
-      const created = await this.#client().create(request);
+      const created = await this.#client().create(request());
       this.#update(created);
       this.setAttribute("export-id", created.id);
       this.#follow(created.id);
@@ -175,7 +180,8 @@ export class ExportdExportElement extends HTMLElement {
   async #download() {
     const current = this.export;
     if (!current) return;
-    this.#show("busy", this.#text("completed"));
+    this.#show("busy", this.#status.textContent ?? "");
+    this.#button.textContent = this.#text("download");
     try {
       const link = await this.#client().downloadLink(current.id);
       const anchor = element("a", { href: link.url, download: "", hidden: "" });
@@ -204,18 +210,23 @@ export class ExportdExportElement extends HTMLElement {
       const reason = status === "failed" && current.error ? ` ${current.error.message}` : "";
       this.#show("again", this.#text(status) + reason);
     }
-    this.dispatchEvent(
-      new CustomEvent("exportd-change", { detail: { export: current }, bubbles: true, composed: true }),
-    );
+    this.#emit("exportd-change", { export: current });
   }
 
   /** @param {unknown} error @param {Action} then */
   #fail(error, then) {
     const problem =
-      error instanceof ExportdError ? error.problem : { status: 0, code: "client_error", detail: String(error) };
-    this.#show(then, this.#status.textContent ?? "");
+      error instanceof ExportdError
+        ? error.problem
+        : { status: 0, code: "client_error", detail: String(error) };
+    this.#show(then, then === "start" ? "" : (this.#status.textContent ?? ""));
     this.#error.textContent = `${this.#text("error")} ${problem.detail ?? ""} (${problem.code})`;
-    this.dispatchEvent(new CustomEvent("exportd-error", { detail: { problem }, bubbles: true, composed: true }));
+    this.#emit("exportd-error", { problem });
+  }
+
+  /** @param {string} type @param {object} detail */
+  #emit(type, detail) {
+    this.dispatchEvent(new CustomEvent(type, { detail, bubbles: true, composed: true }));
   }
 
   /**
@@ -252,7 +263,11 @@ function element(tag, attributes, text) {
   return node;
 }
 
-/** The request that made `current`, to make it again. @param {Export} current @returns {ExportRequest} */
+/**
+ * The request that made `current`, to make it again.
+ * @param {Export} current
+ * @returns {ExportRequest}
+ */
 function sameAs(current) {
   const { source, format, params, template, options } = current;
   const columns = current.columns?.map(({ name, label }) => (label ? { name, label } : { name }));

@@ -245,7 +245,9 @@ def page(browser: Any, live: Live) -> Iterator[Any]:
     tab = context.new_page()
     tab.set_default_timeout(20_000)
     yield tab
+    violations = tab.evaluate("window.violations")
     context.close()
+    assert violations == [], "the element broke the host page's Content-Security-Policy"
 
 
 def _element(page: Any) -> Any:
@@ -254,7 +256,7 @@ def _element(page: Any) -> Any:
 
 def _download(page: Any) -> bytes:
     with page.expect_download() as caught:
-        _element(page).get_by_role("button", name="Download").click()
+        _element(page).get_by_role("button", name="Download", exact=True).click()
     return Path(caught.value.path()).read_bytes()
 
 
@@ -321,13 +323,13 @@ def test_the_element_offers_to_export_an_expired_one_again(
     first = _completed_export(live, "carol")
     page.goto(site.page("carol", export_id=first))  # a page that kept the export's id
     element = _element(page)
-    expect(element.get_by_role("button", name="Download")).to_be_visible()
+    expect(element.get_by_role("button", name="Download", exact=True)).to_be_visible()
     _expire(live, first)
-    element.get_by_role("button", name="Download").click()  # the file went meanwhile
+    element.get_by_role("button", name="Download", exact=True).click()  # the file went meanwhile
     expect(element.get_by_role("status")).to_have_text("This export has expired.")
 
     element.get_by_role("button", name="Export again").click()
-    expect(element.get_by_role("button", name="Download")).to_be_visible()
+    expect(element.get_by_role("button", name="Download", exact=True)).to_be_visible()
     again = _export_of(page)
     assert again["id"] != first
     assert element.get_attribute("export-id") == again["id"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import json
+import secrets
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,15 +18,22 @@ from urllib.parse import parse_qs, urlsplit
 from tests.support.mail import free_port
 
 KIT = Path(__file__).resolve().parents[2] / "clients" / "typescript"
+NONCE = secrets.token_hex(8)
 
 PAGE = Template("""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>My account</title></head>
+<html lang="en"><head><meta charset="utf-8"><title>My account</title>
+<script nonce="$nonce">
+  window.violations = [];
+  document.addEventListener("securitypolicyviolation", (e) =>
+    window.violations.push(`$${e.violatedDirective} $${e.blockedURI}`));
+</script>
+</head>
 <body>
 <h1>My account</h1>
 <exportd-export api="$api" source="$source" format="csv"$attributes>
   Download my trades
 </exportd-export>
-<script type="module">
+<script type="module" nonce="$nonce">
   import "/kit/exportd-export.js";
   const element = document.querySelector("exportd-export");
   element.getToken = async () => $token;
@@ -64,10 +72,19 @@ class HostSite:
         query = f"?user={user}&source={source}" + (f"&export_id={export_id}" if export_id else "")
         return f"http://{host}:{self.port}/{query}"
 
+    def csp(self) -> str:
+        """A strict host: its own scripts, exportd as the only place to connect, no styles
+        of its own (the element's adopted style sheet is not one)."""
+        return (
+            f"default-src 'none'; script-src 'self' 'nonce-{NONCE}'; "
+            f"connect-src {self.api}; style-src 'none'"
+        )
+
     def render(self, query: str) -> str:
         args = {k: v[0] for k, v in parse_qs(query).items()}
         export_id = args.get("export_id")
         return PAGE.substitute(
+            nonce=NONCE,
             api=html.escape(self.api),
             source=html.escape(args["source"]),
             attributes=f' export-id="{html.escape(export_id)}"' if export_id else "",
@@ -80,15 +97,18 @@ def _handler(site: HostSite) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:
             url = urlsplit(self.path)
             if url.path == "/":
-                self._send(site.render(url.query).encode(), "text/html; charset=utf-8")
+                page = site.render(url.query).encode()
+                self._send(page, "text/html; charset=utf-8", csp=site.csp())
             elif url.path.startswith("/kit/") and (KIT / url.path[5:]).is_file():
                 self._send((KIT / url.path[5:]).read_bytes(), "text/javascript")
             else:
                 self._send(b"not here", "text/plain", status=404)
 
-        def _send(self, body: bytes, content_type: str, status: int = 200) -> None:
+        def _send(self, body: bytes, content_type: str, status: int = 200, csp: str = "") -> None:
             self.send_response(status)
             self.send_header("Content-Type", content_type)
+            if csp:
+                self.send_header("Content-Security-Policy", csp)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
