@@ -118,11 +118,17 @@ export function createClient({ baseUrl = "", token }) {
       /** @type {Export | undefined} */
       let last;
       for (let failures = 0; ; ) {
-        const headers = { Accept: "text/event-stream" };
-        if (stream.lastId) Object.assign(headers, { "Last-Event-ID": stream.lastId });
-        const response = await call("GET", `${exportPath(id)}/events`, { headers, signal });
-        if (response.status === 204 || !response.body) return last ?? get(id); // already final
         try {
+          const headers = { Accept: "text/event-stream" };
+          if (stream.lastId) Object.assign(headers, { "Last-Event-ID": stream.lastId });
+          const response = await call("GET", `${exportPath(id)}/events`, { headers, signal });
+          if (response.status === 204 || !response.body) {
+            // Nothing newer than what this stream sent: read the state once.
+            if (last && !ACTIVE_STATUSES.includes(last.status)) return last;
+            last = await get(id);
+            onExport(last);
+            return last;
+          }
           for await (const event of serverSentEvents(response.body, stream)) {
             if (event.type !== "export") continue;
             last = /** @type {Export} */ (JSON.parse(event.data));
@@ -130,7 +136,10 @@ export function createClient({ baseUrl = "", token }) {
             onExport(last);
           }
         } catch (error) {
-          if (signal?.aborted || ++failures > 5) throw error;
+          // A refusal is final; a cut stream, no answer or a 5xx is tried again a few times.
+          const passing =
+            !(error instanceof ExportdError) || error.code === "unreachable" || error.status >= 500;
+          if (signal?.aborted || !passing || ++failures > 5) throw error;
         }
         if (last && !ACTIVE_STATUSES.includes(last.status)) return last;
         await new Promise((resolve) => setTimeout(resolve, stream.retryMs));
@@ -154,6 +163,7 @@ async function problemOf(response) {
  * Server-sent events as the HTML standard parses them (fields data, event, id, retry).
  * @param {ReadableStream<Uint8Array>} body
  * @param {{ lastId: string, retryMs: number }} stream updated as `id` and `retry` arrive
+ *   (an id counts once its event is complete, as EventSource counts it)
  * @returns {AsyncGenerator<{ type: string, data: string }>}
  */
 async function* serverSentEvents(body, stream) {
@@ -163,6 +173,8 @@ async function* serverSentEvents(body, stream) {
   /** @type {string[]} */
   let data = [];
   let type = "";
+  /** @type {string | undefined} */
+  let id;
   try {
     for (;;) {
       const { value, done } = await reader.read();
@@ -171,6 +183,7 @@ async function* serverSentEvents(body, stream) {
       buffer = lines.pop() ?? "";
       for (const line of lines) {
         if (line === "") {
+          if (id !== undefined) stream.lastId = id;
           if (data.length) yield { type: type || "message", data: data.join("\n") };
           data = [];
           type = "";
@@ -182,7 +195,7 @@ async function* serverSentEvents(body, stream) {
         const text = colon < 0 ? "" : line.slice(colon + 1).replace(/^ /, "");
         if (field === "data") data.push(text);
         else if (field === "event") type = text;
-        else if (field === "id" && !text.includes("\0")) stream.lastId = text;
+        else if (field === "id" && !text.includes("\0")) id = text;
         else if (field === "retry" && /^\d+$/.test(text)) stream.retryMs = Number(text);
       }
     }

@@ -233,6 +233,19 @@ def test_openapi_fetch_types_refusals_as_problems(ts_type_errors: TypeErrors) ->
     assert inside == []
 
 
+def test_the_kit_client_resumes_a_cut_stream_and_reads_refusals() -> None:
+    """Against a scripted server: what a live exportd shows only by accident."""
+    require_node_package("typescript")  # any: the script needs node and the kit only
+    code, seen = run_script("kit_client.mjs", timeout_s=30)
+    assert code == 0, seen
+    assert seen["states"] == [["running", 40], ["completed", 100]]
+    assert seen["final"] == "completed"
+    # Resumed after the last *complete* event (7), not the cut one (8); a 503 is retried.
+    assert seen["lastEventIds"] == [None, "7", "7"]
+    assert seen["authorizations"] == ["Bearer t1", "Bearer t2", "Bearer t3", "Bearer t4"]
+    assert seen["refusal"] == [404, "export_not_found"]  # a refusal is not retried
+
+
 # -- <exportd-export> in headless Chromium --------------------------------------------------
 
 
