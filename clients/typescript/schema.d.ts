@@ -14,14 +14,18 @@ export interface paths {
         /**
          * List Exports
          * @description The caller's exports, newest first; ``cursor`` from ``next_cursor`` pages on.
+         *
+         *     Needs the `exports:read` scope (a user's token holds every scope but `admin`).
          */
-        get: operations["list_exports_v1_exports_get"];
+        get: operations["list_exports"];
         put?: never;
         /**
          * Create Export
          * @description Queue an export. Replaying an ``Idempotency-Key`` returns the same export (200).
+         *
+         *     Needs the `exports:write` scope (a user's token holds every scope but `admin`).
          */
-        post: operations["create_export_v1_exports_post"];
+        post: operations["create_export"];
         delete?: never;
         options?: never;
         head?: never;
@@ -38,10 +42,12 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Create Batch
+         * Create Export Batch
          * @description Queue up to the plan's batch size in one call: all of them or none.
+         *
+         *     Needs the `exports:write` scope (a user's token holds every scope but `admin`).
          */
-        post: operations["create_batch_v1_exports_batch_post"];
+        post: operations["create_export_batch"];
         delete?: never;
         options?: never;
         head?: never;
@@ -56,10 +62,12 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Failed Exports
+         * List Failed Exports
          * @description The dead letter: failed exports (the caller's; an admin's: everyone's).
+         *
+         *     Needs the `exports:read` scope (a user's token holds every scope but `admin`).
          */
-        get: operations["failed_exports_v1_exports_failed_get"];
+        get: operations["list_failed_exports"];
         put?: never;
         post?: never;
         delete?: never;
@@ -78,15 +86,19 @@ export interface paths {
         /**
          * Get Export
          * @description Status, progress, error and result. Send ``If-None-Match`` to poll cheaply.
+         *
+         *     Needs the `exports:read` scope (a user's token holds every scope but `admin`).
          */
-        get: operations["get_export_v1_exports__export_id__get"];
+        get: operations["get_export"];
         put?: never;
         post?: never;
         /**
-         * Cancel Export
+         * Delete Export
          * @description Cancel an active export (202 while it stops), or delete a finished one (204).
+         *
+         *     Needs the `exports:write` scope (a user's token holds every scope but `admin`).
          */
-        delete: operations["cancel_export_v1_exports__export_id__delete"];
+        delete: operations["delete_export"];
         options?: never;
         head?: never;
         patch?: never;
@@ -102,11 +114,13 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Cancel Active Export
+         * Cancel Export
          * @description Cancel a queued or running export (202; a running one stops within a batch).
          *     Never deletes: an export already final is a 409 ``export_not_active``.
+         *
+         *     Needs the `exports:write` scope (a user's token holds every scope but `admin`).
          */
-        post: operations["cancel_active_export_v1_exports__export_id__cancel_post"];
+        post: operations["cancel_export"];
         delete?: never;
         options?: never;
         head?: never;
@@ -125,8 +139,10 @@ export interface paths {
         /**
          * Retry Export
          * @description Queue a failed export again (owner or admin; once per cooldown).
+         *
+         *     Needs the `exports:write` scope (a user's token holds every scope but `admin`).
          */
-        post: operations["retry_export_v1_exports__export_id__retry_post"];
+        post: operations["retry_export"];
         delete?: never;
         options?: never;
         head?: never;
@@ -143,8 +159,10 @@ export interface paths {
         /**
          * List Sources
          * @description Sources the caller may export from: params schema, columns, presets, formats.
+         *
+         *     Needs the `exports:read` scope (a user's token holds every scope but `admin`).
          */
-        get: operations["list_sources_v1_sources_get"];
+        get: operations["list_sources"];
         put?: never;
         post?: never;
         delete?: never;
@@ -163,8 +181,10 @@ export interface paths {
         /**
          * List Templates
          * @description Document templates: name, version, engine, formats, required sections, page size.
+         *
+         *     Needs the `exports:read` scope (a user's token holds every scope but `admin`).
          */
-        get: operations["list_templates_v1_templates_get"];
+        get: operations["list_templates"];
         put?: never;
         post?: never;
         delete?: never;
@@ -181,10 +201,12 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * My Usage
+         * Get Usage
          * @description The caller's plan limits, current usage and what remains.
+         *
+         *     Needs the `exports:read` scope (a user's token holds every scope but `admin`).
          */
-        get: operations["my_usage_v1_me_usage_get"];
+        get: operations["get_usage"];
         put?: never;
         post?: never;
         delete?: never;
@@ -203,14 +225,18 @@ export interface paths {
         /**
          * List Documents
          * @description The caller's documents, most recently updated first.
+         *
+         *     Needs the `documents:read` scope (a user's token holds every scope but `admin`).
          */
-        get: operations["list_documents_v1_documents_get"];
+        get: operations["list_documents"];
         put?: never;
         /**
          * Create Document
          * @description Store a resume. The first one becomes the default.
+         *
+         *     Needs the `documents:write` scope (a user's token holds every scope but `admin`).
          */
-        post: operations["create_document_v1_documents_post"];
+        post: operations["create_document"];
         delete?: never;
         options?: never;
         head?: never;
@@ -225,10 +251,12 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Default Document
+         * Get Default Document
          * @description The caller's default document.
+         *
+         *     Needs the `documents:read` scope (a user's token holds every scope but `admin`).
          */
-        get: operations["default_document_v1_documents_default_get"];
+        get: operations["get_default_document"];
         put?: never;
         post?: never;
         delete?: never;
@@ -244,19 +272,28 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Get Document */
-        get: operations["get_document_v1_documents__document_id__get"];
+        /**
+         * Get Document
+         * @description One of the caller's documents.
+         *
+         *     Needs the `documents:read` scope (a user's token holds every scope but `admin`).
+         */
+        get: operations["get_document"];
         /**
          * Update Document
          * @description Replace a document's content (and optionally its title).
+         *
+         *     Needs the `documents:write` scope (a user's token holds every scope but `admin`).
          */
-        put: operations["update_document_v1_documents__document_id__put"];
+        put: operations["update_document"];
         post?: never;
         /**
          * Delete Document
          * @description Delete a document; its queued and running exports are cancelled.
+         *
+         *     Needs the `documents:write` scope (a user's token holds every scope but `admin`).
          */
-        delete: operations["delete_document_v1_documents__document_id__delete"];
+        delete: operations["delete_document"];
         options?: never;
         head?: never;
         patch?: never;
@@ -276,10 +313,12 @@ export interface paths {
         options?: never;
         head?: never;
         /**
-         * Make Default
+         * Set Default Document
          * @description Make this document the default one.
+         *
+         *     Needs the `documents:write` scope (a user's token holds every scope but `admin`).
          */
-        patch: operations["make_default_v1_documents__document_id__default_patch"];
+        patch: operations["set_default_document"];
         trace?: never;
     };
     "/v1/documents/{document_id}/preview": {
@@ -294,8 +333,10 @@ export interface paths {
         /**
          * Preview Document
          * @description The document as HTML with a template, at once (rate-limited): for an editor.
+         *
+         *     Needs the `documents:read` scope (a user's token holds every scope but `admin`).
          */
-        post: operations["preview_document_v1_documents__document_id__preview_post"];
+        post: operations["preview_document"];
         delete?: never;
         options?: never;
         head?: never;
@@ -312,8 +353,10 @@ export interface paths {
         /**
          * List Plans
          * @description Every plan and its limits.
+         *
+         *     Needs the `admin` scope (a user's token holds every scope but `admin`).
          */
-        get: operations["list_plans_v1_plans_get"];
+        get: operations["list_plans"];
         put?: never;
         post?: never;
         delete?: never;
@@ -333,8 +376,10 @@ export interface paths {
         /**
          * Put Plan
          * @description Create or change a plan's limits; they apply to the next request.
+         *
+         *     Needs the `admin` scope (a user's token holds every scope but `admin`).
          */
-        put: operations["put_plan_v1_plans__name__put"];
+        put: operations["put_plan"];
         post?: never;
         delete?: never;
         options?: never;
@@ -354,8 +399,10 @@ export interface paths {
         /**
          * Run Cleanup
          * @description Remove expired and orphan files now (``dry_run=true`` reports only: the default).
+         *
+         *     Needs the `admin` scope (a user's token holds every scope but `admin`).
          */
-        post: operations["run_cleanup_v1_ops_cleanup_post"];
+        post: operations["run_cleanup"];
         delete?: never;
         options?: never;
         head?: never;
@@ -372,10 +419,12 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Bulk Export
+         * Create Bulk Exports
          * @description The same export for many users, each owned by its user, queued at bulk priority.
+         *
+         *     Needs the `admin` scope (a user's token holds every scope but `admin`).
          */
-        post: operations["bulk_export_v1_admin_exports_bulk_post"];
+        post: operations["create_bulk_exports"];
         delete?: never;
         options?: never;
         head?: never;
@@ -390,11 +439,13 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Download
+         * Download Export
          * @description The export's file (owner or admin): streamed with Range support from local storage,
          *     a 302 to a presigned URL from S3.
+         *
+         *     Needs the `exports:read` scope (a user's token holds every scope but `admin`).
          */
-        get: operations["download_v1_exports__export_id__download_get"];
+        get: operations["download_export"];
         put?: never;
         post?: never;
         delete?: never;
@@ -413,10 +464,12 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Download Link
+         * Create Download Link
          * @description A signed link that downloads the file once, until it expires.
+         *
+         *     Needs the `exports:read` scope (a user's token holds every scope but `admin`).
          */
-        post: operations["download_link_v1_exports__export_id__download_token_post"];
+        post: operations["create_download_link"];
         delete?: never;
         options?: never;
         head?: never;
@@ -434,7 +487,7 @@ export interface paths {
          * Download With Link
          * @description No other credential than the link itself: signed, expiring, one-time.
          */
-        get: operations["download_with_link_v1_downloads__token__get"];
+        get: operations["download_with_link"];
         put?: never;
         post?: never;
         delete?: never;
@@ -451,10 +504,12 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Export Events
+         * Stream Export Events
          * @description Status and progress as server-sent events, until the export is final.
+         *
+         *     Needs the `exports:read` scope (a user's token holds every scope but `admin`).
          */
-        get: operations["export_events_v1_exports__export_id__events_get"];
+        get: operations["stream_export_events"];
         put?: never;
         post?: never;
         delete?: never;
@@ -471,10 +526,12 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Export Deliveries
+         * List Export Deliveries
          * @description The emails and webhooks sent (or trying) for one export.
+         *
+         *     Needs the `exports:read` scope (a user's token holds every scope but `admin`).
          */
-        get: operations["export_deliveries_v1_exports__export_id__deliveries_get"];
+        get: operations["list_export_deliveries"];
         put?: never;
         post?: never;
         delete?: never;
@@ -491,10 +548,12 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Failed Deliveries
+         * List Failed Deliveries
          * @description The dead letter: deliveries that ran out of attempts (an admin sees everyone's).
+         *
+         *     Needs the `exports:read` scope (a user's token holds every scope but `admin`).
          */
-        get: operations["failed_deliveries_v1_deliveries_failed_get"];
+        get: operations["list_failed_deliveries"];
         put?: never;
         post?: never;
         delete?: never;
@@ -515,8 +574,10 @@ export interface paths {
         /**
          * Retry Delivery
          * @description Send a failed delivery again with a fresh attempt budget (owner or admin; rate-limited).
+         *
+         *     Needs the `exports:write` scope (a user's token holds every scope but `admin`).
          */
-        post: operations["retry_delivery_v1_deliveries__delivery_id__retry_post"];
+        post: operations["retry_delivery"];
         delete?: never;
         options?: never;
         head?: never;
@@ -531,11 +592,13 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Export Ops
+         * Get Export Ops
          * @description pdfProcessed, pdfFailed, emailSent, emailFailed, cleanupCompleted, cleanupFailed and
          *     more over the window, in total and per source and format; the same on every node.
+         *
+         *     Needs the `admin` scope (a user's token holds every scope but `admin`).
          */
-        get: operations["export_ops_v1_ops_export_ops_get"];
+        get: operations["get_export_ops"];
         put?: never;
         post?: never;
         delete?: never;
@@ -552,11 +615,13 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Perf
+         * Get Perf
          * @description p50, p95 and max of queue wait (ms), run time (ms) and file size (bytes) per source
          *     and format, over completed exports in the window.
+         *
+         *     Needs the `admin` scope (a user's token holds every scope but `admin`).
          */
-        get: operations["perf_v1_ops_perf_get"];
+        get: operations["get_perf"];
         put?: never;
         post?: never;
         delete?: never;
@@ -573,10 +638,10 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Metrics Endpoint
+         * Get Metrics
          * @description Prometheus text format: this node's counters and the queue's gauges.
          */
-        get: operations["metrics_endpoint_metrics_get"];
+        get: operations["get_metrics"];
         put?: never;
         post?: never;
         delete?: never;
@@ -593,10 +658,10 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Healthz
+         * Get Health
          * @description The process is alive.
          */
-        get: operations["healthz_healthz_get"];
+        get: operations["get_health"];
         put?: never;
         post?: never;
         delete?: never;
@@ -613,10 +678,10 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Readyz
+         * Get Readiness
          * @description The database answers, its schema is at the latest migration, storage is writable.
          */
-        get: operations["readyz_readyz_get"];
+        get: operations["get_readiness"];
         put?: never;
         post?: never;
         delete?: never;
@@ -655,12 +720,46 @@ export interface components {
             /** Export Ids */
             export_ids: string[];
         };
+        /** CleanupOut */
+        CleanupOut: {
+            /** Dry Run */
+            dry_run: boolean;
+            /** Expired Removed */
+            expired_removed: number;
+            /** Failed */
+            failed: number;
+            /** Orphans Removed */
+            orphans_removed: number;
+            /** Expired Export Ids */
+            expired_export_ids: string[];
+            /** Failed Export Ids */
+            failed_export_ids: string[];
+            /** Orphan Keys */
+            orphan_keys: string[];
+        };
         /** ColumnIn */
         ColumnIn: {
             /** Name */
             name: string;
             /** Label */
             label?: string | null;
+        };
+        /** ColumnOut */
+        ColumnOut: {
+            /** Name */
+            name: string;
+            /**
+             * Label
+             * @description the rename asked for
+             */
+            label?: string | null;
+        };
+        /** CustomSection */
+        CustomSection: {
+            /** Title */
+            title: string;
+            /** Items */
+            items?: string[];
         };
         /** DeliveryView */
         DeliveryView: {
@@ -700,9 +799,7 @@ export interface components {
             /** Title */
             title: string;
             /** Content */
-            content: {
-                [key: string]: unknown;
-            };
+            content: components["schemas"]["Resume"];
         };
         /** DocumentOut */
         DocumentOut: {
@@ -734,9 +831,26 @@ export interface components {
             /** Title */
             title?: string | null;
             /** Content */
-            content: {
-                [key: string]: unknown;
-            };
+            content: components["schemas"]["Resume"];
+        };
+        /** EducationItem */
+        EducationItem: {
+            /** Institution */
+            institution: string;
+            /** Qualification */
+            qualification?: string | null;
+            /**
+             * Start
+             * @description YYYY or YYYY-MM
+             */
+            start?: string | null;
+            /**
+             * End
+             * @description YYYY or YYYY-MM
+             */
+            end?: string | null;
+            /** Notes */
+            notes?: string | null;
         };
         /** ErrorOut */
         ErrorOut: {
@@ -769,6 +883,48 @@ export interface components {
             notify?: components["schemas"]["NotifyIn"] | null;
             options?: components["schemas"]["OptionsIn"] | null;
         };
+        /** ExportOps */
+        ExportOps: {
+            /**
+             * Since
+             * Format: date-time
+             */
+            since: string;
+            /** By Source Format */
+            by_source_format: components["schemas"]["SourceFormatOps"][];
+            /** Exportsenqueued */
+            exportsEnqueued: number;
+            /** Exportscompleted */
+            exportsCompleted: number;
+            /** Exportsfailed */
+            exportsFailed: number;
+            /** Exportsretried */
+            exportsRetried: number;
+            /** Exportscancelled */
+            exportsCancelled: number;
+            /** Pdfprocessed */
+            pdfProcessed: number;
+            /** Pdffailed */
+            pdfFailed: number;
+            /** Emailsent */
+            emailSent: number;
+            /** Emailfailed */
+            emailFailed: number;
+            /** Webhooksent */
+            webhookSent: number;
+            /** Webhookfailed */
+            webhookFailed: number;
+            /** Downloads */
+            downloads: number;
+            /** Cleanupcompleted */
+            cleanupCompleted: number;
+            /** Cleanupfailed */
+            cleanupFailed: number;
+            /** Leaserescued */
+            leaseRescued: number;
+            /** Alertsfired */
+            alertsFired: number;
+        };
         /** ExportOut */
         ExportOut: {
             /** Id */
@@ -780,30 +936,34 @@ export interface components {
             /** Format */
             format: string;
             status: components["schemas"]["ExportStatus"];
-            /** Params */
+            /**
+             * Params
+             * @description as the source's params schema read them
+             */
             params: {
                 [key: string]: unknown;
             };
             /** Columns */
-            columns: {
-                [key: string]: string;
-            }[] | null;
+            columns: components["schemas"]["ColumnOut"][] | null;
             /** Template */
             template: string | null;
-            /** Notify */
+            /**
+             * Notify
+             * @description as asked: `email`, `webhook_url`
+             */
             notify: {
                 [key: string]: unknown;
             } | null;
-            /** Options */
+            /**
+             * Options
+             * @description as asked: see `OptionsIn`
+             */
             options: {
                 [key: string]: unknown;
             } | null;
             progress: components["schemas"]["Progress"];
             error: components["schemas"]["ErrorOut"] | null;
-            /** Result */
-            result: {
-                [key: string]: unknown;
-            } | null;
+            result: components["schemas"]["ExportResult"] | null;
             /** Correlation Id */
             correlation_id: string | null;
             /** Retries */
@@ -845,14 +1005,95 @@ export interface components {
             } | null;
         };
         /**
+         * ExportResult
+         * @description The file an export produced (or, failed with ``keep_partial``, the rows it kept).
+         */
+        ExportResult: {
+            /** Filename */
+            filename: string;
+            /** Content Type */
+            content_type: string;
+            /**
+             * Size
+             * @description bytes
+             */
+            size: number;
+            /**
+             * Sha256
+             * @description hex digest of the file's bytes
+             */
+            sha256: string;
+            /**
+             * Row Count
+             * @description rows written (1 for a document)
+             */
+            row_count: number;
+            /**
+             * Key
+             * @description where storage keeps the file
+             */
+            key: string;
+            /**
+             * Partial
+             * @description true: the export failed and this is the file of its rows
+             */
+            partial?: boolean | null;
+            /**
+             * Cells Cut
+             * @description XLSX cells shortened to Excel's 32,767 characters
+             */
+            cells_cut?: number | null;
+            /**
+             * Template
+             * @description documents: the template used
+             */
+            template?: string | null;
+            /** Template Version */
+            template_version?: string | null;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
          * ExportStatus
          * @enum {string}
          */
         ExportStatus: "queued" | "running" | "completed" | "failed" | "cancelled" | "expired";
-        /** HTTPValidationError */
-        HTTPValidationError: {
-            /** Detail */
-            detail?: components["schemas"]["ValidationError"][];
+        /** Health */
+        Health: {
+            /**
+             * Status
+             * @constant
+             */
+            status: "ok";
+        };
+        /**
+         * Limits
+         * @description A plan's limits.
+         */
+        Limits: {
+            /** Max Active Jobs */
+            max_active_jobs: number;
+            /** Max Batch Size */
+            max_batch_size: number;
+            /** Storage Quota Bytes */
+            storage_quota_bytes: number;
+            /** Daily Export Bytes */
+            daily_export_bytes: number;
+            /** Max Rows */
+            max_rows: number;
+            /** Retention Days */
+            retention_days: number;
+            /** Formats Allowed */
+            formats_allowed: ("csv" | "jsonl" | "json" | "xlsx" | "parquet" | "pdf" | "html")[];
+            /** Watermark */
+            watermark: boolean;
+        };
+        /** Link */
+        Link: {
+            /** Label */
+            label: string;
+            /** Url */
+            url: string;
         };
         /** LinkOut */
         LinkOut: {
@@ -906,29 +1147,48 @@ export interface components {
              */
             locale?: string | null;
             /**
+             * Line Terminator
+             * @description CSV only: "\n" (the default) or RFC 4180's "\r\n"
+             */
+            line_terminator?: ("\n" | "\r\n") | null;
+            /**
              * Keep Partial
              * @description tabular formats: if the export fails after writing rows, keep a valid file of those rows (the export still fails; its result says partial)
              */
             keep_partial?: boolean | null;
         };
-        /** PlanIn */
-        PlanIn: {
-            /** Max Active Jobs */
-            max_active_jobs: number;
-            /** Max Batch Size */
-            max_batch_size: number;
-            /** Storage Quota Bytes */
-            storage_quota_bytes: number;
-            /** Daily Export Bytes */
-            daily_export_bytes: number;
-            /** Max Rows */
-            max_rows: number;
-            /** Retention Days */
-            retention_days: number;
-            /** Formats Allowed */
-            formats_allowed: ("csv" | "jsonl" | "json" | "xlsx" | "parquet" | "pdf" | "html")[];
-            /** Watermark */
-            watermark: boolean;
+        /** Percentiles */
+        Percentiles: {
+            /** P50 */
+            p50: number | null;
+            /** P95 */
+            p95: number | null;
+            /** Max */
+            max: number | null;
+        };
+        /** Perf */
+        Perf: {
+            /**
+             * Since
+             * Format: date-time
+             */
+            since: string;
+            /** Items */
+            items: components["schemas"]["PerfItem"][];
+        };
+        /** PerfItem */
+        PerfItem: {
+            /** Source */
+            source: string;
+            /** Format */
+            format: string;
+            /** Count */
+            count: number;
+            /** @description queue wait: asked to started */
+            wait_ms: components["schemas"]["Percentiles"];
+            run_ms: components["schemas"]["Percentiles"];
+            /** @description bytes */
+            size: components["schemas"]["Percentiles"];
         };
         /** PlanOut */
         PlanOut: {
@@ -956,6 +1216,23 @@ export interface components {
             /** Template */
             template?: string | null;
         };
+        /** Profile */
+        Profile: {
+            /** Name */
+            name: string;
+            /** Headline */
+            headline?: string | null;
+            /** Email */
+            email?: string | null;
+            /** Phone */
+            phone?: string | null;
+            /** Location */
+            location?: string | null;
+            /** Summary */
+            summary?: string | null;
+            /** Links */
+            links?: components["schemas"]["Link"][];
+        };
         /** Progress */
         Progress: {
             /** Percent */
@@ -965,69 +1242,265 @@ export interface components {
             /** Rows Total */
             rows_total: number | null;
         };
+        /** Readiness */
+        Readiness: {
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "ready" | "not ready";
+            /**
+             * Checks
+             * @description `ok`, or why not: database, migrations, storage
+             */
+            checks: {
+                [key: string]: string;
+            };
+        };
+        /** Resume */
+        Resume: {
+            profile: components["schemas"]["Profile"];
+            /** Work */
+            work?: components["schemas"]["WorkItem"][];
+            /** Education */
+            education?: components["schemas"]["EducationItem"][];
+            /** Skills */
+            skills?: string[];
+            /** Sections */
+            sections?: components["schemas"]["CustomSection"][];
+        };
+        /** SourceColumn */
+        SourceColumn: {
+            /** Name */
+            name: string;
+            /** Type */
+            type: string;
+            /**
+             * Label
+             * @description the CSV and XLSX header unless the request renames
+             */
+            label: string;
+        };
+        /** SourceFormatOps */
+        SourceFormatOps: {
+            /** Source */
+            source: string;
+            /** Format */
+            format: string;
+            /** Exportsenqueued */
+            exportsEnqueued: number;
+            /** Exportscompleted */
+            exportsCompleted: number;
+            /** Exportsfailed */
+            exportsFailed: number;
+            /** Exportsretried */
+            exportsRetried: number;
+            /** Exportscancelled */
+            exportsCancelled: number;
+            /** Pdfprocessed */
+            pdfProcessed: number;
+            /** Pdffailed */
+            pdfFailed: number;
+            /** Emailsent */
+            emailSent: number;
+            /** Emailfailed */
+            emailFailed: number;
+            /** Webhooksent */
+            webhookSent: number;
+            /** Webhookfailed */
+            webhookFailed: number;
+            /** Downloads */
+            downloads: number;
+            /** Cleanupcompleted */
+            cleanupCompleted: number;
+            /** Cleanupfailed */
+            cleanupFailed: number;
+            /** Leaserescued */
+            leaseRescued: number;
+            /** Alertsfired */
+            alertsFired: number;
+        };
         /** SourceOut */
         SourceOut: {
             /** Name */
             name: string;
             /** Title */
             title: string;
-            /** Kind */
-            kind: string;
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "rows" | "document";
             /** Formats */
             formats: string[];
-            /** Params Schema */
+            /**
+             * Params Schema
+             * @description JSON Schema of the source's `params`
+             */
             params_schema: {
                 [key: string]: unknown;
             };
             /** Columns */
-            columns: {
-                [key: string]: string;
-            }[];
+            columns: components["schemas"]["SourceColumn"][];
             /** Column Presets */
             column_presets: {
                 [key: string]: string[];
             };
         };
+        /** TemplateOut */
+        TemplateOut: {
+            /** Name */
+            name: string;
+            /** Version */
+            version: string;
+            /** Title */
+            title: string;
+            /** Description */
+            description: string;
+            /**
+             * Engine
+             * @enum {string}
+             */
+            engine: "typst" | "html";
+            /** Required Sections */
+            required_sections: string[];
+            /** Max Sections */
+            max_sections: number;
+            /**
+             * Page Size
+             * @enum {string}
+             */
+            page_size: "a4" | "letter";
+            /** Fonts */
+            fonts: string[];
+            /** Formats */
+            formats: string[];
+        };
         /** Usage */
         Usage: {
             /** Plan */
             plan: string;
-            /** Limits */
-            limits: {
-                [key: string]: unknown;
-            };
-            /** Usage */
-            usage: {
-                [key: string]: number;
-            };
-            /** Remaining */
-            remaining: {
-                [key: string]: number;
-            };
+            limits: components["schemas"]["Limits"];
+            usage: components["schemas"]["UsageNow"];
+            remaining: components["schemas"]["UsageLeft"];
         };
-        /** ValidationError */
-        ValidationError: {
+        /** UsageLeft */
+        UsageLeft: {
+            /** Active Exports */
+            active_exports: number;
+            /** Stored Bytes */
+            stored_bytes: number;
+            /** Exported Bytes Today */
+            exported_bytes_today: number;
+        };
+        /** UsageNow */
+        UsageNow: {
+            /** Active Exports */
+            active_exports: number;
+            /** Exports Last 24H */
+            exports_last_24h: number;
+            /** Stored Bytes */
+            stored_bytes: number;
+            /** Exported Bytes Last 24H */
+            exported_bytes_last_24h: number;
+        };
+        /** WorkItem */
+        WorkItem: {
+            /** Organisation */
+            organisation: string;
+            /** Role */
+            role: string;
+            /**
+             * Start
+             * @description YYYY or YYYY-MM
+             */
+            start?: string | null;
+            /**
+             * End
+             * @description YYYY or YYYY-MM
+             */
+            end?: string | null;
             /** Location */
-            loc: (string | number)[];
+            location?: string | null;
+            /** Highlights */
+            highlights?: string[];
+        };
+        /** FieldError */
+        FieldError: {
+            /**
+             * Field
+             * @description where, as a dotted path: `params.limit`, `items.0.format`
+             */
+            field: string;
             /** Message */
-            msg: string;
-            /** Error Type */
+            message: string;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * Problem
+         * @description An error (RFC 9457): ``code`` is stable and says what happened; ``detail`` is for
+         *     people and may change.
+         */
+        Problem: {
+            /**
+             * Type
+             * @description `https://exportd.dev/problems/{code}`
+             */
             type: string;
-            /** Input */
-            input?: unknown;
-            /** Context */
-            ctx?: Record<string, never>;
+            /**
+             * Title
+             * @description the code in words
+             */
+            title: string;
+            /**
+             * Status
+             * @description the HTTP status, repeated
+             */
+            status: number;
+            /**
+             * Code
+             * @description stable: the codes each operation may answer are listed
+             */
+            code: string;
+            /** Detail */
+            detail: string;
+            /**
+             * Instance
+             * @description the request's path (a download link's token redacted)
+             */
+            instance: string;
+            /**
+             * Request Id
+             * @description the `X-Request-ID` of the request, for logs
+             */
+            request_id: string | null;
+            /**
+             * Errors
+             * @description the fields at fault, when a request does not validate
+             * @default null
+             */
+            errors: components["schemas"]["FieldError"][] | null;
+        } & {
+            [key: string]: unknown;
         };
     };
     responses: never;
     parameters: never;
     requestBodies: never;
-    headers: never;
+    headers: {
+        /** @description `bytes *\/size`: the file's size */
+        "Content-Range": string;
+        /** @description seconds to wait before trying again */
+        "Retry-After": number;
+        /** @description `Bearer error="invalid_token"`, with the code */
+        "WWW-Authenticate": string;
+    };
     pathItems: never;
 }
 export type $defs = Record<string, never>;
 export interface operations {
-    list_exports_v1_exports_get: {
+    list_exports: {
         parameters: {
             query?: {
                 status?: components["schemas"]["ExportStatus"] | null;
@@ -1035,6 +1508,8 @@ export interface operations {
                 format?: string | null;
                 created_from?: string | null;
                 created_to?: string | null;
+                /** @description ids starting with these lowercase hex digits (a short id) */
+                id_prefix?: string | null;
                 limit?: number;
                 cursor?: string | null;
                 stats?: boolean;
@@ -1054,18 +1529,93 @@ export interface operations {
                     "application/json": components["schemas"]["ExportPage"];
                 };
             };
-            /** @description Validation Error */
+            /**
+             * @description Unauthorized
+             *
+             *     - `auth_required`: no token or API key was sent
+             *     - `token_malformed`: the token is not a JWT
+             *     - `token_header_invalid`: the token's header is not valid (`crit`, a `kid`…)
+             *     - `token_algorithm_not_allowed`: the token's `alg` is not allowed (`none`…)
+             *     - `token_algorithm_mismatch`: the token's `alg` is not its key's
+             *     - `token_signature_invalid`: the token's signature does not match
+             *     - `token_expired`: the token has expired
+             *     - `token_claim_missing`: the token lacks a required claim
+             *     - `token_claim_invalid`: a claim is not of its type or too long
+             *     - `token_subject_reserved`: the token's `sub` starts with `apikey:`
+             *     - `token_key_unknown`: no published key has the token's `kid`
+             *     - `token_invalid`: the token is not valid
+             *     - `api_key_invalid`: no such API key
+             *     - `api_key_revoked`: the API key was revoked
+             */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Forbidden
+             *
+             *     - `scope_missing`: the API key lacks the operation's scope
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Unprocessable Entity
+             *
+             *     - `request_invalid`: the request does not match its schema; `errors` names fields
+             *     - `text_invalid`: a NUL character or a lone surrogate anywhere in the request
+             *     - `cursor_invalid`: `cursor` is not a `next_cursor` this server sent
+             *     - `datetime_out_of_range`: a time outside the years 1 to 9999 in UTC
+             */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Internal Server Error
+             *
+             *     - `internal_error`: a bug: the log has the details, under the request id
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Service Unavailable
+             *
+             *     - `jwks_unavailable`: the identity provider's keys cannot be fetched
+             *     - `database_unavailable`: the database is down, unreachable or locked
+             */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
     };
-    create_export_v1_exports_post: {
+    create_export: {
         parameters: {
             query?: never;
             header?: {
@@ -1089,18 +1639,167 @@ export interface operations {
                     "application/json": components["schemas"]["ExportOut"];
                 };
             };
-            /** @description Validation Error */
+            /**
+             * @description Unauthorized
+             *
+             *     - `auth_required`: no token or API key was sent
+             *     - `token_malformed`: the token is not a JWT
+             *     - `token_header_invalid`: the token's header is not valid (`crit`, a `kid`…)
+             *     - `token_algorithm_not_allowed`: the token's `alg` is not allowed (`none`…)
+             *     - `token_algorithm_mismatch`: the token's `alg` is not its key's
+             *     - `token_signature_invalid`: the token's signature does not match
+             *     - `token_expired`: the token has expired
+             *     - `token_claim_missing`: the token lacks a required claim
+             *     - `token_claim_invalid`: a claim is not of its type or too long
+             *     - `token_subject_reserved`: the token's `sub` starts with `apikey:`
+             *     - `token_key_unknown`: no published key has the token's `kid`
+             *     - `token_invalid`: the token is not valid
+             *     - `api_key_invalid`: no such API key
+             *     - `api_key_revoked`: the API key was revoked
+             */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Forbidden
+             *
+             *     - `scope_missing`: the API key lacks the operation's scope
+             *     - `plan_unknown`: the caller's plan is not configured here
+             *     - `format_not_in_plan`: the caller's plan does not allow the format
+             *     - `storage_quota_exceeded`: the plan's storage quota is used up
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Conflict
+             *
+             *     - `idempotency_key_reused`: the `Idempotency-Key` was used for another request
+             */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Request Entity Too Large
+             *
+             *     - `body_too_large`: the body is larger than `EXPORTD_MAX_REQUEST_BYTES`
+             */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Unsupported Media Type
+             *
+             *     - `content_type_unsupported`: the body is not `application/json`
+             */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Unprocessable Entity
+             *
+             *     - `request_invalid`: the request does not match its schema; `errors` names fields
+             *     - `json_invalid`: the body is not JSON; the detail says the line and column
+             *     - `text_invalid`: a NUL character or a lone surrogate anywhere in the request
+             *     - `source_unknown`: no source of that name (for the caller)
+             *     - `format_not_supported`: the source does not export as that format
+             *     - `params_invalid`: `params` do not match the source's params schema
+             *     - `column_unknown`: a column the source does not have
+             *     - `column_repeated`: a column named twice
+             *     - `column_preset_unknown`: no column preset of that name
+             *     - `template_unknown`: no template of that name
+             *     - `template_not_applicable`: a template for a source of rows
+             *     - `option_not_applicable`: an option the format does not take
+             *     - `notify_email_not_allowed`: an email other than the token's own (admins may)
+             *     - `webhook_url_invalid`: the webhook URL is not http(s)://host/…
+             *     - `webhook_address_refused`: the webhook URL names a private address
+             *     - `too_many_sections`: more sections than `EXPORTD_MAX_DOCUMENT_SECTIONS`
+             *     - `date_range_invalid`: `date_from` is after `date_to`
+             *     - `document_missing`: a resume export with no such document and no default
+             *     - `document_sections_missing`: the document lacks a section the template needs
+             *     - `notify_email_unavailable`: email notification on a server without SMTP
+             */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Too Many Requests
+             *
+             *     - `active_exports_limit`: the plan's active exports are all taken
+             *     - `daily_export_bytes_exceeded`: the plan's daily export bytes are used up
+             */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Internal Server Error
+             *
+             *     - `internal_error`: a bug: the log has the details, under the request id
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Service Unavailable
+             *
+             *     - `exports_disabled`: `EXPORTD_ENABLE_EXPORTS=false`: reads keep working
+             *     - `jwks_unavailable`: the identity provider's keys cannot be fetched
+             *     - `database_unavailable`: the database is down, unreachable or locked
+             */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
     };
-    create_batch_v1_exports_batch_post: {
+    create_export_batch: {
         parameters: {
             query?: never;
             header?: never;
@@ -1122,18 +1821,156 @@ export interface operations {
                     "application/json": components["schemas"]["BatchOut"];
                 };
             };
-            /** @description Validation Error */
+            /**
+             * @description Unauthorized
+             *
+             *     - `auth_required`: no token or API key was sent
+             *     - `token_malformed`: the token is not a JWT
+             *     - `token_header_invalid`: the token's header is not valid (`crit`, a `kid`…)
+             *     - `token_algorithm_not_allowed`: the token's `alg` is not allowed (`none`…)
+             *     - `token_algorithm_mismatch`: the token's `alg` is not its key's
+             *     - `token_signature_invalid`: the token's signature does not match
+             *     - `token_expired`: the token has expired
+             *     - `token_claim_missing`: the token lacks a required claim
+             *     - `token_claim_invalid`: a claim is not of its type or too long
+             *     - `token_subject_reserved`: the token's `sub` starts with `apikey:`
+             *     - `token_key_unknown`: no published key has the token's `kid`
+             *     - `token_invalid`: the token is not valid
+             *     - `api_key_invalid`: no such API key
+             *     - `api_key_revoked`: the API key was revoked
+             */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Forbidden
+             *
+             *     - `scope_missing`: the API key lacks the operation's scope
+             *     - `plan_unknown`: the caller's plan is not configured here
+             *     - `format_not_in_plan`: the caller's plan does not allow the format
+             *     - `batch_size_limit`: the batch is larger than the plan allows
+             *     - `storage_quota_exceeded`: the plan's storage quota is used up
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Request Entity Too Large
+             *
+             *     - `body_too_large`: the body is larger than `EXPORTD_MAX_REQUEST_BYTES`
+             */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Unsupported Media Type
+             *
+             *     - `content_type_unsupported`: the body is not `application/json`
+             */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Unprocessable Entity
+             *
+             *     - `request_invalid`: the request does not match its schema; `errors` names fields
+             *     - `json_invalid`: the body is not JSON; the detail says the line and column
+             *     - `text_invalid`: a NUL character or a lone surrogate anywhere in the request
+             *     - `source_unknown`: no source of that name (for the caller)
+             *     - `format_not_supported`: the source does not export as that format
+             *     - `params_invalid`: `params` do not match the source's params schema
+             *     - `column_unknown`: a column the source does not have
+             *     - `column_repeated`: a column named twice
+             *     - `column_preset_unknown`: no column preset of that name
+             *     - `template_unknown`: no template of that name
+             *     - `template_not_applicable`: a template for a source of rows
+             *     - `option_not_applicable`: an option the format does not take
+             *     - `notify_email_not_allowed`: an email other than the token's own (admins may)
+             *     - `webhook_url_invalid`: the webhook URL is not http(s)://host/…
+             *     - `webhook_address_refused`: the webhook URL names a private address
+             *     - `batch_empty`: a batch of no exports
+             *     - `too_many_sections`: more sections than `EXPORTD_MAX_DOCUMENT_SECTIONS`
+             *     - `date_range_invalid`: `date_from` is after `date_to`
+             *     - `document_missing`: a resume export with no such document and no default
+             *     - `document_sections_missing`: the document lacks a section the template needs
+             *     - `notify_email_unavailable`: email notification on a server without SMTP
+             */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Too Many Requests
+             *
+             *     - `active_exports_limit`: the plan's active exports are all taken
+             *     - `daily_export_bytes_exceeded`: the plan's daily export bytes are used up
+             */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Internal Server Error
+             *
+             *     - `internal_error`: a bug: the log has the details, under the request id
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Service Unavailable
+             *
+             *     - `exports_disabled`: `EXPORTD_ENABLE_EXPORTS=false`: reads keep working
+             *     - `jwks_unavailable`: the identity provider's keys cannot be fetched
+             *     - `database_unavailable`: the database is down, unreachable or locked
+             */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
     };
-    failed_exports_v1_exports_failed_get: {
+    list_failed_exports: {
         parameters: {
             query?: {
                 limit?: number;
@@ -1153,18 +1990,91 @@ export interface operations {
                     "application/json": components["schemas"]["ExportOut"][];
                 };
             };
-            /** @description Validation Error */
+            /**
+             * @description Unauthorized
+             *
+             *     - `auth_required`: no token or API key was sent
+             *     - `token_malformed`: the token is not a JWT
+             *     - `token_header_invalid`: the token's header is not valid (`crit`, a `kid`…)
+             *     - `token_algorithm_not_allowed`: the token's `alg` is not allowed (`none`…)
+             *     - `token_algorithm_mismatch`: the token's `alg` is not its key's
+             *     - `token_signature_invalid`: the token's signature does not match
+             *     - `token_expired`: the token has expired
+             *     - `token_claim_missing`: the token lacks a required claim
+             *     - `token_claim_invalid`: a claim is not of its type or too long
+             *     - `token_subject_reserved`: the token's `sub` starts with `apikey:`
+             *     - `token_key_unknown`: no published key has the token's `kid`
+             *     - `token_invalid`: the token is not valid
+             *     - `api_key_invalid`: no such API key
+             *     - `api_key_revoked`: the API key was revoked
+             */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Forbidden
+             *
+             *     - `scope_missing`: the API key lacks the operation's scope
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Unprocessable Entity
+             *
+             *     - `request_invalid`: the request does not match its schema; `errors` names fields
+             *     - `text_invalid`: a NUL character or a lone surrogate anywhere in the request
+             */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Internal Server Error
+             *
+             *     - `internal_error`: a bug: the log has the details, under the request id
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Service Unavailable
+             *
+             *     - `jwks_unavailable`: the identity provider's keys cannot be fetched
+             *     - `database_unavailable`: the database is down, unreachable or locked
+             */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
     };
-    get_export_v1_exports__export_id__get: {
+    get_export: {
         parameters: {
             query?: never;
             header?: never;
@@ -1191,18 +2101,103 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Validation Error */
+            /**
+             * @description Unauthorized
+             *
+             *     - `auth_required`: no token or API key was sent
+             *     - `token_malformed`: the token is not a JWT
+             *     - `token_header_invalid`: the token's header is not valid (`crit`, a `kid`…)
+             *     - `token_algorithm_not_allowed`: the token's `alg` is not allowed (`none`…)
+             *     - `token_algorithm_mismatch`: the token's `alg` is not its key's
+             *     - `token_signature_invalid`: the token's signature does not match
+             *     - `token_expired`: the token has expired
+             *     - `token_claim_missing`: the token lacks a required claim
+             *     - `token_claim_invalid`: a claim is not of its type or too long
+             *     - `token_subject_reserved`: the token's `sub` starts with `apikey:`
+             *     - `token_key_unknown`: no published key has the token's `kid`
+             *     - `token_invalid`: the token is not valid
+             *     - `api_key_invalid`: no such API key
+             *     - `api_key_revoked`: the API key was revoked
+             */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Forbidden
+             *
+             *     - `scope_missing`: the API key lacks the operation's scope
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not Found
+             *
+             *     - `export_not_found`: no such export (or not the caller's)
+             */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Unprocessable Entity
+             *
+             *     - `text_invalid`: a NUL character or a lone surrogate anywhere in the request
+             */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Internal Server Error
+             *
+             *     - `internal_error`: a bug: the log has the details, under the request id
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Service Unavailable
+             *
+             *     - `jwks_unavailable`: the identity provider's keys cannot be fetched
+             *     - `database_unavailable`: the database is down, unreachable or locked
+             */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
     };
-    cancel_export_v1_exports__export_id__delete: {
+    delete_export: {
         parameters: {
             query?: never;
             header?: never;
@@ -1222,6 +2217,15 @@ export interface operations {
                     "application/json": components["schemas"]["ExportOut"];
                 };
             };
+            /** @description a running export is stopping */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExportOut"];
+                };
+            };
             /** @description the finished export was deleted */
             204: {
                 headers: {
@@ -1229,18 +2233,103 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Validation Error */
+            /**
+             * @description Unauthorized
+             *
+             *     - `auth_required`: no token or API key was sent
+             *     - `token_malformed`: the token is not a JWT
+             *     - `token_header_invalid`: the token's header is not valid (`crit`, a `kid`…)
+             *     - `token_algorithm_not_allowed`: the token's `alg` is not allowed (`none`…)
+             *     - `token_algorithm_mismatch`: the token's `alg` is not its key's
+             *     - `token_signature_invalid`: the token's signature does not match
+             *     - `token_expired`: the token has expired
+             *     - `token_claim_missing`: the token lacks a required claim
+             *     - `token_claim_invalid`: a claim is not of its type or too long
+             *     - `token_subject_reserved`: the token's `sub` starts with `apikey:`
+             *     - `token_key_unknown`: no published key has the token's `kid`
+             *     - `token_invalid`: the token is not valid
+             *     - `api_key_invalid`: no such API key
+             *     - `api_key_revoked`: the API key was revoked
+             */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Forbidden
+             *
+             *     - `scope_missing`: the API key lacks the operation's scope
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not Found
+             *
+             *     - `export_not_found`: no such export (or not the caller's)
+             */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Unprocessable Entity
+             *
+             *     - `text_invalid`: a NUL character or a lone surrogate anywhere in the request
+             */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Internal Server Error
+             *
+             *     - `internal_error`: a bug: the log has the details, under the request id
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Service Unavailable
+             *
+             *     - `jwks_unavailable`: the identity provider's keys cannot be fetched
+             *     - `database_unavailable`: the database is down, unreachable or locked
+             */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
     };
-    cancel_active_export_v1_exports__export_id__cancel_post: {
+    cancel_export: {
         parameters: {
             query?: never;
             header?: never;
@@ -1260,18 +2349,116 @@ export interface operations {
                     "application/json": components["schemas"]["ExportOut"];
                 };
             };
-            /** @description Validation Error */
+            /**
+             * @description Unauthorized
+             *
+             *     - `auth_required`: no token or API key was sent
+             *     - `token_malformed`: the token is not a JWT
+             *     - `token_header_invalid`: the token's header is not valid (`crit`, a `kid`…)
+             *     - `token_algorithm_not_allowed`: the token's `alg` is not allowed (`none`…)
+             *     - `token_algorithm_mismatch`: the token's `alg` is not its key's
+             *     - `token_signature_invalid`: the token's signature does not match
+             *     - `token_expired`: the token has expired
+             *     - `token_claim_missing`: the token lacks a required claim
+             *     - `token_claim_invalid`: a claim is not of its type or too long
+             *     - `token_subject_reserved`: the token's `sub` starts with `apikey:`
+             *     - `token_key_unknown`: no published key has the token's `kid`
+             *     - `token_invalid`: the token is not valid
+             *     - `api_key_invalid`: no such API key
+             *     - `api_key_revoked`: the API key was revoked
+             */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Forbidden
+             *
+             *     - `scope_missing`: the API key lacks the operation's scope
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not Found
+             *
+             *     - `export_not_found`: no such export (or not the caller's)
+             */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Conflict
+             *
+             *     - `export_not_active`: the export is already final: nothing to cancel
+             */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Unprocessable Entity
+             *
+             *     - `text_invalid`: a NUL character or a lone surrogate anywhere in the request
+             */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Internal Server Error
+             *
+             *     - `internal_error`: a bug: the log has the details, under the request id
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Service Unavailable
+             *
+             *     - `jwks_unavailable`: the identity provider's keys cannot be fetched
+             *     - `database_unavailable`: the database is down, unreachable or locked
+             */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
     };
-    retry_export_v1_exports__export_id__retry_post: {
+    retry_export: {
         parameters: {
             query?: never;
             header?: never;
@@ -1291,18 +2478,132 @@ export interface operations {
                     "application/json": components["schemas"]["ExportOut"];
                 };
             };
-            /** @description Validation Error */
+            /**
+             * @description Unauthorized
+             *
+             *     - `auth_required`: no token or API key was sent
+             *     - `token_malformed`: the token is not a JWT
+             *     - `token_header_invalid`: the token's header is not valid (`crit`, a `kid`…)
+             *     - `token_algorithm_not_allowed`: the token's `alg` is not allowed (`none`…)
+             *     - `token_algorithm_mismatch`: the token's `alg` is not its key's
+             *     - `token_signature_invalid`: the token's signature does not match
+             *     - `token_expired`: the token has expired
+             *     - `token_claim_missing`: the token lacks a required claim
+             *     - `token_claim_invalid`: a claim is not of its type or too long
+             *     - `token_subject_reserved`: the token's `sub` starts with `apikey:`
+             *     - `token_key_unknown`: no published key has the token's `kid`
+             *     - `token_invalid`: the token is not valid
+             *     - `api_key_invalid`: no such API key
+             *     - `api_key_revoked`: the API key was revoked
+             */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Forbidden
+             *
+             *     - `scope_missing`: the API key lacks the operation's scope
+             *     - `plan_unknown`: the caller's plan is not configured here
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not Found
+             *
+             *     - `export_not_found`: no such export (or not the caller's)
+             */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Conflict
+             *
+             *     - `export_not_failed`: only a failed export can be retried
+             */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Unprocessable Entity
+             *
+             *     - `text_invalid`: a NUL character or a lone surrogate anywhere in the request
+             */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Too Many Requests
+             *
+             *     - `active_exports_limit`: the plan's active exports are all taken
+             *     - `retry_rate_limited`: retried again within the cooldown
+             */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Internal Server Error
+             *
+             *     - `internal_error`: a bug: the log has the details, under the request id
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Service Unavailable
+             *
+             *     - `jwks_unavailable`: the identity provider's keys cannot be fetched
+             *     - `database_unavailable`: the database is down, unreachable or locked
+             */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
     };
-    list_sources_v1_sources_get: {
+    list_sources: {
         parameters: {
             query?: never;
             header?: never;
@@ -1320,18 +2621,90 @@ export interface operations {
                     "application/json": components["schemas"]["SourceOut"][];
                 };
             };
-            /** @description Validation Error */
+            /**
+             * @description Unauthorized
+             *
+             *     - `auth_required`: no token or API key was sent
+             *     - `token_malformed`: the token is not a JWT
+             *     - `token_header_invalid`: the token's header is not valid (`crit`, a `kid`…)
+             *     - `token_algorithm_not_allowed`: the token's `alg` is not allowed (`none`…)
+             *     - `token_algorithm_mismatch`: the token's `alg` is not its key's
+             *     - `token_signature_invalid`: the token's signature does not match
+             *     - `token_expired`: the token has expired
+             *     - `token_claim_missing`: the token lacks a required claim
+             *     - `token_claim_invalid`: a claim is not of its type or too long
+             *     - `token_subject_reserved`: the token's `sub` starts with `apikey:`
+             *     - `token_key_unknown`: no published key has the token's `kid`
+             *     - `token_invalid`: the token is not valid
+             *     - `api_key_invalid`: no such API key
+             *     - `api_key_revoked`: the API key was revoked
+             */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Forbidden
+             *
+             *     - `scope_missing`: the API key lacks the operation's scope
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Unprocessable Entity
+             *
+             *     - `text_invalid`: a NUL character or a lone surrogate anywhere in the request
+             */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Internal Server Error
+             *
+             *     - `internal_error`: a bug: the log has the details, under the request id
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Service Unavailable
+             *
+             *     - `jwks_unavailable`: the identity provider's keys cannot be fetched
+             *     - `database_unavailable`: the database is down, unreachable or locked
+             */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
     };
-    list_templates_v1_templates_get: {
+    list_templates: {
         parameters: {
             query?: never;
             header?: never;
@@ -1346,23 +2719,93 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    }[];
+                    "application/json": components["schemas"]["TemplateOut"][];
                 };
             };
-            /** @description Validation Error */
+            /**
+             * @description Unauthorized
+             *
+             *     - `auth_required`: no token or API key was sent
+             *     - `token_malformed`: the token is not a JWT
+             *     - `token_header_invalid`: the token's header is not valid (`crit`, a `kid`…)
+             *     - `token_algorithm_not_allowed`: the token's `alg` is not allowed (`none`…)
+             *     - `token_algorithm_mismatch`: the token's `alg` is not its key's
+             *     - `token_signature_invalid`: the token's signature does not match
+             *     - `token_expired`: the token has expired
+             *     - `token_claim_missing`: the token lacks a required claim
+             *     - `token_claim_invalid`: a claim is not of its type or too long
+             *     - `token_subject_reserved`: the token's `sub` starts with `apikey:`
+             *     - `token_key_unknown`: no published key has the token's `kid`
+             *     - `token_invalid`: the token is not valid
+             *     - `api_key_invalid`: no such API key
+             *     - `api_key_revoked`: the API key was revoked
+             */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Forbidden
+             *
+             *     - `scope_missing`: the API key lacks the operation's scope
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Unprocessable Entity
+             *
+             *     - `text_invalid`: a NUL character or a lone surrogate anywhere in the request
+             */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Internal Server Error
+             *
+             *     - `internal_error`: a bug: the log has the details, under the request id
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Service Unavailable
+             *
+             *     - `jwks_unavailable`: the identity provider's keys cannot be fetched
+             *     - `database_unavailable`: the database is down, unreachable or locked
+             */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
     };
-    my_usage_v1_me_usage_get: {
+    get_usage: {
         parameters: {
             query?: never;
             header?: never;
@@ -1380,18 +2823,91 @@ export interface operations {
                     "application/json": components["schemas"]["Usage"];
                 };
             };
-            /** @description Validation Error */
+            /**
+             * @description Unauthorized
+             *
+             *     - `auth_required`: no token or API key was sent
+             *     - `token_malformed`: the token is not a JWT
+             *     - `token_header_invalid`: the token's header is not valid (`crit`, a `kid`…)
+             *     - `token_algorithm_not_allowed`: the token's `alg` is not allowed (`none`…)
+             *     - `token_algorithm_mismatch`: the token's `alg` is not its key's
+             *     - `token_signature_invalid`: the token's signature does not match
+             *     - `token_expired`: the token has expired
+             *     - `token_claim_missing`: the token lacks a required claim
+             *     - `token_claim_invalid`: a claim is not of its type or too long
+             *     - `token_subject_reserved`: the token's `sub` starts with `apikey:`
+             *     - `token_key_unknown`: no published key has the token's `kid`
+             *     - `token_invalid`: the token is not valid
+             *     - `api_key_invalid`: no such API key
+             *     - `api_key_revoked`: the API key was revoked
+             */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Forbidden
+             *
+             *     - `scope_missing`: the API key lacks the operation's scope
+             *     - `plan_unknown`: the caller's plan is not configured here
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Unprocessable Entity
+             *
+             *     - `text_invalid`: a NUL character or a lone surrogate anywhere in the request
+             */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Internal Server Error
+             *
+             *     - `internal_error`: a bug: the log has the details, under the request id
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Service Unavailable
+             *
+             *     - `jwks_unavailable`: the identity provider's keys cannot be fetched
+             *     - `database_unavailable`: the database is down, unreachable or locked
+             */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
     };
-    list_documents_v1_documents_get: {
+    list_documents: {
         parameters: {
             query?: never;
             header?: never;
@@ -1409,18 +2925,90 @@ export interface operations {
                     "application/json": components["schemas"]["DocumentOut"][];
                 };
             };
-            /** @description Validation Error */
+            /**
+             * @description Unauthorized
+             *
+             *     - `auth_required`: no token or API key was sent
+             *     - `token_malformed`: the token is not a JWT
+             *     - `token_header_invalid`: the token's header is not valid (`crit`, a `kid`…)
+             *     - `token_algorithm_not_allowed`: the token's `alg` is not allowed (`none`…)
+             *     - `token_algorithm_mismatch`: the token's `alg` is not its key's
+             *     - `token_signature_invalid`: the token's signature does not match
+             *     - `token_expired`: the token has expired
+             *     - `token_claim_missing`: the token lacks a required claim
+             *     - `token_claim_invalid`: a claim is not of its type or too long
+             *     - `token_subject_reserved`: the token's `sub` starts with `apikey:`
+             *     - `token_key_unknown`: no published key has the token's `kid`
+             *     - `token_invalid`: the token is not valid
+             *     - `api_key_invalid`: no such API key
+             *     - `api_key_revoked`: the API key was revoked
+             */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Forbidden
+             *
+             *     - `scope_missing`: the API key lacks the operation's scope
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Unprocessable Entity
+             *
+             *     - `text_invalid`: a NUL character or a lone surrogate anywhere in the request
+             */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Internal Server Error
+             *
+             *     - `internal_error`: a bug: the log has the details, under the request id
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Service Unavailable
+             *
+             *     - `jwks_unavailable`: the identity provider's keys cannot be fetched
+             *     - `database_unavailable`: the database is down, unreachable or locked
+             */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
     };
-    create_document_v1_documents_post: {
+    create_document: {
         parameters: {
             query?: never;
             header?: never;
@@ -1442,18 +3030,121 @@ export interface operations {
                     "application/json": components["schemas"]["DocumentOut"];
                 };
             };
-            /** @description Validation Error */
+            /**
+             * @description Unauthorized
+             *
+             *     - `auth_required`: no token or API key was sent
+             *     - `token_malformed`: the token is not a JWT
+             *     - `token_header_invalid`: the token's header is not valid (`crit`, a `kid`…)
+             *     - `token_algorithm_not_allowed`: the token's `alg` is not allowed (`none`…)
+             *     - `token_algorithm_mismatch`: the token's `alg` is not its key's
+             *     - `token_signature_invalid`: the token's signature does not match
+             *     - `token_expired`: the token has expired
+             *     - `token_claim_missing`: the token lacks a required claim
+             *     - `token_claim_invalid`: a claim is not of its type or too long
+             *     - `token_subject_reserved`: the token's `sub` starts with `apikey:`
+             *     - `token_key_unknown`: no published key has the token's `kid`
+             *     - `token_invalid`: the token is not valid
+             *     - `api_key_invalid`: no such API key
+             *     - `api_key_revoked`: the API key was revoked
+             */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Forbidden
+             *
+             *     - `scope_missing`: the API key lacks the operation's scope
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Request Entity Too Large
+             *
+             *     - `body_too_large`: the body is larger than `EXPORTD_MAX_REQUEST_BYTES`
+             */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Unsupported Media Type
+             *
+             *     - `content_type_unsupported`: the body is not `application/json`
+             */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Unprocessable Entity
+             *
+             *     - `request_invalid`: the request does not match its schema; `errors` names fields
+             *     - `json_invalid`: the body is not JSON; the detail says the line and column
+             *     - `text_invalid`: a NUL character or a lone surrogate anywhere in the request
+             *     - `document_invalid`: the content is not a resume; `errors` names fields
+             *     - `document_too_large`: the document is larger than 32 KiB
+             *     - `too_many_sections`: more sections than `EXPORTD_MAX_DOCUMENT_SECTIONS`
+             */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Internal Server Error
+             *
+             *     - `internal_error`: a bug: the log has the details, under the request id
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Service Unavailable
+             *
+             *     - `jwks_unavailable`: the identity provider's keys cannot be fetched
+             *     - `database_unavailable`: the database is down, unreachable or locked
+             */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
     };
-    default_document_v1_documents_default_get: {
+    get_default_document: {
         parameters: {
             query?: never;
             header?: never;
@@ -1471,18 +3162,103 @@ export interface operations {
                     "application/json": components["schemas"]["DocumentOut"];
                 };
             };
-            /** @description Validation Error */
+            /**
+             * @description Unauthorized
+             *
+             *     - `auth_required`: no token or API key was sent
+             *     - `token_malformed`: the token is not a JWT
+             *     - `token_header_invalid`: the token's header is not valid (`crit`, a `kid`…)
+             *     - `token_algorithm_not_allowed`: the token's `alg` is not allowed (`none`…)
+             *     - `token_algorithm_mismatch`: the token's `alg` is not its key's
+             *     - `token_signature_invalid`: the token's signature does not match
+             *     - `token_expired`: the token has expired
+             *     - `token_claim_missing`: the token lacks a required claim
+             *     - `token_claim_invalid`: a claim is not of its type or too long
+             *     - `token_subject_reserved`: the token's `sub` starts with `apikey:`
+             *     - `token_key_unknown`: no published key has the token's `kid`
+             *     - `token_invalid`: the token is not valid
+             *     - `api_key_invalid`: no such API key
+             *     - `api_key_revoked`: the API key was revoked
+             */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Forbidden
+             *
+             *     - `scope_missing`: the API key lacks the operation's scope
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not Found
+             *
+             *     - `document_not_found`: no such document (or not the caller's)
+             */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Unprocessable Entity
+             *
+             *     - `text_invalid`: a NUL character or a lone surrogate anywhere in the request
+             */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Internal Server Error
+             *
+             *     - `internal_error`: a bug: the log has the details, under the request id
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Service Unavailable
+             *
+             *     - `jwks_unavailable`: the identity provider's keys cannot be fetched
+             *     - `database_unavailable`: the database is down, unreachable or locked
+             */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
     };
-    get_document_v1_documents__document_id__get: {
+    get_document: {
         parameters: {
             query?: never;
             header?: never;
@@ -1502,18 +3278,103 @@ export interface operations {
                     "application/json": components["schemas"]["DocumentOut"];
                 };
             };
-            /** @description Validation Error */
+            /**
+             * @description Unauthorized
+             *
+             *     - `auth_required`: no token or API key was sent
+             *     - `token_malformed`: the token is not a JWT
+             *     - `token_header_invalid`: the token's header is not valid (`crit`, a `kid`…)
+             *     - `token_algorithm_not_allowed`: the token's `alg` is not allowed (`none`…)
+             *     - `token_algorithm_mismatch`: the token's `alg` is not its key's
+             *     - `token_signature_invalid`: the token's signature does not match
+             *     - `token_expired`: the token has expired
+             *     - `token_claim_missing`: the token lacks a required claim
+             *     - `token_claim_invalid`: a claim is not of its type or too long
+             *     - `token_subject_reserved`: the token's `sub` starts with `apikey:`
+             *     - `token_key_unknown`: no published key has the token's `kid`
+             *     - `token_invalid`: the token is not valid
+             *     - `api_key_invalid`: no such API key
+             *     - `api_key_revoked`: the API key was revoked
+             */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Forbidden
+             *
+             *     - `scope_missing`: the API key lacks the operation's scope
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not Found
+             *
+             *     - `document_not_found`: no such document (or not the caller's)
+             */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Unprocessable Entity
+             *
+             *     - `text_invalid`: a NUL character or a lone surrogate anywhere in the request
+             */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Internal Server Error
+             *
+             *     - `internal_error`: a bug: the log has the details, under the request id
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Service Unavailable
+             *
+             *     - `jwks_unavailable`: the identity provider's keys cannot be fetched
+             *     - `database_unavailable`: the database is down, unreachable or locked
+             */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
     };
-    update_document_v1_documents__document_id__put: {
+    update_document: {
         parameters: {
             query?: never;
             header?: never;
@@ -1537,18 +3398,134 @@ export interface operations {
                     "application/json": components["schemas"]["DocumentOut"];
                 };
             };
-            /** @description Validation Error */
+            /**
+             * @description Unauthorized
+             *
+             *     - `auth_required`: no token or API key was sent
+             *     - `token_malformed`: the token is not a JWT
+             *     - `token_header_invalid`: the token's header is not valid (`crit`, a `kid`…)
+             *     - `token_algorithm_not_allowed`: the token's `alg` is not allowed (`none`…)
+             *     - `token_algorithm_mismatch`: the token's `alg` is not its key's
+             *     - `token_signature_invalid`: the token's signature does not match
+             *     - `token_expired`: the token has expired
+             *     - `token_claim_missing`: the token lacks a required claim
+             *     - `token_claim_invalid`: a claim is not of its type or too long
+             *     - `token_subject_reserved`: the token's `sub` starts with `apikey:`
+             *     - `token_key_unknown`: no published key has the token's `kid`
+             *     - `token_invalid`: the token is not valid
+             *     - `api_key_invalid`: no such API key
+             *     - `api_key_revoked`: the API key was revoked
+             */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Forbidden
+             *
+             *     - `scope_missing`: the API key lacks the operation's scope
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not Found
+             *
+             *     - `document_not_found`: no such document (or not the caller's)
+             */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Request Entity Too Large
+             *
+             *     - `body_too_large`: the body is larger than `EXPORTD_MAX_REQUEST_BYTES`
+             */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Unsupported Media Type
+             *
+             *     - `content_type_unsupported`: the body is not `application/json`
+             */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Unprocessable Entity
+             *
+             *     - `request_invalid`: the request does not match its schema; `errors` names fields
+             *     - `json_invalid`: the body is not JSON; the detail says the line and column
+             *     - `text_invalid`: a NUL character or a lone surrogate anywhere in the request
+             *     - `document_invalid`: the content is not a resume; `errors` names fields
+             *     - `document_too_large`: the document is larger than 32 KiB
+             *     - `too_many_sections`: more sections than `EXPORTD_MAX_DOCUMENT_SECTIONS`
+             */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Internal Server Error
+             *
+             *     - `internal_error`: a bug: the log has the details, under the request id
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Service Unavailable
+             *
+             *     - `jwks_unavailable`: the identity provider's keys cannot be fetched
+             *     - `database_unavailable`: the database is down, unreachable or locked
+             */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
     };
-    delete_document_v1_documents__document_id__delete: {
+    delete_document: {
         parameters: {
             query?: never;
             header?: never;
@@ -1566,18 +3543,103 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Validation Error */
+            /**
+             * @description Unauthorized
+             *
+             *     - `auth_required`: no token or API key was sent
+             *     - `token_malformed`: the token is not a JWT
+             *     - `token_header_invalid`: the token's header is not valid (`crit`, a `kid`…)
+             *     - `token_algorithm_not_allowed`: the token's `alg` is not allowed (`none`…)
+             *     - `token_algorithm_mismatch`: the token's `alg` is not its key's
+             *     - `token_signature_invalid`: the token's signature does not match
+             *     - `token_expired`: the token has expired
+             *     - `token_claim_missing`: the token lacks a required claim
+             *     - `token_claim_invalid`: a claim is not of its type or too long
+             *     - `token_subject_reserved`: the token's `sub` starts with `apikey:`
+             *     - `token_key_unknown`: no published key has the token's `kid`
+             *     - `token_invalid`: the token is not valid
+             *     - `api_key_invalid`: no such API key
+             *     - `api_key_revoked`: the API key was revoked
+             */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Forbidden
+             *
+             *     - `scope_missing`: the API key lacks the operation's scope
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not Found
+             *
+             *     - `document_not_found`: no such document (or not the caller's)
+             */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Unprocessable Entity
+             *
+             *     - `text_invalid`: a NUL character or a lone surrogate anywhere in the request
+             */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Internal Server Error
+             *
+             *     - `internal_error`: a bug: the log has the details, under the request id
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Service Unavailable
+             *
+             *     - `jwks_unavailable`: the identity provider's keys cannot be fetched
+             *     - `database_unavailable`: the database is down, unreachable or locked
+             */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
     };
-    make_default_v1_documents__document_id__default_patch: {
+    set_default_document: {
         parameters: {
             query?: never;
             header?: never;
@@ -1597,18 +3659,103 @@ export interface operations {
                     "application/json": components["schemas"]["DocumentOut"];
                 };
             };
-            /** @description Validation Error */
+            /**
+             * @description Unauthorized
+             *
+             *     - `auth_required`: no token or API key was sent
+             *     - `token_malformed`: the token is not a JWT
+             *     - `token_header_invalid`: the token's header is not valid (`crit`, a `kid`…)
+             *     - `token_algorithm_not_allowed`: the token's `alg` is not allowed (`none`…)
+             *     - `token_algorithm_mismatch`: the token's `alg` is not its key's
+             *     - `token_signature_invalid`: the token's signature does not match
+             *     - `token_expired`: the token has expired
+             *     - `token_claim_missing`: the token lacks a required claim
+             *     - `token_claim_invalid`: a claim is not of its type or too long
+             *     - `token_subject_reserved`: the token's `sub` starts with `apikey:`
+             *     - `token_key_unknown`: no published key has the token's `kid`
+             *     - `token_invalid`: the token is not valid
+             *     - `api_key_invalid`: no such API key
+             *     - `api_key_revoked`: the API key was revoked
+             */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Forbidden
+             *
+             *     - `scope_missing`: the API key lacks the operation's scope
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not Found
+             *
+             *     - `document_not_found`: no such document (or not the caller's)
+             */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Unprocessable Entity
+             *
+             *     - `text_invalid`: a NUL character or a lone surrogate anywhere in the request
+             */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Internal Server Error
+             *
+             *     - `internal_error`: a bug: the log has the details, under the request id
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Service Unavailable
+             *
+             *     - `jwks_unavailable`: the identity provider's keys cannot be fetched
+             *     - `database_unavailable`: the database is down, unreachable or locked
+             */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
     };
-    preview_document_v1_documents__document_id__preview_post: {
+    preview_document: {
         parameters: {
             query?: never;
             header?: never;
@@ -1632,18 +3779,156 @@ export interface operations {
                     "text/html": string;
                 };
             };
-            /** @description Validation Error */
+            /**
+             * @description Unauthorized
+             *
+             *     - `auth_required`: no token or API key was sent
+             *     - `token_malformed`: the token is not a JWT
+             *     - `token_header_invalid`: the token's header is not valid (`crit`, a `kid`…)
+             *     - `token_algorithm_not_allowed`: the token's `alg` is not allowed (`none`…)
+             *     - `token_algorithm_mismatch`: the token's `alg` is not its key's
+             *     - `token_signature_invalid`: the token's signature does not match
+             *     - `token_expired`: the token has expired
+             *     - `token_claim_missing`: the token lacks a required claim
+             *     - `token_claim_invalid`: a claim is not of its type or too long
+             *     - `token_subject_reserved`: the token's `sub` starts with `apikey:`
+             *     - `token_key_unknown`: no published key has the token's `kid`
+             *     - `token_invalid`: the token is not valid
+             *     - `api_key_invalid`: no such API key
+             *     - `api_key_revoked`: the API key was revoked
+             */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Forbidden
+             *
+             *     - `scope_missing`: the API key lacks the operation's scope
+             *     - `plan_unknown`: the caller's plan is not configured here
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not Found
+             *
+             *     - `document_not_found`: no such document (or not the caller's)
+             */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Request Entity Too Large
+             *
+             *     - `body_too_large`: the body is larger than `EXPORTD_MAX_REQUEST_BYTES`
+             */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Unsupported Media Type
+             *
+             *     - `content_type_unsupported`: the body is not `application/json`
+             */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Unprocessable Entity
+             *
+             *     - `request_invalid`: the request does not match its schema; `errors` names fields
+             *     - `json_invalid`: the body is not JSON; the detail says the line and column
+             *     - `text_invalid`: a NUL character or a lone surrogate anywhere in the request
+             *     - `template_unknown`: no template of that name
+             *     - `document_invalid`: the content is not a resume; `errors` names fields
+             *     - `too_many_sections`: more sections than `EXPORTD_MAX_DOCUMENT_SECTIONS`
+             *     - `render_failed`: the template could not render the document
+             *     - `page_limit_exceeded`: the document runs past the page limit
+             *     - `preview_too_large`: the preview runs past its page budget
+             *     - `document_sections_missing`: the document lacks a section the template needs
+             */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Too Many Requests
+             *
+             *     - `preview_rate_limited`: more previews a minute than allowed
+             */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Internal Server Error
+             *
+             *     - `internal_error`: a bug: the log has the details, under the request id
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Service Unavailable
+             *
+             *     - `jwks_unavailable`: the identity provider's keys cannot be fetched
+             *     - `database_unavailable`: the database is down, unreachable or locked
+             *     - `preview_busy`: every preview process is busy
+             *     - `preview_timed_out`: the preview ran out of time
+             *     - `preview_unavailable`: the preview process ended or did not start
+             */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
     };
-    list_plans_v1_plans_get: {
+    list_plans: {
         parameters: {
             query?: never;
             header?: never;
@@ -1661,18 +3946,90 @@ export interface operations {
                     "application/json": components["schemas"]["PlanOut"][];
                 };
             };
-            /** @description Validation Error */
+            /**
+             * @description Unauthorized
+             *
+             *     - `auth_required`: no token or API key was sent
+             *     - `token_malformed`: the token is not a JWT
+             *     - `token_header_invalid`: the token's header is not valid (`crit`, a `kid`…)
+             *     - `token_algorithm_not_allowed`: the token's `alg` is not allowed (`none`…)
+             *     - `token_algorithm_mismatch`: the token's `alg` is not its key's
+             *     - `token_signature_invalid`: the token's signature does not match
+             *     - `token_expired`: the token has expired
+             *     - `token_claim_missing`: the token lacks a required claim
+             *     - `token_claim_invalid`: a claim is not of its type or too long
+             *     - `token_subject_reserved`: the token's `sub` starts with `apikey:`
+             *     - `token_key_unknown`: no published key has the token's `kid`
+             *     - `token_invalid`: the token is not valid
+             *     - `api_key_invalid`: no such API key
+             *     - `api_key_revoked`: the API key was revoked
+             */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Forbidden
+             *
+             *     - `admin_required`: the operation needs an admin token or key
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Unprocessable Entity
+             *
+             *     - `text_invalid`: a NUL character or a lone surrogate anywhere in the request
+             */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Internal Server Error
+             *
+             *     - `internal_error`: a bug: the log has the details, under the request id
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Service Unavailable
+             *
+             *     - `jwks_unavailable`: the identity provider's keys cannot be fetched
+             *     - `database_unavailable`: the database is down, unreachable or locked
+             */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
     };
-    put_plan_v1_plans__name__put: {
+    put_plan: {
         parameters: {
             query?: never;
             header?: never;
@@ -1683,7 +4040,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["PlanIn"];
+                "application/json": components["schemas"]["Limits"];
             };
         };
         responses: {
@@ -1696,18 +4053,119 @@ export interface operations {
                     "application/json": components["schemas"]["PlanOut"];
                 };
             };
-            /** @description Validation Error */
+            /**
+             * @description Unauthorized
+             *
+             *     - `auth_required`: no token or API key was sent
+             *     - `token_malformed`: the token is not a JWT
+             *     - `token_header_invalid`: the token's header is not valid (`crit`, a `kid`…)
+             *     - `token_algorithm_not_allowed`: the token's `alg` is not allowed (`none`…)
+             *     - `token_algorithm_mismatch`: the token's `alg` is not its key's
+             *     - `token_signature_invalid`: the token's signature does not match
+             *     - `token_expired`: the token has expired
+             *     - `token_claim_missing`: the token lacks a required claim
+             *     - `token_claim_invalid`: a claim is not of its type or too long
+             *     - `token_subject_reserved`: the token's `sub` starts with `apikey:`
+             *     - `token_key_unknown`: no published key has the token's `kid`
+             *     - `token_invalid`: the token is not valid
+             *     - `api_key_invalid`: no such API key
+             *     - `api_key_revoked`: the API key was revoked
+             */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Forbidden
+             *
+             *     - `admin_required`: the operation needs an admin token or key
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Request Entity Too Large
+             *
+             *     - `body_too_large`: the body is larger than `EXPORTD_MAX_REQUEST_BYTES`
+             */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Unsupported Media Type
+             *
+             *     - `content_type_unsupported`: the body is not `application/json`
+             */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Unprocessable Entity
+             *
+             *     - `request_invalid`: the request does not match its schema; `errors` names fields
+             *     - `json_invalid`: the body is not JSON; the detail says the line and column
+             *     - `text_invalid`: a NUL character or a lone surrogate anywhere in the request
+             *     - `plan_formats_invalid`: a plan's formats list is not valid
+             */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Internal Server Error
+             *
+             *     - `internal_error`: a bug: the log has the details, under the request id
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Service Unavailable
+             *
+             *     - `jwks_unavailable`: the identity provider's keys cannot be fetched
+             *     - `database_unavailable`: the database is down, unreachable or locked
+             */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
     };
-    run_cleanup_v1_ops_cleanup_post: {
+    run_cleanup: {
         parameters: {
             query?: {
                 dry_run?: boolean;
@@ -1724,23 +4182,94 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["CleanupOut"];
                 };
             };
-            /** @description Validation Error */
+            /**
+             * @description Unauthorized
+             *
+             *     - `auth_required`: no token or API key was sent
+             *     - `token_malformed`: the token is not a JWT
+             *     - `token_header_invalid`: the token's header is not valid (`crit`, a `kid`…)
+             *     - `token_algorithm_not_allowed`: the token's `alg` is not allowed (`none`…)
+             *     - `token_algorithm_mismatch`: the token's `alg` is not its key's
+             *     - `token_signature_invalid`: the token's signature does not match
+             *     - `token_expired`: the token has expired
+             *     - `token_claim_missing`: the token lacks a required claim
+             *     - `token_claim_invalid`: a claim is not of its type or too long
+             *     - `token_subject_reserved`: the token's `sub` starts with `apikey:`
+             *     - `token_key_unknown`: no published key has the token's `kid`
+             *     - `token_invalid`: the token is not valid
+             *     - `api_key_invalid`: no such API key
+             *     - `api_key_revoked`: the API key was revoked
+             */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Forbidden
+             *
+             *     - `admin_required`: the operation needs an admin token or key
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Unprocessable Entity
+             *
+             *     - `request_invalid`: the request does not match its schema; `errors` names fields
+             *     - `text_invalid`: a NUL character or a lone surrogate anywhere in the request
+             */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Internal Server Error
+             *
+             *     - `internal_error`: a bug: the log has the details, under the request id
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Service Unavailable
+             *
+             *     - `jwks_unavailable`: the identity provider's keys cannot be fetched
+             *     - `database_unavailable`: the database is down, unreachable or locked
+             */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
     };
-    bulk_export_v1_admin_exports_bulk_post: {
+    create_bulk_exports: {
         parameters: {
             query?: never;
             header?: never;
@@ -1762,18 +4291,132 @@ export interface operations {
                     "application/json": components["schemas"]["BulkOut"];
                 };
             };
-            /** @description Validation Error */
+            /**
+             * @description Unauthorized
+             *
+             *     - `auth_required`: no token or API key was sent
+             *     - `token_malformed`: the token is not a JWT
+             *     - `token_header_invalid`: the token's header is not valid (`crit`, a `kid`…)
+             *     - `token_algorithm_not_allowed`: the token's `alg` is not allowed (`none`…)
+             *     - `token_algorithm_mismatch`: the token's `alg` is not its key's
+             *     - `token_signature_invalid`: the token's signature does not match
+             *     - `token_expired`: the token has expired
+             *     - `token_claim_missing`: the token lacks a required claim
+             *     - `token_claim_invalid`: a claim is not of its type or too long
+             *     - `token_subject_reserved`: the token's `sub` starts with `apikey:`
+             *     - `token_key_unknown`: no published key has the token's `kid`
+             *     - `token_invalid`: the token is not valid
+             *     - `api_key_invalid`: no such API key
+             *     - `api_key_revoked`: the API key was revoked
+             */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Forbidden
+             *
+             *     - `admin_required`: the operation needs an admin token or key
+             *     - `plan_unknown`: the caller's plan is not configured here
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Request Entity Too Large
+             *
+             *     - `body_too_large`: the body is larger than `EXPORTD_MAX_REQUEST_BYTES`
+             */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Unsupported Media Type
+             *
+             *     - `content_type_unsupported`: the body is not `application/json`
+             */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Unprocessable Entity
+             *
+             *     - `request_invalid`: the request does not match its schema; `errors` names fields
+             *     - `json_invalid`: the body is not JSON; the detail says the line and column
+             *     - `text_invalid`: a NUL character or a lone surrogate anywhere in the request
+             *     - `source_unknown`: no source of that name (for the caller)
+             *     - `format_not_supported`: the source does not export as that format
+             *     - `params_invalid`: `params` do not match the source's params schema
+             *     - `column_unknown`: a column the source does not have
+             *     - `column_repeated`: a column named twice
+             *     - `column_preset_unknown`: no column preset of that name
+             *     - `template_unknown`: no template of that name
+             *     - `template_not_applicable`: a template for a source of rows
+             *     - `option_not_applicable`: an option the format does not take
+             *     - `webhook_url_invalid`: the webhook URL is not http(s)://host/…
+             *     - `webhook_address_refused`: the webhook URL names a private address
+             *     - `date_range_invalid`: `date_from` is after `date_to`
+             */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Internal Server Error
+             *
+             *     - `internal_error`: a bug: the log has the details, under the request id
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Service Unavailable
+             *
+             *     - `exports_disabled`: `EXPORTD_ENABLE_EXPORTS=false`: reads keep working
+             *     - `jwks_unavailable`: the identity provider's keys cannot be fetched
+             *     - `database_unavailable`: the database is down, unreachable or locked
+             */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
     };
-    download_v1_exports__export_id__download_get: {
+    download_export: {
         parameters: {
             query?: never;
             header?: never;
@@ -1784,32 +4427,201 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Successful Response */
+            /** @description the file */
             200: {
                 headers: {
+                    /** @description `attachment`, with RFC 6266 `filename*` */
+                    "Content-Disposition"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": string;
+                    "application/json": unknown;
+                    "application/jsonl": string;
+                    "application/pdf": string;
+                    "application/vnd.apache.parquet": string;
+                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": string;
+                    "text/csv": string;
+                    "text/html": string;
+                };
+            };
+            /** @description the byte range asked for (`Range`) */
+            206: {
+                headers: {
+                    /** @description `bytes first-last/size` */
+                    "Content-Range"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": string;
+                    "application/json": unknown;
+                    "application/jsonl": string;
+                    "application/pdf": string;
+                    "application/vnd.apache.parquet": string;
+                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": string;
+                    "text/csv": string;
+                    "text/html": string;
+                };
+            };
+            /** @description S3: a presigned URL to fetch the file from, valid a few minutes */
+            302: {
+                headers: {
+                    /** @description the presigned URL */
+                    Location?: string;
                     [name: string]: unknown;
                 };
                 content?: never;
             };
-            /** @description presigned S3 URL */
-            302: {
+            /**
+             * @description Bad Request
+             *
+             *     - `range_invalid`: the `Range` header is not a byte range this server reads
+             */
+            400: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
-            /** @description Validation Error */
+            /**
+             * @description Unauthorized
+             *
+             *     - `auth_required`: no token or API key was sent
+             *     - `token_malformed`: the token is not a JWT
+             *     - `token_header_invalid`: the token's header is not valid (`crit`, a `kid`…)
+             *     - `token_algorithm_not_allowed`: the token's `alg` is not allowed (`none`…)
+             *     - `token_algorithm_mismatch`: the token's `alg` is not its key's
+             *     - `token_signature_invalid`: the token's signature does not match
+             *     - `token_expired`: the token has expired
+             *     - `token_claim_missing`: the token lacks a required claim
+             *     - `token_claim_invalid`: a claim is not of its type or too long
+             *     - `token_subject_reserved`: the token's `sub` starts with `apikey:`
+             *     - `token_key_unknown`: no published key has the token's `kid`
+             *     - `token_invalid`: the token is not valid
+             *     - `api_key_invalid`: no such API key
+             *     - `api_key_revoked`: the API key was revoked
+             */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Forbidden
+             *
+             *     - `scope_missing`: the API key lacks the operation's scope
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not Found
+             *
+             *     - `export_not_found`: no such export (or not the caller's)
+             */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Conflict
+             *
+             *     - `export_not_ready`: the export has no file yet
+             */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Gone
+             *
+             *     - `export_expired`: the export's file is no longer kept
+             */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Requested Range Not Satisfiable
+             *
+             *     - `range_not_satisfiable`: the `Range` starts past the file's end
+             */
+            416: {
+                headers: {
+                    "Content-Range": components["headers"]["Content-Range"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Unprocessable Entity
+             *
+             *     - `text_invalid`: a NUL character or a lone surrogate anywhere in the request
+             */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Internal Server Error
+             *
+             *     - `internal_error`: a bug: the log has the details, under the request id
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Service Unavailable
+             *
+             *     - `jwks_unavailable`: the identity provider's keys cannot be fetched
+             *     - `database_unavailable`: the database is down, unreachable or locked
+             */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
     };
-    download_link_v1_exports__export_id__download_token_post: {
+    create_download_link: {
         parameters: {
             query?: never;
             header?: never;
@@ -1829,18 +4641,129 @@ export interface operations {
                     "application/json": components["schemas"]["LinkOut"];
                 };
             };
-            /** @description Validation Error */
+            /**
+             * @description Unauthorized
+             *
+             *     - `auth_required`: no token or API key was sent
+             *     - `token_malformed`: the token is not a JWT
+             *     - `token_header_invalid`: the token's header is not valid (`crit`, a `kid`…)
+             *     - `token_algorithm_not_allowed`: the token's `alg` is not allowed (`none`…)
+             *     - `token_algorithm_mismatch`: the token's `alg` is not its key's
+             *     - `token_signature_invalid`: the token's signature does not match
+             *     - `token_expired`: the token has expired
+             *     - `token_claim_missing`: the token lacks a required claim
+             *     - `token_claim_invalid`: a claim is not of its type or too long
+             *     - `token_subject_reserved`: the token's `sub` starts with `apikey:`
+             *     - `token_key_unknown`: no published key has the token's `kid`
+             *     - `token_invalid`: the token is not valid
+             *     - `api_key_invalid`: no such API key
+             *     - `api_key_revoked`: the API key was revoked
+             */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Forbidden
+             *
+             *     - `scope_missing`: the API key lacks the operation's scope
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not Found
+             *
+             *     - `export_not_found`: no such export (or not the caller's)
+             */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Conflict
+             *
+             *     - `export_not_ready`: the export has no file yet
+             */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Gone
+             *
+             *     - `export_expired`: the export's file is no longer kept
+             */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Unprocessable Entity
+             *
+             *     - `text_invalid`: a NUL character or a lone surrogate anywhere in the request
+             */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Internal Server Error
+             *
+             *     - `internal_error`: a bug: the log has the details, under the request id
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Service Unavailable
+             *
+             *     - `jwks_unavailable`: the identity provider's keys cannot be fetched
+             *     - `database_unavailable`: the database is down, unreachable or locked
+             */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
     };
-    download_with_link_v1_downloads__token__get: {
+    download_with_link: {
         parameters: {
             query?: never;
             header?: never;
@@ -1851,32 +4774,162 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Successful Response */
+            /** @description the file */
             200: {
                 headers: {
+                    /** @description `attachment`, with RFC 6266 `filename*` */
+                    "Content-Disposition"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": string;
+                    "application/json": unknown;
+                    "application/jsonl": string;
+                    "application/pdf": string;
+                    "application/vnd.apache.parquet": string;
+                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": string;
+                    "text/csv": string;
+                    "text/html": string;
+                };
+            };
+            /** @description the byte range asked for (`Range`) */
+            206: {
+                headers: {
+                    /** @description `bytes first-last/size` */
+                    "Content-Range"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": string;
+                    "application/json": unknown;
+                    "application/jsonl": string;
+                    "application/pdf": string;
+                    "application/vnd.apache.parquet": string;
+                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": string;
+                    "text/csv": string;
+                    "text/html": string;
+                };
+            };
+            /** @description S3: a presigned URL to fetch the file from, valid a few minutes */
+            302: {
+                headers: {
+                    /** @description the presigned URL */
+                    Location?: string;
                     [name: string]: unknown;
                 };
                 content?: never;
             };
-            /** @description presigned S3 URL */
-            302: {
+            /**
+             * @description Bad Request
+             *
+             *     - `range_invalid`: the `Range` header is not a byte range this server reads
+             */
+            400: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
-            /** @description Validation Error */
+            /**
+             * @description Forbidden
+             *
+             *     - `download_token_invalid`: the link is tampered with, forged or malformed
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Conflict
+             *
+             *     - `export_not_ready`: the export has no file yet
+             */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Gone
+             *
+             *     - `download_token_expired`: the link has expired
+             *     - `download_token_used`: the link was used
+             *     - `export_expired`: the export's file is no longer kept
+             */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Requested Range Not Satisfiable
+             *
+             *     - `range_not_satisfiable`: the `Range` starts past the file's end
+             */
+            416: {
+                headers: {
+                    "Content-Range": components["headers"]["Content-Range"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Unprocessable Entity
+             *
+             *     - `text_invalid`: a NUL character or a lone surrogate anywhere in the request
+             */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Internal Server Error
+             *
+             *     - `internal_error`: a bug: the log has the details, under the request id
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Service Unavailable
+             *
+             *     - `database_unavailable`: the database is down, unreachable or locked
+             */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
     };
-    export_events_v1_exports__export_id__events_get: {
+    stream_export_events: {
         parameters: {
             query?: never;
             header?: {
@@ -1889,13 +4942,13 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Successful Response */
+            /** @description `export` events, each the whole export as JSON (`ExportOut`) */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "text/event-stream": unknown;
+                    "text/event-stream": string;
                 };
             };
             /** @description the export is final and its last state was already sent */
@@ -1905,18 +4958,105 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Validation Error */
+            /**
+             * @description Unauthorized
+             *
+             *     - `auth_required`: no token or API key was sent
+             *     - `token_malformed`: the token is not a JWT
+             *     - `token_header_invalid`: the token's header is not valid (`crit`, a `kid`…)
+             *     - `token_algorithm_not_allowed`: the token's `alg` is not allowed (`none`…)
+             *     - `token_algorithm_mismatch`: the token's `alg` is not its key's
+             *     - `token_signature_invalid`: the token's signature does not match
+             *     - `token_expired`: the token has expired
+             *     - `token_claim_missing`: the token lacks a required claim
+             *     - `token_claim_invalid`: a claim is not of its type or too long
+             *     - `token_subject_reserved`: the token's `sub` starts with `apikey:`
+             *     - `token_key_unknown`: no published key has the token's `kid`
+             *     - `token_invalid`: the token is not valid
+             *     - `api_key_invalid`: no such API key
+             *     - `api_key_revoked`: the API key was revoked
+             */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Forbidden
+             *
+             *     - `scope_missing`: the API key lacks the operation's scope
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not Found
+             *
+             *     - `export_not_found`: no such export (or not the caller's)
+             */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Unprocessable Entity
+             *
+             *     - `request_invalid`: the request does not match its schema; `errors` names fields
+             *     - `text_invalid`: a NUL character or a lone surrogate anywhere in the request
+             *     - `last_event_id_invalid`: `Last-Event-ID` is not an id this stream sent
+             */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Internal Server Error
+             *
+             *     - `internal_error`: a bug: the log has the details, under the request id
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Service Unavailable
+             *
+             *     - `jwks_unavailable`: the identity provider's keys cannot be fetched
+             *     - `database_unavailable`: the database is down, unreachable or locked
+             */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
     };
-    export_deliveries_v1_exports__export_id__deliveries_get: {
+    list_export_deliveries: {
         parameters: {
             query?: never;
             header?: never;
@@ -1936,18 +5076,103 @@ export interface operations {
                     "application/json": components["schemas"]["DeliveryView"][];
                 };
             };
-            /** @description Validation Error */
+            /**
+             * @description Unauthorized
+             *
+             *     - `auth_required`: no token or API key was sent
+             *     - `token_malformed`: the token is not a JWT
+             *     - `token_header_invalid`: the token's header is not valid (`crit`, a `kid`…)
+             *     - `token_algorithm_not_allowed`: the token's `alg` is not allowed (`none`…)
+             *     - `token_algorithm_mismatch`: the token's `alg` is not its key's
+             *     - `token_signature_invalid`: the token's signature does not match
+             *     - `token_expired`: the token has expired
+             *     - `token_claim_missing`: the token lacks a required claim
+             *     - `token_claim_invalid`: a claim is not of its type or too long
+             *     - `token_subject_reserved`: the token's `sub` starts with `apikey:`
+             *     - `token_key_unknown`: no published key has the token's `kid`
+             *     - `token_invalid`: the token is not valid
+             *     - `api_key_invalid`: no such API key
+             *     - `api_key_revoked`: the API key was revoked
+             */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Forbidden
+             *
+             *     - `scope_missing`: the API key lacks the operation's scope
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not Found
+             *
+             *     - `export_not_found`: no such export (or not the caller's)
+             */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Unprocessable Entity
+             *
+             *     - `text_invalid`: a NUL character or a lone surrogate anywhere in the request
+             */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Internal Server Error
+             *
+             *     - `internal_error`: a bug: the log has the details, under the request id
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Service Unavailable
+             *
+             *     - `jwks_unavailable`: the identity provider's keys cannot be fetched
+             *     - `database_unavailable`: the database is down, unreachable or locked
+             */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
     };
-    failed_deliveries_v1_deliveries_failed_get: {
+    list_failed_deliveries: {
         parameters: {
             query?: {
                 limit?: number;
@@ -1967,18 +5192,91 @@ export interface operations {
                     "application/json": components["schemas"]["DeliveryView"][];
                 };
             };
-            /** @description Validation Error */
+            /**
+             * @description Unauthorized
+             *
+             *     - `auth_required`: no token or API key was sent
+             *     - `token_malformed`: the token is not a JWT
+             *     - `token_header_invalid`: the token's header is not valid (`crit`, a `kid`…)
+             *     - `token_algorithm_not_allowed`: the token's `alg` is not allowed (`none`…)
+             *     - `token_algorithm_mismatch`: the token's `alg` is not its key's
+             *     - `token_signature_invalid`: the token's signature does not match
+             *     - `token_expired`: the token has expired
+             *     - `token_claim_missing`: the token lacks a required claim
+             *     - `token_claim_invalid`: a claim is not of its type or too long
+             *     - `token_subject_reserved`: the token's `sub` starts with `apikey:`
+             *     - `token_key_unknown`: no published key has the token's `kid`
+             *     - `token_invalid`: the token is not valid
+             *     - `api_key_invalid`: no such API key
+             *     - `api_key_revoked`: the API key was revoked
+             */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Forbidden
+             *
+             *     - `scope_missing`: the API key lacks the operation's scope
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Unprocessable Entity
+             *
+             *     - `request_invalid`: the request does not match its schema; `errors` names fields
+             *     - `text_invalid`: a NUL character or a lone surrogate anywhere in the request
+             */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Internal Server Error
+             *
+             *     - `internal_error`: a bug: the log has the details, under the request id
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Service Unavailable
+             *
+             *     - `jwks_unavailable`: the identity provider's keys cannot be fetched
+             *     - `database_unavailable`: the database is down, unreachable or locked
+             */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
     };
-    retry_delivery_v1_deliveries__delivery_id__retry_post: {
+    retry_delivery: {
         parameters: {
             query?: never;
             header?: never;
@@ -1998,18 +5296,130 @@ export interface operations {
                     "application/json": components["schemas"]["DeliveryView"];
                 };
             };
-            /** @description Validation Error */
+            /**
+             * @description Unauthorized
+             *
+             *     - `auth_required`: no token or API key was sent
+             *     - `token_malformed`: the token is not a JWT
+             *     - `token_header_invalid`: the token's header is not valid (`crit`, a `kid`…)
+             *     - `token_algorithm_not_allowed`: the token's `alg` is not allowed (`none`…)
+             *     - `token_algorithm_mismatch`: the token's `alg` is not its key's
+             *     - `token_signature_invalid`: the token's signature does not match
+             *     - `token_expired`: the token has expired
+             *     - `token_claim_missing`: the token lacks a required claim
+             *     - `token_claim_invalid`: a claim is not of its type or too long
+             *     - `token_subject_reserved`: the token's `sub` starts with `apikey:`
+             *     - `token_key_unknown`: no published key has the token's `kid`
+             *     - `token_invalid`: the token is not valid
+             *     - `api_key_invalid`: no such API key
+             *     - `api_key_revoked`: the API key was revoked
+             */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Forbidden
+             *
+             *     - `scope_missing`: the API key lacks the operation's scope
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not Found
+             *
+             *     - `delivery_not_found`: no such delivery (or not the caller's)
+             */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Conflict
+             *
+             *     - `delivery_not_failed`: only a failed delivery can be retried
+             */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Unprocessable Entity
+             *
+             *     - `text_invalid`: a NUL character or a lone surrogate anywhere in the request
+             */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Too Many Requests
+             *
+             *     - `retry_rate_limited`: retried again within the cooldown
+             */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Internal Server Error
+             *
+             *     - `internal_error`: a bug: the log has the details, under the request id
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Service Unavailable
+             *
+             *     - `jwks_unavailable`: the identity provider's keys cannot be fetched
+             *     - `database_unavailable`: the database is down, unreachable or locked
+             */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
     };
-    export_ops_v1_ops_export_ops_get: {
+    get_export_ops: {
         parameters: {
             query?: {
                 /** @description the window, in hours */
@@ -2027,23 +5437,94 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["ExportOps"];
                 };
             };
-            /** @description Validation Error */
+            /**
+             * @description Unauthorized
+             *
+             *     - `auth_required`: no token or API key was sent
+             *     - `token_malformed`: the token is not a JWT
+             *     - `token_header_invalid`: the token's header is not valid (`crit`, a `kid`…)
+             *     - `token_algorithm_not_allowed`: the token's `alg` is not allowed (`none`…)
+             *     - `token_algorithm_mismatch`: the token's `alg` is not its key's
+             *     - `token_signature_invalid`: the token's signature does not match
+             *     - `token_expired`: the token has expired
+             *     - `token_claim_missing`: the token lacks a required claim
+             *     - `token_claim_invalid`: a claim is not of its type or too long
+             *     - `token_subject_reserved`: the token's `sub` starts with `apikey:`
+             *     - `token_key_unknown`: no published key has the token's `kid`
+             *     - `token_invalid`: the token is not valid
+             *     - `api_key_invalid`: no such API key
+             *     - `api_key_revoked`: the API key was revoked
+             */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Forbidden
+             *
+             *     - `admin_required`: the operation needs an admin token or key
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Unprocessable Entity
+             *
+             *     - `request_invalid`: the request does not match its schema; `errors` names fields
+             *     - `text_invalid`: a NUL character or a lone surrogate anywhere in the request
+             */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Internal Server Error
+             *
+             *     - `internal_error`: a bug: the log has the details, under the request id
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Service Unavailable
+             *
+             *     - `jwks_unavailable`: the identity provider's keys cannot be fetched
+             *     - `database_unavailable`: the database is down, unreachable or locked
+             */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
     };
-    perf_v1_ops_perf_get: {
+    get_perf: {
         parameters: {
             query?: {
                 /** @description the window, in hours */
@@ -2061,23 +5542,94 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["Perf"];
                 };
             };
-            /** @description Validation Error */
+            /**
+             * @description Unauthorized
+             *
+             *     - `auth_required`: no token or API key was sent
+             *     - `token_malformed`: the token is not a JWT
+             *     - `token_header_invalid`: the token's header is not valid (`crit`, a `kid`…)
+             *     - `token_algorithm_not_allowed`: the token's `alg` is not allowed (`none`…)
+             *     - `token_algorithm_mismatch`: the token's `alg` is not its key's
+             *     - `token_signature_invalid`: the token's signature does not match
+             *     - `token_expired`: the token has expired
+             *     - `token_claim_missing`: the token lacks a required claim
+             *     - `token_claim_invalid`: a claim is not of its type or too long
+             *     - `token_subject_reserved`: the token's `sub` starts with `apikey:`
+             *     - `token_key_unknown`: no published key has the token's `kid`
+             *     - `token_invalid`: the token is not valid
+             *     - `api_key_invalid`: no such API key
+             *     - `api_key_revoked`: the API key was revoked
+             */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Forbidden
+             *
+             *     - `admin_required`: the operation needs an admin token or key
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Unprocessable Entity
+             *
+             *     - `request_invalid`: the request does not match its schema; `errors` names fields
+             *     - `text_invalid`: a NUL character or a lone surrogate anywhere in the request
+             */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Internal Server Error
+             *
+             *     - `internal_error`: a bug: the log has the details, under the request id
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Service Unavailable
+             *
+             *     - `jwks_unavailable`: the identity provider's keys cannot be fetched
+             *     - `database_unavailable`: the database is down, unreachable or locked
+             */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
     };
-    metrics_endpoint_metrics_get: {
+    get_metrics: {
         parameters: {
             query?: never;
             header?: never;
@@ -2086,16 +5638,58 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Successful Response */
+            /** @description Prometheus text format */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "text/plain": string;
+                };
+            };
+            /**
+             * @description Unprocessable Entity
+             *
+             *     - `text_invalid`: a NUL character or a lone surrogate anywhere in the request
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Internal Server Error
+             *
+             *     - `internal_error`: a bug: the log has the details, under the request id
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Service Unavailable
+             *
+             *     - `database_unavailable`: the database is down, unreachable or locked
+             */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
         };
     };
-    healthz_healthz_get: {
+    get_health: {
         parameters: {
             query?: never;
             header?: never;
@@ -2110,14 +5704,38 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: string;
-                    };
+                    "application/json": components["schemas"]["Health"];
+                };
+            };
+            /**
+             * @description Unprocessable Entity
+             *
+             *     - `text_invalid`: a NUL character or a lone surrogate anywhere in the request
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Internal Server Error
+             *
+             *     - `internal_error`: a bug: the log has the details, under the request id
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
     };
-    readyz_readyz_get: {
+    get_readiness: {
         parameters: {
             query?: never;
             header?: never;
@@ -2132,7 +5750,42 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["Readiness"];
+                };
+            };
+            /**
+             * @description Unprocessable Entity
+             *
+             *     - `text_invalid`: a NUL character or a lone surrogate anywhere in the request
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Internal Server Error
+             *
+             *     - `internal_error`: a bug: the log has the details, under the request id
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description a check failed: it says why */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Readiness"];
                 };
             };
         };

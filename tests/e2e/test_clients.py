@@ -45,11 +45,6 @@ pytestmark = pytest.mark.slow
 
 ROWS = 300
 TS_SCRIPT = JS / "openapi_fetch_lifecycle.mjs"
-# Until the spec declares its problem+json answers (the openapi branch), a generated
-# client cannot read a refusal as a typed Problem: these fail, and say so.
-NEEDS_PROBLEM_SCHEMA = pytest.mark.xfail(
-    strict=True, reason="the spec does not declare Problem responses yet (issue 23, openapi)"
-)
 
 
 def _seed(db: Database) -> None:
@@ -160,7 +155,6 @@ def test_the_generated_python_client_runs_an_export_to_its_file(
     _check_file(downloaded.content, export.result.to_dict())
 
 
-@NEEDS_PROBLEM_SCHEMA
 def test_the_generated_python_client_reads_refusals_as_typed_problems(
     live: Live, py_client: PythonClient
 ) -> None:
@@ -227,7 +221,6 @@ def test_the_openapi_fetch_script_type_checks(ts_type_errors: TypeErrors) -> Non
     assert outside == []
 
 
-@NEEDS_PROBLEM_SCHEMA
 def test_openapi_fetch_types_refusals_as_problems(ts_type_errors: TypeErrors) -> None:
     inside = ts_type_errors.within(TS_SCRIPT, marked_lines(TS_SCRIPT, "typed-problem"))
     assert inside == []
