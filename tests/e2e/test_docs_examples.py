@@ -38,6 +38,7 @@ from exportd.documents.templates import builtin_catalogue, load_template
 from exportd.exports.plans import plan_for, save_plan
 from exportd.queue import JobState, JobStore, NewJob
 from tests.support import doc_host_app
+from tests.support.clients import PACKAGE, openapi_document, python_client
 from tests.support.doc_blocks import ROOT, SHELLS, Block, blocks, one_line, shell_commands
 from tests.support.doc_checks import (
     check_names,
@@ -62,6 +63,19 @@ pytestmark = pytest.mark.slow
 HANDLING: list[tuple[str, str, str]] = [
     ("```text", "declared", "a diagram or a program's printed output: nothing to run"),
     (
+        "```html",
+        "declared",
+        "a host page's markup: tests/e2e/test_clients.py serves such a page (another "
+        "origin, a strict CSP) and drives <exportd-export> in Chromium",
+    ),
+    (
+        "```ts",
+        "declared",
+        "TypeScript for openapi-fetch: tests/e2e/test_clients.py type-checks the same calls "
+        "(tests/js/openapi_fetch_lifecycle.mjs) with tsc against freshly generated types "
+        "and runs them",
+    ),
+    (
         r"exportd (serve|worker|demo)( .*)?",
         "parse",
         "runs until stopped; tests/support/live.py runs serve and worker for every e2e "
@@ -73,10 +87,18 @@ HANDLING: list[tuple[str, str, str]] = [
         "a real deployment's hosts and secrets: loaded by exportd's settings loader, not "
         "exported to the commands that follow",
     ),
-    (r"pip install .*", "pip", "would install into the test's environment"),
+    (r"pip install ['\"]?exportd\b.*", "pip", "would install into the test's environment"),
+    (
+        r"(pip install openapi-python-client|openapi-python-client generate|"
+        r"npx openapi-typescript|npm install openapi-fetch)( .*)?",
+        "declared",
+        "generates or installs a client package: tests/e2e/test_clients.py generates both "
+        "clients from the live spec with the pinned generators (dev group, tests/js) and "
+        "runs an export with each",
+    ),
     (r"exportd \w+ \w+(\|\w+)+", "synopsis", "several commands in one line, not a command"),
     (
-        r"make (demo|test|lint|fuzz|chaos|screenshots)",
+        r"make (demo|test|lint|fuzz|chaos|screenshots|clients)",
         "make",
         "builds its own virtualenv and runs for minutes (the suite, this test included; "
         "CI runs lint and test)",
@@ -408,6 +430,8 @@ def test_python_script(
 ) -> None:
     """A script runs as written (the reader's `token` set, the server's address)."""
     monkeypatch.chdir(tmp_path)
+    if PACKAGE in block.text:  # docs/clients.md: the client its bash block generates
+        python_client(openapi_document(), tmp_path / "generated")
     namespace: dict[str, Any] = {"__name__": "__main__", "token": live.token("bob")}
     source = block.text.replace("http://localhost:8000", live.url)
     try:
