@@ -2157,6 +2157,7 @@ export interface operations {
             /**
              * @description Unprocessable Entity
              *
+             *     - `request_invalid`: the request does not match its schema; `errors` names fields
              *     - `text_invalid`: a NUL character or a lone surrogate anywhere in the request
              */
             422: {
@@ -2289,6 +2290,7 @@ export interface operations {
             /**
              * @description Unprocessable Entity
              *
+             *     - `request_invalid`: the request does not match its schema; `errors` names fields
              *     - `text_invalid`: a NUL character or a lone surrogate anywhere in the request
              */
             422: {
@@ -2418,6 +2420,7 @@ export interface operations {
             /**
              * @description Unprocessable Entity
              *
+             *     - `request_invalid`: the request does not match its schema; `errors` names fields
              *     - `text_invalid`: a NUL character or a lone surrogate anywhere in the request
              */
             422: {
@@ -2548,6 +2551,7 @@ export interface operations {
             /**
              * @description Unprocessable Entity
              *
+             *     - `request_invalid`: the request does not match its schema; `errors` names fields
              *     - `text_invalid`: a NUL character or a lone surrogate anywhere in the request
              */
             422: {
@@ -4581,6 +4585,7 @@ export interface operations {
             /**
              * @description Unprocessable Entity
              *
+             *     - `request_invalid`: the request does not match its schema; `errors` names fields
              *     - `text_invalid`: a NUL character or a lone surrogate anywhere in the request
              */
             422: {
@@ -4723,6 +4728,7 @@ export interface operations {
             /**
              * @description Unprocessable Entity
              *
+             *     - `request_invalid`: the request does not match its schema; `errors` names fields
              *     - `text_invalid`: a NUL character or a lone surrogate anywhere in the request
              */
             422: {
@@ -5132,6 +5138,7 @@ export interface operations {
             /**
              * @description Unprocessable Entity
              *
+             *     - `request_invalid`: the request does not match its schema; `errors` names fields
              *     - `text_invalid`: a NUL character or a lone surrogate anywhere in the request
              */
             422: {

@@ -88,7 +88,7 @@ def test_swagger_ui_renders_the_operations_and_runs_one(offline: Offline, url: s
     create = page.locator('.opblock-post .opblock-summary-path[data-path="/v1/exports"]')
     expect(create).to_be_visible()
     assert page.locator(".opblock").count() > 30
-    health = page.locator("#operations-ops-healthz_healthz_get")
+    health = page.locator("#operations-ops-get_health")
     health.locator(".opblock-summary").click()
     health.get_by_role("button", name="Try it out").click()
     health.get_by_role("button", name="Execute").click()

@@ -80,11 +80,19 @@ def install(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
+# What the server makes ids of (uuid4().hex): said in the document so that a client or a
+# fuzzer never takes a sibling path's word for an id (`/v1/exports/failed` is a list).
+ID_PATTERNS = {"export_id": "^[0-9a-f]{32}$"}
+
+
 def complete(document: dict[str, Any]) -> None:
     """Each operation's problems and security, read from what FastAPI wrote of it: its
     security requirements (the scope), its parameters and its body."""
     for operations in document["paths"].values():
         for operation in operations.values():
+            for parameter in operation.get("parameters", []):
+                if parameter["in"] == "path" and parameter["name"] in ID_PATTERNS:
+                    parameter["schema"]["pattern"] = ID_PATTERNS[parameter["name"]]
             scope = _scope(operation)
             codes = codes_for(
                 operation["operationId"],
