@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -19,6 +20,7 @@ from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
     TomlConfigSettingsSource,
 )
 
@@ -458,8 +460,16 @@ def load_settings(**overrides: Any) -> Settings:
         settings = Settings(**overrides)
     except ValidationError as exc:
         raise ConfigError(_describe(exc)) from None
+    except SettingsError as exc:  # a list or a table that is not JSON
+        raise ConfigError(_describe_unparsed(exc)) from None
     _check_production(settings)
     return settings
+
+
+def _describe_unparsed(exc: SettingsError) -> str:
+    field = re.search(r'field "(\w+)"', str(exc))
+    name = ENV_PREFIX + field.group(1).upper() if field else "a setting"
+    return f'invalid setting {name}: not JSON (a list is written ["a", "b"])'
 
 
 def _describe(exc: ValidationError) -> str:

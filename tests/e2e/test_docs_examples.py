@@ -90,7 +90,7 @@ HANDLING: list[tuple[str, str, str]] = [
     (r"pip install ['\"]?exportd\b.*", "pip", "would install into the test's environment"),
     (
         r"(pip install openapi-python-client|openapi-python-client generate|"
-        r"npx openapi-typescript|npm install openapi-fetch)( .*)?",
+        r"npx (--yes )?openapi-typescript|npm install openapi-fetch)( .*)?",
         "declared",
         "generates or installs a client package: tests/e2e/test_clients.py generates both "
         "clients from the live spec with the pinned generators (dev group, tests/js) and "

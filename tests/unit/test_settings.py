@@ -160,3 +160,15 @@ def test_a_cors_origin_must_be_exact(monkeypatch: pytest.MonkeyPatch, origin: st
     with pytest.raises(ConfigError) as caught:
         load_settings()
     assert caught.value.message.startswith("invalid setting EXPORTD_CORS_ORIGINS")
+
+
+@pytest.mark.parametrize("name", ["EXPORTD_CORS_ORIGINS", "EXPORTD_SOURCE_MODULES"])
+def test_a_list_that_is_not_json_is_named_not_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    monkeypatch.setenv(name, "https://app.example.com")
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert (
+        caught.value.message == f'invalid setting {name}: not JSON (a list is written ["a", "b"])'
+    )
