@@ -1741,6 +1741,8 @@ export interface operations {
              *     - `webhook_address_refused`: the webhook URL names a private address
              *     - `too_many_sections`: more sections than `EXPORTD_MAX_DOCUMENT_SECTIONS`
              *     - `date_range_invalid`: `date_from` is after `date_to`
+             *     - `timezone_unknown`: `options.timezone` is no IANA zone this server knows
+             *     - `locale_unknown`: `options.locale` is no locale this server knows
              *     - `document_missing`: a resume export with no such document and no default
              *     - `document_sections_missing`: the document lacks a section the template needs
              *     - `notify_email_unavailable`: email notification on a server without SMTP
@@ -1912,6 +1914,8 @@ export interface operations {
              *     - `batch_empty`: a batch of no exports
              *     - `too_many_sections`: more sections than `EXPORTD_MAX_DOCUMENT_SECTIONS`
              *     - `date_range_invalid`: `date_from` is after `date_to`
+             *     - `timezone_unknown`: `options.timezone` is no IANA zone this server knows
+             *     - `locale_unknown`: `options.locale` is no locale this server knows
              *     - `document_missing`: a resume export with no such document and no default
              *     - `document_sections_missing`: the document lacks a section the template needs
              *     - `notify_email_unavailable`: email notification on a server without SMTP
@@ -4380,6 +4384,8 @@ export interface operations {
              *     - `webhook_url_invalid`: the webhook URL is not http(s)://host/…
              *     - `webhook_address_refused`: the webhook URL names a private address
              *     - `date_range_invalid`: `date_from` is after `date_to`
+             *     - `timezone_unknown`: `options.timezone` is no IANA zone this server knows
+             *     - `locale_unknown`: `options.locale` is no locale this server knows
              */
             422: {
                 headers: {

@@ -416,11 +416,11 @@ def test_a_resume_export_takes_the_default_template(api: Api) -> None:
 @pytest.mark.parametrize(
     ("options", "fmt", "code", "field"),
     [
-        ({"timezone": "Mars/Olympus"}, "csv", "request_invalid", "options.timezone"),
+        ({"timezone": "Mars/Olympus"}, "csv", "timezone_unknown", "options.timezone"),
         ({"delimiter": "x"}, "csv", "request_invalid", "options.delimiter"),
         ({"delimiter": ";"}, "xlsx", "option_not_applicable", "options.delimiter"),
         ({"bom": True}, "jsonl", "option_not_applicable", "options.bom"),
-        ({"locale": "xx_YY"}, "csv", "request_invalid", "options.locale"),
+        ({"locale": "xx_YY"}, "csv", "locale_unknown", "options.locale"),
         ({"locale": "de_DE"}, "xlsx", "option_not_applicable", "options.locale"),
         ({"line_terminator": "\r"}, "csv", "request_invalid", "options.line_terminator"),
         ({"line_terminator": "\r\n"}, "xlsx", "option_not_applicable", "options.line_terminator"),

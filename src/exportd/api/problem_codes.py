@@ -93,6 +93,8 @@ CODES: dict[str, Code] = {
     "plan_formats_invalid": Code(422, "a plan's formats list is not valid"),
     # 422: an export that could only fail later is refused when asked for
     "date_range_invalid": Code(422, "`date_from` is after `date_to`"),
+    "timezone_unknown": Code(422, "`options.timezone` is no IANA zone this server knows"),
+    "locale_unknown": Code(422, "`options.locale` is no locale this server knows"),
     "document_missing": Code(422, "a resume export with no such document and no default"),
     "document_sections_missing": Code(422, "the document lacks a section the template needs"),
     "notify_email_unavailable": Code(422, "email notification on a server without SMTP"),
@@ -135,6 +137,8 @@ _NEW_EXPORT = (
     "webhook_address_refused",
     "plan_unknown",
     "date_range_invalid",
+    "timezone_unknown",
+    "locale_unknown",
 )
 _USER_EXPORT = (
     *_NEW_EXPORT,

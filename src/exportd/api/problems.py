@@ -37,6 +37,8 @@ STATUS = {
 }
 
 HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}
+# Validators' own error types that are a rule's code, not a malformed request (schemas.py).
+RULE_CODES = {"timezone_unknown", "locale_unknown"}
 
 
 def problem(
@@ -102,11 +104,15 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
         {"field": ".".join(str(part) for part in e["loc"]), "message": e["msg"]}
         for e in exc.errors()
     ]
+    # Only rules' refusals (a zone this server does not know…): the first one's code (the
+    # errors name them all); any malformed part makes it the shape's.
+    codes = [str(e["type"]) for e in exc.errors()]
+    ruled = set(codes) <= RULE_CODES
     return problem(
         request,
         status=422,
-        code="request_invalid",
-        detail="the request does not validate",
+        code=codes[0] if ruled else "request_invalid",
+        detail="a value this server does not know" if ruled else "the request does not validate",
         errors=fields,
     )
 

@@ -15,6 +15,7 @@ from pydantic import (
     create_model,
     field_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from exportd.exports.models import ColumnChoice, ExportRequest, ExportStatus, ExportView
 from exportd.formats.localized import parse_locale
@@ -63,10 +64,17 @@ class OptionsIn(BaseModel):
         "valid file of those rows (the export still fails; its result says partial)",
     )
 
+    # Which zones and locales exist is this server's tz and CLDR data, not a schema: a
+    # name it does not know is a rule's refusal (its own code), not a malformed request.
     @field_validator("locale")
     @classmethod
     def _known_locale(cls, value: str | None) -> str | None:
-        return None if value is None else str(parse_locale(value))
+        if value is None:
+            return None
+        try:
+            return str(parse_locale(value))
+        except ValueError as exc:
+            raise PydanticCustomError("locale_unknown", str(exc)) from None
 
     @field_validator("timezone")
     @classmethod
@@ -76,7 +84,9 @@ class OptionsIn(BaseModel):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError("not an IANA time zone, e.g. Europe/Paris") from None
+            raise PydanticCustomError(
+                "timezone_unknown", "not an IANA time zone, e.g. Europe/Paris"
+            ) from None
         return value
 
 
