@@ -497,3 +497,12 @@ def test_a_body_that_is_not_json_is_415(api: Api) -> None:
     )
     body = assert_problem(sent, 415, "content_type_unsupported")
     assert "application/x-www-form-urlencoded" in body["detail"]
+
+
+def test_a_query_parameter_given_twice_is_refused_not_half_read(api: Api) -> None:
+    answer = api.client.get("/v1/exports?source=trades&source=resume", headers=api.as_user("alice"))
+    assert answer.status_code == 422
+    assert answer.json()["code"] == "request_invalid"
+    assert answer.json()["errors"] == [{"field": "query.source", "message": "given more than once"}]
+    once = api.client.get("/v1/exports?source=trades", headers=api.as_user("alice"))
+    assert once.status_code == 200

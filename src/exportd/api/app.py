@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
@@ -28,6 +28,7 @@ from exportd.api.routes import (
 )
 from exportd.api.schemas import Health, Readiness
 from exportd.api.security_headers import SecurityHeadersMiddleware
+from exportd.api.single_query import single_query_values
 from exportd.auth.api_keys import ApiKeys
 from exportd.auth.page_sessions import PageSessions
 from exportd.auth.tokens import TokenVerifier
@@ -94,6 +95,7 @@ def create_app(
         lifespan=lifespan,
         docs_url=None,  # FastAPI's pages load from a CDN: ours are served from files (docs.py)
         redoc_url=None,
+        dependencies=[Depends(single_query_values)],
     )
     app.state.settings = settings
     app.state.db = database
