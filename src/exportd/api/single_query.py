@@ -10,9 +10,11 @@ from exportd.errors import RequestInvalid
 
 def single_query_values(request: Request) -> None:
     """An app-wide dependency: 422 ``request_invalid`` naming each repeated parameter."""
+    if not request.url.path.startswith("/v1/") or not request.url.query:
+        return
     keys = [key for key, _ in request.query_params.multi_items()]
     repeated = sorted({key for key in keys if keys.count(key) > 1})
-    if repeated and request.url.path.startswith("/v1/"):
+    if repeated:
         raise RequestInvalid(
             "a query parameter is given more than once",
             code="request_invalid",
