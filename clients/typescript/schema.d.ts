@@ -680,6 +680,8 @@ export interface paths {
         /**
          * Get Readiness
          * @description The database answers, its schema is at the latest migration, storage is writable.
+         *     Each named data connection is reported under ``connections`` (``ok`` or why not);
+         *     one that is down does not make exportd unready: only its sources' exports wait.
          */
         get: operations["get_readiness"];
         put?: never;
@@ -1254,6 +1256,13 @@ export interface components {
              * @description `ok`, or why not: database, migrations, storage
              */
             checks: {
+                [key: string]: string;
+            };
+            /**
+             * Connections
+             * @description each named data connection: `ok`, or why not (not part of readiness)
+             */
+            connections?: {
                 [key: string]: string;
             };
         };

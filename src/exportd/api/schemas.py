@@ -351,6 +351,10 @@ class Health(BaseModel):
 class Readiness(BaseModel):
     status: Literal["ready", "not ready"]
     checks: dict[str, str] = Field(description="`ok`, or why not: database, migrations, storage")
+    connections: dict[str, str] = Field(
+        default_factory=dict,
+        description="each named data connection: `ok`, or why not (not part of readiness)",
+    )
 
 
 class FieldError(BaseModel):

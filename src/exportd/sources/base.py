@@ -34,6 +34,9 @@ class Source:
     formats: tuple[str, ...]
     columns: tuple[ColumnSpec, ...] = ()
     column_presets: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # The named data connection the worker reads this source through (the connection
+    # passed to ``count`` and ``batches``); None: exportd's own database.
+    connection: str | None = None
 
     def allows(self, principal: Principal) -> bool:
         """Whether the principal may export from this source (all users by default)."""
