@@ -27,10 +27,11 @@ ORDERS_DDL = {
 }
 START = datetime(2026, 3, 1, tzinfo=UTC)
 
-# The source of docs/connections.md, on a connection named by the caller.
+# The source of docs/connections.md, on a connection named by the caller.  COALESCE, not
+# ``:min_total IS NULL OR …``: PostgreSQL cannot type a number bound as NULL on its own.
 ORDERS_SQL = (
     "SELECT id, customer, total, qty, paid, placed_at, note FROM orders "
-    "WHERE owner_id = :owner_id AND (:min_total IS NULL OR total >= :min_total) ORDER BY id"
+    "WHERE owner_id = :owner_id AND total >= COALESCE(:min_total, 0) ORDER BY id"
 )
 
 
