@@ -127,10 +127,8 @@ class DataConnection:
         if spec.engine == "mysql":
             kwargs["connect_args"] = {"connect_timeout": spec.connect_timeout_s}
         elif spec.engine == "postgresql":
-            # No server-side prepared statements: psycopg prepares a query after its fifth
-            # run, and a SQL source's NULL param then failed against the plan made with a
-            # number ("type of parameter 2 (numeric) does not match … (double precision)");
-            # a replica behind PgBouncer in transaction mode cannot keep them either.
+            # No server-side prepared statements (psycopg prepares a query after its fifth
+            # run): a replica behind PgBouncer in transaction mode cannot keep them.
             kwargs["connect_args"] = {"prepare_threshold": None}
         engine = create_engine(self.url(), **kwargs)
         if spec.engine == "mysql":
