@@ -111,10 +111,7 @@ def _connectorx_batches(
     try:
         for batch in reader:
             if batch.num_rows:
-                yield pa.RecordBatch.from_arrays(
-                    [_cast(col, f.type) for col, f in zip(batch.columns, schema, strict=True)],
-                    schema=schema,
-                )
+                yield _in_schema(batch, schema)
     except BaseException as exc:
         # connectorx's Rust panics (a statement failing mid-stream) arrive as pyo3's
         # PanicException, a BaseException.
@@ -237,15 +234,7 @@ def _postgresql(
         import psycopg
     except ImportError:
         return None
-    if isinstance(query, Select):
-        by_name = {c.name: c for c in query.selected_columns}
-        query = query.with_only_columns(
-            *(by_name[f.name] for f in schema), maintain_column_froms=True
-        )
-        positions = None
-    else:
-        names = [c.name for c in query.selected_columns]
-        positions = [names.index(f.name) for f in schema]
+    query, positions = _narrowed(query, schema)
     compiled = query.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
     params = _bound_values(compiled, conn)
     raw = conn.connection.driver_connection
@@ -401,10 +390,7 @@ def _cast_batches(
     try:
         for batch in reader:
             if batch.num_rows:
-                yield pa.RecordBatch.from_arrays(
-                    [_cast(col, f.type) for col, f in zip(batch.columns, schema, strict=True)],
-                    schema=schema,
-                )
+                yield _in_schema(batch, schema)
         ended = True
     except Exception as exc:
         raise _translated(exc) from exc
@@ -412,6 +398,13 @@ def _cast_batches(
         with contextlib.suppress(Exception):
             cursor.close()
         (finished if ended else close_quietly)(adbc)
+
+
+def _in_schema(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
+    return pa.RecordBatch.from_arrays(
+        [_cast(col, f.type) for col, f in zip(batch.columns, schema, strict=True)],
+        schema=schema,
+    )
 
 
 def _range_in_schema(table: pa.Table, schema: pa.Schema) -> pa.Table:
