@@ -273,7 +273,13 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     tmp = tmp_path_factory.mktemp("docs")
     sources, tasks = _write_modules(tmp / "modules")
     config = tmp / "exportd.toml"
-    config.write_text("".join(b.text for b in BLOCKS if "[[sql_sources]]" in b.text))
+    # The sources on exportd's database; those on named connections (docs/connections.md)
+    # need their databases: tests/e2e/test_connections.py runs them.
+    config.write_text(
+        "".join(
+            b.text for b in BLOCKS if "[[sql_sources]]" in b.text and "[connections." not in b.text
+        )
+    )
     env = {
         "PYTHONPATH": os.pathsep.join(
             filter(None, [str(tmp / "modules"), str(ROOT), os.environ.get("PYTHONPATH")])
