@@ -80,15 +80,7 @@ def _mysql(
         return None
     from exportd.sources.connections import mysql_session
 
-    query, positions = _narrowed(query, schema)
-    compiled = query.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
-    raw = conn.connection.driver_connection
-    assert raw is not None
-    cursor = raw.cursor()
-    try:
-        sql = cursor.mogrify(str(compiled), _bound_values(compiled, conn))
-    finally:
-        cursor.close()
+    sql, positions = _client_bound(conn, query, schema)
     url = conn.engine.url
     uri = url.set(drivername="mysql", query={}).render_as_string(hide_password=False)
     session = [*mysql_session(conn), "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY"]
@@ -136,6 +128,29 @@ def _connectorx_error(exc: BaseException, password: str | None) -> BaseException
     if number in (1054, 1064, 1146, 1142, 1143, 1969, 3024):
         return TerminalJobError(message, code="source_query_failed")
     return RetryableJobError(message, code="transient_error")
+
+
+def _client_bound(
+    conn: Connection, query: Select[Any] | TextualSelect, schema: pa.Schema
+) -> tuple[str, list[int] | None]:
+    """The statement of the requested columns with its values quoted on the client by the
+    session's own driver (COPY and connectorx take no parameters), and, for a textual
+    query, the requested columns' positions in its result."""
+    query, positions = _narrowed(query, schema)
+    compiled = query.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
+    params = _bound_values(compiled, conn)
+    raw = conn.connection.driver_connection
+    if conn.dialect.name == "postgresql":
+        import psycopg
+
+        assert isinstance(raw, psycopg.Connection)
+        return psycopg.ClientCursor(raw).mogrify(str(compiled), params), positions
+    assert raw is not None
+    cursor = raw.cursor()
+    try:
+        return str(cursor.mogrify(str(compiled), params)), positions
+    finally:
+        cursor.close()
 
 
 def _narrowed(
@@ -231,15 +246,10 @@ def _postgresql(
 ) -> Iterator[pa.RecordBatch] | None:
     try:
         import adbc_driver_postgresql.dbapi as adbc_postgresql
-        import psycopg
+        import psycopg  # noqa: F401 - the client-side quoting (_client_bound)
     except ImportError:
         return None
-    query, positions = _narrowed(query, schema)
-    compiled = query.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
-    params = _bound_values(compiled, conn)
-    raw = conn.connection.driver_connection
-    assert isinstance(raw, psycopg.Connection)
-    sql = psycopg.ClientCursor(raw).mogrify(str(compiled), params)
+    sql, positions = _client_bound(conn, query, schema)
     uri = _libpq_uri(conn.engine.url)
     try:
         adbc = _postgres_session(adbc_postgresql, uri)
