@@ -158,9 +158,10 @@ def test_a_statement_past_the_timeout_is_stopped_by_the_database(
     assert "0.5 s" in failure.message
 
 
+@pytest.mark.mysql
+@pytest.mark.postgres
 def test_one_export_reads_one_snapshot(tmp_path: Path) -> None:
     """Rows committed by the host application while an export reads are not in it."""
-    pytest.importorskip("pymysql")
     for engine in ("mysql", "postgresql"):
         with shop_database(engine, ROWS, tmp_path) as url:
             conn_ = connection(url)
