@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -385,3 +386,18 @@ def test_an_unknown_connection_stops_the_worker_and_the_server(tmp_path: Path) -
         assert "source 'orders' reads connection 'warehouse', which is not configured" in (
             " ".join(started.stderr.split())
         )
+
+
+def test_a_pool_of_one_still_counts_alongside_the_read(tmp_path: Path) -> None:
+    """The count's connection is opened beside the read's rather than waited for."""
+    with shop_database("sqlite", ROWS, tmp_path) as url:
+        conn_ = connection(url, pool_size=1)
+        try:
+            with conn_.read() as reading:
+                reading.execute(text("SELECT 1"))
+                started = time.monotonic()
+                with conn_.read() as counting:
+                    assert counting.execute(text("SELECT COUNT(*) FROM orders")).scalar_one()
+                assert time.monotonic() - started < 5
+        finally:
+            conn_.dispose()

@@ -119,7 +119,9 @@ class DataConnection:
                 ) from None
         kwargs: dict[str, Any] = {
             "pool_size": spec.pool_size,
-            "max_overflow": 0,
+            # An export reads on one connection and counts on another: with a pool of
+            # one, the count's is opened for it (else it would wait for the read's).
+            "max_overflow": 1 if spec.pool_size < 2 else 0,
             "pool_pre_ping": True,
             "pool_recycle": 3600,
             "hide_parameters": True,  # bound values are row data
