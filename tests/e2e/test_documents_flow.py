@@ -4,6 +4,7 @@ template (Typst or HTML), free plans get the watermark, bad documents fail by na
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from exportd.exports.models import ExportRequest, ExportStatus
 from exportd.exports.service import ExportService
 from exportd.sources import SourceRegistry
 from tests.support.browser import require_chromium
-from tests.support.pdfs import fonts_of
+from tests.support.pdfs import fonts_of, pdftotext
 from tests.support.workers import Harness
 
 pytestmark = pytest.mark.slow
@@ -208,6 +209,14 @@ def test_a_plugin_document_source_renders_with_the_builtin_templates(
     if fmt == "pdf":
         width = PdfReader(io.BytesIO(data)).pages[0].mediabox.width
         assert round(float(width)) == 612  # the source's page_size parameter was honoured
+        path = profile_world[0].tmp_path / "profile.pdf"
+        path.write_bytes(data)
+        text = pdftotext(path)
+    # Evaluations that started and ended in one month print it once, not as a range;
+    # goals read in their own units (a win rate in %), the latest first.
+    assert not re.search(r"(\d{4}-\d{2}) \N{EN DASH} \1", text), text
+    assert "2025-03" in text  # the seeded one-month evaluation, printed once
+    assert re.search(r"Win rate \(2025-12\): \d+% of 55%", text)
 
 
 def test_a_plugin_document_source_is_checked_against_the_template(profile_world: Any) -> None:
