@@ -30,7 +30,8 @@ URL = "https://example.com/" + "/".join(f"segment{i:02d}" for i in range(14)) + 
 HASH = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"  # sha256, 64 hex
 ENTITY = "&amp;&lt;&gt;&#x41;" * 10  # markup-looking text is text: printed as is, 190 chars
 DASH = "\N{EN DASH}"
-LONG = {"word": WORD, "url": URL, "hash": HASH, "entity": ENTITY}
+SKILL = "".join(chr(ord("A") + i % 26) for i in range(100))  # the longest skill: a chip
+LONG = {"word": WORD, "url": URL, "hash": HASH, "entity": ENTITY, "skill": SKILL}
 
 RESUME = {
     "profile": {
@@ -59,6 +60,7 @@ RESUME = {
         {"institution": "Home tuition", "qualification": "Mathematics"},  # no dates at all
         {"institution": "London Institution", "end": "1840"},  # only an end: printed once
     ],
+    "skills": ["Mathematics", SKILL],
     "sections": [{"title": "Further", "items": [URL]}],
 }
 CASES = [("modern", "weasyprint"), ("modern", "chromium"), ("classic", "typst")]
