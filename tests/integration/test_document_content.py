@@ -16,10 +16,7 @@ from pdfminer.pdfpage import PDFPage
 from pdfminer.pdfparser import PDFParser
 from pdfminer.pdftypes import resolve1
 
-from exportd.documents.models import Resume
-from exportd.documents.render import Renderer, RenderOptions
-from exportd.documents.templates import BUILTIN_DIR, load_template
-from tests.support.browser import require_chromium
+from tests.support.engines import ENGINE_CASES, ENGINE_IDS, print_resume
 from tests.support.pdfs import pdftotext
 
 pytestmark = pytest.mark.slow
@@ -63,7 +60,6 @@ RESUME = {
     "skills": ["Mathematics", SKILL],
     "sections": [{"title": "Further", "items": [URL]}],
 }
-CASES = [("modern", "weasyprint"), ("modern", "chromium"), ("classic", "typst")]
 
 
 @dataclass(frozen=True)
@@ -73,21 +69,11 @@ class Printed:
     text: str  # pdftotext -layout
 
 
-@pytest.fixture(scope="module", params=CASES, ids=[f"{t}-{e}" for t, e in CASES])
+@pytest.fixture(scope="module", params=ENGINE_CASES, ids=ENGINE_IDS)
 def printed(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Printed:
     template, engine = request.param
-    if engine == "chromium":
-        require_chromium()
-    renderer = Renderer(pdf_engine="chromium" if engine == "chromium" else "weasyprint")
-    data = Resume.model_validate(RESUME).model_dump(mode="json")
-    try:
-        pdf = renderer.render(
-            load_template(BUILTIN_DIR / template), data, "pdf", RenderOptions("a4", False)
-        )
-    finally:
-        renderer.close()
     path = tmp_path_factory.mktemp(engine) / "resume.pdf"
-    path.write_bytes(pdf)
+    path.write_bytes(print_resume(template, engine, RESUME, watermark=False))
     return Printed(engine, path, pdftotext(path))
 
 
