@@ -18,9 +18,10 @@ from exportd.auth.principal import Principal
 from exportd.clock import Clock, SystemClock
 from exportd.db import Database
 from exportd.db.locks import lock_for_transaction
-from exportd.db.tables import documents, exports, jobs
+from exportd.db.tables import documents, exports
 from exportd.documents.models import Resume
 from exportd.errors import InvalidTransition, NotFound, RequestInvalid
+from exportd.exports.read_model import active_exports
 from exportd.queue import JobState, JobStore
 
 RESUME_SOURCE = "resume"
@@ -185,12 +186,8 @@ class DocumentService:
         # An owner has few active exports (the plan caps them): filter the JSON here, the
         # same way on every database.
         active = conn.execute(
-            select(exports.c.id, exports.c.params, exports.c.job_id)
-            .select_from(exports.join(jobs, jobs.c.id == exports.c.job_id))
-            .where(
-                exports.c.owner_id == owner_id,
-                exports.c.source == RESUME_SOURCE,
-                jobs.c.state.in_([JobState.QUEUED.value, JobState.RUNNING.value]),
+            active_exports(exports.c.id, exports.c.params, exports.c.job_id).where(
+                exports.c.owner_id == owner_id, exports.c.source == RESUME_SOURCE
             )
         ).all()
         cancelled = 0
