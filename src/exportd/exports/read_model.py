@@ -9,7 +9,7 @@ so the service, the documents store and the usage report count them alike.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from sqlalchemy import Connection, Row, Select, and_, func, or_, select
 
@@ -83,28 +83,13 @@ class ExportReads:
         self,
         principal: Principal,
         *,
-        status: ExportStatus | None = None,
-        source: str | None = None,
-        format: str | None = None,
-        created_from: datetime | None = None,
-        created_to: datetime | None = None,
-        id_prefix: str | None = None,
         limit: int = 50,
         cursor: str | None = None,
         with_stats: bool = False,
+        **filters: Unpack[ExportFilters],
     ) -> Page:
         now = self.clock.now()
-        query = listing(
-            principal,
-            now=now,
-            status=status,
-            source=source,
-            format=format,
-            created_from=created_from,
-            created_to=created_to,
-            id_prefix=id_prefix,
-            cursor=cursor,
-        )
+        query = listing(principal, now=now, cursor=cursor, **filters)
         with self.db.read() as conn:
             rows = conn.execute(query.limit(limit + 1)).all()
             counts = count_by_status(conn, principal, now) if with_stats else None
@@ -169,22 +154,31 @@ def visible(row: Row[Any] | None, principal: Principal, export_id: str) -> Row[A
     return row
 
 
+class ExportFilters(TypedDict, total=False):
+    """What a list of exports may be filtered by (each one narrows it)."""
+
+    status: ExportStatus | None
+    source: str | None
+    format: str | None
+    created_from: datetime | None
+    created_to: datetime | None
+    id_prefix: str | None
+
+
 def listing(
     principal: Principal,
     *,
     now: datetime,
-    status: ExportStatus | None = None,
-    source: str | None = None,
-    format: str | None = None,
-    created_from: datetime | None = None,
-    created_to: datetime | None = None,
-    id_prefix: str | None = None,
     cursor: str | None = None,
+    **filters: Unpack[ExportFilters],
 ) -> Select[Any]:
     """The principal's exports, newest first, filtered; from ``cursor`` on."""
     query = JOINED.where(visible_to(principal)).order_by(
         exports.c.created_at.desc(), exports.c.id.desc()
     )
+    status, source, format = filters.get("status"), filters.get("source"), filters.get("format")
+    created_from, created_to = filters.get("created_from"), filters.get("created_to")
+    id_prefix = filters.get("id_prefix")
     if source is not None:
         query = query.where(exports.c.source == source)
     if format is not None:
