@@ -11,6 +11,7 @@ import dataclasses
 import uuid
 from collections.abc import Callable
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -243,9 +244,25 @@ def sign_in_demo(request: Request, user: Annotated[str, Form(max_length=32)]) ->
     if not settings.page_sign_in_demo or chosen is None:
         problem = ("Demo sign-in is not available here.", "")
         return _sign_in_page(request, problem, status=403)
+    if not _demo_host(request, settings):
+        problem = ("Demo sign-in is offered only at this server's own address.", "host_refused")
+        return _sign_in_page(request, problem, status=403, end_session=False)
     response = RedirectResponse("/exports", status_code=303)
     session.sign_in(response, request, chosen.token(jwt_key(settings), ttl_s=86_400))
     return response
+
+
+_LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "[::1]"})
+
+
+def _demo_host(request: Request, settings: Settings) -> bool:
+    """Whether the page was asked for by a name of this server: loopback or the public
+    URL's host.  A site whose DNS name is rebound to 127.0.0.1 passes the same-origin
+    check (its Origin and Host agree) but names itself in Host, and gets no demo session."""
+    host = (request.headers.get("host") or "").lower()
+    name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+    public = urlsplit(settings.public_url)
+    return name in _LOOPBACK_NAMES or host == public.netloc.lower()
 
 
 @router.post("/sign-out")
