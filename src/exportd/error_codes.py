@@ -140,6 +140,9 @@ REGISTRY: dict[str, Code] = {
     "session_expired": Code(
         401, "the page's session is older than `EXPORTD_PAGE_SESSION_TTL_S`", PAGE
     ),
+    "host_refused": Code(
+        403, "demo sign-in asked for by a name other than this server's (a rebound DNS name)", PAGE
+    ),
     "export_active": Code(
         422, "Delete on an export still queued or running: cancel it first", PAGE
     ),

@@ -27,6 +27,7 @@ INDIRECT = {
     "range_invalid": "api/file_response.py",  # the file response's own refusals, by status
     "range_not_satisfiable": "api/file_response.py",
     "preview_too_large": "documents/preview_pool.py",  # a preview child's reply
+    "host_refused": "web/routes.py",  # the sign-in page's (words, code)
 }
 
 
