@@ -104,7 +104,7 @@ def test_a_free_resume_is_a_watermarked_pdf(world: Any, template: str) -> None:
     assert pdf is not None
     assert pdf.startswith(b"%PDF")
     assert done.result["content_type"] == "application/pdf"
-    assert (done.result["template"], done.result["template_version"]) == (template, "1.0.0")
+    assert (done.result["template"], done.result["template_version"]) == (template, "1.1.0")
     text = text_of(pdf)
     assert "Zoë Ångström" in text
     assert "Cut export time by 80%" in text
