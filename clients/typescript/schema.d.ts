@@ -1152,6 +1152,11 @@ export interface components {
              */
             line_terminator?: ("\n" | "\r\n") | null;
             /**
+             * Pdf Standard
+             * @description PDF documents only: an archival PDF/A-2b file (sRGB output intent, XMP metadata, every font embedded); refused with pdf_standard_unsupported when the template's engine cannot make it
+             */
+            pdf_standard?: "pdf/a-2b" | null;
+            /**
              * Keep Partial
              * @description tabular formats: if the export fails after writing rows, keep a valid file of those rows (the export still fails; its result says partial)
              */
@@ -1743,6 +1748,7 @@ export interface operations {
              *     - `date_range_invalid`: `date_from` is after `date_to`
              *     - `timezone_unknown`: `options.timezone` is no IANA zone this server knows
              *     - `locale_unknown`: `options.locale` is no locale this server knows
+             *     - `pdf_standard_unsupported`: `options.pdf_standard` is a standard the template's PDF engine cannot make
              *     - `document_missing`: a resume export with no such document and no default
              *     - `document_sections_missing`: the document lacks a section the template needs
              *     - `notify_email_unavailable`: email notification on a server without SMTP
@@ -1916,6 +1922,7 @@ export interface operations {
              *     - `date_range_invalid`: `date_from` is after `date_to`
              *     - `timezone_unknown`: `options.timezone` is no IANA zone this server knows
              *     - `locale_unknown`: `options.locale` is no locale this server knows
+             *     - `pdf_standard_unsupported`: `options.pdf_standard` is a standard the template's PDF engine cannot make
              *     - `document_missing`: a resume export with no such document and no default
              *     - `document_sections_missing`: the document lacks a section the template needs
              *     - `notify_email_unavailable`: email notification on a server without SMTP
@@ -4386,6 +4393,7 @@ export interface operations {
              *     - `date_range_invalid`: `date_from` is after `date_to`
              *     - `timezone_unknown`: `options.timezone` is no IANA zone this server knows
              *     - `locale_unknown`: `options.locale` is no locale this server knows
+             *     - `pdf_standard_unsupported`: `options.pdf_standard` is a standard the template's PDF engine cannot make
              */
             422: {
                 headers: {

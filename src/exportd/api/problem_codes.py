@@ -95,6 +95,9 @@ CODES: dict[str, Code] = {
     "date_range_invalid": Code(422, "`date_from` is after `date_to`"),
     "timezone_unknown": Code(422, "`options.timezone` is no IANA zone this server knows"),
     "locale_unknown": Code(422, "`options.locale` is no locale this server knows"),
+    "pdf_standard_unsupported": Code(
+        422, "`options.pdf_standard` is a standard the template's PDF engine cannot make"
+    ),
     "document_missing": Code(422, "a resume export with no such document and no default"),
     "document_sections_missing": Code(422, "the document lacks a section the template needs"),
     "notify_email_unavailable": Code(422, "email notification on a server without SMTP"),
@@ -133,6 +136,7 @@ _NEW_EXPORT = (
     "template_unknown",
     "template_not_applicable",
     "option_not_applicable",
+    "pdf_standard_unsupported",
     "webhook_url_invalid",
     "webhook_address_refused",
     "plan_unknown",

@@ -16,11 +16,13 @@ One engine per worker process keeps its compilers and font configuration warm.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import io
 import json
 import re
 import unicodedata
+import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -286,10 +288,14 @@ class Renderer:
         stamp = options.created_at.strftime("%Y-%m-%dT%H:%M:%SZ")
         document.metadata.created = document.metadata.modified = stamp
         # The file identifier: from the dates and layout, not random (reproducible).
-        pdf: bytes = document.write_pdf(
-            pdf_identifier=hashlib.sha256(html.encode() + stamp.encode()).hexdigest()[:32].encode(),
-            **pdf_options,
-        )
+        identifier = hashlib.sha256(html.encode() + stamp.encode()).hexdigest()[:32].encode()
+        with warnings.catch_warnings():
+            # WeasyPrint opens its sRGB profile for PDF/A and leaves closing it to the
+            # garbage collector (a ResourceWarning, harmless): one job per process.
+            warnings.simplefilter("ignore", ResourceWarning)
+            pdf: bytes = document.write_pdf(pdf_identifier=identifier, **pdf_options)
+            if "pdf_variant" in pdf_options:
+                gc.collect()
         return pdf
 
     def _chromium_pdf(self, template: Template, html: str, options: RenderOptions) -> bytes:

@@ -25,6 +25,7 @@ from exportd.db.locks import lock_for_transaction
 from exportd.db.tables import exports, jobs
 from exportd.delivery import webhooks
 from exportd.documents.precheck import check_document
+from exportd.documents.render import PDF_STANDARDS, engine_of
 from exportd.documents.templates import builtin_catalogue
 from exportd.errors import (
     Conflict,
@@ -252,15 +253,38 @@ class ExportService:
             params = source.params_model.model_validate(request.params)
         except ValidationError as exc:
             raise _params_invalid(exc) from None
+        template = _template(source, request)
+        options = _options(request)
+        self._check_pdf_standard(template, options)
         return {
             "source": source.name,
             "format": request.format,
             "params": params.model_dump(mode="json"),
             "columns": _columns(source, request),
-            "template": _template(source, request),
+            "template": template,
             "notify": self._notify(principal, request.notify),
-            "options": _options(request),
+            "options": options,
         }
+
+    def _check_pdf_standard(self, template: str | None, options: dict[str, Any] | None) -> None:
+        """A standard the template's engine cannot make is refused now, not made into a
+        file that claims it (Chromium writes no PDF/A)."""
+        standard = (options or {}).get("pdf_standard")
+        found = builtin_catalogue().get(template) if template else None
+        if standard is None or found is None:
+            return
+        engine = engine_of(found, self.settings.pdf_engine)
+        if standard not in PDF_STANDARDS[engine]:
+            raise RequestInvalid(
+                f"the {found.name} template prints with {engine}, which cannot make {standard}",
+                code="pdf_standard_unsupported",
+                errors=[
+                    {
+                        "field": "options.pdf_standard",
+                        "message": f"{engine} makes {list(PDF_STANDARDS[engine]) or 'none'}",
+                    }
+                ],
+            )
 
     def _notify(self, principal: Principal, notify: dict[str, Any] | None) -> dict[str, Any] | None:
         """Email only to the principal's own address (an admin may name any); webhook URLs
@@ -717,7 +741,7 @@ def _progress(
     return {"percent": percent, "rows_done": done, "rows_total": total}
 
 
-_APPLIES_TO = {"keep_partial": "tabular formats only"}
+_APPLIES_TO = {"keep_partial": "tabular formats only", "pdf_standard": "pdf only"}
 
 
 def _options(request: ExportRequest) -> dict[str, Any] | None:
@@ -727,6 +751,8 @@ def _options(request: ExportRequest) -> dict[str, Any] | None:
     misplaced = [k for k in csv_only if k in options and request.format != "csv"]
     if options.get("keep_partial") and request.format in ("pdf", "html"):
         misplaced.append("keep_partial")
+    if options.get("pdf_standard") and request.format != "pdf":
+        misplaced.append("pdf_standard")
     if misplaced:
         raise RequestInvalid(
             f"{', '.join(misplaced)} do not apply to {request.format}",
