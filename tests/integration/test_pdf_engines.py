@@ -9,7 +9,6 @@ import io
 import re
 import subprocess
 import unicodedata
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -176,9 +175,9 @@ def test_chromium_refuses_pdf_a_rather_than_pretend() -> None:
 
 
 @pytest.fixture
-def no_fontconfig_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def no_fontconfig_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("FONTCONFIG_FILE", raising=False)
-    yield
+    return
 
 
 def test_generic_families_resolve_to_bundled_fonts(no_fontconfig_env: None) -> None:
