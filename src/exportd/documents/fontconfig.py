@@ -12,9 +12,10 @@ loaded: WeasyPrint's ``FontConfiguration()``, a browser's start).
 
 from __future__ import annotations
 
+import atexit
 import contextlib
-import hashlib
 import os
+import shutil
 import tempfile
 import threading
 from collections.abc import Iterator, Sequence
@@ -24,32 +25,52 @@ from xml.sax.saxutils import escape
 from exportd.documents.templates import SHARED_FONTS_DIR
 
 _LOCK = threading.Lock()
+_ENV_LOCK = threading.Lock()
+_WRITTEN: dict[tuple[str, ...], Path] = {}
 
 
 def config_file(extra_dirs: Sequence[str | Path] = ()) -> Path:
-    """The ``fonts.conf`` for these folders (written once per set of folders)."""
-    dirs = [SHARED_FONTS_DIR, *(Path(d) for d in extra_dirs)]
-    key = hashlib.sha256("\n".join(str(d.resolve()) for d in dirs).encode()).hexdigest()[:16]
-    home = Path(tempfile.gettempdir()) / f"exportd-fontconfig-{os.getuid()}" / key
-    path = home / "fonts.conf"
-    if path.is_file():
-        return path
-    home.mkdir(parents=True, exist_ok=True)
-    lines = [f"  <dir>{escape(str(d.resolve()))}</dir>" for d in dirs]
-    # Generic families resolve to the bundled Noto Sans (there is nothing else to find).
+    """The ``fonts.conf`` for these folders, written once per process and set of folders
+    into a private temporary folder (``mkdtemp``: mode 0700, a name no one can guess, so
+    no other local user can plant a configuration or a font; removed at exit)."""
+    dirs = [SHARED_FONTS_DIR.resolve(), *(Path(d).resolve() for d in extra_dirs)]
+    key = tuple(str(d) for d in dirs)
+    with _LOCK:
+        path = _WRITTEN.get(key)
+        if path is None:
+            path = _WRITTEN[key] = _write(dirs)
+    return path
+
+
+def _write(dirs: list[Path]) -> Path:
+    home = Path(tempfile.mkdtemp(prefix="exportd-fontconfig-"))
+    atexit.register(_remove, home, os.getpid())
+    lines = [f"  <dir>{escape(str(d))}</dir>" for d in dirs]
+    # Generic families resolve to bundled fonts (there is nothing else to find).
     generic = "".join(
-        f"  <alias><family>{name}</family><prefer><family>Noto Sans</family></prefer></alias>\n"
-        for name in ("sans-serif", "serif", "monospace", "system-ui", "emoji")
+        f"  <alias><family>{name}</family><prefer><family>{font}</family></prefer></alias>\n"
+        for name, font in (
+            ("sans-serif", "Noto Sans"),
+            ("serif", "Noto Sans"),
+            ("monospace", "Noto Sans"),
+            ("system-ui", "Noto Sans"),
+            ("emoji", "Noto Emoji"),
+        )
     )
     text = (
         '<?xml version="1.0"?>\n<!DOCTYPE fontconfig SYSTEM "urn:fontconfig:fonts.dtd">\n'
         "<fontconfig>\n" + "\n".join(lines) + "\n"
         f"  <cachedir>{escape(str(home / 'cache'))}</cachedir>\n{generic}</fontconfig>\n"
     )
-    partial = home / f"fonts.conf.{os.getpid()}"
-    partial.write_text(text)
-    partial.replace(path)  # atomic: another process may be writing the same file
+    path = home / "fonts.conf"
+    path.write_text(text)
     return path
+
+
+def _remove(home: Path, owner: int) -> None:
+    # A forked child inherits the exit hook: only the process that wrote it removes it.
+    if os.getpid() == owner:
+        shutil.rmtree(home, ignore_errors=True)
 
 
 @contextlib.contextmanager
@@ -57,7 +78,7 @@ def only_these_fonts(extra_dirs: Sequence[str | Path] = ()) -> Iterator[None]:
     """While inside, a Fontconfig configuration loaded in this process sees only the
     bundled fonts and ``extra_dirs``."""
     path = str(config_file(extra_dirs))
-    with _LOCK:
+    with _ENV_LOCK:
         before = os.environ.get("FONTCONFIG_FILE")
         os.environ["FONTCONFIG_FILE"] = path
         try:
