@@ -94,6 +94,9 @@ REGISTRY: dict[str, Code] = {
     "template_unknown": Code(422, "no template of that name"),
     "template_not_applicable": Code(422, "a template for a source of rows"),
     "option_not_applicable": Code(422, "an option the format does not take"),
+    "pdf_standard_unsupported": Code(
+        422, "`options.pdf_standard` is a standard the template's PDF engine cannot make"
+    ),
     "notify_email_not_allowed": Code(422, "an email other than the token's own (admins may)"),
     "webhook_url_invalid": Code(422, "the webhook URL is not http(s)://host/…"),
     "webhook_address_refused": Code(422, "the webhook URL names a private address"),
