@@ -35,6 +35,7 @@ SCRIPTS = [
     ("connections", {}),
     ("document_render", {}),
     ("document_e2e", {}),
+    ("small_exports", {}),
 ]
 PACKAGES = [
     "exportd", "sqlalchemy", "psycopg", "pyarrow", "xlsxwriter", "rustpy-xlsxwriter",
