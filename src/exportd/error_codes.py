@@ -173,6 +173,12 @@ REGISTRY: dict[str, Code] = {
     ),
     "value_unwritable": Code(None, "a value the format cannot hold", FAILURE),
     "source_query_failed": Code(None, "the data connection refused the source's query", FAILURE),
+    "connection_unavailable": Code(
+        None, "a named data connection cannot be opened (down, unreachable); retried", FAILURE
+    ),
+    "statement_timeout": Code(
+        None, "the source's query ran past its connection's `statement_timeout_s`", FAILURE
+    ),
     "storage_unavailable": Code(None, "the artifact store failed; retried", FAILURE),
     "storage_key_invalid": Code(None, "a storage key outside the store's root (a bug)", FAILURE),
     "smtp_missing": Code(None, "an email delivery on a server without `EXPORTD_SMTP_URL`", FAILURE),
