@@ -84,6 +84,30 @@ def test_unset_optional_params_bind_null(journal: Database) -> None:
         assert source.count(conn, "eve", params) > 0
 
 
+def test_unset_optional_params_of_every_type_bind_typed_nulls(journal: Database) -> None:
+    # PostgreSQL must know each NULL's type to run ``:p IS NULL`` (psycopg sends none).
+    optional = {
+        "integer": "quantity",
+        "number": "pnl",
+        "boolean": "(pnl > 0)",
+        "string": "symbol",
+        "date": "CAST(closed_at AS DATE)",
+    }
+    clauses = " ".join(f"AND (:p_{t} IS NULL OR {e} = :p_{t})" for t, e in optional.items())
+    spec = {
+        **BIG_WINS,
+        "sql": f"SELECT symbol, pnl, closed_at FROM demo_trades WHERE owner_id = :owner_id "
+        f"AND pnl >= :min_pnl {clauses} ORDER BY id",
+        "params": [BIG_WINS["params"][0], *({"name": f"p_{t}", "type": t} for t in optional)],
+    }
+    source = load_sources([], [spec]).get("big_wins")
+    assert source is not None
+    params = source.params_model.model_validate({"min_pnl": 900})
+    with journal.read() as conn:
+        assert source.count(conn, "eve", params) > 0
+        assert sum(len(b) for b in source.batches(conn, "eve", params, ["pnl"], batch_size=100)) > 0
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [

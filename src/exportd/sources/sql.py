@@ -28,16 +28,20 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 from sqlalchemy import (
+    BindParameter,
     Boolean,
+    ColumnElement,
     Date,
     Float,
     Integer,
     String,
     TextualSelect,
     bindparam,
+    cast,
     column,
     text,
 )
+from sqlalchemy.types import TypeDecorator
 
 from exportd.db.types import UTCDateTime
 from exportd.errors import ConfigError
@@ -47,11 +51,33 @@ from exportd.sources.query import QuerySource
 
 ColumnType = Literal["integer", "number", "string", "boolean", "datetime", "date"]
 TabularFormat = Literal["csv", "jsonl", "json", "xlsx", "parquet"]
+class _CastFloat(TypeDecorator[float]):
+    """A number param that PostgreSQL sees typed (``CAST($1 AS FLOAT)``) like the others:
+    SQLAlchemy's psycopg dialect casts strings, integers and dates but not floats or
+    booleans, and an untyped NULL in ``:p IS NULL`` is refused as ambiguous."""
+
+    impl = Float
+    cache_ok = True
+
+    def bind_expression(self, bindvalue: BindParameter[float]) -> ColumnElement[float]:
+        return cast(bindvalue, Float)
+
+
+class _CastBoolean(TypeDecorator[bool]):
+    """A boolean param typed for PostgreSQL, as ``_CastFloat``."""
+
+    impl = Boolean
+    cache_ok = True
+
+    def bind_expression(self, bindvalue: BindParameter[bool]) -> ColumnElement[bool]:
+        return cast(bindvalue, Boolean)
+
+
 _SQL_TYPES: dict[str, Any] = {
     "integer": Integer(),
-    "number": Float(),
+    "number": _CastFloat(),
     "string": String(),
-    "boolean": Boolean(),
+    "boolean": _CastBoolean(),
     "datetime": UTCDateTime(),
     "date": Date(),
 }
