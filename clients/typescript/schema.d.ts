@@ -232,7 +232,8 @@ export interface paths {
         put?: never;
         /**
          * Create Document
-         * @description Store a resume. The first one becomes the default.
+         * @description Store a resume, given as exportd's `content` or as a JSON Resume (`jsonresume`).
+         *     The first one becomes the default.
          *
          *     Needs the `documents:write` scope (a user's token holds every scope but `admin`).
          */
@@ -281,7 +282,8 @@ export interface paths {
         get: operations["get_document"];
         /**
          * Update Document
-         * @description Replace a document's content (and optionally its title).
+         * @description Replace a document's content (and optionally its title), from exportd's `content`
+         *     or a JSON Resume (`jsonresume`).
          *
          *     Needs the `documents:write` scope (a user's token holds every scope but `admin`).
          */
@@ -796,10 +798,18 @@ export interface components {
         };
         /** DocumentIn */
         DocumentIn: {
+            /**
+             * Content
+             * @description exportd's resume
+             */
+            content?: components["schemas"]["Resume"] | null;
+            /**
+             * Jsonresume
+             * @description a JSON Resume (schema v1), mapped onto exportd's resume when stored
+             */
+            jsonresume?: components["schemas"]["JsonResume"] | null;
             /** Title */
             title: string;
-            /** Content */
-            content: components["schemas"]["Resume"];
         };
         /** DocumentOut */
         DocumentOut: {
@@ -828,10 +838,18 @@ export interface components {
         };
         /** DocumentUpdate */
         DocumentUpdate: {
+            /**
+             * Content
+             * @description exportd's resume
+             */
+            content?: components["schemas"]["Resume"] | null;
+            /**
+             * Jsonresume
+             * @description a JSON Resume (schema v1), mapped onto exportd's resume when stored
+             */
+            jsonresume?: components["schemas"]["JsonResume"] | null;
             /** Title */
             title?: string | null;
-            /** Content */
-            content: components["schemas"]["Resume"];
         };
         /** EducationItem */
         EducationItem: {
@@ -1065,6 +1083,288 @@ export interface components {
              * @constant
              */
             status: "ok";
+        };
+        /**
+         * JsonResume
+         * @description A resume as JSON Resume schema v1 (https://jsonresume.org/schema).
+         */
+        JsonResume: {
+            /** $Schema */
+            $schema?: string | null;
+            basics: components["schemas"]["JsonResumeBasics"];
+            /** Work */
+            work?: components["schemas"]["JsonResumeWork"][] | null;
+            /** Volunteer */
+            volunteer?: components["schemas"]["JsonResumeVolunteer"][] | null;
+            /** Education */
+            education?: components["schemas"]["JsonResumeEducation"][] | null;
+            /** Awards */
+            awards?: components["schemas"]["JsonResumeAward"][] | null;
+            /** Certificates */
+            certificates?: components["schemas"]["JsonResumeCertificate"][] | null;
+            /** Publications */
+            publications?: components["schemas"]["JsonResumePublication"][] | null;
+            /** Skills */
+            skills?: components["schemas"]["JsonResumeSkill"][] | null;
+            /** Languages */
+            languages?: components["schemas"]["JsonResumeLanguage"][] | null;
+            /** Interests */
+            interests?: components["schemas"]["JsonResumeInterest"][] | null;
+            /** References */
+            references?: components["schemas"]["JsonResumeReference"][] | null;
+            /** Projects */
+            projects?: components["schemas"]["JsonResumeProject"][] | null;
+            meta?: components["schemas"]["JsonResumeMeta"] | null;
+        };
+        /** JsonResumeAward */
+        JsonResumeAward: {
+            /** Title */
+            title?: string | null;
+            /** Date */
+            date?: string | null;
+            /** Awarder */
+            awarder?: string | null;
+            /** Summary */
+            summary?: string | null;
+        } & {
+            [key: string]: unknown;
+        };
+        /** JsonResumeBasics */
+        JsonResumeBasics: {
+            /**
+             * Name
+             * @description required by exportd
+             */
+            name: string;
+            /** Label */
+            label?: string | null;
+            /**
+             * Image
+             * @description not kept: templates fetch nothing
+             */
+            image?: string | null;
+            /** Email */
+            email?: string | null;
+            /** Phone */
+            phone?: string | null;
+            /** Url */
+            url?: string | null;
+            /** Summary */
+            summary?: string | null;
+            location?: components["schemas"]["JsonResumeLocation"] | null;
+            /** Profiles */
+            profiles?: components["schemas"]["JsonResumeSocialProfile"][] | null;
+        } & {
+            [key: string]: unknown;
+        };
+        /** JsonResumeCertificate */
+        JsonResumeCertificate: {
+            /** Name */
+            name?: string | null;
+            /** Date */
+            date?: string | null;
+            /** Url */
+            url?: string | null;
+            /** Issuer */
+            issuer?: string | null;
+        } & {
+            [key: string]: unknown;
+        };
+        /** JsonResumeEducation */
+        JsonResumeEducation: {
+            /**
+             * Institution
+             * @description required by exportd
+             */
+            institution: string;
+            /** Url */
+            url?: string | null;
+            /** Area */
+            area?: string | null;
+            /** Studytype */
+            studyType?: string | null;
+            /** Startdate */
+            startDate?: string | null;
+            /** Enddate */
+            endDate?: string | null;
+            /** Score */
+            score?: string | null;
+            /** Courses */
+            courses?: string[] | null;
+        } & {
+            [key: string]: unknown;
+        };
+        /** JsonResumeInterest */
+        JsonResumeInterest: {
+            /** Name */
+            name?: string | null;
+            /** Keywords */
+            keywords?: string[] | null;
+        } & {
+            [key: string]: unknown;
+        };
+        /** JsonResumeLanguage */
+        JsonResumeLanguage: {
+            /** Language */
+            language?: string | null;
+            /** Fluency */
+            fluency?: string | null;
+        } & {
+            [key: string]: unknown;
+        };
+        /** JsonResumeLocation */
+        JsonResumeLocation: {
+            /** Address */
+            address?: string | null;
+            /** Postalcode */
+            postalCode?: string | null;
+            /** City */
+            city?: string | null;
+            /**
+             * Countrycode
+             * @description ISO-3166-1 ALPHA-2
+             */
+            countryCode?: string | null;
+            /** Region */
+            region?: string | null;
+        } & {
+            [key: string]: unknown;
+        };
+        /** JsonResumeMeta */
+        JsonResumeMeta: {
+            /** Canonical */
+            canonical?: string | null;
+            /** Version */
+            version?: string | null;
+            /** Lastmodified */
+            lastModified?: string | null;
+        } & {
+            [key: string]: unknown;
+        };
+        /** JsonResumeProject */
+        JsonResumeProject: {
+            /** Name */
+            name?: string | null;
+            /** Description */
+            description?: string | null;
+            /** Highlights */
+            highlights?: string[] | null;
+            /** Keywords */
+            keywords?: string[] | null;
+            /** Startdate */
+            startDate?: string | null;
+            /** Enddate */
+            endDate?: string | null;
+            /** Url */
+            url?: string | null;
+            /** Roles */
+            roles?: string[] | null;
+            /** Entity */
+            entity?: string | null;
+            /** Type */
+            type?: string | null;
+        } & {
+            [key: string]: unknown;
+        };
+        /** JsonResumePublication */
+        JsonResumePublication: {
+            /** Name */
+            name?: string | null;
+            /** Publisher */
+            publisher?: string | null;
+            /** Releasedate */
+            releaseDate?: string | null;
+            /** Url */
+            url?: string | null;
+            /** Summary */
+            summary?: string | null;
+        } & {
+            [key: string]: unknown;
+        };
+        /** JsonResumeReference */
+        JsonResumeReference: {
+            /** Name */
+            name?: string | null;
+            /** Reference */
+            reference?: string | null;
+        } & {
+            [key: string]: unknown;
+        };
+        /** JsonResumeSkill */
+        JsonResumeSkill: {
+            /** Name */
+            name?: string | null;
+            /** Level */
+            level?: string | null;
+            /** Keywords */
+            keywords?: string[] | null;
+        } & {
+            [key: string]: unknown;
+        };
+        /** JsonResumeSocialProfile */
+        JsonResumeSocialProfile: {
+            /** Network */
+            network?: string | null;
+            /** Username */
+            username?: string | null;
+            /** Url */
+            url?: string | null;
+        } & {
+            [key: string]: unknown;
+        };
+        /** JsonResumeVolunteer */
+        JsonResumeVolunteer: {
+            /**
+             * Organization
+             * @description required by exportd
+             */
+            organization: string;
+            /**
+             * Position
+             * @description required by exportd
+             */
+            position: string;
+            /** Url */
+            url?: string | null;
+            /** Startdate */
+            startDate?: string | null;
+            /** Enddate */
+            endDate?: string | null;
+            /** Summary */
+            summary?: string | null;
+            /** Highlights */
+            highlights?: string[] | null;
+        } & {
+            [key: string]: unknown;
+        };
+        /** JsonResumeWork */
+        JsonResumeWork: {
+            /**
+             * Name
+             * @description required by exportd
+             */
+            name: string;
+            /** Location */
+            location?: string | null;
+            /** Description */
+            description?: string | null;
+            /**
+             * Position
+             * @description required by exportd
+             */
+            position: string;
+            /** Url */
+            url?: string | null;
+            /** Startdate */
+            startDate?: string | null;
+            /** Enddate */
+            endDate?: string | null;
+            /** Summary */
+            summary?: string | null;
+            /** Highlights */
+            highlights?: string[] | null;
+        } & {
+            [key: string]: unknown;
         };
         /**
          * Limits
@@ -3112,6 +3412,7 @@ export interface operations {
              *     - `text_invalid`: a NUL character or a lone surrogate anywhere in the request
              *     - `document_invalid`: the content is not a resume; `errors` names fields
              *     - `document_too_large`: the document is larger than 32 KiB
+             *     - `jsonresume_invalid`: a JSON Resume that does not validate or fit; `errors` point
              *     - `too_many_sections`: more sections than `EXPORTD_MAX_DOCUMENT_SECTIONS`
              */
             422: {
@@ -3493,6 +3794,7 @@ export interface operations {
              *     - `text_invalid`: a NUL character or a lone surrogate anywhere in the request
              *     - `document_invalid`: the content is not a resume; `errors` names fields
              *     - `document_too_large`: the document is larger than 32 KiB
+             *     - `jsonresume_invalid`: a JSON Resume that does not validate or fit; `errors` point
              *     - `too_many_sections`: more sections than `EXPORTD_MAX_DOCUMENT_SECTIONS`
              */
             422: {
