@@ -23,9 +23,16 @@ from __future__ import annotations
 import calendar
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+)
 from pydantic.alias_generators import to_camel
 
 from exportd.documents.models import Resume
@@ -50,154 +57,178 @@ Date = Annotated[
     AfterValidator(_on_the_calendar),
 ]
 Strings = list[str]
+T = TypeVar("T")
+
+
+def _not_null(value: T | None) -> T:
+    if value is None:  # the schema's types are never null
+        raise ValueError("null is not allowed: leave the property out")
+    return value
+
+
+# A property that may be left out, but is never null.
+Opt = Annotated[T | None, BeforeValidator(_not_null)]
+
+
+def _without_null(schema: dict[str, Any]) -> None:
+    """The JSON Schema as the standard's: ``type: string``, not ``string or null``."""
+    for prop in schema.get("properties", {}).values():
+        choices = prop.pop("anyOf", None)
+        if choices is not None:
+            (kept,) = [choice for choice in choices if choice != {"type": "null"}]
+            prop.update(kept)
+        if "default" in prop and prop["default"] is None:
+            del prop["default"]
 
 
 class _Open(BaseModel):
     """An object of the schema: its properties typed, others allowed (and not kept)."""
 
-    model_config = ConfigDict(extra="allow", alias_generator=to_camel)
+    model_config = ConfigDict(
+        extra="allow", alias_generator=to_camel, json_schema_extra=_without_null
+    )
 
 
 class JsonResumeLocation(_Open):
-    address: str | None = None
-    postal_code: str | None = None
-    city: str | None = None
-    country_code: str | None = Field(default=None, description="ISO-3166-1 ALPHA-2")
-    region: str | None = None
+    address: Opt[str] = None
+    postal_code: Opt[str] = None
+    city: Opt[str] = None
+    country_code: Opt[str] = Field(default=None, description="ISO-3166-1 ALPHA-2")
+    region: Opt[str] = None
 
 
 class JsonResumeSocialProfile(_Open):
-    network: str | None = None
-    username: str | None = None
-    url: str | None = None
+    network: Opt[str] = None
+    username: Opt[str] = None
+    url: Opt[str] = None
 
 
 class JsonResumeBasics(_Open):
     name: str = Field(description="required by exportd")
-    label: str | None = None
-    image: str | None = Field(default=None, description="not kept: templates fetch nothing")
-    email: str | None = None
-    phone: str | None = None
-    url: str | None = None
-    summary: str | None = None
-    location: JsonResumeLocation | None = None
-    profiles: list[JsonResumeSocialProfile] | None = None
+    label: Opt[str] = None
+    image: Opt[str] = Field(default=None, description="not kept: templates fetch nothing")
+    email: Opt[str] = None
+    phone: Opt[str] = None
+    url: Opt[str] = None
+    summary: Opt[str] = None
+    location: Opt[JsonResumeLocation] = None
+    profiles: Opt[list[JsonResumeSocialProfile]] = None
 
 
 class JsonResumeWork(_Open):
     name: str = Field(description="required by exportd")
-    location: str | None = None
-    description: str | None = None
+    location: Opt[str] = None
+    description: Opt[str] = None
     position: str = Field(description="required by exportd")
-    url: str | None = None
-    start_date: Date | None = None
-    end_date: Date | None = None
-    summary: str | None = None
-    highlights: Strings | None = None
+    url: Opt[str] = None
+    start_date: Opt[Date] = None
+    end_date: Opt[Date] = None
+    summary: Opt[str] = None
+    highlights: Opt[Strings] = None
 
 
 class JsonResumeVolunteer(_Open):
     organization: str = Field(description="required by exportd")
     position: str = Field(description="required by exportd")
-    url: str | None = None
-    start_date: Date | None = None
-    end_date: Date | None = None
-    summary: str | None = None
-    highlights: Strings | None = None
+    url: Opt[str] = None
+    start_date: Opt[Date] = None
+    end_date: Opt[Date] = None
+    summary: Opt[str] = None
+    highlights: Opt[Strings] = None
 
 
 class JsonResumeEducation(_Open):
     institution: str = Field(description="required by exportd")
-    url: str | None = None
-    area: str | None = None
-    study_type: str | None = None
-    start_date: Date | None = None
-    end_date: Date | None = None
-    score: str | None = None
-    courses: Strings | None = None
+    url: Opt[str] = None
+    area: Opt[str] = None
+    study_type: Opt[str] = None
+    start_date: Opt[Date] = None
+    end_date: Opt[Date] = None
+    score: Opt[str] = None
+    courses: Opt[Strings] = None
 
 
 class JsonResumeAward(_Open):
-    title: str | None = None
-    date: Date | None = None
-    awarder: str | None = None
-    summary: str | None = None
+    title: Opt[str] = None
+    date: Opt[Date] = None
+    awarder: Opt[str] = None
+    summary: Opt[str] = None
 
 
 class JsonResumeCertificate(_Open):
-    name: str | None = None
-    date: Date | None = None
-    url: str | None = None
-    issuer: str | None = None
+    name: Opt[str] = None
+    date: Opt[Date] = None
+    url: Opt[str] = None
+    issuer: Opt[str] = None
 
 
 class JsonResumePublication(_Open):
-    name: str | None = None
-    publisher: str | None = None
-    release_date: Date | None = None
-    url: str | None = None
-    summary: str | None = None
+    name: Opt[str] = None
+    publisher: Opt[str] = None
+    release_date: Opt[Date] = None
+    url: Opt[str] = None
+    summary: Opt[str] = None
 
 
 class JsonResumeSkill(_Open):
-    name: str | None = None
-    level: str | None = None
-    keywords: Strings | None = None
+    name: Opt[str] = None
+    level: Opt[str] = None
+    keywords: Opt[Strings] = None
 
 
 class JsonResumeLanguage(_Open):
-    language: str | None = None
-    fluency: str | None = None
+    language: Opt[str] = None
+    fluency: Opt[str] = None
 
 
 class JsonResumeInterest(_Open):
-    name: str | None = None
-    keywords: Strings | None = None
+    name: Opt[str] = None
+    keywords: Opt[Strings] = None
 
 
 class JsonResumeReference(_Open):
-    name: str | None = None
-    reference: str | None = None
+    name: Opt[str] = None
+    reference: Opt[str] = None
 
 
 class JsonResumeProject(_Open):
-    name: str | None = None
-    description: str | None = None
-    highlights: Strings | None = None
-    keywords: Strings | None = None
-    start_date: Date | None = None
-    end_date: Date | None = None
-    url: str | None = None
-    roles: Strings | None = None
-    entity: str | None = None
-    type: str | None = None
+    name: Opt[str] = None
+    description: Opt[str] = None
+    highlights: Opt[Strings] = None
+    keywords: Opt[Strings] = None
+    start_date: Opt[Date] = None
+    end_date: Opt[Date] = None
+    url: Opt[str] = None
+    roles: Opt[Strings] = None
+    entity: Opt[str] = None
+    type: Opt[str] = None
 
 
 class JsonResumeMeta(_Open):
-    canonical: str | None = None
-    version: str | None = None
-    last_modified: str | None = None
+    canonical: Opt[str] = None
+    version: Opt[str] = None
+    last_modified: Opt[str] = None
 
 
 class JsonResume(BaseModel):
     """A resume as JSON Resume schema v1 (https://jsonresume.org/schema)."""
 
-    model_config = ConfigDict(extra="forbid", title="JsonResume")
+    model_config = ConfigDict(extra="forbid", title="JsonResume", json_schema_extra=_without_null)
 
-    schema_: str | None = Field(default=None, alias="$schema")
+    schema_: Opt[str] = Field(default=None, alias="$schema")
     basics: JsonResumeBasics
-    work: list[JsonResumeWork] | None = None
-    volunteer: list[JsonResumeVolunteer] | None = None
-    education: list[JsonResumeEducation] | None = None
-    awards: list[JsonResumeAward] | None = None
-    certificates: list[JsonResumeCertificate] | None = None
-    publications: list[JsonResumePublication] | None = None
-    skills: list[JsonResumeSkill] | None = None
-    languages: list[JsonResumeLanguage] | None = None
-    interests: list[JsonResumeInterest] | None = None
-    references: list[JsonResumeReference] | None = None
-    projects: list[JsonResumeProject] | None = None
-    meta: JsonResumeMeta | None = None
+    work: Opt[list[JsonResumeWork]] = None
+    volunteer: Opt[list[JsonResumeVolunteer]] = None
+    education: Opt[list[JsonResumeEducation]] = None
+    awards: Opt[list[JsonResumeAward]] = None
+    certificates: Opt[list[JsonResumeCertificate]] = None
+    publications: Opt[list[JsonResumePublication]] = None
+    skills: Opt[list[JsonResumeSkill]] = None
+    languages: Opt[list[JsonResumeLanguage]] = None
+    interests: Opt[list[JsonResumeInterest]] = None
+    references: Opt[list[JsonResumeReference]] = None
+    projects: Opt[list[JsonResumeProject]] = None
+    meta: Opt[JsonResumeMeta] = None
 
 
 # -- mapping -----------------------------------------------------------------------------
