@@ -1090,42 +1090,45 @@ export interface components {
          */
         JsonResume: {
             /** $Schema */
-            $schema?: string | null;
+            $schema?: string;
             basics: components["schemas"]["JsonResumeBasics"];
             /** Work */
-            work?: components["schemas"]["JsonResumeWork"][] | null;
+            work?: components["schemas"]["JsonResumeWork"][];
             /** Volunteer */
-            volunteer?: components["schemas"]["JsonResumeVolunteer"][] | null;
+            volunteer?: components["schemas"]["JsonResumeVolunteer"][];
             /** Education */
-            education?: components["schemas"]["JsonResumeEducation"][] | null;
+            education?: components["schemas"]["JsonResumeEducation"][];
             /** Awards */
-            awards?: components["schemas"]["JsonResumeAward"][] | null;
+            awards?: components["schemas"]["JsonResumeAward"][];
             /** Certificates */
-            certificates?: components["schemas"]["JsonResumeCertificate"][] | null;
+            certificates?: components["schemas"]["JsonResumeCertificate"][];
             /** Publications */
-            publications?: components["schemas"]["JsonResumePublication"][] | null;
+            publications?: components["schemas"]["JsonResumePublication"][];
             /** Skills */
-            skills?: components["schemas"]["JsonResumeSkill"][] | null;
+            skills?: components["schemas"]["JsonResumeSkill"][];
             /** Languages */
-            languages?: components["schemas"]["JsonResumeLanguage"][] | null;
+            languages?: components["schemas"]["JsonResumeLanguage"][];
             /** Interests */
-            interests?: components["schemas"]["JsonResumeInterest"][] | null;
+            interests?: components["schemas"]["JsonResumeInterest"][];
             /** References */
-            references?: components["schemas"]["JsonResumeReference"][] | null;
+            references?: components["schemas"]["JsonResumeReference"][];
             /** Projects */
-            projects?: components["schemas"]["JsonResumeProject"][] | null;
-            meta?: components["schemas"]["JsonResumeMeta"] | null;
+            projects?: components["schemas"]["JsonResumeProject"][];
+            meta?: components["schemas"]["JsonResumeMeta"];
         };
         /** JsonResumeAward */
         JsonResumeAward: {
             /** Title */
-            title?: string | null;
-            /** Date */
-            date?: string | null;
+            title?: string;
+            /**
+             * Date
+             * @description ISO 8601: YYYY, YYYY-MM or YYYY-MM-DD
+             */
+            date?: string;
             /** Awarder */
-            awarder?: string | null;
+            awarder?: string;
             /** Summary */
-            summary?: string | null;
+            summary?: string;
         } & {
             [key: string]: unknown;
         };
@@ -1137,36 +1140,39 @@ export interface components {
              */
             name: string;
             /** Label */
-            label?: string | null;
+            label?: string;
             /**
              * Image
              * @description not kept: templates fetch nothing
              */
-            image?: string | null;
+            image?: string;
             /** Email */
-            email?: string | null;
+            email?: string;
             /** Phone */
-            phone?: string | null;
+            phone?: string;
             /** Url */
-            url?: string | null;
+            url?: string;
             /** Summary */
-            summary?: string | null;
-            location?: components["schemas"]["JsonResumeLocation"] | null;
+            summary?: string;
+            location?: components["schemas"]["JsonResumeLocation"];
             /** Profiles */
-            profiles?: components["schemas"]["JsonResumeSocialProfile"][] | null;
+            profiles?: components["schemas"]["JsonResumeSocialProfile"][];
         } & {
             [key: string]: unknown;
         };
         /** JsonResumeCertificate */
         JsonResumeCertificate: {
             /** Name */
-            name?: string | null;
-            /** Date */
-            date?: string | null;
+            name?: string;
+            /**
+             * Date
+             * @description ISO 8601: YYYY, YYYY-MM or YYYY-MM-DD
+             */
+            date?: string;
             /** Url */
-            url?: string | null;
+            url?: string;
             /** Issuer */
-            issuer?: string | null;
+            issuer?: string;
         } & {
             [key: string]: unknown;
         };
@@ -1178,191 +1184,218 @@ export interface components {
              */
             institution: string;
             /** Url */
-            url?: string | null;
+            url?: string;
             /** Area */
-            area?: string | null;
+            area?: string;
             /** Studytype */
-            studyType?: string | null;
-            /** Startdate */
-            startDate?: string | null;
-            /** Enddate */
-            endDate?: string | null;
+            studyType?: string;
+            /**
+             * Startdate
+             * @description ISO 8601: YYYY, YYYY-MM or YYYY-MM-DD
+             */
+            startDate?: string;
+            /**
+             * Enddate
+             * @description ISO 8601: YYYY, YYYY-MM or YYYY-MM-DD
+             */
+            endDate?: string;
             /** Score */
-            score?: string | null;
+            score?: string;
             /** Courses */
-            courses?: string[] | null;
+            courses?: string[];
         } & {
             [key: string]: unknown;
         };
         /** JsonResumeInterest */
         JsonResumeInterest: {
             /** Name */
-            name?: string | null;
+            name?: string;
             /** Keywords */
-            keywords?: string[] | null;
+            keywords?: string[];
         } & {
             [key: string]: unknown;
         };
         /** JsonResumeLanguage */
         JsonResumeLanguage: {
             /** Language */
-            language?: string | null;
+            language?: string;
             /** Fluency */
-            fluency?: string | null;
+            fluency?: string;
         } & {
             [key: string]: unknown;
         };
         /** JsonResumeLocation */
         JsonResumeLocation: {
             /** Address */
-            address?: string | null;
+            address?: string;
             /** Postalcode */
-            postalCode?: string | null;
+            postalCode?: string;
             /** City */
-            city?: string | null;
+            city?: string;
             /**
              * Countrycode
              * @description ISO-3166-1 ALPHA-2
              */
-            countryCode?: string | null;
+            countryCode?: string;
             /** Region */
-            region?: string | null;
+            region?: string;
         } & {
             [key: string]: unknown;
         };
         /** JsonResumeMeta */
         JsonResumeMeta: {
             /** Canonical */
-            canonical?: string | null;
+            canonical?: string;
             /** Version */
-            version?: string | null;
+            version?: string;
             /** Lastmodified */
-            lastModified?: string | null;
+            lastModified?: string;
         } & {
             [key: string]: unknown;
         };
         /** JsonResumeProject */
         JsonResumeProject: {
             /** Name */
-            name?: string | null;
+            name?: string;
             /** Description */
-            description?: string | null;
+            description?: string;
             /** Highlights */
-            highlights?: string[] | null;
+            highlights?: string[];
             /** Keywords */
-            keywords?: string[] | null;
-            /** Startdate */
-            startDate?: string | null;
-            /** Enddate */
-            endDate?: string | null;
+            keywords?: string[];
+            /**
+             * Startdate
+             * @description ISO 8601: YYYY, YYYY-MM or YYYY-MM-DD
+             */
+            startDate?: string;
+            /**
+             * Enddate
+             * @description ISO 8601: YYYY, YYYY-MM or YYYY-MM-DD
+             */
+            endDate?: string;
             /** Url */
-            url?: string | null;
+            url?: string;
             /** Roles */
-            roles?: string[] | null;
+            roles?: string[];
             /** Entity */
-            entity?: string | null;
+            entity?: string;
             /** Type */
-            type?: string | null;
+            type?: string;
         } & {
             [key: string]: unknown;
         };
         /** JsonResumePublication */
         JsonResumePublication: {
             /** Name */
-            name?: string | null;
+            name?: string;
             /** Publisher */
-            publisher?: string | null;
-            /** Releasedate */
-            releaseDate?: string | null;
+            publisher?: string;
+            /**
+             * Releasedate
+             * @description ISO 8601: YYYY, YYYY-MM or YYYY-MM-DD
+             */
+            releaseDate?: string;
             /** Url */
-            url?: string | null;
+            url?: string;
             /** Summary */
-            summary?: string | null;
+            summary?: string;
         } & {
             [key: string]: unknown;
         };
         /** JsonResumeReference */
         JsonResumeReference: {
             /** Name */
-            name?: string | null;
+            name?: string;
             /** Reference */
-            reference?: string | null;
+            reference?: string;
         } & {
             [key: string]: unknown;
         };
         /** JsonResumeSkill */
         JsonResumeSkill: {
             /** Name */
-            name?: string | null;
+            name?: string;
             /** Level */
-            level?: string | null;
+            level?: string;
             /** Keywords */
-            keywords?: string[] | null;
+            keywords?: string[];
         } & {
             [key: string]: unknown;
         };
         /** JsonResumeSocialProfile */
         JsonResumeSocialProfile: {
             /** Network */
-            network?: string | null;
+            network?: string;
             /** Username */
-            username?: string | null;
+            username?: string;
             /** Url */
-            url?: string | null;
+            url?: string;
         } & {
             [key: string]: unknown;
         };
         /** JsonResumeVolunteer */
         JsonResumeVolunteer: {
             /**
-             * Organization
-             * @description required by exportd
-             */
-            organization: string;
-            /**
              * Position
              * @description required by exportd
              */
             position: string;
             /** Url */
-            url?: string | null;
-            /** Startdate */
-            startDate?: string | null;
-            /** Enddate */
-            endDate?: string | null;
+            url?: string;
+            /**
+             * Startdate
+             * @description ISO 8601: YYYY, YYYY-MM or YYYY-MM-DD
+             */
+            startDate?: string;
+            /**
+             * Enddate
+             * @description ISO 8601: YYYY, YYYY-MM or YYYY-MM-DD
+             */
+            endDate?: string;
             /** Summary */
-            summary?: string | null;
+            summary?: string;
             /** Highlights */
-            highlights?: string[] | null;
+            highlights?: string[];
+            /**
+             * Organization
+             * @description required by exportd
+             */
+            organization: string;
         } & {
             [key: string]: unknown;
         };
         /** JsonResumeWork */
         JsonResumeWork: {
             /**
-             * Name
-             * @description required by exportd
-             */
-            name: string;
-            /** Location */
-            location?: string | null;
-            /** Description */
-            description?: string | null;
-            /**
              * Position
              * @description required by exportd
              */
             position: string;
             /** Url */
-            url?: string | null;
-            /** Startdate */
-            startDate?: string | null;
-            /** Enddate */
-            endDate?: string | null;
+            url?: string;
+            /**
+             * Startdate
+             * @description ISO 8601: YYYY, YYYY-MM or YYYY-MM-DD
+             */
+            startDate?: string;
+            /**
+             * Enddate
+             * @description ISO 8601: YYYY, YYYY-MM or YYYY-MM-DD
+             */
+            endDate?: string;
             /** Summary */
-            summary?: string | null;
+            summary?: string;
             /** Highlights */
-            highlights?: string[] | null;
+            highlights?: string[];
+            /**
+             * Name
+             * @description required by exportd
+             */
+            name: string;
+            /** Location */
+            location?: string;
+            /** Description */
+            description?: string;
         } & {
             [key: string]: unknown;
         };

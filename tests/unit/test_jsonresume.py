@@ -47,6 +47,7 @@ def test_basics_become_the_profile_and_its_links() -> None:
                     {"network": "GitHub", "username": "grace", "url": "https://github.com/grace"},
                     {"network": "Mastodon", "username": "@grace@example.social", "url": ""},
                     {"network": "Blog", "url": "grace.example.org"},
+                    {"username": "ghopper"},
                 ],
             }
         }
@@ -68,7 +69,7 @@ def test_basics_become_the_profile_and_its_links() -> None:
     assert content["sections"] == [
         {
             "title": "Profiles",
-            "items": ["Mastodon: @grace@example.social", "Blog: grace.example.org"],
+            "items": ["Mastodon: @grace@example.social", "ghopper", "Blog: grace.example.org"],
         }
     ]
     assert "image" not in str(content)

@@ -115,26 +115,25 @@ class JsonResumeBasics(_Open):
     profiles: Opt[list[JsonResumeSocialProfile]] = None
 
 
-class JsonResumeWork(_Open):
+class _Engagement(_Open):
+    """What a work and a volunteer entry both have."""
+
+    position: str = Field(description="required by exportd")
+    url: Opt[str] = None
+    start_date: Opt[Date] = None
+    end_date: Opt[Date] = None
+    summary: Opt[str] = None
+    highlights: Opt[Strings] = None
+
+
+class JsonResumeWork(_Engagement):
     name: str = Field(description="required by exportd")
     location: Opt[str] = None
     description: Opt[str] = None
-    position: str = Field(description="required by exportd")
-    url: Opt[str] = None
-    start_date: Opt[Date] = None
-    end_date: Opt[Date] = None
-    summary: Opt[str] = None
-    highlights: Opt[Strings] = None
 
 
-class JsonResumeVolunteer(_Open):
+class JsonResumeVolunteer(_Engagement):
     organization: str = Field(description="required by exportd")
-    position: str = Field(description="required by exportd")
-    url: Opt[str] = None
-    start_date: Opt[Date] = None
-    end_date: Opt[Date] = None
-    summary: Opt[str] = None
-    highlights: Opt[Strings] = None
 
 
 class JsonResumeEducation(_Open):
@@ -291,11 +290,19 @@ def _is_link(url: str) -> bool:
     return url.startswith(("https://", "http://", "mailto:"))
 
 
+# exportd's profile field, and the ``basics`` property it comes from.
+_PROFILE = (
+    ("name", "name"),
+    ("headline", "label"),
+    ("email", "email"),
+    ("phone", "phone"),
+    ("summary", "summary"),
+)
+
+
 def _basics(basics: JsonResumeBasics, out: _Mapped) -> None:
     profile: dict[str, Any] = {"name": basics.name, "links": []}
-    sources = {"name": "name", "headline": "label", "email": "email", "phone": "phone"}
-    sources["summary"] = "summary"
-    for ours, theirs in sources.items():
+    for ours, theirs in _PROFILE:
         value = _text(getattr(basics, theirs))
         if value is not None:
             profile[ours] = value
@@ -313,11 +320,13 @@ def _basics(basics: JsonResumeBasics, out: _Mapped) -> None:
         links.append(("Website", url, "/basics/url"))
     for index, social in enumerate(basics.profiles or ()):
         pointer = f"/basics/profiles/{index}"
-        label = _text(social.network) or _text(social.username) or "Profile"
+        network, username = _text(social.network), _text(social.username)
         if url := _text(social.url):
-            links.append((label, url, pointer))
-        elif username := _text(social.username):
-            out.add_to_section("Profiles", f"{label}: {username}", pointer)
+            links.append((network or username or "Profile", url, pointer))
+        elif username:
+            out.add_to_section(
+                "Profiles", f"{network}: {username}" if network else username, pointer
+            )
     for label, url, pointer in links:
         if _is_link(url):
             out.origin[("profile", "links", len(profile["links"]))] = pointer
@@ -338,8 +347,8 @@ def _dates(
 
 
 def _experience(resume: JsonResume, out: _Mapped) -> None:
-    entries: list[tuple[str, str, str, JsonResumeWork | JsonResumeVolunteer]] = [
-        (f"/work/{i}", "name", f"{w.position}", w) for i, w in enumerate(resume.work or ())
+    entries: list[tuple[str, str, str, _Engagement]] = [
+        (f"/work/{i}", "name", w.position, w) for i, w in enumerate(resume.work or ())
     ]
     entries += [
         (f"/volunteer/{i}", "organization", f"{v.position} (volunteer)", v)
@@ -384,16 +393,9 @@ def _education(resume: JsonResume, out: _Mapped) -> None:
         if qualification:
             item["qualification"] = qualification
         _dates(item, entry.start_date, entry.end_date, loc, pointer, out)
-        score = _text(entry.score)
+        score = _labelled("Score", [entry.score] if entry.score else None)
         notes = ". ".join(
-            filter(
-                None,
-                (
-                    f"Score: {score}" if score else None,
-                    _labelled("Courses", entry.courses),
-                    _text(entry.url),
-                ),
-            )
+            filter(None, (score, _labelled("Courses", entry.courses), _text(entry.url)))
         )
         if notes:
             item["notes"] = notes
