@@ -802,15 +802,15 @@ export interface components {
              * Content
              * @description exportd's resume
              */
-            content?: components["schemas"]["Resume"] | null;
+            content?: components["schemas"]["Resume"];
             /**
              * Jsonresume
              * @description a JSON Resume (schema v1), mapped onto exportd's resume when stored
              */
-            jsonresume?: components["schemas"]["JsonResume"] | null;
+            jsonresume?: components["schemas"]["JsonResume"];
             /** Title */
             title: string;
-        };
+        } & (unknown | unknown);
         /** DocumentOut */
         DocumentOut: {
             /** Id */
@@ -842,15 +842,15 @@ export interface components {
              * Content
              * @description exportd's resume
              */
-            content?: components["schemas"]["Resume"] | null;
+            content?: components["schemas"]["Resume"];
             /**
              * Jsonresume
              * @description a JSON Resume (schema v1), mapped onto exportd's resume when stored
              */
-            jsonresume?: components["schemas"]["JsonResume"] | null;
+            jsonresume?: components["schemas"]["JsonResume"];
             /** Title */
             title?: string | null;
-        };
+        } & (unknown | unknown);
         /** EducationItem */
         EducationItem: {
             /** Institution */

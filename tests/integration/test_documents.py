@@ -212,21 +212,25 @@ def test_a_json_resume_is_stored_as_a_resume_and_can_replace_one(roomy: Api) -> 
 
 
 @pytest.mark.parametrize(
-    "body",
+    ("body", "fields"),
     [
-        {"title": "CV", "content": resume(), "jsonresume": a_json_resume()},
-        {"title": "CV"},
-        {"title": "CV", "content": None, "jsonresume": None},
+        ({"title": "CV", "content": resume(), "jsonresume": a_json_resume()}, ["body"]),
+        ({"title": "CV"}, ["body"]),
+        ({"title": "CV", "content": None, "jsonresume": None}, ["body.content", "body.jsonresume"]),
+        ({"title": "CV", "content": None, "jsonresume": a_json_resume()}, ["body.content"]),
     ],
-    ids=["both", "neither", "both-null"],
+    ids=["both", "neither", "both-null", "one-null"],
 )
-def test_content_and_jsonresume_are_exactly_one_of_them(roomy: Api, body: dict[str, Any]) -> None:
+def test_content_and_jsonresume_are_exactly_one_of_them(
+    roomy: Api, body: dict[str, Any], fields: list[str]
+) -> None:
     refused = roomy.client.post("/v1/documents", json=body, headers=roomy.as_user("alice"))
     assert refused.status_code == 422
     assert refused.json()["code"] == "request_invalid"
-    assert refused.json()["errors"] == [
-        {"field": "body", "message": "Value error, give exactly one of `content` and `jsonresume`"}
-    ]
+    assert [e["field"] for e in refused.json()["errors"]] == fields
+    if fields == ["body"]:
+        message = "Value error, give exactly one of `content` and `jsonresume`"
+        assert refused.json()["errors"][0]["message"] == message
     assert roomy.client.get("/v1/documents", headers=roomy.as_user("alice")).json() == []
 
 

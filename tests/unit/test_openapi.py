@@ -121,8 +121,10 @@ def test_a_documents_content_is_documented_as_the_resume_it_must_be(
     schemas = document["components"]["schemas"]
     for body in ("DocumentIn", "DocumentUpdate"):
         given = schemas[body]["properties"]
-        assert {"$ref": "#/components/schemas/Resume"} in given["content"]["anyOf"]
-        assert {"$ref": "#/components/schemas/JsonResume"} in given["jsonresume"]["anyOf"]
+        assert given["content"]["$ref"] == "#/components/schemas/Resume"
+        assert given["jsonresume"]["$ref"] == "#/components/schemas/JsonResume"
+        # Exactly one of them, in the schema as in the answers.
+        assert schemas[body]["oneOf"] == [{"required": ["content"]}, {"required": ["jsonresume"]}]
     assert "profile" in schemas["Resume"]["required"]
     # The JSON Resume as its schema has it: nothing more at the top, more inside its objects.
     assert schemas["JsonResume"]["additionalProperties"] is False

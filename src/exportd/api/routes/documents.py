@@ -32,21 +32,31 @@ def _an_object(value: Any) -> dict[str, Any]:
 
 # Documented as the resume it must be; checked by the document service, which names the
 # fields at fault under ``content.`` (422 document_invalid, document_too_large).
-ResumeContent = Annotated[dict[str, Any], PlainValidator(_an_object, json_schema_input_type=Resume)]
-# The same for a JSON Resume: the service maps it and names its fields by JSON pointer
-# (422 jsonresume_invalid).
-JsonResumeContent = Annotated[
-    dict[str, Any], PlainValidator(_an_object, json_schema_input_type=JsonResume)
+ResumeContent = Annotated[
+    dict[str, Any] | None, PlainValidator(_an_object, json_schema_input_type=Resume)
 ]
+# The same for a JSON Resume: mapped onto the resume, its fields named by JSON pointer
+# (422 jsonresume_invalid). Either may be left out, neither is ever null.
+JsonResumeContent = Annotated[
+    dict[str, Any] | None, PlainValidator(_an_object, json_schema_input_type=JsonResume)
+]
+
+
+def _exactly_one(schema: dict[str, Any]) -> None:
+    """The schema says "exactly one" too (so no request that fits it is refused), and no
+    ``null`` default for what is never null."""
+    schema["oneOf"] = [{"required": ["content"]}, {"required": ["jsonresume"]}]
+    for name in ("content", "jsonresume"):
+        schema["properties"][name].pop("default", None)
 
 
 class _Content(BaseModel):
     """A resume as exportd's ``content`` or as a JSON Resume: exactly one of them."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_exactly_one)
 
-    content: ResumeContent | None = Field(default=None, description="exportd's resume")
-    jsonresume: JsonResumeContent | None = Field(
+    content: ResumeContent = Field(default=None, description="exportd's resume")
+    jsonresume: JsonResumeContent = Field(
         default=None,
         description="a JSON Resume (schema v1), mapped onto exportd's resume when stored",
     )
