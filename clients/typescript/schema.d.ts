@@ -1485,6 +1485,11 @@ export interface components {
              */
             line_terminator?: ("\n" | "\r\n") | null;
             /**
+             * Pdf Standard
+             * @description PDF documents only: an archival PDF/A-2b file (sRGB output intent, XMP metadata, every font embedded); refused with pdf_standard_unsupported when the template's engine cannot make it
+             */
+            pdf_standard?: "pdf/a-2b" | null;
+            /**
              * Keep Partial
              * @description tabular formats: if the export fails after writing rows, keep a valid file of those rows (the export still fails; its result says partial)
              */
@@ -2069,6 +2074,7 @@ export interface operations {
              *     - `template_unknown`: no template of that name
              *     - `template_not_applicable`: a template for a source of rows
              *     - `option_not_applicable`: an option the format does not take
+             *     - `pdf_standard_unsupported`: `options.pdf_standard` is a standard the template's PDF engine cannot make
              *     - `notify_email_not_allowed`: an email other than the token's own (admins may)
              *     - `webhook_url_invalid`: the webhook URL is not http(s)://host/…
              *     - `webhook_address_refused`: the webhook URL names a private address
@@ -2241,6 +2247,7 @@ export interface operations {
              *     - `template_unknown`: no template of that name
              *     - `template_not_applicable`: a template for a source of rows
              *     - `option_not_applicable`: an option the format does not take
+             *     - `pdf_standard_unsupported`: `options.pdf_standard` is a standard the template's PDF engine cannot make
              *     - `notify_email_not_allowed`: an email other than the token's own (admins may)
              *     - `webhook_url_invalid`: the webhook URL is not http(s)://host/…
              *     - `webhook_address_refused`: the webhook URL names a private address
@@ -3445,7 +3452,7 @@ export interface operations {
              *     - `text_invalid`: a NUL character or a lone surrogate anywhere in the request
              *     - `document_invalid`: the content is not a resume; `errors` names fields
              *     - `document_too_large`: the document is larger than 32 KiB
-             *     - `jsonresume_invalid`: a JSON Resume that does not validate or fit; `errors` point
+             *     - `jsonresume_invalid`: a JSON Resume that does not validate or fit; each of `errors` has its `pointer`
              *     - `too_many_sections`: more sections than `EXPORTD_MAX_DOCUMENT_SECTIONS`
              */
             422: {
@@ -3827,7 +3834,7 @@ export interface operations {
              *     - `text_invalid`: a NUL character or a lone surrogate anywhere in the request
              *     - `document_invalid`: the content is not a resume; `errors` names fields
              *     - `document_too_large`: the document is larger than 32 KiB
-             *     - `jsonresume_invalid`: a JSON Resume that does not validate or fit; `errors` point
+             *     - `jsonresume_invalid`: a JSON Resume that does not validate or fit; each of `errors` has its `pointer`
              *     - `too_many_sections`: more sections than `EXPORTD_MAX_DOCUMENT_SECTIONS`
              */
             422: {
@@ -4716,6 +4723,7 @@ export interface operations {
              *     - `template_unknown`: no template of that name
              *     - `template_not_applicable`: a template for a source of rows
              *     - `option_not_applicable`: an option the format does not take
+             *     - `pdf_standard_unsupported`: `options.pdf_standard` is a standard the template's PDF engine cannot make
              *     - `webhook_url_invalid`: the webhook URL is not http(s)://host/…
              *     - `webhook_address_refused`: the webhook URL names a private address
              *     - `date_range_invalid`: `date_from` is after `date_to`

@@ -232,9 +232,9 @@ class Settings(BaseSettings):
     )
     typst_font_dirs: list[str] = Field(
         default_factory=list,
-        description="font folders Typst templates may use besides their own (Typst ignores "
-        "the system's fonts, so output does not depend on the machine): e.g. a CJK font "
-        "deployed on every worker, as a JSON list",
+        description="font folders every PDF engine (Typst, WeasyPrint, Chromium) may use "
+        "besides the bundled ones (none sees the system's fonts, so output does not depend "
+        "on the machine): e.g. a CJK font deployed on every worker, as a JSON list",
     )
     document_max_pages: int = Field(
         default=20, ge=1, le=500, description="a rendered document longer than this fails"

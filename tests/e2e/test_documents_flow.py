@@ -4,11 +4,17 @@ template (Typst or HTML), free plans get the watermark, bad documents fail by na
 from __future__ import annotations
 
 import io
+import subprocess
+import time
 from collections.abc import Iterator
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
 import pytest
+from pdfminer.pdfdocument import PDFDocument
+from pdfminer.pdfparser import PDFParser
+from pdfminer.pdftypes import resolve1
 from pypdf import PdfReader
 from sqlalchemy import select
 
@@ -104,7 +110,7 @@ def test_a_free_resume_is_a_watermarked_pdf(world: Any, template: str) -> None:
     assert pdf is not None
     assert pdf.startswith(b"%PDF")
     assert done.result["content_type"] == "application/pdf"
-    assert (done.result["template"], done.result["template_version"]) == (template, "1.0.0")
+    assert (done.result["template"], done.result["template_version"]) == (template, "1.1.0")
     text = text_of(pdf)
     assert "Zoë Ångström" in text
     assert "Cut export time by 80%" in text
@@ -219,3 +225,55 @@ def test_a_plugin_document_source_is_checked_against_the_template(profile_world:
     assert done.status is ExportStatus.FAILED
     assert done.error["code"] == "document_sections_missing"
     assert "missing sections: work" in done.error["message"]
+
+
+def export_of(world: Any, principal: Principal, document_id: str, **request: Any):
+    harness, service, _documents = world
+    view, _ = service.create(
+        principal,
+        ExportRequest(source="resume", params={"document_id": document_id}, **request),
+    )
+    with harness.db.read() as conn:
+        job_id = conn.execute(select(exports.c.job_id).where(exports.c.id == view.id)).scalar()
+    harness.wait_for(int(job_id), lambda job: job.state.is_final, timeout=60)
+    done = service.get(principal, view.id)
+    assert done.status is ExportStatus.COMPLETED, done.error
+    return done.result, (harness.tmp_path / "exports" / done.result["key"]).read_bytes()
+
+
+@pytest.mark.parametrize("template", ["classic", "modern"])
+def test_the_same_document_exports_the_same_bytes_dated_by_its_last_change(
+    world: Any, template: str
+) -> None:
+    _harness, _service, documents = world
+    document = documents.create(PRO, title="CV", content=RESUME_DATA)
+    first, pdf = export_of(world, PRO, document.id, format="pdf", template=template)
+    time.sleep(1.1)  # the clock moves on: no second of it may reach the file
+    second, _ = export_of(world, PRO, document.id, format="pdf", template=template)
+    assert first["sha256"] == second["sha256"]
+    info = subprocess.run(
+        ["pdfinfo", "-isodates", "-"], input=pdf, capture_output=True, check=True
+    ).stdout.decode()
+    stamp = document.updated_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    assert f"CreationDate:    {stamp}" in info, (stamp, info)
+    # An edited document is another file (a new date, if nothing else).
+    documents.update(PRO, document.id, title=None, content=RESUME_DATA)
+    edited, _ = export_of(world, PRO, document.id, format="pdf", template=template)
+    assert edited["sha256"] != first["sha256"]
+
+
+def test_an_archival_pdf_a_2b_export(world: Any) -> None:
+    _harness, _service, documents = world
+    document = documents.create(PRO, title="CV", content=RESUME_DATA)
+    _result, pdf = export_of(
+        world,
+        PRO,
+        document.id,
+        format="pdf",
+        template="modern",
+        options={"pdf_standard": "pdf/a-2b"},
+    )
+    catalog = PDFDocument(PDFParser(io.BytesIO(pdf))).catalog
+    xmp = resolve1(catalog["Metadata"]).get_data().decode()
+    assert "pdfaid:part" in xmp, xmp
+    assert "OutputIntents" in catalog

@@ -58,6 +58,13 @@ class OptionsIn(BaseModel):
         description='CSV only: "\\n" (the default) or RFC 4180\'s "\\r\\n"',
     )
 
+    pdf_standard: Literal["pdf/a-2b"] | None = Field(
+        default=None,
+        description="PDF documents only: an archival PDF/A-2b file (sRGB output intent, "
+        "XMP metadata, every font embedded); refused with pdf_standard_unsupported when "
+        "the template's engine cannot make it",
+    )
+
     keep_partial: StrictBool | None = Field(
         default=None,
         description="tabular formats: if the export fails after writing rows, keep a "

@@ -6,13 +6,14 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, cast, get_args
 
 from pydantic import ValidationError
 from sqlalchemy import Row
 
 from exportd.documents.models import Resume
-from exportd.documents.render import Renderer, RenderOptions, check_sections
+from exportd.documents.render import FIXED_DATE, Renderer, RenderOptions, check_sections
 from exportd.documents.templates import PageSize, builtin_catalogue
 from exportd.errors import TerminalJobError
 from exportd.exports.models import PlanLimits
@@ -37,6 +38,7 @@ def render_export(
     *,
     page_size: str | None,
     max_pages: int,
+    changed: datetime | None = None,
 ) -> Rendered:
     """``content`` is the source's document: checked against the resume shape and the
     template's sections, then rendered."""
@@ -54,10 +56,14 @@ def render_export(
     paper = page_size or template.manifest.page_size
     if paper not in get_args(PageSize):  # a plugin's params model may let anything through
         raise TerminalJobError(f"page size {paper!r} is not a4 or letter", code="params_invalid")
+    standard = (export.options or {}).get("pdf_standard") if export.format == "pdf" else None
     options = RenderOptions(
         paper=cast(PageSize, paper),
         watermark=plan.watermark,
         max_pages=max_pages,
+        pdf_standard=standard,
+        # The document's last change dates the PDF: same document, same bytes.
+        created=changed.astimezone(UTC).isoformat() if changed else FIXED_DATE,
     )
     data = renderer.render(template, resume.model_dump(mode="json"), export.format, options)
     slug = _slug(resume.profile.name)

@@ -229,6 +229,7 @@ def _store_document(
     ctx.checkpoint(rows_done=0, rows_total=1)
     with rt.db.read() as conn:
         content = source.document(conn, export.owner_id, params)
+        changed = source.document_date(conn, export.owner_id, params)
     # Rendering is one step that cannot be interrupted (a browser, a Typst compile):
     # a cancel is heard before it and after it, never stored.
     ctx.checkpoint()
@@ -239,6 +240,7 @@ def _store_document(
         rt.renderer,
         page_size=getattr(params, "page_size", None),
         max_pages=rt.settings.document_max_pages,
+        changed=changed,
     )
     key = artifact_key(export.owner_id, export.id, ctx.attempt, rendered.filename)
     with rt.db.read() as conn, rt.storage.writer(key) as sink:

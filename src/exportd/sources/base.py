@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Literal
 
 import pyarrow as pa
@@ -96,6 +97,11 @@ class DocumentSource(Source):
     def document(self, conn: Connection, owner_id: str, params: BaseModel) -> dict[str, Any]:
         """The owner's document; raise ``TerminalJobError`` when there is none."""
         raise NotImplementedError
+
+    def document_date(self, conn: Connection, owner_id: str, params: BaseModel) -> datetime | None:
+        """When the document last changed: the date its PDF carries, so the same document
+        prints the same bytes.  None (the default): a fixed date, never the clock."""
+        return None
 
     def precheck_document(
         self, conn: Connection, owner_id: str, params: BaseModel
