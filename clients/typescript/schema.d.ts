@@ -232,7 +232,8 @@ export interface paths {
         put?: never;
         /**
          * Create Document
-         * @description Store a resume. The first one becomes the default.
+         * @description Store a resume, given as exportd's `content` or as a JSON Resume (`jsonresume`).
+         *     The first one becomes the default.
          *
          *     Needs the `documents:write` scope (a user's token holds every scope but `admin`).
          */
@@ -281,7 +282,8 @@ export interface paths {
         get: operations["get_document"];
         /**
          * Update Document
-         * @description Replace a document's content (and optionally its title).
+         * @description Replace a document's content (and optionally its title), from exportd's `content`
+         *     or a JSON Resume (`jsonresume`).
          *
          *     Needs the `documents:write` scope (a user's token holds every scope but `admin`).
          */
@@ -798,11 +800,19 @@ export interface components {
         };
         /** DocumentIn */
         DocumentIn: {
+            /**
+             * Content
+             * @description exportd's resume
+             */
+            content?: components["schemas"]["Resume"];
+            /**
+             * Jsonresume
+             * @description a JSON Resume (schema v1), mapped onto exportd's resume when stored
+             */
+            jsonresume?: components["schemas"]["JsonResume"];
             /** Title */
             title: string;
-            /** Content */
-            content: components["schemas"]["Resume"];
-        };
+        } & (unknown | unknown);
         /** DocumentOut */
         DocumentOut: {
             /** Id */
@@ -830,11 +840,19 @@ export interface components {
         };
         /** DocumentUpdate */
         DocumentUpdate: {
+            /**
+             * Content
+             * @description exportd's resume
+             */
+            content?: components["schemas"]["Resume"];
+            /**
+             * Jsonresume
+             * @description a JSON Resume (schema v1), mapped onto exportd's resume when stored
+             */
+            jsonresume?: components["schemas"]["JsonResume"];
             /** Title */
             title?: string | null;
-            /** Content */
-            content: components["schemas"]["Resume"];
-        };
+        } & (unknown | unknown);
         /** EducationItem */
         EducationItem: {
             /** Institution */
@@ -1067,6 +1085,321 @@ export interface components {
              * @constant
              */
             status: "ok";
+        };
+        /**
+         * JsonResume
+         * @description A resume as JSON Resume schema v1 (https://jsonresume.org/schema).
+         */
+        JsonResume: {
+            /** $Schema */
+            $schema?: string;
+            basics: components["schemas"]["JsonResumeBasics"];
+            /** Work */
+            work?: components["schemas"]["JsonResumeWork"][];
+            /** Volunteer */
+            volunteer?: components["schemas"]["JsonResumeVolunteer"][];
+            /** Education */
+            education?: components["schemas"]["JsonResumeEducation"][];
+            /** Awards */
+            awards?: components["schemas"]["JsonResumeAward"][];
+            /** Certificates */
+            certificates?: components["schemas"]["JsonResumeCertificate"][];
+            /** Publications */
+            publications?: components["schemas"]["JsonResumePublication"][];
+            /** Skills */
+            skills?: components["schemas"]["JsonResumeSkill"][];
+            /** Languages */
+            languages?: components["schemas"]["JsonResumeLanguage"][];
+            /** Interests */
+            interests?: components["schemas"]["JsonResumeInterest"][];
+            /** References */
+            references?: components["schemas"]["JsonResumeReference"][];
+            /** Projects */
+            projects?: components["schemas"]["JsonResumeProject"][];
+            meta?: components["schemas"]["JsonResumeMeta"];
+        };
+        /** JsonResumeAward */
+        JsonResumeAward: {
+            /** Title */
+            title?: string;
+            /**
+             * Date
+             * @description ISO 8601: YYYY, YYYY-MM or YYYY-MM-DD
+             */
+            date?: string;
+            /** Awarder */
+            awarder?: string;
+            /** Summary */
+            summary?: string;
+        } & {
+            [key: string]: unknown;
+        };
+        /** JsonResumeBasics */
+        JsonResumeBasics: {
+            /**
+             * Name
+             * @description required by exportd
+             */
+            name: string;
+            /** Label */
+            label?: string;
+            /**
+             * Image
+             * @description not kept: templates fetch nothing
+             */
+            image?: string;
+            /** Email */
+            email?: string;
+            /** Phone */
+            phone?: string;
+            /** Url */
+            url?: string;
+            /** Summary */
+            summary?: string;
+            location?: components["schemas"]["JsonResumeLocation"];
+            /** Profiles */
+            profiles?: components["schemas"]["JsonResumeSocialProfile"][];
+        } & {
+            [key: string]: unknown;
+        };
+        /** JsonResumeCertificate */
+        JsonResumeCertificate: {
+            /** Name */
+            name?: string;
+            /**
+             * Date
+             * @description ISO 8601: YYYY, YYYY-MM or YYYY-MM-DD
+             */
+            date?: string;
+            /** Url */
+            url?: string;
+            /** Issuer */
+            issuer?: string;
+        } & {
+            [key: string]: unknown;
+        };
+        /** JsonResumeEducation */
+        JsonResumeEducation: {
+            /**
+             * Institution
+             * @description required by exportd
+             */
+            institution: string;
+            /** Url */
+            url?: string;
+            /** Area */
+            area?: string;
+            /** Studytype */
+            studyType?: string;
+            /**
+             * Startdate
+             * @description ISO 8601: YYYY, YYYY-MM or YYYY-MM-DD
+             */
+            startDate?: string;
+            /**
+             * Enddate
+             * @description ISO 8601: YYYY, YYYY-MM or YYYY-MM-DD
+             */
+            endDate?: string;
+            /** Score */
+            score?: string;
+            /** Courses */
+            courses?: string[];
+        } & {
+            [key: string]: unknown;
+        };
+        /** JsonResumeInterest */
+        JsonResumeInterest: {
+            /** Name */
+            name?: string;
+            /** Keywords */
+            keywords?: string[];
+        } & {
+            [key: string]: unknown;
+        };
+        /** JsonResumeLanguage */
+        JsonResumeLanguage: {
+            /** Language */
+            language?: string;
+            /** Fluency */
+            fluency?: string;
+        } & {
+            [key: string]: unknown;
+        };
+        /** JsonResumeLocation */
+        JsonResumeLocation: {
+            /** Address */
+            address?: string;
+            /** Postalcode */
+            postalCode?: string;
+            /** City */
+            city?: string;
+            /**
+             * Countrycode
+             * @description ISO-3166-1 ALPHA-2
+             */
+            countryCode?: string;
+            /** Region */
+            region?: string;
+        } & {
+            [key: string]: unknown;
+        };
+        /** JsonResumeMeta */
+        JsonResumeMeta: {
+            /** Canonical */
+            canonical?: string;
+            /** Version */
+            version?: string;
+            /** Lastmodified */
+            lastModified?: string;
+        } & {
+            [key: string]: unknown;
+        };
+        /** JsonResumeProject */
+        JsonResumeProject: {
+            /** Name */
+            name?: string;
+            /** Description */
+            description?: string;
+            /** Highlights */
+            highlights?: string[];
+            /** Keywords */
+            keywords?: string[];
+            /**
+             * Startdate
+             * @description ISO 8601: YYYY, YYYY-MM or YYYY-MM-DD
+             */
+            startDate?: string;
+            /**
+             * Enddate
+             * @description ISO 8601: YYYY, YYYY-MM or YYYY-MM-DD
+             */
+            endDate?: string;
+            /** Url */
+            url?: string;
+            /** Roles */
+            roles?: string[];
+            /** Entity */
+            entity?: string;
+            /** Type */
+            type?: string;
+        } & {
+            [key: string]: unknown;
+        };
+        /** JsonResumePublication */
+        JsonResumePublication: {
+            /** Name */
+            name?: string;
+            /** Publisher */
+            publisher?: string;
+            /**
+             * Releasedate
+             * @description ISO 8601: YYYY, YYYY-MM or YYYY-MM-DD
+             */
+            releaseDate?: string;
+            /** Url */
+            url?: string;
+            /** Summary */
+            summary?: string;
+        } & {
+            [key: string]: unknown;
+        };
+        /** JsonResumeReference */
+        JsonResumeReference: {
+            /** Name */
+            name?: string;
+            /** Reference */
+            reference?: string;
+        } & {
+            [key: string]: unknown;
+        };
+        /** JsonResumeSkill */
+        JsonResumeSkill: {
+            /** Name */
+            name?: string;
+            /** Level */
+            level?: string;
+            /** Keywords */
+            keywords?: string[];
+        } & {
+            [key: string]: unknown;
+        };
+        /** JsonResumeSocialProfile */
+        JsonResumeSocialProfile: {
+            /** Network */
+            network?: string;
+            /** Username */
+            username?: string;
+            /** Url */
+            url?: string;
+        } & {
+            [key: string]: unknown;
+        };
+        /** JsonResumeVolunteer */
+        JsonResumeVolunteer: {
+            /**
+             * Position
+             * @description required by exportd
+             */
+            position: string;
+            /** Url */
+            url?: string;
+            /**
+             * Startdate
+             * @description ISO 8601: YYYY, YYYY-MM or YYYY-MM-DD
+             */
+            startDate?: string;
+            /**
+             * Enddate
+             * @description ISO 8601: YYYY, YYYY-MM or YYYY-MM-DD
+             */
+            endDate?: string;
+            /** Summary */
+            summary?: string;
+            /** Highlights */
+            highlights?: string[];
+            /**
+             * Organization
+             * @description required by exportd
+             */
+            organization: string;
+        } & {
+            [key: string]: unknown;
+        };
+        /** JsonResumeWork */
+        JsonResumeWork: {
+            /**
+             * Position
+             * @description required by exportd
+             */
+            position: string;
+            /** Url */
+            url?: string;
+            /**
+             * Startdate
+             * @description ISO 8601: YYYY, YYYY-MM or YYYY-MM-DD
+             */
+            startDate?: string;
+            /**
+             * Enddate
+             * @description ISO 8601: YYYY, YYYY-MM or YYYY-MM-DD
+             */
+            endDate?: string;
+            /** Summary */
+            summary?: string;
+            /** Highlights */
+            highlights?: string[];
+            /**
+             * Name
+             * @description required by exportd
+             */
+            name: string;
+            /** Location */
+            location?: string;
+            /** Description */
+            description?: string;
+        } & {
+            [key: string]: unknown;
         };
         /**
          * Limits
@@ -3128,6 +3461,7 @@ export interface operations {
              *     - `text_invalid`: a NUL character or a lone surrogate anywhere in the request
              *     - `document_invalid`: the content is not a resume; `errors` names fields
              *     - `document_too_large`: the document is larger than 32 KiB
+             *     - `jsonresume_invalid`: a JSON Resume that does not validate or fit; each of `errors` has its `pointer`
              *     - `too_many_sections`: more sections than `EXPORTD_MAX_DOCUMENT_SECTIONS`
              */
             422: {
@@ -3509,6 +3843,7 @@ export interface operations {
              *     - `text_invalid`: a NUL character or a lone surrogate anywhere in the request
              *     - `document_invalid`: the content is not a resume; `errors` names fields
              *     - `document_too_large`: the document is larger than 32 KiB
+             *     - `jsonresume_invalid`: a JSON Resume that does not validate or fit; each of `errors` has its `pointer`
              *     - `too_many_sections`: more sections than `EXPORTD_MAX_DOCUMENT_SECTIONS`
              */
             422: {

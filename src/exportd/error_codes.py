@@ -106,6 +106,9 @@ REGISTRY: dict[str, Code] = {
     "batch_empty": Code(422, "a batch of no exports"),
     "document_invalid": Code(422, "the content is not a resume; `errors` names fields"),
     "document_too_large": Code(422, "the document is larger than 32 KiB"),
+    "jsonresume_invalid": Code(
+        422, "a JSON Resume that does not validate or fit; each of `errors` has its `pointer`"
+    ),
     "too_many_sections": Code(422, "more sections than `EXPORTD_MAX_DOCUMENT_SECTIONS`"),
     "render_failed": Code(422, "the template could not render the document"),
     "page_limit_exceeded": Code(422, "the document runs past the page limit"),

@@ -133,6 +133,16 @@ EXPECTED_REFUSALS = {
 # The request that makes each problem+json example, by its code.
 PROBLEM_REQUESTS = {
     "params_invalid": ("POST", {"source": "trades", "format": "csv", "params": {"limit": 0}}),
+    "jsonresume_invalid": (
+        "POST",
+        {
+            "title": "CV",
+            "jsonresume": {
+                "basics": {"name": "Richard Hendriks"},
+                "work": [{"name": "Pied Piper", "position": "CEO", "startDate": "2014-13"}],
+            },
+        },
+    ),
 }
 # A value for a required param of a declarative SQL source, by its JSON schema type.
 SAMPLES = {"number": 0, "integer": 0, "string": "AAPL", "boolean": True}

@@ -168,3 +168,98 @@ def test_a_preview_is_html_at_once_and_rate_limited(settings: Settings, db: Data
         assert int(limited.headers["retry-after"]) >= 1
         stranger = client.post(url, json={}, headers=api.as_user("mallory"))
         assert stranger.status_code == 404
+
+
+# -- JSON Resume ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def roomy(settings: Settings, db: Database) -> Iterator[Api]:
+    """The default section limit (20): a full JSON Resume maps to 11 sections."""
+    with TestClient(create_app(settings, db=db, sources=fake_sources())) as client:
+        yield Api(client, settings)
+
+
+def a_json_resume(**extra: Any) -> dict[str, Any]:
+    return {
+        "basics": {"name": "Richard Hendriks", "label": "Programmer", "url": "https://rh.example"},
+        "work": [{"name": "Pied Piper", "position": "CEO", "startDate": "2013-12-01"}],
+        "languages": [{"language": "English", "fluency": "Native speaker"}],
+        **extra,
+    }
+
+
+def test_a_json_resume_is_stored_as_a_resume_and_can_replace_one(roomy: Api) -> None:
+    headers = roomy.as_user("alice")
+    created = roomy.client.post(
+        "/v1/documents", json={"title": "Imported", "jsonresume": a_json_resume()}, headers=headers
+    )
+    assert created.status_code == 201, created.text
+    doc = created.json()
+    assert doc["content"]["profile"]["links"] == [{"label": "Website", "url": "https://rh.example"}]
+    assert doc["content"]["work"][0]["start"] == "2013-12"
+    assert doc["sections"] == ["profile", "work", "Languages"]
+    again = roomy.client.get(f"/v1/documents/{doc['id']}", headers=headers).json()
+    assert again["content"] == doc["content"]
+    replaced = roomy.client.put(
+        f"/v1/documents/{doc['id']}",
+        json={"jsonresume": a_json_resume(basics={"name": "Richard"})},
+        headers=headers,
+    )
+    assert replaced.status_code == 200, replaced.text
+    assert replaced.json()["content"]["profile"] == {"name": "Richard", "links": []}
+    assert replaced.json()["title"] == "Imported"
+
+
+@pytest.mark.parametrize(
+    ("body", "fields"),
+    [
+        ({"title": "CV", "content": resume(), "jsonresume": a_json_resume()}, ["body"]),
+        ({"title": "CV"}, ["body"]),
+        ({"title": "CV", "content": None, "jsonresume": None}, ["body.content", "body.jsonresume"]),
+        ({"title": "CV", "content": None, "jsonresume": a_json_resume()}, ["body.content"]),
+    ],
+    ids=["both", "neither", "both-null", "one-null"],
+)
+def test_content_and_jsonresume_are_exactly_one_of_them(
+    roomy: Api, body: dict[str, Any], fields: list[str]
+) -> None:
+    refused = roomy.client.post("/v1/documents", json=body, headers=roomy.as_user("alice"))
+    assert refused.status_code == 422
+    assert refused.json()["code"] == "request_invalid"
+    assert [e["field"] for e in refused.json()["errors"]] == fields
+    if fields == ["body"]:
+        message = "Value error, give exactly one of `content` and `jsonresume`"
+        assert refused.json()["errors"][0]["message"] == message
+    assert roomy.client.get("/v1/documents", headers=roomy.as_user("alice")).json() == []
+
+
+def test_an_invalid_json_resume_is_a_422_pointing_at_its_field(roomy: Api) -> None:
+    headers = roomy.as_user("alice")
+    bad = a_json_resume(work=[{"name": "Pied Piper", "position": "CEO", "endDate": "2014-13"}])
+    refused = roomy.client.post(
+        "/v1/documents", json={"title": "CV", "jsonresume": bad}, headers=headers
+    )
+    assert refused.status_code == 422
+    problem = refused.json()
+    assert problem["code"] == "jsonresume_invalid"
+    assert problem["errors"] == [
+        {
+            "field": "jsonresume.work.0.endDate",
+            "pointer": "/work/0/endDate",
+            "message": "Value error, 2014-13 is not a date: there is no month 13",
+        }
+    ]
+    not_an_object = roomy.client.post(
+        "/v1/documents", json={"title": "CV", "jsonresume": [a_json_resume()]}, headers=headers
+    )
+    assert not_an_object.status_code == 422
+    assert not_an_object.json()["errors"][0]["field"] == "body.jsonresume"
+    doc = post(roomy, "alice", "CV", resume()).json()
+    too_long = a_json_resume(references=[{"name": "Erlich", "reference": "x" * 501}])
+    kept = roomy.client.put(
+        f"/v1/documents/{doc['id']}", json={"jsonresume": too_long}, headers=headers
+    )
+    assert kept.status_code == 422
+    assert [e["pointer"] for e in kept.json()["errors"]] == ["/references/0"]
+    assert roomy.client.get(f"/v1/documents/{doc['id']}", headers=headers).json() == doc

@@ -120,8 +120,16 @@ def test_a_documents_content_is_documented_as_the_resume_it_must_be(
 ) -> None:
     schemas = document["components"]["schemas"]
     for body in ("DocumentIn", "DocumentUpdate"):
-        assert schemas[body]["properties"]["content"]["$ref"] == "#/components/schemas/Resume"
+        given = schemas[body]["properties"]
+        assert given["content"]["$ref"] == "#/components/schemas/Resume"
+        assert given["jsonresume"]["$ref"] == "#/components/schemas/JsonResume"
+        # Exactly one of them, in the schema as in the answers.
+        assert schemas[body]["oneOf"] == [{"required": ["content"]}, {"required": ["jsonresume"]}]
     assert "profile" in schemas["Resume"]["required"]
+    # The JSON Resume as its schema has it: nothing more at the top, more inside its objects.
+    assert schemas["JsonResume"]["additionalProperties"] is False
+    assert schemas["JsonResumeWork"]["additionalProperties"] is True
+    assert "startDate" in schemas["JsonResumeWork"]["properties"]
     result = schemas["ExportOut"]["properties"]["result"]
     assert {"$ref": "#/components/schemas/ExportResult"} in result["anyOf"]
     assert {"size", "sha256", "row_count"} <= set(schemas["ExportResult"]["required"])

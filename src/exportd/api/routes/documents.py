@@ -8,9 +8,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Request, Response, status
 from fastapi.responses import HTMLResponse
-from pydantic import BaseModel, ConfigDict, Field, PlainValidator
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, model_validator
 
 from exportd.api.deps import Documents, ReadDocuments, WriteDocuments
+from exportd.documents.jsonresume import JsonResume, to_resume
 from exportd.documents.models import Resume
 from exportd.documents.preview import PREVIEW_HEADERS, Previews
 from exportd.documents.service import Document
@@ -26,21 +27,56 @@ def _an_object(value: Any) -> dict[str, Any]:
 
 # Documented as the resume it must be; checked by the document service, which names the
 # fields at fault under ``content.`` (422 document_invalid, document_too_large).
-ResumeContent = Annotated[dict[str, Any], PlainValidator(_an_object, json_schema_input_type=Resume)]
+ResumeContent = Annotated[
+    dict[str, Any] | None, PlainValidator(_an_object, json_schema_input_type=Resume)
+]
+# The same for a JSON Resume: mapped onto the resume, its fields named by JSON pointer
+# (422 jsonresume_invalid). Either may be left out, neither is ever null.
+JsonResumeContent = Annotated[
+    dict[str, Any] | None, PlainValidator(_an_object, json_schema_input_type=JsonResume)
+]
 
 
-class DocumentIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+def _exactly_one(schema: dict[str, Any]) -> None:
+    """The schema says "exactly one" too (so no request that fits it is refused), and no
+    ``null`` default for what is never null."""
+    schema["oneOf"] = [{"required": ["content"]}, {"required": ["jsonresume"]}]
+    for name in ("content", "jsonresume"):
+        schema["properties"][name].pop("default", None)
 
+
+class _Content(BaseModel):
+    """A resume as exportd's ``content`` or as a JSON Resume: exactly one of them."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_exactly_one)
+
+    content: ResumeContent = Field(default=None, description="exportd's resume")
+    jsonresume: JsonResumeContent = Field(
+        default=None,
+        description="a JSON Resume (schema v1), mapped onto exportd's resume when stored",
+    )
+
+    @model_validator(mode="after")
+    def _one_of_them(self) -> _Content:
+        if (self.content is None) == (self.jsonresume is None):
+            raise ValueError("give exactly one of `content` and `jsonresume`")
+        return self
+
+    def resume(self) -> dict[str, Any]:
+        """exportd's resume content (a JSON Resume validated and mapped: a 422 naming its
+        fields by JSON pointer when it does not fit)."""
+        if self.jsonresume is not None:
+            return to_resume(self.jsonresume).model_dump(mode="json", exclude_none=True)
+        assert self.content is not None
+        return self.content
+
+
+class DocumentIn(_Content):
     title: str = Field(min_length=1, max_length=200)
-    content: ResumeContent
 
 
-class DocumentUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class DocumentUpdate(_Content):
     title: str | None = Field(default=None, min_length=1, max_length=200)
-    content: ResumeContent
 
 
 class DocumentOut(BaseModel):
@@ -61,8 +97,9 @@ class DocumentOut(BaseModel):
 def create_document(
     body: DocumentIn, principal: WriteDocuments, documents: Documents
 ) -> DocumentOut:
-    """Store a resume. The first one becomes the default."""
-    return DocumentOut.of(documents.create(principal, title=body.title, content=body.content))
+    """Store a resume, given as exportd's `content` or as a JSON Resume (`jsonresume`).
+    The first one becomes the default."""
+    return DocumentOut.of(documents.create(principal, title=body.title, content=body.resume()))
 
 
 @router.get("", response_model=list[DocumentOut])
@@ -87,9 +124,10 @@ def get_document(document_id: str, principal: ReadDocuments, documents: Document
 def update_document(
     document_id: str, body: DocumentUpdate, principal: WriteDocuments, documents: Documents
 ) -> DocumentOut:
-    """Replace a document's content (and optionally its title)."""
+    """Replace a document's content (and optionally its title), from exportd's `content`
+    or a JSON Resume (`jsonresume`)."""
     return DocumentOut.of(
-        documents.update(principal, document_id, title=body.title, content=body.content)
+        documents.update(principal, document_id, title=body.title, content=body.resume())
     )
 
 
