@@ -14,6 +14,8 @@ from typing import Any
 
 import psutil
 
+from exportd.config import Settings
+from exportd.queue.app import AppRef
 from exportd.queue.models import Claimed, Job
 from exportd.worker.child import child_main
 from exportd.worker.protocol import RunRequest
@@ -33,9 +35,10 @@ class Running:
 
 
 class Child:
-    def __init__(self, index: int, task_modules: list[str]) -> None:
+    def __init__(self, index: int, app: AppRef | None, settings: Settings) -> None:
         self.index = index
-        self._task_modules = task_modules
+        self._app = app
+        self._settings = settings
         self.running: Running | None = None
         self.ready = False  # set when the child reports its task modules loaded
         self.conn: Connection
@@ -44,10 +47,13 @@ class Child:
         self.killed_on_purpose = False
 
     def start(self) -> None:
+        if self._app is None:
+            raise ValueError("a child needs an app it can build (App.ref)")
         parent_end, child_end = _CONTEXT.Pipe(duplex=True)
         self.process = _CONTEXT.Process(
             target=child_main,
-            args=(child_end, self._task_modules),
+            # The supervisor's settings, not the environment read again: the same ones.
+            args=(child_end, self._app, self._settings),
             name=f"exportd-child-{self.index}",
             daemon=True,
         )

@@ -8,6 +8,9 @@ enforce time and memory limits, and run the periodic maintenance this node wins.
 Children never write to the queue: the supervisor records progress, outcomes and
 leases, so a frozen or killed child cannot corrupt a job, and a supervisor that loses
 a lease kills the child that was running it.
+
+It knows no domain: what it runs (tasks and their settle hooks, periodic jobs, rescue,
+discard and retention hooks) comes from the :class:`~exportd.queue.app.App` it is given.
 """
 
 from __future__ import annotations
@@ -20,40 +23,34 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from functools import partial
 from multiprocessing.connection import wait
 from types import FrameType
 from typing import Any
 
 import structlog
-from sqlalchemy import Connection, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from exportd.config import Settings
 from exportd.db import Database
-from exportd.db.tables import workers
 from exportd.errors import (
     ErrorInfo,
     JobError,
     LeaseLost,
     MemoryLimitExceeded,
-    StorageError,
     TimeLimitExceeded,
     classify,
     driver_message,
 )
-from exportd.ops import events, metrics
-from exportd.ops.alerts import failure_ratio_alert
-from exportd.ops.cleanup import Cleanup
+from exportd.ops import metrics
+from exportd.queue import workers
+from exportd.queue.app import App, WorkerContext
 from exportd.queue.models import Claimed, Job, JobState, Outcome, Settled
 from exportd.queue.notify import Wakeup, watcher_for
 from exportd.queue.periodic import PeriodicRunner
 from exportd.queue.store import JobStore
-from exportd.queue.tasks import SettledHook, TaskRegistry
-from exportd.storage import storage_for
+from exportd.queue.tasks import SettledHook
 from exportd.worker.children import Child
 
 log = structlog.get_logger("exportd.worker")
@@ -83,27 +80,20 @@ class Supervisor:
         settings: Settings,
         db: Database,
         store: JobStore,
-        registry: TaskRegistry,
+        app: App,
         concurrency: int,
         queues: Sequence[str] = ("default",),
-        task_modules: Sequence[str] = (),
     ) -> None:
         self.settings = settings
         self.db = db
         self.store = store
-        self.registry = registry
+        self.app = app
+        self.context = WorkerContext(settings=settings, db=db, store=store)
         self.queues = list(queues)
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-        self.children = [Child(i, list(task_modules)) for i in range(concurrency)]
+        self.children = [Child(i, app.ref, settings) for i in range(concurrency)]
         self.wakeup = Wakeup()
         self.periodic = PeriodicRunner(db, node_id=self.worker_id, clock=store.clock)
-        self.cleanup = Cleanup(
-            db=db,
-            storage=storage_for(settings),
-            batch_size=settings.cleanup_batch_size,
-            orphan_grace_s=settings.cleanup_orphan_grace_s,
-        )
-        self.alert = failure_ratio_alert(settings, db)
         self._outcomes: list[Finished] = []
         self._oldest_outcome = 0.0
         # Claimed jobs waiting for a free child (see EXPORTD_WORKER_PREFETCH).
@@ -440,7 +430,7 @@ class Supervisor:
             self._backlog.clear()
         for done, result in zip(pending, settled, strict=True):
             self._log_outcome(done, result)
-            self._discard_unkept_file(done, result)
+            self._discard_unkept(done, result)
         self._backlog.extend(jobs)
         self._dispatch()
         if claim_now:
@@ -465,7 +455,7 @@ class Supervisor:
         ]
 
     def _hook(self, task_name: str) -> SettledHook | None:
-        task = self.registry.find(task_name)
+        task = self.app.tasks.find(task_name)
         return task.on_settled if task else None
 
     def _settle(self, conn: Connection, finished: Finished) -> Settled:
@@ -478,7 +468,7 @@ class Supervisor:
             with conn.begin_nested():
                 settled = self.store.settle(conn, outcome)
                 if settled.accepted:
-                    hook(conn, settled)
+                    hook(conn, settled, self.context)
             return settled
         except SQLAlchemyError:
             raise
@@ -487,7 +477,7 @@ class Supervisor:
             with conn.begin_nested():
                 settled = self.store.settle(conn, refused)
                 if settled.accepted:
-                    hook(conn, settled)
+                    hook(conn, settled, self.context)
             return settled
         except Exception as exc:  # a domain hook failed: fail the attempt, keep the queue moving
             log.exception(
@@ -539,9 +529,7 @@ class Supervisor:
         now = self.store.clock.now()
         with self.db.write() as conn:
             report = self.store.extend_leases(conn, self._held())
-            conn.execute(
-                update(workers).where(workers.c.id == self.worker_id).values(last_heartbeat_at=now)
-            )
+            workers.heartbeat(conn, self.worker_id, now)
         self._act_on_leases(cancel=report.cancel_requested, lost=report.lost)
 
     def _run_periodic(self) -> None:
@@ -553,15 +541,13 @@ class Supervisor:
         if now >= self._periodic_next.get("exportd.reaper", 0.0):
             self._periodic_next["exportd.reaper"] = now + self.settings.reaper_interval_s
             self._guarded("exportd.reaper", self._reap)
-        schedule = (
+        schedule: list[tuple[str, float, Callable[[], object]]] = [
             ("exportd.retention", self.settings.retention_interval_s, self._prune),
-            (
-                "exportd.cleanup",
-                self.settings.cleanup_interval_seconds,
-                lambda: self.cleanup.run(dry_run=self.settings.cleanup_dry_run),
+            *(
+                (job.name, job.every(self.settings), partial(job.run, self.context))
+                for job in self.app.periodic_jobs
             ),
-            ("exportd.alerts", self.settings.alert_interval_s, self.alert.check),
-        )
+        ]
         for name, interval_s, work in schedule:
             # Ask the database only when the task could be due: another node may have run
             # it meanwhile, in which case it is not due yet and we look again later.
@@ -585,10 +571,11 @@ class Supervisor:
         with self.db.write() as conn:
             reaped = self.store.reap_expired(conn)
             for settled in reaped:
-                events.record_rescue(conn, settled, self.store.clock.now())
-                task = self.registry.find(settled.task)
+                for rescued in self.app.rescue_hooks:
+                    rescued(conn, settled, self.context)
+                task = self.app.tasks.find(settled.task)
                 if task is not None and task.on_settled is not None:
-                    task.on_settled(conn, settled)
+                    task.on_settled(conn, settled, self.context)
         for settled in reaped:
             log.warning(
                 "job.lease_rescued",
@@ -604,8 +591,8 @@ class Supervisor:
                 keep_completed=self.settings.job_keep_completed,
                 keep_failed=self.settings.job_keep_failed,
             )
-            cutoff = self.store.clock.now() - timedelta(days=self.settings.event_retention_days)
-            events.prune(conn, before=cutoff)
+            for retention in self.app.retention_hooks:
+                retention(conn, self.context)
         if removed:
             log.info("jobs.pruned", removed=removed)
 
@@ -634,51 +621,41 @@ class Supervisor:
                 time.sleep(delay)  # a stop signal ends the wait: its handler sets _stopping
 
     def _register(self) -> None:
-        now = datetime.now(UTC)
-        values = {
-            "id": self.worker_id,
-            "hostname": socket.gethostname(),
-            "pid": os.getpid(),
-            "queues": self.queues,
-            "concurrency": len(self.children),
-            "started_at": now,
-            "last_heartbeat_at": now,
-        }
-        insert = pg_insert if self.db.is_postgres else sqlite_insert
+        me = workers.WorkerInfo(
+            id=self.worker_id,
+            hostname=socket.gethostname(),
+            pid=os.getpid(),
+            queues=self.queues,
+            concurrency=len(self.children),
+        )
         with self.db.write() as conn:
-            conn.execute(insert(workers).values(values).on_conflict_do_nothing())
+            workers.register(conn, me, self.store.clock.now())
 
     def _unregister(self) -> None:
         try:
             with self.db.write() as conn:
-                conn.execute(
-                    update(workers)
-                    .where(workers.c.id == self.worker_id)
-                    .values(stopped_at=datetime.now(UTC))
-                )
+                workers.unregister(conn, self.worker_id, self.store.clock.now())
         except SQLAlchemyError:
             pass
 
     # -- logs --------------------------------------------------------------------------
 
-    def _discard_unkept_file(self, finished: Finished, settled: Settled) -> None:
-        """A file whose outcome was not kept (a late, fenced-off attempt, a result the
-        settle hook refused, a partial file of an attempt that will be retried) is
-        removed now, not at the next orphan sweep."""
+    def _discard_unkept(self, finished: Finished, settled: Settled) -> None:
+        """A result whose outcome was not kept (a late, fenced-off attempt, a result the
+        settle hook refused, a partial result of an attempt that will be retried) goes to
+        the discard hooks now: a file it names is removed at once, not at the next sweep."""
         outcome = finished.outcome
-        key = (outcome.result or {}).get("key")
         if outcome.error is None:  # kept only if completed: not when cancelled meanwhile
             kept = settled.state is JobState.COMPLETED and settled.error is None
-        else:  # a partial file is kept with a final failure only
+        else:  # a partial result is kept with a final failure only
             kept = settled.state is JobState.FAILED
-        if not key or kept:
+        if not outcome.result or kept:
             return
-        try:
-            self.cleanup.storage.delete(key)
-        except (OSError, StorageError) as exc:  # the orphan sweep will try again
-            log.warning(
-                "worker.discard_failed", job_id=outcome.claim.job_id, error=type(exc).__name__
-            )
+        for discard in self.app.discard_hooks:
+            try:
+                discard(outcome, self.context)
+            except Exception:  # a hook's failure must not stop the worker
+                log.exception("worker.discard_hook_failed", job_id=outcome.claim.job_id)
 
     def _log_outcome(self, finished: Finished, settled: Settled) -> None:
         outcome = finished.outcome
