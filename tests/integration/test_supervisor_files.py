@@ -14,7 +14,8 @@ from exportd.errors import ErrorInfo
 from exportd.queue import JobState, JobStore
 from exportd.queue.models import Claimed, Outcome, Settled
 from exportd.storage import Storage, storage_for
-from exportd.worker.supervisor import Finished, Supervisor
+from exportd.worker.outcomes import Finished
+from exportd.worker.supervisor import Supervisor
 
 CLAIM = Claimed(job_id=1, attempt=2)
 
@@ -65,7 +66,7 @@ def test_only_kept_outcomes_keep_their_file(
     supervisor: Supervisor, settled: Settled, kept: bool
 ) -> None:
     done = finished_with_file(supervisor, "bob/e1/2/trades.csv")
-    supervisor._discard_unkept(done, settled)
+    supervisor.outcomes.discard_unkept(done, settled)
     assert (storage(supervisor).size("bob/e1/2/trades.csv") is not None) is kept
 
 

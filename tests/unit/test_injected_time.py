@@ -114,7 +114,9 @@ def test_the_settle_hooks_stamp_the_workers_time_and_use_its_settings(
         record_delivery(conn, sent, worker)
     with worker.db.read() as conn:
         delivery = conn.execute(select(deliveries)).one()
-        event = conn.execute(select(export_events).where(export_events.c.kind == "email_sent")).one()
+        event = conn.execute(
+            select(export_events).where(export_events.c.kind == "email_sent")
+        ).one()
     assert (delivery.status, delivery.sent_at, delivery.updated_at) == ("sent", START, START)
     assert event.at == START
 

@@ -11,7 +11,12 @@ SRC = Path(__file__).resolve().parents[2] / "src" / "exportd"
 
 # The only module that may ask the system for the time: everything else takes a Clock.
 CLOCK = {"clock.py"}
-SYSTEM_TIME = {("datetime", "now"), ("datetime", "utcnow"), ("datetime", "today"), ("date", "today")}
+SYSTEM_TIME = {
+    ("datetime", "now"),
+    ("datetime", "utcnow"),
+    ("datetime", "today"),
+    ("date", "today"),
+}
 
 # The composition roots: the command line, the API server's factory, and the settings
 # module itself.  Everything else is given its settings.

@@ -15,15 +15,14 @@ discard and retention hooks) comes from the :class:`~exportd.queue.app.App` it i
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
-from functools import partial
+from collections.abc import Iterable, Sequence
 from multiprocessing.connection import wait
 from types import FrameType
 from typing import Any
@@ -36,22 +35,18 @@ from exportd.config import Settings
 from exportd.db import Database
 from exportd.errors import (
     ErrorInfo,
-    JobError,
     LeaseLost,
-    MemoryLimitExceeded,
-    TimeLimitExceeded,
-    classify,
     driver_message,
 )
 from exportd.ops import metrics
 from exportd.queue import workers
 from exportd.queue.app import App, WorkerContext
-from exportd.queue.models import Claimed, Job, JobState, Outcome, Settled
+from exportd.queue.models import Claimed, Job, Outcome
 from exportd.queue.notify import Wakeup, watcher_for
-from exportd.queue.periodic import PeriodicRunner
 from exportd.queue.store import JobStore
-from exportd.queue.tasks import SettledHook
 from exportd.worker.children import Child
+from exportd.worker.maintenance import Maintenance
+from exportd.worker.outcomes import Finished, Outcomes, log_outcome
 
 log = structlog.get_logger("exportd.worker")
 
@@ -61,16 +56,6 @@ DB_RETRY_MAX_S = 5.0
 # together, unless a claim is due anyway.  Pickup latency does not wait on it.
 OUTCOME_DELAY_S = 0.02
 OUTCOME_BATCH = 100
-
-
-@dataclass(frozen=True, slots=True)
-class Finished:
-    """An attempt's outcome waiting to be recorded, with what its log line needs."""
-
-    outcome: Outcome
-    task: str
-    correlation_id: str | None
-    duration_s: float
 
 
 class Supervisor:
@@ -93,7 +78,8 @@ class Supervisor:
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.children = [Child(i, app.ref, settings) for i in range(concurrency)]
         self.wakeup = Wakeup()
-        self.periodic = PeriodicRunner(db, node_id=self.worker_id, clock=store.clock)
+        self.outcomes = Outcomes(app, self.context)
+        self.maintenance = Maintenance(app, self.context, node_id=self.worker_id)
         self._outcomes: list[Finished] = []
         self._oldest_outcome = 0.0
         # Claimed jobs waiting for a free child (see EXPORTD_WORKER_PREFETCH).
@@ -111,7 +97,6 @@ class Supervisor:
         self._next_memory_check = 0.0
         self._db_backoff = 0.0
         self._db_retry_at = 0.0
-        self._periodic_next: dict[str, float] = {}
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -196,7 +181,7 @@ class Supervisor:
                 self._heartbeat()
                 self._next_heartbeat = now + self.settings.job_lease_s / 3
             if not self._stopping:
-                self._run_periodic()
+                self.maintenance.run_due()
             self._db_backoff = 0.0
         except SQLAlchemyError as exc:
             # The database went away (restart, failover, terminated backend): keep the
@@ -320,30 +305,14 @@ class Supervisor:
         check_memory = now >= self._next_memory_check
         if check_memory:
             self._next_memory_check = now + MEMORY_CHECK_S
-        limit = self.settings.memory_limit_mb * 1024 * 1024
         for child in self.children:
-            running = child.running
-            if running is None:
-                continue
-            if now >= running.deadline:
-                seconds = running.deadline - running.started
-                error = classify(
-                    TimeLimitExceeded(f"the job ran past its time limit of {seconds:g} s")
-                )
-                self._kill(child, Outcome(claim=running.claim, error=error))
-            elif check_memory and child.memory_bytes() > limit:
-                megabytes = self.settings.memory_limit_mb
-                error = classify(
-                    MemoryLimitExceeded(
-                        f"the job used more than its memory limit of {megabytes} MB"
-                    )
-                )
-                self._kill(child, Outcome(claim=running.claim, error=error))
-            elif (
-                running.cancel_sent_at is not None
-                and now - running.cancel_sent_at >= self.settings.job_cancel_grace_s
-            ):
-                self._kill(child, Outcome(claim=running.claim, cancelled=True))
+            outcome = child.over_limit(
+                now,
+                memory_limit_mb=self.settings.memory_limit_mb if check_memory else None,
+                cancel_grace_s=self.settings.job_cancel_grace_s,
+            )
+            if outcome is not None:
+                self._kill(child, outcome)
 
     def _dispatch(self) -> None:
         """Give backlog jobs to free children (no database round trip)."""
@@ -419,7 +388,7 @@ class Supervisor:
         pending = list(self._outcomes) if flush else []
         progress, self._progress = self._progress, {}
         with self.db.write() as conn:
-            settled = self._settle_all(conn, pending)
+            settled = self.outcomes.settle_all(conn, pending)
             cancel, lost = self._write_progress(conn, progress)
             self.store.release(conn, [Claimed(job.id, job.attempt) for job in release])
             limit = wanted if claim_now else 0
@@ -429,8 +398,8 @@ class Supervisor:
         if release:
             self._backlog.clear()
         for done, result in zip(pending, settled, strict=True):
-            self._log_outcome(done, result)
-            self._discard_unkept(done, result)
+            log_outcome(done, result)
+            self.outcomes.discard_unkept(done, result)
         self._backlog.extend(jobs)
         self._dispatch()
         if claim_now:
@@ -445,47 +414,6 @@ class Supervisor:
             return True
         with self.db.read() as conn:
             return self.store.has_ready(conn, queues=self.queues)
-
-    def _settle_all(self, conn: Connection, pending: list[Finished]) -> list[Settled]:
-        plain = [f.outcome for f in pending if self._hook(f.task) is None]
-        by_claim = {s.claim: s for s in self.store.settle_many(conn, plain)}
-        return [
-            by_claim[f.outcome.claim] if f.outcome.claim in by_claim else self._settle(conn, f)
-            for f in pending
-        ]
-
-    def _hook(self, task_name: str) -> SettledHook | None:
-        task = self.app.tasks.find(task_name)
-        return task.on_settled if task else None
-
-    def _settle(self, conn: Connection, finished: Finished) -> Settled:
-        """Settle with the task's hook, in a savepoint."""
-        outcome = finished.outcome
-        hook = self._hook(finished.task)
-        assert hook is not None
-        try:
-            # A savepoint, so a failing hook undoes its own writes and nothing else.
-            with conn.begin_nested():
-                settled = self.store.settle(conn, outcome)
-                if settled.accepted:
-                    hook(conn, settled, self.context)
-            return settled
-        except SQLAlchemyError:
-            raise
-        except JobError as exc:  # the hook refused the outcome (a quota decided at settle)
-            refused = Outcome(claim=outcome.claim, error=classify(exc))
-            with conn.begin_nested():
-                settled = self.store.settle(conn, refused)
-                if settled.accepted:
-                    hook(conn, settled, self.context)
-            return settled
-        except Exception as exc:  # a domain hook failed: fail the attempt, keep the queue moving
-            log.exception(
-                "worker.settle_hook_failed", job_id=outcome.claim.job_id, error=type(exc).__name__
-            )
-            detail = classify(exc).message
-            error = ErrorInfo("internal_error", f"recording the outcome failed: {detail}", True)
-            return self.store.settle(conn, Outcome(claim=outcome.claim, error=error))
 
     def _write_progress(
         self, conn: Connection, progress: dict[Claimed, dict[str, Any]]
@@ -532,70 +460,6 @@ class Supervisor:
             workers.heartbeat(conn, self.worker_id, now)
         self._act_on_leases(cancel=report.cancel_requested, lost=report.lost)
 
-    def _run_periodic(self) -> None:
-        now = time.monotonic()
-        # The reaper takes no turns: every node runs it, since rescuing is safe to race
-        # (rows another node is rescuing are skipped, a rescued job is no longer
-        # running), and a node frozen while holding a turn (a paused VM keeps its
-        # session and its lock) must not stop every rescue.
-        if now >= self._periodic_next.get("exportd.reaper", 0.0):
-            self._periodic_next["exportd.reaper"] = now + self.settings.reaper_interval_s
-            self._guarded("exportd.reaper", self._reap)
-        schedule: list[tuple[str, float, Callable[[], object]]] = [
-            ("exportd.retention", self.settings.retention_interval_s, self._prune),
-            *(
-                (job.name, job.every(self.settings), partial(job.run, self.context))
-                for job in self.app.periodic_jobs
-            ),
-        ]
-        for name, interval_s, work in schedule:
-            # Ask the database only when the task could be due: another node may have run
-            # it meanwhile, in which case it is not due yet and we look again later.
-            if now < self._periodic_next.get(name, 0.0):
-                continue
-            self._periodic_next[name] = now + interval_s
-            self._guarded(name, partial(self.periodic.run_if_due, name, interval_s, work))
-
-    def _guarded(self, name: str, run: Callable[[], object]) -> None:
-        """Maintenance must never stop the worker; it runs again next interval."""
-        try:
-            run()
-        except SQLAlchemyError as exc:
-            log.warning(
-                "periodic.failed", task=name, error=type(exc).__name__, detail=driver_message(exc)
-            )
-        except Exception:
-            log.exception("periodic.failed", task=name)
-
-    def _reap(self) -> None:
-        with self.db.write() as conn:
-            reaped = self.store.reap_expired(conn)
-            for settled in reaped:
-                for rescued in self.app.rescue_hooks:
-                    rescued(conn, settled, self.context)
-                task = self.app.tasks.find(settled.task)
-                if task is not None and task.on_settled is not None:
-                    task.on_settled(conn, settled, self.context)
-        for settled in reaped:
-            log.warning(
-                "job.lease_rescued",
-                job_id=settled.claim.job_id,
-                attempt=settled.claim.attempt,
-                state=settled.state,
-            )
-
-    def _prune(self) -> None:
-        with self.db.write() as conn:
-            removed = self.store.prune(
-                conn,
-                keep_completed=self.settings.job_keep_completed,
-                keep_failed=self.settings.job_keep_failed,
-            )
-            for retention in self.app.retention_hooks:
-                retention(conn, self.context)
-        if removed:
-            log.info("jobs.pruned", removed=removed)
-
     def _child_for(self, claim: Claimed, action: Any) -> None:
         for child in self.children:
             if child.running is not None and child.running.claim == claim:
@@ -605,10 +469,18 @@ class Supervisor:
     def _register_when_reachable(self) -> None:
         """Register, waiting for the database while it is away (a restart, a failover):
         a worker started meanwhile waits instead of exiting."""
+        me = workers.WorkerInfo(
+            id=self.worker_id,
+            hostname=socket.gethostname(),
+            pid=os.getpid(),
+            queues=self.queues,
+            concurrency=len(self.children),
+        )
         delay = 0.0
         while not self._stopping:
             try:
-                self._register()
+                with self.db.write() as conn:
+                    workers.register(conn, me, self.store.clock.now())
                 return
             except SQLAlchemyError as exc:
                 delay = min(max(delay * 2, 0.05), DB_RETRY_MAX_S)
@@ -620,62 +492,6 @@ class Supervisor:
                 )
                 time.sleep(delay)  # a stop signal ends the wait: its handler sets _stopping
 
-    def _register(self) -> None:
-        me = workers.WorkerInfo(
-            id=self.worker_id,
-            hostname=socket.gethostname(),
-            pid=os.getpid(),
-            queues=self.queues,
-            concurrency=len(self.children),
-        )
-        with self.db.write() as conn:
-            workers.register(conn, me, self.store.clock.now())
-
     def _unregister(self) -> None:
-        try:
-            with self.db.write() as conn:
-                workers.unregister(conn, self.worker_id, self.store.clock.now())
-        except SQLAlchemyError:
-            pass
-
-    # -- logs --------------------------------------------------------------------------
-
-    def _discard_unkept(self, finished: Finished, settled: Settled) -> None:
-        """A result whose outcome was not kept (a late, fenced-off attempt, a result the
-        settle hook refused, a partial result of an attempt that will be retried) goes to
-        the discard hooks now: a file it names is removed at once, not at the next sweep."""
-        outcome = finished.outcome
-        if outcome.error is None:  # kept only if completed: not when cancelled meanwhile
-            kept = settled.state is JobState.COMPLETED and settled.error is None
-        else:  # a partial result is kept with a final failure only
-            kept = settled.state is JobState.FAILED
-        if not outcome.result or kept:
-            return
-        for discard in self.app.discard_hooks:
-            try:
-                discard(outcome, self.context)
-            except Exception:  # a hook's failure must not stop the worker
-                log.exception("worker.discard_hook_failed", job_id=outcome.claim.job_id)
-
-    def _log_outcome(self, finished: Finished, settled: Settled) -> None:
-        outcome = finished.outcome
-        fields: dict[str, Any] = {
-            "job_id": outcome.claim.job_id,
-            "attempt": outcome.claim.attempt,
-            "task": finished.task,
-            "correlation_id": finished.correlation_id,
-            "duration_ms": round(finished.duration_s * 1000, 1),
-        }
-        if settled.state is None:
-            log.warning("job.outcome_refused", **fields, reason="lease lost")
-            return
-        metrics.JOB_RUN.labels(finished.task, settled.state.value).observe(finished.duration_s)
-        if outcome.error is not None:
-            fields["error_code"] = outcome.error.code
-        if settled.state is JobState.FAILED:
-            # The code only: a task's message may quote the data it choked on.
-            log.error("job.failed", **fields)
-        elif settled.state is JobState.QUEUED:
-            log.warning("job.retrying", **fields, retry_in_s=round(settled.retry_in_s or 0, 3))
-        else:
-            log.info(f"job.{settled.state.value}", **fields)
+        with contextlib.suppress(SQLAlchemyError), self.db.write() as conn:
+            workers.unregister(conn, self.worker_id, self.store.clock.now())
