@@ -34,6 +34,7 @@ SCRIPTS = [
     ("export_count", {}),
     ("document_render", {}),
     ("document_e2e", {}),
+    ("small_exports", {}),
 ]
 PACKAGES = [
     "exportd", "sqlalchemy", "psycopg", "pyarrow", "xlsxwriter", "rustpy-xlsxwriter",

@@ -81,6 +81,20 @@ def _metrics_dir() -> None:
     path = tempfile.mkdtemp(prefix="exportd-metrics-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
     atexit.register(shutil.rmtree, path, True)
+    _exit_on_sigterm()
+
+
+def _exit_on_sigterm() -> None:
+    """A SIGTERM ends this process by ``SystemExit`` (status 143, as a shell counts a
+    SIGTERM), so ``finally`` blocks and ``atexit`` run: uvicorn re-raises the signal
+    after its graceful stop, and by default that would kill the process on the spot."""
+    import signal
+
+    def stop(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, stop)
 
 
 @app.command()
@@ -220,6 +234,8 @@ def demo(
     from exportd.demo.users import DEMO_USERS
 
     os.environ.setdefault("EXPORTD_PAGE_SIGN_IN_DEMO", "true")
+    # Links in emails and the OpenAPI's server name the port the demo listens on.
+    os.environ.setdefault("EXPORTD_PUBLIC_URL", f"http://127.0.0.1:{port}")
     settings = _with_demo_sources(_settings())
     db = create_database(settings)
     upgrade(db)

@@ -1,6 +1,7 @@
 """`exportd demo` as a person runs it: seeds, serves the API and the page with a worker,
 prints the page and tokens; Ctrl-C (or a SIGTERM to it alone) stops every process it
-started; a second start reuses the data, and a plugin's sources join the demo's."""
+started and removes its metrics directory; a second start reuses the data, and a plugin's
+sources join the demo's."""
 
 from __future__ import annotations
 
@@ -84,8 +85,14 @@ def test_demo_serves_the_page_and_stops_without_orphans(tmp_path: Path) -> None:
             json={"source": "slow_trades", "format": "csv", "params": {"limit": 10}},
         )
         assert slow.status_code == 202, slow.text
+        spec = httpx.get(f"{url}/openapi.json").json()
+        assert spec["servers"][0]["url"] == url  # the port it listens on, not 8000
+        worker = psutil.Process(again.pid).children()[0]
+        metrics = Path(worker.environ()["PROMETHEUS_MULTIPROC_DIR"])
+        assert metrics.is_dir()
     finally:
         stop(again, "sigterm")
+    assert not metrics.exists()  # a SIGTERM cleans up as a Ctrl-C does
 
 
 def _lines_until_token(process: subprocess.Popen[str]) -> list[str]:

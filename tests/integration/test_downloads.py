@@ -67,6 +67,25 @@ def test_a_link_works_once(world: World) -> None:
     assert (again.status_code, again.json()["code"]) == (410, "download_token_used")
 
 
+@pytest.mark.parametrize(
+    ("range_header", "status", "code"),
+    [("bytes=abc", 400, "range_invalid"), ("bytes=100000-", 416, "range_not_satisfiable")],
+)
+def test_a_refused_range_does_not_spend_the_link(
+    world: World, range_header: str, status: int, code: str
+) -> None:
+    export_id = completed_export(world)
+    url = link(world, export_id)
+    refused = world.api.client.get(url, headers={"Range": range_header})
+    assert (refused.status_code, refused.json()["code"]) == (status, code)
+    if status == 416:
+        assert refused.headers["content-range"] == f"bytes */{len(CONTENT)}"
+    part = world.api.client.get(url, headers={"Range": "bytes=0-3"})
+    assert (part.status_code, part.content) == (206, CONTENT[:4])
+    again = world.api.client.get(url)
+    assert (again.status_code, again.json()["code"]) == (410, "download_token_used")
+
+
 def test_the_export_shows_how_often_and_when_it_was_last_downloaded(world: World) -> None:
     export_id = completed_export(world)
     headers = world.api.as_user("alice")

@@ -402,3 +402,81 @@ def test_daily_bytes_are_checked_at_creation(service: ExportService) -> None:
         service.create(carol, trades())
     assert caught.value.code == "daily_export_bytes_exceeded"
     assert caught.value.retry_after_s
+
+
+@pytest.mark.parametrize("deleter", [ALICE, ADMIN], ids=["owner", "admin"])
+def test_a_retry_racing_a_delete_waits_and_finds_it_gone(
+    service: ExportService, deleter: Principal
+) -> None:
+    """The page's Delete decides and deletes in one transaction under the owner's lock.
+    Read in one transaction and deleted in another (as the page once did), a retry landing
+    between them made the export active again, and the "delete" cancelled the retried
+    export instead; now the retry waits for the delete, then finds the export gone."""
+    view, _ = service.create(ALICE, trades())
+    [claim] = claim_all(service)
+    settle(service, claim, error=ErrorInfo("params_invalid", "bad", False))
+    outcome: list[BaseException | object] = []
+
+    def retry() -> None:
+        try:
+            outcome.append(service.retry(ALICE, view.id))
+        except BaseException as exc:
+            outcome.append(exc)
+
+    retrying = threading.Thread(target=retry)
+    locked = service._locked
+    waited: list[bool] = []
+
+    def read_then_let_a_retry_in(conn: Any, principal: Principal, export_id: str) -> Any:
+        row = locked(conn, principal, export_id)
+        if not waited:  # the delete's read, with the decision still to make
+            retrying.start()
+            retrying.join(timeout=0.5)
+            waited.append(retrying.is_alive())  # the retry waits for the delete to end
+        return row
+
+    service._locked = read_then_let_a_retry_in  # type: ignore[method-assign]
+    service.delete_finished(deleter, view.id)
+    retrying.join(timeout=10)
+    assert waited == [True]
+    [refused] = outcome
+    assert isinstance(refused, NotFound), refused
+    assert refused.code == "export_not_found"
+    with service.db.read() as conn:
+        [job] = service.store.list(conn)
+        deleted_at = conn.execute(exports.select().where(exports.c.id == view.id)).one().deleted_at
+    assert job.state == "failed"  # neither requeued nor cancelled
+    assert deleted_at is not None
+
+
+def test_delete_refuses_an_active_export_and_leaves_it_running(service: ExportService) -> None:
+    view, _ = service.create(ALICE, trades())
+    claim_all(service)
+    with pytest.raises(RequestInvalid) as caught:
+        service.delete_finished(ALICE, view.id)
+    assert caught.value.code == "export_active"
+    assert service.get(ALICE, view.id).status is ExportStatus.RUNNING
+    with pytest.raises(NotFound):
+        service.delete_finished(BOB, view.id)
+
+
+def test_export_again_is_a_new_export_of_the_same_request_for_its_owner_only(
+    service: ExportService,
+) -> None:
+    request = ExportRequest(
+        source="trades",
+        format="csv",
+        params={"symbol": "AAPL"},
+        columns=(ColumnChoice("symbol", "Ticker"),),
+        options={"delimiter": ";"},
+    )
+    old, _ = service.create(ALICE, request)
+    again = service.create_again(ALICE, old.id, correlation_id="req-2")
+    assert again.id != old.id
+    assert (again.params, again.columns, again.options) == (old.params, old.columns, old.options)
+    assert again.correlation_id == "req-2"
+    with pytest.raises(Forbidden) as caught:
+        service.create_again(ADMIN, old.id)
+    assert caught.value.code == "export_again_owner_only"
+    with pytest.raises(NotFound):
+        service.create_again(BOB, old.id)

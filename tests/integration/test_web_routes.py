@@ -221,7 +221,9 @@ def test_demo_sign_in_only_when_enabled(
 ) -> None:
     refused = world.api.client.post("/exports/sign-in/demo", data={"user": "alice"})
     assert refused.status_code == 403
-    with world_for(settings, db, tmp_path / "demo", page_sign_in_demo=True) as demo:
+    # The test client's host is testserver: this server's public name here.
+    demo_settings = {"page_sign_in_demo": True, "public_url": "http://testserver"}
+    with world_for(settings, db, tmp_path / "demo", **demo_settings) as demo:
         page = demo.api.client.get("/exports")
         assert "Sign in as alice" in page.text
         signed = demo.api.client.post(
@@ -231,6 +233,36 @@ def test_demo_sign_in_only_when_enabled(
         assert "bob" in demo.api.client.get("/exports").text
         unknown = demo.api.client.post("/exports/sign-in/demo", data={"user": "root"})
         assert unknown.status_code == 403
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1:8000", "localhost", "[::1]:8000", "testserver"])
+def test_demo_sign_in_answers_the_servers_own_names(
+    settings: Settings, db: Database, tmp_path: Path, host: str
+) -> None:
+    demo_settings = {"page_sign_in_demo": True, "public_url": "http://testserver"}
+    with world_for(settings, db, tmp_path, **demo_settings) as demo:
+        signed = demo.api.client.post(
+            "/exports/sign-in/demo",
+            data={"user": "bob"},
+            headers={"Host": host},
+            follow_redirects=False,
+        )
+        assert signed.status_code == 303
+
+
+def test_demo_sign_in_refuses_a_rebound_dns_name(
+    settings: Settings, db: Database, tmp_path: Path
+) -> None:
+    # evil.example resolved to 127.0.0.1: the browser's request is same-origin for it.
+    rebound = {"Host": "evil.example:8000", "Origin": "http://evil.example:8000"}
+    with world_for(settings, db, tmp_path, page_sign_in_demo=True) as demo:
+        response = demo.api.client.post(
+            "/exports/sign-in/demo", data={"user": "admin"}, headers=rebound
+        )
+        assert response.status_code == 403
+        assert "host_refused" in response.text
+        assert "set-cookie" not in response.headers
+        assert session_rows(demo) == 0
 
 
 def test_sign_out_needs_the_pages_token(world: World) -> None:

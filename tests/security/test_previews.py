@@ -94,7 +94,7 @@ def endless_template(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
         'name = "endless"\nversion = "1"\ntitle = "Endless"\nengine = "typst"\nentry = "main.typ"\n'
     )
     catalogue = TemplateCatalogue([*builtin_catalogue().all(), load_template(folder)], "classic")
-    monkeypatch.setattr("exportd.api.routes.documents.builtin_catalogue", lambda: catalogue)
+    monkeypatch.setattr("exportd.documents.service.builtin_catalogue", lambda: catalogue)
     return "endless"
 
 

@@ -46,6 +46,7 @@ from exportd.exports.row_cache import RowCache
 from exportd.exports.service import ExportService
 from exportd.ops import metrics
 from exportd.ops.cleanup import Cleanup
+from exportd.ops.reports import Reports
 from exportd.queue import JobStore
 from exportd.sources import SourceRegistry
 from exportd.sources.loading import load_sources
@@ -133,6 +134,7 @@ def create_app(
         retry_cooldown_s=settings.delivery_retry_cooldown_s,
         clock=clock,
     )
+    app.state.reports = Reports(db=database, clock=app.state.exports.clock)
     app.state.previews = Previews.from_settings(settings)
     app.state.api_keys = ApiKeys(database, clock=clock)
     app.state.page_sessions = PageSessions(database, ttl_s=settings.page_session_ttl_s, clock=clock)

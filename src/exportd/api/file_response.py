@@ -15,6 +15,8 @@ from starlette.requests import Request
 from starlette.responses import (
     FileResponse,
     JSONResponse,
+    MalformedRangeHeader,
+    RangeNotSatisfiable,
     RedirectResponse,
     Response,
     StreamingResponse,
@@ -49,6 +51,26 @@ class RangedFileResponse(FileResponse):
         await super().__call__(scope, receive, send_or_hold)
         if refused is not None:
             await _problem(scope, refused)(scope, receive, send)
+
+
+def range_refusal(request: Request, size: int) -> JSONResponse | None:
+    """The refusal ``RangedFileResponse`` would give this request's Range header for a
+    file of ``size`` bytes, decided before the file is located: a one-time link must not
+    be spent on a request that gets no file.  Starlette's own parser decides, so both
+    agree; with ``If-Range`` the header may be ignored, so it is left to the response."""
+    http_range = request.headers.get("range")
+    if http_range is None or "if-range" in request.headers:
+        return None
+    try:
+        FileResponse._parse_range_header(http_range, size)
+    except MalformedRangeHeader:
+        code, detail = _REFUSALS[400]
+        return problem(request, status=400, code=code, detail=detail)
+    except RangeNotSatisfiable:
+        code, detail = _REFUSALS[416]
+        headers = {"Content-Range": f"bytes */{size}"}
+        return problem(request, status=416, code=code, detail=detail, headers=headers)
+    return None
 
 
 def _problem(scope: Scope, refused: Message) -> JSONResponse:

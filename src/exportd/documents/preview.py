@@ -19,6 +19,20 @@ from exportd.documents.render import Renderer, RenderOptions, check_sections
 from exportd.documents.templates import Template
 from exportd.errors import LimitReached, RequestInvalid, TerminalJobError
 
+# How a preview is served, by the API and by the page alike.  Its text is the user's: no
+# scripts, ever; fonts from this site only (the page names the template's bundled fonts
+# as it serves them, web/fonts.py); framed by the same site only (the page's sandboxed
+# frame).
+PREVIEW_CSP = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; font-src 'self'; "
+    "frame-ancestors 'self'"
+)
+PREVIEW_HEADERS = {
+    "Content-Security-Policy": PREVIEW_CSP,
+    "X-Frame-Options": "SAMEORIGIN",
+    "Cache-Control": "private, no-store",
+}
+
 
 class Previews:
     def __init__(

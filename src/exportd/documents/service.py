@@ -7,9 +7,10 @@ recently updated one; deleting a document cancels its queued and running exports
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 from sqlalchemy import Connection, Row, delete, func, insert, select, update
@@ -18,10 +19,16 @@ from exportd.auth.principal import Principal
 from exportd.clock import Clock, SystemClock
 from exportd.db import Database
 from exportd.db.locks import lock_for_transaction
-from exportd.db.tables import documents, exports, jobs
+from exportd.db.tables import documents, exports
 from exportd.documents.models import Resume
+from exportd.documents.templates import builtin_catalogue
 from exportd.errors import InvalidTransition, NotFound, RequestInvalid
+from exportd.exports.plans import plan_for
+from exportd.exports.read_model import active_exports
 from exportd.queue import JobState, JobStore
+
+if TYPE_CHECKING:
+    from exportd.documents.preview import Previews
 
 RESUME_SOURCE = "resume"
 
@@ -139,6 +146,35 @@ class DocumentService:
                 self._promote_latest(conn, principal.user_id)
         return cancelled
 
+    def preview(
+        self,
+        principal: Principal,
+        document_id: str,
+        template_name: str | None,
+        *,
+        previews: Previews,
+        fonts_url: Callable[[str], str] | None = None,
+    ) -> str:
+        """The document as HTML with a template, at once (``previews`` keeps the rate and
+        page budgets); ``fonts_url(template name)``: where the caller serves its fonts."""
+        with self.db.read() as conn:
+            document = _to_document(self._row(conn, principal, document_id))
+            template = builtin_catalogue().get(template_name)
+            if template is None:
+                raise RequestInvalid(
+                    f"no template named {template_name!r}", code="template_unknown"
+                )
+            watermark = plan_for(conn, principal.plan).watermark
+        try:
+            # Stored content validated when written, but limits may have tightened since.
+            resume = Resume.model_validate(document.content)
+        except ValidationError as exc:
+            raise document_invalid(exc) from None
+        fonts = fonts_url(template.name) if fonts_url else None
+        return previews.html(
+            principal.user_id, resume, template, watermark=watermark, fonts_url=fonts
+        )
+
     # -- helpers -----------------------------------------------------------------------
 
     def _validate(self, content: dict[str, Any]) -> Resume:
@@ -185,12 +221,8 @@ class DocumentService:
         # An owner has few active exports (the plan caps them): filter the JSON here, the
         # same way on every database.
         active = conn.execute(
-            select(exports.c.id, exports.c.params, exports.c.job_id)
-            .select_from(exports.join(jobs, jobs.c.id == exports.c.job_id))
-            .where(
-                exports.c.owner_id == owner_id,
-                exports.c.source == RESUME_SOURCE,
-                jobs.c.state.in_([JobState.QUEUED.value, JobState.RUNNING.value]),
+            active_exports(exports.c.id, exports.c.params, exports.c.job_id).where(
+                exports.c.owner_id == owner_id, exports.c.source == RESUME_SOURCE
             )
         ).all()
         cancelled = 0

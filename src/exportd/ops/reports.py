@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, func, select
 
+from exportd.clock import Clock
+from exportd.db import Database
 from exportd.db.tables import export_events
 from exportd.ops.events import EventKind
 
@@ -33,6 +35,26 @@ COUNTERS = {
 }
 # Perf windows read at most this many completed events (the newest).
 PERF_ROWS = 100_000
+
+
+class Reports:
+    """The reports over the last ``hours``, each read in one transaction."""
+
+    def __init__(self, *, db: Database, clock: Clock) -> None:
+        self.db = db
+        self.clock = clock
+
+    def export_ops(self, *, hours: float) -> dict[str, Any]:
+        with self.db.read() as conn:
+            return export_ops(conn, self._since(hours))
+
+    def perf(self, *, hours: float) -> dict[str, Any]:
+        since = self._since(hours)
+        with self.db.read() as conn:
+            return {"since": since, "items": perf(conn, since)}
+
+    def _since(self, hours: float) -> datetime:
+        return self.clock.now() - timedelta(hours=hours)
 
 
 def export_ops(conn: Connection, since: datetime) -> dict[str, Any]:

@@ -11,6 +11,7 @@ import dataclasses
 import uuid
 from collections.abc import Callable
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -18,11 +19,11 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
-from exportd.api.routes.documents import PREVIEW_HEADERS, render_preview
 from exportd.api.schemas import ExportCreate
 from exportd.auth.principal import Principal
 from exportd.config import Settings, jwt_key
 from exportd.demo.users import DEMO_USERS, demo_user
+from exportd.documents.preview import PREVIEW_HEADERS
 from exportd.documents.templates import builtin_catalogue
 from exportd.errors import (
     Conflict,
@@ -33,7 +34,7 @@ from exportd.errors import (
     Unauthenticated,
 )
 from exportd.exports.downloads import Downloads
-from exportd.exports.models import ColumnChoice, ExportRequest, ExportStatus, ExportView
+from exportd.exports.models import ExportRequest, ExportStatus, ExportView
 from exportd.exports.service import ExportService
 from exportd.web import forms, session
 from exportd.web.fonts import fonts_url
@@ -243,9 +244,25 @@ def sign_in_demo(request: Request, user: Annotated[str, Form(max_length=32)]) ->
     if not settings.page_sign_in_demo or chosen is None:
         problem = ("Demo sign-in is not available here.", "")
         return _sign_in_page(request, problem, status=403)
+    if not _demo_host(request, settings):
+        problem = ("Demo sign-in is offered only at this server's own address.", "host_refused")
+        return _sign_in_page(request, problem, status=403, end_session=False)
     response = RedirectResponse("/exports", status_code=303)
     session.sign_in(response, request, chosen.token(jwt_key(settings), ttl_s=86_400))
     return response
+
+
+_LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "[::1]"})
+
+
+def _demo_host(request: Request, settings: Settings) -> bool:
+    """Whether the page was asked for by a name of this server: loopback or the public
+    URL's host.  A site whose DNS name is rebound to 127.0.0.1 passes the same-origin
+    check (its Origin and Host agree) but names itself in Host, and gets no demo session."""
+    host = (request.headers.get("host") or "").lower()
+    name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+    public = urlsplit(settings.public_url)
+    return name in _LOOPBACK_NAMES or host == public.netloc.lower()
 
 
 @router.post("/sign-out")
@@ -400,9 +417,7 @@ def cancel(request: Request, export_id: str) -> HTMLResponse:
 @router.post("/{export_id}/delete", response_class=HTMLResponse)
 def delete(request: Request, export_id: str) -> HTMLResponse:
     def act(p: Page) -> str:
-        if p.exports.get(p.principal, export_id).status.is_active:
-            raise RequestInvalid("cancel it first: it is still running", code="export_active")
-        p.exports.cancel(p.principal, export_id)  # a finished export: its file goes
+        p.exports.delete_finished(p.principal, export_id)  # its file goes with it
         return p.usage_html(oob=True)  # and its row is replaced by nothing
 
     return _act(request, act)
@@ -418,35 +433,11 @@ def run_again(request: Request, export_id: str) -> HTMLResponse:
     """The same request once more: how an expired file comes back."""
 
     def act(p: Page) -> str:
-        old = p.exports.get(p.principal, export_id)
-        if old.owner_id != p.principal.user_id:
-            # An admin sees everyone's exports, but a re-run is a new export: made with the
-            # admin's identity, plan and source rights, it would still carry the owner's
-            # filters and notify the owner's email or webhook with the admin's rows.  The
-            # page holds no credential of the owner to act for them, so it is refused.
-            raise Forbidden(
-                "only its owner can export it again (an admin may retry a failed one)",
-                code="export_again_owner_only",
-            )
-        view, _ = p.exports.create(
-            p.principal, _same_request(old), correlation_id=str(request.state.request_id)
-        )
+        correlation_id = str(request.state.request_id)
+        view = p.exports.create_again(p.principal, export_id, correlation_id=correlation_id)
         return p.row(view) + p.usage_html(oob=True)
 
     return _act(request, act)
-
-
-def _same_request(old: ExportView) -> ExportRequest:
-    columns = tuple(ColumnChoice(c["name"], c.get("label")) for c in old.columns or ())
-    return ExportRequest(
-        source=old.source,
-        format=old.format,
-        params=old.params,
-        columns=columns or None,
-        template=old.template,
-        notify=old.notify,
-        options=old.options,
-    )
 
 
 @router.get("/{export_id}/download")
@@ -495,7 +486,11 @@ def preview(
     template: Annotated[str | None, Query(max_length=64)] = None,
 ) -> HTMLResponse:
     p = page(request)
+    state = request.app.state
     try:
-        return render_preview(request, p.principal, document_id, template, fonts_url=fonts_url)
+        html = state.documents.preview(
+            p.principal, document_id, template, previews=state.previews, fonts_url=fonts_url
+        )
     except ExportdError as exc:  # shown in the preview's frame, as a preview would be
         return HTMLResponse(_refusal(exc), status_code=200, headers=PREVIEW_HEADERS)
+    return HTMLResponse(html, headers=PREVIEW_HEADERS)

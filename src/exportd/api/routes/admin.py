@@ -11,7 +11,7 @@ from exportd.api.deps import Admin, Exports
 from exportd.api.schemas import CleanupOut, ExportCreate, Limits
 from exportd.auth.principal import KEY_OWNER_PREFIX
 from exportd.exports.models import PlanLimits
-from exportd.exports.plans import all_plans, limits_of, plan_for, save_plan
+from exportd.exports.plans import limits_of
 from exportd.ops.cleanup import Cleanup
 
 router = APIRouter(prefix="/v1", tags=["admin"])
@@ -52,8 +52,7 @@ class BulkOut(BaseModel):
 @router.get("/plans", response_model=list[PlanOut])
 def list_plans(_admin: Admin, exports: Exports) -> list[PlanOut]:
     """Every plan and its limits."""
-    with exports.db.read() as conn:
-        return [PlanOut.of(plan) for plan in all_plans(conn)]
+    return [PlanOut.of(plan) for plan in exports.all_plans()]
 
 
 @router.put("/plans/{name}", response_model=PlanOut)
@@ -62,9 +61,7 @@ def put_plan(name: PlanName, body: Limits, _admin: Admin, exports: Exports) -> P
     plan = PlanLimits(
         name=name, **{**body.model_dump(), "formats_allowed": tuple(body.formats_allowed)}
     )
-    with exports.db.write() as conn:
-        save_plan(conn, plan)
-        return PlanOut.of(plan_for(conn, name))
+    return PlanOut.of(exports.save_plan(plan))
 
 
 @router.post("/ops/cleanup", response_model=CleanupOut)

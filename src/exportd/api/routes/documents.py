@@ -3,22 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Request, Response, status
 from fastapi.responses import HTMLResponse
-from pydantic import BaseModel, ConfigDict, Field, PlainValidator, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator
 
 from exportd.api.deps import Documents, ReadDocuments, WriteDocuments
-from exportd.auth.principal import Principal
 from exportd.documents.models import Resume
-from exportd.documents.preview import Previews
-from exportd.documents.service import Document, DocumentService, document_invalid
-from exportd.documents.templates import builtin_catalogue
-from exportd.errors import RequestInvalid
-from exportd.exports.plans import plan_for
+from exportd.documents.preview import PREVIEW_HEADERS, Previews
+from exportd.documents.service import Document
 
 router = APIRouter(prefix="/v1/documents", tags=["documents"])
 
@@ -113,20 +108,6 @@ def delete_document(document_id: str, principal: WriteDocuments, documents: Docu
     return Response(status_code=204, headers={"X-Cancelled-Exports": str(cancelled)})
 
 
-# Fonts from this site only: the page's previews name the template's bundled fonts as
-# the page serves them (web/fonts.py); nothing else loads.
-PREVIEW_CSP = (
-    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; font-src 'self'; "
-    "frame-ancestors 'self'"
-)
-# The page shows previews in a sandboxed frame of its own: framed by the same site only.
-PREVIEW_HEADERS = {
-    "Content-Security-Policy": PREVIEW_CSP,
-    "X-Frame-Options": "SAMEORIGIN",
-    "Cache-Control": "private, no-store",
-}
-
-
 class PreviewIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -138,36 +119,10 @@ def preview_document(
     document_id: str,
     body: PreviewIn,
     principal: ReadDocuments,
+    documents: Documents,
     request: Request,
 ) -> HTMLResponse:
     """The document as HTML with a template, at once (rate-limited): for an editor."""
-    return render_preview(request, principal, document_id, body.template)
-
-
-def render_preview(
-    request: Request,
-    principal: Principal,
-    document_id: str,
-    template_name: str | None,
-    *,
-    fonts_url: Callable[[str], str] | None = None,
-) -> HTMLResponse:
-    """The preview response (the page shows the same one in a sandboxed frame, with
-    ``fonts_url(template name)`` naming where it serves the template's fonts)."""
-    documents: DocumentService = request.app.state.documents
-    document = documents.get(principal, document_id)
-    template = builtin_catalogue().get(template_name)
-    if template is None:
-        raise RequestInvalid(f"no template named {template_name!r}", code="template_unknown")
-    with request.app.state.db.read() as conn:
-        watermark = plan_for(conn, principal.plan).watermark
-    try:
-        # Stored content validated when written, but limits may have tightened since.
-        resume = Resume.model_validate(document.content)
-    except ValidationError as exc:
-        raise document_invalid(exc) from None
     previews: Previews = request.app.state.previews
-    fonts = fonts_url(template.name) if fonts_url else None
-    html = previews.html(principal.user_id, resume, template, watermark=watermark, fonts_url=fonts)
-    # The page is ours but its text is the user's: no scripts, ever.
+    html = documents.preview(principal, document_id, body.template, previews=previews)
     return HTMLResponse(html, headers=PREVIEW_HEADERS)

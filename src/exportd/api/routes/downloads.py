@@ -10,7 +10,7 @@ from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel
 
 from exportd.api.deps import ReadExports
-from exportd.api.file_response import artifact_response
+from exportd.api.file_response import artifact_response, range_refusal
 from exportd.documents.export import CONTENT_TYPES as DOCUMENT_TYPES
 from exportd.exports.downloads import Artifact, Downloads
 from exportd.formats.base import FORMATS
@@ -84,4 +84,9 @@ def create_download_link(export_id: str, principal: ReadExports, request: Reques
 def download_with_link(token: str, request: Request) -> Response:
     """No other credential than the link itself: signed, expiring, one-time."""
     downloads = _downloads(request)
+    if "range" in request.headers:
+        # A Range the file cannot answer is refused before the link is spent.
+        refusal = range_refusal(request, downloads.peek(token).size)
+        if refusal is not None:
+            return refusal
     return _file(downloads.redeem(token), downloads)

@@ -2,39 +2,33 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 
 from exportd.api.deps import Admin
 from exportd.api.schemas import ExportOps, Perf
-from exportd.db import Database
-from exportd.ops import reports
+from exportd.ops.reports import Reports
 
 router = APIRouter(prefix="/v1/ops", tags=["ops"])
 
 Hours = Annotated[float, Query(gt=0, le=24 * 90, description="the window, in hours")]
 
 
-def _window(request: Request, hours: float) -> tuple[Database, Any]:
-    clock = request.app.state.exports.clock
-    return request.app.state.db, clock.now() - timedelta(hours=hours)
+def _reports(request: Request) -> Reports:
+    reports: Reports = request.app.state.reports
+    return reports
 
 
 @router.get("/export-ops", response_model=ExportOps)
 def get_export_ops(_admin: Admin, request: Request, hours: Hours = 24) -> dict[str, Any]:
     """pdfProcessed, pdfFailed, emailSent, emailFailed, cleanupCompleted, cleanupFailed and
     more over the window, in total and per source and format; the same on every node."""
-    db, since = _window(request, hours)
-    with db.read() as conn:
-        return reports.export_ops(conn, since)
+    return _reports(request).export_ops(hours=hours)
 
 
 @router.get("/perf", response_model=Perf)
 def get_perf(_admin: Admin, request: Request, hours: Hours = 24) -> dict[str, Any]:
     """p50, p95 and max of queue wait (ms), run time (ms) and file size (bytes) per source
     and format, over completed exports in the window."""
-    db, since = _window(request, hours)
-    with db.read() as conn:
-        return {"since": since, "items": reports.perf(conn, since)}
+    return _reports(request).perf(hours=hours)

@@ -1,0 +1,254 @@
+"""Small exports at scale: the per-job cost, through the real API and worker processes.
+
+N tiny exports (a 10-row CSV, a one-page Typst resume, a one-page WeasyPrint resume),
+each POSTed and then polled (with If-None-Match) until completed, by C clients at once,
+against `exportd serve` and 1 or 2 `exportd worker` processes, on SQLite and PostgreSQL.
+In the same run, on the same database, as the baselines these are measured against:
+
+- the API's create rate: the same POSTs with no worker running (what one API process
+  accepts per second; a node's workers should keep up with it);
+- the queue's no-op throughput: a backlog of no-op jobs drained by one worker.
+
+Prints exports/s, POST -> completed p50/p95 under load and for one client at a time, and
+the ratios against both baselines.
+
+    python bench/small_exports.py      (also part of `make bench`)
+    BENCH_SMALL_N=200 BENCH_SMALL_DATABASES=sqlite python bench/small_exports.py
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from typing import Any
+
+import httpx2 as httpx
+from sqlalchemy import func, select
+
+from common import exportd_worker, machine, migrate, percentile, scratch_postgres, scratch_sqlite
+from exportd.auth.tokens import mint
+from exportd.config import jwt_key, load_settings
+from exportd.db import create_database
+from exportd.db.tables import jobs
+from exportd.demo.resumes import RESUMES
+from exportd.demo.tables import create_demo_tables, seed_trades
+from queue_throughput import exportd_throughput
+
+N = int(os.environ.get("BENCH_SMALL_N", "160"))
+CLIENTS = int(os.environ.get("BENCH_SMALL_CLIENTS", "8"))
+SEQUENTIAL = int(os.environ.get("BENCH_SMALL_SEQUENTIAL", "30"))
+DATABASES = os.environ.get("BENCH_SMALL_DATABASES", "sqlite,postgres").split(",")
+NOOP_JOBS = int(os.environ.get("BENCH_SMALL_NOOP_JOBS", "3000"))
+POLL_S = 0.005  # short: the poll interval must not be what is measured
+DEMO_SOURCES = '["exportd.demo.sources:demo_sources"]'
+
+WORKLOADS: list[tuple[str, dict[str, Any]]] = [
+    ("10-row CSV", {"source": "trades", "format": "csv", "params": {"limit": 10}}),
+    ("one-page Typst PDF", {"source": "resume", "format": "pdf", "template": "classic"}),
+    ("one-page WeasyPrint PDF", {"source": "resume", "format": "pdf", "template": "modern"}),
+]
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def database(kind: str) -> Iterator[str]:
+    scratch = scratch_sqlite() if kind == "sqlite" else scratch_postgres("exportd_bench_small")
+    with scratch as url:
+        migrate(url)
+        yield url
+
+
+def seed(url: str, users: list[str]) -> None:
+    db = create_database(load_settings(database_url=url), pool=False)
+    with db.write() as conn:
+        create_demo_tables(conn)
+        for user in users:
+            seed_trades(conn, user, 20)
+    db.dispose()
+
+
+@contextmanager
+def api_server(url: str) -> Iterator[str]:
+    port = free_port()
+    env = {
+        **os.environ,
+        "EXPORTD_DATABASE_URL": url,
+        "EXPORTD_LOG_LEVEL": "warning",
+        "EXPORTD_SOURCE_MODULES": DEMO_SOURCES,
+    }
+    server = subprocess.Popen(
+        [sys.executable, "-m", "exportd", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(200):
+            try:
+                httpx.get(f"{base}/readyz").raise_for_status()
+                break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        else:
+            raise RuntimeError("the API did not start")
+        yield base
+    finally:
+        server.terminate()
+        server.wait(15)
+
+
+@contextmanager
+def workers(url: str, processes: int) -> Iterator[None]:
+    with ExitStack() as stack:
+        for _ in range(processes):
+            stack.enter_context(exportd_worker(url, concurrency=2, source_modules=DEMO_SOURCES))
+        yield
+
+
+def drained(url: str, timeout_s: float = 600) -> None:
+    db = create_database(load_settings(database_url=url), pool=False)
+    deadline = time.monotonic() + timeout_s
+    try:
+        while time.monotonic() < deadline:
+            with db.read() as conn:
+                waiting = conn.execute(
+                    select(func.count()).where(jobs.c.state.in_(("queued", "running")))
+                ).scalar_one()
+            if not waiting:
+                return
+            time.sleep(0.2)
+        raise RuntimeError("the workers did not drain the backlog")
+    finally:
+        db.dispose()
+
+
+def create(client: httpx.Client, body: dict[str, Any]) -> str:
+    response = client.post("/v1/exports", json=body)
+    response.raise_for_status()
+    return str(response.json()["id"])
+
+
+def wait_completed(client: httpx.Client, export_id: str) -> None:
+    etag = ""
+    while True:
+        response = client.get(f"/v1/exports/{export_id}", headers={"If-None-Match": etag})
+        if response.status_code == 200:
+            etag = response.headers["etag"]
+            status = response.json()["status"]
+            if status == "completed":
+                return
+            if status in ("failed", "cancelled", "expired"):
+                raise RuntimeError(f"export {export_id} {status}: {response.json()['error']}")
+        time.sleep(POLL_S)
+
+
+def run_clients(
+    base: str, tokens: list[str], per_client: int, one: Callable[[httpx.Client], float]
+) -> tuple[list[float], float]:
+    """``per_client`` calls of ``one`` from each token's client at once: the latencies
+    (ms) and the wall time (s)."""
+    latencies: list[float] = []
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+
+    def loop(token: str) -> None:
+        headers = {"Authorization": f"Bearer {token}"}
+        with httpx.Client(base_url=base, headers=headers, timeout=60) as client:
+            for _ in range(per_client):
+                try:
+                    took = one(client)
+                except Exception as exc:  # reported after the run
+                    errors.append(exc)
+                    return
+                with lock:
+                    latencies.append(took)
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=loop, args=(t,)) for t in tokens]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise RuntimeError(f"{len(errors)} clients failed; the first: {errors[0]!r}")
+    return sorted(latencies), time.perf_counter() - started
+
+
+def end_to_end(body: dict[str, Any]) -> Callable[[httpx.Client], float]:
+    def one(client: httpx.Client) -> float:
+        started = time.perf_counter()
+        wait_completed(client, create(client, body))
+        return (time.perf_counter() - started) * 1000
+
+    return one
+
+
+def create_only(body: dict[str, Any]) -> Callable[[httpx.Client], float]:
+    def one(client: httpx.Client) -> float:
+        started = time.perf_counter()
+        create(client, body)
+        return (time.perf_counter() - started) * 1000
+
+    return one
+
+
+def measure(kind: str) -> None:
+    users = [f"client{i}" for i in range(CLIENTS)]
+    per_client = max(1, N // CLIENTS)
+    with database(kind) as url:
+        seed(url, users)
+        key = jwt_key(load_settings(database_url=url))
+        tokens = [mint(user, secret=key, plan="pro", ttl_s=3600) for user in users]
+        with api_server(url) as base:
+            for token in tokens:
+                httpx.post(
+                    f"{base}/v1/documents",
+                    headers={"Authorization": f"Bearer {token}"},
+                    json={"title": "CV", "content": RESUMES["alice"]},
+                ).raise_for_status()
+            # The API alone: how fast one process accepts exports (no worker takes them).
+            _, took = run_clients(base, tokens, per_client, create_only(WORKLOADS[0][1]))
+            create_rate = per_client * len(tokens) / took
+            print(f"{kind}: API create rate {create_rate:6.0f} exports/s ({CLIENTS} clients)")
+            for processes in (1, 2):
+                with workers(url, processes):
+                    drained(url)  # the create-rate run's backlog, before measuring
+                    for label, body in WORKLOADS:
+                        run_clients(base, tokens[:2], 2, end_to_end(body))  # warm
+                        loaded, elapsed = run_clients(base, tokens, per_client, end_to_end(body))
+                        alone, _ = run_clients(base, tokens[:1], SEQUENTIAL, end_to_end(body))
+                        rate = len(loaded) / elapsed
+                        print(
+                            f"{kind}: {label:24s} {processes} worker process(es): "
+                            f"{rate:6.1f} exports/s = {rate / create_rate:4.2f}x the create rate; "
+                            f"{CLIENTS} clients p50 {statistics.median(loaded):6.1f} ms "
+                            f"p95 {percentile(loaded, 95):6.1f} ms; one client p50 "
+                            f"{statistics.median(alone):6.1f} ms"
+                        )
+    with database(kind) as url:
+        noop = exportd_throughput(url, NOOP_JOBS)
+        print(f"{kind}: queue no-op throughput {noop:6.0f} jobs/s (one worker)")
+
+
+def main() -> None:
+    print(f"# Small exports, {N} per workload, {CLIENTS} clients — {machine()}")
+    for kind in DATABASES:
+        measure(kind.strip())
+
+
+if __name__ == "__main__":
+    main()
