@@ -10,7 +10,7 @@ import pytest
 from exportd.app_wiring import worker_app
 from exportd.config import Settings
 from exportd.db import Database
-from exportd.errors import ErrorInfo
+from exportd.errors import ConfigError, ErrorInfo
 from exportd.queue import JobState, JobStore
 from exportd.queue.models import Claimed, Outcome, Settled
 from exportd.storage import Storage, storage_for
@@ -98,3 +98,17 @@ def test_a_signal_is_only_noted_in_its_handler_and_logged_by_the_loop(
     finally:
         signal.signal(signal.SIGTERM, before[0])
         signal.signal(signal.SIGINT, before[1])
+
+
+def test_a_storage_that_cannot_be_opened_stops_the_worker_at_start(
+    settings: Settings, db: Database
+) -> None:
+    config = settings.model_copy(update={"storage_url": "ftp://files.example/exports"})
+    with pytest.raises(ConfigError, match="EXPORTD_STORAGE_URL"):
+        Supervisor(
+            settings=config,
+            db=db,
+            store=JobStore.from_settings(config),
+            app=worker_app(),
+            concurrency=1,
+        )

@@ -17,6 +17,7 @@ log = structlog.get_logger("exportd.worker")
 
 def register(app: App) -> None:
     app.task(EXPORT_TASK, on_settled=record_outcome)(run_export)
+    app.on_start(open_storage)
     app.on_discarded(discard_artifact)
     app.child_setup(use_settings)
     app.child_setup(use_the_system_allocator)
@@ -25,6 +26,12 @@ def register(app: App) -> None:
 
 def _storage(worker: WorkerContext) -> Storage:
     return storage_for(worker.settings)
+
+
+def open_storage(worker: WorkerContext) -> None:
+    """The storage is opened as the worker starts: a bad EXPORTD_STORAGE_URL (or S3
+    without its extra) stops the start instead of failing the first discard."""
+    worker.shared(_storage)
 
 
 def discard_artifact(outcome: Outcome, worker: WorkerContext) -> None:

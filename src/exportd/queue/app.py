@@ -4,6 +4,8 @@ The queue and the worker know no domain.  A package plugs in by registering on a
 :class:`App` (procrastinate's App, huey's periodic tasks):
 
 - tasks, each with an optional settle hook (``app.task``), run in a child process;
+- start hooks, called as a supervisor is built (``app.on_start``): what must work before
+  any job (a storage opened from a bad URL stops the worker there);
 - periodic jobs with their schedules (``app.periodic``), run by one node at a time;
 - rescue hooks, called for a job taken back from a vanished worker (``app.on_rescued``);
 - discard hooks, called for a result whose outcome was not kept (``app.on_discarded``);
@@ -38,6 +40,7 @@ PeriodicWork = Callable[["WorkerContext"], object]
 DiscardHook = Callable[[Outcome, "WorkerContext"], None]
 RetentionHook = Callable[[Connection, "WorkerContext"], None]
 ChildSetup = Callable[[Settings], None]
+StartHook = Callable[["WorkerContext"], None]
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -92,6 +95,7 @@ class App:
     def __init__(self, ref: AppRef | None = None) -> None:
         self.ref = ref
         self.tasks = TaskRegistry()
+        self.start_hooks: list[StartHook] = []
         self.periodic_jobs: list[Periodic] = []
         self.rescue_hooks: list[SettledHook] = []
         self.discard_hooks: list[DiscardHook] = []
@@ -125,6 +129,10 @@ class App:
             return work
 
         return decorate
+
+    def on_start(self, hook: StartHook) -> StartHook:
+        self.start_hooks.append(hook)
+        return hook
 
     def on_rescued(self, hook: SettledHook) -> SettledHook:
         self.rescue_hooks.append(hook)

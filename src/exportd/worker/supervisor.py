@@ -74,6 +74,8 @@ class Supervisor:
         self.store = store
         self.app = app
         self.context = WorkerContext(settings=settings, db=db, store=store)
+        for start in app.start_hooks:  # what cannot be built stops the worker here
+            start(self.context)
         self.queues = list(queues)
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.children = [Child(i, app.ref, settings) for i in range(concurrency)]
