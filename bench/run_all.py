@@ -32,6 +32,7 @@ SCRIPTS = [
     ("api_polling", {"BENCH_WORKERS": "2"}),
     ("export_formats", {}),
     ("export_count", {}),
+    ("connections", {}),
     ("document_render", {}),
     ("document_e2e", {}),
     ("small_exports", {}),
@@ -39,7 +40,7 @@ SCRIPTS = [
 PACKAGES = [
     "exportd", "sqlalchemy", "psycopg", "pyarrow", "xlsxwriter", "rustpy-xlsxwriter",
     "orjson", "typst", "weasyprint", "playwright", "pandas", "polars", "procrastinate",
-    "adbc-driver-sqlite", "adbc-driver-postgresql",
+    "adbc-driver-sqlite", "adbc-driver-postgresql", "connectorx", "pymysql",
 ]  # fmt: skip
 
 

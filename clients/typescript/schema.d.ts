@@ -680,6 +680,8 @@ export interface paths {
         /**
          * Get Readiness
          * @description The database answers, its schema is at the latest migration, storage is writable.
+         *     Each named data connection is reported under ``connections`` (``ok`` or why not);
+         *     one that is down does not make exportd unready: only its sources' exports wait.
          */
         get: operations["get_readiness"];
         put?: never;
@@ -1152,6 +1154,11 @@ export interface components {
              */
             line_terminator?: ("\n" | "\r\n") | null;
             /**
+             * Pdf Standard
+             * @description PDF documents only: an archival PDF/A-2b file (sRGB output intent, XMP metadata, every font embedded); refused with pdf_standard_unsupported when the template's engine cannot make it
+             */
+            pdf_standard?: "pdf/a-2b" | null;
+            /**
              * Keep Partial
              * @description tabular formats: if the export fails after writing rows, keep a valid file of those rows (the export still fails; its result says partial)
              */
@@ -1254,6 +1261,13 @@ export interface components {
              * @description `ok`, or why not: database, migrations, storage
              */
             checks: {
+                [key: string]: string;
+            };
+            /**
+             * Connections
+             * @description each named data connection: `ok`, or why not (not part of readiness)
+             */
+            connections?: {
                 [key: string]: string;
             };
         };
@@ -1736,6 +1750,7 @@ export interface operations {
              *     - `template_unknown`: no template of that name
              *     - `template_not_applicable`: a template for a source of rows
              *     - `option_not_applicable`: an option the format does not take
+             *     - `pdf_standard_unsupported`: `options.pdf_standard` is a standard the template's PDF engine cannot make
              *     - `notify_email_not_allowed`: an email other than the token's own (admins may)
              *     - `webhook_url_invalid`: the webhook URL is not http(s)://host/…
              *     - `webhook_address_refused`: the webhook URL names a private address
@@ -1908,6 +1923,7 @@ export interface operations {
              *     - `template_unknown`: no template of that name
              *     - `template_not_applicable`: a template for a source of rows
              *     - `option_not_applicable`: an option the format does not take
+             *     - `pdf_standard_unsupported`: `options.pdf_standard` is a standard the template's PDF engine cannot make
              *     - `notify_email_not_allowed`: an email other than the token's own (admins may)
              *     - `webhook_url_invalid`: the webhook URL is not http(s)://host/…
              *     - `webhook_address_refused`: the webhook URL names a private address
@@ -4381,6 +4397,7 @@ export interface operations {
              *     - `template_unknown`: no template of that name
              *     - `template_not_applicable`: a template for a source of rows
              *     - `option_not_applicable`: an option the format does not take
+             *     - `pdf_standard_unsupported`: `options.pdf_standard` is a standard the template's PDF engine cannot make
              *     - `webhook_url_invalid`: the webhook URL is not http(s)://host/…
              *     - `webhook_address_refused`: the webhook URL names a private address
              *     - `date_range_invalid`: `date_from` is after `date_to`

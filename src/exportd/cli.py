@@ -31,6 +31,10 @@ keys_app = typer.Typer(no_args_is_help=True, help="API keys for services and adm
 app.add_typer(keys_app, name="apikey")
 plans_app = typer.Typer(no_args_is_help=True, help="Plans and their limits.")
 app.add_typer(plans_app, name="plans")
+connections_app = typer.Typer(
+    no_args_is_help=True, help="Named data connections to the host application's databases."
+)
+app.add_typer(connections_app, name="connections")
 
 T = TypeVar("T")
 out = Console()
@@ -62,6 +66,18 @@ def _check_services(settings: Settings) -> None:
         server = SmtpServer.from_url(settings.smtp_url.get_secret_value())
         if settings.env == "production":
             server.check()
+    except ConfigError as exc:
+        err.print(f"[red]exportd: {exc.message}[/red]")
+        raise typer.Exit(2) from None
+
+
+def _check_sources(settings: Settings) -> None:
+    """Every source loads, and each one's named connection is configured (a source on
+    an unknown connection stops the start, naming both)."""
+    from exportd.sources.loading import load_sources
+
+    try:
+        load_sources(settings.source_modules, settings.sql_sources, settings.connections)
     except ConfigError as exc:
         err.print(f"[red]exportd: {exc.message}[/red]")
         raise typer.Exit(2) from None
@@ -151,6 +167,7 @@ def worker(
 
     settings = _settings()
     _check_services(settings)
+    _check_sources(settings)
     modules = [*settings.task_modules, *(imports or [])]
     try:
         app = worker_app(modules)
@@ -188,6 +205,7 @@ def serve(
     _metrics_dir()
     settings = _settings()
     _check_services(settings)
+    _check_sources(settings)
     _run_api(host=host, port=port, workers=workers, settings=settings)
 
 
@@ -281,7 +299,7 @@ def _with_demo_sources(settings: Settings) -> Settings:
     os.environ["EXPORTD_SOURCE_MODULES"] = json.dumps(modules)
     settings = settings.model_copy(update={"source_modules": modules})
     try:
-        load_sources(settings.source_modules, settings.sql_sources)
+        load_sources(settings.source_modules, settings.sql_sources, settings.connections)
     except ConfigError as exc:
         err.print(f"[red]exportd: {exc.message}[/red]")
         raise typer.Exit(2) from None
@@ -565,6 +583,31 @@ def plans_set(
         }
         _or_exit(lambda: save_plan(conn, dataclasses.replace(base, **changes)))
     out.print(f"plan {name} saved")
+
+
+@connections_app.command("check")
+def connections_check() -> None:
+    """Connect to each named data connection and say whether it answers (exit 1 if one
+    does not)."""
+    from exportd.sources.connections import DataConnections
+
+    settings = _settings()
+    _check_sources(settings)
+    connections = DataConnections(settings.connections)
+    try:
+        results = connections.check_all()
+    finally:
+        connections.dispose()
+    if not results:
+        out.print("no connections configured ([connections.NAME] or EXPORTD_CONNECTIONS)")
+        return
+    for name, result in results.items():
+        spec = settings.connections[name]
+        mode = "read-only" if spec.read_only else "read-write"
+        colour = "green" if result == "ok" else "red"
+        out.print(f"{name}  {spec.engine}  {mode}  [{colour}]{result}[/{colour}]", soft_wrap=True)
+    if any(result != "ok" for result in results.values()):
+        raise typer.Exit(1)
 
 
 def main() -> None:

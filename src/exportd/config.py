@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -39,6 +39,52 @@ class KeepPolicy(BaseModel):
 
     count: int | None = Field(default=None, ge=0)
     age_s: float | None = Field(default=None, ge=0)
+
+
+CONNECTION_SCHEMES = ("postgresql", "postgres", "mysql", "mariadb", "sqlite")
+CONNECTION_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,63}$")
+
+
+class ConnectionSpec(BaseModel):
+    """A named data connection: one of the host application's databases that sources
+    read from (docs/connections.md)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    url: SecretStr = Field(
+        description="postgresql://user@host/db, mysql://user@host/db (mariadb:// too) or "
+        "sqlite:///path; the password better in password_env than here"
+    )
+    read_only: bool = Field(
+        default=True,
+        description="the database refuses writes on these sessions (PostgreSQL "
+        "default_transaction_read_only, MySQL SET SESSION TRANSACTION READ ONLY, SQLite mode=ro)",
+    )
+    statement_timeout_s: float | None = Field(
+        default=300.0, gt=0, description="a statement running longer is stopped by the database"
+    )
+    pool_size: int = Field(default=2, ge=1, le=64, description="connections kept per process")
+    password_env: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        description="the environment variable holding the password",
+    )
+    connect_timeout_s: int = Field(default=5, ge=1, le=120, description="connecting gives up")
+
+    @field_validator("url")
+    @classmethod
+    def _known_scheme(cls, value: SecretStr) -> SecretStr:
+        scheme = value.get_secret_value().split("://", 1)[0].split("+", 1)[0].lower()
+        if scheme not in CONNECTION_SCHEMES or "://" not in value.get_secret_value():
+            raise ValueError("must start with postgresql://, mysql://, mariadb:// or sqlite:///")
+        return value
+
+    @property
+    def engine(self) -> Literal["postgresql", "mysql", "sqlite"]:
+        scheme = self.url.get_secret_value().split("://", 1)[0].split("+", 1)[0].lower()
+        if scheme in ("postgresql", "postgres"):
+            return "postgresql"
+        return "sqlite" if scheme == "sqlite" else "mysql"
 
 
 class Settings(BaseSettings):
@@ -112,6 +158,12 @@ class Settings(BaseSettings):
         default=[],
         description="declarative SQL sources (usually [[sql_sources]] tables in the config "
         "file): name, title, sql binding :owner_id, columns, params; see docs/formats.md",
+    )
+    connections: dict[str, ConnectionSpec] = Field(
+        default={},
+        description="named data connections to the host application's databases "
+        "([connections.NAME] tables in the config file, or a JSON object): url, read_only, "
+        "statement_timeout_s, pool_size, password_env; see docs/connections.md",
     )
     cleanup_interval_seconds: float = Field(
         default=3600.0, gt=0, description="how often expired files are removed (one node)"
@@ -232,9 +284,9 @@ class Settings(BaseSettings):
     )
     typst_font_dirs: list[str] = Field(
         default_factory=list,
-        description="font folders Typst templates may use besides their own (Typst ignores "
-        "the system's fonts, so output does not depend on the machine): e.g. a CJK font "
-        "deployed on every worker, as a JSON list",
+        description="font folders every PDF engine (Typst, WeasyPrint, Chromium) may use "
+        "besides the bundled ones (none sees the system's fonts, so output does not depend "
+        "on the machine): e.g. a CJK font deployed on every worker, as a JSON list",
     )
     document_max_pages: int = Field(
         default=20, ge=1, le=500, description="a rendered document longer than this fails"
@@ -410,6 +462,14 @@ class Settings(BaseSettings):
     @classmethod
     def _exact_origins(cls, value: list[str]) -> list[str]:
         return [web_origin(origin) for origin in value]
+
+    @field_validator("connections")
+    @classmethod
+    def _connection_names(cls, value: dict[str, ConnectionSpec]) -> dict[str, ConnectionSpec]:
+        bad = sorted(name for name in value if not CONNECTION_NAME.match(name))
+        if bad:
+            raise ValueError(f"connection names are lower-case identifiers, not {bad}")
+        return value
 
     @field_validator("database_url")
     @classmethod

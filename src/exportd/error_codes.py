@@ -94,6 +94,9 @@ REGISTRY: dict[str, Code] = {
     "template_unknown": Code(422, "no template of that name"),
     "template_not_applicable": Code(422, "a template for a source of rows"),
     "option_not_applicable": Code(422, "an option the format does not take"),
+    "pdf_standard_unsupported": Code(
+        422, "`options.pdf_standard` is a standard the template's PDF engine cannot make"
+    ),
     "notify_email_not_allowed": Code(422, "an email other than the token's own (admins may)"),
     "webhook_url_invalid": Code(422, "the webhook URL is not http(s)://host/…"),
     "webhook_address_refused": Code(422, "the webhook URL names a private address"),
@@ -170,6 +173,12 @@ REGISTRY: dict[str, Code] = {
     ),
     "value_unwritable": Code(None, "a value the format cannot hold", FAILURE),
     "source_query_failed": Code(None, "the data connection refused the source's query", FAILURE),
+    "connection_unavailable": Code(
+        None, "a named data connection cannot be opened (down, unreachable); retried", FAILURE
+    ),
+    "statement_timeout": Code(
+        None, "the source's query ran past its connection's `statement_timeout_s`", FAILURE
+    ),
     "storage_unavailable": Code(None, "the artifact store failed; retried", FAILURE),
     "storage_key_invalid": Code(None, "a storage key outside the store's root (a bug)", FAILURE),
     "smtp_missing": Code(None, "an email delivery on a server without `EXPORTD_SMTP_URL`", FAILURE),

@@ -209,6 +209,9 @@ def _block_handling(block: Block) -> tuple[str, str]:
             ("validated", "") if message.path is None or "notify" in message.body else ("run", "")
         )
     if block.lang == "toml":
+        if "[connections." in block.text:
+            # Loaded here; tests/e2e/test_connections.py exports through it (MariaDB, PG).
+            return "validated", ""
         if "[[sql_sources]]" in block.text:
             return "run", ""
         if re.search(r"^engine = ", block.text, re.M):
@@ -270,7 +273,13 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     tmp = tmp_path_factory.mktemp("docs")
     sources, tasks = _write_modules(tmp / "modules")
     config = tmp / "exportd.toml"
-    config.write_text("".join(b.text for b in BLOCKS if "[[sql_sources]]" in b.text))
+    # The sources on exportd's database; those on named connections (docs/connections.md)
+    # need their databases: tests/e2e/test_connections.py runs them.
+    config.write_text(
+        "".join(
+            b.text for b in BLOCKS if "[[sql_sources]]" in b.text and "[connections." not in b.text
+        )
+    )
     env = {
         "PYTHONPATH": os.pathsep.join(
             filter(None, [str(tmp / "modules"), str(ROOT), os.environ.get("PYTHONPATH")])
@@ -631,6 +640,9 @@ def test_config_example(
         lines = [line for line in block.text.splitlines() if line.strip() and line[0] != "#"]
         check_settings(lines, monkeypatch)
         return
+    if "[connections." in block.text:
+        _connections_load(block, tmp_path, monkeypatch)
+        return
     if "[[sql_sources]]" in block.text:
         _sql_sources_load_and_export(block, request.getfixturevalue("live"), tmp_path, monkeypatch)
         return
@@ -646,6 +658,26 @@ def load_template_from(folder: Path) -> Any:
     entry = tomllib.loads((folder / "manifest.toml").read_text())["entry"]
     (folder / entry).write_text("")
     return load_template(folder).manifest
+
+
+def _connections_load(block: Block, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Named connections and the sources on them load (the passwords set, as the page
+    says); tests/e2e/test_connections.py runs the same file against real databases."""
+    from exportd.sources.loading import load_sources
+
+    (tmp_path / "exportd.toml").write_text(block.text)
+    monkeypatch.setenv("EXPORTD_CONFIG", str(tmp_path / "exportd.toml"))
+    parsed = tomllib.loads(block.text)
+    for spec in parsed["connections"].values():
+        if "password_env" in spec:
+            monkeypatch.setenv(spec["password_env"], "example-password")
+    settings = load_settings()
+    assert sorted(settings.connections) == sorted(parsed["connections"])
+    registry = load_sources([], settings.sql_sources, settings.connections)
+    for spec in parsed.get("sql_sources", []):
+        source = registry.get(spec["name"])
+        assert source is not None
+        assert source.connection == spec["connection"]
 
 
 def _sql_sources_load_and_export(

@@ -4,11 +4,18 @@ template (Typst or HTML), free plans get the watermark, bad documents fail by na
 from __future__ import annotations
 
 import io
+import re
+import subprocess
+import time
 from collections.abc import Iterator
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
 import pytest
+from pdfminer.pdfdocument import PDFDocument
+from pdfminer.pdfparser import PDFParser
+from pdfminer.pdftypes import resolve1
 from pypdf import PdfReader
 from sqlalchemy import select
 
@@ -20,7 +27,7 @@ from exportd.exports.models import ExportRequest, ExportStatus
 from exportd.exports.service import ExportService
 from exportd.sources import SourceRegistry
 from tests.support.browser import require_chromium
-from tests.support.pdfs import fonts_of
+from tests.support.pdfs import fonts_of, pdftotext
 from tests.support.workers import Harness
 
 pytestmark = pytest.mark.slow
@@ -104,7 +111,7 @@ def test_a_free_resume_is_a_watermarked_pdf(world: Any, template: str) -> None:
     assert pdf is not None
     assert pdf.startswith(b"%PDF")
     assert done.result["content_type"] == "application/pdf"
-    assert (done.result["template"], done.result["template_version"]) == (template, "1.0.0")
+    assert (done.result["template"], done.result["template_version"]) == (template, "1.1.0")
     text = text_of(pdf)
     assert "Zoë Ångström" in text
     assert "Cut export time by 80%" in text
@@ -113,10 +120,7 @@ def test_a_free_resume_is_a_watermarked_pdf(world: Any, template: str) -> None:
     fonts = fonts_of(pdf)
     assert fonts
     assert all(fonts.values()), fonts  # identical on every machine: nothing left to chance
-    assert (
-        done.result["filename"].startswith("zo-ngstr-m-resume-")
-        or "resume" in done.result["filename"]
-    )
+    assert done.result["filename"].startswith("zoe-angstrom-resume-")  # ö, Å transliterated
 
 
 def test_a_pro_resume_has_no_watermark_and_takes_letter_paper(world: Any) -> None:
@@ -211,6 +215,14 @@ def test_a_plugin_document_source_renders_with_the_builtin_templates(
     if fmt == "pdf":
         width = PdfReader(io.BytesIO(data)).pages[0].mediabox.width
         assert round(float(width)) == 612  # the source's page_size parameter was honoured
+        path = profile_world[0].tmp_path / "profile.pdf"
+        path.write_bytes(data)
+        text = pdftotext(path)
+    # Evaluations that started and ended in one month print it once, not as a range;
+    # goals read in their own units (a win rate in %), the latest first.
+    assert not re.search(r"(\d{4}-\d{2}) \N{EN DASH} \1", text), text
+    assert "2025-03" in text  # the seeded one-month evaluation, printed once
+    assert re.search(r"Win rate \(2025-12\): \d+% of 55%", text)
 
 
 def test_a_plugin_document_source_is_checked_against_the_template(profile_world: Any) -> None:
@@ -219,3 +231,55 @@ def test_a_plugin_document_source_is_checked_against_the_template(profile_world:
     assert done.status is ExportStatus.FAILED
     assert done.error["code"] == "document_sections_missing"
     assert "missing sections: work" in done.error["message"]
+
+
+def export_of(world: Any, principal: Principal, document_id: str, **request: Any):
+    harness, service, _documents = world
+    view, _ = service.create(
+        principal,
+        ExportRequest(source="resume", params={"document_id": document_id}, **request),
+    )
+    with harness.db.read() as conn:
+        job_id = conn.execute(select(exports.c.job_id).where(exports.c.id == view.id)).scalar()
+    harness.wait_for(int(job_id), lambda job: job.state.is_final, timeout=60)
+    done = service.get(principal, view.id)
+    assert done.status is ExportStatus.COMPLETED, done.error
+    return done.result, (harness.tmp_path / "exports" / done.result["key"]).read_bytes()
+
+
+@pytest.mark.parametrize("template", ["classic", "modern"])
+def test_the_same_document_exports_the_same_bytes_dated_by_its_last_change(
+    world: Any, template: str
+) -> None:
+    _harness, _service, documents = world
+    document = documents.create(PRO, title="CV", content=RESUME_DATA)
+    first, pdf = export_of(world, PRO, document.id, format="pdf", template=template)
+    time.sleep(1.1)  # the clock moves on: no second of it may reach the file
+    second, _ = export_of(world, PRO, document.id, format="pdf", template=template)
+    assert first["sha256"] == second["sha256"]
+    info = subprocess.run(
+        ["pdfinfo", "-isodates", "-"], input=pdf, capture_output=True, check=True
+    ).stdout.decode()
+    stamp = document.updated_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    assert f"CreationDate:    {stamp}" in info, (stamp, info)
+    # An edited document is another file (a new date, if nothing else).
+    documents.update(PRO, document.id, title=None, content=RESUME_DATA)
+    edited, _ = export_of(world, PRO, document.id, format="pdf", template=template)
+    assert edited["sha256"] != first["sha256"]
+
+
+def test_an_archival_pdf_a_2b_export(world: Any) -> None:
+    _harness, _service, documents = world
+    document = documents.create(PRO, title="CV", content=RESUME_DATA)
+    _result, pdf = export_of(
+        world,
+        PRO,
+        document.id,
+        format="pdf",
+        template="modern",
+        options={"pdf_standard": "pdf/a-2b"},
+    )
+    catalog = PDFDocument(PDFParser(io.BytesIO(pdf))).catalog
+    xmp = resolve1(catalog["Metadata"]).get_data().decode()
+    assert "pdfaid:part" in xmp, xmp
+    assert "OutputIntents" in catalog

@@ -506,3 +506,36 @@ def test_a_query_parameter_given_twice_is_refused_not_half_read(api: Api) -> Non
     assert answer.json()["errors"] == [{"field": "query.source", "message": "given more than once"}]
     once = api.client.get("/v1/exports?source=trades", headers=api.as_user("alice"))
     assert once.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("engine", "template", "fmt", "status", "code"),
+    [
+        ("weasyprint", "modern", "pdf", 202, None),
+        ("chromium", "classic", "pdf", 202, None),  # Typst prints classic, whatever the engine
+        ("chromium", "modern", "pdf", 422, "pdf_standard_unsupported"),
+        ("weasyprint", "modern", "html", 422, "option_not_applicable"),
+    ],
+)
+def test_pdf_standard_is_refused_up_front_where_the_engine_cannot_make_it(
+    settings: Settings, db: Database, engine: str, template: str, fmt: str, status: int, code: str
+) -> None:
+    configured = settings.model_copy(update={"pdf_engine": engine})
+    with TestClient(create_app(configured, db=db, sources=fake_sources())) as client:
+        api = Api(client, configured)
+        work = [{"organisation": "Acme", "role": "Engineer"}]
+        document = {"title": "CV", "content": {"profile": {"name": "Ada"}, "work": work}}
+        api.client.post("/v1/documents", json=document, headers=api.as_user("alice"))
+        body = {
+            "source": "resume",
+            "format": fmt,
+            "template": template,
+            "options": {"pdf_standard": "pdf/a-2b"},
+        }
+        created = api.create("alice", body)
+        if code is None:
+            assert created.status_code == status, created.text
+            assert created.json()["options"] == {"pdf_standard": "pdf/a-2b"}
+        else:
+            problem = assert_problem(created, status, code)
+            assert problem["errors"][0]["field"] == "options.pdf_standard"

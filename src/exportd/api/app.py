@@ -49,6 +49,7 @@ from exportd.ops.cleanup import Cleanup
 from exportd.ops.reports import Reports
 from exportd.queue import JobStore
 from exportd.sources import SourceRegistry
+from exportd.sources.connections import DataConnections
 from exportd.sources.loading import load_sources
 from exportd.storage import storage_for
 
@@ -74,8 +75,10 @@ def create_app(
     registry = (
         sources
         if sources is not None
-        else load_sources(settings.source_modules, settings.sql_sources)
+        else load_sources(settings.source_modules, settings.sql_sources, settings.connections)
     )
+    # Opened at the first /readyz that checks them (sources/connections.py).
+    data_connections = DataConnections(settings.connections)
 
     row_cache = RowCache(max_rows=settings.poll_cache_rows)
     changes = changes_for(database, row_cache) if settings.poll_cache_rows else None
@@ -90,6 +93,7 @@ def create_app(
             changes.stop()
         if db is None:
             database.dispose()
+        data_connections.dispose()
 
     app = FastAPI(
         **openapi.app_metadata(settings),
@@ -173,7 +177,9 @@ def create_app(
 
     @app.get("/readyz", tags=["ops"], response_model=Readiness, responses=NOT_READY)
     def get_readiness() -> JSONResponse:
-        """The database answers, its schema is at the latest migration, storage is writable."""
+        """The database answers, its schema is at the latest migration, storage is writable.
+        Each named data connection is reported under ``connections`` (``ok`` or why not);
+        one that is down does not make exportd unready: only its sources' exports wait."""
         checks: dict[str, str] = {}
         try:
             with database.read() as conn:
@@ -188,7 +194,11 @@ def create_app(
         except StorageError as exc:
             checks["storage"] = f"unavailable: {exc.message}"
         ready = all(value == "ok" for value in checks.values())
-        body = {"status": "ready" if ready else "not ready", "checks": checks}
+        body = {
+            "status": "ready" if ready else "not ready",
+            "checks": checks,
+            "connections": data_connections.check_all(),
+        }
         return JSONResponse(body, status_code=200 if ready else 503)
 
     openapi.install(app)

@@ -48,6 +48,7 @@ _NEW_EXPORT = (
     "template_unknown",
     "template_not_applicable",
     "option_not_applicable",
+    "pdf_standard_unsupported",
     "webhook_url_invalid",
     "webhook_address_refused",
     "plan_unknown",

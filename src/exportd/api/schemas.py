@@ -58,6 +58,13 @@ class OptionsIn(BaseModel):
         description='CSV only: "\\n" (the default) or RFC 4180\'s "\\r\\n"',
     )
 
+    pdf_standard: Literal["pdf/a-2b"] | None = Field(
+        default=None,
+        description="PDF documents only: an archival PDF/A-2b file (sRGB output intent, "
+        "XMP metadata, every font embedded); refused with pdf_standard_unsupported when "
+        "the template's engine cannot make it",
+    )
+
     keep_partial: StrictBool | None = Field(
         default=None,
         description="tabular formats: if the export fails after writing rows, keep a "
@@ -351,6 +358,10 @@ class Health(BaseModel):
 class Readiness(BaseModel):
     status: Literal["ready", "not ready"]
     checks: dict[str, str] = Field(description="`ok`, or why not: database, migrations, storage")
+    connections: dict[str, str] = Field(
+        default_factory=dict,
+        description="each named data connection: `ok`, or why not (not part of readiness)",
+    )
 
 
 class FieldError(BaseModel):

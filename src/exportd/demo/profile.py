@@ -117,15 +117,30 @@ def _symbols(conn: Connection, owner_id: str) -> list[str]:
 
 def _goals(conn: Connection, owner_id: str) -> dict[str, Any]:
     g = demo_goals.c
+    # The latest goals, newest first (as the evaluations are): a profile shows where the
+    # trader stands now, not the first weeks of the journal.
     rows = conn.execute(
-        select(demo_goals).where(g.owner_id == owner_id).order_by(g.due_on).limit(MAX_ITEMS)
+        select(demo_goals)
+        .where(g.owner_id == owner_id)
+        .order_by(g.due_on.desc(), g.id)
+        .limit(MAX_ITEMS)
     ).all()
     items = [
-        f"{row.title}: {row.current:,.2f} of {row.target:,.2f} by {row.due_on:%Y-%m-%d} "
-        f"({row.status})"
+        f"{row.title}: {_goal_value(row.metric, row.current)} of "
+        f"{_goal_value(row.metric, row.target)} ({row.status})"
         for row in rows
     ]
     return {"title": "Goals", "items": items}
+
+
+def _goal_value(metric: str, value: float) -> str:
+    """A goal's figure in its own unit: rates as percentages, counts whole, money with
+    cents — not "0.33 of 0.55" for a win rate or "24.69" trades."""
+    if metric in ("win_rate", "journaled"):
+        return f"{100 * value:.0f}%"
+    if metric == "trades":
+        return f"{value:,.0f}"
+    return f"{value:,.2f}"
 
 
 def _month(moment: datetime) -> str:

@@ -127,6 +127,9 @@ GOALS = [
     ("Journal every trade", "journaled", 1.0),
     ("Trades per week", "trades", 20.0),
 ]
+# A cap is met by staying at or under it; a rate never passes 100%.
+CEILINGS = {"max_daily_loss"}
+FRACTIONS = {"win_rate", "journaled"}
 FIRMS = ["Apex", "FTMO", "Topstep", "The5ers"]
 
 
@@ -136,6 +139,9 @@ def seed_goals_and_evaluations(conn: Connection, owner_id: str, *, seed: int = 7
     for month in range(1, 13):
         for title, metric, target in GOALS:
             current = round(target * rng.uniform(0.3, 1.3), 2)
+            if metric in FRACTIONS:
+                current = min(current, 1.0)
+            met = current <= target if metric in CEILINGS else current >= target
             goals.append(
                 {
                     "owner_id": owner_id,
@@ -144,7 +150,7 @@ def seed_goals_and_evaluations(conn: Connection, owner_id: str, *, seed: int = 7
                     "target": target,
                     "current": current,
                     "due_on": datetime(2025, month, 28).date(),
-                    "status": "met" if current >= target else "missed",
+                    "status": "met" if met else "missed",
                 }
             )
     conn.execute(insert(demo_goals), goals)

@@ -16,11 +16,17 @@ from __future__ import annotations
 
 import contextlib
 import mimetypes
+import os
+import re
 import shutil
+from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from exportd.documents.fontconfig import config_file
+from exportd.documents.templates import Template
 from exportd.errors import ConfigError, RetryableJobError
 
 ORIGIN = "https://template.exportd.invalid"
@@ -37,6 +43,8 @@ _ARGS = [
     "--host-resolver-rules=MAP * ~NOTFOUND",  # no name resolves: a belt for the braces
 ]
 PAPER = {"a4": "A4", "letter": "Letter"}
+# Skia's Info dates: D:YYYYMMDDHHmmSS+00'00'.
+_SKIA_DATE = re.compile(rb"/(CreationDate|ModDate) \(D:\d{14}([+-]\d\d'\d\d'|Z)\)")
 
 
 def chromium_executable(configured: str | None) -> str:
@@ -67,8 +75,15 @@ def _require_playwright() -> Any:
 
 
 class ChromiumEngine:
-    def __init__(self, *, executable: str | None = None, restart_after: int = 200) -> None:
+    def __init__(
+        self,
+        *,
+        executable: str | None = None,
+        restart_after: int = 200,
+        font_dirs: Sequence[str] = (),
+    ) -> None:
         self.executable = chromium_executable(executable)
+        self.font_dirs = list(font_dirs)
         self.restart_after = restart_after
         self.launches = 0
         self._sync_playwright = _require_playwright()
@@ -76,35 +91,41 @@ class ChromiumEngine:
         self._browser: Any = None
         self._page: Any = None
         self._jobs = 0
-        self._folder: Path | None = None  # the template being served
+        self._template: Template | None = None  # the template being served
         self._html = ""
 
-    def pdf(self, folder: Path, html: str, paper: str) -> bytes:
-        """The PDF of ``html``, whose relative URLs resolve inside ``folder``."""
+    def pdf(self, template: Template, html: str, paper: str, *, created: datetime) -> bytes:
+        """The PDF of ``html``, whose relative URLs resolve inside the template's folder,
+        dated ``created``."""
+        return _dated(self._pdf(template, html, paper), created)
+
+    def _pdf(self, template: Template, html: str, paper: str) -> bytes:
         if self._jobs >= self.restart_after:
             self.close()
         try:
-            return self._print(folder, html, paper)
+            return self._print(template, html, paper)
         except Exception as exc:
             if not self._crashed(exc):
                 raise
             self.close()  # a dead browser: start a new one and try once more
             try:
-                return self._print(folder, html, paper)
+                return self._print(template, html, paper)
             except Exception as again:
                 self.close()
                 raise RetryableJobError(f"Chromium failed twice: {again}") from again
 
-    def _print(self, folder: Path, html: str, paper: str) -> bytes:
+    def _print(self, template: Template, html: str, paper: str) -> bytes:
         page = self._ready_page()
-        self._folder, self._html = folder.resolve(), html
+        self._template, self._html = template, html
         self._jobs += 1
         page.goto(f"{ORIGIN}/", wait_until="load")
         # Web fonts load as layout asks for them, possibly after "load": wait for all, or a
         # fallback font could print instead of the template's own.  (Evaluated through
         # the DevTools protocol: the page's own scripts stay off.)
         page.evaluate("document.fonts.ready.then(() => document.fonts.size)")
-        pdf: bytes = page.pdf(format=PAPER[paper], print_background=True, prefer_css_page_size=True)
+        pdf: bytes = page.pdf(
+            format=PAPER[paper], print_background=True, prefer_css_page_size=True, tagged=True
+        )
         return pdf
 
     def _ready_page(self) -> Any:
@@ -113,8 +134,9 @@ class ChromiumEngine:
         if self._playwright is None:
             self._playwright = self._sync_playwright().start()
         if self._browser is None or not self._browser.is_connected():
+            env = {**os.environ, "FONTCONFIG_FILE": str(config_file(self.font_dirs))}
             self._browser = self._playwright.chromium.launch(
-                executable_path=self.executable, args=_ARGS
+                executable_path=self.executable, args=_ARGS, env=env
             )
             self.launches += 1
             self._jobs = 0
@@ -129,14 +151,14 @@ class ChromiumEngine:
     def _answer(self, route: Any) -> None:
         """Serve the document and its template's files; abort everything else."""
         url = urlsplit(route.request.url)
-        if f"{url.scheme}://{url.netloc}" != ORIGIN or self._folder is None:
+        if f"{url.scheme}://{url.netloc}" != ORIGIN or self._template is None:
             route.abort("blockedbyclient")
             return
         if url.path in ("", "/"):
             route.fulfill(status=200, content_type="text/html; charset=utf-8", body=self._html)
             return
-        path = (self._folder / unquote(url.path).lstrip("/")).resolve()
-        if not path.is_relative_to(self._folder) or not path.is_file():
+        path = self._template.local_file(self._template.folder / unquote(url.path).lstrip("/"))
+        if path is None:
             route.abort("blockedbyclient")
             return
         kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
@@ -160,3 +182,15 @@ class ChromiumEngine:
             with contextlib.suppress(Exception):
                 self._playwright.stop()
         self._playwright = self._browser = self._page = None
+
+
+def _dated(pdf: bytes, created: datetime) -> bytes:
+    """Skia's clock dates replaced by ``created`` (UTC), byte for byte the same length so
+    no offset in the cross-reference table moves."""
+    stamp = created.strftime("%Y%m%d%H%M%S").encode()
+
+    def redate(match: re.Match[bytes]) -> bytes:
+        zone = b"+00'00'" if match[2] != b"Z" else b"Z"
+        return b"/" + match[1] + b" (D:" + stamp + zone + b")"
+
+    return _SKIA_DATE.sub(redate, pdf)

@@ -1,6 +1,13 @@
 """Rendering a document with its template: Typst (fast, self-contained) or HTML through a
 sandboxed Jinja2 environment, printed by WeasyPrint.
 
+What every engine's PDF is (docs/documents.md, "What the PDFs contain"): fonts from the
+bundle only (``fontconfig.only_these_fonts``; Typst ignores the system's), tagged
+(structure for screen readers and text extraction), optionally PDF/A-2b
+(``RenderOptions.pdf_standard``), and the same bytes for the same document, template
+version and options: dates come from the document (``RenderOptions.created``), never
+the clock.
+
 Safety: the data never becomes markup (Typst reads it as JSON from ``sys.inputs``;
 Jinja2 autoescapes), and nothing is fetched except the template's own files and
 ``data:`` URIs — no ``file://`` elsewhere, no network, whatever the data or CSS says.
@@ -9,12 +16,16 @@ One engine per worker process keeps its compilers and font configuration warm.
 
 from __future__ import annotations
 
+import gc
+import hashlib
 import io
 import json
 import re
 import unicodedata
+import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
@@ -23,6 +34,7 @@ from jinja2 import FileSystemLoader, StrictUndefined, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
 from exportd.config import Settings
+from exportd.documents.fontconfig import only_these_fonts
 from exportd.documents.models import Resume
 from exportd.documents.templates import PageSize, Template
 from exportd.errors import ConfigError, TerminalJobError
@@ -30,12 +42,36 @@ from exportd.errors import ConfigError, TerminalJobError
 # ``url("fonts/…")`` in a template's stylesheet: one of its bundled fonts.
 _BUNDLED_FONT = re.compile(r"""url\(\s*(["']?)fonts/""")
 
+# The date a PDF carries when its document has none (a plugin's document): fixed, so the
+# same document still prints the same bytes.
+FIXED_DATE = "2000-01-01T00:00:00Z"
+PdfStandard = Literal["pdf/a-2b"]
+# What each engine can produce; Chromium (Skia) writes no PDF/A.
+PDF_STANDARDS: dict[str, tuple[str, ...]] = {
+    "typst": ("pdf/a-2b",),
+    "weasyprint": ("pdf/a-2b",),
+    "chromium": (),
+}
+
 
 @dataclass(frozen=True, slots=True)
 class RenderOptions:
     paper: PageSize
     watermark: bool
     max_pages: int = 20
+    pdf_standard: PdfStandard | None = None
+    # When the document last changed (UTC, ISO 8601 ``…Z``): the PDF's creation and
+    # modification dates.  Never the clock, so the bytes are reproducible.
+    created: str = FIXED_DATE
+
+    @property
+    def created_at(self) -> datetime:
+        return datetime.fromisoformat(self.created).astimezone(UTC).replace(microsecond=0)
+
+
+def engine_of(template: Template, pdf_engine: str) -> str:
+    """Which engine prints the template's PDFs: ``typst``, ``weasyprint`` or ``chromium``."""
+    return "typst" if template.manifest.engine == "typst" else pdf_engine
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +159,15 @@ class Renderer:
         html = self.html(template, data, options)
         if fmt == "html":
             return html.encode()
-        if self.pdf_engine == "chromium":
+        engine = engine_of(template, self.pdf_engine)
+        if options.pdf_standard is not None and options.pdf_standard not in PDF_STANDARDS[engine]:
+            # Refused up front by the API (pdf_standard_unsupported); a job that slips
+            # through never makes a file that claims what it is not.
+            raise TerminalJobError(
+                f"the {engine} engine cannot make {options.pdf_standard}",
+                code="pdf_standard_unsupported",
+            )
+        if engine == "chromium":
             return self._chromium_pdf(template, html, options)
         return self._weasyprint_pdf(template, html, options)
 
@@ -149,8 +193,7 @@ class Renderer:
         if compiler is None:
             # root confines file access to the template's folder; fonts are the bundled
             # ones and the operator's EXPORTD_TYPST_FONT_DIRS, never the system's.
-            fonts = template.folder / "fonts"
-            font_paths = ([str(fonts)] if fonts.is_dir() else []) + self.typst_font_dirs
+            font_paths = [str(d) for d in template.font_dirs] + self.typst_font_dirs
             compiler = typst.Compiler(
                 root=str(template.folder),
                 ignore_system_fonts=True,
@@ -163,6 +206,10 @@ class Renderer:
                 input=str(template.folder / template.manifest.entry),
                 format=fmt,
                 sys_inputs=inputs,
+                # Typst tags its PDFs; its standards check the document (a font that
+                # cannot be embedded is an error, not a non-conforming file).
+                pdf_standards=["a-2b"] if options.pdf_standard == "pdf/a-2b" else [],
+                timestamp=options.created_at,
             )
         except typst.TypstError as exc:
             raise TerminalJobError(
@@ -218,13 +265,19 @@ class Renderer:
                 f"libpangoft2-1.0-0): {exc}"
             ) from None
         if self._fonts is None:
-            self._fonts = FontConfiguration()
+            # Fontconfig reads FONTCONFIG_FILE as the configuration loads: only the
+            # bundled fonts (and the operator's folders) exist for this one.
+            with only_these_fonts(self.typst_font_dirs):
+                self._fonts = FontConfiguration()
+        pdf_options: dict[str, Any] = {"pdf_tags": True}
+        if options.pdf_standard == "pdf/a-2b":
+            pdf_options["pdf_variant"] = "pdf/a-2b"
         try:
             document = weasyprint.HTML(
                 string=html,
                 base_url=template.folder.as_uri() + "/",
-                url_fetcher=_confined_fetcher(weasyprint, template.folder),
-            ).render(font_config=self._fonts)
+                url_fetcher=_confined_fetcher(weasyprint, template),
+            ).render(font_config=self._fonts, **pdf_options)
         except (AssertionError, ValueError, TypeError, KeyError, IndexError) as exc:
             # A layout bug the same document hits on every attempt: terminal, not retried.
             raise TerminalJobError(
@@ -232,7 +285,17 @@ class Renderer:
                 code="render_failed",
             ) from exc
         _check_pages(len(document.pages), options)
-        pdf: bytes = document.write_pdf()
+        stamp = options.created_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+        document.metadata.created = document.metadata.modified = stamp
+        # The file identifier: from the dates and layout, not random (reproducible).
+        identifier = hashlib.sha256(html.encode() + stamp.encode()).hexdigest()[:32].encode()
+        with warnings.catch_warnings():
+            # WeasyPrint opens its sRGB profile for PDF/A and leaves closing it to the
+            # garbage collector (a ResourceWarning, harmless): one job per process.
+            warnings.simplefilter("ignore", ResourceWarning)
+            pdf: bytes = document.write_pdf(pdf_identifier=identifier, **pdf_options)
+            if "pdf_variant" in pdf_options:
+                gc.collect()
         return pdf
 
     def _chromium_pdf(self, template: Template, html: str, options: RenderOptions) -> bytes:
@@ -240,9 +303,11 @@ class Renderer:
             from exportd.documents.chromium import ChromiumEngine
 
             self._chromium = ChromiumEngine(
-                executable=self.chromium_path, restart_after=self.chromium_restart_after
+                executable=self.chromium_path,
+                restart_after=self.chromium_restart_after,
+                font_dirs=self.typst_font_dirs,
             )
-        pdf: bytes = self._chromium.pdf(template.folder, html, options.paper)
+        pdf: bytes = self._chromium.pdf(template, html, options.paper, created=options.created_at)
         _check_pages(_count_pages(pdf), options)
         return pdf
 
@@ -283,8 +348,9 @@ def text_dir(text: object) -> str:
     return "ltr"
 
 
-def _confined_fetcher(weasyprint: Any, folder: Path) -> Any:
-    """A fetcher that serves ``data:`` URIs and files inside ``folder``, and nothing else."""
+def _confined_fetcher(weasyprint: Any, template: Template) -> Any:
+    """A fetcher that serves ``data:`` URIs, files inside the template's folder and its
+    fonts (``fonts/NAME``, maybe in the shared folder), and nothing else."""
 
     class Confined(weasyprint.urls.URLFetcher):  # type: ignore[misc]
         def fetch(self, url: str, headers: Any = None) -> Any:
@@ -293,8 +359,8 @@ def _confined_fetcher(weasyprint: Any, folder: Path) -> Any:
             if scheme == "data":
                 return super().fetch(url, headers)
             if scheme == "file" and not parts.netloc:
-                path = Path(unquote(parts.path)).resolve()
-                if path.is_relative_to(folder) and path.is_file():
+                path = template.local_file(Path(unquote(parts.path)))
+                if path is not None:
                     return super().fetch(path.as_uri(), headers)
             raise ValueError("refused: templates may load their own files and data: URIs only")
 

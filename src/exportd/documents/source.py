@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import Connection, select
+from sqlalchemy import ColumnElement, Connection, select
 
 from exportd.db.tables import documents
 from exportd.errors import RequestInvalid, TerminalJobError
@@ -35,6 +36,13 @@ class ResumeSource(DocumentSource):
             )
         return content
 
+    def document_date(self, conn: Connection, owner_id: str, params: BaseModel) -> datetime | None:
+        assert isinstance(params, ResumeParams)
+        query = select(documents.c.updated_at).where(documents.c.owner_id == owner_id)
+        query = query.where(_which(params))
+        found: datetime | None = conn.execute(query).scalar()
+        return found
+
     def precheck_document(
         self, conn: Connection, owner_id: str, params: BaseModel
     ) -> dict[str, Any] | None:
@@ -60,12 +68,16 @@ class ResumeSource(DocumentSource):
 def _content(conn: Connection, owner_id: str, params: BaseModel) -> dict[str, Any] | None:
     assert isinstance(params, ResumeParams)
     query = select(documents.c.content).where(documents.c.owner_id == owner_id)
-    if params.document_id is not None:
-        query = query.where(documents.c.id == params.document_id)
-    else:
-        query = query.where(documents.c.is_default)
+    query = query.where(_which(params))
     content = conn.execute(query).scalar()
     return None if content is None else dict(content)
+
+
+def _which(params: ResumeParams) -> ColumnElement[bool]:
+    """The document asked for: by its id, else the default one."""
+    if params.document_id is not None:
+        return documents.c.id == params.document_id
+    return documents.c.is_default
 
 
 RESUME = ResumeSource(

@@ -229,6 +229,7 @@ class ExportService(ExportReads):
             sources=self.sources,
             smtp_configured=self.settings.smtp_url is not None,
             webhook_allow_private=self.settings.webhook_allow_private,
+            pdf_engine=self.settings.pdf_engine,
         )
 
     def _insert(

@@ -10,13 +10,15 @@ the settle hook gets the supervisor's own through the worker's context.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
 from typing import Any, BinaryIO
 from urllib.parse import quote
 
+import pyarrow as pa
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import Connection, Row, select, update
 
@@ -46,6 +48,8 @@ from exportd.queue.app import WorkerContext
 from exportd.queue.models import JobState, Settled
 from exportd.queue.tasks import JobContext
 from exportd.sources import DocumentSource, SourceRegistry, TabularSource
+from exportd.sources.base import Source
+from exportd.sources.connections import DataConnection, DataConnections
 from exportd.sources.loading import load_sources
 from exportd.sources.prefetch import prefetched
 from exportd.sources.query import ARROW_FETCH_OPTION
@@ -61,6 +65,7 @@ class Runtime:
     storage: Storage
     sources: SourceRegistry
     renderer: Renderer
+    connections: DataConnections
     clock: Clock
 
 
@@ -82,8 +87,10 @@ def runtime() -> Runtime:
         settings=settings,
         db=create_database(settings, pre_ping=False),
         storage=storage_for(settings),
-        sources=load_sources(settings.source_modules, settings.sql_sources),
+        sources=load_sources(settings.source_modules, settings.sql_sources, settings.connections),
         renderer=Renderer.from_settings(settings),
+        # Opened at a source's first export from each (sources/connections.py).
+        connections=DataConnections(settings.connections),
         clock=SystemClock(),
     )
 
@@ -147,18 +154,20 @@ def run_export(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
     options = WriteOptions.of(export.options)
     failure: Exception | None = None
     # Counted while the rows are read (exports/counting.py), unless the writer needs it first.
-    alongside = not fmt.counted_first and not rt.db.is_in_memory
+    reads = rt.connections.get(source.connection) if source.connection else rt.db
+    alongside = not fmt.counted_first and not reads.is_in_memory
     with (
         rt.db.read() as conn,
+        _source_connection(rt, source, conn) as rows_conn,
         rt.storage.writer(key) as sink,
         RowCount(
-            _count_on_own_connection(rt.db, source, export.owner_id, params)
+            _count_on_own_connection(reads, source, export.owner_id, params)
             if alongside
-            else lambda: source.count(conn, export.owner_id, params),
+            else lambda: source.count(rows_conn, export.owner_id, params),
             alongside=alongside,
         ) as counted,
     ):
-        conn.execution_options(**{ARROW_FETCH_OPTION: rt.settings.arrow_fetch})
+        rows_conn.execution_options(**{ARROW_FETCH_OPTION: rt.settings.arrow_fetch})
         total = counted.known()
         _refuse_early(total, plan, options)
         ctx.checkpoint(rows_done=0, rows_total=total)
@@ -177,8 +186,12 @@ def run_export(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
             title=source.title,
             checkpoint=ctx.checkpoint,
         )
-        fetched = source.batches(
-            conn, export.owner_id, params, names, batch_size=rt.settings.export_batch_rows
+        fetched = _translated(
+            rt,
+            source,
+            source.batches(
+                rows_conn, export.owner_id, params, names, batch_size=rt.settings.export_batch_rows
+            ),
         )
         done = 0
         try:
@@ -243,6 +256,7 @@ def _store_document(
     ctx.checkpoint(rows_done=0, rows_total=1)
     with rt.db.read() as conn:
         content = source.document(conn, export.owner_id, params)
+        changed = source.document_date(conn, export.owner_id, params)
     # Rendering is one step that cannot be interrupted (a browser, a Typst compile):
     # a cancel is heard before it and after it, never stored.
     ctx.checkpoint()
@@ -253,6 +267,7 @@ def _store_document(
         rt.renderer,
         page_size=getattr(params, "page_size", None),
         max_pages=rt.settings.document_max_pages,
+        changed=changed,
     )
     key = artifact_key(export.owner_id, export.id, ctx.attempt, rendered.filename)
     with rt.db.read() as conn, rt.storage.writer(key) as sink:
@@ -317,8 +332,33 @@ def _restated(exc: Exception, what_happened: str) -> Exception:
     return failure.with_traceback(exc.__traceback__)
 
 
+@contextmanager
+def _source_connection(rt: Runtime, source: Source, own: Connection) -> Iterator[Connection]:
+    """Where the source's rows are read: its named connection (a snapshot transaction
+    of its own), or exportd's database on the export's connection."""
+    if source.connection is None:
+        yield own
+        return
+    with rt.connections.get(source.connection).read() as conn:
+        yield conn
+
+
+def _translated(
+    rt: Runtime, source: Source, batches: Iterator[pa.RecordBatch]
+) -> Iterator[pa.RecordBatch]:
+    """A named connection's statement timeout as its own error, its password masked."""
+    if source.connection is None:
+        yield from batches
+        return
+    connection = rt.connections.get(source.connection)
+    try:
+        yield from batches
+    except Exception as exc:
+        raise connection.translated(exc) from exc
+
+
 def _count_on_own_connection(
-    db: Database, source: TabularSource, owner_id: str, params: BaseModel
+    db: Database | DataConnection, source: TabularSource, owner_id: str, params: BaseModel
 ) -> Callable[[], int | None]:
     def count() -> int | None:
         with db.read() as conn:

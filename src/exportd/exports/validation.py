@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from exportd.auth.principal import Principal
 from exportd.delivery import webhooks
+from exportd.documents.render import PDF_STANDARDS, engine_of
 from exportd.documents.templates import builtin_catalogue
 from exportd.errors import Forbidden, RequestInvalid, TerminalJobError
 from exportd.exports.models import ColumnChoice, ExportRequest, ExportView, PlanLimits
@@ -32,6 +33,7 @@ def normalize(
     sources: SourceRegistry,
     smtp_configured: bool,
     webhook_allow_private: bool,
+    pdf_engine: str,
 ) -> dict[str, Any]:
     """The request as an export row stores it."""
     source = source_for(principal, request.source, sources)
@@ -45,20 +47,46 @@ def normalize(
         params = source.params_model.model_validate(request.params)
     except ValidationError as exc:
         raise params_invalid(exc) from None
+    template = _template(source, request)
+    options = _options(request)
+    _check_pdf_standard(template, options, pdf_engine)
     return {
         "source": source.name,
         "format": request.format,
         "params": params.model_dump(mode="json"),
         "columns": _columns(source, request),
-        "template": _template(source, request),
+        "template": template,
         "notify": _notify(
             principal,
             request.notify,
             smtp_configured=smtp_configured,
             webhook_allow_private=webhook_allow_private,
         ),
-        "options": _options(request),
+        "options": options,
     }
+
+
+def _check_pdf_standard(
+    template: str | None, options: dict[str, Any] | None, pdf_engine: str
+) -> None:
+    """A standard the template's engine cannot make is refused now, not made into a
+    file that claims it (Chromium writes no PDF/A)."""
+    standard = (options or {}).get("pdf_standard")
+    found = builtin_catalogue().get(template) if template else None
+    if standard is None or found is None:
+        return
+    engine = engine_of(found, pdf_engine)
+    if standard not in PDF_STANDARDS[engine]:
+        raise RequestInvalid(
+            f"the {found.name} template prints with {engine}, which cannot make {standard}",
+            code="pdf_standard_unsupported",
+            errors=[
+                {
+                    "field": "options.pdf_standard",
+                    "message": f"{engine} makes {list(PDF_STANDARDS[engine]) or 'none'}",
+                }
+            ],
+        )
 
 
 def source_for(principal: Principal, name: str, sources: SourceRegistry) -> Source:
@@ -166,7 +194,7 @@ def _notify(
     return {key: value for key, value in notify.items() if value}
 
 
-_APPLIES_TO = {"keep_partial": "tabular formats only"}
+_APPLIES_TO = {"keep_partial": "tabular formats only", "pdf_standard": "pdf only"}
 
 
 def _options(request: ExportRequest) -> dict[str, Any] | None:
@@ -176,6 +204,8 @@ def _options(request: ExportRequest) -> dict[str, Any] | None:
     misplaced = [k for k in csv_only if k in options and request.format != "csv"]
     if options.get("keep_partial") and request.format in ("pdf", "html"):
         misplaced.append("keep_partial")
+    if options.get("pdf_standard") and request.format != "pdf":
+        misplaced.append("pdf_standard")
     if misplaced:
         raise RequestInvalid(
             f"{', '.join(misplaced)} do not apply to {request.format}",

@@ -50,6 +50,8 @@ class WriteOptions:
     # Not the writer's but the export's: on a failure after rows were written, keep the
     # file of those rows (closed, valid) instead of discarding it.
     keep_partial: bool = False
+    # PDF documents only: the standard the file conforms to ("pdf/a-2b"), or none.
+    pdf_standard: str | None = None
 
     @classmethod
     def of(cls, options: dict[str, object] | None) -> WriteOptions:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Literal
 
 import pyarrow as pa
@@ -34,6 +35,9 @@ class Source:
     formats: tuple[str, ...]
     columns: tuple[ColumnSpec, ...] = ()
     column_presets: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # The named data connection the worker reads this source through (the connection
+    # passed to ``count`` and ``batches``); None: exportd's own database.
+    connection: str | None = None
 
     def allows(self, principal: Principal) -> bool:
         """Whether the principal may export from this source (all users by default)."""
@@ -96,6 +100,11 @@ class DocumentSource(Source):
     def document(self, conn: Connection, owner_id: str, params: BaseModel) -> dict[str, Any]:
         """The owner's document; raise ``TerminalJobError`` when there is none."""
         raise NotImplementedError
+
+    def document_date(self, conn: Connection, owner_id: str, params: BaseModel) -> datetime | None:
+        """When the document last changed: the date its PDF carries, so the same document
+        prints the same bytes.  None (the default): a fixed date, never the clock."""
+        return None
 
     def precheck_document(
         self, conn: Connection, owner_id: str, params: BaseModel

@@ -6,23 +6,32 @@ An entry point names a ``Source`` or a function returning an iterable of them.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Mapping
 from importlib.metadata import entry_points
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
 from exportd.errors import ConfigError
 from exportd.sources.base import Source, SourceRegistry
 
+if TYPE_CHECKING:
+    from exportd.config import ConnectionSpec
+
 ENTRY_POINT_GROUP = "exportd.sources"
 
 
 def load_sources(
-    modules: list[str] | None = None, sql_specs: list[dict[str, Any]] | None = None
+    modules: list[str] | None = None,
+    sql_specs: list[dict[str, Any]] | None = None,
+    connections: Mapping[str, ConnectionSpec] | None = None,
 ) -> SourceRegistry:
     """The built-in resume source, sources from plugins' entry points, from
-    ``module:function`` specs and from declarative SQL specs (refused when unsafe)."""
+    ``module:function`` specs and from declarative SQL specs (refused when unsafe); a
+    source naming a connection that is not in ``connections`` is refused."""
     from exportd.documents.source import RESUME
+    from exportd.sources.connections import check_connections
+    from exportd.sources.query import QuerySource, unscoped
     from exportd.sources.sql import SqlSourceSpec, sql_source
 
     registry = SourceRegistry([RESUME])
@@ -45,6 +54,14 @@ def load_sources(
         except (ImportError, AttributeError) as exc:
             raise ConfigError(f"EXPORTD_SOURCE_MODULES: cannot load {spec!r}: {exc}") from None
         _add(registry, spec, loaded)
+    named = {s.name: s.connection for s in registry.all() if s.connection is not None}
+    check_connections(connections or {}, named)
+    for source in registry.all():
+        if isinstance(source, QuerySource) and source.connection and unscoped(source):
+            raise ConfigError(
+                f"source {source.name!r} on connection {source.connection!r}: its query "
+                "must bind the owner (owner_id) to scope rows to their owner"
+            )
     return registry
 
 

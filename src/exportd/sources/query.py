@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 from pydantic import BaseModel
 from sqlalchemy import Connection, Select, String, TextualSelect, func, select, type_coerce
 
+from exportd.errors import TerminalJobError
 from exportd.sources.arrow_fetch import arrow_batches
 from exportd.sources.base import ColumnSpec, TabularSource
 from exportd.sources.text_times import parse_timestamps
@@ -51,6 +52,7 @@ class QuerySource(TabularSource):
         query: QueryBuilder,
         column_presets: dict[str, tuple[str, ...]] | None = None,
         formats: tuple[str, ...] = TABULAR_FORMATS,
+        connection: str | None = None,
     ) -> None:
         super().__init__(
             name=name,
@@ -60,12 +62,21 @@ class QuerySource(TabularSource):
             formats=formats,
             columns=columns,
             column_presets=column_presets or {},
+            connection=connection,
         )
         object.__setattr__(self, "_query", query)
 
     def query(self, owner_id: str, params: BaseModel) -> Query:
         builder: QueryBuilder = object.__getattribute__(self, "_query")
-        return builder(owner_id, params)
+        built = builder(owner_id, params)
+        if self.connection is not None and not _binds(built, owner_id):
+            # Another application's database: a query that does not scope its rows to
+            # the owner could show one user another's rows.
+            raise TerminalJobError(
+                f"source {self.name!r} does not bind the owner: refused",
+                code="source_query_failed",
+            )
+        return built
 
     def count(self, conn: Connection, owner_id: str, params: BaseModel) -> int:
         query = self.query(owner_id, params)
@@ -113,6 +124,26 @@ class QuerySource(TabularSource):
     def arrow_schema(self, columns: list[str]) -> pa.Schema:
         types = {c.name: c.type for c in self.columns}
         return pa.schema([(name, ARROW_TYPES[types[name]]) for name in columns])
+
+
+_PROBE_OWNER = "exportd-owner-probe\x00"
+
+
+def unscoped(source: QuerySource) -> bool:
+    """Whether the source's query, built for a probe owner with the params' defaults,
+    leaves the owner unbound (a source whose params have no defaults is checked at each
+    export instead)."""
+    builder: QueryBuilder = object.__getattribute__(source, "_query")
+    try:
+        built = builder(_PROBE_OWNER, source.params_model.model_construct())
+    except Exception:
+        return False
+    return not _binds(built, _PROBE_OWNER)
+
+
+def _binds(query: Query, owner_id: str) -> bool:
+    values = query.compile().params.values()
+    return any(value == owner_id for value in values)
 
 
 def _textual_batches(

@@ -12,6 +12,9 @@ columns = [{name = "symbol", type = "string"}, {name = "pnl", type = "number"},
 params = [{name = "min_pnl", type = "number", required = true}]
 ```
 
+``connection = "NAME"`` reads it from a named data connection (sources/connections.py)
+instead of exportd's own database.
+
 The query must bind ``:owner_id`` (a source that does not is refused at start: it could
 show one user another's rows) and may bind only the params it declares.  Params not
 given are bound as NULL, so a query can say ``(:symbol IS NULL OR symbol = :symbol)``.
@@ -93,6 +96,7 @@ class SqlSourceSpec(BaseModel):
     columns: list[SqlColumn] = Field(min_length=1)
     params: list[SqlParam] = Field(default_factory=list)
     formats: list[TabularFormat] = Field(default_factory=_all_formats)
+    connection: str | None = Field(default=None, pattern=r"^[a-z_][a-z0-9_]{0,63}$")
 
 
 def sql_source(spec: SqlSourceSpec) -> QuerySource:
@@ -127,6 +131,7 @@ def sql_source(spec: SqlSourceSpec) -> QuerySource:
         columns=tuple(ColumnSpec(c.name, c.type, c.label or c.name) for c in spec.columns),
         query=query,
         formats=tuple(spec.formats),
+        connection=spec.connection,
     )
 
 

@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import BinaryIO, Protocol
 from urllib.parse import quote
 
+from anyascii import anyascii
+
 from exportd.errors import StorageError
 
 
@@ -52,8 +54,10 @@ def check_key(key: str) -> str:
 
 
 def content_disposition(filename: str) -> str:
-    """RFC 6266: an ASCII fallback and the exact name as UTF-8 ``filename*``."""
+    """RFC 6266: an ASCII fallback and the exact name as UTF-8 ``filename*`` (RFC 5987),
+    which every current browser prefers.  The fallback is the name transliterated
+    (``Łódź.csv`` -> ``Lodz.csv``), for the clients that read only ``filename``."""
     # Only printable ASCII in the fallback: no quote, backslash or control character (a
     # CR LF there would end the header and start another).
-    fallback = "".join(c if " " <= c <= "~" and c not in '"\\' else "_" for c in filename)
+    fallback = "".join(c if " " <= c <= "~" and c not in '"\\' else "_" for c in anyascii(filename))
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"

@@ -28,9 +28,9 @@ def fonts_url(template: str) -> str:
 @router.get("/{name}/fonts/{file}")
 def font(name: str, file: str) -> Response:
     template = builtin_catalogue().get(name)
-    if template is None or template.name != name or file not in template.manifest.fonts:
+    path = template.font_file(file) if template is not None and template.name == name else None
+    if path is None:
         return Response(status_code=404)
-    path = template.folder / "fonts" / file
     return FileResponse(
         path,
         media_type=_TYPES.get(path.suffix.lower(), "application/octet-stream"),

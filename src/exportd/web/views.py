@@ -27,6 +27,8 @@ REASONS = {
     "time_limit_exceeded": "It took longer than the time limit.",
     "memory_limit_exceeded": "It needed more memory than allowed.",
     "storage_unavailable": "The file store was unavailable on every attempt.",
+    "connection_unavailable": "The database holding these rows could not be reached.",
+    "statement_timeout": "The query took longer than its database allows.",
 }
 
 DOCUMENT_FORMATS = ("pdf", "html")
