@@ -3,7 +3,11 @@
 The function runs in a worker's child process; it reports progress and honours
 cancellation at ``ctx.checkpoint(...)``.  A task may also name ``on_settled``, which the
 supervisor calls inside the same transaction that records the job's outcome, so domain
-rows (an export and its artifact) change together with the job.
+rows (an export and its artifact) change together with the job; it receives the
+worker's context (settings, clock, queue).
+
+Packages register their tasks on the worker's app (:mod:`exportd.queue.app`); a plugin
+module uses ``@task`` here, which fills the default registry the app includes.
 """
 
 from __future__ import annotations
@@ -12,19 +16,17 @@ import importlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from importlib.metadata import entry_points
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import Connection
 
 from exportd.errors import ConfigError, UnknownTask
 from exportd.queue.models import Settled
 
+if TYPE_CHECKING:
+    from exportd.queue.app import WorkerContext
+
 ENTRY_POINT_GROUP = "exportd.tasks"
-BUILTIN_MODULES = (
-    "exportd.worker.builtin_tasks",
-    "exportd.exports.task",
-    "exportd.delivery.jobs",
-)
 
 
 class JobContext(Protocol):
@@ -40,7 +42,7 @@ class JobContext(Protocol):
 
 
 TaskFunction = Callable[[JobContext, dict[str, Any]], dict[str, Any] | None]
-SettledHook = Callable[[Connection, Settled], None]
+SettledHook = Callable[[Connection, Settled, "WorkerContext"], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +75,7 @@ class TaskRegistry:
         return sorted(self._tasks)
 
 
+# The plugins' tasks (``@task``), which the worker's app includes.
 registry = TaskRegistry()
 
 
@@ -88,12 +91,14 @@ def task(
     return decorate
 
 
-def load_task_modules(modules: Iterable[str]) -> None:
-    """Import the built-in task modules, the plugins' and the configured ones."""
-    for module in (*BUILTIN_MODULES, *modules):
+def load_task_modules(modules: Iterable[str]) -> TaskRegistry:
+    """Import the configured task modules and the plugins' (entry points); returns the
+    registry their ``@task`` filled."""
+    for module in modules:
         try:
             importlib.import_module(module)
         except ImportError as exc:
             raise ConfigError(f"EXPORTD_TASK_MODULES: cannot import {module!r}: {exc}") from exc
     for entry in entry_points(group=ENTRY_POINT_GROUP):
         entry.load()
+    return registry
