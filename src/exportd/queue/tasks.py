@@ -13,6 +13,7 @@ module uses ``@task`` here, which fills the default registry the app includes.
 from __future__ import annotations
 
 import importlib
+import inspect
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from importlib.metadata import entry_points
@@ -80,15 +81,36 @@ registry = TaskRegistry()
 
 
 def task(
-    name: str, *, on_settled: SettledHook | None = None
+    name: str,
+    *,
+    on_settled: SettledHook | Callable[[Connection, Settled], None] | None = None,
 ) -> Callable[[TaskFunction], TaskFunction]:
-    """Register a function as the task ``name`` in the default registry."""
+    """Register a function as the task ``name`` in the default registry.  A settle hook
+    of two arguments ``(conn, settled)``, as plugins wrote them before hooks were given
+    the worker's context, still works."""
+    hook = _with_context(on_settled) if on_settled is not None else None
 
     def decorate(function: TaskFunction) -> TaskFunction:
-        registry.register(Task(name, function, on_settled))
+        registry.register(Task(name, function, hook))
         return function
 
     return decorate
+
+
+def _with_context(hook: Callable[..., None]) -> SettledHook:
+    try:
+        takes = inspect.signature(hook).parameters.values()
+    except (TypeError, ValueError):  # a builtin or C function: call it as declared now
+        return hook
+    positional = [p for p in takes if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    variadic = any(p.kind is p.VAR_POSITIONAL for p in takes)
+    if variadic or len(positional) != 2:
+        return hook
+
+    def two_arguments(conn: Connection, settled: Settled, _worker: WorkerContext) -> None:
+        hook(conn, settled)
+
+    return two_arguments
 
 
 def load_task_modules(modules: Iterable[str]) -> TaskRegistry:
