@@ -470,4 +470,8 @@ def _cast(array: pa.Array, wanted: pa.DataType) -> pa.Array:
         return parse_timestamps(array, wanted)
     if pa.types.is_boolean(wanted) and pa.types.is_integer(array.type):
         return pc.not_equal(array, 0)
+    if pa.types.is_decimal(array.type) and pa.types.is_floating(wanted):
+        # Arrow's decimal -> double cast is not correctly rounded (DECIMAL 19.99 becomes
+        # 19.990000000000002); through its text it is the nearest double, as a driver's.
+        return pc.cast(pc.cast(array, pa.string()), wanted)
     return pc.cast(array, wanted)
