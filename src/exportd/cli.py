@@ -601,11 +601,13 @@ def connections_check() -> None:
     if not results:
         out.print("no connections configured ([connections.NAME] or EXPORTD_CONNECTIONS)")
         return
+    width = max(len(name) for name in results)
     for name, result in results.items():
         spec = settings.connections[name]
         mode = "read-only" if spec.read_only else "read-write"
         colour = "green" if result == "ok" else "red"
-        out.print(f"{name}  {spec.engine}  {mode}  [{colour}]{result}[/{colour}]", soft_wrap=True)
+        line = f"{name:{width}}  {spec.engine:10}  {mode:10}  [{colour}]{result}[/{colour}]"
+        out.print(line, soft_wrap=True, highlight=False)
     if any(result != "ok" for result in results.values()):
         raise typer.Exit(1)
 

@@ -15,7 +15,15 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -78,6 +86,18 @@ class ConnectionSpec(BaseModel):
         if scheme not in CONNECTION_SCHEMES or "://" not in value.get_secret_value():
             raise ValueError("must start with postgresql://, mysql://, mariadb:// or sqlite:///")
         return value
+
+    @model_validator(mode="after")
+    def _one_password(self) -> ConnectionSpec:
+        # Both would leave one silently unused: say which one counts instead of guessing.
+        if self.password_env and "@" in self.url.get_secret_value().split("://", 1)[-1]:
+            userinfo = self.url.get_secret_value().split("://", 1)[-1].split("@", 1)[0]
+            if ":" in userinfo:
+                raise ValueError(
+                    "the url holds a password and password_env names another: keep one "
+                    "(password_env, so the password stays out of the file)"
+                )
+        return self
 
     @property
     def engine(self) -> Literal["postgresql", "mysql", "sqlite"]:

@@ -242,6 +242,22 @@ def test_connections_come_from_the_config_file_and_the_environment(
         load_settings()
 
 
+def test_a_password_in_the_url_and_password_env_are_refused_together(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    secret = "in-url-pw-5150"
+    url = f"mariadb://reader:{secret}@127.0.0.1/shop"
+    monkeypatch.setenv("SHOP_PW", "x")
+    monkeypatch.setenv(
+        "EXPORTD_CONNECTIONS", json.dumps({"shop": {"url": url, "password_env": "SHOP_PW"}})
+    )
+    with pytest.raises(ConfigError, match="password_env names another: keep one") as raised:
+        load_settings()
+    assert secret not in raised.value.message
+    alone = ConnectionSpec.model_validate({"url": url})  # either one alone is fine
+    assert alone.password_env is None
+
+
 def test_a_source_on_an_unknown_connection_stops_the_start_naming_both() -> None:
     spec = orders_source("orders", "warehouse")
     with pytest.raises(ConfigError) as raised:

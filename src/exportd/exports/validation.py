@@ -208,7 +208,8 @@ def _options(request: ExportRequest) -> dict[str, Any] | None:
         misplaced.append("pdf_standard")
     if misplaced:
         raise RequestInvalid(
-            f"{', '.join(misplaced)} do not apply to {request.format}",
+            f"{', '.join(misplaced)} {'does' if len(misplaced) == 1 else 'do'} not apply "
+            f"to {request.format}",
             code="option_not_applicable",
             errors=[
                 {"field": f"options.{k}", "message": _APPLIES_TO.get(k, "csv only")}
