@@ -51,6 +51,8 @@ from exportd.sources.query import QuerySource
 
 ColumnType = Literal["integer", "number", "string", "boolean", "datetime", "date"]
 TabularFormat = Literal["csv", "jsonl", "json", "xlsx", "parquet"]
+
+
 class _CastFloat(TypeDecorator[float]):
     """A number param that PostgreSQL sees typed (``CAST($1 AS FLOAT)``) like the others:
     SQLAlchemy's psycopg dialect casts strings, integers and dates but not floats or
