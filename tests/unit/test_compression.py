@@ -91,12 +91,19 @@ def data() -> list[pa.RecordBatch]:
     return batches()
 
 
+def both_csv(folder: Path, data: list[pa.RecordBatch], compression: str) -> tuple[Path, Path]:
+    """The plain CSV and the compressed one, as files."""
+    plain = folder / "trades.csv"
+    packed = folder / packed_name(plain.name, compression)
+    plain.write_bytes(write("csv", None, data))
+    packed.write_bytes(write("csv", compression, data))
+    return plain, packed
+
+
 def test_duckdb_reads_the_gzipped_csv_as_the_plain_one(
     tmp_path: Path, data: list[pa.RecordBatch]
 ) -> None:
-    plain, packed = tmp_path / "trades.csv", tmp_path / "trades.csv.gz"
-    plain.write_bytes(write("csv", None, data))
-    packed.write_bytes(write("csv", "gzip", data))
+    plain, packed = both_csv(tmp_path, data, "gzip")
     assert packed.stat().st_size < plain.stat().st_size / 3
     subprocess.run(["gzip", "-t", str(packed)], check=True)
     query = "SELECT * FROM read_csv('{}') ORDER BY id"
@@ -114,9 +121,7 @@ def test_duckdb_reads_the_gzipped_csv_as_the_plain_one(
 def test_polars_reads_the_unzipped_csv_as_the_plain_one(
     tmp_path: Path, data: list[pa.RecordBatch]
 ) -> None:
-    plain, packed = tmp_path / "trades.csv", tmp_path / "trades.csv.zip"
-    plain.write_bytes(write("csv", None, data))
-    packed.write_bytes(write("csv", "zip", data))
+    plain, packed = both_csv(tmp_path, data, "zip")
     tested = subprocess.run(["unzip", "-t", str(packed)], capture_output=True, text=True)
     assert tested.returncode == 0, tested.stdout + tested.stderr
     assert "No errors detected" in tested.stdout
