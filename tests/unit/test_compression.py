@@ -225,3 +225,12 @@ def test_a_zip_member_is_zip64_from_the_start() -> None:
     assert data[30 + name_len : 32 + name_len] == b"\x01\x00"  # the ZIP64 extra's id
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         assert archive.testzip() is None
+
+
+def test_a_member_name_never_has_a_directory() -> None:
+    sink = Unseekable()
+    stream = Compressed(sink, "zip", "../etc/x\\y.csv", when=CREATED)  # type: ignore[arg-type]
+    stream.write(b"a\n")
+    stream.finish()
+    with zipfile.ZipFile(io.BytesIO(sink.value())) as archive:
+        assert archive.namelist() == ["_etc_x_y.csv"]

@@ -72,6 +72,9 @@ class Compressed:
     def __init__(self, sink: BinaryIO, compression: str, member: str, *, when: datetime) -> None:
         self._gate = _Gate(sink)
         self._written = 0
+        # Never a directory in the name (a plugin source's name is free text): the
+        # member unzips beside the zip, whatever the unzipper.
+        member = member.replace("/", "_").replace("\\", "_").lstrip(". ") or "export"
         self._zip: zipfile.ZipFile | None = None
         self._stream: IO[bytes] | gzip.GzipFile
         if compression == "gzip":
