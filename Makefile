@@ -42,10 +42,11 @@ test: $(STAMP) $(JS_STAMP) ## Run the whole test suite (PostgreSQL tests skip lo
 test-fast: $(STAMP) ## Unit and integration tests only
 	$(BIN)/python -m pytest -n $(TEST_PROCESSES) tests/unit tests/integration
 
-lint: $(STAMP) ## ruff (lint + format check) and mypy
+lint: $(STAMP) ## ruff (lint + format check), mypy and the layers' import contracts
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 fmt: $(STAMP) ## Format and autofix
 	$(BIN)/ruff format src tests bench

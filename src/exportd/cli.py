@@ -161,8 +161,8 @@ def worker(
     """Run a worker: claim jobs and run each in a child process."""
     private_umask()  # before anything creates a file; its children inherit it
     _metrics_dir()
+    from exportd.app_wiring import worker_app
     from exportd.ops.metrics import serve_worker_metrics
-    from exportd.queue.tasks import load_task_modules, registry
     from exportd.worker.supervisor import Supervisor
 
     settings = _settings()
@@ -170,7 +170,7 @@ def worker(
     _check_sources(settings)
     modules = [*settings.task_modules, *(imports or [])]
     try:
-        load_task_modules(modules)
+        app = worker_app(modules)
     except ConfigError as exc:
         err.print(f"[red]exportd: {exc.message}[/red]")
         raise typer.Exit(2) from None
@@ -183,10 +183,9 @@ def worker(
         settings=settings,
         db=db,
         store=store,
-        registry=registry,
+        app=app,
         concurrency=concurrency or settings.worker_concurrency,
         queues=[q.strip() for q in queues.split(",") if q.strip()],
-        task_modules=modules,
     )
     supervisor.run()
     db.dispose()
@@ -386,19 +385,13 @@ def _existing_database(settings: Settings) -> Database:
 @app.command()
 def status() -> None:
     """The queue at a glance: jobs per state, the oldest waiting job, workers alive."""
-    from datetime import UTC, datetime
-
-    from sqlalchemy import select
-
-    from exportd.db.tables import workers
+    from exportd.queue import workers
 
     store, db = _open()
     with db.read() as conn:
         stats = store.stats(conn)
-        rows = conn.execute(
-            select(workers).where(workers.c.stopped_at.is_(None)).order_by(workers.c.started_at)
-        ).all()
-    now = datetime.now(UTC)
+        rows = workers.running(conn)
+    now = store.clock.now()
     depth = Table("state", "jobs")
     for state, count in stats.counts.items():
         depth.add_row(state.value, str(count))

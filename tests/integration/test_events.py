@@ -16,7 +16,7 @@ from exportd.config import Settings
 from exportd.db import Database
 from exportd.exports.task import record_outcome
 from exportd.queue.models import Claimed, Outcome
-from tests.support.artifacts import World, world_for
+from tests.support.artifacts import World, worker_of, world_for
 
 # What the export task records of a file (ExportResult: the API types it).
 RESULT = {"key": "alice/x/1/x.csv", "filename": "x.csv", "content_type": "text/csv",
@@ -67,6 +67,7 @@ def drive_to_completion(world: World, export_id: str) -> threading.Thread:
             record_outcome(
                 conn,
                 service.store.settle(conn, Outcome(claim=claim, result=RESULT)),
+                worker_of(service),
             )
 
     thread = threading.Thread(target=run)

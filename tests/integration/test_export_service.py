@@ -351,6 +351,7 @@ def test_batch_limits(service: ExportService) -> None:
 
 def complete_with_size(service: ExportService, principal: Principal, size: int) -> str:
     from exportd.exports.task import record_outcome
+    from tests.support.artifacts import worker_of
 
     view, _ = service.create(principal, trades())
     [claim] = claim_all(service)
@@ -358,7 +359,7 @@ def complete_with_size(service: ExportService, principal: Principal, size: int) 
         settled = service.store.settle(
             conn, Outcome(claim=claim, result={"key": "k", "size": size})
         )
-        record_outcome(conn, settled)
+        record_outcome(conn, settled, worker_of(service))
     return view.id
 
 

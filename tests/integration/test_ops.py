@@ -27,7 +27,7 @@ from exportd.ops import events
 from exportd.ops.alerts import AlertPolicy, FailureRatioAlert
 from exportd.ops.events import EventKind
 from exportd.queue.models import Claimed, Outcome
-from tests.support.artifacts import World, completed_export, world_for
+from tests.support.artifacts import World, completed_export, worker_of, world_for
 from tests.support.hooks import Receiver
 
 KINDS = [k.value for k in EventKind]
@@ -69,7 +69,7 @@ def settle_failure(world: World, *, retryable: bool) -> None:
         settled = service.store.settle(
             conn, Outcome(claim=Claimed(job.id, job.attempt), error=error)
         )
-        record_outcome(conn, settled)
+        record_outcome(conn, settled, worker_of(service))
 
 
 def mixed_run(world: World) -> str:

@@ -7,13 +7,15 @@ from pathlib import Path
 
 import pytest
 
+from exportd.app_wiring import worker_app
 from exportd.config import Settings
 from exportd.db import Database
-from exportd.errors import ErrorInfo
+from exportd.errors import ConfigError, ErrorInfo
 from exportd.queue import JobState, JobStore
 from exportd.queue.models import Claimed, Outcome, Settled
-from exportd.queue.tasks import TaskRegistry
-from exportd.worker.supervisor import Finished, Supervisor
+from exportd.storage import Storage, storage_for
+from exportd.worker.outcomes import Finished
+from exportd.worker.supervisor import Supervisor
 
 CLAIM = Claimed(job_id=1, attempt=2)
 
@@ -25,15 +27,19 @@ def supervisor(settings: Settings, db: Database, tmp_path: Path) -> Iterator[Sup
         settings=config,
         db=db,
         store=JobStore.from_settings(config),
-        registry=TaskRegistry(),
+        app=worker_app(),
         concurrency=1,
     )
     yield built
     built.wakeup.close()  # never run: its self-pipe is all it opened
 
 
+def storage(supervisor: Supervisor) -> Storage:
+    return storage_for(supervisor.settings)
+
+
 def finished_with_file(supervisor: Supervisor, key: str) -> Finished:
-    with supervisor.cleanup.storage.writer(key) as sink:
+    with storage(supervisor).writer(key) as sink:
         sink.write(b"rows")
     outcome = Outcome(claim=CLAIM, result={"key": key})
     return Finished(outcome=outcome, task="exportd.export", correlation_id=None, duration_s=1.0)
@@ -60,8 +66,8 @@ def test_only_kept_outcomes_keep_their_file(
     supervisor: Supervisor, settled: Settled, kept: bool
 ) -> None:
     done = finished_with_file(supervisor, "bob/e1/2/trades.csv")
-    supervisor._discard_unkept_file(done, settled)
-    assert (supervisor.cleanup.storage.size("bob/e1/2/trades.csv") is not None) is kept
+    supervisor.outcomes.discard_unkept(done, settled)
+    assert (storage(supervisor).size("bob/e1/2/trades.csv") is not None) is kept
 
 
 def test_a_signal_is_only_noted_in_its_handler_and_logged_by_the_loop(
@@ -92,3 +98,17 @@ def test_a_signal_is_only_noted_in_its_handler_and_logged_by_the_loop(
     finally:
         signal.signal(signal.SIGTERM, before[0])
         signal.signal(signal.SIGINT, before[1])
+
+
+def test_a_storage_that_cannot_be_opened_stops_the_worker_at_start(
+    settings: Settings, db: Database
+) -> None:
+    config = settings.model_copy(update={"storage_url": "ftp://files.example/exports"})
+    with pytest.raises(ConfigError, match="EXPORTD_STORAGE_URL"):
+        Supervisor(
+            settings=config,
+            db=db,
+            store=JobStore.from_settings(config),
+            app=worker_app(),
+            concurrency=1,
+        )

@@ -17,7 +17,9 @@ from exportd.clock import ManualClock
 from exportd.config import Settings
 from exportd.db import Database
 from exportd.exports.models import ExportRequest
+from exportd.exports.service import ExportService
 from exportd.exports.task import record_outcome
+from exportd.queue.app import WorkerContext
 from exportd.queue.models import Claimed, Outcome
 from exportd.storage.local import LocalStorage
 from tests.support.api import Api
@@ -45,7 +47,7 @@ def world_for(
             **overrides,
         }
     )
-    # The settle hook (a worker's) stamps expiry with the real clock: start from now.
+    # User tokens (PyJWT) expire by the real time: start the clock from now.
     clock = ManualClock(datetime.now(UTC))
     app = create_app(config, db=db, sources=fake_sources(), clock=clock)
     with TestClient(app) as client:
@@ -74,5 +76,10 @@ def completed_export(world: World, owner: str = "alice", filename: str = "trades
         settled = service.store.settle(
             conn, Outcome(claim=Claimed(job.id, job.attempt), result=result)
         )
-        record_outcome(conn, settled)
+        record_outcome(conn, settled, worker_of(service))
     return str(view.id)
+
+
+def worker_of(service: ExportService) -> WorkerContext:
+    """What a worker's settle hook would be given: the service's settings, queue and clock."""
+    return WorkerContext(settings=service.settings, db=service.db, store=service.store)

@@ -10,7 +10,7 @@ HTML alternative that says the same.
 from __future__ import annotations
 
 import html
-from datetime import UTC, datetime
+from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 from typing import Any
@@ -30,14 +30,14 @@ def compose_email(
     link: str | None,
     attachment: Attachment | None,
     *,
-    now: datetime | None = None,
+    now: datetime,
 ) -> EmailMessage:
     subject, paragraphs = _wording(delivery.event, export, link, attachment)
     message = EmailMessage()
     message["From"] = settings.email_from
     message["To"] = delivery.target
     message["Subject"] = subject
-    message["Date"] = format_datetime(now or datetime.now(UTC))
+    message["Date"] = format_datetime(now)
     message["Message-ID"] = f"<{delivery.id}@{message_domain(settings)}>"
     message["Auto-Submitted"] = "auto-generated"
     message.set_content("\n\n".join(paragraphs) + "\n")

@@ -10,15 +10,15 @@ a dead letter: listed at ``GET /v1/deliveries/failed`` and requeued from there.
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from email.message import EmailMessage
-from functools import cache
 from typing import Any
 
 import orjson
 from sqlalchemy import Connection, Row, insert, select, update
 
-from exportd.config import Settings, load_settings
+from exportd.clock import Clock
+from exportd.config import Settings
 from exportd.db.tables import deliveries, exports
 from exportd.delivery import webhooks
 from exportd.delivery.emails import compose_email
@@ -27,28 +27,25 @@ from exportd.errors import RetryableJobError, TerminalJobError
 from exportd.exports.links import DownloadLinks
 from exportd.ops import events
 from exportd.ops.events import EventKind
+from exportd.queue.app import App, WorkerContext
 from exportd.queue.models import JobState, NewJob, Settled
 from exportd.queue.store import JobStore
-from exportd.queue.tasks import JobContext, task
+from exportd.queue.tasks import JobContext
 
 DELIVER_TASK = "exportd.deliver"
 EVENTS = {JobState.COMPLETED: "export.completed", JobState.FAILED: "export.failed"}
 
 
-@cache
-def _scheduling() -> tuple[JobStore, int]:
-    settings = load_settings()
-    return JobStore.from_settings(settings), settings.delivery_attempts
-
-
-def schedule(conn: Connection, export: Row[Any], state: JobState) -> list[str]:
-    """Queue the deliveries an export's request asked for; returns their ids."""
+def schedule(
+    conn: Connection, export: Row[Any], state: JobState, *, store: JobStore, attempts: int
+) -> list[str]:
+    """Queue the deliveries an export's request asked for (each with ``attempts``);
+    returns their ids."""
     event = EVENTS.get(state)
     notify = export.notify or {}
     wanted = [(c, notify[c]) for c in ("email", "webhook_url") if notify.get(c)]
     if event is None or not wanted:
         return []
-    store, attempts = _scheduling()
     now = store.clock.now()
     ids = []
     for key, target in wanted:
@@ -98,20 +95,24 @@ def run_delivery(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
         if delivery.event == "export.completed" and export.status == "completed":
             # A person opens an email's link (and so may a mail scanner, first): the
             # landing page. A webhook's receiver is a program: the API's link.
-            link = _download_link(conn, rt.settings, export, page=delivery.channel == "email")
+            link = _download_link(
+                conn, rt.settings, export, page=delivery.channel == "email", now=rt.clock.now()
+            )
     if delivery.channel == "email":
         attachment = _attachment(rt, export)
-        message = compose_email(rt.settings, delivery, export, link, attachment)
+        message = compose_email(rt.settings, delivery, export, link, attachment, now=rt.clock.now())
         _send_email(rt.settings, message)
         return {"channel": "email"}
-    status = _send_webhook(rt.settings, delivery, export, link)
+    status = _send_webhook(rt.settings, delivery, export, link, rt.clock)
     return {"channel": "webhook", "status": status}
 
 
-def _download_link(conn: Connection, settings: Settings, export: Row[Any], *, page: bool) -> str:
+def _download_link(
+    conn: Connection, settings: Settings, export: Row[Any], *, page: bool, now: datetime
+) -> str:
     links = DownloadLinks(settings.secret_key.get_secret_value(), settings.download_token_ttl_s)
     # Valid as long as the file is (a one-time link is still one-time).
-    ttl = max(timedelta(minutes=5), export.expires_at - datetime.now(UTC))
+    ttl = max(timedelta(minutes=5), export.expires_at - now)
     minted = links.mint(conn, export.id, ttl=ttl)
     return settings.public_url.rstrip("/") + (minted.page_url if page else minted.url)
 
@@ -145,7 +146,9 @@ def _send_email(settings: Settings, message: EmailMessage) -> None:
         ) from None
 
 
-def webhook_body(delivery: Row[Any], export: Row[Any], link: str | None, base: str) -> bytes:
+def webhook_body(
+    delivery: Row[Any], export: Row[Any], link: str | None, base: str, now: datetime
+) -> bytes:
     result = export.result or {}
     data: dict[str, Any] = {
         "export_id": export.id,
@@ -164,17 +167,18 @@ def webhook_body(delivery: Row[Any], export: Row[Any], link: str | None, base: s
             data["links"]["download"] = link
     else:
         data["error"] = export.error
-    body = {"type": delivery.event, "timestamp": datetime.now(UTC).isoformat(), "data": data}
+    body = {"type": delivery.event, "timestamp": now.isoformat(), "data": data}
     return orjson.dumps(body)
 
 
 def _send_webhook(
-    settings: Settings, delivery: Row[Any], export: Row[Any], link: str | None
+    settings: Settings, delivery: Row[Any], export: Row[Any], link: str | None, clock: Clock
 ) -> int:
     base = settings.public_url.rstrip("/")
-    body = webhook_body(delivery, export, link, base)
+    now = clock.now()
+    body = webhook_body(delivery, export, link, base, now)
     secret = webhooks.secret_for(settings)
-    timestamp = int(datetime.now(UTC).timestamp())
+    timestamp = int(now.timestamp())
     headers = {
         "webhook-id": delivery.id,
         "webhook-timestamp": str(timestamp),
@@ -195,11 +199,11 @@ def _send_webhook(
 # -- settling ----------------------------------------------------------------------------
 
 
-def record_delivery(conn: Connection, settled: Settled) -> None:
+def record_delivery(conn: Connection, settled: Settled, worker: WorkerContext) -> None:
     """Copy the job's outcome onto the delivery row, in the job's own transaction."""
     if settled.state is None:
         return
-    now = datetime.now(UTC)
+    now = worker.clock.now()
     values: dict[str, Any] = {"updated_at": now}
     if settled.state is JobState.COMPLETED or settled.error is not None:
         values["attempts"] = deliveries.c.attempts + 1  # a hand-back at shutdown is no try
@@ -245,4 +249,6 @@ def _log_event(conn: Connection, settled: Settled, now: datetime) -> None:
     )
 
 
-task(DELIVER_TASK, on_settled=record_delivery)(run_delivery)
+def register(app: App) -> None:
+    """Deliveries plug into the worker: the task and its settle hook."""
+    app.task(DELIVER_TASK, on_settled=record_delivery)(run_delivery)

@@ -3,7 +3,8 @@ writer into storage; its settle hook records the outcome on the export row in th
 transaction as the job's.
 
 Everything the child needs (database, storage, sources) is built once per process from
-the environment, like the worker itself: a child process is an edge.
+the settings the supervisor hands its children (:func:`use_settings`, a child set-up);
+the settle hook gets the supervisor's own through the worker's context.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import hashlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import cache
 from typing import Any, BinaryIO
 from urllib.parse import quote
@@ -21,7 +22,8 @@ import pyarrow as pa
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import Connection, Row, select, update
 
-from exportd.config import Settings, load_settings
+from exportd.clock import Clock, SystemClock
+from exportd.config import Settings
 from exportd.db import Database, create_database
 from exportd.db.locks import lock_for_transaction
 from exportd.db.tables import exports, jobs
@@ -43,8 +45,9 @@ from exportd.formats import FORMATS, OutputColumn, RowWriter, WriteOptions, open
 from exportd.formats.compression import COMPRESSIONS, Compressed, CompressedWriter, packed_name
 from exportd.ops import events
 from exportd.ops.events import EventKind
+from exportd.queue.app import WorkerContext
 from exportd.queue.models import JobState, Settled
-from exportd.queue.tasks import JobContext, task
+from exportd.queue.tasks import JobContext
 from exportd.sources import DocumentSource, SourceRegistry, TabularSource
 from exportd.sources.base import Source
 from exportd.sources.connections import DataConnection, DataConnections
@@ -64,11 +67,23 @@ class Runtime:
     sources: SourceRegistry
     renderer: Renderer
     connections: DataConnections
+    clock: Clock
+
+
+_settings: list[Settings] = []  # the child's, given at its set-up
+
+
+def use_settings(settings: Settings) -> None:
+    """A child set-up: the settings the child's runtime is built from (at first use)."""
+    _settings[:] = [settings]
+    runtime.cache_clear()
 
 
 @cache
 def runtime() -> Runtime:
-    settings = load_settings()
+    if not _settings:
+        raise RuntimeError("the export task runs in a worker's child, set up with its settings")
+    settings = _settings[0]
     return Runtime(
         settings=settings,
         db=create_database(settings, pre_ping=False),
@@ -77,6 +92,7 @@ def runtime() -> Runtime:
         renderer=Renderer.from_settings(settings),
         # Opened at a source's first export from each (sources/connections.py).
         connections=DataConnections(settings.connections),
+        clock=SystemClock(),
     )
 
 
@@ -111,9 +127,7 @@ def run_export(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
         if export is None:
             raise TerminalJobError("the export no longer exists", code="export_not_found")
         plan = plan_for(conn, export.plan)
-        events.record(
-            conn, EventKind.STARTED, datetime.now(UTC), export=export, attempt=ctx.attempt
-        )
+        events.record(conn, EventKind.STARTED, rt.clock.now(), export=export, attempt=ctx.attempt)
     source = rt.sources.get(export.source)
     if source is None:
         raise TerminalJobError(f"no source {export.source!r} in this worker", code="source_unknown")
@@ -219,7 +233,7 @@ def run_export(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
             # whose close is stopped (a cancel) releases what it holds itself.
             writer.close()
         # Still inside the storage writer: raising here discards the file unseen.
-        check_result(conn, export.owner_id, plan, out.size, datetime.now(UTC))
+        check_result(conn, export.owner_id, plan, out.size, rt.clock.now())
         # The last word before the file is kept: a cancel asked for while the file was
         # being finished ends the export here, and the file is never stored.
         ctx.checkpoint(rows_done=done, rows_total=total)
@@ -272,7 +286,7 @@ def _store_document(
     key = artifact_key(export.owner_id, export.id, ctx.attempt, rendered.filename)
     with rt.db.read() as conn, rt.storage.writer(key) as sink:
         sink.write(rendered.data)
-        check_result(conn, export.owner_id, plan, len(rendered.data), datetime.now(UTC))
+        check_result(conn, export.owner_id, plan, len(rendered.data), rt.clock.now())
         # Inside the storage writer: a cancel heard here discards the file unseen.
         ctx.checkpoint(rows_done=1, rows_total=1)
     return {
@@ -388,14 +402,14 @@ FINAL_EVENTS = {
 }
 
 
-def record_outcome(conn: Connection, settled: Settled) -> None:
+def record_outcome(conn: Connection, settled: Settled, worker: WorkerContext) -> None:
     """Copy a final outcome onto the export row (the job may be pruned later) and log it."""
     if settled.state is None:
         return
     export = conn.execute(select(exports).where(exports.c.job_id == settled.claim.job_id)).first()
     if export is None:
         return
-    now = datetime.now(UTC)
+    now = worker.clock.now()
     attempt = settled.claim.attempt
     kind = FINAL_EVENTS.get(settled.state)
     if kind is None:
@@ -448,7 +462,11 @@ def record_outcome(conn: Connection, settled: Settled) -> None:
     )
     # Emails and webhooks commit with the outcome they announce, or not at all.
     schedule(
-        conn, conn.execute(select(exports).where(exports.c.id == export.id)).one(), settled.state
+        conn,
+        conn.execute(select(exports).where(exports.c.id == export.id)).one(),
+        settled.state,
+        store=worker.store,
+        attempts=worker.settings.delivery_attempts,
     )
 
 
@@ -473,6 +491,3 @@ def _timings(job: Any, now: datetime) -> dict[str, Any]:
         "wait_ms": round((job.started_at - job.created_at).total_seconds() * 1000, 1),
         "run_ms": round((now - job.started_at).total_seconds() * 1000, 1),
     }
-
-
-task(EXPORT_TASK, on_settled=record_outcome)(run_export)

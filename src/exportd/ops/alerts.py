@@ -125,7 +125,9 @@ class FailureRatioAlert:
             log.warning("alert.webhook_failed", code=exc.code)
 
 
-def failure_ratio_alert(settings: Settings, db: Database) -> FailureRatioAlert:
+def failure_ratio_alert(
+    settings: Settings, db: Database, *, clock: Clock | None = None
+) -> FailureRatioAlert:
     policy = AlertPolicy(
         window_s=settings.alert_window_s,
         min_events=settings.alert_min_events,
@@ -139,4 +141,5 @@ def failure_ratio_alert(settings: Settings, db: Database) -> FailureRatioAlert:
         webhook_url=settings.alert_webhook_url,
         webhook_secret=secret,
         allow_private=settings.webhook_allow_private,
+        clock=clock,
     )

@@ -9,7 +9,6 @@ a grace period, so a file written moments before its job settles is never taken.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 import structlog
 from sqlalchemy import and_, null, or_, select, update
@@ -112,13 +111,13 @@ class Cleanup:
                     marked = conn.execute(
                         update(exports)
                         .where(exports.c.id == row.id, exports.c.status == "failed")
-                        .values(result=null(), updated_at=datetime.now(UTC))  # SQL NULL
+                        .values(result=null(), updated_at=self.clock.now())  # SQL NULL
                     ).rowcount
                 else:
                     marked = conn.execute(
                         update(exports)
                         .where(exports.c.id == row.id, exports.c.status == "completed")
-                        .values(status="expired", updated_at=datetime.now(UTC))
+                        .values(status="expired", updated_at=self.clock.now())
                     ).rowcount
                 if marked:
                     events.record(conn, EventKind.EXPIRED, self.clock.now(), export=row)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator
-from datetime import UTC, datetime
 from typing import Any
 
 from prometheus_client import (
@@ -104,7 +103,7 @@ class QueueCollector(Collector):
         yield depth
         age = 0.0
         if stats.oldest_queued_at is not None:
-            age = max(0.0, (datetime.now(UTC) - stats.oldest_queued_at).total_seconds())
+            age = max(0.0, (self.store.clock.now() - stats.oldest_queued_at).total_seconds())
         yield GaugeMetricFamily(
             "exportd_queue_oldest_queued_seconds",
             "How long the oldest due, queued job has waited (0 when none).",

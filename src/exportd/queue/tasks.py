@@ -3,28 +3,31 @@
 The function runs in a worker's child process; it reports progress and honours
 cancellation at ``ctx.checkpoint(...)``.  A task may also name ``on_settled``, which the
 supervisor calls inside the same transaction that records the job's outcome, so domain
-rows (an export and its artifact) change together with the job.
+rows (an export and its artifact) change together with the job; it receives the
+worker's context (settings, clock, queue).
+
+Packages register their tasks on the worker's app (:mod:`exportd.queue.app`); a plugin
+module uses ``@task`` here, which fills the default registry the app includes.
 """
 
 from __future__ import annotations
 
 import importlib
+import inspect
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from importlib.metadata import entry_points
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import Connection
 
 from exportd.errors import ConfigError, UnknownTask
 from exportd.queue.models import Settled
 
+if TYPE_CHECKING:
+    from exportd.queue.app import WorkerContext
+
 ENTRY_POINT_GROUP = "exportd.tasks"
-BUILTIN_MODULES = (
-    "exportd.worker.builtin_tasks",
-    "exportd.exports.task",
-    "exportd.delivery.jobs",
-)
 
 
 class JobContext(Protocol):
@@ -40,7 +43,7 @@ class JobContext(Protocol):
 
 
 TaskFunction = Callable[[JobContext, dict[str, Any]], dict[str, Any] | None]
-SettledHook = Callable[[Connection, Settled], None]
+SettledHook = Callable[[Connection, Settled, "WorkerContext"], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,27 +76,51 @@ class TaskRegistry:
         return sorted(self._tasks)
 
 
+# The plugins' tasks (``@task``), which the worker's app includes.
 registry = TaskRegistry()
 
 
 def task(
-    name: str, *, on_settled: SettledHook | None = None
+    name: str,
+    *,
+    on_settled: SettledHook | Callable[[Connection, Settled], None] | None = None,
 ) -> Callable[[TaskFunction], TaskFunction]:
-    """Register a function as the task ``name`` in the default registry."""
+    """Register a function as the task ``name`` in the default registry.  A settle hook
+    of two arguments ``(conn, settled)``, as plugins wrote them before hooks were given
+    the worker's context, still works."""
+    hook = _with_context(on_settled) if on_settled is not None else None
 
     def decorate(function: TaskFunction) -> TaskFunction:
-        registry.register(Task(name, function, on_settled))
+        registry.register(Task(name, function, hook))
         return function
 
     return decorate
 
 
-def load_task_modules(modules: Iterable[str]) -> None:
-    """Import the built-in task modules, the plugins' and the configured ones."""
-    for module in (*BUILTIN_MODULES, *modules):
+def _with_context(hook: Callable[..., None]) -> SettledHook:
+    try:
+        takes = inspect.signature(hook).parameters.values()
+    except (TypeError, ValueError):  # a builtin or C function: call it as declared now
+        return hook
+    positional = [p for p in takes if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    variadic = any(p.kind is p.VAR_POSITIONAL for p in takes)
+    if variadic or len(positional) != 2:
+        return hook
+
+    def two_arguments(conn: Connection, settled: Settled, _worker: WorkerContext) -> None:
+        hook(conn, settled)
+
+    return two_arguments
+
+
+def load_task_modules(modules: Iterable[str]) -> TaskRegistry:
+    """Import the configured task modules and the plugins' (entry points); returns the
+    registry their ``@task`` filled."""
+    for module in modules:
         try:
             importlib.import_module(module)
         except ImportError as exc:
             raise ConfigError(f"EXPORTD_TASK_MODULES: cannot import {module!r}: {exc}") from exc
     for entry in entry_points(group=ENTRY_POINT_GROUP):
         entry.load()
+    return registry

@@ -5,16 +5,16 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from exportd.queue.tasks import JobContext, task
+from exportd.queue.app import App
+from exportd.queue.tasks import JobContext
 
 
-@task("exportd.noop")
 def noop(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any] | None:
-    # Benchmarks read "started" to measure the pickup latency (commit -> job start).
+    # Benchmarks read "started" to measure the pickup latency (commit -> job start): a
+    # wall-clock time compared across processes.
     return {"started": time.time()} if payload.get("stamp") else None
 
 
-@task("exportd.sleep")
 def sleep(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
     seconds = float(payload.get("seconds", 1.0))
     steps = max(int(seconds / 0.1), 1)
@@ -22,3 +22,8 @@ def sleep(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
         time.sleep(seconds / steps)
         ctx.checkpoint(percent=round(100 * (step + 1) / steps, 1))
     return {"slept": seconds}
+
+
+def register(app: App) -> None:
+    app.task("exportd.noop")(noop)
+    app.task("exportd.sleep")(sleep)

@@ -3,11 +3,13 @@
 Children stay warm between jobs (imports, renderers, fonts).  They ignore SIGINT and
 SIGTERM, which a terminal or a service manager sends to the whole process group: only
 the supervisor decides when a child stops.  A child whose supervisor vanished exits.
+
+A child builds the supervisor's app from its reference and runs the app's child set-up
+with the supervisor's settings before it reports ready.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import os
 import signal
@@ -16,8 +18,10 @@ import time
 from multiprocessing.connection import Connection
 from typing import Any
 
+from exportd.config import Settings
 from exportd.errors import ErrorInfo, ExportdError, JobCancelled, classify, stack_excerpt
-from exportd.queue.tasks import load_task_modules, registry
+from exportd.logs import configure_logging
+from exportd.queue.app import App, AppRef
 from exportd.worker.protocol import RunRequest
 
 PROGRESS_MIN_INTERVAL_S = 0.2
@@ -54,16 +58,18 @@ class ChildContext:
                 self._cancelled = True
 
 
-def child_main(conn: Connection, task_modules: list[str]) -> None:
+def child_main(conn: Connection, ref: AppRef, settings: Settings) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     # Born with SIGINT blocked (children.py): ignored now, so a pending one is dropped.
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     _exit_with_parent()
-    _configure_logging()
-    _use_the_system_allocator()
-    _remove_stale_spool()
-    load_task_modules(task_modules)
+    # The supervisor's log format and level (a spawned child starts with structlog's
+    # defaults: every level, as console text).
+    configure_logging(settings)
+    app = ref.load()
+    for setup in app.child_setups:
+        setup(settings)
     conn.send(("ready",))
     while True:
         try:
@@ -73,16 +79,16 @@ def child_main(conn: Connection, task_modules: list[str]) -> None:
         if message[0] == "stop":
             return
         if message[0] == "run":
-            conn.send(_run(conn, message[1]))
+            conn.send(_run(app, conn, message[1]))
 
 
-def _run(conn: Connection, request: RunRequest) -> tuple[Any, ...]:
+def _run(app: App, conn: Connection, request: RunRequest) -> tuple[Any, ...]:
     ctx = ChildContext(conn, request)
     result: dict[str, Any] | None = None
     error: ErrorInfo | None = None
     cancelled = False
     try:
-        result = registry.get(request.task).run(ctx, request.payload)
+        result = app.tasks.get(request.task).run(ctx, request.payload)
     except JobCancelled:
         cancelled = True
     except BaseException as exc:  # the job's failure is data for the supervisor
@@ -90,34 +96,6 @@ def _run(conn: Connection, request: RunRequest) -> tuple[Any, ...]:
         if isinstance(exc, ExportdError):
             result = exc.result  # a partial file the task kept, on request
     return ("done", request.job_id, request.attempt, result, error, cancelled)
-
-
-def _configure_logging() -> None:
-    """The same log format and level as the supervisor (a spawned child starts with
-    structlog's defaults: every level, as console text)."""
-    from exportd.config import load_settings
-    from exportd.errors import ConfigError
-    from exportd.logs import configure_logging
-
-    # The supervisor read the same settings and started, so they load here too.
-    with contextlib.suppress(ConfigError):
-        configure_logging(load_settings())
-
-
-def _use_the_system_allocator() -> None:
-    """Arrow's default pool (mimalloc) keeps freed pages for reuse, so a child's memory
-    grew with the export: 216 MB for a million rows of Parquet, 178 MB with the
-    system's allocator, which was no slower (bench/export_formats.py)."""
-    import pyarrow as pa
-
-    pa.set_memory_pool(pa.system_memory_pool())
-
-
-def _remove_stale_spool() -> None:
-    """XLSX temporary files a killed child left behind (older than a day)."""
-    from exportd.formats.xlsx import remove_stale_spool
-
-    remove_stale_spool()
 
 
 def _exit_with_parent() -> None:

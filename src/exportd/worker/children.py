@@ -14,7 +14,10 @@ from typing import Any
 
 import psutil
 
-from exportd.queue.models import Claimed, Job
+from exportd.config import Settings
+from exportd.errors import MemoryLimitExceeded, TimeLimitExceeded, classify
+from exportd.queue.app import AppRef
+from exportd.queue.models import Claimed, Job, Outcome
 from exportd.worker.child import child_main
 from exportd.worker.protocol import RunRequest
 
@@ -33,9 +36,10 @@ class Running:
 
 
 class Child:
-    def __init__(self, index: int, task_modules: list[str]) -> None:
+    def __init__(self, index: int, app: AppRef | None, settings: Settings) -> None:
         self.index = index
-        self._task_modules = task_modules
+        self._app = app
+        self._settings = settings
         self.running: Running | None = None
         self.ready = False  # set when the child reports its task modules loaded
         self.conn: Connection
@@ -44,10 +48,13 @@ class Child:
         self.killed_on_purpose = False
 
     def start(self) -> None:
+        if self._app is None:
+            raise ValueError("a child needs an app it can build (App.ref)")
         parent_end, child_end = _CONTEXT.Pipe(duplex=True)
         self.process = _CONTEXT.Process(
             target=child_main,
-            args=(child_end, self._task_modules),
+            # The supervisor's settings, not the environment read again: the same ones.
+            args=(child_end, self._app, self._settings),
             name=f"exportd-child-{self.index}",
             daemon=True,
         )
@@ -96,6 +103,28 @@ class Child:
         except psutil.NoSuchProcess:
             pass
         self.process.join(timeout=5)
+
+    def over_limit(
+        self, now: float, *, memory_limit_mb: int | None, cancel_grace_s: float
+    ) -> Outcome | None:
+        """The outcome to kill the running job with, if it passed a limit: its time, its
+        memory (when ``memory_limit_mb`` is given: checked every so often) or the grace
+        a cancelled job has to stop."""
+        running = self.running
+        if running is None:
+            return None
+        if now >= running.deadline:
+            seconds = running.deadline - running.started
+            late = TimeLimitExceeded(f"the job ran past its time limit of {seconds:g} s")
+            return Outcome(claim=running.claim, error=classify(late))
+        if memory_limit_mb is not None and self.memory_bytes() > memory_limit_mb * 1024 * 1024:
+            big = MemoryLimitExceeded(
+                f"the job used more than its memory limit of {memory_limit_mb} MB"
+            )
+            return Outcome(claim=running.claim, error=classify(big))
+        if running.cancel_sent_at is not None and now - running.cancel_sent_at >= cancel_grace_s:
+            return Outcome(claim=running.claim, cancelled=True)
+        return None
 
     def memory_bytes(self) -> int:
         """Memory of the child and everything below it (a browser, say).

@@ -8,53 +8,45 @@ enforce time and memory limits, and run the periodic maintenance this node wins.
 Children never write to the queue: the supervisor records progress, outcomes and
 leases, so a frozen or killed child cannot corrupt a job, and a supervisor that loses
 a lease kills the child that was running it.
+
+It knows no domain: what it runs (tasks and their settle hooks, periodic jobs, rescue,
+discard and retention hooks) comes from the :class:`~exportd.queue.app.App` it is given.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from functools import partial
+from collections.abc import Iterable, Sequence
 from multiprocessing.connection import wait
 from types import FrameType
 from typing import Any
 
 import structlog
-from sqlalchemy import Connection, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from exportd.config import Settings
 from exportd.db import Database
-from exportd.db.tables import workers
 from exportd.errors import (
     ErrorInfo,
-    JobError,
     LeaseLost,
-    MemoryLimitExceeded,
-    StorageError,
-    TimeLimitExceeded,
-    classify,
     driver_message,
 )
-from exportd.ops import events, metrics
-from exportd.ops.alerts import failure_ratio_alert
-from exportd.ops.cleanup import Cleanup
-from exportd.queue.models import Claimed, Job, JobState, Outcome, Settled
+from exportd.ops import metrics
+from exportd.queue import workers
+from exportd.queue.app import App, WorkerContext
+from exportd.queue.models import Claimed, Job, Outcome
 from exportd.queue.notify import Wakeup, watcher_for
-from exportd.queue.periodic import PeriodicRunner
 from exportd.queue.store import JobStore
-from exportd.queue.tasks import SettledHook, TaskRegistry
-from exportd.storage import storage_for
 from exportd.worker.children import Child
+from exportd.worker.maintenance import Maintenance
+from exportd.worker.outcomes import Finished, Outcomes, log_outcome
 
 log = structlog.get_logger("exportd.worker")
 
@@ -66,16 +58,6 @@ OUTCOME_DELAY_S = 0.02
 OUTCOME_BATCH = 100
 
 
-@dataclass(frozen=True, slots=True)
-class Finished:
-    """An attempt's outcome waiting to be recorded, with what its log line needs."""
-
-    outcome: Outcome
-    task: str
-    correlation_id: str | None
-    duration_s: float
-
-
 class Supervisor:
     def __init__(
         self,
@@ -83,27 +65,23 @@ class Supervisor:
         settings: Settings,
         db: Database,
         store: JobStore,
-        registry: TaskRegistry,
+        app: App,
         concurrency: int,
         queues: Sequence[str] = ("default",),
-        task_modules: Sequence[str] = (),
     ) -> None:
         self.settings = settings
         self.db = db
         self.store = store
-        self.registry = registry
+        self.app = app
+        self.context = WorkerContext(settings=settings, db=db, store=store)
+        for start in app.start_hooks:  # what cannot be built stops the worker here
+            start(self.context)
         self.queues = list(queues)
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-        self.children = [Child(i, list(task_modules)) for i in range(concurrency)]
+        self.children = [Child(i, app.ref, settings) for i in range(concurrency)]
         self.wakeup = Wakeup()
-        self.periodic = PeriodicRunner(db, node_id=self.worker_id, clock=store.clock)
-        self.cleanup = Cleanup(
-            db=db,
-            storage=storage_for(settings),
-            batch_size=settings.cleanup_batch_size,
-            orphan_grace_s=settings.cleanup_orphan_grace_s,
-        )
-        self.alert = failure_ratio_alert(settings, db)
+        self.outcomes = Outcomes(app, self.context)
+        self.maintenance = Maintenance(app, self.context, node_id=self.worker_id)
         self._outcomes: list[Finished] = []
         self._oldest_outcome = 0.0
         # Claimed jobs waiting for a free child (see EXPORTD_WORKER_PREFETCH).
@@ -121,7 +99,6 @@ class Supervisor:
         self._next_memory_check = 0.0
         self._db_backoff = 0.0
         self._db_retry_at = 0.0
-        self._periodic_next: dict[str, float] = {}
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -206,7 +183,7 @@ class Supervisor:
                 self._heartbeat()
                 self._next_heartbeat = now + self.settings.job_lease_s / 3
             if not self._stopping:
-                self._run_periodic()
+                self.maintenance.run_due()
             self._db_backoff = 0.0
         except SQLAlchemyError as exc:
             # The database went away (restart, failover, terminated backend): keep the
@@ -330,30 +307,14 @@ class Supervisor:
         check_memory = now >= self._next_memory_check
         if check_memory:
             self._next_memory_check = now + MEMORY_CHECK_S
-        limit = self.settings.memory_limit_mb * 1024 * 1024
         for child in self.children:
-            running = child.running
-            if running is None:
-                continue
-            if now >= running.deadline:
-                seconds = running.deadline - running.started
-                error = classify(
-                    TimeLimitExceeded(f"the job ran past its time limit of {seconds:g} s")
-                )
-                self._kill(child, Outcome(claim=running.claim, error=error))
-            elif check_memory and child.memory_bytes() > limit:
-                megabytes = self.settings.memory_limit_mb
-                error = classify(
-                    MemoryLimitExceeded(
-                        f"the job used more than its memory limit of {megabytes} MB"
-                    )
-                )
-                self._kill(child, Outcome(claim=running.claim, error=error))
-            elif (
-                running.cancel_sent_at is not None
-                and now - running.cancel_sent_at >= self.settings.job_cancel_grace_s
-            ):
-                self._kill(child, Outcome(claim=running.claim, cancelled=True))
+            outcome = child.over_limit(
+                now,
+                memory_limit_mb=self.settings.memory_limit_mb if check_memory else None,
+                cancel_grace_s=self.settings.job_cancel_grace_s,
+            )
+            if outcome is not None:
+                self._kill(child, outcome)
 
     def _dispatch(self) -> None:
         """Give backlog jobs to free children (no database round trip)."""
@@ -429,7 +390,7 @@ class Supervisor:
         pending = list(self._outcomes) if flush else []
         progress, self._progress = self._progress, {}
         with self.db.write() as conn:
-            settled = self._settle_all(conn, pending)
+            settled = self.outcomes.settle_all(conn, pending)
             cancel, lost = self._write_progress(conn, progress)
             self.store.release(conn, [Claimed(job.id, job.attempt) for job in release])
             limit = wanted if claim_now else 0
@@ -439,8 +400,8 @@ class Supervisor:
         if release:
             self._backlog.clear()
         for done, result in zip(pending, settled, strict=True):
-            self._log_outcome(done, result)
-            self._discard_unkept_file(done, result)
+            log_outcome(done, result)
+            self.outcomes.discard_unkept(done, result)
         self._backlog.extend(jobs)
         self._dispatch()
         if claim_now:
@@ -455,47 +416,6 @@ class Supervisor:
             return True
         with self.db.read() as conn:
             return self.store.has_ready(conn, queues=self.queues)
-
-    def _settle_all(self, conn: Connection, pending: list[Finished]) -> list[Settled]:
-        plain = [f.outcome for f in pending if self._hook(f.task) is None]
-        by_claim = {s.claim: s for s in self.store.settle_many(conn, plain)}
-        return [
-            by_claim[f.outcome.claim] if f.outcome.claim in by_claim else self._settle(conn, f)
-            for f in pending
-        ]
-
-    def _hook(self, task_name: str) -> SettledHook | None:
-        task = self.registry.find(task_name)
-        return task.on_settled if task else None
-
-    def _settle(self, conn: Connection, finished: Finished) -> Settled:
-        """Settle with the task's hook, in a savepoint."""
-        outcome = finished.outcome
-        hook = self._hook(finished.task)
-        assert hook is not None
-        try:
-            # A savepoint, so a failing hook undoes its own writes and nothing else.
-            with conn.begin_nested():
-                settled = self.store.settle(conn, outcome)
-                if settled.accepted:
-                    hook(conn, settled)
-            return settled
-        except SQLAlchemyError:
-            raise
-        except JobError as exc:  # the hook refused the outcome (a quota decided at settle)
-            refused = Outcome(claim=outcome.claim, error=classify(exc))
-            with conn.begin_nested():
-                settled = self.store.settle(conn, refused)
-                if settled.accepted:
-                    hook(conn, settled)
-            return settled
-        except Exception as exc:  # a domain hook failed: fail the attempt, keep the queue moving
-            log.exception(
-                "worker.settle_hook_failed", job_id=outcome.claim.job_id, error=type(exc).__name__
-            )
-            detail = classify(exc).message
-            error = ErrorInfo("internal_error", f"recording the outcome failed: {detail}", True)
-            return self.store.settle(conn, Outcome(claim=outcome.claim, error=error))
 
     def _write_progress(
         self, conn: Connection, progress: dict[Claimed, dict[str, Any]]
@@ -539,75 +459,8 @@ class Supervisor:
         now = self.store.clock.now()
         with self.db.write() as conn:
             report = self.store.extend_leases(conn, self._held())
-            conn.execute(
-                update(workers).where(workers.c.id == self.worker_id).values(last_heartbeat_at=now)
-            )
+            workers.heartbeat(conn, self.worker_id, now)
         self._act_on_leases(cancel=report.cancel_requested, lost=report.lost)
-
-    def _run_periodic(self) -> None:
-        now = time.monotonic()
-        # The reaper takes no turns: every node runs it, since rescuing is safe to race
-        # (rows another node is rescuing are skipped, a rescued job is no longer
-        # running), and a node frozen while holding a turn (a paused VM keeps its
-        # session and its lock) must not stop every rescue.
-        if now >= self._periodic_next.get("exportd.reaper", 0.0):
-            self._periodic_next["exportd.reaper"] = now + self.settings.reaper_interval_s
-            self._guarded("exportd.reaper", self._reap)
-        schedule = (
-            ("exportd.retention", self.settings.retention_interval_s, self._prune),
-            (
-                "exportd.cleanup",
-                self.settings.cleanup_interval_seconds,
-                lambda: self.cleanup.run(dry_run=self.settings.cleanup_dry_run),
-            ),
-            ("exportd.alerts", self.settings.alert_interval_s, self.alert.check),
-        )
-        for name, interval_s, work in schedule:
-            # Ask the database only when the task could be due: another node may have run
-            # it meanwhile, in which case it is not due yet and we look again later.
-            if now < self._periodic_next.get(name, 0.0):
-                continue
-            self._periodic_next[name] = now + interval_s
-            self._guarded(name, partial(self.periodic.run_if_due, name, interval_s, work))
-
-    def _guarded(self, name: str, run: Callable[[], object]) -> None:
-        """Maintenance must never stop the worker; it runs again next interval."""
-        try:
-            run()
-        except SQLAlchemyError as exc:
-            log.warning(
-                "periodic.failed", task=name, error=type(exc).__name__, detail=driver_message(exc)
-            )
-        except Exception:
-            log.exception("periodic.failed", task=name)
-
-    def _reap(self) -> None:
-        with self.db.write() as conn:
-            reaped = self.store.reap_expired(conn)
-            for settled in reaped:
-                events.record_rescue(conn, settled, self.store.clock.now())
-                task = self.registry.find(settled.task)
-                if task is not None and task.on_settled is not None:
-                    task.on_settled(conn, settled)
-        for settled in reaped:
-            log.warning(
-                "job.lease_rescued",
-                job_id=settled.claim.job_id,
-                attempt=settled.claim.attempt,
-                state=settled.state,
-            )
-
-    def _prune(self) -> None:
-        with self.db.write() as conn:
-            removed = self.store.prune(
-                conn,
-                keep_completed=self.settings.job_keep_completed,
-                keep_failed=self.settings.job_keep_failed,
-            )
-            cutoff = self.store.clock.now() - timedelta(days=self.settings.event_retention_days)
-            events.prune(conn, before=cutoff)
-        if removed:
-            log.info("jobs.pruned", removed=removed)
 
     def _child_for(self, claim: Claimed, action: Any) -> None:
         for child in self.children:
@@ -618,10 +471,18 @@ class Supervisor:
     def _register_when_reachable(self) -> None:
         """Register, waiting for the database while it is away (a restart, a failover):
         a worker started meanwhile waits instead of exiting."""
+        me = workers.WorkerInfo(
+            id=self.worker_id,
+            hostname=socket.gethostname(),
+            pid=os.getpid(),
+            queues=self.queues,
+            concurrency=len(self.children),
+        )
         delay = 0.0
         while not self._stopping:
             try:
-                self._register()
+                with self.db.write() as conn:
+                    workers.register(conn, me, self.store.clock.now())
                 return
             except SQLAlchemyError as exc:
                 delay = min(max(delay * 2, 0.05), DB_RETRY_MAX_S)
@@ -633,72 +494,6 @@ class Supervisor:
                 )
                 time.sleep(delay)  # a stop signal ends the wait: its handler sets _stopping
 
-    def _register(self) -> None:
-        now = datetime.now(UTC)
-        values = {
-            "id": self.worker_id,
-            "hostname": socket.gethostname(),
-            "pid": os.getpid(),
-            "queues": self.queues,
-            "concurrency": len(self.children),
-            "started_at": now,
-            "last_heartbeat_at": now,
-        }
-        insert = pg_insert if self.db.is_postgres else sqlite_insert
-        with self.db.write() as conn:
-            conn.execute(insert(workers).values(values).on_conflict_do_nothing())
-
     def _unregister(self) -> None:
-        try:
-            with self.db.write() as conn:
-                conn.execute(
-                    update(workers)
-                    .where(workers.c.id == self.worker_id)
-                    .values(stopped_at=datetime.now(UTC))
-                )
-        except SQLAlchemyError:
-            pass
-
-    # -- logs --------------------------------------------------------------------------
-
-    def _discard_unkept_file(self, finished: Finished, settled: Settled) -> None:
-        """A file whose outcome was not kept (a late, fenced-off attempt, a result the
-        settle hook refused, a partial file of an attempt that will be retried) is
-        removed now, not at the next orphan sweep."""
-        outcome = finished.outcome
-        key = (outcome.result or {}).get("key")
-        if outcome.error is None:  # kept only if completed: not when cancelled meanwhile
-            kept = settled.state is JobState.COMPLETED and settled.error is None
-        else:  # a partial file is kept with a final failure only
-            kept = settled.state is JobState.FAILED
-        if not key or kept:
-            return
-        try:
-            self.cleanup.storage.delete(key)
-        except (OSError, StorageError) as exc:  # the orphan sweep will try again
-            log.warning(
-                "worker.discard_failed", job_id=outcome.claim.job_id, error=type(exc).__name__
-            )
-
-    def _log_outcome(self, finished: Finished, settled: Settled) -> None:
-        outcome = finished.outcome
-        fields: dict[str, Any] = {
-            "job_id": outcome.claim.job_id,
-            "attempt": outcome.claim.attempt,
-            "task": finished.task,
-            "correlation_id": finished.correlation_id,
-            "duration_ms": round(finished.duration_s * 1000, 1),
-        }
-        if settled.state is None:
-            log.warning("job.outcome_refused", **fields, reason="lease lost")
-            return
-        metrics.JOB_RUN.labels(finished.task, settled.state.value).observe(finished.duration_s)
-        if outcome.error is not None:
-            fields["error_code"] = outcome.error.code
-        if settled.state is JobState.FAILED:
-            # The code only: a task's message may quote the data it choked on.
-            log.error("job.failed", **fields)
-        elif settled.state is JobState.QUEUED:
-            log.warning("job.retrying", **fields, retry_in_s=round(settled.retry_in_s or 0, 3))
-        else:
-            log.info(f"job.{settled.state.value}", **fields)
+        with contextlib.suppress(SQLAlchemyError), self.db.write() as conn:
+            workers.unregister(conn, self.worker_id, self.store.clock.now())
