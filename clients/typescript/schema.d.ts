@@ -1070,6 +1070,11 @@ export interface components {
             template?: string | null;
             /** Template Version */
             template_version?: string | null;
+            /**
+             * Compression
+             * @description `options.compression`: the file is this compression of the format's file
+             */
+            compression?: ("gzip" | "zip") | null;
         } & {
             [key: string]: unknown;
         };
@@ -1491,6 +1496,11 @@ export interface components {
              * @description PDF documents only: an archival PDF/A-2b file (sRGB output intent, XMP metadata, every font embedded); refused with pdf_standard_unsupported when the template's engine cannot make it
              */
             pdf_standard?: "pdf/a-2b" | null;
+            /**
+             * Compression
+             * @description CSV, JSON Lines and JSON: the file compressed as it is written, downloaded as `NAME.gz` (`application/gzip`) or as a zip of the one file `NAME.zip` (`application/zip`); refused with option_not_applicable for other formats
+             */
+            compression?: ("gzip" | "zip") | null;
             /**
              * Keep Partial
              * @description tabular formats: if the export fails after writing rows, keep a valid file of those rows (the export still fails; its result says partial)
@@ -4798,11 +4808,13 @@ export interface operations {
                 };
                 content: {
                     "application/octet-stream": string;
+                    "application/gzip": string;
                     "application/json": unknown;
                     "application/jsonl": string;
                     "application/pdf": string;
                     "application/vnd.apache.parquet": string;
                     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": string;
+                    "application/zip": string;
                     "text/csv": string;
                     "text/html": string;
                 };
@@ -4816,11 +4828,13 @@ export interface operations {
                 };
                 content: {
                     "application/octet-stream": string;
+                    "application/gzip": string;
                     "application/json": unknown;
                     "application/jsonl": string;
                     "application/pdf": string;
                     "application/vnd.apache.parquet": string;
                     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": string;
+                    "application/zip": string;
                     "text/csv": string;
                     "text/html": string;
                 };
@@ -5147,11 +5161,13 @@ export interface operations {
                 };
                 content: {
                     "application/octet-stream": string;
+                    "application/gzip": string;
                     "application/json": unknown;
                     "application/jsonl": string;
                     "application/pdf": string;
                     "application/vnd.apache.parquet": string;
                     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": string;
+                    "application/zip": string;
                     "text/csv": string;
                     "text/html": string;
                 };
@@ -5165,11 +5181,13 @@ export interface operations {
                 };
                 content: {
                     "application/octet-stream": string;
+                    "application/gzip": string;
                     "application/json": unknown;
                     "application/jsonl": string;
                     "application/pdf": string;
                     "application/vnd.apache.parquet": string;
                     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": string;
+                    "application/zip": string;
                     "text/csv": string;
                     "text/html": string;
                 };

@@ -7,6 +7,7 @@ Exit codes: 0 done, 1 the server refused or the export failed, 2 bad usage,
 
 from __future__ import annotations
 
+import enum
 import json
 import re
 from pathlib import Path
@@ -56,10 +57,18 @@ FLAGS = {
     "options.locale": "--locale",
     "options.bom": "--bom",
     "options.keep_partial": "--keep-partial",
+    "options.compression": "--compression",
     "notify.email": "--notify",
     "notify.webhook_url": "--webhook",
 }
 DELIMITERS = {"tab": "\t", "\\t": "\t"}
+
+
+class Compression(enum.StrEnum):
+    """``options.compression`` (formats/compression.py)."""
+
+    gzip = "gzip"
+    zip = "zip"
 
 
 def register(app: typer.Typer) -> None:
@@ -116,6 +125,10 @@ def export(
     keep_partial: Annotated[
         bool, typer.Option("--keep-partial", help="If it fails midway, keep the rows written.")
     ] = False,
+    compression: Annotated[
+        Compression | None,
+        typer.Option(help="CSV, JSON Lines, JSON: a .gz file, or a .zip of the one file."),
+    ] = None,
     notify: Annotated[
         str | None,
         typer.Option(help="Email when it ends: 'email' (your token's address) or an address."),
@@ -148,6 +161,7 @@ def export(
         "locale": locale,
         "bom": bom,
         "keep_partial": keep_partial or None,
+        "compression": compression.value if compression else None,
     }
     if any(value is not None for value in options.values()):
         body["options"] = {k: v for k, v in options.items() if v is not None}

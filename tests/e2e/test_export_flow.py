@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import gzip
 import hashlib
 import io
 import json
+import zipfile
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -153,6 +155,54 @@ def test_the_row_path_writes_the_same_file(row_path_harness: Harness, fmt: str) 
         writer.close()
     assert rows == read_back(fmt, sink.getvalue())
     assert len(rows) - 1 == done.result["row_count"] > 1000
+
+
+@pytest.mark.parametrize(
+    ("fmt", "compression"), [("csv", "gzip"), ("jsonl", "zip"), ("json", "gzip"), ("csv", "zip")]
+)
+def test_a_compressed_export_is_the_plain_file_compressed(
+    harness: Harness, service: ExportService, fmt: str, compression: str
+) -> None:
+    """The worker compresses while it writes: the stored file's name, type, size and
+    hash are the compressed file's, and inside is the file the plain export makes."""
+    plain_view, _ = service.create(
+        BOB, ExportRequest(source="trades", format=fmt, params={}, columns=COLUMNS)
+    )
+    request = ExportRequest(
+        source="trades",
+        format=fmt,
+        params={},
+        columns=COLUMNS,
+        options={"compression": compression},
+    )
+    view, _ = service.create(BOB, request)
+    done, _ = finished(service, BOB, view.id, harness)
+    plain, _ = finished(service, BOB, plain_view.id, harness)
+    assert done.status is ExportStatus.COMPLETED, done.error
+    assert plain.result is not None
+    result = done.result
+    assert result is not None
+    suffix, content_type = {
+        "gzip": (".gz", "application/gzip"),
+        "zip": (".zip", "application/zip"),
+    }[compression]
+    inner = result["filename"].removesuffix(suffix)
+    assert result["filename"] == f"trades-{done.created_at:%Y%m%d}-{view.id[:8]}.{fmt}{suffix}"
+    assert result["key"].endswith("/" + result["filename"])
+    assert result["content_type"] == content_type
+    assert result["compression"] == compression
+    assert result["row_count"] == plain.result["row_count"] == 3000
+    data = stored(harness, result["key"])
+    assert len(data) == result["size"] < plain.result["size"]
+    assert hashlib.sha256(data).hexdigest() == result["sha256"]
+    if compression == "gzip":
+        unpacked = gzip.decompress(data)
+    else:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            assert archive.namelist() == [inner]
+            unpacked = archive.read(inner)
+    assert unpacked == stored(harness, plain.result["key"])
+    assert len(read_back(fmt, unpacked)) == 3001
 
 
 def read_back(fmt: str, data: bytes) -> list[list[object]]:

@@ -424,6 +424,9 @@ def test_a_resume_export_takes_the_default_template(api: Api) -> None:
         ({"locale": "de_DE"}, "xlsx", "option_not_applicable", "options.locale"),
         ({"line_terminator": "\r"}, "csv", "request_invalid", "options.line_terminator"),
         ({"line_terminator": "\r\n"}, "xlsx", "option_not_applicable", "options.line_terminator"),
+        ({"compression": "bzip2"}, "csv", "request_invalid", "options.compression"),
+        ({"compression": "gzip"}, "xlsx", "option_not_applicable", "options.compression"),
+        ({"compression": "zip"}, "parquet", "option_not_applicable", "options.compression"),
     ],
 )
 def test_bad_write_options_are_named(
@@ -446,6 +449,35 @@ def test_bad_write_options_are_named(
         "delimiter": "\t",
         "line_terminator": "\r\n",
     }
+
+
+@pytest.mark.parametrize(
+    ("source", "fmt", "compression"),
+    [
+        ("trades", "xlsx", "gzip"),
+        ("trades", "xlsx", "zip"),
+        ("trades", "parquet", "gzip"),
+        ("trades", "parquet", "zip"),
+        ("resume", "pdf", "gzip"),
+    ],
+)
+def test_compression_is_refused_up_front_where_it_does_not_apply(
+    api: Api, source: str, fmt: str, compression: str
+) -> None:
+    body = {"source": source, "format": fmt, "options": {"compression": compression}}
+    problem = assert_problem(api.create("alice", body), 422, "option_not_applicable")
+    assert problem["errors"] == [
+        {"field": "options.compression", "message": "csv, jsonl, json only"}
+    ]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "json"])
+@pytest.mark.parametrize("compression", ["gzip", "zip"])
+def test_compression_is_taken_for_text_formats(api: Api, fmt: str, compression: str) -> None:
+    body = {"source": "trades", "format": fmt, "options": {"compression": compression}}
+    created = api.create("alice", body)
+    assert created.status_code == 202, created.text
+    assert created.json()["options"] == {"compression": compression}
 
 
 def test_a_decimal_comma_locale_takes_semicolons_unless_told_otherwise(api: Api) -> None:

@@ -65,6 +65,13 @@ class OptionsIn(BaseModel):
         "the template's engine cannot make it",
     )
 
+    compression: Literal["gzip", "zip"] | None = Field(
+        default=None,
+        description="CSV, JSON Lines and JSON: the file compressed as it is written, "
+        "downloaded as `NAME.gz` (`application/gzip`) or as a zip of the one file "
+        "`NAME.zip` (`application/zip`); refused with option_not_applicable for other formats",
+    )
+
     keep_partial: StrictBool | None = Field(
         default=None,
         description="tabular formats: if the export fails after writing rows, keep a "
@@ -195,6 +202,10 @@ class ExportResult(BaseModel):
     )
     template: str | None = Field(default=None, description="documents: the template used")
     template_version: str | None = None
+    compression: Literal["gzip", "zip"] | None = Field(
+        default=None,
+        description="`options.compression`: the file is this compression of the format's file",
+    )
 
 
 class ExportOut(BaseModel):

@@ -41,7 +41,8 @@ from exportd.exports.counting import RowCount
 from exportd.exports.models import PlanLimits
 from exportd.exports.plans import plan_for
 from exportd.exports.quotas import check_result
-from exportd.formats import FORMATS, OutputColumn, WriteOptions, open_writer, to_zone
+from exportd.formats import FORMATS, OutputColumn, RowWriter, WriteOptions, open_writer, to_zone
+from exportd.formats.compression import COMPRESSIONS, Compressed, CompressedWriter, packed_name
 from exportd.ops import events
 from exportd.ops.events import EventKind
 from exportd.queue.app import WorkerContext
@@ -148,10 +149,12 @@ def run_export(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
         raise TerminalJobError(f"{export.source!r} is not a tabular source", code="source_unknown")
     columns = _output_columns(export, source)
     fmt = FORMATS[export.format]
-    filename = f"{export.source}-{export.created_at:%Y%m%d}-{export.id[:8]}.{fmt.extension}"
+    options = WriteOptions.of(export.options)
+    # Compressed, the download is the file's name plus .gz (or a zip of that one file).
+    inner = f"{export.source}-{export.created_at:%Y%m%d}-{export.id[:8]}.{fmt.extension}"
+    filename = packed_name(inner, options.compression)
     key = artifact_key(export.owner_id, export.id, ctx.attempt, filename)
     names = [c.name for c in columns]
-    options = WriteOptions.of(export.options)
     failure: Exception | None = None
     # Counted while the rows are read (exports/counting.py), unless the writer needs it first.
     reads = rt.connections.get(source.connection) if source.connection else rt.db
@@ -175,9 +178,14 @@ def run_export(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
         schema = to_zone(source.arrow_schema(names), options.timezone)
         # A cancel is heard between batches (the loop's checkpoint), while a batch is
         # awaited (prefetch) and within a writer's long steps (locale, XLSX zipping).
-        writer = open_writer(
+        stream = (
+            Compressed(out, options.compression, inner, when=export.created_at)  # type: ignore[arg-type]
+            if options.compression
+            else out
+        )
+        writer: RowWriter = open_writer(
             export.format,
-            out,  # type: ignore[arg-type]
+            stream,  # type: ignore[arg-type]
             columns,
             schema,
             options,
@@ -186,6 +194,8 @@ def run_export(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
             title=source.title,
             checkpoint=ctx.checkpoint,
         )
+        if isinstance(stream, Compressed):
+            writer = CompressedWriter(writer, stream)
         fetched = _translated(
             rt,
             source,
@@ -230,11 +240,15 @@ def run_export(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
     result = {
         "key": key,
         "filename": filename,
-        "content_type": fmt.content_type,
+        "content_type": COMPRESSIONS[options.compression].content_type
+        if options.compression
+        else fmt.content_type,
         "size": out.size,
         "sha256": out.digest.hexdigest(),
         "row_count": done,
     }
+    if options.compression:
+        result["compression"] = options.compression
     # Only the XLSX writer can have to shorten a cell (Excel's limit): say so if it did.
     if getattr(writer, "cells_cut", 0):
         result["cells_cut"] = writer.cells_cut  # type: ignore[attr-defined]

@@ -21,6 +21,7 @@ from exportd.documents.render import PDF_STANDARDS, engine_of
 from exportd.documents.templates import builtin_catalogue
 from exportd.errors import Forbidden, RequestInvalid, TerminalJobError
 from exportd.exports.models import ColumnChoice, ExportRequest, ExportView, PlanLimits
+from exportd.formats.compression import COMPRESSIBLE
 from exportd.formats.localized import uses_decimal_comma
 from exportd.sources import Source, SourceRegistry
 from exportd.sources.params import DATE_RANGE_INVALID
@@ -194,7 +195,11 @@ def _notify(
     return {key: value for key, value in notify.items() if value}
 
 
-_APPLIES_TO = {"keep_partial": "tabular formats only", "pdf_standard": "pdf only"}
+_APPLIES_TO = {
+    "keep_partial": "tabular formats only",
+    "pdf_standard": "pdf only",
+    "compression": f"{', '.join(COMPRESSIBLE)} only",
+}
 
 
 def _options(request: ExportRequest) -> dict[str, Any] | None:
@@ -206,6 +211,9 @@ def _options(request: ExportRequest) -> dict[str, Any] | None:
         misplaced.append("keep_partial")
     if options.get("pdf_standard") and request.format != "pdf":
         misplaced.append("pdf_standard")
+    if options.get("compression") and request.format not in COMPRESSIBLE:
+        # XLSX and Parquet compress inside; a PDF barely compresses: refused, not ignored.
+        misplaced.append("compression")
     if misplaced:
         raise RequestInvalid(
             f"{', '.join(misplaced)} {'does' if len(misplaced) == 1 else 'do'} not apply "

@@ -52,6 +52,9 @@ class WriteOptions:
     keep_partial: bool = False
     # PDF documents only: the standard the file conforms to ("pdf/a-2b"), or none.
     pdf_standard: str | None = None
+    # Not the writer's but the export's: "gzip" or "zip", applied around the writer's
+    # output (formats/compression.py); CSV, JSON Lines and JSON only.
+    compression: str | None = None
 
     @classmethod
     def of(cls, options: dict[str, object] | None) -> WriteOptions:

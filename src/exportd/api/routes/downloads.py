@@ -14,6 +14,7 @@ from exportd.api.file_response import artifact_response, range_refusal
 from exportd.documents.export import CONTENT_TYPES as DOCUMENT_TYPES
 from exportd.exports.downloads import Artifact, Downloads
 from exportd.formats.base import FORMATS
+from exportd.formats.compression import COMPRESSIONS
 
 router = APIRouter(tags=["downloads"])
 
@@ -37,6 +38,7 @@ def _file_content() -> dict[str, Any]:
     generated clients (openapi-python-client) read the body as the first type lists it,
     and a CSV parsed as JSON fails."""
     types = [f.content_type for f in FORMATS.values()] + list(DOCUMENT_TYPES.values())
+    types += [c.content_type for c in COMPRESSIONS.values()]
     media = sorted({t.split(";")[0] for t in types})
     content = {m: {"schema": {} if m == "application/json" else BINARY} for m in media}
     return {"application/octet-stream": {"schema": BINARY}, **content}
