@@ -4,6 +4,7 @@ no traceback from the process or from the children it is starting."""
 from __future__ import annotations
 
 import json
+import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -28,9 +29,12 @@ def wait_until(condition: Callable[[], bool], what: str, timeout: float = 60) ->
 
 
 def loaded(pid: int, library: str) -> bool:
-    """The process has loaded a shared library (it is past the interpreter's own start)."""
+    """The process has loaded a shared library (it is past the interpreter's own start).
+    Until it execs, the forked child is a copy of this test process, which has loaded
+    the library too: a signal then would meet no Python handler (a flake under load)."""
     try:
-        return library in Path(f"/proc/{pid}/maps").read_text()
+        started = b"\0-m\0exportd\0" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        return started and library in Path(f"/proc/{pid}/maps").read_text()
     except OSError:
         return False
 
@@ -55,7 +59,9 @@ def test_ctrl_c_while_loading_exits_130_without_a_traceback(tmp_path: Path, comm
     process = launch(tmp_path, command, "--port", str(free_port()))
     wait_until(lambda: loaded(process.pid, "_pydantic_core"), "importing")
     lines = stop(process, "ctrl-c").splitlines()
-    assert process.returncode == 130, lines
+    # A shell shows 130 for either: the exit status, or death by the SIGINT itself (which
+    # CPython chooses on rare timings inside an import, under load; nothing is printed).
+    assert process.returncode in (130, -signal.SIGINT), lines
     assert lines == []
 
 
