@@ -8,11 +8,13 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import httpx2 as httpx
 import psycopg
 from psycopg import sql
 
@@ -87,3 +89,43 @@ def percentile(values: list[float], q: float) -> float:
 def summary_ms(values: list[float]) -> str:
     ms = [v * 1000 for v in values]
     return f"p50 {statistics.median(ms):7.2f} ms   p99 {percentile(ms, 99):7.2f} ms   n={len(ms)}"
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def run_clients(
+    base: str, tokens: list[str], per_client: int, one: Callable[[httpx.Client], float]
+) -> tuple[list[float], float]:
+    """``per_client`` calls of ``one`` from each token's client at once: the latencies
+    (ms) and the wall time (s)."""
+    latencies: list[float] = []
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+
+    def loop(token: str) -> None:
+        headers = {"Authorization": f"Bearer {token}"}
+        with httpx.Client(base_url=base, headers=headers, timeout=60) as client:
+            for _ in range(per_client):
+                try:
+                    took = one(client)
+                except Exception as exc:  # reported after the run
+                    errors.append(exc)
+                    return
+                with lock:
+                    latencies.append(took)
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=loop, args=(t,)) for t in tokens]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise RuntimeError(f"{len(errors)} clients failed; the first: {errors[0]!r}")
+    return sorted(latencies), time.perf_counter() - started

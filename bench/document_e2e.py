@@ -14,13 +14,12 @@ import os
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import httpx2 as httpx
 
-from common import exportd_worker, machine, migrate, scratch_postgres
+from common import exportd_worker, free_port, machine, migrate, run_clients, scratch_postgres
 from exportd.auth.tokens import mint
 from exportd.config import jwt_key, load_settings
 
@@ -35,14 +34,6 @@ ENGINES = (
     ("WeasyPrint (modern, the HTML default)", "modern", "weasyprint"),
     ("Chromium (modern)", "modern", "chromium"),
 )
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def one_export(client: httpx.Client, template: str) -> float:
@@ -63,34 +54,6 @@ def one_export(client: httpx.Client, template: str) -> float:
             if status in ("failed", "cancelled", "expired"):
                 raise RuntimeError(f"export {export_id} {status}: {response.json()['error']}")
         time.sleep(POLL_S)
-
-
-def load(base: str, tokens: list[str], template: str) -> tuple[list[float], float]:
-    latencies: list[float] = []
-    errors: list[BaseException] = []
-    lock = threading.Lock()
-
-    def client_loop(token: str) -> None:
-        headers = {"Authorization": f"Bearer {token}"}
-        with httpx.Client(base_url=base, headers=headers, timeout=30) as client:
-            for _ in range(PER_CLIENT):
-                try:
-                    took = one_export(client, template)
-                except Exception as exc:  # reported after the run
-                    errors.append(exc)
-                    return
-                with lock:
-                    latencies.append(took)
-
-    started = time.perf_counter()
-    threads = [threading.Thread(target=client_loop, args=(t,)) for t in tokens]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    if errors:
-        raise RuntimeError(f"{len(errors)} clients failed; the first: {errors[0]!r}")
-    return sorted(latencies), time.perf_counter() - started
 
 
 def measure(label: str, template: str, engine: str) -> dict[str, float]:
@@ -120,8 +83,10 @@ def measure(label: str, template: str, engine: str) -> dict[str, float]:
                     json={"title": "CV", "content": RESUMES["alice"]},
                 ).raise_for_status()
             with exportd_worker(url, concurrency=2, pdf_engine=engine):
-                load(base, tokens[:2], template)  # warm: renderers and browsers started
-                latencies, elapsed = load(base, tokens, template)
+                run_clients(base, tokens[:2], PER_CLIENT, lambda c: one_export(c, template))  # warm
+                latencies, elapsed = run_clients(
+                    base, tokens, PER_CLIENT, lambda c: one_export(c, template)
+                )
         finally:
             server.terminate()
             server.wait(10)

@@ -22,7 +22,6 @@ import os
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -31,7 +30,16 @@ from typing import Any
 import httpx2 as httpx
 from sqlalchemy import func, select
 
-from common import exportd_worker, machine, migrate, percentile, scratch_postgres, scratch_sqlite
+from common import (
+    exportd_worker,
+    free_port,
+    machine,
+    migrate,
+    percentile,
+    run_clients,
+    scratch_postgres,
+    scratch_sqlite,
+)
 from exportd.auth.tokens import mint
 from exportd.config import jwt_key, load_settings
 from exportd.db import create_database
@@ -53,14 +61,6 @@ WORKLOADS: list[tuple[str, dict[str, Any]]] = [
     ("one-page Typst PDF", {"source": "resume", "format": "pdf", "template": "classic"}),
     ("one-page WeasyPrint PDF", {"source": "resume", "format": "pdf", "template": "modern"}),
 ]
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextmanager
@@ -154,38 +154,6 @@ def wait_completed(client: httpx.Client, export_id: str) -> None:
             if status in ("failed", "cancelled", "expired"):
                 raise RuntimeError(f"export {export_id} {status}: {response.json()['error']}")
         time.sleep(POLL_S)
-
-
-def run_clients(
-    base: str, tokens: list[str], per_client: int, one: Callable[[httpx.Client], float]
-) -> tuple[list[float], float]:
-    """``per_client`` calls of ``one`` from each token's client at once: the latencies
-    (ms) and the wall time (s)."""
-    latencies: list[float] = []
-    errors: list[BaseException] = []
-    lock = threading.Lock()
-
-    def loop(token: str) -> None:
-        headers = {"Authorization": f"Bearer {token}"}
-        with httpx.Client(base_url=base, headers=headers, timeout=60) as client:
-            for _ in range(per_client):
-                try:
-                    took = one(client)
-                except Exception as exc:  # reported after the run
-                    errors.append(exc)
-                    return
-                with lock:
-                    latencies.append(took)
-
-    started = time.perf_counter()
-    threads = [threading.Thread(target=loop, args=(t,)) for t in tokens]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    if errors:
-        raise RuntimeError(f"{len(errors)} clients failed; the first: {errors[0]!r}")
-    return sorted(latencies), time.perf_counter() - started
 
 
 def end_to_end(body: dict[str, Any]) -> Callable[[httpx.Client], float]:
