@@ -147,3 +147,33 @@ def test_dates_print_once_and_never_a_stray_dash(printed: Printed) -> None:
     assert f"{DASH} 1840" not in text
     # The two real ranges are the only dashes: none for the undated education entry.
     assert text.count(DASH) == 2, [line for line in text.splitlines() if DASH in line]
+
+
+HEADINGS = ("PROFILE", "EXPERIENCE", "EDUCATION", "SKILLS")
+
+
+@pytest.mark.parametrize("bullets", range(20, 51))
+def test_a_section_heading_is_never_left_alone_at_a_pages_foot(
+    tmp_path: Path, bullets: int
+) -> None:
+    # Growing the work section walks the next headings down the page, across its foot.
+    content = {
+        "profile": {"name": "Ada Lovelace", "summary": "Analyst."},
+        "work": [
+            {
+                "organisation": f"Mill {i}",
+                "role": "Analyst",
+                "start": "2019-01",
+                "highlights": [f"Built the engine's table number {i}"],
+            }
+            for i in range(bullets)
+        ],
+        "education": [{"institution": "London Institution", "qualification": "Mathematics"}],
+        "skills": ["Mathematics"],
+    }
+    path = tmp_path / "resume.pdf"
+    path.write_bytes(print_resume("classic", "typst", content, watermark=False))
+    for page in pdftotext(path).split("\f"):
+        lines = [line.strip() for line in page.splitlines() if line.strip()]
+        body = [line for line in lines if not re.fullmatch(r"\d+\s*/\s*\d+", line)]  # folio
+        assert not body or body[-1] not in HEADINGS, f"page ends with {body[-1]!r}"
