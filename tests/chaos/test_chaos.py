@@ -240,9 +240,6 @@ def test_nothing_is_lost_when_workers_die_and_services_fail(
         "smtp_url": smtp.url,
         "webhook_allow_private": "true",
         "job_attempts": "8",
-        # A real backoff (0.25 s doubling, as a deployment would have some): with none, 8
-        # attempts can burn within the 8 s S3 outage and the test measured luck.
-        "job_backoff_ms": "250",
         "delivery_attempts": "3",
         "delivery_retry_cooldown_s": "0",
     }
