@@ -129,3 +129,35 @@ def run_clients(
     if errors:
         raise RuntimeError(f"{len(errors)} clients failed; the first: {errors[0]!r}")
     return sorted(latencies), time.perf_counter() - started
+
+
+@contextmanager
+def exportd_server(url: str, **env: str) -> Iterator[str]:
+    """``exportd serve`` on a free port against ``url``: its base URL once it is ready."""
+    port = free_port()
+    environment = {
+        **os.environ,
+        "EXPORTD_DATABASE_URL": url,
+        "EXPORTD_LOG_LEVEL": "warning",
+        **{f"EXPORTD_{k.upper()}": v for k, v in env.items()},
+    }
+    server = subprocess.Popen(
+        [sys.executable, "-m", "exportd", "serve", "--port", str(port)],
+        env=environment,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(200):
+            try:
+                httpx.get(f"{base}/readyz").raise_for_status()
+                break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        else:
+            raise RuntimeError("the API did not start")
+        yield base
+    finally:
+        server.terminate()
+        server.wait(15)

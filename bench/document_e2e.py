@@ -12,14 +12,20 @@ from __future__ import annotations
 
 import os
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import httpx2 as httpx
 
-from common import exportd_worker, free_port, machine, migrate, run_clients, scratch_postgres
+from common import (
+    exportd_server,
+    exportd_worker,
+    machine,
+    migrate,
+    run_clients,
+    scratch_postgres,
+)
 from exportd.auth.tokens import mint
 from exportd.config import jwt_key, load_settings
 
@@ -65,17 +71,7 @@ def measure(label: str, template: str, engine: str) -> dict[str, float]:
             mint(f"client{i}", secret=jwt_key(settings), plan="pro", ttl_s=3600)
             for i in range(CLIENTS)
         ]
-        port = free_port()
-        env = {**os.environ, "EXPORTD_DATABASE_URL": url, "EXPORTD_LOG_LEVEL": "warning"}
-        server = subprocess.Popen(
-            [sys.executable, "-m", "exportd", "serve", "--port", str(port)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        base = f"http://127.0.0.1:{port}"
-        try:
-            _wait_for(base)
+        with exportd_server(url) as base:
             for token in tokens:
                 httpx.post(
                     f"{base}/v1/documents",
@@ -87,24 +83,11 @@ def measure(label: str, template: str, engine: str) -> dict[str, float]:
                 latencies, elapsed = run_clients(
                     base, tokens, PER_CLIENT, lambda c: one_export(c, template)
                 )
-        finally:
-            server.terminate()
-            server.wait(10)
     return {
         "p50": statistics.median(latencies),
         "p95": latencies[int(len(latencies) * 0.95) - 1],
         "per_s": len(latencies) / elapsed,
     }
-
-
-def _wait_for(base: str) -> None:
-    for _ in range(100):
-        try:
-            httpx.get(f"{base}/healthz").raise_for_status()
-            return
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    raise RuntimeError("the server did not start")
 
 
 def main() -> None:

@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import os
 import statistics
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -31,8 +29,8 @@ import httpx2 as httpx
 from sqlalchemy import func, select
 
 from common import (
+    exportd_server,
     exportd_worker,
-    free_port,
     machine,
     migrate,
     percentile,
@@ -78,37 +76,6 @@ def seed(url: str, users: list[str]) -> None:
         for user in users:
             seed_trades(conn, user, 20)
     db.dispose()
-
-
-@contextmanager
-def api_server(url: str) -> Iterator[str]:
-    port = free_port()
-    env = {
-        **os.environ,
-        "EXPORTD_DATABASE_URL": url,
-        "EXPORTD_LOG_LEVEL": "warning",
-        "EXPORTD_SOURCE_MODULES": DEMO_SOURCES,
-    }
-    server = subprocess.Popen(
-        [sys.executable, "-m", "exportd", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(200):
-            try:
-                httpx.get(f"{base}/readyz").raise_for_status()
-                break
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        else:
-            raise RuntimeError("the API did not start")
-        yield base
-    finally:
-        server.terminate()
-        server.wait(15)
 
 
 @contextmanager
@@ -181,7 +148,7 @@ def measure(kind: str) -> None:
         seed(url, users)
         key = jwt_key(load_settings(database_url=url))
         tokens = [mint(user, secret=key, plan="pro", ttl_s=3600) for user in users]
-        with api_server(url) as base:
+        with exportd_server(url, source_modules=DEMO_SOURCES) as base:
             for token in tokens:
                 httpx.post(
                     f"{base}/v1/documents",
