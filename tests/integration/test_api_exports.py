@@ -16,6 +16,8 @@ from exportd.api.app import create_app
 from exportd.config import Settings
 from exportd.db import Database
 from exportd.db.tables import jobs
+from exportd.errors import ErrorInfo
+from exportd.queue.models import Claimed, Outcome
 from tests.support.api import Api
 from tests.support.artifacts import CONTENT, World, completed_export, world_for
 from tests.support.export_ids import choose_ids
@@ -243,6 +245,48 @@ def test_cancel_route_asks_a_running_export_to_stop(api: Api, db: Database) -> N
     with db.read() as conn:
         requested = conn.execute(select(jobs.c.cancel_requested).where(jobs.c.id == job.id))
         assert requested.scalar() is True
+
+
+def test_an_export_waiting_to_retry_says_why_and_when(api: Api, db: Database) -> None:
+    """A failed attempt that will be retried shows on the export: still `queued`, with
+    the attempt's error and the time of the next one; the retry clears neither field
+    too early nor leaves them after success."""
+    headers = api.as_user("alice")
+    export_id = api.create("alice").json()["id"]
+    fresh = api.client.get(f"/v1/exports/{export_id}", headers=headers).json()
+    assert (fresh["attempts"], fresh["last_attempt_error"], fresh["next_attempt_at"]) == (
+        0,
+        None,
+        None,
+    )
+    assert fresh["max_attempts"] >= 2
+    store = api.client.app.state.exports.store  # type: ignore[attr-defined]
+    with db.write() as conn:
+        [job] = store.claim(conn, worker_id="w", queues=["default"], limit=1)
+        error = ErrorInfo("storage_unavailable", "the bucket did not answer", True)
+        store.settle(conn, Outcome(claim=Claimed(job.id, job.attempt), error=error))
+    waiting = api.client.get(f"/v1/exports/{export_id}", headers=headers).json()
+    assert (waiting["status"], waiting["attempts"], waiting["error"]) == ("queued", 1, None)
+    assert waiting["last_attempt_error"] == {
+        "code": "storage_unavailable",
+        "message": "the bucket did not answer",
+        "retryable": True,
+    }
+    assert datetime.fromisoformat(waiting["next_attempt_at"]) > datetime.now(UTC)
+    with db.write() as conn:  # the retry is due now, and runs
+        conn.execute(jobs.update().where(jobs.c.id == job.id).values(run_after=datetime.now(UTC)))
+        [again] = store.claim(conn, worker_id="w", queues=["default"], limit=1)
+    running = api.client.get(f"/v1/exports/{export_id}", headers=headers).json()
+    assert (running["status"], running["attempts"], running["next_attempt_at"]) == (
+        "running",
+        2,
+        None,
+    )
+    assert running["last_attempt_error"]["code"] == "storage_unavailable"
+    with db.write() as conn:
+        store.settle(conn, Outcome(claim=Claimed(again.id, again.attempt), result={}))
+    done = api.client.get(f"/v1/exports/{export_id}", headers=headers).json()
+    assert (done["status"], done["last_attempt_error"], done["error"]) == ("completed", None, None)
 
 
 @pytest.fixture

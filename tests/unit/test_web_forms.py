@@ -322,3 +322,18 @@ def test_the_owner_is_shown_to_an_admin_only() -> None:
     view = _view(ExportStatus.COMPLETED)
     assert row_of(view, viewer="admin", watermark_plan=False, admin=True).owner == "alice"
     assert row_of(view, viewer="alice", watermark_plan=False).owner is None
+
+
+def test_a_retry_says_which_attempt_failed_and_why() -> None:
+    failed = {"code": "storage_unavailable", "message": "the bucket did not answer"}
+    waiting = _view(ExportStatus.QUEUED, attempts=1, max_attempts=3, last_attempt_error=failed)
+    row = row_of(waiting, viewer="alice", watermark_plan=False)
+    assert (
+        row.progress_text == "Attempt 1 of 3 failed: The bucket did not answer. It will try again."
+    )
+    running = _view(ExportStatus.RUNNING, attempts=2, max_attempts=3, last_attempt_error=failed)
+    assert row_of(running, viewer="alice", watermark_plan=False).progress_text == (
+        "Attempt 1 of 3 failed: The bucket did not answer. It is trying again."
+    )
+    first = _view(ExportStatus.RUNNING, attempts=1, max_attempts=3)
+    assert row_of(first, viewer="alice", watermark_plan=False).progress_text == ""

@@ -232,6 +232,16 @@ class ExportOut(BaseModel):
     expires_at: datetime | None
     download_count: int = Field(description="times the file was downloaded (links and owner)")
     last_downloaded_at: datetime | None
+    attempts: int = Field(
+        description="attempts of this run so far, the running one included (0: not started)"
+    )
+    max_attempts: int | None = Field(description="attempts allowed before the export fails")
+    last_attempt_error: ErrorOut | None = Field(
+        description="while queued or running again: why the previous attempt failed"
+    )
+    next_attempt_at: datetime | None = Field(
+        description="while queued after a failed attempt: when the next one may start"
+    )
 
     @classmethod
     def of(cls, view: ExportView) -> ExportOut:
@@ -261,6 +271,12 @@ class ExportOut(BaseModel):
             expires_at=view.expires_at,
             download_count=view.download_count,
             last_downloaded_at=view.last_downloaded_at,
+            attempts=view.attempts,
+            max_attempts=view.max_attempts,
+            last_attempt_error=(
+                ErrorOut(**view.last_attempt_error) if view.last_attempt_error else None
+            ),
+            next_attempt_at=view.next_attempt_at,
         )
 
 

@@ -86,6 +86,10 @@ class ExportView:
     expires_at: datetime | None
     download_count: int = 0
     last_downloaded_at: datetime | None = None
+    attempts: int = 0  # of the current run, the running one included
+    max_attempts: int | None = None
+    last_attempt_error: dict[str, Any] | None = None  # while a retry is due
+    next_attempt_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,6 +39,9 @@ JOINED = select(
     jobs.c.started_at.label("job_started_at"),
     jobs.c.finished_at.label("job_finished_at"),
     jobs.c.updated_at.label("job_updated_at"),
+    jobs.c.attempts_used.label("job_attempts_used"),
+    jobs.c.max_attempts.label("job_max_attempts"),
+    jobs.c.run_after.label("job_run_after"),
 ).select_from(exports.outerjoin(jobs, jobs.c.id == exports.c.job_id))
 
 
@@ -246,6 +249,8 @@ def view_of(row: Row[Any], now: datetime) -> ExportView:
     """A row of ``JOINED`` as its owner sees it."""
     status = status_of(row.status, row.job_state, row.expires_at, now)
     job_error = row.job_error if status is ExportStatus.FAILED else None
+    # While the job lives, its error is the last failed attempt's: it will be retried.
+    retrying = status.is_active and row.job_error is not None
     updated = max(filter(None, [row.updated_at, row.job_updated_at]))
     return ExportView(
         id=row.id,
@@ -271,6 +276,14 @@ def view_of(row: Row[Any], now: datetime) -> ExportView:
         expires_at=row.expires_at,
         download_count=row.download_count,
         last_downloaded_at=row.last_downloaded_at,
+        attempts=row.job_attempts_used or 0,
+        max_attempts=row.job_max_attempts,
+        last_attempt_error=row.job_error if retrying else None,
+        next_attempt_at=(
+            row.job_run_after
+            if retrying and status is ExportStatus.QUEUED and row.job_run_after > now
+            else None
+        ),
     )
 
 

@@ -114,7 +114,8 @@ def row_of(
         status=status.value,
         status_label=STATUS_LABELS[status],
         percent=None if percent is None else round(percent),
-        progress_text=_progress_text(progress.get("rows_done"), progress.get("rows_total")),
+        progress_text=_retry_text(view)
+        or _progress_text(progress.get("rows_done"), progress.get("rows_total")),
         file_text=_file_text(result, document=view.format in DOCUMENT_FORMATS)
         if status is ExportStatus.COMPLETED
         else None,
@@ -177,6 +178,19 @@ def _columns_summary(columns: list[dict[str, str]] | None, source: Mapping[str, 
     more = len(headers) - SHOWN_COLUMNS
     count = f"{len(headers)} column" + ("" if len(headers) == 1 else "s")
     return f"{count}: {shown}" + (f", and {more} more" if more > 0 else "")
+
+
+def _retry_text(view: ExportView) -> str:
+    """While an attempt failed and another is due: which one, and why (not its time: the
+    page refreshes by itself, and the API carries ``next_attempt_at``)."""
+    failed = view.last_attempt_error
+    if not failed or not view.status.is_active:
+        return ""
+    tried = view.attempts - (1 if view.status is ExportStatus.RUNNING else 0)
+    of = f" of {view.max_attempts}" if view.max_attempts else ""
+    again = "is trying again" if view.status is ExportStatus.RUNNING else "will try again"
+    why = sentence(failed.get("message")) or "it failed."
+    return f"Attempt {tried}{of} failed: {why} It {again}."
 
 
 def _progress_text(done: int | None, total: int | None) -> str:
