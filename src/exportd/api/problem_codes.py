@@ -68,6 +68,22 @@ _USER_EXPORT = (
     "storage_quota_exceeded",
     "daily_export_bytes_exceeded",
 )
+# A schedule's own rules, and those of the export it keeps (all but the limits that
+# change with time: each run meets those).
+_SCHEDULE = (
+    "schedule_timing_invalid",
+    "cron_invalid",
+    "every_invalid",
+    "schedule_interval_too_short",
+    "skip_if_empty_not_applicable",
+    *_NEW_EXPORT,
+    "document_missing",
+    "document_sections_missing",
+    "too_many_sections",
+    "notify_email_unavailable",
+    "notify_email_not_allowed",
+    "format_not_in_plan",
+)
 _FILE = ("export_not_ready", "export_expired", "range_invalid", "range_not_satisfiable")
 _PREVIEW = (
     "document_not_found",
@@ -114,6 +130,12 @@ OWN: dict[str, tuple[str, ...]] = {
     "list_export_deliveries": ("export_not_found",),
     "list_failed_deliveries": (),
     "retry_delivery": ("delivery_not_found", "delivery_not_failed", "retry_rate_limited"),
+    "create_schedule": (*_SCHEDULE, "schedule_limit_reached"),
+    "list_schedules": (),
+    "get_schedule": ("schedule_not_found",),
+    "update_schedule": ("schedule_not_found", *_SCHEDULE),
+    "delete_schedule": ("schedule_not_found",),
+    "run_schedule": ("schedule_not_found", *_USER_EXPORT),
     "list_sources": (),
     "list_templates": (),
     "get_usage": ("plan_unknown",),

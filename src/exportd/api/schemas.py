@@ -232,6 +232,9 @@ class ExportOut(BaseModel):
     expires_at: datetime | None
     download_count: int = Field(description="times the file was downloaded (links and owner)")
     last_downloaded_at: datetime | None
+    schedule_id: str | None = Field(
+        default=None, description="the schedule that made it (`/v1/schedules/{id}`)"
+    )
 
     @classmethod
     def of(cls, view: ExportView) -> ExportOut:
@@ -261,6 +264,7 @@ class ExportOut(BaseModel):
             expires_at=view.expires_at,
             download_count=view.download_count,
             last_downloaded_at=view.last_downloaded_at,
+            schedule_id=view.schedule_id,
         )
 
 
@@ -317,6 +321,10 @@ class Limits(BaseModel):
     retention_days: Count = Field(ge=1, le=3650)
     formats_allowed: list[Format] = Field(min_length=1)
     watermark: StrictBool
+    max_schedules: Count = Field(default=5, ge=0, le=10_000, description="schedules an owner keeps")
+    min_schedule_interval_s: Count = Field(
+        default=3600, ge=1, le=31_622_400, description="least time between two runs of a schedule"
+    )
 
 
 class UsageNow(BaseModel):
