@@ -57,8 +57,10 @@ def claim(
             created_at=now,
         )
         .on_conflict_do_nothing(index_elements=["schedule_id", "due_at"])
+        # Not rowcount: with RETURNING implied, PostgreSQL's driver reports -1 either way.
+        .returning(schedule_runs.c.id)
     )
-    return bool(taken.rowcount)
+    return taken.first() is not None
 
 
 def start(conn: Connection, exports: ExportService, row: Row[Any]) -> str:

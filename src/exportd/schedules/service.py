@@ -189,21 +189,21 @@ class ScheduleService:
     ) -> dict[str, Any]:
         """The request as kept, if an export of it could be made (its faults named as
         ``export.…`` fields)."""
-        try:
-            normalized = self.exports.check_request(principal, request)
-        except RequestInvalid as exc:
-            raise RequestInvalid(
-                exc.message,
-                code=exc.code,
-                errors=[{**e, "field": f"export.{e['field']}"} for e in exc.errors],
-            ) from None
-        source = self.exports.sources.get(normalized["source"])
+        source = self.exports.sources.get(request.source)
         if skip_if_empty and source is not None and source.kind == "document":
             raise RequestInvalid(
                 f"{source.name} makes a document, which is never empty",
                 code="skip_if_empty_not_applicable",
                 errors=[{"field": "skip_if_empty", "message": "only for sources of rows"}],
             )
+        try:
+            self.exports.check_request(principal, request)
+        except RequestInvalid as exc:
+            raise RequestInvalid(
+                exc.message,
+                code=exc.code,
+                errors=[{**e, "field": f"export.{e['field']}"} for e in exc.errors],
+            ) from None
         return to_json(request)
 
     def _check_room(self, conn: Connection, owner_id: str, plan: PlanLimits) -> None:
