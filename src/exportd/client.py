@@ -6,6 +6,7 @@ downloads go through a one-time link, so a redirect to S3 never carries the toke
 
 from __future__ import annotations
 
+import builtins
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -113,7 +114,7 @@ class ExportdClient:
 
     # -- schedules ---------------------------------------------------------------------
 
-    def schedules(self) -> list[dict[str, Any]]:
+    def schedules(self) -> builtins.list[dict[str, Any]]:  # ``list`` is a method here
         return [dict(item) for item in self._json(self.http.get("/v1/schedules"))["items"]]
 
     def schedule(self, schedule_id: str) -> dict[str, Any]:
