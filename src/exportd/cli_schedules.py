@@ -10,7 +10,17 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from exportd.cli_client import DEFAULT_URL, Token, Url, _call, _fail, _params
+from exportd.cli_client import (
+    DEFAULT_URL,
+    Columns,
+    Format,
+    Params,
+    Token,
+    Url,
+    _call,
+    _fail,
+    _params,
+)
 from exportd.client import ExportdClient
 
 out = Console()
@@ -41,13 +51,9 @@ def list_schedules(url: Url = DEFAULT_URL, token: Token = "") -> None:
 @app.command("create")
 def create_schedule(
     source: Annotated[str, typer.Argument(help="What to export: trades, resume, …")],
-    format_: Annotated[str, typer.Option("--format", "-f", help="csv, xlsx, pdf, …")] = "csv",
-    param: Annotated[
-        list[str] | None, typer.Option("--param", "-p", help="A filter, key=value (repeat).")
-    ] = None,
-    columns: Annotated[
-        str | None, typer.Option(help="Columns in order; name:Label renames.")
-    ] = None,
+    format_: Format = "csv",
+    param: Params = None,
+    columns: Columns = None,
     cron: Annotated[
         str | None, typer.Option(help="Five cron fields, e.g. '0 6 * * 1' (Mondays 06:00).")
     ] = None,

@@ -56,14 +56,18 @@ _NEW_EXPORT = (
     "timezone_unknown",
     "locale_unknown",
 )
-_USER_EXPORT = (
-    *_NEW_EXPORT,
+# A user's request checked against their document, email and plan.
+_OWN_REQUEST = (
     "document_missing",
     "document_sections_missing",
     "too_many_sections",
     "notify_email_unavailable",
     "notify_email_not_allowed",
     "format_not_in_plan",
+)
+_USER_EXPORT = (
+    *_NEW_EXPORT,
+    *_OWN_REQUEST,
     "active_exports_limit",
     "storage_quota_exceeded",
     "daily_export_bytes_exceeded",
@@ -77,12 +81,7 @@ _SCHEDULE = (
     "schedule_interval_too_short",
     "skip_if_empty_not_applicable",
     *_NEW_EXPORT,
-    "document_missing",
-    "document_sections_missing",
-    "too_many_sections",
-    "notify_email_unavailable",
-    "notify_email_not_allowed",
-    "format_not_in_plan",
+    *_OWN_REQUEST,
 )
 _FILE = ("export_not_ready", "export_expired", "range_invalid", "range_not_satisfiable")
 _PREVIEW = (
