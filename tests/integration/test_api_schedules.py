@@ -355,6 +355,19 @@ def test_a_refused_run_counts_as_a_failure_with_its_code(world: World) -> None:
     assert world.runs_of(schedule["id"]) == []
 
 
+def test_one_broken_schedule_does_not_stop_the_others(world: World) -> None:
+    broken = world.post({**HOURLY, "name": "broken"}).json()
+    fine = world.post({**HOURLY, "name": "fine"}).json()
+    with world.db.write() as conn:  # a request no ExportRequest can be made from
+        conn.execute(
+            update(schedules).where(schedules.c.id == broken["id"]).values(request={"x": 1})
+        )
+    world.clock.advance(3600)
+    assert [s.schedule_id for s in world.ticker.tick()] == [fine["id"]]
+    assert world.runs_of(broken["id"]) == []
+    assert len(world.runs_of(fine["id"])) == 1
+
+
 # -- change, run now, delete ---------------------------------------------------------------
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import structlog
 from sqlalchemy import Connection, Row, select, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from exportd.clock import Clock
 from exportd.config import Settings
@@ -74,7 +75,7 @@ class Ticker:
                 .limit(self.settings.schedule_tick_batch)
             ).scalars()
             ids = list(due)
-        started = [s for s in map(self.run_due, ids) if s is not None]
+        started = [s for s in map(self._guarded, ids) if s is not None]
         for s in started:
             log.info(
                 "schedule.run",
@@ -85,6 +86,17 @@ class Ticker:
                 refused=s.refused,
             )
         return started
+
+    def _guarded(self, schedule_id: str) -> Started | None:
+        """One schedule's fault (a bug, a plugin's exception) does not stop the others';
+        a database error does (the next tick tries them all again)."""
+        try:
+            return self.run_due(schedule_id)
+        except SQLAlchemyError:
+            raise
+        except Exception as exc:
+            log.exception("schedule.run_failed", schedule_id=schedule_id, error=type(exc).__name__)
+            return None
 
     def run_due(self, schedule_id: str) -> Started | None:
         now = self.clock.now()
