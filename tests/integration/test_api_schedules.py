@@ -447,11 +447,13 @@ def test_skip_if_empty_ends_skipped_with_no_file_and_no_notice(
         with world.db.write() as conn:
             [job] = service.store.claim(conn, worker_id="w", queues=["default"], limit=1)
         task.use_settings(world.settings)
+        runtime = task.runtime()  # the child's, built here: its connections closed after
         try:
             result = task.run_export(Context(), job.payload)  # type: ignore[arg-type]
         finally:
-            task.use_settings(world.settings)
-            task.runtime().db.dispose()
+            runtime.db.dispose()
+            runtime.connections.dispose()
+            task.runtime.cache_clear()
         with world.db.write() as conn:
             settled = service.store.settle(
                 conn, Outcome(claim=Claimed(job.id, job.attempt), result=result)
