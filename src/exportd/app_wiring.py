@@ -1,7 +1,7 @@
 """The composition root of the worker: which packages plug into it.
 
 The queue and the worker are generic (``exportd.queue.app``); here the built-in tasks,
-exports, deliveries and operations register on one :class:`App`, then the plugins' task
+exports, deliveries, operations and schedules register on one :class:`App`, then the plugins' task
 modules (``--import``, ``EXPORTD_TASK_MODULES``, the ``exportd.tasks`` entry points).
 The supervisor receives the app; each child builds the same one from ``app.ref``.
 """
@@ -15,6 +15,7 @@ from exportd.exports import worker as exports
 from exportd.ops import maintenance
 from exportd.queue.app import App, AppRef
 from exportd.queue.tasks import load_task_modules
+from exportd.schedules import worker as schedules
 from exportd.worker import builtin_tasks
 
 FACTORY = "exportd.app_wiring:worker_app"
@@ -28,5 +29,6 @@ def worker_app(task_modules: Iterable[str] = ()) -> App:
     exports.register(app)
     delivery.register(app)
     maintenance.register(app)
+    schedules.register(app)  # after exports: it adds a hook to the export task
     app.include(load_task_modules(modules))
     return app

@@ -17,6 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from exportd import cli_schedules
 from exportd.config import Settings, load_settings
 from exportd.db import Database, create_database
 from exportd.errors import ConfigError, ExportdError
@@ -35,6 +36,7 @@ connections_app = typer.Typer(
     no_args_is_help=True, help="Named data connections to the host application's databases."
 )
 app.add_typer(connections_app, name="connections")
+app.add_typer(cli_schedules.app, name="schedules")
 
 T = TypeVar("T")
 out = Console()

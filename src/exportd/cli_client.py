@@ -42,6 +42,14 @@ ExportId = Annotated[
         help="The export's id, or enough of its start to tell it apart (as git's short ids)."
     ),
 ]
+# What to export, as `exportd export` and `exportd schedules create` take it.
+Format = Annotated[
+    str, typer.Option("--format", "-f", help="csv, jsonl, json, xlsx, parquet, pdf, html")
+]
+Params = Annotated[
+    list[str] | None, typer.Option("--param", "-p", help="A filter, key=value (repeat).")
+]
+Columns = Annotated[str | None, typer.Option(help="Columns in order; name:Label renames.")]
 DEFAULT_URL = "http://127.0.0.1:8000"
 FULL_ID = 32  # hex digits of an export id
 SHOWN = 5  # ids named when a short one is ambiguous
@@ -97,15 +105,9 @@ def _params(pairs: list[str]) -> dict[str, Any]:
 
 def export(
     source: Annotated[str, typer.Argument(help="What to export: trades, resume, …")],
-    format_: Annotated[
-        str, typer.Option("--format", "-f", help="csv, jsonl, json, xlsx, parquet, pdf, html")
-    ] = "csv",
-    param: Annotated[
-        list[str] | None, typer.Option("--param", "-p", help="A filter, key=value (repeat).")
-    ] = None,
-    columns: Annotated[
-        str | None, typer.Option(help="Columns in order; name:Label renames.")
-    ] = None,
+    format_: Format = "csv",
+    param: Params = None,
+    columns: Columns = None,
     preset: Annotated[
         str | None, typer.Option(help="A column preset of the source (exportd sources).")
     ] = None,

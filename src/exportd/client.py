@@ -6,6 +6,7 @@ downloads go through a one-time link, so a redirect to S3 never carries the toke
 
 from __future__ import annotations
 
+import builtins
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -110,6 +111,29 @@ class ExportdClient:
                     handle.write(chunk)
         partial.replace(out)
         return out
+
+    # -- schedules ---------------------------------------------------------------------
+
+    def schedules(self) -> builtins.list[dict[str, Any]]:  # ``list`` is a method here
+        return [dict(item) for item in self._json(self.http.get("/v1/schedules"))["items"]]
+
+    def schedule(self, schedule_id: str) -> dict[str, Any]:
+        return self._json(self.http.get(f"/v1/schedules/{schedule_id}"))
+
+    def create_schedule(self, body: dict[str, Any]) -> dict[str, Any]:
+        return self._json(self.http.post("/v1/schedules", json=body))
+
+    def change_schedule(self, schedule_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        return self._json(self.http.patch(f"/v1/schedules/{schedule_id}", json=body))
+
+    def run_schedule(self, schedule_id: str) -> dict[str, Any]:
+        """Run it now: the export it made."""
+        return self._json(self.http.post(f"/v1/schedules/{schedule_id}/run"))
+
+    def delete_schedule(self, schedule_id: str) -> None:
+        response = self.http.delete(f"/v1/schedules/{schedule_id}")
+        if response.status_code != 204:
+            self._json(response)
 
     # -- helpers -----------------------------------------------------------------------
 

@@ -342,6 +342,30 @@ class Settings(BaseSettings):
         default=30.0, ge=0, description="least time between two retries of one export"
     )
 
+    # Schedules (recurring exports).
+    schedule_tick_s: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="how often due schedules are looked for (one node); a run starts "
+        "at most this long after its due time",
+    )
+    schedule_tick_batch: int = Field(
+        default=100, ge=1, le=10_000, description="due schedules started per look, at most"
+    )
+    schedule_min_interval_s: int = Field(
+        default=60,
+        ge=1,
+        description="the shortest time between two runs of any schedule, whatever its plan "
+        "allows (each plan has its own minimum too: the larger applies)",
+    )
+    schedule_max_failures: int = Field(
+        default=5,
+        ge=1,
+        le=1000,
+        description="failed runs in a row after which a schedule pauses itself",
+    )
+
     # The queue.
     job_attempts: int = Field(
         default=3, ge=1, le=100, description="attempts per job before it is dead-lettered"

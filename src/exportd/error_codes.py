@@ -67,6 +67,7 @@ REGISTRY: dict[str, Code] = {
     "export_not_found": Code(404, "no such export (or not the caller's)"),
     "document_not_found": Code(404, "no such document (or not the caller's)"),
     "delivery_not_found": Code(404, "no such delivery (or not the caller's)"),
+    "schedule_not_found": Code(404, "no such schedule (or not the caller's)"),
     # 409
     "idempotency_key_reused": Code(409, "the `Idempotency-Key` was used for another request"),
     "export_not_active": Code(409, "the export is already final: nothing to cancel"),
@@ -116,11 +117,23 @@ REGISTRY: dict[str, Code] = {
     "plan_formats_invalid": Code(422, "a plan's formats list is not valid"),
     # 422: an export that could only fail later is refused when asked for
     "date_range_invalid": Code(422, "`date_from` is after `date_to`"),
-    "timezone_unknown": Code(422, "`options.timezone` is no IANA zone this server knows"),
+    "timezone_unknown": Code(
+        422, "`options.timezone`, or a schedule's `timezone`, is no IANA zone this server knows"
+    ),
     "locale_unknown": Code(422, "`options.locale` is no locale this server knows"),
     "document_missing": Code(422, "a resume export with no such document and no default"),
     "document_sections_missing": Code(422, "the document lacks a section the template needs"),
     "notify_email_unavailable": Code(422, "email notification on a server without SMTP"),
+    # 422: a schedule that could not run as asked
+    "schedule_timing_invalid": Code(422, "a schedule names both `cron` and `every`, or neither"),
+    "cron_invalid": Code(422, "`cron` is not five cron fields, or never fires"),
+    "every_invalid": Code(422, "`every` is not a number and a unit (`30m`, `1h`, `7d`)"),
+    "schedule_interval_too_short": Code(
+        422,
+        "the schedule runs more often than the plan (or `EXPORTD_SCHEDULE_MIN_INTERVAL_S`) allows",
+    ),
+    "schedule_limit_reached": Code(422, "the plan's schedules are all taken"),
+    "skip_if_empty_not_applicable": Code(422, "`skip_if_empty` on a document source"),
     # 429
     "active_exports_limit": Code(429, "the plan's active exports are all taken"),
     "retry_rate_limited": Code(429, "retried again within the cooldown"),

@@ -209,3 +209,38 @@ def test_no_token_or_secret_reaches_the_logs(live: Live) -> None:
     assert signature not in logs
     assert "Bearer" not in logs
     assert jwt_key(load_settings()) not in logs
+
+
+def test_schedules_commands_steer_a_schedule_end_to_end(live: Live) -> None:
+    """`exportd schedules create|list|show|pause|run|resume|delete` as bob."""
+    made = live.run(
+        "schedules", "create", "trades", "-f", "csv", "-p", "symbol=AAPL",
+        "--cron", "0 6 * * 1", "--tz", "Europe/Paris", "--skip-if-empty", "--name", "monday",
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    schedule_id, status = made.stdout.split()[:2]
+    assert status == "active,"
+    listed = live.run("schedules", "list")
+    assert schedule_id in listed.stdout
+    assert "0 6 * * 1 Europe/Paris" in listed.stdout
+    shown = live.run("schedules", "show", schedule_id)
+    assert '"skip_if_empty": true' in shown.stdout
+    assert (
+        live.run("schedules", "pause", schedule_id).stdout.strip()
+        == f"{schedule_id} paused (owner)"
+    )
+    ran = live.run("schedules", "run", schedule_id)
+    assert ran.returncode == 0, ran.stderr
+    export_id = ran.stdout.split()[0]
+    shown_export = live.run("exports", "show", export_id)
+    assert schedule_id in shown_export.stdout
+    assert live.run("schedules", "resume", schedule_id).stdout.strip() == f"{schedule_id} active"
+    assert live.run("schedules", "delete", schedule_id).returncode == 0
+    gone = live.run("schedules", "show", schedule_id)
+    assert gone.returncode == 1
+    assert "schedule_not_found" in gone.stderr
+    bad = live.run("schedules", "create", "trades", "--every", "1m")  # pro: 5 min at most
+    assert bad.returncode == 1
+    assert "schedule_interval_too_short" in bad.stderr
+    usage = live.run("schedules", "create", "trades")
+    assert usage.returncode == 2

@@ -43,6 +43,12 @@ SCOPE_OF: dict[tuple[str, str], Scope] = {
     ("GET", "/v1/exports/{export_id}/deliveries"): R,
     ("GET", "/v1/deliveries/failed"): R,
     ("POST", "/v1/deliveries/{delivery_id}/retry"): W,
+    ("POST", "/v1/schedules"): W,
+    ("GET", "/v1/schedules"): R,
+    ("GET", "/v1/schedules/{schedule_id}"): R,
+    ("PATCH", "/v1/schedules/{schedule_id}"): W,
+    ("DELETE", "/v1/schedules/{schedule_id}"): W,
+    ("POST", "/v1/schedules/{schedule_id}/run"): W,  # makes an export, as POST /v1/exports
     ("GET", "/v1/sources"): R,
     ("GET", "/v1/templates"): R,
     ("GET", "/v1/me/usage"): R,

@@ -25,6 +25,7 @@ from exportd.api.routes import (
     events,
     exports,
     ops,
+    schedules,
 )
 from exportd.api.schemas import Health, Readiness
 from exportd.api.security_headers import SecurityHeadersMiddleware
@@ -48,6 +49,7 @@ from exportd.ops import metrics
 from exportd.ops.cleanup import Cleanup
 from exportd.ops.reports import Reports
 from exportd.queue import JobStore
+from exportd.schedules.service import ScheduleService
 from exportd.sources import SourceRegistry
 from exportd.sources.connections import DataConnections
 from exportd.sources.loading import load_sources
@@ -138,6 +140,9 @@ def create_app(
         retry_cooldown_s=settings.delivery_retry_cooldown_s,
         clock=clock,
     )
+    app.state.schedules = ScheduleService(
+        db=database, exports=app.state.exports, settings=settings, clock=clock
+    )
     app.state.reports = Reports(db=database, clock=app.state.exports.clock)
     app.state.previews = Previews.from_settings(settings)
     app.state.api_keys = ApiKeys(database, clock=clock)
@@ -160,6 +165,7 @@ def create_app(
     app.include_router(downloads.router)
     app.include_router(events.router)
     app.include_router(deliveries.router)
+    app.include_router(schedules.router)
     app.include_router(ops.router)
     web.install(app)
     docs.install(app)

@@ -26,6 +26,7 @@ from exportd.delivery.service import DeliveryService
 from exportd.documents.service import DocumentService
 from exportd.errors import Forbidden, Unauthenticated
 from exportd.exports.service import ExportService
+from exportd.schedules.service import ScheduleService
 from exportd.sources import SourceRegistry
 
 # The two ways to send a credential, as the OpenAPI document declares them; a route's
@@ -91,6 +92,11 @@ async def delivery_service(request: Request) -> DeliveryService:
     return service
 
 
+async def schedule_service(request: Request) -> ScheduleService:
+    service: ScheduleService = request.app.state.schedules
+    return service
+
+
 async def sources(request: Request) -> SourceRegistry:
     registry: SourceRegistry = request.app.state.sources
     return registry
@@ -115,4 +121,5 @@ Exports = Annotated[ExportService, Depends(export_service)]
 Sources = Annotated[SourceRegistry, Depends(sources)]
 Documents = Annotated[DocumentService, Depends(document_service)]
 Deliveries = Annotated[DeliveryService, Depends(delivery_service)]
+Schedules = Annotated[ScheduleService, Depends(schedule_service)]
 RequestId = Annotated[str, Depends(request_id)]

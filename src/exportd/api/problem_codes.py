@@ -56,17 +56,32 @@ _NEW_EXPORT = (
     "timezone_unknown",
     "locale_unknown",
 )
-_USER_EXPORT = (
-    *_NEW_EXPORT,
+# A user's request checked against their document, email and plan.
+_OWN_REQUEST = (
     "document_missing",
     "document_sections_missing",
     "too_many_sections",
     "notify_email_unavailable",
     "notify_email_not_allowed",
     "format_not_in_plan",
+)
+_USER_EXPORT = (
+    *_NEW_EXPORT,
+    *_OWN_REQUEST,
     "active_exports_limit",
     "storage_quota_exceeded",
     "daily_export_bytes_exceeded",
+)
+# A schedule's own rules, and those of the export it keeps (all but the limits that
+# change with time: each run meets those).
+_SCHEDULE = (
+    "schedule_timing_invalid",
+    "cron_invalid",
+    "every_invalid",
+    "schedule_interval_too_short",
+    "skip_if_empty_not_applicable",
+    *_NEW_EXPORT,
+    *_OWN_REQUEST,
 )
 _FILE = ("export_not_ready", "export_expired", "range_invalid", "range_not_satisfiable")
 _PREVIEW = (
@@ -114,6 +129,12 @@ OWN: dict[str, tuple[str, ...]] = {
     "list_export_deliveries": ("export_not_found",),
     "list_failed_deliveries": (),
     "retry_delivery": ("delivery_not_found", "delivery_not_failed", "retry_rate_limited"),
+    "create_schedule": (*_SCHEDULE, "schedule_limit_reached"),
+    "list_schedules": (),
+    "get_schedule": ("schedule_not_found",),
+    "update_schedule": ("schedule_not_found", *_SCHEDULE),
+    "delete_schedule": ("schedule_not_found",),
+    "run_schedule": ("schedule_not_found", *_USER_EXPORT),
     "list_sources": (),
     "list_templates": (),
     "get_usage": ("plan_unknown",),

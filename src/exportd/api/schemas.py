@@ -242,6 +242,9 @@ class ExportOut(BaseModel):
     next_attempt_at: datetime | None = Field(
         description="while queued after a failed attempt: when the next one may start"
     )
+    schedule_id: str | None = Field(
+        default=None, description="the schedule that made it (`/v1/schedules/{id}`)"
+    )
 
     @classmethod
     def of(cls, view: ExportView) -> ExportOut:
@@ -277,6 +280,7 @@ class ExportOut(BaseModel):
                 ErrorOut(**view.last_attempt_error) if view.last_attempt_error else None
             ),
             next_attempt_at=view.next_attempt_at,
+            schedule_id=view.schedule_id,
         )
 
 
@@ -333,6 +337,10 @@ class Limits(BaseModel):
     retention_days: Count = Field(ge=1, le=3650)
     formats_allowed: list[Format] = Field(min_length=1)
     watermark: StrictBool
+    max_schedules: Count = Field(default=5, ge=0, le=10_000, description="schedules an owner keeps")
+    min_schedule_interval_s: Count = Field(
+        default=3600, ge=1, le=31_622_400, description="least time between two runs of a schedule"
+    )
 
 
 class UsageNow(BaseModel):

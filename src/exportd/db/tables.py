@@ -136,6 +136,9 @@ plan_limits = Table(
     Column("retention_days", Integer, nullable=False),
     Column("formats_allowed", JSONDocument, nullable=False),
     Column("watermark", Boolean, nullable=False),
+    # Schedules (recurring exports): how many an owner may keep, and how often one may run.
+    Column("max_schedules", Integer, nullable=False, server_default="5"),
+    Column("min_schedule_interval_s", Integer, nullable=False, server_default="3600"),
     CheckConstraint(
         "max_active_jobs >= 1 AND max_batch_size >= 1 AND retention_days >= 1", name="positive"
     ),
@@ -173,6 +176,12 @@ exports = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Column("deleted_at", UTCDateTime, nullable=True),
+    # A schedule's run: which schedule (no foreign key: the export outlives it), and
+    # whether a run of no rows ends with no file and no notice (``skipped``: it did; its
+    # status stays ``completed`` here, the read model shows ``skipped``).
+    Column("schedule_id", String(32), nullable=True),
+    Column("skip_if_empty", Boolean, nullable=False, server_default=text("false")),
+    Column("skipped", Boolean, nullable=False, server_default=text("false")),
     CheckConstraint(
         "status IN ('queued', 'running', 'completed', 'failed', 'cancelled', 'expired')",
         name="status",
@@ -180,6 +189,7 @@ exports = Table(
     UniqueConstraint("owner_id", "idempotency_key", name="uq_exports_owner_idempotency_key"),
     Index("ix_exports_owner_created", "owner_id", "created_at"),
     Index("ix_exports_job_id", "job_id"),
+    Index("ix_exports_schedule_id", "schedule_id"),
 )
 
 documents = Table(
@@ -291,6 +301,70 @@ page_sessions = Table(
     Index("ix_page_sessions_expires_at", "expires_at"),
 )
 
+# Recurring exports: the export request, kept as asked, and when it next runs.
+schedules = Table(
+    "schedules",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("owner_id", String(255), nullable=False),
+    # The owner's plan and email as of the last change: a run acts with them.
+    Column("plan", String(64), nullable=False),
+    Column("owner_email", String(320), nullable=True),
+    Column("name", String(200), nullable=True),
+    Column("request", JSONDocument, nullable=False),
+    Column("cron", String(120), nullable=True),
+    Column("every", String(16), nullable=True),
+    Column("timezone", String(64), nullable=False),
+    # Where an ``every`` interval counts from.
+    Column("anchor_at", UTCDateTime, nullable=False),
+    Column("skip_if_empty", Boolean, nullable=False, server_default=text("false")),
+    Column("active", Boolean, nullable=False, server_default=text("true")),
+    Column("paused_reason", String(16), nullable=True),
+    Column("paused_at", UTCDateTime, nullable=True),
+    Column("consecutive_failures", Integer, nullable=False, server_default="0"),
+    Column("last_error", JSONDocument, nullable=True),
+    Column("next_due_at", UTCDateTime, nullable=False),
+    Column("last_due_at", UTCDateTime, nullable=True),
+    Column("last_run_at", UTCDateTime, nullable=True),
+    Column("last_export_id", String(32), nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    CheckConstraint("(cron IS NULL) <> (every IS NULL)", name="timing"),
+    CheckConstraint("paused_reason IN ('owner', 'failures')", name="paused_reason"),
+    Index("ix_schedules_owner_created", "owner_id", "created_at"),
+    # The tick's look-up: active schedules by due time.
+    Index(
+        "ix_schedules_due",
+        "next_due_at",
+        postgresql_where=text("active"),
+        sqlite_where=text("active"),
+    ),
+)
+
+# One row per run of a schedule.  (schedule_id, due_at) is unique: a due time runs once,
+# however many workers look and however often they restart.  "Run now" has no due time.
+schedule_runs = Table(
+    "schedule_runs",
+    metadata,
+    Column("id", JobId, primary_key=True, autoincrement=True),
+    Column(
+        "schedule_id",
+        String(32),
+        ForeignKey("schedules.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("due_at", UTCDateTime, nullable=True),
+    # Due times passed over for this one (a catch-up after an outage runs once).
+    Column("missed", Integer, nullable=False, server_default="0"),
+    # queued: an export was made (export_id); refused: its request was refused (error).
+    Column("outcome", String(16), nullable=False),
+    Column("export_id", String(32), nullable=True),
+    Column("error", JSONDocument, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    CheckConstraint("outcome IN ('queued', 'refused')", name="outcome"),
+    UniqueConstraint("schedule_id", "due_at", name="uq_schedule_runs_schedule_id_due_at"),
+)
+
 __all__ = [
     "JOB_STATES",
     "api_keys",
@@ -304,5 +378,7 @@ __all__ = [
     "page_sessions",
     "periodic_tasks",
     "plan_limits",
+    "schedule_runs",
+    "schedules",
     "workers",
 ]

@@ -15,6 +15,8 @@ class ExportStatus(enum.StrEnum):
     FAILED = "failed"
     CANCELLED = "cancelled"
     EXPIRED = "expired"
+    # A schedule's run with ``skip_if_empty`` whose source had no rows: no file, no notice.
+    SKIPPED = "skipped"
 
     @property
     def is_active(self) -> bool:
@@ -57,6 +59,8 @@ class PlanLimits:
     retention_days: int
     formats_allowed: tuple[str, ...]
     watermark: bool
+    max_schedules: int = 5
+    min_schedule_interval_s: int = 3600
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -90,6 +94,7 @@ class ExportView:
     max_attempts: int | None = None
     last_attempt_error: dict[str, Any] | None = None  # while a retry is due
     next_attempt_at: datetime | None = None
+    schedule_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -166,6 +166,7 @@ class ExportFilters(TypedDict, total=False):
     created_from: datetime | None
     created_to: datetime | None
     id_prefix: str | None
+    schedule_id: str | None
 
 
 def listing(
@@ -181,7 +182,9 @@ def listing(
     )
     status, source, format = filters.get("status"), filters.get("source"), filters.get("format")
     created_from, created_to = filters.get("created_from"), filters.get("created_to")
-    id_prefix = filters.get("id_prefix")
+    id_prefix, schedule_id = filters.get("id_prefix"), filters.get("schedule_id")
+    if schedule_id is not None:
+        query = query.where(exports.c.schedule_id == schedule_id)
     if source is not None:
         query = query.where(exports.c.source == source)
     if format is not None:
@@ -209,12 +212,15 @@ def count_by_status(conn: Connection, principal: Principal, now: datetime) -> di
     """How many of the principal's exports are in each status."""
     rows = conn.execute(
         JOINED.where(visible_to(principal)).with_only_columns(
-            exports.c.status, jobs.c.state.label("job_state"), exports.c.expires_at
+            exports.c.status,
+            jobs.c.state.label("job_state"),
+            exports.c.expires_at,
+            exports.c.skipped,
         )
     ).all()
     counts = {status.value: 0 for status in ExportStatus}
     for row in rows:
-        counts[status_of(row.status, row.job_state, row.expires_at, now).value] += 1
+        counts[status_of(row.status, row.job_state, row.expires_at, now, row.skipped).value] += 1
     return counts
 
 
@@ -247,7 +253,7 @@ def usage_of(conn: Connection, plan: PlanLimits, owner_id: str, now: datetime) -
 
 def view_of(row: Row[Any], now: datetime) -> ExportView:
     """A row of ``JOINED`` as its owner sees it."""
-    status = status_of(row.status, row.job_state, row.expires_at, now)
+    status = status_of(row.status, row.job_state, row.expires_at, now, row.skipped)
     job_error = row.job_error if status is ExportStatus.FAILED else None
     # While the job lives, its error is the last failed attempt's: it will be retried.
     retrying = status.is_active and row.job_error is not None
@@ -284,16 +290,24 @@ def view_of(row: Row[Any], now: datetime) -> ExportView:
             if retrying and status is ExportStatus.QUEUED and row.job_run_after > now
             else None
         ),
+        schedule_id=row.schedule_id,
     )
 
 
 def status_of(
-    stored: str, job_state: str | None, expires_at: datetime | None, now: datetime
+    stored: str,
+    job_state: str | None,
+    expires_at: datetime | None,
+    now: datetime,
+    skipped: bool = False,
 ) -> ExportStatus:
-    """The job is the truth while it lives; the export row keeps the final word after."""
+    """The job is the truth while it lives; the export row keeps the final word after
+    (a skipped run is stored ``completed`` with its ``skipped`` flag)."""
     status = ExportStatus(stored)
     if status.is_active and job_state is not None:
         status = ExportStatus(job_state)
+    if status is ExportStatus.COMPLETED and skipped:
+        return ExportStatus.SKIPPED
     if status is ExportStatus.COMPLETED and expires_at is not None and expires_at <= now:
         return ExportStatus.EXPIRED
     return status
@@ -302,6 +316,8 @@ def status_of(
 def status_is(status: ExportStatus, now: datetime) -> Any:
     """The SQL twin of ``status_of``, for filtering lists by status."""
     stored_active = exports.c.status.in_(["queued", "running"])
+    if status is ExportStatus.SKIPPED:
+        return and_(exports.c.status == ExportStatus.COMPLETED.value, exports.c.skipped)
     if status is ExportStatus.EXPIRED:
         return and_(
             status_is(ExportStatus.COMPLETED, now).self_group(), exports.c.expires_at <= now
@@ -312,7 +328,7 @@ def status_is(status: ExportStatus, now: datetime) -> Any:
     condition = or_(live, settled, orphan)
     if status is ExportStatus.COMPLETED:
         not_expired = or_(exports.c.expires_at.is_(None), exports.c.expires_at > now)
-        return and_(condition.self_group(), not_expired)
+        return and_(condition.self_group(), not_expired, ~exports.c.skipped)
     return condition
 
 

@@ -91,9 +91,7 @@ class ExportService(ExportReads):
                             code="idempotency_key_reused",
                         )
                     return self._view(existing), False
-            self._check_document(conn, principal, normalized)
-            self._check_room(conn, principal.user_id, plan, wanted=1)
-            check_before(conn, principal.user_id, plan, self.clock.now())
+            self._check_new(conn, principal, plan, normalized)
             export_id = self._insert(
                 conn,
                 principal,
@@ -104,6 +102,45 @@ class ExportService(ExportReads):
             )
             row = self._row(conn, export_id)
         return self._view(row), True
+
+    def create_in(
+        self,
+        conn: Connection,
+        principal: Principal,
+        request: ExportRequest,
+        *,
+        correlation_id: str | None = None,
+        **columns: Any,
+    ) -> str:
+        """Queue an export in the caller's transaction, by every rule ``create`` keeps but
+        idempotency: a schedule's run, whose row commits with its export or not at all.
+        ``columns``: the export's ``schedule_id`` and ``skip_if_empty``."""
+        if not self.settings.enable_exports:
+            raise ServiceDisabled("creating exports is switched off", code="exports_disabled")
+        normalized = self._normalize(principal, request)
+        lock_for_transaction(conn, f"owner:{principal.user_id}")
+        plan = plan_for(conn, principal.plan)
+        check_format(plan, normalized)
+        self._check_new(conn, principal, plan, normalized)
+        return self._insert(
+            conn,
+            principal,
+            normalized,
+            idempotency_key=None,
+            request_hash=fingerprint(normalized),
+            correlation_id=correlation_id,
+            **columns,
+        )
+
+    def check_request(self, principal: Principal, request: ExportRequest) -> dict[str, Any]:
+        """The request normalized, if an export of it could be queued now by the rules of
+        the request itself (source, params, format and plan, document); the limits that
+        change with time (active exports, quotas) are not checked."""
+        normalized = self._normalize(principal, request)
+        with self.db.read() as conn:
+            check_format(plan_for(conn, principal.plan), normalized)
+            self._check_document(conn, principal, normalized)
+        return normalized
 
     def create_batch(
         self,
@@ -194,6 +231,15 @@ class ExportService(ExportReads):
         except RequestInvalid as exc:
             raise of_item(index, exc) from None
 
+    def _check_new(
+        self, conn: Connection, principal: Principal, plan: PlanLimits, normalized: dict[str, Any]
+    ) -> None:
+        """What a new export needs besides its format: its document, a free active slot,
+        and room in the storage quota and the day's bytes."""
+        self._check_document(conn, principal, normalized)
+        self._check_room(conn, principal.user_id, plan, wanted=1)
+        check_before(conn, principal.user_id, plan, self.clock.now())
+
     def _check_document(
         self, conn: Connection, principal: Principal, normalized: dict[str, Any]
     ) -> None:
@@ -242,6 +288,7 @@ class ExportService(ExportReads):
         request_hash: str,
         correlation_id: str | None,
         priority: int = 0,
+        **columns: Any,
     ) -> str:
         export_id = uuid.uuid4().hex
         job = self.store.enqueue(
@@ -268,6 +315,7 @@ class ExportService(ExportReads):
             "created_at": now,
             "updated_at": now,
             **normalized,
+            **columns,
         }
         conn.execute(insert(exports).values(values))
         events.record(conn, EventKind.ENQUEUED, now, export=values)

@@ -41,6 +41,7 @@ from exportd.exports.counting import RowCount
 from exportd.exports.models import PlanLimits
 from exportd.exports.plans import plan_for
 from exportd.exports.quotas import check_result
+from exportd.exports.skipping import SKIPPED_RESULT, has_no_rows, is_skipped, record_skipped
 from exportd.formats import FORMATS, OutputColumn, RowWriter, WriteOptions, open_writer, to_zone
 from exportd.formats.compression import COMPRESSIONS, Compressed, CompressedWriter, packed_name
 from exportd.ops import events
@@ -147,6 +148,9 @@ def run_export(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
         return _store_document(ctx, rt, export, plan, source, params)
     if not isinstance(source, TabularSource):
         raise TerminalJobError(f"{export.source!r} is not a tabular source", code="source_unknown")
+    reads = rt.connections.get(source.connection) if source.connection else rt.db
+    if export.skip_if_empty and has_no_rows(reads, source, export.owner_id, params):
+        return dict(SKIPPED_RESULT)
     columns = _output_columns(export, source)
     fmt = FORMATS[export.format]
     options = WriteOptions.of(export.options)
@@ -157,7 +161,6 @@ def run_export(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
     names = [c.name for c in columns]
     failure: Exception | None = None
     # Counted while the rows are read (exports/counting.py), unless the writer needs it first.
-    reads = rt.connections.get(source.connection) if source.connection else rt.db
     alongside = not fmt.counted_first and not reads.is_in_memory
     with (
         rt.db.read() as conn,
@@ -431,6 +434,9 @@ def record_outcome(conn: Connection, settled: Settled, worker: WorkerContext) ->
     ).first()
     values: dict[str, Any] = {"status": settled.state.value, "updated_at": now}
     detail: dict[str, Any] = _timings(job, now)
+    if settled.state is JobState.COMPLETED and job is not None and is_skipped(job.result):
+        record_skipped(conn, export, now, attempt=attempt, detail=detail)
+        return
     if settled.state is JobState.COMPLETED and job is not None:
         # Two of the owner's exports may finish at once: each passed the quota check
         # alone.  Decide again, one at a time, in the transaction that keeps the file;

@@ -41,6 +41,9 @@ class EventKind(enum.StrEnum):
     CLEANUP_FAILED = "cleanup_failed"
     LEASE_RESCUED = "lease_rescued"
     ALERT_FIRED = "alert_fired"
+    SKIPPED = "skipped"  # a schedule's run found no rows (skip_if_empty): no file
+    SCHEDULE_REFUSED = "schedule_refused"  # a schedule's run was refused: no export
+    SCHEDULE_PAUSED = "schedule_paused"  # a schedule paused itself after failing N times
 
 
 def reason_of(export: Row[Any] | Mapping[str, Any]) -> str:

@@ -4,6 +4,7 @@ The queue and the worker know no domain.  A package plugs in by registering on a
 :class:`App` (procrastinate's App, huey's periodic tasks):
 
 - tasks, each with an optional settle hook (``app.task``), run in a child process;
+  another package may add its own hook to a task's (``app.also_on_settled``);
 - start hooks, called as a supervisor is built (``app.on_start``): what must work before
   any job (a storage opened from a bad URL stops the worker there);
 - periodic jobs with their schedules (``app.periodic``), run by one node at a time;
@@ -31,7 +32,7 @@ from exportd.clock import Clock
 from exportd.config import Settings
 from exportd.db import Database
 from exportd.errors import ConfigError
-from exportd.queue.models import Outcome
+from exportd.queue.models import Outcome, Settled
 from exportd.queue.store import JobStore
 from exportd.queue.tasks import SettledHook, Task, TaskFunction, TaskRegistry
 
@@ -113,6 +114,20 @@ class App:
             return function
 
         return decorate
+
+    def also_on_settled(self, name: str, hook: SettledHook) -> SettledHook:
+        """Another package's hook on the outcomes of task ``name`` (registered before):
+        called after the task's own, in the same transaction."""
+        task = self.tasks.get(name)
+        first = task.on_settled
+
+        def both(conn: Connection, settled: Settled, worker: WorkerContext) -> None:
+            if first is not None:
+                first(conn, settled, worker)
+            hook(conn, settled, worker)
+
+        self.tasks.register(Task(name, task.run, both))
+        return hook
 
     def include(self, registry: TaskRegistry) -> None:
         """Add the tasks of another registry (the plugins' default one)."""

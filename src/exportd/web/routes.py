@@ -216,6 +216,7 @@ def _main_page(p: Page, cursor: str | None = None) -> Response:
         "next_cursor": listed.next_cursor,
         "older": cursor is not None,  # a later page of the list: no live stream of the newest
         "documents_panel": _documents_html(p),
+        "schedules": p.request.app.state.schedules.list_schedules(p.principal),
         "idempotency_key": uuid.uuid4().hex,
     }
     return templates.TemplateResponse(

@@ -40,6 +40,7 @@ STATUS_LABELS = {
     ExportStatus.FAILED: "Failed",
     ExportStatus.CANCELLED: "Cancelled",
     ExportStatus.EXPIRED: "Expired",
+    ExportStatus.SKIPPED: "Skipped",
 }
 
 
@@ -49,6 +50,7 @@ TOO_LATE_TO_CANCEL = {
     ExportStatus.EXPIRED: "Already finished, nothing to cancel.",
     ExportStatus.FAILED: "It had already failed, nothing to cancel.",
     ExportStatus.CANCELLED: "It was already cancelled.",
+    ExportStatus.SKIPPED: "Already finished, nothing to cancel.",
 }
 SHOWN_COLUMNS = 6  # a longer choice of columns reads "…, and 9 more"
 

@@ -65,6 +65,9 @@ def list_exports(
             description="ids starting with these lowercase hex digits (a short id)",
         ),
     ] = None,
+    schedule_id: Annotated[
+        str | None, Query(max_length=32, description="the runs of this schedule")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
     stats: bool = False,
@@ -78,6 +81,7 @@ def list_exports(
         created_from=created_from,
         created_to=created_to,
         id_prefix=id_prefix,
+        schedule_id=schedule_id,
         limit=limit,
         cursor=cursor,
         with_stats=stats,
