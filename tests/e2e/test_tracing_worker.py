@@ -18,10 +18,12 @@ from urllib.parse import urlsplit
 
 import orjson
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from exportd.api.app import create_app
+from exportd.config import Settings
 from exportd.db.tables import deliveries
 from exportd.sources import SourceRegistry
 from tests.support import spans
@@ -67,13 +69,11 @@ def test_an_export_retried_then_delivered_is_traced_across_processes(
         otel_exporter="tests.support.spans:exporter",
         test_spans=str(folder),
     )
-    app = create_app(
-        settings.model_copy(update={"smtp_url": smtp_server.url}),
-        db=harness.db,
-        sources=SourceRegistry(flaky_sources()),
-    )
     try:
-        with spans.in_memory() as memory, TestClient(app) as client:
+        with (
+            spans.in_memory() as memory,
+            TestClient(_app(harness, settings, smtp_server)) as client,
+        ):
             api = Api(client, settings)
             token = api.token("bob", plan="pro", email=EMAIL)
             created = client.post(
@@ -198,3 +198,9 @@ def _wait(done: Callable[[], bool], what: str, worker: object, timeout: float = 
         time.sleep(0.1)
     log = worker.log_path.read_text()  # type: ignore[attr-defined]
     raise AssertionError(f"never: {what}\n{log}")
+
+
+def _app(harness: Harness, settings: Settings, smtp_server: SmtpServer) -> FastAPI:
+    """The API (made once this process traces into memory: it would configure OTLP)."""
+    configured = settings.model_copy(update={"smtp_url": smtp_server.url})
+    return create_app(configured, db=harness.db, sources=SourceRegistry(flaky_sources()))
