@@ -68,7 +68,7 @@ NOT_READY: dict[int | str, dict[str, Any]] = {
 # `opentelemetry-instrument` installs, say), with the raw path and query in the span:
 # a download link's token.  Off: exportd's own span (api/tracing.py) records the route.
 NATIVE_TELEMETRY_OFF: dict[str, Any] = (
-    {"telemetry": {"tracing": False, "metrics": False, "logs": False}}
+    {"telemetry": {"tracing": False, "metrics": False, "logs": False, "auto_configure": False}}
     if "telemetry" in inspect.signature(FastAPI.__init__).parameters
     else {}
 )
