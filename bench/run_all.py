@@ -36,6 +36,7 @@ SCRIPTS = [
     ("document_render", {}),
     ("document_e2e", {}),
     ("small_exports", {}),
+    ("tracing_overhead", {}),
 ]
 PACKAGES = [
     "exportd", "sqlalchemy", "psycopg", "pyarrow", "xlsxwriter", "rustpy-xlsxwriter",

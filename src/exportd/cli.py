@@ -56,11 +56,14 @@ def _settings(**overrides: object) -> Settings:
 def _check_services(settings: Settings) -> None:
     """Start-up checks of what a long-running process depends on: a bad SMTP URL is
     refused anywhere; in production an unreachable SMTP server stops the start; the
-    Chromium engine without its browser or Playwright stops it anywhere."""
+    Chromium engine without its browser or Playwright stops it anywhere; so does tracing
+    switched on without its extra or with an exporter that does not load."""
+    from exportd import tracing
     from exportd.delivery.smtp import SmtpServer
     from exportd.documents.chromium import check_chromium
 
     try:
+        tracing.configure(settings)
         if settings.pdf_engine == "chromium":
             check_chromium(settings.chromium_path)
         if settings.smtp_url is None:

@@ -470,6 +470,17 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         default="info", description="the lowest level logged"
     )
+    otel_enabled: bool = Field(
+        default=False,
+        description="OpenTelemetry traces (needs exportd[otel]); the OTEL_* variables "
+        "configure the exporter, service name and sampler",
+    )
+    otel_exporter: str = Field(
+        default="otlp",
+        pattern=r"^(otlp|console|[A-Za-z_][\w.]*:[A-Za-z_]\w*)$",
+        description="otlp (HTTP, OTEL_EXPORTER_OTLP_ENDPOINT), console, or "
+        "package.module:function returning a SpanExporter",
+    )
 
     @field_validator("job_keep_completed", "job_keep_failed", mode="before")
     @classmethod

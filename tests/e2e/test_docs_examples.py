@@ -42,6 +42,7 @@ from tests.support.clients import PACKAGE, openapi_document, python_client
 from tests.support.doc_blocks import ROOT, SHELLS, Block, blocks, one_line, shell_commands
 from tests.support.doc_checks import (
     check_names,
+    check_otel,
     check_pip,
     check_settings,
     check_synopsis,
@@ -88,6 +89,12 @@ HANDLING: list[tuple[str, str, str]] = [
         "exported to the commands that follow",
     ),
     (r"pip install ['\"]?exportd\b.*", "pip", "would install into the test's environment"),
+    (
+        r"export OTEL_\w+=.*",
+        "otel",
+        "a collector's address: each name must be one the OpenTelemetry SDK reads, and "
+        "exportd's tracing is built from them all (nothing is sent)",
+    ),
     (
         r"(pip install openapi-python-client|openapi-python-client generate|"
         r"npx (--yes )?openapi-typescript|npm install openapi-fetch)( .*)?",
@@ -407,7 +414,7 @@ def test_shell_block(
     block: Block, request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     check_names(block.text)
-    script, exported = [], []
+    script, exported, otel = [], [], []
     for command in shell_commands(block):
         how, why = handling(command)
         line = one_line(command)
@@ -416,6 +423,8 @@ def test_shell_block(
             parse_cli([PLACEHOLDERS.get(a, a) for a in shlex.split(line)[1:]])
         elif how == "settings":
             exported.append(line)
+        elif how == "otel":
+            otel.append(line)
         elif how == "pip":
             check_pip(line)
         elif how == "synopsis":
@@ -434,6 +443,8 @@ def test_shell_block(
         assert how != "unhandled", why
     if exported:
         check_settings(exported, monkeypatch)
+    if otel:
+        check_otel(otel, monkeypatch)
     if block_handling(block)[0] == "run":
         live = request.getfixturevalue("live")
         variables = request.getfixturevalue("shell_variables")

@@ -49,3 +49,23 @@ def test_a_port_it_may_not_bind_is_named_with_the_reason(
     assert result.exit_code == 1
     assert result.stderr.startswith("exportd: cannot listen on 192.0.2.1:8000: ")
     assert result.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize("command", [["worker"], ["serve", "--port", "{port}"]])
+def test_tracing_that_cannot_export_stops_the_start_naming_the_setting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: list[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    # Left configured, structlog would keep writing to the runner's closed stream.
+    monkeypatch.setattr("exportd.cli.configure_logging", lambda settings: None)
+    monkeypatch.setenv("EXPORTD_OTEL_ENABLED", "true")
+    monkeypatch.setenv("EXPORTD_OTEL_EXPORTER", "nowhere.to_be:found")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    result = CliRunner().invoke(app, [part.format(port=port) for part in command])
+    assert result.exit_code == 2, result.output
+    assert result.stderr == (
+        "exportd: EXPORTD_OTEL_EXPORTER: cannot load 'nowhere.to_be:found': "
+        "No module named 'nowhere'\n"
+    )

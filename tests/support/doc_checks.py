@@ -89,6 +89,29 @@ def check_settings(lines: list[str], monkeypatch: pytest.MonkeyPatch) -> Setting
     return load_settings()
 
 
+def check_otel(lines: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """``export OTEL_X=value`` lines: names the OpenTelemetry SDK reads, from which
+    exportd's tracing is built (its exporter made, nothing sent)."""
+    from opentelemetry import environment_variables as api_names
+    from opentelemetry.sdk import environment_variables as sdk_names
+
+    from exportd.tracing._otel import from_settings
+
+    known = set(dir(api_names)) | set(dir(sdk_names))
+    for line in lines:
+        name, _, value = shlex.split(line.removeprefix("export "))[0].partition("=")
+        assert name in known, f"{name} is no OpenTelemetry SDK variable"
+        monkeypatch.setenv(name, value)
+    built = from_settings(load_settings(otel_enabled=True))
+    try:
+        service = built.provider.resource.attributes["service.name"]
+        for line in lines:
+            if line.startswith("export OTEL_SERVICE_NAME="):
+                assert service == line.partition("=")[2]
+    finally:
+        built.provider.shutdown()
+
+
 def check_pip(line: str) -> None:
     """``pip install 'exportd[a,b]'``: exportd, with extras pyproject.toml declares."""
     from packaging.requirements import Requirement

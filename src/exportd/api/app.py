@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -11,7 +12,7 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from exportd import web
+from exportd import tracing, web
 from exportd.api import docs, openapi, problems, text_guard
 from exportd.api.body_limit import BodyLimitMiddleware
 from exportd.api.cors import CorsMiddleware
@@ -30,6 +31,7 @@ from exportd.api.routes import (
 from exportd.api.schemas import Health, Readiness
 from exportd.api.security_headers import SecurityHeadersMiddleware
 from exportd.api.single_query import single_query_values
+from exportd.api.tracing import TracingMiddleware
 from exportd.auth.api_keys import ApiKeys
 from exportd.auth.page_sessions import PageSessions
 from exportd.auth.tokens import TokenVerifier
@@ -64,6 +66,14 @@ PROMETHEUS_TEXT: dict[int | str, dict[str, Any]] = {
 NOT_READY: dict[int | str, dict[str, Any]] = {
     503: {"description": "a check failed: it says why", "model": Readiness}
 }
+# FastAPI 0.16x traces requests itself through a global OpenTelemetry provider (one that
+# `opentelemetry-instrument` installs, say), with the raw path and query in the span:
+# a download link's token.  Off: exportd's own span (api/tracing.py) records the route.
+NATIVE_TELEMETRY_OFF: dict[str, Any] = (
+    {"telemetry": {"tracing": False, "metrics": False, "logs": False, "auto_configure": False}}
+    if "telemetry" in inspect.signature(FastAPI.__init__).parameters
+    else {}
+)
 
 
 def create_app(
@@ -73,6 +83,7 @@ def create_app(
     sources: SourceRegistry | None = None,
     clock: Clock | None = None,
 ) -> FastAPI:
+    tracing.configure(settings)
     database = db or create_database(settings)
     registry = (
         sources
@@ -103,6 +114,7 @@ def create_app(
         docs_url=None,  # FastAPI's pages load from a CDN: ours are served from files (docs.py)
         redoc_url=None,
         dependencies=[Depends(single_query_values)],
+        **NATIVE_TELEMETRY_OFF,
     )
     app.state.settings = settings
     app.state.db = database
@@ -157,7 +169,9 @@ def create_app(
     app.add_middleware(RequestIdMiddleware)
     if settings.cors_origins:  # answers preflights, so outside the body and text guards
         app.add_middleware(CorsMiddleware, origins=settings.cors_origins)
-    app.add_middleware(SecurityHeadersMiddleware)  # outermost: every answer gets them
+    app.add_middleware(SecurityHeadersMiddleware)  # every answer gets them
+    if settings.otel_enabled:
+        app.add_middleware(TracingMiddleware)  # outermost: the span sees the final status
     app.include_router(exports.router)
     app.include_router(catalogue.router)
     app.include_router(documents.router)

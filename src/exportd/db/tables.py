@@ -68,6 +68,8 @@ jobs = Table(
     Column("started_at", UTCDateTime, nullable=True),
     Column("finished_at", UTCDateTime, nullable=True),
     Column("updated_at", UTCDateTime, nullable=False),
+    # W3C traceparent of the span that enqueued the job (exportd.tracing; NULL when off).
+    Column("traceparent", String(64), nullable=True),
     CheckConstraint(
         "state IN ('queued', 'running', 'completed', 'failed', 'cancelled')", name="state"
     ),

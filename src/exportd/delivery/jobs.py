@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, Row, insert, select, update
 
+from exportd import tracing
 from exportd.clock import Clock
 from exportd.config import Settings
 from exportd.db.tables import deliveries, exports
@@ -98,6 +99,7 @@ def run_delivery(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
             link = _download_link(
                 conn, rt.settings, export, page=delivery.channel == "email", now=rt.clock.now()
             )
+    tracing.annotate({"exportd.delivery.channel": delivery.channel, "exportd.export.id": export.id})
     if delivery.channel == "email":
         attachment = _attachment(rt, export)
         message = compose_email(rt.settings, delivery, export, link, attachment, now=rt.clock.now())

@@ -10,6 +10,7 @@ from email.message import EmailMessage
 from typing import Literal
 from urllib.parse import unquote, urlsplit
 
+from exportd import tracing
 from exportd.errors import ConfigError
 
 SETTING = "EXPORTD_SMTP_URL"
@@ -70,7 +71,15 @@ class SmtpServer:
         return client
 
     def send(self, message: EmailMessage, *, timeout: float = 30.0) -> None:
-        with self.connect(timeout) as client:
+        # The server, never the addresses or the message.
+        attributes: dict[str, str | int | None] = {
+            "server.address": self.host,
+            "server.port": self.port,
+        }
+        with (
+            tracing.span("exportd.email.send", attributes, kind="client"),
+            self.connect(timeout) as client,
+        ):
             client.send_message(message)
 
     def check(self, *, timeout: float = 5.0) -> None:

@@ -22,6 +22,7 @@ import ssl
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from exportd import tracing
 from exportd.config import Settings, webhook_key
 from exportd.delivery.addresses import refused
 from exportd.errors import RetryableJobError, TerminalJobError
@@ -154,14 +155,27 @@ def post(
     allow_private: bool,
     timeout: float,
 ) -> int:
-    """POST once; returns the status of a 2xx answer, raises a classified error otherwise."""
-    target = resolve(url, allow_private=allow_private)
+    """POST once; returns the status of a 2xx answer, raises a classified error otherwise.
+    Traced as ``exportd.webhook.post`` with the receiver's host (never the URL's path or
+    query, which may hold its token); the receiver gets the span's ``traceparent``."""
+    with tracing.span(
+        "exportd.webhook.post", {"http.request.method": "POST"}, kind="client"
+    ) as span:
+        target = resolve(url, allow_private=allow_private)
+        span.set("server.address", target.host)
+        span.set("server.port", target.port)
+        headers = {"Content-Type": "application/json", **headers}
+        tracing.inject(headers)
+        status = _send(target, body, headers, timeout)
+        span.set("http.response.status_code", status)
+        return _judge(status)
+
+
+def _send(target: Target, body: bytes, headers: dict[str, str], timeout: float) -> int:
     connection_type = _PinnedHTTPS if target.scheme == "https" else _PinnedHTTP
     connection = connection_type(target, timeout)
     try:
-        connection.request(
-            "POST", target.path, body=body, headers={"Content-Type": "application/json", **headers}
-        )
+        connection.request("POST", target.path, body=body, headers=headers)
         answer = connection.getresponse()
         answer.read(64 << 10)
     except (OSError, http.client.HTTPException) as exc:
@@ -171,7 +185,7 @@ def post(
         ) from None
     finally:
         connection.close()
-    return _judge(answer.status)
+    return answer.status
 
 
 def _judge(status: int) -> int:

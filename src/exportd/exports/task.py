@@ -22,6 +22,7 @@ import pyarrow as pa
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import Connection, Row, select, update
 
+from exportd import tracing
 from exportd.clock import Clock, SystemClock
 from exportd.config import Settings
 from exportd.db import Database, create_database
@@ -129,6 +130,8 @@ def run_export(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
             raise TerminalJobError("the export no longer exists", code="export_not_found")
         plan = plan_for(conn, export.plan)
         events.record(conn, EventKind.STARTED, rt.clock.now(), export=export, attempt=ctx.attempt)
+    attributes = {"exportd.export.id": export.id, "exportd.source": export.source}
+    tracing.annotate(attributes | {"exportd.format": export.format})
     source = rt.sources.get(export.source)
     if source is None:
         raise TerminalJobError(f"no source {export.source!r} in this worker", code="source_unknown")

@@ -66,6 +66,8 @@ class Job:
     started_at: datetime | None
     finished_at: datetime | None
     updated_at: datetime
+    # The W3C trace context of whatever enqueued it (None when tracing is off).
+    traceparent: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +86,8 @@ class Outcome:
     result: dict[str, Any] | None = None
     error: ErrorInfo | None = None
     cancelled: bool = False
+    # The attempt's trace context: what its settle hook enqueues joins that trace.
+    traceparent: str | None = None
 
     @property
     def succeeded(self) -> bool:

@@ -32,6 +32,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
+from exportd import tracing
 from exportd.clock import Clock, SystemClock
 from exportd.config import KeepPolicy, Settings
 from exportd.db.tables import jobs
@@ -88,6 +89,14 @@ class JobStore:
 
     def enqueue(self, conn: Connection, new: NewJob) -> Enqueued:
         """Insert a job in the caller's transaction; an active duplicate unique key wins."""
+        attributes = {"exportd.job.task": new.task, "exportd.job.queue": new.queue}
+        with tracing.span("exportd.queue.enqueue", attributes, kind="producer") as span:
+            enqueued = self._enqueue(conn, new)
+            span.set("exportd.job.id", enqueued.job.id)
+            span.set("exportd.job.created", enqueued.created)
+        return enqueued
+
+    def _enqueue(self, conn: Connection, new: NewJob) -> Enqueued:
         values = self._insert_values(new)
         row: Row[Any] | None
         if new.unique_key is None:
@@ -129,6 +138,7 @@ class JobStore:
             "cancel_requested": False,
             "created_at": now,
             "updated_at": now,
+            "traceparent": tracing.current_traceparent(),
         }
 
     def _insert_unique(self, conn: Connection, values: dict[str, Any]) -> Row[Any] | None:

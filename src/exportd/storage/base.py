@@ -8,15 +8,20 @@ whatever the backend's own exception type.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import AbstractContextManager
+import functools
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import BinaryIO, Protocol, TypeVar
 from urllib.parse import quote
 
 from anyascii import anyascii
 
+from exportd import tracing
 from exportd.errors import StorageError
+
+S = TypeVar("S")
+WriterMethod = Callable[[S, str], AbstractContextManager[BinaryIO]]
 
 
 class Storage(Protocol):
@@ -43,6 +48,30 @@ class Storage(Protocol):
 
     def probe(self) -> None:
         """Write and remove a marker: raises :class:`StorageError` if that fails."""
+
+
+def traced_writes(backend: str) -> Callable[[WriterMethod[S]], WriterMethod[S]]:
+    """A backend's ``writer`` in an ``exportd.storage.write`` span (when tracing is on):
+    the backend and the bytes written, never the key (it holds the file's name)."""
+
+    def decorate(writer: WriterMethod[S]) -> WriterMethod[S]:
+        @contextmanager
+        def traced(self: S, key: str) -> Iterator[BinaryIO]:
+            attributes = {"exportd.storage.backend": backend}
+            with (
+                tracing.span("exportd.storage.write", attributes) as span,
+                writer(self, key) as handle,
+            ):
+                yield handle
+                span.set("exportd.storage.bytes", handle.tell())
+
+        @functools.wraps(writer)
+        def write(self: S, key: str) -> AbstractContextManager[BinaryIO]:
+            return traced(self, key) if tracing.enabled() else writer(self, key)
+
+        return write
+
+    return decorate
 
 
 def check_key(key: str) -> str:

@@ -13,7 +13,7 @@ from typing import BinaryIO
 
 from exportd.errors import StorageError
 from exportd.private import make_dirs, open_new
-from exportd.storage.base import check_key
+from exportd.storage.base import check_key, traced_writes
 
 _CHUNK = 1 << 16
 
@@ -29,6 +29,7 @@ class LocalStorage:
             raise StorageError(f"storage key escapes the root: {key!r}", code="storage_key_invalid")
         return path
 
+    @traced_writes("local")
     @contextmanager
     def writer(self, key: str) -> Iterator[BinaryIO]:
         path = self.path(key)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 from exportd.errors import ConfigError, StorageError
-from exportd.storage.base import check_key, content_disposition
+from exportd.storage.base import check_key, content_disposition, traced_writes
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -116,6 +116,7 @@ class S3Storage:
     def _object(self, key: str) -> str:
         return self.prefix + check_key(key)
 
+    @traced_writes("s3")
     @contextmanager
     def writer(self, key: str) -> Iterator[BinaryIO]:
         upload = _Upload(self.client, self.bucket, self._object(key), self.part_size)

@@ -18,6 +18,7 @@ import time
 from multiprocessing.connection import Connection
 from typing import Any
 
+from exportd import tracing
 from exportd.config import Settings
 from exportd.errors import ErrorInfo, ExportdError, JobCancelled, classify, stack_excerpt
 from exportd.logs import configure_logging
@@ -87,15 +88,27 @@ def _run(app: App, conn: Connection, request: RunRequest) -> tuple[Any, ...]:
     result: dict[str, Any] | None = None
     error: ErrorInfo | None = None
     cancelled = False
-    try:
-        result = app.tasks.get(request.task).run(ctx, request.payload)
-    except JobCancelled:
-        cancelled = True
-    except BaseException as exc:  # the job's failure is data for the supervisor
-        error = dataclasses.replace(classify(exc), stack=stack_excerpt(exc))
-        if isinstance(exc, ExportdError):
-            result = exc.result  # a partial file the task kept, on request
-    return ("done", request.job_id, request.attempt, result, error, cancelled)
+    with tracing.job_attempt(
+        task=request.task,
+        job_id=request.job_id,
+        attempt=request.attempt,
+        correlation_id=request.correlation_id,
+        traceparent=request.traceparent,
+    ) as span:
+        try:
+            result = app.tasks.get(request.task).run(ctx, request.payload)
+        except JobCancelled:
+            cancelled = True
+        except BaseException as exc:  # the job's failure is data for the supervisor
+            error = dataclasses.replace(classify(exc), stack=stack_excerpt(exc))
+            if isinstance(exc, ExportdError):
+                result = exc.result  # a partial file the task kept, on request
+        outcome = "cancelled" if cancelled else "succeeded" if error is None else "failed"
+        span.set("exportd.job.outcome", outcome)
+        if error is not None:
+            span.set("exportd.error.retryable", error.retryable)
+            span.fail(error.code)
+    return ("done", request.job_id, request.attempt, result, error, cancelled, span.traceparent)
 
 
 def _exit_with_parent() -> None:

@@ -84,7 +84,9 @@ class Child:
         self.running = Running(
             job=job, claim=Claimed(job.id, job.attempt), started=now, deadline=now + timeout_s
         )
-        request = RunRequest(job.id, job.attempt, job.task, job.payload, job.correlation_id)
+        request = RunRequest(
+            job.id, job.attempt, job.task, job.payload, job.correlation_id, job.traceparent
+        )
         self.conn.send(("run", request))
 
     def cancel(self) -> None:

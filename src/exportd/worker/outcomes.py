@@ -10,6 +10,7 @@ import structlog
 from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
+from exportd import tracing
 from exportd.errors import ErrorInfo, JobError, classify
 from exportd.ops import metrics
 from exportd.queue.app import App, WorkerContext
@@ -48,6 +49,11 @@ class Outcomes:
         return task.on_settled if task else None
 
     def _settle(self, conn: Connection, finished: Finished) -> Settled:
+        # In the attempt's trace: what the hook enqueues (a webhook) joins it.
+        with tracing.attached(finished.outcome.traceparent):
+            return self._settle_with_hook(conn, finished)
+
+    def _settle_with_hook(self, conn: Connection, finished: Finished) -> Settled:
         """Settle with the task's hook, in a savepoint."""
         outcome = finished.outcome
         hook = self._hook(finished.task)

@@ -3,13 +3,16 @@
 supervisor -> child: ("run", RunRequest) | ("cancel", job_id, attempt) | ("stop",)
 child -> supervisor: ("ready",)  once its task modules are loaded
                    | ("progress", job_id, attempt, dict)
-                   | ("done", job_id, attempt, result | None, ErrorInfo | None, cancelled)
+                   | ("done", job_id, attempt, result | None, ErrorInfo | None, cancelled,
+                      traceparent | None)
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+
+from exportd.queue.models import Claimed, Outcome
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,3 +22,12 @@ class RunRequest:
     task: str
     payload: dict[str, Any]
     correlation_id: str | None
+    traceparent: str | None = None  # the context the job was enqueued in
+
+
+def outcome_of(claim: Claimed, done: tuple[Any, ...]) -> Outcome:
+    """The outcome a ``done`` message reports for the attempt ``claim``."""
+    _, _, _, result, error, cancelled, traceparent = done
+    return Outcome(
+        claim=claim, result=result, error=error, cancelled=cancelled, traceparent=traceparent
+    )

@@ -47,6 +47,7 @@ from exportd.queue.store import JobStore
 from exportd.worker.children import Child
 from exportd.worker.maintenance import Maintenance
 from exportd.worker.outcomes import Finished, Outcomes, log_outcome
+from exportd.worker.protocol import outcome_of
 
 log = structlog.get_logger("exportd.worker")
 
@@ -259,10 +260,7 @@ class Supervisor:
         if message[0] == "progress":
             self._progress[running.claim] = message[3]
         elif message[0] == "done":
-            _, _, _, result, error, cancelled = message
-            self._finish(
-                child, Outcome(claim=running.claim, result=result, error=error, cancelled=cancelled)
-            )
+            self._finish(child, outcome_of(running.claim, message))
 
     def _finish(self, child: Child, outcome: Outcome) -> None:
         running = child.running
