@@ -67,6 +67,7 @@ REGISTRY: dict[str, Code] = {
     "export_not_found": Code(404, "no such export (or not the caller's)"),
     "document_not_found": Code(404, "no such document (or not the caller's)"),
     "delivery_not_found": Code(404, "no such delivery (or not the caller's)"),
+    "file_not_found": Code(404, "the export has no file of that name (see its `files`)"),
     # 409
     "idempotency_key_reused": Code(409, "the `Idempotency-Key` was used for another request"),
     "export_not_active": Code(409, "the export is already final: nothing to cancel"),
@@ -121,6 +122,9 @@ REGISTRY: dict[str, Code] = {
     "document_missing": Code(422, "a resume export with no such document and no default"),
     "document_sections_missing": Code(422, "the document lacks a section the template needs"),
     "notify_email_unavailable": Code(422, "email notification on a server without SMTP"),
+    "split_too_small": Code(
+        422, "`options.split` parts below `EXPORTD_SPLIT_MIN_ROWS` or `EXPORTD_SPLIT_MIN_BYTES`"
+    ),
     # 429
     "active_exports_limit": Code(429, "the plan's active exports are all taken"),
     "retry_rate_limited": Code(429, "retried again within the cooldown"),
@@ -171,6 +175,9 @@ REGISTRY: dict[str, Code] = {
     ),
     "unknown_task": Code(None, "no task of the job's name in this worker", FAILURE),
     "row_limit_exceeded": Code(None, "more rows than the plan's `max_rows`", FAILURE),
+    "split_too_many_parts": Code(
+        None, "`options.split` would make more than `EXPORTD_SPLIT_MAX_PARTS` parts", FAILURE
+    ),
     "rows_changed": Code(
         None, "the source gave more rows than it counted (an XLSX export); retried", FAILURE
     ),

@@ -17,6 +17,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from exportd.api.split_schemas import SplitIn, SplitOut
 from exportd.exports.models import ColumnChoice, ExportRequest, ExportStatus, ExportView
 from exportd.formats.localized import parse_locale
 from exportd.ops import reports
@@ -76,6 +77,12 @@ class OptionsIn(BaseModel):
         default=None,
         description="tabular formats: if the export fails after writing rows, keep a "
         "valid file of those rows (the export still fails; its result says partial)",
+    )
+
+    split: SplitIn | None = Field(
+        default=None,
+        description="CSV, JSON Lines, JSON, Parquet, XLSX (by rows): several files and a "
+        "signed manifest.json, in one zip or each with its own link; see docs/formats.md",
     )
 
     # Which zones and locales exist is this server's tz and CLDR data, not a schema: a
@@ -173,6 +180,9 @@ class Links(BaseModel):
     self: str
     events: str
     download: str | None
+    files: str | None = Field(
+        default=None, description="the export's files, each with its own download (a split's)"
+    )
 
 
 class ColumnOut(BaseModel):
@@ -206,6 +216,17 @@ class ExportResult(BaseModel):
         default=None,
         description="`options.compression`: the file is this compression of the format's file",
     )
+    split: SplitOut | None = Field(
+        default=None,
+        description="`options.split`: the parts made; with `parts` delivery the file here is "
+        "the manifest and `links.files` lists every file",
+    )
+    signing_key: str | None = Field(
+        default=None, description="split exports: the `kid` of the key that signed the manifest"
+    )
+    stored_bytes: int | None = Field(
+        default=None, description="split into parts: bytes of every file stored (the quota's)"
+    )
 
 
 class ExportOut(BaseModel):
@@ -236,7 +257,10 @@ class ExportOut(BaseModel):
     @classmethod
     def of(cls, view: ExportView) -> ExportOut:
         base = f"/v1/exports/{view.id}"
-        download = f"{base}/download" if view.status is ExportStatus.COMPLETED else None
+        done = view.status is ExportStatus.COMPLETED
+        download = f"{base}/download" if done else None
+        # A split's files (their storage keys) are listed by GET …/files, not here.
+        result = {k: v for k, v in (view.result or {}).items() if k != "files"}
         return cls(
             id=view.id,
             owner_id=view.owner_id,
@@ -250,10 +274,15 @@ class ExportOut(BaseModel):
             options=view.options,
             progress=Progress(**view.progress),
             error=ErrorOut(**view.error) if view.error else None,
-            result=ExportResult(**view.result) if view.result else None,
+            result=ExportResult(**result) if result else None,
             correlation_id=view.correlation_id,
             retries=view.retries,
-            links=Links(self=base, events=f"{base}/events", download=download),
+            links=Links(
+                self=base,
+                events=f"{base}/events",
+                download=download,
+                files=f"{base}/files" if done else None,
+            ),
             created_at=view.created_at,
             updated_at=view.updated_at,
             started_at=view.started_at,
