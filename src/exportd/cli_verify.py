@@ -1,7 +1,7 @@
 """``exportd verify``: check a split export's download offline.
 
-Exit codes: 0 verified, 1 something is wrong (each problem named on its own line),
-2 nothing could be checked (no such file, not a zip or a manifest, no usable key).
+Exit codes: 0 verified; 1 something is wrong, each problem named on its own line (a file
+that is no manifest is one); 2 nothing could be checked (no such file, no usable key).
 Never a traceback: every failure is a line saying what and where.
 """
 

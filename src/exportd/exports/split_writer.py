@@ -25,8 +25,8 @@ if TYPE_CHECKING:
 
 # Deliveries: one zip of the parts and the manifest, or each file stored on its own.
 DELIVERIES = ("zip", "parts")
-# Bytes mode: rows are written in slices sized to reach the limit by the rate so far; a
-# first slice of this many rows measures it.
+# Bytes mode: rows are written in slices sized to reach the limit by the bytes per row so
+# far; slices of this many rows measure it before any byte has come out of the writer.
 FIRST_SLICE_ROWS = 256
 
 
@@ -100,6 +100,8 @@ class SplitWriter:
         self._writer: RowWriter | None = None
         self._sink: HashingSink | None = None
         self._rows = 0  # in the open part
+        self._accounted = 0  # of those, rows whose bytes have reached the sink
+        self._seen = 0  # the open part's size when last looked at
         self._rows_before = 0  # in the parts done
         self._bytes_before = 0
         self.cells_cut = 0  # XLSX cells shortened to Excel's limit, in every part
@@ -141,7 +143,7 @@ class SplitWriter:
         name = self._name_of(number)
         self._sink = HashingSink(self._parts.begin(name))
         self._writer = self._open_part(self._sink, name, self._expected())  # type: ignore[arg-type]
-        self._rows = 0
+        self._rows = self._accounted = self._seen = 0
 
     def _expected(self) -> int | None:
         """The rows this part will hold, when the count says (rows mode)."""
@@ -153,22 +155,34 @@ class SplitWriter:
     def _room(self, available: int) -> int:
         if self._split.rows is not None:
             return min(available, self._split.rows - self._rows)
-        assert self._sink is not None
         assert self._split.bytes is not None
-        written = self._bytes_before + self._sink.size
-        if not self.rows or not written:
+        per_row = self._bytes_per_row()
+        if per_row is None:
             return min(available, FIRST_SLICE_ROWS)
-        per_row = written / self.rows
-        left = self._split.bytes - self._sink.size
+        left = self._split.bytes - self._estimate()
         return max(1, min(available, math.ceil(left / per_row)))
 
     def _full(self) -> bool:
         if self._split.rows is not None:
             return self._rows >= self._split.rows
-        assert self._sink is not None
         assert self._split.bytes is not None
-        # What the writer holds back (a Parquet row group) counts once it is written.
-        return self._sink.size >= self._split.bytes
+        return self._estimate() >= self._split.bytes
+
+    def _bytes_per_row(self) -> float | None:
+        """From the rows whose bytes have reached the sink (a writer may hold some)."""
+        assert self._sink is not None
+        rows = self._rows_before + self._accounted
+        return (self._bytes_before + self._sink.size) / rows if rows else None
+
+    def _estimate(self) -> float:
+        """The open part's size once the rows its writer holds back (a Parquet row group
+        being gathered, deflate's window) are written too."""
+        assert self._sink is not None
+        if self._sink.size != self._seen:  # bytes came out: every row so far is in them
+            self._seen, self._accounted = self._sink.size, self._rows
+        per_row = self._bytes_per_row()
+        held = (self._rows - self._accounted) * per_row if per_row is not None else 0
+        return self._sink.size + held
 
     def _close_part(self) -> None:
         assert self._writer is not None
@@ -184,4 +198,4 @@ class SplitWriter:
         self.done.append(part)
         self._rows_before += self._rows
         self._bytes_before += self._sink.size
-        self._rows = 0
+        self._rows = self._accounted = self._seen = 0

@@ -59,3 +59,10 @@ class ZipParts:
 
     def abort(self) -> None:
         self._gate.open = False
+        # Released now (what they still write goes nowhere), not complained about when
+        # collected: zipfile will not close with a member open.
+        try:
+            self.end()
+            self._zip.close()
+        except (OSError, ValueError, zipfile.BadZipFile):
+            pass
