@@ -43,8 +43,8 @@ class SplitOut(BaseModel):
 
     deliver: Literal["zip", "parts"]
     parts: int
-    rows: int | None = None
-    bytes: int | None = None
+    rows: int | None = Field(default=None, exclude_if=lambda v: v is None)
+    bytes: int | None = Field(default=None, exclude_if=lambda v: v is None)
 
 
 class FileOut(BaseModel):
