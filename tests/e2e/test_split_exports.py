@@ -31,6 +31,7 @@ from exportd.ops.cleanup import Cleanup
 from exportd.sources import SourceRegistry
 from exportd.storage import LocalStorage
 from tests.support.api import Api
+from tests.support.served import served
 from tests.support.workers import Harness
 
 pytestmark = pytest.mark.slow
@@ -271,3 +272,41 @@ def test_what_cannot_be_split_is_refused_when_asked(
     problem = answer.json()
     assert problem["code"] == code
     assert any(e["field"].removeprefix("body.") == field for e in problem["errors"]), problem
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_the_cli_saves_every_part_and_verify_fetches_the_keys(
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import typer
+
+    from exportd import cli_client, cli_verify
+    from exportd.config import load_settings
+
+    cli = typer.Typer()
+    cli_client.register(cli)
+    cli_verify.register(cli, load_settings)
+    monkeypatch.chdir(tmp_path)
+    with served(world.client.app, lifespan="off") as url:  # type: ignore[arg-type]
+        token = world.api.token("bob", plan="pro")
+        done = CliRunner().invoke(
+            cli,
+            ["export", "trades", "-f", "jsonl", "--split-rows", "1200", "--split-parts",
+             "--out", "parts", "--url", url, "--token", token],
+        )  # fmt: skip
+        assert done.exit_code == 0, done.output
+        assert "saved 5 files in parts" in done.stdout
+        names = sorted(p.name.split("-", 3)[-1] for p in (tmp_path / "parts").iterdir())
+        assert names[2:] == ["part0001.jsonl", "part0002.jsonl", "part0003.jsonl"]
+        assert [n.split(".", 1)[1] for n in names[:2]] == ["manifest.json", "manifest.json.sig"]
+        (manifest,) = (tmp_path / "parts").glob("*.manifest.json")
+        keys = f"{url}/.well-known/exportd-manifest-keys"
+        checked = CliRunner().invoke(cli, ["verify", str(manifest), "--key", keys])
+        assert checked.exit_code == 0, checked.output
+        assert "verified: 3 parts, 3,000 rows" in checked.stdout
+        refused = CliRunner().invoke(
+            cli, ["export", "trades", "--split-rows", "10", "--url", url, "--token", token]
+        )
+        assert refused.exit_code == 1
+        assert "split_too_small" in refused.stderr
+        assert "--split-rows: at least 100" in refused.stderr
