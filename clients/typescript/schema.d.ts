@@ -467,7 +467,8 @@ export interface paths {
         put?: never;
         /**
          * Create Download Link
-         * @description A signed link that downloads the file once, until it expires.
+         * @description A signed link that downloads the file once, until it expires; for a split export
+         *     delivered as parts, one more for each of its files.
          *
          *     Needs the `exports:read` scope (a user's token holds every scope but `admin`).
          */
@@ -490,6 +491,95 @@ export interface paths {
          * @description No other credential than the link itself: signed, expiring, one-time.
          */
         get: operations["download_with_link"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/exports/{export_id}/files": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Export Files
+         * @description The export's files: a split export's parts, its manifest.json and the manifest's
+         *     signature (delivered as parts), else its one file; each with its own download.
+         *
+         *     Needs the `exports:read` scope (a user's token holds every scope but `admin`).
+         */
+        get: operations["list_export_files"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/exports/{export_id}/files/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Download Export File
+         * @description One of the export's files, by name (owner or admin).
+         *
+         *     Needs the `exports:read` scope (a user's token holds every scope but `admin`).
+         */
+        get: operations["download_export_file"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/exports/{export_id}/files/{name}/download-token": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Create File Download Link
+         * @description A signed link that downloads this one file once, until it expires (each part of a
+         *     split export has its own: spending one spends no other).
+         *
+         *     Needs the `exports:read` scope (a user's token holds every scope but `admin`).
+         */
+        post: operations["create_file_download_link"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/.well-known/exportd-manifest-keys": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Manifest Keys
+         * @description The Ed25519 public keys (a JWK set) that check split exports' `manifest.json.sig`;
+         *     `exportd verify --key` reads this document.
+         */
+        get: operations["get_manifest_keys"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1075,6 +1165,18 @@ export interface components {
              * @description `options.compression`: the file is this compression of the format's file
              */
             compression?: ("gzip" | "zip") | null;
+            /** @description `options.split`: the parts made; with `parts` delivery the file here is the manifest and `links.files` lists every file */
+            split?: components["schemas"]["SplitOut"] | null;
+            /**
+             * Signing Key
+             * @description split exports: the `kid` of the key that signed the manifest
+             */
+            signing_key?: string | null;
+            /**
+             * Stored Bytes
+             * @description split into parts: bytes of every file stored (the quota's)
+             */
+            stored_bytes?: number | null;
         } & {
             [key: string]: unknown;
         };
@@ -1083,6 +1185,57 @@ export interface components {
          * @enum {string}
          */
         ExportStatus: "queued" | "running" | "completed" | "failed" | "cancelled" | "expired";
+        /** FileLinkOut */
+        FileLinkOut: {
+            /** Name */
+            name: string;
+            /**
+             * Url
+             * @description one-time: a GET downloads this file once
+             */
+            url: string;
+            /**
+             * Expires At
+             * Format: date-time
+             */
+            expires_at: string;
+        };
+        /** FileList */
+        FileList: {
+            /** Files */
+            files: components["schemas"]["FileOut"][];
+        };
+        /** FileOut */
+        FileOut: {
+            /** Name */
+            name: string;
+            /**
+             * Role
+             * @description `file`: an export of one file; else a split's part, its manifest, or the manifest's Ed25519 signature
+             * @enum {string}
+             */
+            role: "file" | "part" | "manifest" | "signature";
+            /**
+             * Size
+             * @description bytes
+             */
+            size: number;
+            /**
+             * Sha256
+             * @description hex digest of the file's bytes
+             */
+            sha256: string | null;
+            /**
+             * Rows
+             * @description rows in a part (or in the one file)
+             */
+            rows?: number | null;
+            /**
+             * Download
+             * @description the owner's download of this file
+             */
+            download: string;
+        };
         /** Health */
         Health: {
             /**
@@ -1444,6 +1597,11 @@ export interface components {
              * Format: date-time
              */
             expires_at: string;
+            /**
+             * Files
+             * @description a split export delivered as parts: a one-time link for each of its files (parts, manifest, signature); `url` downloads the manifest
+             */
+            files?: components["schemas"]["FileLinkOut"][] | null;
         };
         /** Links */
         Links: {
@@ -1453,6 +1611,52 @@ export interface components {
             events: string;
             /** Download */
             download: string | null;
+            /**
+             * Files
+             * @description the export's files, each with its own download (a split's)
+             */
+            files?: string | null;
+        };
+        /**
+         * ManifestKey
+         * @description An Ed25519 public key as a JWK (RFC 8037).
+         */
+        ManifestKey: {
+            /**
+             * Kty
+             * @constant
+             */
+            kty: "OKP";
+            /**
+             * Crv
+             * @constant
+             */
+            crv: "Ed25519";
+            /**
+             * X
+             * @description the public key, base64url
+             */
+            x: string;
+            /**
+             * Kid
+             * @description RFC 7638 thumbprint; a manifest's `signing_key`
+             */
+            kid: string;
+            /**
+             * Use
+             * @constant
+             */
+            use: "sig";
+            /**
+             * Alg
+             * @constant
+             */
+            alg: "EdDSA";
+        };
+        /** ManifestKeys */
+        ManifestKeys: {
+            /** Keys */
+            keys: components["schemas"]["ManifestKey"][];
         };
         /** NotifyIn */
         NotifyIn: {
@@ -1506,6 +1710,8 @@ export interface components {
              * @description tabular formats: if the export fails after writing rows, keep a valid file of those rows (the export still fails; its result says partial)
              */
             keep_partial?: boolean | null;
+            /** @description CSV, JSON Lines, JSON, Parquet, XLSX (by rows): several files and a signed manifest.json, in one zip or each with its own link; see docs/formats.md */
+            split?: components["schemas"]["SplitIn"] | null;
         };
         /** Percentiles */
         Percentiles: {
@@ -1703,6 +1909,48 @@ export interface components {
             column_presets: {
                 [key: string]: string[];
             };
+        };
+        /**
+         * SplitIn
+         * @description One of `rows` and `bytes`: the export as several files and a signed manifest.
+         */
+        SplitIn: {
+            /**
+             * Rows
+             * @description rows per part (at least EXPORTD_SPLIT_MIN_ROWS)
+             */
+            rows?: number | null;
+            /**
+             * Deliver
+             * @description `zip`: one zip of the parts, manifest.json and manifest.json.sig; `parts`: each file stored and downloaded on its own (`GET …/files`)
+             * @default zip
+             * @enum {string}
+             */
+            deliver: "zip" | "parts";
+            /**
+             * Bytes
+             * @description a part ends once it holds this many bytes, as stored (at least EXPORTD_SPLIT_MIN_BYTES; not for xlsx)
+             */
+            bytes?: number | null;
+        };
+        /**
+         * SplitOut
+         * @description How a split export was cut, and into how many parts.
+         */
+        SplitOut: {
+            /**
+             * Deliver
+             * @enum {string}
+             */
+            deliver: "zip" | "parts";
+            /** Parts */
+            parts: number;
+            /** Rows */
+            rows?: number | null;
+            /** Bytes */
+            bytes?: number | null;
+        } & {
+            [key: string]: unknown;
         };
         /** TemplateOut */
         TemplateOut: {
@@ -2104,6 +2352,7 @@ export interface operations {
              *     - `document_missing`: a resume export with no such document and no default
              *     - `document_sections_missing`: the document lacks a section the template needs
              *     - `notify_email_unavailable`: email notification on a server without SMTP
+             *     - `split_too_small`: `options.split` parts below `EXPORTD_SPLIT_MIN_ROWS` or `EXPORTD_SPLIT_MIN_BYTES`
              */
             422: {
                 headers: {
@@ -2278,6 +2527,7 @@ export interface operations {
              *     - `document_missing`: a resume export with no such document and no default
              *     - `document_sections_missing`: the document lacks a section the template needs
              *     - `notify_email_unavailable`: email notification on a server without SMTP
+             *     - `split_too_small`: `options.split` parts below `EXPORTD_SPLIT_MIN_ROWS` or `EXPORTD_SPLIT_MIN_BYTES`
              */
             422: {
                 headers: {
@@ -4748,6 +4998,7 @@ export interface operations {
              *     - `date_range_invalid`: `date_from` is after `date_to`
              *     - `timezone_unknown`: `options.timezone` is no IANA zone this server knows
              *     - `locale_unknown`: `options.locale` is no locale this server knows
+             *     - `split_too_small`: `options.split` parts below `EXPORTD_SPLIT_MIN_ROWS` or `EXPORTD_SPLIT_MIN_BYTES`
              */
             422: {
                 headers: {
@@ -5303,6 +5554,554 @@ export interface operations {
             503: {
                 headers: {
                     "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    list_export_files: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                export_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FileList"];
+                };
+            };
+            /**
+             * @description Unauthorized
+             *
+             *     - `auth_required`: no token or API key was sent
+             *     - `token_malformed`: the token is not a JWT
+             *     - `token_header_invalid`: the token's header is not valid (`crit`, a `kid`…)
+             *     - `token_algorithm_not_allowed`: the token's `alg` is not allowed (`none`…)
+             *     - `token_algorithm_mismatch`: the token's `alg` is not its key's
+             *     - `token_signature_invalid`: the token's signature does not match
+             *     - `token_expired`: the token has expired
+             *     - `token_claim_missing`: the token lacks a required claim
+             *     - `token_claim_invalid`: a claim is not of its type or too long
+             *     - `token_subject_reserved`: the token's `sub` starts with `apikey:`
+             *     - `token_key_unknown`: no published key has the token's `kid`
+             *     - `token_invalid`: the token is not valid
+             *     - `api_key_invalid`: no such API key
+             *     - `api_key_revoked`: the API key was revoked
+             */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Forbidden
+             *
+             *     - `scope_missing`: the API key lacks the operation's scope
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not Found
+             *
+             *     - `export_not_found`: no such export (or not the caller's)
+             */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Conflict
+             *
+             *     - `export_not_ready`: the export has no file yet
+             */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Gone
+             *
+             *     - `export_expired`: the export's file is no longer kept
+             */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Unprocessable Entity
+             *
+             *     - `request_invalid`: the request does not match its schema; `errors` names fields
+             *     - `text_invalid`: a NUL character or a lone surrogate anywhere in the request
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Internal Server Error
+             *
+             *     - `internal_error`: a bug: the log has the details, under the request id
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Service Unavailable
+             *
+             *     - `jwks_unavailable`: the identity provider's keys cannot be fetched
+             *     - `database_unavailable`: the database is down, unreachable or locked
+             */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    download_export_file: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                export_id: string;
+                /** @description the file's name */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the file */
+            200: {
+                headers: {
+                    /** @description `attachment`, with RFC 6266 `filename*` */
+                    "Content-Disposition"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": string;
+                    "application/gzip": string;
+                    "application/json": unknown;
+                    "application/jsonl": string;
+                    "application/pdf": string;
+                    "application/vnd.apache.parquet": string;
+                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": string;
+                    "application/zip": string;
+                    "text/csv": string;
+                    "text/html": string;
+                };
+            };
+            /** @description the byte range asked for (`Range`) */
+            206: {
+                headers: {
+                    /** @description `bytes first-last/size` */
+                    "Content-Range"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": string;
+                    "application/gzip": string;
+                    "application/json": unknown;
+                    "application/jsonl": string;
+                    "application/pdf": string;
+                    "application/vnd.apache.parquet": string;
+                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": string;
+                    "application/zip": string;
+                    "text/csv": string;
+                    "text/html": string;
+                };
+            };
+            /** @description S3: a presigned URL to fetch the file from, valid a few minutes */
+            302: {
+                headers: {
+                    /** @description the presigned URL */
+                    Location?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /**
+             * @description Bad Request
+             *
+             *     - `range_invalid`: the `Range` header is not a byte range this server reads
+             */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Unauthorized
+             *
+             *     - `auth_required`: no token or API key was sent
+             *     - `token_malformed`: the token is not a JWT
+             *     - `token_header_invalid`: the token's header is not valid (`crit`, a `kid`…)
+             *     - `token_algorithm_not_allowed`: the token's `alg` is not allowed (`none`…)
+             *     - `token_algorithm_mismatch`: the token's `alg` is not its key's
+             *     - `token_signature_invalid`: the token's signature does not match
+             *     - `token_expired`: the token has expired
+             *     - `token_claim_missing`: the token lacks a required claim
+             *     - `token_claim_invalid`: a claim is not of its type or too long
+             *     - `token_subject_reserved`: the token's `sub` starts with `apikey:`
+             *     - `token_key_unknown`: no published key has the token's `kid`
+             *     - `token_invalid`: the token is not valid
+             *     - `api_key_invalid`: no such API key
+             *     - `api_key_revoked`: the API key was revoked
+             */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Forbidden
+             *
+             *     - `scope_missing`: the API key lacks the operation's scope
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not Found
+             *
+             *     - `export_not_found`: no such export (or not the caller's)
+             *     - `file_not_found`: the export has no file of that name (see its `files`)
+             */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Conflict
+             *
+             *     - `export_not_ready`: the export has no file yet
+             */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Gone
+             *
+             *     - `export_expired`: the export's file is no longer kept
+             */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Requested Range Not Satisfiable
+             *
+             *     - `range_not_satisfiable`: the `Range` starts past the file's end
+             */
+            416: {
+                headers: {
+                    "Content-Range": components["headers"]["Content-Range"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Unprocessable Entity
+             *
+             *     - `request_invalid`: the request does not match its schema; `errors` names fields
+             *     - `text_invalid`: a NUL character or a lone surrogate anywhere in the request
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Internal Server Error
+             *
+             *     - `internal_error`: a bug: the log has the details, under the request id
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Service Unavailable
+             *
+             *     - `jwks_unavailable`: the identity provider's keys cannot be fetched
+             *     - `database_unavailable`: the database is down, unreachable or locked
+             */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    create_file_download_link: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                export_id: string;
+                /** @description the file's name */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LinkOut"];
+                };
+            };
+            /**
+             * @description Unauthorized
+             *
+             *     - `auth_required`: no token or API key was sent
+             *     - `token_malformed`: the token is not a JWT
+             *     - `token_header_invalid`: the token's header is not valid (`crit`, a `kid`…)
+             *     - `token_algorithm_not_allowed`: the token's `alg` is not allowed (`none`…)
+             *     - `token_algorithm_mismatch`: the token's `alg` is not its key's
+             *     - `token_signature_invalid`: the token's signature does not match
+             *     - `token_expired`: the token has expired
+             *     - `token_claim_missing`: the token lacks a required claim
+             *     - `token_claim_invalid`: a claim is not of its type or too long
+             *     - `token_subject_reserved`: the token's `sub` starts with `apikey:`
+             *     - `token_key_unknown`: no published key has the token's `kid`
+             *     - `token_invalid`: the token is not valid
+             *     - `api_key_invalid`: no such API key
+             *     - `api_key_revoked`: the API key was revoked
+             */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Forbidden
+             *
+             *     - `scope_missing`: the API key lacks the operation's scope
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not Found
+             *
+             *     - `export_not_found`: no such export (or not the caller's)
+             *     - `file_not_found`: the export has no file of that name (see its `files`)
+             */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Conflict
+             *
+             *     - `export_not_ready`: the export has no file yet
+             */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Gone
+             *
+             *     - `export_expired`: the export's file is no longer kept
+             */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Unprocessable Entity
+             *
+             *     - `request_invalid`: the request does not match its schema; `errors` names fields
+             *     - `text_invalid`: a NUL character or a lone surrogate anywhere in the request
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Internal Server Error
+             *
+             *     - `internal_error`: a bug: the log has the details, under the request id
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Service Unavailable
+             *
+             *     - `jwks_unavailable`: the identity provider's keys cannot be fetched
+             *     - `database_unavailable`: the database is down, unreachable or locked
+             */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_manifest_keys: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ManifestKeys"];
+                };
+            };
+            /**
+             * @description Unprocessable Entity
+             *
+             *     - `text_invalid`: a NUL character or a lone surrogate anywhere in the request
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Internal Server Error
+             *
+             *     - `internal_error`: a bug: the log has the details, under the request id
+             */
+            500: {
+                headers: {
                     [name: string]: unknown;
                 };
                 content: {
