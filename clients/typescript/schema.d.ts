@@ -1710,8 +1710,11 @@ export interface components {
              * @description tabular formats: if the export fails after writing rows, keep a valid file of those rows (the export still fails; its result says partial)
              */
             keep_partial?: boolean | null;
-            /** @description CSV, JSON Lines, JSON, Parquet, XLSX (by rows): several files and a signed manifest.json, in one zip or each with its own link; see docs/formats.md */
-            split?: components["schemas"]["SplitIn"] | null;
+            /**
+             * Split
+             * @description CSV, JSON Lines, JSON, Parquet, XLSX (by rows): several files and a signed manifest.json, in one zip or each with its own link; see docs/formats.md
+             */
+            split?: (components["schemas"]["SplitRows"] | components["schemas"]["SplitBytes"]) | null;
         };
         /** Percentiles */
         Percentiles: {
@@ -1911,15 +1914,15 @@ export interface components {
             };
         };
         /**
-         * SplitIn
-         * @description One of `rows` and `bytes`: the export as several files and a signed manifest.
+         * SplitBytes
+         * @description Parts that end once they hold `bytes` bytes, as stored (not for xlsx).
          */
-        SplitIn: {
+        SplitBytes: {
             /**
-             * Rows
-             * @description rows per part (at least EXPORTD_SPLIT_MIN_ROWS)
+             * Bytes
+             * @description at least EXPORTD_SPLIT_MIN_BYTES
              */
-            rows?: number | null;
+            bytes: number;
             /**
              * Deliver
              * @description `zip`: one zip of the parts, manifest.json and manifest.json.sig; `parts`: each file stored and downloaded on its own (`GET …/files`)
@@ -1927,11 +1930,6 @@ export interface components {
              * @enum {string}
              */
             deliver: "zip" | "parts";
-            /**
-             * Bytes
-             * @description a part ends once it holds this many bytes, as stored (at least EXPORTD_SPLIT_MIN_BYTES; not for xlsx)
-             */
-            bytes?: number | null;
         };
         /**
          * SplitOut
@@ -1951,6 +1949,24 @@ export interface components {
             bytes?: number | null;
         } & {
             [key: string]: unknown;
+        };
+        /**
+         * SplitRows
+         * @description Parts of `rows` rows each (the last one fewer).
+         */
+        SplitRows: {
+            /**
+             * Rows
+             * @description rows per part (at least EXPORTD_SPLIT_MIN_ROWS)
+             */
+            rows: number;
+            /**
+             * Deliver
+             * @description `zip`: one zip of the parts, manifest.json and manifest.json.sig; `parts`: each file stored and downloaded on its own (`GET …/files`)
+             * @default zip
+             * @enum {string}
+             */
+            deliver: "zip" | "parts";
         };
         /** TemplateOut */
         TemplateOut: {

@@ -271,7 +271,7 @@ def test_what_cannot_be_split_is_refused_when_asked(
     assert answer.status_code == 422, answer.text
     problem = answer.json()
     assert problem["code"] == code
-    assert any(e["field"].removeprefix("body.") == field for e in problem["errors"]), problem
+    assert any(e["field"].removeprefix("body.").startswith(field) for e in problem["errors"])
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     StrictBool,
@@ -17,6 +16,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from exportd.api.numbers import COUNT_MAX, Count
 from exportd.api.split_schemas import SplitIn, SplitOut
 from exportd.exports.models import ColumnChoice, ExportRequest, ExportStatus, ExportView
 from exportd.formats.localized import parse_locale
@@ -315,22 +315,7 @@ class SourceOut(BaseModel):
     column_presets: dict[str, list[str]]
 
 
-# Byte and row counts: the largest integer every JSON client reads exactly (JavaScript's
-# Number.MAX_SAFE_INTEGER, 8 PiB); above it a bound stated in JSON is itself rounded, and
-# clients disagree with the server about it (the columns are BIGINT).
-COUNT_MAX = 2**53 - 1
 Format = Literal["csv", "jsonl", "json", "xlsx", "parquet", "pdf", "html"]
-
-
-def _a_json_number(value: Any) -> Any:
-    # A JSON false is not a byte count, nor "5" a number (pydantic's lax mode takes
-    # both); 5.0 is (JSON Schema's integers include it).
-    if isinstance(value, bool | str):
-        raise ValueError("Input should be a valid integer")
-    return value
-
-
-Count = Annotated[int, BeforeValidator(_a_json_number)]
 
 
 class Limits(BaseModel):

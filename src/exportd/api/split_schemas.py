@@ -3,37 +3,57 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
+
+from exportd.api.numbers import COUNT_MAX, Count
 
 
-class SplitIn(BaseModel):
-    """One of `rows` and `bytes`: the export as several files and a signed manifest."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    rows: StrictInt | None = Field(
-        default=None, ge=1, description="rows per part (at least EXPORTD_SPLIT_MIN_ROWS)"
-    )
-    deliver: Literal["zip", "parts"] = Field(
+def _deliver() -> Any:
+    return Field(
         default="zip",
         description="`zip`: one zip of the parts, manifest.json and manifest.json.sig; "
         "`parts`: each file stored and downloaded on its own (`GET …/files`)",
     )
-    # Last: a field named `bytes` would shadow the type for the annotations after it.
-    bytes: StrictInt | None = Field(
-        default=None,
-        ge=1,
-        description="a part ends once it holds this many bytes, as stored "
-        "(at least EXPORTD_SPLIT_MIN_BYTES; not for xlsx)",
-    )
 
-    @model_validator(mode="after")
-    def _one_limit(self) -> SplitIn:
-        if (self.rows is None) == (self.bytes is None):
-            raise ValueError("give one of rows and bytes")
-        return self
+
+class SplitRows(BaseModel):
+    """Parts of `rows` rows each (the last one fewer)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rows: Count = Field(
+        ge=1, le=COUNT_MAX, description="rows per part (at least EXPORTD_SPLIT_MIN_ROWS)"
+    )
+    deliver: Literal["zip", "parts"] = _deliver()
+
+
+class SplitBytes(BaseModel):
+    """Parts that end once they hold `bytes` bytes, as stored (not for xlsx)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    bytes: Count = Field(ge=1, le=COUNT_MAX, description="at least EXPORTD_SPLIT_MIN_BYTES")
+    deliver: Literal["zip", "parts"] = _deliver()
+
+
+def _limit(value: Any) -> str | None:
+    """Which of the two a split asks for: exactly one of `rows` and `bytes`."""
+    if isinstance(value, BaseModel):
+        value = value.model_dump()
+    named = {"rows", "bytes"} & set(value) if isinstance(value, dict) else set()
+    return named.pop() if len(named) == 1 else None
+
+
+# One of the two, in the schema too (a oneOf of closed objects), so a request with both
+# or neither is malformed to every client and fuzzer, not only to this server.
+SplitIn = Annotated[
+    Annotated[SplitRows, Tag("rows")] | Annotated[SplitBytes, Tag("bytes")],
+    Discriminator(
+        _limit, custom_error_type="split_invalid", custom_error_message="give one of rows and bytes"
+    ),
+]
 
 
 class SplitOut(BaseModel):
