@@ -17,7 +17,7 @@ from exportd.clock import ManualClock
 from exportd.exports.outputs import Layout, Signer, open_output
 from exportd.formats import OutputColumn, WriteOptions
 from exportd.manifest_keys import derived, key_set
-from exportd.storage import LocalStorage
+from exportd.storage import LocalStorage, Storage
 
 SECRET = "split-tests-secret-" + "s" * 32
 KEY = derived(SECRET)
@@ -76,9 +76,11 @@ def write_split(
     batch_rows: int = 5_000,
     max_parts: int = 1_000,
     fail_after: int | None = None,
+    storage: Storage | None = None,
 ) -> Written:
-    """The export's files under ``root``, as ``open_output`` stores them.  ``fail_after``:
-    raise after that many batches (inside the output: what a failed export leaves)."""
+    """The export's files under ``root`` (or in ``storage``), as ``open_output`` stores
+    them.  ``fail_after``: raise after that many batches (inside the output: what a
+    failed export leaves)."""
     export = SimpleNamespace(
         id=EXPORT_ID,
         source="trades",
@@ -96,7 +98,7 @@ def write_split(
         title="Trades",
         checkpoint=lambda: None,
     )
-    storage = LocalStorage(root)
+    storage = storage or LocalStorage(root)
     with open_output(storage, export, 1, WriteOptions.of(options), signer) as output:
         writer = output.writer(layout, lambda: rows)
         try:
