@@ -15,28 +15,15 @@ import pyarrow as pa
 
 from exportd.clock import ManualClock
 from exportd.exports.outputs import Layout, Signer, open_output
-from exportd.formats import OutputColumn, WriteOptions
+from exportd.formats import WriteOptions
 from exportd.manifest_keys import derived, key_set
 from exportd.storage import LocalStorage, Storage
+from tests.unit.test_formats import COLUMNS, SCHEMA
 
 SECRET = "split-tests-secret-" + "s" * 32
 KEY = derived(SECRET)
 CREATED = datetime(2026, 12, 2, 9, 15, 30, tzinfo=UTC)
 EXPORT_ID = "ab12cd34" * 4
-SCHEMA = pa.schema(
-    [
-        ("id", pa.int64()),
-        ("symbol", pa.string()),
-        ("pnl", pa.float64()),
-        ("opened_at", pa.timestamp("us", tz="UTC")),
-    ]
-)
-COLUMNS = [
-    OutputColumn("id", "id"),
-    OutputColumn("symbol", "Symbol"),
-    OutputColumn("pnl", "P&L"),
-    OutputColumn("opened_at", "Opened"),
-]
 
 
 def batches(rows: int, batch_rows: int = 5_000) -> Iterator[pa.RecordBatch]:

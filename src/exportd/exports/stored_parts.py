@@ -15,6 +15,7 @@ from typing import Any, BinaryIO
 import structlog
 
 from exportd.errors import StorageError
+from exportd.formats.sinks import CountingSink
 from exportd.storage import Storage
 
 log = structlog.get_logger("exportd.split")
@@ -24,34 +25,12 @@ class _Given(Exception):
     """Thrown into an open storage writer: the part is given up, not kept."""
 
 
-class _Counted:
-    """The storage writer, counting what goes through (the part's writer hashes it)."""
-
-    def __init__(self, sink: BinaryIO) -> None:
-        self.sink = sink
-        self.size = 0
-
-    def write(self, data: bytes) -> int:
-        self.size += len(data)
-        return self.sink.write(data)
-
-    def tell(self) -> int:
-        return self.size
-
-    def flush(self) -> None:
-        self.sink.flush()
-
-    @property
-    def closed(self) -> bool:
-        return False
-
-
 class StoredParts:
     def __init__(self, storage: Storage, key_of: Callable[[str], str]) -> None:
         self._storage = storage
         self._key_of = key_of
         self._open: ExitStack | None = None
-        self._sink: _Counted | None = None
+        self._sink: CountingSink | None = None
         self._name = ""
         # Every file stored so far: name, key, size (and sha256 of those added whole).
         self.files: list[dict[str, Any]] = []
@@ -59,7 +38,9 @@ class StoredParts:
     def begin(self, name: str) -> BinaryIO:
         self._open = ExitStack()
         self._name = name
-        self._sink = _Counted(self._open.enter_context(self._storage.writer(self._key_of(name))))
+        self._sink = CountingSink(
+            self._open.enter_context(self._storage.writer(self._key_of(name)))
+        )
         return self._sink  # type: ignore[return-value]
 
     def end(self) -> None:

@@ -6,16 +6,14 @@ import hashlib
 from typing import BinaryIO
 
 
-class HashingSink:
-    """Counts and hashes the bytes on their way to ``sink`` (no second read)."""
+class CountingSink:
+    """Counts the bytes on their way to ``sink``."""
 
     def __init__(self, sink: BinaryIO) -> None:
         self.sink = sink
         self.size = 0
-        self.digest = hashlib.sha256()
 
     def write(self, data: bytes) -> int:
-        self.digest.update(data)
         self.size += len(data)
         return self.sink.write(data)
 
@@ -28,3 +26,15 @@ class HashingSink:
     @property
     def closed(self) -> bool:
         return False
+
+
+class HashingSink(CountingSink):
+    """Counts and hashes the bytes on their way to ``sink`` (no second read)."""
+
+    def __init__(self, sink: BinaryIO) -> None:
+        super().__init__(sink)
+        self.digest = hashlib.sha256()
+
+    def write(self, data: bytes) -> int:
+        self.digest.update(data)
+        return super().write(data)
