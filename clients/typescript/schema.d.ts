@@ -467,7 +467,8 @@ export interface paths {
         put?: never;
         /**
          * Create Download Link
-         * @description A signed link that downloads the file once, until it expires.
+         * @description A signed link that downloads the file once, until it expires; for a split export
+         *     delivered as parts, one more for each of its files.
          *
          *     Needs the `exports:read` scope (a user's token holds every scope but `admin`).
          */
@@ -490,6 +491,95 @@ export interface paths {
          * @description No other credential than the link itself: signed, expiring, one-time.
          */
         get: operations["download_with_link"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/exports/{export_id}/files": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Export Files
+         * @description The export's files: a split export's parts, its manifest.json and the manifest's
+         *     signature (delivered as parts), else its one file; each with its own download.
+         *
+         *     Needs the `exports:read` scope (a user's token holds every scope but `admin`).
+         */
+        get: operations["list_export_files"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/exports/{export_id}/files/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Download Export File
+         * @description One of the export's files, by name (owner or admin).
+         *
+         *     Needs the `exports:read` scope (a user's token holds every scope but `admin`).
+         */
+        get: operations["download_export_file"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/exports/{export_id}/files/{name}/download-token": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Create File Download Link
+         * @description A signed link that downloads this one file once, until it expires (each part of a
+         *     split export has its own: spending one spends no other).
+         *
+         *     Needs the `exports:read` scope (a user's token holds every scope but `admin`).
+         */
+        post: operations["create_file_download_link"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/.well-known/exportd-manifest-keys": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Manifest Keys
+         * @description The Ed25519 public keys (a JWK set) that check split exports' `manifest.json.sig`;
+         *     `exportd verify --key` reads this document.
+         */
+        get: operations["get_manifest_keys"];
         put?: never;
         post?: never;
         delete?: never;
@@ -580,91 +670,6 @@ export interface paths {
          *     Needs the `exports:write` scope (a user's token holds every scope but `admin`).
          */
         post: operations["retry_delivery"];
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/v1/schedules": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /**
-         * List Schedules
-         * @description The caller's schedules, newest first.
-         *
-         *     Needs the `exports:read` scope (a user's token holds every scope but `admin`).
-         */
-        get: operations["list_schedules"];
-        put?: never;
-        /**
-         * Create Schedule
-         * @description A recurring export: `export` (the body of `POST /v1/exports`) made at each due time
-         *     of `cron` (in `timezone`) or `every`.
-         *
-         *     Needs the `exports:write` scope (a user's token holds every scope but `admin`).
-         */
-        post: operations["create_schedule"];
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/v1/schedules/{schedule_id}": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /**
-         * Get Schedule
-         * @description One schedule: its export, timing, status, next run and last run.
-         *
-         *     Needs the `exports:read` scope (a user's token holds every scope but `admin`).
-         */
-        get: operations["get_schedule"];
-        put?: never;
-        post?: never;
-        /**
-         * Delete Schedule
-         * @description Delete the schedule; the exports it made stay.
-         *
-         *     Needs the `exports:write` scope (a user's token holds every scope but `admin`).
-         */
-        delete: operations["delete_schedule"];
-        options?: never;
-        head?: never;
-        /**
-         * Update Schedule
-         * @description Change what is sent; `active: false` pauses, `active: true` resumes.
-         *
-         *     Needs the `exports:write` scope (a user's token holds every scope but `admin`).
-         */
-        patch: operations["update_schedule"];
-        trace?: never;
-    };
-    "/v1/schedules/{schedule_id}/run": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        /**
-         * Run Schedule
-         * @description Run it now (paused or not): the export it makes, as `POST /v1/exports` answers.
-         *
-         *     Needs the `exports:write` scope (a user's token holds every scope but `admin`).
-         */
-        post: operations["run_schedule"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1097,11 +1102,6 @@ export interface components {
             download_count: number;
             /** Last Downloaded At */
             last_downloaded_at: string | null;
-            /**
-             * Schedule Id
-             * @description the schedule that made it (`/v1/schedules/{id}`)
-             */
-            schedule_id?: string | null;
         };
         /** ExportPage */
         ExportPage: {
@@ -1165,6 +1165,18 @@ export interface components {
              * @description `options.compression`: the file is this compression of the format's file
              */
             compression?: ("gzip" | "zip") | null;
+            /** @description `options.split`: the parts made; with `parts` delivery the file here is the manifest and `links.files` lists every file */
+            split?: components["schemas"]["SplitOut"] | null;
+            /**
+             * Signing Key
+             * @description split exports: the `kid` of the key that signed the manifest
+             */
+            signing_key?: string | null;
+            /**
+             * Stored Bytes
+             * @description split into parts: bytes of every file stored (the quota's)
+             */
+            stored_bytes?: number | null;
         } & {
             [key: string]: unknown;
         };
@@ -1172,7 +1184,58 @@ export interface components {
          * ExportStatus
          * @enum {string}
          */
-        ExportStatus: "queued" | "running" | "completed" | "failed" | "cancelled" | "expired" | "skipped";
+        ExportStatus: "queued" | "running" | "completed" | "failed" | "cancelled" | "expired";
+        /** FileLinkOut */
+        FileLinkOut: {
+            /** Name */
+            name: string;
+            /**
+             * Url
+             * @description one-time: a GET downloads this file once
+             */
+            url: string;
+            /**
+             * Expires At
+             * Format: date-time
+             */
+            expires_at: string;
+        };
+        /** FileList */
+        FileList: {
+            /** Files */
+            files: components["schemas"]["FileOut"][];
+        };
+        /** FileOut */
+        FileOut: {
+            /** Name */
+            name: string;
+            /**
+             * Role
+             * @description `file`: an export of one file; else a split's part, its manifest, or the manifest's Ed25519 signature
+             * @enum {string}
+             */
+            role: "file" | "part" | "manifest" | "signature";
+            /**
+             * Size
+             * @description bytes
+             */
+            size: number;
+            /**
+             * Sha256
+             * @description hex digest of the file's bytes
+             */
+            sha256: string | null;
+            /**
+             * Rows
+             * @description rows in a part (or in the one file)
+             */
+            rows?: number | null;
+            /**
+             * Download
+             * @description the owner's download of this file
+             */
+            download: string;
+        };
         /** Health */
         Health: {
             /**
@@ -1517,18 +1580,6 @@ export interface components {
             formats_allowed: ("csv" | "jsonl" | "json" | "xlsx" | "parquet" | "pdf" | "html")[];
             /** Watermark */
             watermark: boolean;
-            /**
-             * Max Schedules
-             * @description schedules an owner keeps
-             * @default 5
-             */
-            max_schedules: number;
-            /**
-             * Min Schedule Interval S
-             * @description least time between two runs of a schedule
-             * @default 3600
-             */
-            min_schedule_interval_s: number;
         };
         /** Link */
         Link: {
@@ -1546,6 +1597,11 @@ export interface components {
              * Format: date-time
              */
             expires_at: string;
+            /**
+             * Files
+             * @description a split export delivered as parts: a one-time link for each of its files (parts, manifest, signature); `url` downloads the manifest
+             */
+            files?: components["schemas"]["FileLinkOut"][] | null;
         };
         /** Links */
         Links: {
@@ -1555,6 +1611,52 @@ export interface components {
             events: string;
             /** Download */
             download: string | null;
+            /**
+             * Files
+             * @description the export's files, each with its own download (a split's)
+             */
+            files?: string | null;
+        };
+        /**
+         * ManifestKey
+         * @description An Ed25519 public key as a JWK (RFC 8037).
+         */
+        ManifestKey: {
+            /**
+             * Kty
+             * @constant
+             */
+            kty: "OKP";
+            /**
+             * Crv
+             * @constant
+             */
+            crv: "Ed25519";
+            /**
+             * X
+             * @description the public key, base64url
+             */
+            x: string;
+            /**
+             * Kid
+             * @description RFC 7638 thumbprint; a manifest's `signing_key`
+             */
+            kid: string;
+            /**
+             * Use
+             * @constant
+             */
+            use: "sig";
+            /**
+             * Alg
+             * @constant
+             */
+            alg: "EdDSA";
+        };
+        /** ManifestKeys */
+        ManifestKeys: {
+            /** Keys */
+            keys: components["schemas"]["ManifestKey"][];
         };
         /** NotifyIn */
         NotifyIn: {
@@ -1608,6 +1710,11 @@ export interface components {
              * @description tabular formats: if the export fails after writing rows, keep a valid file of those rows (the export still fails; its result says partial)
              */
             keep_partial?: boolean | null;
+            /**
+             * Split
+             * @description CSV, JSON Lines, JSON, Parquet, XLSX (by rows): several files and a signed manifest.json, in one zip or each with its own link; see docs/formats.md
+             */
+            split?: (components["schemas"]["SplitRows"] | components["schemas"]["SplitBytes"]) | null;
         };
         /** Percentiles */
         Percentiles: {
@@ -1660,18 +1767,6 @@ export interface components {
             formats_allowed: ("csv" | "jsonl" | "json" | "xlsx" | "parquet" | "pdf" | "html")[];
             /** Watermark */
             watermark: boolean;
-            /**
-             * Max Schedules
-             * @description schedules an owner keeps
-             * @default 5
-             */
-            max_schedules: number;
-            /**
-             * Min Schedule Interval S
-             * @description least time between two runs of a schedule
-             * @default 3600
-             */
-            min_schedule_interval_s: number;
             /** Name */
             name: string;
         };
@@ -1739,163 +1834,6 @@ export interface components {
             skills?: string[];
             /** Sections */
             sections?: components["schemas"]["CustomSection"][];
-        };
-        /** RunError */
-        RunError: {
-            /** Code */
-            code: string;
-            /** Message */
-            message: string;
-        };
-        /** ScheduleCreate */
-        ScheduleCreate: {
-            /** @description the body of `POST /v1/exports`, made at each run */
-            export: components["schemas"]["ExportCreate"];
-            /**
-             * Cron
-             * @description five cron fields (minute hour day month weekday) read on the wall clock of `timezone`: `0 6 * * 1` is Mondays at 06:00. Give `cron` or `every`, not both
-             * @example 0 6 * * 1
-             */
-            cron?: string | null;
-            /**
-             * Every
-             * @description a fixed interval of elapsed time from the schedule's creation: a number and s, m, h, d or w (`1h`, `1d`, `7d`). Give `cron` or `every`, not both
-             * @example 1d
-             */
-            every?: string | null;
-            /**
-             * Timezone
-             * @description an IANA time zone for `cron` (DST rules: docs/schedules.md)
-             * @default UTC
-             */
-            timezone: string;
-            /**
-             * Skip If Empty
-             * @description a run whose source has no rows ends `skipped`: no file, no notification
-             * @default false
-             */
-            skip_if_empty: boolean;
-            /**
-             * Active
-             * @description false: created paused
-             * @default true
-             */
-            active: boolean;
-            /** Name */
-            name?: string | null;
-        };
-        /** ScheduleLinks */
-        ScheduleLinks: {
-            /** Self */
-            self: string;
-            /**
-             * Runs
-             * @description its exports: `GET /v1/exports?schedule_id=…`
-             */
-            runs: string;
-            /**
-             * Run
-             * @description `POST` here to run it now
-             */
-            run: string;
-        };
-        /** ScheduleList */
-        ScheduleList: {
-            /** Items */
-            items: components["schemas"]["ScheduleOut"][];
-        };
-        /** ScheduleOut */
-        ScheduleOut: {
-            /** Id */
-            id: string;
-            /** Name */
-            name: string | null;
-            /**
-             * Export
-             * @description the export each run asks for, as sent
-             */
-            export: {
-                [key: string]: unknown;
-            };
-            /** Cron */
-            cron: string | null;
-            /** Every */
-            every: string | null;
-            /** Timezone */
-            timezone: string;
-            /** Skip If Empty */
-            skip_if_empty: boolean;
-            /** Active */
-            active: boolean;
-            /**
-             * Status
-             * @enum {string}
-             */
-            status: "active" | "paused";
-            /**
-             * Paused Reason
-             * @description `owner`: paused by `active: false`; `failures`: paused itself after `EXPORTD_SCHEDULE_MAX_FAILURES` failed runs in a row
-             */
-            paused_reason: ("owner" | "failures") | null;
-            /** Paused At */
-            paused_at: string | null;
-            /** Consecutive Failures */
-            consecutive_failures: number;
-            /** @description the last failed or refused run's error */
-            last_error: components["schemas"]["RunError"] | null;
-            /**
-             * Next Run At
-             * @description when it runs next (null while paused)
-             */
-            next_run_at: string | null;
-            /** Last Due At */
-            last_due_at: string | null;
-            /** Last Run At */
-            last_run_at: string | null;
-            /** Last Export Id */
-            last_export_id: string | null;
-            links: components["schemas"]["ScheduleLinks"];
-            /**
-             * Created At
-             * Format: date-time
-             */
-            created_at: string;
-            /**
-             * Updated At
-             * Format: date-time
-             */
-            updated_at: string;
-        };
-        /**
-         * ScheduleUpdate
-         * @description Only what is sent changes. Sending `cron` or `every` replaces the timing; `active:
-         *     false` pauses, `active: true` resumes (from now, with the failure count reset).
-         */
-        ScheduleUpdate: {
-            export?: components["schemas"]["ExportCreate"] | null;
-            /**
-             * Cron
-             * @description five cron fields (minute hour day month weekday) read on the wall clock of `timezone`: `0 6 * * 1` is Mondays at 06:00. Give `cron` or `every`, not both
-             * @example 0 6 * * 1
-             */
-            cron?: string | null;
-            /**
-             * Every
-             * @description a fixed interval of elapsed time from the schedule's creation: a number and s, m, h, d or w (`1h`, `1d`, `7d`). Give `cron` or `every`, not both
-             * @example 1d
-             */
-            every?: string | null;
-            /**
-             * Timezone
-             * @description an IANA time zone for `cron` (DST rules: docs/schedules.md)
-             */
-            timezone?: string | null;
-            /** Skip If Empty */
-            skip_if_empty?: boolean | null;
-            /** Active */
-            active?: boolean | null;
-            /** Name */
-            name?: string | null;
         };
         /** SourceColumn */
         SourceColumn: {
@@ -1974,6 +1912,61 @@ export interface components {
             column_presets: {
                 [key: string]: string[];
             };
+        };
+        /**
+         * SplitBytes
+         * @description Parts that end once they hold `bytes` bytes, as stored (not for xlsx).
+         */
+        SplitBytes: {
+            /**
+             * Bytes
+             * @description at least EXPORTD_SPLIT_MIN_BYTES
+             */
+            bytes: number;
+            /**
+             * Deliver
+             * @description `zip`: one zip of the parts, manifest.json and manifest.json.sig; `parts`: each file stored and downloaded on its own (`GET …/files`)
+             * @default zip
+             * @enum {string}
+             */
+            deliver: "zip" | "parts";
+        };
+        /**
+         * SplitOut
+         * @description How a split export was cut, and into how many parts.
+         */
+        SplitOut: {
+            /**
+             * Deliver
+             * @enum {string}
+             */
+            deliver: "zip" | "parts";
+            /** Parts */
+            parts: number;
+            /** Rows */
+            rows?: number | null;
+            /** Bytes */
+            bytes?: number | null;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * SplitRows
+         * @description Parts of `rows` rows each (the last one fewer).
+         */
+        SplitRows: {
+            /**
+             * Rows
+             * @description rows per part (at least EXPORTD_SPLIT_MIN_ROWS)
+             */
+            rows: number;
+            /**
+             * Deliver
+             * @description `zip`: one zip of the parts, manifest.json and manifest.json.sig; `parts`: each file stored and downloaded on its own (`GET …/files`)
+             * @default zip
+             * @enum {string}
+             */
+            deliver: "zip" | "parts";
         };
         /** TemplateOut */
         TemplateOut: {
@@ -2138,8 +2131,6 @@ export interface operations {
                 created_to?: string | null;
                 /** @description ids starting with these lowercase hex digits (a short id) */
                 id_prefix?: string | null;
-                /** @description the runs of this schedule */
-                schedule_id?: string | null;
                 limit?: number;
                 cursor?: string | null;
                 stats?: boolean;
@@ -2372,11 +2363,12 @@ export interface operations {
              *     - `webhook_address_refused`: the webhook URL names a private address
              *     - `too_many_sections`: more sections than `EXPORTD_MAX_DOCUMENT_SECTIONS`
              *     - `date_range_invalid`: `date_from` is after `date_to`
-             *     - `timezone_unknown`: `options.timezone`, or a schedule's `timezone`, is no IANA zone this server knows
+             *     - `timezone_unknown`: `options.timezone` is no IANA zone this server knows
              *     - `locale_unknown`: `options.locale` is no locale this server knows
              *     - `document_missing`: a resume export with no such document and no default
              *     - `document_sections_missing`: the document lacks a section the template needs
              *     - `notify_email_unavailable`: email notification on a server without SMTP
+             *     - `split_too_small`: `options.split` parts below `EXPORTD_SPLIT_MIN_ROWS` or `EXPORTD_SPLIT_MIN_BYTES`
              */
             422: {
                 headers: {
@@ -2546,11 +2538,12 @@ export interface operations {
              *     - `batch_empty`: a batch of no exports
              *     - `too_many_sections`: more sections than `EXPORTD_MAX_DOCUMENT_SECTIONS`
              *     - `date_range_invalid`: `date_from` is after `date_to`
-             *     - `timezone_unknown`: `options.timezone`, or a schedule's `timezone`, is no IANA zone this server knows
+             *     - `timezone_unknown`: `options.timezone` is no IANA zone this server knows
              *     - `locale_unknown`: `options.locale` is no locale this server knows
              *     - `document_missing`: a resume export with no such document and no default
              *     - `document_sections_missing`: the document lacks a section the template needs
              *     - `notify_email_unavailable`: email notification on a server without SMTP
+             *     - `split_too_small`: `options.split` parts below `EXPORTD_SPLIT_MIN_ROWS` or `EXPORTD_SPLIT_MIN_BYTES`
              */
             422: {
                 headers: {
@@ -5019,8 +5012,9 @@ export interface operations {
              *     - `webhook_url_invalid`: the webhook URL is not http(s)://host/…
              *     - `webhook_address_refused`: the webhook URL names a private address
              *     - `date_range_invalid`: `date_from` is after `date_to`
-             *     - `timezone_unknown`: `options.timezone`, or a schedule's `timezone`, is no IANA zone this server knows
+             *     - `timezone_unknown`: `options.timezone` is no IANA zone this server knows
              *     - `locale_unknown`: `options.locale` is no locale this server knows
+             *     - `split_too_small`: `options.split` parts below `EXPORTD_SPLIT_MIN_ROWS` or `EXPORTD_SPLIT_MIN_BYTES`
              */
             422: {
                 headers: {
@@ -5584,6 +5578,554 @@ export interface operations {
             };
         };
     };
+    list_export_files: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                export_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FileList"];
+                };
+            };
+            /**
+             * @description Unauthorized
+             *
+             *     - `auth_required`: no token or API key was sent
+             *     - `token_malformed`: the token is not a JWT
+             *     - `token_header_invalid`: the token's header is not valid (`crit`, a `kid`…)
+             *     - `token_algorithm_not_allowed`: the token's `alg` is not allowed (`none`…)
+             *     - `token_algorithm_mismatch`: the token's `alg` is not its key's
+             *     - `token_signature_invalid`: the token's signature does not match
+             *     - `token_expired`: the token has expired
+             *     - `token_claim_missing`: the token lacks a required claim
+             *     - `token_claim_invalid`: a claim is not of its type or too long
+             *     - `token_subject_reserved`: the token's `sub` starts with `apikey:`
+             *     - `token_key_unknown`: no published key has the token's `kid`
+             *     - `token_invalid`: the token is not valid
+             *     - `api_key_invalid`: no such API key
+             *     - `api_key_revoked`: the API key was revoked
+             */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Forbidden
+             *
+             *     - `scope_missing`: the API key lacks the operation's scope
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not Found
+             *
+             *     - `export_not_found`: no such export (or not the caller's)
+             */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Conflict
+             *
+             *     - `export_not_ready`: the export has no file yet
+             */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Gone
+             *
+             *     - `export_expired`: the export's file is no longer kept
+             */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Unprocessable Entity
+             *
+             *     - `request_invalid`: the request does not match its schema; `errors` names fields
+             *     - `text_invalid`: a NUL character or a lone surrogate anywhere in the request
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Internal Server Error
+             *
+             *     - `internal_error`: a bug: the log has the details, under the request id
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Service Unavailable
+             *
+             *     - `jwks_unavailable`: the identity provider's keys cannot be fetched
+             *     - `database_unavailable`: the database is down, unreachable or locked
+             */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    download_export_file: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                export_id: string;
+                /** @description the file's name */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the file */
+            200: {
+                headers: {
+                    /** @description `attachment`, with RFC 6266 `filename*` */
+                    "Content-Disposition"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": string;
+                    "application/gzip": string;
+                    "application/json": unknown;
+                    "application/jsonl": string;
+                    "application/pdf": string;
+                    "application/vnd.apache.parquet": string;
+                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": string;
+                    "application/zip": string;
+                    "text/csv": string;
+                    "text/html": string;
+                };
+            };
+            /** @description the byte range asked for (`Range`) */
+            206: {
+                headers: {
+                    /** @description `bytes first-last/size` */
+                    "Content-Range"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": string;
+                    "application/gzip": string;
+                    "application/json": unknown;
+                    "application/jsonl": string;
+                    "application/pdf": string;
+                    "application/vnd.apache.parquet": string;
+                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": string;
+                    "application/zip": string;
+                    "text/csv": string;
+                    "text/html": string;
+                };
+            };
+            /** @description S3: a presigned URL to fetch the file from, valid a few minutes */
+            302: {
+                headers: {
+                    /** @description the presigned URL */
+                    Location?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /**
+             * @description Bad Request
+             *
+             *     - `range_invalid`: the `Range` header is not a byte range this server reads
+             */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Unauthorized
+             *
+             *     - `auth_required`: no token or API key was sent
+             *     - `token_malformed`: the token is not a JWT
+             *     - `token_header_invalid`: the token's header is not valid (`crit`, a `kid`…)
+             *     - `token_algorithm_not_allowed`: the token's `alg` is not allowed (`none`…)
+             *     - `token_algorithm_mismatch`: the token's `alg` is not its key's
+             *     - `token_signature_invalid`: the token's signature does not match
+             *     - `token_expired`: the token has expired
+             *     - `token_claim_missing`: the token lacks a required claim
+             *     - `token_claim_invalid`: a claim is not of its type or too long
+             *     - `token_subject_reserved`: the token's `sub` starts with `apikey:`
+             *     - `token_key_unknown`: no published key has the token's `kid`
+             *     - `token_invalid`: the token is not valid
+             *     - `api_key_invalid`: no such API key
+             *     - `api_key_revoked`: the API key was revoked
+             */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Forbidden
+             *
+             *     - `scope_missing`: the API key lacks the operation's scope
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not Found
+             *
+             *     - `export_not_found`: no such export (or not the caller's)
+             *     - `file_not_found`: the export has no file of that name (see its `files`)
+             */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Conflict
+             *
+             *     - `export_not_ready`: the export has no file yet
+             */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Gone
+             *
+             *     - `export_expired`: the export's file is no longer kept
+             */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Requested Range Not Satisfiable
+             *
+             *     - `range_not_satisfiable`: the `Range` starts past the file's end
+             */
+            416: {
+                headers: {
+                    "Content-Range": components["headers"]["Content-Range"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Unprocessable Entity
+             *
+             *     - `request_invalid`: the request does not match its schema; `errors` names fields
+             *     - `text_invalid`: a NUL character or a lone surrogate anywhere in the request
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Internal Server Error
+             *
+             *     - `internal_error`: a bug: the log has the details, under the request id
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Service Unavailable
+             *
+             *     - `jwks_unavailable`: the identity provider's keys cannot be fetched
+             *     - `database_unavailable`: the database is down, unreachable or locked
+             */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    create_file_download_link: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                export_id: string;
+                /** @description the file's name */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LinkOut"];
+                };
+            };
+            /**
+             * @description Unauthorized
+             *
+             *     - `auth_required`: no token or API key was sent
+             *     - `token_malformed`: the token is not a JWT
+             *     - `token_header_invalid`: the token's header is not valid (`crit`, a `kid`…)
+             *     - `token_algorithm_not_allowed`: the token's `alg` is not allowed (`none`…)
+             *     - `token_algorithm_mismatch`: the token's `alg` is not its key's
+             *     - `token_signature_invalid`: the token's signature does not match
+             *     - `token_expired`: the token has expired
+             *     - `token_claim_missing`: the token lacks a required claim
+             *     - `token_claim_invalid`: a claim is not of its type or too long
+             *     - `token_subject_reserved`: the token's `sub` starts with `apikey:`
+             *     - `token_key_unknown`: no published key has the token's `kid`
+             *     - `token_invalid`: the token is not valid
+             *     - `api_key_invalid`: no such API key
+             *     - `api_key_revoked`: the API key was revoked
+             */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Forbidden
+             *
+             *     - `scope_missing`: the API key lacks the operation's scope
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not Found
+             *
+             *     - `export_not_found`: no such export (or not the caller's)
+             *     - `file_not_found`: the export has no file of that name (see its `files`)
+             */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Conflict
+             *
+             *     - `export_not_ready`: the export has no file yet
+             */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Gone
+             *
+             *     - `export_expired`: the export's file is no longer kept
+             */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Unprocessable Entity
+             *
+             *     - `request_invalid`: the request does not match its schema; `errors` names fields
+             *     - `text_invalid`: a NUL character or a lone surrogate anywhere in the request
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Internal Server Error
+             *
+             *     - `internal_error`: a bug: the log has the details, under the request id
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Service Unavailable
+             *
+             *     - `jwks_unavailable`: the identity provider's keys cannot be fetched
+             *     - `database_unavailable`: the database is down, unreachable or locked
+             */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_manifest_keys: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ManifestKeys"];
+                };
+            };
+            /**
+             * @description Unprocessable Entity
+             *
+             *     - `text_invalid`: a NUL character or a lone surrogate anywhere in the request
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Internal Server Error
+             *
+             *     - `internal_error`: a bug: the log has the details, under the request id
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     stream_export_events: {
         parameters: {
             query?: never;
@@ -6061,830 +6603,6 @@ export interface operations {
             /**
              * @description Service Unavailable
              *
-             *     - `jwks_unavailable`: the identity provider's keys cannot be fetched
-             *     - `database_unavailable`: the database is down, unreachable or locked
-             */
-            503: {
-                headers: {
-                    "Retry-After": components["headers"]["Retry-After"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-        };
-    };
-    list_schedules: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description Successful Response */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ScheduleList"];
-                };
-            };
-            /**
-             * @description Unauthorized
-             *
-             *     - `auth_required`: no token or API key was sent
-             *     - `token_malformed`: the token is not a JWT
-             *     - `token_header_invalid`: the token's header is not valid (`crit`, a `kid`…)
-             *     - `token_algorithm_not_allowed`: the token's `alg` is not allowed (`none`…)
-             *     - `token_algorithm_mismatch`: the token's `alg` is not its key's
-             *     - `token_signature_invalid`: the token's signature does not match
-             *     - `token_expired`: the token has expired
-             *     - `token_claim_missing`: the token lacks a required claim
-             *     - `token_claim_invalid`: a claim is not of its type or too long
-             *     - `token_subject_reserved`: the token's `sub` starts with `apikey:`
-             *     - `token_key_unknown`: no published key has the token's `kid`
-             *     - `token_invalid`: the token is not valid
-             *     - `api_key_invalid`: no such API key
-             *     - `api_key_revoked`: the API key was revoked
-             */
-            401: {
-                headers: {
-                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /**
-             * @description Forbidden
-             *
-             *     - `scope_missing`: the API key lacks the operation's scope
-             */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /**
-             * @description Unprocessable Entity
-             *
-             *     - `text_invalid`: a NUL character or a lone surrogate anywhere in the request
-             */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /**
-             * @description Internal Server Error
-             *
-             *     - `internal_error`: a bug: the log has the details, under the request id
-             */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /**
-             * @description Service Unavailable
-             *
-             *     - `jwks_unavailable`: the identity provider's keys cannot be fetched
-             *     - `database_unavailable`: the database is down, unreachable or locked
-             */
-            503: {
-                headers: {
-                    "Retry-After": components["headers"]["Retry-After"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-        };
-    };
-    create_schedule: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                "application/json": components["schemas"]["ScheduleCreate"];
-            };
-        };
-        responses: {
-            /** @description Successful Response */
-            201: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ScheduleOut"];
-                };
-            };
-            /**
-             * @description Unauthorized
-             *
-             *     - `auth_required`: no token or API key was sent
-             *     - `token_malformed`: the token is not a JWT
-             *     - `token_header_invalid`: the token's header is not valid (`crit`, a `kid`…)
-             *     - `token_algorithm_not_allowed`: the token's `alg` is not allowed (`none`…)
-             *     - `token_algorithm_mismatch`: the token's `alg` is not its key's
-             *     - `token_signature_invalid`: the token's signature does not match
-             *     - `token_expired`: the token has expired
-             *     - `token_claim_missing`: the token lacks a required claim
-             *     - `token_claim_invalid`: a claim is not of its type or too long
-             *     - `token_subject_reserved`: the token's `sub` starts with `apikey:`
-             *     - `token_key_unknown`: no published key has the token's `kid`
-             *     - `token_invalid`: the token is not valid
-             *     - `api_key_invalid`: no such API key
-             *     - `api_key_revoked`: the API key was revoked
-             */
-            401: {
-                headers: {
-                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /**
-             * @description Forbidden
-             *
-             *     - `scope_missing`: the API key lacks the operation's scope
-             *     - `plan_unknown`: the caller's plan is not configured here
-             *     - `format_not_in_plan`: the caller's plan does not allow the format
-             */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /**
-             * @description Request Entity Too Large
-             *
-             *     - `body_too_large`: the body is larger than `EXPORTD_MAX_REQUEST_BYTES`
-             */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /**
-             * @description Unsupported Media Type
-             *
-             *     - `content_type_unsupported`: the body is not `application/json`
-             */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /**
-             * @description Unprocessable Entity
-             *
-             *     - `request_invalid`: the request does not match its schema; `errors` names fields
-             *     - `json_invalid`: the body is not JSON; the detail says the line and column
-             *     - `text_invalid`: a NUL character or a lone surrogate anywhere in the request
-             *     - `source_unknown`: no source of that name (for the caller)
-             *     - `format_not_supported`: the source does not export as that format
-             *     - `params_invalid`: `params` do not match the source's params schema
-             *     - `column_unknown`: a column the source does not have
-             *     - `column_repeated`: a column named twice
-             *     - `column_preset_unknown`: no column preset of that name
-             *     - `template_unknown`: no template of that name
-             *     - `template_not_applicable`: a template for a source of rows
-             *     - `option_not_applicable`: an option the format does not take
-             *     - `pdf_standard_unsupported`: `options.pdf_standard` is a standard the template's PDF engine cannot make
-             *     - `notify_email_not_allowed`: an email other than the token's own (admins may)
-             *     - `webhook_url_invalid`: the webhook URL is not http(s)://host/…
-             *     - `webhook_address_refused`: the webhook URL names a private address
-             *     - `too_many_sections`: more sections than `EXPORTD_MAX_DOCUMENT_SECTIONS`
-             *     - `date_range_invalid`: `date_from` is after `date_to`
-             *     - `timezone_unknown`: `options.timezone`, or a schedule's `timezone`, is no IANA zone this server knows
-             *     - `locale_unknown`: `options.locale` is no locale this server knows
-             *     - `document_missing`: a resume export with no such document and no default
-             *     - `document_sections_missing`: the document lacks a section the template needs
-             *     - `notify_email_unavailable`: email notification on a server without SMTP
-             *     - `schedule_timing_invalid`: a schedule names both `cron` and `every`, or neither
-             *     - `cron_invalid`: `cron` is not five cron fields, or never fires
-             *     - `every_invalid`: `every` is not a number and a unit (`30m`, `1h`, `7d`)
-             *     - `schedule_interval_too_short`: the schedule runs more often than the plan (or `EXPORTD_SCHEDULE_MIN_INTERVAL_S`) allows
-             *     - `schedule_limit_reached`: the plan's schedules are all taken
-             *     - `skip_if_empty_not_applicable`: `skip_if_empty` on a document source
-             */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /**
-             * @description Internal Server Error
-             *
-             *     - `internal_error`: a bug: the log has the details, under the request id
-             */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /**
-             * @description Service Unavailable
-             *
-             *     - `exports_disabled`: `EXPORTD_ENABLE_EXPORTS=false`: reads keep working
-             *     - `jwks_unavailable`: the identity provider's keys cannot be fetched
-             *     - `database_unavailable`: the database is down, unreachable or locked
-             */
-            503: {
-                headers: {
-                    "Retry-After": components["headers"]["Retry-After"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-        };
-    };
-    get_schedule: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                schedule_id: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description Successful Response */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ScheduleOut"];
-                };
-            };
-            /**
-             * @description Unauthorized
-             *
-             *     - `auth_required`: no token or API key was sent
-             *     - `token_malformed`: the token is not a JWT
-             *     - `token_header_invalid`: the token's header is not valid (`crit`, a `kid`…)
-             *     - `token_algorithm_not_allowed`: the token's `alg` is not allowed (`none`…)
-             *     - `token_algorithm_mismatch`: the token's `alg` is not its key's
-             *     - `token_signature_invalid`: the token's signature does not match
-             *     - `token_expired`: the token has expired
-             *     - `token_claim_missing`: the token lacks a required claim
-             *     - `token_claim_invalid`: a claim is not of its type or too long
-             *     - `token_subject_reserved`: the token's `sub` starts with `apikey:`
-             *     - `token_key_unknown`: no published key has the token's `kid`
-             *     - `token_invalid`: the token is not valid
-             *     - `api_key_invalid`: no such API key
-             *     - `api_key_revoked`: the API key was revoked
-             */
-            401: {
-                headers: {
-                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /**
-             * @description Forbidden
-             *
-             *     - `scope_missing`: the API key lacks the operation's scope
-             */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /**
-             * @description Not Found
-             *
-             *     - `schedule_not_found`: no such schedule (or not the caller's)
-             */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /**
-             * @description Unprocessable Entity
-             *
-             *     - `text_invalid`: a NUL character or a lone surrogate anywhere in the request
-             */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /**
-             * @description Internal Server Error
-             *
-             *     - `internal_error`: a bug: the log has the details, under the request id
-             */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /**
-             * @description Service Unavailable
-             *
-             *     - `jwks_unavailable`: the identity provider's keys cannot be fetched
-             *     - `database_unavailable`: the database is down, unreachable or locked
-             */
-            503: {
-                headers: {
-                    "Retry-After": components["headers"]["Retry-After"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-        };
-    };
-    delete_schedule: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                schedule_id: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description Successful Response */
-            204: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /**
-             * @description Unauthorized
-             *
-             *     - `auth_required`: no token or API key was sent
-             *     - `token_malformed`: the token is not a JWT
-             *     - `token_header_invalid`: the token's header is not valid (`crit`, a `kid`…)
-             *     - `token_algorithm_not_allowed`: the token's `alg` is not allowed (`none`…)
-             *     - `token_algorithm_mismatch`: the token's `alg` is not its key's
-             *     - `token_signature_invalid`: the token's signature does not match
-             *     - `token_expired`: the token has expired
-             *     - `token_claim_missing`: the token lacks a required claim
-             *     - `token_claim_invalid`: a claim is not of its type or too long
-             *     - `token_subject_reserved`: the token's `sub` starts with `apikey:`
-             *     - `token_key_unknown`: no published key has the token's `kid`
-             *     - `token_invalid`: the token is not valid
-             *     - `api_key_invalid`: no such API key
-             *     - `api_key_revoked`: the API key was revoked
-             */
-            401: {
-                headers: {
-                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /**
-             * @description Forbidden
-             *
-             *     - `scope_missing`: the API key lacks the operation's scope
-             */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /**
-             * @description Not Found
-             *
-             *     - `schedule_not_found`: no such schedule (or not the caller's)
-             */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /**
-             * @description Unprocessable Entity
-             *
-             *     - `text_invalid`: a NUL character or a lone surrogate anywhere in the request
-             */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /**
-             * @description Internal Server Error
-             *
-             *     - `internal_error`: a bug: the log has the details, under the request id
-             */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /**
-             * @description Service Unavailable
-             *
-             *     - `jwks_unavailable`: the identity provider's keys cannot be fetched
-             *     - `database_unavailable`: the database is down, unreachable or locked
-             */
-            503: {
-                headers: {
-                    "Retry-After": components["headers"]["Retry-After"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-        };
-    };
-    update_schedule: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                schedule_id: string;
-            };
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                "application/json": components["schemas"]["ScheduleUpdate"];
-            };
-        };
-        responses: {
-            /** @description Successful Response */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ScheduleOut"];
-                };
-            };
-            /**
-             * @description Unauthorized
-             *
-             *     - `auth_required`: no token or API key was sent
-             *     - `token_malformed`: the token is not a JWT
-             *     - `token_header_invalid`: the token's header is not valid (`crit`, a `kid`…)
-             *     - `token_algorithm_not_allowed`: the token's `alg` is not allowed (`none`…)
-             *     - `token_algorithm_mismatch`: the token's `alg` is not its key's
-             *     - `token_signature_invalid`: the token's signature does not match
-             *     - `token_expired`: the token has expired
-             *     - `token_claim_missing`: the token lacks a required claim
-             *     - `token_claim_invalid`: a claim is not of its type or too long
-             *     - `token_subject_reserved`: the token's `sub` starts with `apikey:`
-             *     - `token_key_unknown`: no published key has the token's `kid`
-             *     - `token_invalid`: the token is not valid
-             *     - `api_key_invalid`: no such API key
-             *     - `api_key_revoked`: the API key was revoked
-             */
-            401: {
-                headers: {
-                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /**
-             * @description Forbidden
-             *
-             *     - `scope_missing`: the API key lacks the operation's scope
-             *     - `plan_unknown`: the caller's plan is not configured here
-             *     - `format_not_in_plan`: the caller's plan does not allow the format
-             */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /**
-             * @description Not Found
-             *
-             *     - `schedule_not_found`: no such schedule (or not the caller's)
-             */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /**
-             * @description Request Entity Too Large
-             *
-             *     - `body_too_large`: the body is larger than `EXPORTD_MAX_REQUEST_BYTES`
-             */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /**
-             * @description Unsupported Media Type
-             *
-             *     - `content_type_unsupported`: the body is not `application/json`
-             */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /**
-             * @description Unprocessable Entity
-             *
-             *     - `request_invalid`: the request does not match its schema; `errors` names fields
-             *     - `json_invalid`: the body is not JSON; the detail says the line and column
-             *     - `text_invalid`: a NUL character or a lone surrogate anywhere in the request
-             *     - `source_unknown`: no source of that name (for the caller)
-             *     - `format_not_supported`: the source does not export as that format
-             *     - `params_invalid`: `params` do not match the source's params schema
-             *     - `column_unknown`: a column the source does not have
-             *     - `column_repeated`: a column named twice
-             *     - `column_preset_unknown`: no column preset of that name
-             *     - `template_unknown`: no template of that name
-             *     - `template_not_applicable`: a template for a source of rows
-             *     - `option_not_applicable`: an option the format does not take
-             *     - `pdf_standard_unsupported`: `options.pdf_standard` is a standard the template's PDF engine cannot make
-             *     - `notify_email_not_allowed`: an email other than the token's own (admins may)
-             *     - `webhook_url_invalid`: the webhook URL is not http(s)://host/…
-             *     - `webhook_address_refused`: the webhook URL names a private address
-             *     - `too_many_sections`: more sections than `EXPORTD_MAX_DOCUMENT_SECTIONS`
-             *     - `date_range_invalid`: `date_from` is after `date_to`
-             *     - `timezone_unknown`: `options.timezone`, or a schedule's `timezone`, is no IANA zone this server knows
-             *     - `locale_unknown`: `options.locale` is no locale this server knows
-             *     - `document_missing`: a resume export with no such document and no default
-             *     - `document_sections_missing`: the document lacks a section the template needs
-             *     - `notify_email_unavailable`: email notification on a server without SMTP
-             *     - `schedule_timing_invalid`: a schedule names both `cron` and `every`, or neither
-             *     - `cron_invalid`: `cron` is not five cron fields, or never fires
-             *     - `every_invalid`: `every` is not a number and a unit (`30m`, `1h`, `7d`)
-             *     - `schedule_interval_too_short`: the schedule runs more often than the plan (or `EXPORTD_SCHEDULE_MIN_INTERVAL_S`) allows
-             *     - `skip_if_empty_not_applicable`: `skip_if_empty` on a document source
-             */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /**
-             * @description Internal Server Error
-             *
-             *     - `internal_error`: a bug: the log has the details, under the request id
-             */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /**
-             * @description Service Unavailable
-             *
-             *     - `exports_disabled`: `EXPORTD_ENABLE_EXPORTS=false`: reads keep working
-             *     - `jwks_unavailable`: the identity provider's keys cannot be fetched
-             *     - `database_unavailable`: the database is down, unreachable or locked
-             */
-            503: {
-                headers: {
-                    "Retry-After": components["headers"]["Retry-After"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-        };
-    };
-    run_schedule: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                schedule_id: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description Successful Response */
-            202: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ExportOut"];
-                };
-            };
-            /**
-             * @description Unauthorized
-             *
-             *     - `auth_required`: no token or API key was sent
-             *     - `token_malformed`: the token is not a JWT
-             *     - `token_header_invalid`: the token's header is not valid (`crit`, a `kid`…)
-             *     - `token_algorithm_not_allowed`: the token's `alg` is not allowed (`none`…)
-             *     - `token_algorithm_mismatch`: the token's `alg` is not its key's
-             *     - `token_signature_invalid`: the token's signature does not match
-             *     - `token_expired`: the token has expired
-             *     - `token_claim_missing`: the token lacks a required claim
-             *     - `token_claim_invalid`: a claim is not of its type or too long
-             *     - `token_subject_reserved`: the token's `sub` starts with `apikey:`
-             *     - `token_key_unknown`: no published key has the token's `kid`
-             *     - `token_invalid`: the token is not valid
-             *     - `api_key_invalid`: no such API key
-             *     - `api_key_revoked`: the API key was revoked
-             */
-            401: {
-                headers: {
-                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /**
-             * @description Forbidden
-             *
-             *     - `scope_missing`: the API key lacks the operation's scope
-             *     - `plan_unknown`: the caller's plan is not configured here
-             *     - `format_not_in_plan`: the caller's plan does not allow the format
-             *     - `storage_quota_exceeded`: the plan's storage quota is used up
-             */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /**
-             * @description Not Found
-             *
-             *     - `schedule_not_found`: no such schedule (or not the caller's)
-             */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /**
-             * @description Unprocessable Entity
-             *
-             *     - `text_invalid`: a NUL character or a lone surrogate anywhere in the request
-             *     - `source_unknown`: no source of that name (for the caller)
-             *     - `format_not_supported`: the source does not export as that format
-             *     - `params_invalid`: `params` do not match the source's params schema
-             *     - `column_unknown`: a column the source does not have
-             *     - `column_repeated`: a column named twice
-             *     - `column_preset_unknown`: no column preset of that name
-             *     - `template_unknown`: no template of that name
-             *     - `template_not_applicable`: a template for a source of rows
-             *     - `option_not_applicable`: an option the format does not take
-             *     - `pdf_standard_unsupported`: `options.pdf_standard` is a standard the template's PDF engine cannot make
-             *     - `notify_email_not_allowed`: an email other than the token's own (admins may)
-             *     - `webhook_url_invalid`: the webhook URL is not http(s)://host/…
-             *     - `webhook_address_refused`: the webhook URL names a private address
-             *     - `too_many_sections`: more sections than `EXPORTD_MAX_DOCUMENT_SECTIONS`
-             *     - `date_range_invalid`: `date_from` is after `date_to`
-             *     - `timezone_unknown`: `options.timezone`, or a schedule's `timezone`, is no IANA zone this server knows
-             *     - `locale_unknown`: `options.locale` is no locale this server knows
-             *     - `document_missing`: a resume export with no such document and no default
-             *     - `document_sections_missing`: the document lacks a section the template needs
-             *     - `notify_email_unavailable`: email notification on a server without SMTP
-             */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /**
-             * @description Too Many Requests
-             *
-             *     - `active_exports_limit`: the plan's active exports are all taken
-             *     - `daily_export_bytes_exceeded`: the plan's daily export bytes are used up
-             */
-            429: {
-                headers: {
-                    "Retry-After": components["headers"]["Retry-After"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /**
-             * @description Internal Server Error
-             *
-             *     - `internal_error`: a bug: the log has the details, under the request id
-             */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /**
-             * @description Service Unavailable
-             *
-             *     - `exports_disabled`: `EXPORTD_ENABLE_EXPORTS=false`: reads keep working
              *     - `jwks_unavailable`: the identity provider's keys cannot be fetched
              *     - `database_unavailable`: the database is down, unreachable or locked
              */

@@ -618,7 +618,8 @@ def connections_check() -> None:
 
 
 def main() -> None:
-    from exportd.cli_client import register
+    from exportd import cli_client, cli_verify
 
-    register(app)
+    cli_client.register(app)
+    cli_verify.register(app, _settings)
     app()

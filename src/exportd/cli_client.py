@@ -66,6 +66,9 @@ FLAGS = {
     "options.bom": "--bom",
     "options.keep_partial": "--keep-partial",
     "options.compression": "--compression",
+    "options.split.rows": "--split-rows",
+    "options.split.bytes": "--split-bytes",
+    "options.split": "--split-rows/--split-bytes",
     "notify.email": "--notify",
     "notify.webhook_url": "--webhook",
 }
@@ -131,6 +134,16 @@ def export(
         Compression | None,
         typer.Option(help="CSV, JSON Lines, JSON: a .gz file, or a .zip of the one file."),
     ] = None,
+    split_rows: Annotated[
+        int | None, typer.Option(help="Several files of this many rows, and a signed manifest.")
+    ] = None,
+    split_bytes: Annotated[
+        int | None, typer.Option(help="Several files of about this many bytes (not xlsx).")
+    ] = None,
+    split_parts: Annotated[
+        bool,
+        typer.Option("--split-parts", help="Split: each file on its own (--out: a folder)."),
+    ] = False,
     notify: Annotated[
         str | None,
         typer.Option(help="Email when it ends: 'email' (your token's address) or an address."),
@@ -164,6 +177,7 @@ def export(
         "bom": bom,
         "keep_partial": keep_partial or None,
         "compression": compression.value if compression else None,
+        "split": _split(split_rows, split_bytes, split_parts),
     }
     if any(value is not None for value in options.values()):
         body["options"] = {k: v for k, v in options.items() if v is not None}
@@ -184,15 +198,39 @@ def export(
             raise _fail(
                 f"the export {final['status']}: {error.get('message', '')} ({error.get('code')})"
             )
-        saved = client.download(created["id"], out_path or Path(final["result"]["filename"]))
-        rows = final["result"].get("row_count")
-        out.print(f"saved {saved} ({final['result']['size']} bytes, {rows} rows)")
+        out.print(_saved(client, final, out_path))
     except ApiError as exc:
         raise _fail(_refusal(exc)) from None
     except httpx2.HTTPError as exc:
         raise _unreachable(url, exc) from None
     finally:
         client.close()
+
+
+def _split(rows: int | None, size: int | None, parts: bool) -> dict[str, Any] | None:
+    if rows is None and size is None:
+        if parts:
+            raise _fail("--split-parts: give --split-rows or --split-bytes too", 2)
+        return None
+    limit = {"rows": rows} if rows is not None else {}
+    limit |= {"bytes": size} if size is not None else {}
+    return {**limit, "deliver": "parts" if parts else "zip"}
+
+
+def _saved(client: ExportdClient, export: dict[str, Any], out_path: Path | None) -> str:
+    """Save a completed export: its file, or each file of a split delivered as parts."""
+    result = export.get("result") or {}  # none yet: the server says why not
+    rows = result.get("row_count")
+    if (result.get("split") or {}).get("deliver") != "parts":
+        saved = client.download(export["id"], out_path or Path(result.get("filename", "export")))
+        return f"saved {saved} ({result.get('size')} bytes, {rows} rows)"
+    folder = out_path or Path()
+    files = client.download_files(export["id"], folder)
+    manifest = folder / result["filename"]
+    return (
+        f"saved {len(files)} files in {folder} ({result['stored_bytes']} bytes, {rows} rows); "
+        f"check them: exportd verify {manifest}"
+    )
 
 
 def _refusal(exc: ApiError) -> str:
@@ -364,12 +402,10 @@ def download_export(
 ) -> None:
     """Save a completed export's file."""
 
-    def fetch(client: ExportdClient) -> Path:
-        full = _resolve(client, export_id)
-        target = out_path or Path(client.get(full)["result"]["filename"])
-        return client.download(full, target)
+    def fetch(client: ExportdClient) -> str:
+        return _saved(client, client.get(_resolve(client, export_id)), out_path)
 
-    out.print(f"saved {_call(url, token, fetch)}")
+    out.print(_call(url, token, fetch))
 
 
 def _resolve(client: ExportdClient, export_id: str) -> str:

@@ -100,6 +100,17 @@ class ExportdClient:
     def download(self, export_id: str, out: Path) -> Path:
         """Save the file through a fresh one-time link; the file appears whole or not at all."""
         link = self._json(self.http.post(f"/v1/exports/{export_id}/download-token"))["url"]
+        return self._save(link, out)
+
+    def download_files(self, export_id: str, folder: Path) -> builtins.list[Path]:
+        """Save every file of a split export delivered as parts (its parts, manifest and
+        signature) into ``folder``, each through its own one-time link."""
+        links = self._json(self.http.post(f"/v1/exports/{export_id}/download-token"))
+        folder.mkdir(parents=True, exist_ok=True)
+        # A name is a file's, never a path: nothing lands outside the folder.
+        return [self._save(f["url"], folder / Path(f["name"]).name) for f in links["files"]]
+
+    def _save(self, link: str, out: Path) -> Path:
         partial = out.with_name(out.name + ".part")
         anonymous = httpx2.Client(base_url=self.http.base_url, timeout=self.http.timeout)
         with anonymous, anonymous.stream("GET", link, follow_redirects=True) as response:

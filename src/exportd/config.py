@@ -232,6 +232,20 @@ class Settings(BaseSettings):
     export_batch_rows: int = Field(
         default=10_000, ge=100, le=1_000_000, description="rows per batch from a source"
     )
+    split_min_rows: int = Field(
+        default=1_000, ge=1, description="the fewest rows a part of a split export may hold"
+    )
+    split_min_bytes: int = Field(
+        default=1 << 20, ge=1, description="the smallest part size a split export may ask for"
+    )
+    split_max_parts: int = Field(
+        default=1_000, ge=1, le=9_999, description="the most parts one split export may make"
+    )
+    manifest_signing_key: SecretStr | None = Field(
+        default=None,
+        description="Ed25519 private key (PKCS#8 PEM) signing split exports' manifests; "
+        "derived from EXPORTD_SECRET_KEY (HKDF-SHA256) when unset",
+    )
     arrow_fetch: bool = Field(
         default=True,
         description="fetch rows as Arrow batches through ADBC (SQLite, PostgreSQL: COPY) "
@@ -503,6 +517,15 @@ class Settings(BaseSettings):
                     "must be whsec_ followed by base64, as Standard Webhooks libraries read "
                     "it (e.g. whsec_$(openssl rand -base64 32))"
                 ) from None
+        return value
+
+    @field_validator("manifest_signing_key")
+    @classmethod
+    def _ed25519_key(cls, value: SecretStr | None) -> SecretStr | None:
+        from exportd.manifest_keys import from_pem
+
+        if value is not None:
+            from_pem(value.get_secret_value())  # its ValueError names no part of the key
         return value
 
     @field_validator("typst_font_dirs")

@@ -68,6 +68,7 @@ REGISTRY: dict[str, Code] = {
     "document_not_found": Code(404, "no such document (or not the caller's)"),
     "delivery_not_found": Code(404, "no such delivery (or not the caller's)"),
     "schedule_not_found": Code(404, "no such schedule (or not the caller's)"),
+    "file_not_found": Code(404, "the export has no file of that name (see its `files`)"),
     # 409
     "idempotency_key_reused": Code(409, "the `Idempotency-Key` was used for another request"),
     "export_not_active": Code(409, "the export is already final: nothing to cancel"),
@@ -134,6 +135,9 @@ REGISTRY: dict[str, Code] = {
     ),
     "schedule_limit_reached": Code(422, "the plan's schedules are all taken"),
     "skip_if_empty_not_applicable": Code(422, "`skip_if_empty` on a document source"),
+    "split_too_small": Code(
+        422, "`options.split` parts below `EXPORTD_SPLIT_MIN_ROWS` or `EXPORTD_SPLIT_MIN_BYTES`"
+    ),
     # 429
     "active_exports_limit": Code(429, "the plan's active exports are all taken"),
     "retry_rate_limited": Code(429, "retried again within the cooldown"),
@@ -184,6 +188,9 @@ REGISTRY: dict[str, Code] = {
     ),
     "unknown_task": Code(None, "no task of the job's name in this worker", FAILURE),
     "row_limit_exceeded": Code(None, "more rows than the plan's `max_rows`", FAILURE),
+    "split_too_many_parts": Code(
+        None, "`options.split` would make more than `EXPORTD_SPLIT_MAX_PARTS` parts", FAILURE
+    ),
     "rows_changed": Code(
         None, "the source gave more rows than it counted (an XLSX export); retried", FAILURE
     ),

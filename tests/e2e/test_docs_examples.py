@@ -35,6 +35,7 @@ from exportd.config import load_settings
 from exportd.db import Database
 from exportd.demo.tables import create_demo_tables, seed_goals_and_evaluations, seed_trades
 from exportd.documents.templates import builtin_catalogue, load_template
+from exportd.exports.manifest import parse
 from exportd.exports.plans import plan_for, save_plan
 from exportd.queue import JobState, JobStore, NewJob
 from tests.support import doc_host_app
@@ -211,6 +212,8 @@ def _block_handling(block: Block) -> tuple[str, str]:
         example = json.loads(block.text)
         if {"source", "format"} <= example.keys():  # a request body: it is posted
             return "run", ""
+        if "exportd_manifest" in example:  # a split export's manifest: exportd reads it
+            return "validated", ""
         if example.get("code") not in PROBLEM_REQUESTS:
             return "unhandled", "JSON that is neither an export request nor a problem listed"
         return "validated", ""
@@ -359,6 +362,8 @@ def _output_checks(block: Block, folder: Path, stdout: str) -> None:
             assert next(csv.reader(saved)) == ["Symbol", "P&L"]
     if "curl -OJ" in block.text:  # the file, named by Content-Disposition
         assert [p.name for p in folder.iterdir() if p.suffix == ".csv"], stdout
+    if "exportd verify" in block.text:  # every download it checks is whole and signed
+        assert stdout.count("verified: ") == block.text.count("exportd verify"), stdout
     if "exportd token" in block.text and "$(" not in block.text:
         assert re.fullmatch(r"[\w-]+\.[\w-]+\.[\w-]+\n", stdout), stdout
 
@@ -575,8 +580,12 @@ def test_javascript_follows_an_export(block: Block, live: Live, tmp_path: Path) 
 @pytest.mark.parametrize("block", [b for b in BLOCKS if b.lang == "json"], ids=ids)
 def test_json_example(block: Block, live: Live) -> None:
     """An export request is made and completes; a problem is what the API answers to the
-    request that makes it, but for the request id."""
+    request that makes it, but for the request id; a manifest is one exportd reads."""
     example = json.loads(block.text)
+    if "exportd_manifest" in example:
+        manifest = parse(block.text.encode())  # the reader exportd verify uses, all checks
+        assert manifest.rows == example["rows"]
+        return
     if "code" not in example:
         with client(live) as api:
             export = create(api, example)

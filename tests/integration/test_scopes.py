@@ -40,6 +40,9 @@ SCOPE_OF: dict[tuple[str, str], Scope] = {
     ("GET", "/v1/exports/{export_id}/events"): R,
     ("GET", "/v1/exports/{export_id}/download"): R,
     ("POST", "/v1/exports/{export_id}/download-token"): R,  # a link downloads, no more
+    ("GET", "/v1/exports/{export_id}/files"): R,
+    ("GET", "/v1/exports/{export_id}/files/{name}"): R,
+    ("POST", "/v1/exports/{export_id}/files/{name}/download-token"): R,
     ("GET", "/v1/exports/{export_id}/deliveries"): R,
     ("GET", "/v1/deliveries/failed"): R,
     ("POST", "/v1/deliveries/{delivery_id}/retry"): W,
@@ -70,6 +73,7 @@ SCOPE_OF: dict[tuple[str, str], Scope] = {
 # No principal at all: the link is the credential; probes; the schema and its viewers.
 PUBLIC = {
     ("GET", "/v1/downloads/{token}"),
+    ("GET", "/.well-known/exportd-manifest-keys"),  # public keys, to check manifests
     ("GET", "/"),
     ("GET", "/metrics"),
     ("GET", "/healthz"),

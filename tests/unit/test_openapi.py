@@ -18,7 +18,13 @@ from tests.support.openapi import app_document
 
 ROOT = Path(__file__).resolve().parents[2]
 # No credential at all: the link is the credential; the probes.
-PUBLIC = {"download_with_link", "get_metrics", "get_health", "get_readiness"}
+PUBLIC = {
+    "download_with_link",
+    "get_manifest_keys",
+    "get_metrics",
+    "get_health",
+    "get_readiness",
+}
 
 
 @pytest.fixture(scope="module")

@@ -25,6 +25,7 @@ from exportd.api.routes import (
     downloads,
     events,
     exports,
+    files,
     ops,
     schedules,
 )
@@ -47,6 +48,8 @@ from exportd.exports.changes import changes_for
 from exportd.exports.downloads import Downloads
 from exportd.exports.row_cache import RowCache
 from exportd.exports.service import ExportService
+from exportd.manifest_keys import for_settings as manifest_signing_key
+from exportd.manifest_keys import key_set
 from exportd.ops import metrics
 from exportd.ops.cleanup import Cleanup
 from exportd.ops.reports import Reports
@@ -155,6 +158,7 @@ def create_app(
     app.state.schedules = ScheduleService(
         db=database, exports=app.state.exports, settings=settings, clock=clock
     )
+    app.state.manifest_keys = key_set(manifest_signing_key(settings).public)
     app.state.reports = Reports(db=database, clock=app.state.exports.clock)
     app.state.previews = Previews.from_settings(settings)
     app.state.api_keys = ApiKeys(database, clock=clock)
@@ -177,6 +181,7 @@ def create_app(
     app.include_router(documents.router)
     app.include_router(admin.router)
     app.include_router(downloads.router)
+    app.include_router(files.router)
     app.include_router(events.router)
     app.include_router(deliveries.router)
     app.include_router(schedules.router)

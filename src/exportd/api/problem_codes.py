@@ -55,6 +55,7 @@ _NEW_EXPORT = (
     "date_range_invalid",
     "timezone_unknown",
     "locale_unknown",
+    "split_too_small",
 )
 # A user's request checked against their document, email and plan.
 _OWN_REQUEST = (
@@ -119,6 +120,15 @@ OWN: dict[str, tuple[str, ...]] = {
     "stream_export_events": ("export_not_found", "last_event_id_invalid"),
     "download_export": ("export_not_found", *_FILE),
     "create_download_link": ("export_not_found", "export_not_ready", "export_expired"),
+    "list_export_files": ("export_not_found", "export_not_ready", "export_expired"),
+    "download_export_file": ("export_not_found", "file_not_found", *_FILE),
+    "create_file_download_link": (
+        "export_not_found",
+        "file_not_found",
+        "export_not_ready",
+        "export_expired",
+    ),
+    "get_manifest_keys": (),
     "download_with_link": (
         "download_token_invalid",
         "download_token_expired",

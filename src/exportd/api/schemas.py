@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     StrictBool,
@@ -17,6 +16,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from exportd.api.numbers import COUNT_MAX, Count
+from exportd.api.split_schemas import SplitIn, SplitOut
 from exportd.exports.models import ColumnChoice, ExportRequest, ExportStatus, ExportView
 from exportd.formats.localized import parse_locale
 from exportd.ops import reports
@@ -76,6 +77,12 @@ class OptionsIn(BaseModel):
         default=None,
         description="tabular formats: if the export fails after writing rows, keep a "
         "valid file of those rows (the export still fails; its result says partial)",
+    )
+
+    split: SplitIn | None = Field(
+        default=None,
+        description="CSV, JSON Lines, JSON, Parquet, XLSX (by rows): several files and a "
+        "signed manifest.json, in one zip or each with its own link; see docs/formats.md",
     )
 
     # Which zones and locales exist is this server's tz and CLDR data, not a schema: a
@@ -173,6 +180,9 @@ class Links(BaseModel):
     self: str
     events: str
     download: str | None
+    files: str | None = Field(
+        default=None, description="the export's files, each with its own download (a split's)"
+    )
 
 
 class ColumnOut(BaseModel):
@@ -205,6 +215,17 @@ class ExportResult(BaseModel):
     compression: Literal["gzip", "zip"] | None = Field(
         default=None,
         description="`options.compression`: the file is this compression of the format's file",
+    )
+    split: SplitOut | None = Field(
+        default=None,
+        description="`options.split`: the parts made; with `parts` delivery the file here is "
+        "the manifest and `links.files` lists every file",
+    )
+    signing_key: str | None = Field(
+        default=None, description="split exports: the `kid` of the key that signed the manifest"
+    )
+    stored_bytes: int | None = Field(
+        default=None, description="split into parts: bytes of every file stored (the quota's)"
     )
 
 
@@ -249,7 +270,10 @@ class ExportOut(BaseModel):
     @classmethod
     def of(cls, view: ExportView) -> ExportOut:
         base = f"/v1/exports/{view.id}"
-        download = f"{base}/download" if view.status is ExportStatus.COMPLETED else None
+        done = view.status is ExportStatus.COMPLETED
+        download = f"{base}/download" if done else None
+        # A split's files (their storage keys) are listed by GET …/files, not here.
+        result = {k: v for k, v in (view.result or {}).items() if k != "files"}
         return cls(
             id=view.id,
             owner_id=view.owner_id,
@@ -263,10 +287,15 @@ class ExportOut(BaseModel):
             options=view.options,
             progress=Progress(**view.progress),
             error=ErrorOut(**view.error) if view.error else None,
-            result=ExportResult(**view.result) if view.result else None,
+            result=ExportResult(**result) if result else None,
             correlation_id=view.correlation_id,
             retries=view.retries,
-            links=Links(self=base, events=f"{base}/events", download=download),
+            links=Links(
+                self=base,
+                events=f"{base}/events",
+                download=download,
+                files=f"{base}/files" if done else None,
+            ),
             created_at=view.created_at,
             updated_at=view.updated_at,
             started_at=view.started_at,
@@ -306,22 +335,7 @@ class SourceOut(BaseModel):
     column_presets: dict[str, list[str]]
 
 
-# Byte and row counts: the largest integer every JSON client reads exactly (JavaScript's
-# Number.MAX_SAFE_INTEGER, 8 PiB); above it a bound stated in JSON is itself rounded, and
-# clients disagree with the server about it (the columns are BIGINT).
-COUNT_MAX = 2**53 - 1
 Format = Literal["csv", "jsonl", "json", "xlsx", "parquet", "pdf", "html"]
-
-
-def _a_json_number(value: Any) -> Any:
-    # A JSON false is not a byte count, nor "5" a number (pydantic's lax mode takes
-    # both); 5.0 is (JSON Schema's integers include it).
-    if isinstance(value, bool | str):
-        raise ValueError("Input should be a valid integer")
-    return value
-
-
-Count = Annotated[int, BeforeValidator(_a_json_number)]
 
 
 class Limits(BaseModel):

@@ -222,6 +222,8 @@ download_tokens = Table(
     Column("export_id", String(32), ForeignKey("exports.id", ondelete="CASCADE"), nullable=False),
     # sha256 of the whole token: the token itself is never stored.
     Column("token_hash", String(64), nullable=False),
+    # The file it downloads, by name: one of a split export's files (NULL: the main one).
+    Column("file", String(255), nullable=True),
     Column("expires_at", UTCDateTime, nullable=False),
     Column("used_at", UTCDateTime, nullable=True),
     Column("created_at", UTCDateTime, nullable=False),

@@ -124,6 +124,8 @@ def _attachment(rt: Any, export: Row[Any]) -> tuple[bytes, str, str] | None:
     limit = rt.settings.email_attach_max_bytes
     if export.status != "completed" or not limit or int(result.get("size", 0)) > limit:
         return None
+    if result.get("files"):  # a split delivered as parts: its manifest alone is no file
+        return None
     data = b"".join(rt.storage.read(result["key"]))
     return data, result["filename"], result["content_type"]
 

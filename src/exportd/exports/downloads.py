@@ -21,7 +21,8 @@ from exportd.auth.principal import Principal
 from exportd.clock import Clock, SystemClock
 from exportd.db import Database
 from exportd.db.tables import download_tokens, exports
-from exportd.errors import Conflict, Gone
+from exportd.errors import Conflict, Gone, NotFound
+from exportd.exports.artifacts import files_of
 from exportd.exports.links import DownloadLink, DownloadLinks, invalid_token, token_hash
 from exportd.exports.models import ExportStatus, ExportView
 from exportd.exports.service import ExportService
@@ -62,18 +63,34 @@ class Downloads:
         self.links = DownloadLinks(secret_key, token_ttl_s, self.clock)
         self.link_ttl_s = link_ttl_s
 
-    def artifact(self, principal: Principal, export_id: str) -> Artifact:
+    def artifact(self, principal: Principal, export_id: str, file: str | None = None) -> Artifact:
         """The owner's (or an admin's) download of a completed export (or of the partial
-        file a failed one kept)."""
-        self._ready(self.exports.get(principal, export_id))
+        file a failed one kept); ``file``: one of its files by name (a split's part)."""
+        view = self._ready(self.exports.get(principal, export_id))
+        _file_of(view.result, file)  # an unknown name is refused before anything counts
         with self.db.write() as conn:
-            return self._count_and_locate(conn, export_id)
+            return self._count_and_locate(conn, export_id, file)
 
-    def issue(self, principal: Principal, export_id: str) -> DownloadLink:
-        """A fresh one-time link (each call makes a new one; older ones stay valid)."""
-        self._ready(self.exports.get(principal, export_id))
+    def issue(self, principal: Principal, export_id: str, file: str | None = None) -> DownloadLink:
+        """A fresh one-time link (each call makes a new one; older ones stay valid) to the
+        export's file, or to one of its files by name."""
+        view = self._ready(self.exports.get(principal, export_id))
+        _file_of(view.result, file)
         with self.db.write() as conn:
-            return self.links.mint(conn, export_id)
+            return self.links.mint(conn, export_id, file=file)
+
+    def issue_all(self, principal: Principal, export_id: str) -> list[tuple[str, DownloadLink]]:
+        """A one-time link per file of a split export delivered as parts (each its own,
+        spent on its own), in one transaction; none for an export of one file."""
+        view = self._ready(self.exports.get(principal, export_id))
+        names = [f["name"] for f in (view.result or {}).get("files") or ()]
+        with self.db.write() as conn:
+            return [(name, self.links.mint(conn, export_id, file=name)) for name in names]
+
+    def files(self, principal: Principal, export_id: str) -> list[dict[str, Any]]:
+        """The files the export's owner may download, each by name."""
+        view = self._ready(self.exports.get(principal, export_id))
+        return files_of(view.result or {})
 
     def redeem(self, token: str) -> Artifact:
         """Spend a one-time link: the file, once."""
@@ -88,7 +105,7 @@ class Downloads:
             if not used:
                 raise _used()
             self._available(conn, row.export_id)
-            return self._count_and_locate(conn, row.export_id)
+            return self._count_and_locate(conn, row.export_id, row.file)
 
     def peek(self, token: str) -> LinkPreview:
         """What a link would download, refused exactly as ``redeem`` would refuse it, and
@@ -102,10 +119,10 @@ class Downloads:
             result = conn.execute(
                 select(exports.c.result).where(exports.c.id == row.export_id)
             ).scalar_one()
-        result = result or {}
+        found = _file_of(result, row.file)
         return LinkPreview(
-            filename=safe_filename(result.get("filename", "export")),
-            size=int(result.get("size", 0)),
+            filename=safe_filename(found["name"]),
+            size=int(found.get("size") or 0),
             expires_at=row.expires_at,
         )
 
@@ -123,18 +140,19 @@ class Downloads:
         if self._status(conn, export_id) not in (ExportStatus.COMPLETED, ExportStatus.FAILED):
             raise Gone("the export's file is no longer available", code="export_expired")
 
-    def _ready(self, view: ExportView) -> None:
+    def _ready(self, view: ExportView) -> ExportView:
         status = view.status
         if status is ExportStatus.EXPIRED:
             raise Gone("the export's file is no longer available", code="export_expired")
         if status is ExportStatus.FAILED and (view.result or {}).get("partial"):
             if view.expires_at is not None and view.expires_at <= self.clock.now():
                 raise Gone("the partial file is no longer available", code="export_expired")
-            return
+            return view
         if status is not ExportStatus.COMPLETED:
             raise Conflict(
                 f"the export is {status}; there is nothing to download yet", code="export_not_ready"
             )
+        return view
 
     def _status(self, conn: Connection, export_id: str) -> ExportStatus:
         row = conn.execute(
@@ -148,9 +166,9 @@ class Downloads:
             return ExportStatus.EXPIRED
         return ExportStatus(row.status)
 
-    def _count_and_locate(self, conn: Connection, export_id: str) -> Artifact:
+    def _count_and_locate(self, conn: Connection, export_id: str, file: str | None) -> Artifact:
         row = conn.execute(select(exports).where(exports.c.id == export_id)).one()
-        artifact = self._artifact(row)
+        artifact = self._artifact(_file_of(row.result, file))
         conn.execute(
             update(exports)
             .where(exports.c.id == export_id)
@@ -162,14 +180,13 @@ class Downloads:
         events.record(conn, EventKind.DOWNLOADED, self.clock.now(), export=row)
         return artifact
 
-    def _artifact(self, row: Row[Any]) -> Artifact:
-        result = row.result or {}
-        key: str = result.get("key") or ""
+    def _artifact(self, found: dict[str, Any]) -> Artifact:
+        key: str = found.get("key") or ""
         size = self.storage.size(key) if key else None
         if size is None:
             raise Gone("the export's file is no longer available", code="export_expired")
-        filename = safe_filename(result.get("filename", "export"))
-        content_type = result.get("content_type", "application/octet-stream")
+        filename = safe_filename(found["name"])
+        content_type = found.get("content_type") or "application/octet-stream"
         path = self.storage.local_path(key)
         url = None
         if path is None:
@@ -184,6 +201,22 @@ class LinkPreview:
     filename: str
     size: int
     expires_at: datetime
+
+
+def _file_of(result: dict[str, Any] | None, name: str | None) -> dict[str, Any]:
+    """The export's main file (``name`` None), or the file of that name among its files."""
+    result = result or {}
+    if name is None:
+        return {
+            "name": result.get("filename", "export"),
+            "key": result.get("key"),
+            "size": result.get("size"),
+            "content_type": result.get("content_type"),
+        }
+    for found in files_of(result):
+        if found["name"] == name:
+            return found
+    raise NotFound(f"the export has no file named {name!r}", code="file_not_found")
 
 
 def _used() -> Gone:

@@ -48,9 +48,15 @@ class DownloadLinks:
         self.clock = clock or SystemClock()
 
     def mint(
-        self, conn: Connection, export_id: str, *, ttl: timedelta | None = None
+        self,
+        conn: Connection,
+        export_id: str,
+        *,
+        ttl: timedelta | None = None,
+        file: str | None = None,
     ) -> DownloadLink:
-        """Store a new link's hash in the caller's transaction."""
+        """Store a new link's hash in the caller's transaction; ``file``: the name of one
+        of the export's files it downloads (a split's part), else its main file."""
         token_id = secrets.token_urlsafe(12)
         now = self.clock.now()
         expires_at = now + (ttl or self.ttl)
@@ -60,6 +66,7 @@ class DownloadLinks:
                 id=token_id,
                 export_id=export_id,
                 token_hash=token_hash(token),
+                file=file,
                 expires_at=expires_at,
                 created_at=now,
             )

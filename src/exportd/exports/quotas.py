@@ -15,7 +15,11 @@ from exportd.db.tables import exports
 from exportd.errors import Forbidden, LimitReached, TerminalJobError
 from exportd.exports.models import PlanLimits
 
-_SIZE = exports.c.result["size"].as_integer()
+# What a result keeps in storage: a split export's parts, manifest and signature are
+# ``stored_bytes`` (its ``size`` is the manifest's, the file its main link downloads).
+_SIZE = func.coalesce(
+    exports.c.result["stored_bytes"].as_integer(), exports.c.result["size"].as_integer()
+)
 
 
 def stored_bytes(conn: Connection, owner_id: str, now: datetime) -> int:

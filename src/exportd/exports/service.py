@@ -34,6 +34,7 @@ from exportd.exports.plans import plan_for, save_plan
 from exportd.exports.quotas import check_before
 from exportd.exports.read_model import JOINED, ExportReads, active_count, visible
 from exportd.exports.row_cache import RowCache
+from exportd.exports.split_rules import SplitLimits
 from exportd.exports.task import EXPORT_TASK
 from exportd.exports.validation import check_format, fingerprint, normalize, of_item, request_of
 from exportd.ops import events
@@ -276,6 +277,10 @@ class ExportService(ExportReads):
             smtp_configured=self.settings.smtp_url is not None,
             webhook_allow_private=self.settings.webhook_allow_private,
             pdf_engine=self.settings.pdf_engine,
+            split_limits=SplitLimits(
+                min_rows=self.settings.split_min_rows,
+                min_bytes=self.settings.split_min_bytes,
+            ),
         )
 
     def _insert(

@@ -15,8 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
-from typing import Any, BinaryIO
-from urllib.parse import quote
+from typing import Any
 
 import pyarrow as pa
 from pydantic import BaseModel, ValidationError
@@ -38,13 +37,17 @@ from exportd.errors import (
     TerminalJobError,
     classify,
 )
+from exportd.exports.artifacts import stored_size
 from exportd.exports.counting import RowCount
 from exportd.exports.models import PlanLimits
+from exportd.exports.outputs import Layout, Signer, artifact_key, open_output
 from exportd.exports.plans import plan_for
 from exportd.exports.quotas import check_result
 from exportd.exports.skipping import SKIPPED_RESULT, has_no_rows, is_skipped, record_skipped
-from exportd.formats import FORMATS, OutputColumn, RowWriter, WriteOptions, open_writer, to_zone
-from exportd.formats.compression import COMPRESSIONS, Compressed, CompressedWriter, packed_name
+from exportd.exports.split_writer import Split, too_many_parts
+from exportd.formats import FORMATS, OutputColumn, WriteOptions, to_zone
+from exportd.manifest_keys import SigningKey
+from exportd.manifest_keys import for_settings as manifest_signing_key
 from exportd.ops import events
 from exportd.ops.events import EventKind
 from exportd.queue.app import WorkerContext
@@ -70,6 +73,7 @@ class Runtime:
     renderer: Renderer
     connections: DataConnections
     clock: Clock
+    signing_key: SigningKey  # of split exports' manifests
 
 
 _settings: list[Settings] = []  # the child's, given at its set-up
@@ -95,31 +99,8 @@ def runtime() -> Runtime:
         # Opened at a source's first export from each (sources/connections.py).
         connections=DataConnections(settings.connections),
         clock=SystemClock(),
+        signing_key=manifest_signing_key(settings),
     )
-
-
-class HashingSink:
-    """Counts and hashes the bytes on their way to storage (no second read)."""
-
-    def __init__(self, sink: BinaryIO) -> None:
-        self.sink = sink
-        self.size = 0
-        self.digest = hashlib.sha256()
-
-    def write(self, data: bytes) -> int:
-        self.digest.update(data)
-        self.size += len(data)
-        return self.sink.write(data)
-
-    def tell(self) -> int:
-        return self.size
-
-    def flush(self) -> None:
-        self.sink.flush()
-
-    @property
-    def closed(self) -> bool:
-        return False
 
 
 def run_export(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
@@ -157,18 +138,15 @@ def run_export(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
     columns = _output_columns(export, source)
     fmt = FORMATS[export.format]
     options = WriteOptions.of(export.options)
-    # Compressed, the download is the file's name plus .gz (or a zip of that one file).
-    inner = f"{export.source}-{export.created_at:%Y%m%d}-{export.id[:8]}.{fmt.extension}"
-    filename = packed_name(inner, options.compression)
-    key = artifact_key(export.owner_id, export.id, ctx.attempt, filename)
     names = [c.name for c in columns]
     failure: Exception | None = None
     # Counted while the rows are read (exports/counting.py), unless the writer needs it first.
     alongside = not fmt.counted_first and not reads.is_in_memory
+    signer = Signer(key=rt.signing_key, max_parts=rt.settings.split_max_parts, clock=rt.clock)
     with (
         rt.db.read() as conn,
         _source_connection(rt, source, conn) as rows_conn,
-        rt.storage.writer(key) as sink,
+        open_output(rt.storage, export, ctx.attempt, options, signer) as output,
         RowCount(
             _count_on_own_connection(reads, source, export.owner_id, params)
             if alongside
@@ -178,30 +156,19 @@ def run_export(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
     ):
         rows_conn.execution_options(**{ARROW_FETCH_OPTION: rt.settings.arrow_fetch})
         total = counted.known()
-        _refuse_early(total, plan, options)
+        _refuse_early(total, plan, options, signer.max_parts)
         ctx.checkpoint(rows_done=0, rows_total=total)
-        out = HashingSink(sink)
-        schema = to_zone(source.arrow_schema(names), options.timezone)
         # A cancel is heard between batches (the loop's checkpoint), while a batch is
         # awaited (prefetch) and within a writer's long steps (locale, XLSX zipping).
-        stream = (
-            Compressed(out, options.compression, inner, when=export.created_at)  # type: ignore[arg-type]
-            if options.compression
-            else out
-        )
-        writer: RowWriter = open_writer(
-            export.format,
-            stream,  # type: ignore[arg-type]
-            columns,
-            schema,
-            options,
+        layout = Layout(
+            columns=columns,
+            schema=to_zone(source.arrow_schema(names), options.timezone),
             rows_expected=total,
             rows_allowed=plan.max_rows,
             title=source.title,
             checkpoint=ctx.checkpoint,
         )
-        if isinstance(stream, Compressed):
-            writer = CompressedWriter(writer, stream)
+        writer = output.writer(layout, counted.known)
         fetched = _translated(
             rt,
             source,
@@ -223,7 +190,7 @@ def run_export(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
                     writer.write(to_zone(batch, options.timezone))
                     done += batch.num_rows
                     if total is None and (total := counted.known()) is not None:
-                        _refuse_early(total, plan, options)
+                        _refuse_early(total, plan, options, signer.max_parts)
                     ctx.checkpoint(rows_done=done, rows_total=total)
             writer.close()
         except JobCancelled:
@@ -238,23 +205,12 @@ def run_export(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
             # A complete file of the rows written (footer, closing bracket).  A writer
             # whose close is stopped (a cancel) releases what it holds itself.
             writer.close()
-        # Still inside the storage writer: raising here discards the file unseen.
-        check_result(conn, export.owner_id, plan, out.size, rt.clock.now())
+        # Still inside the output: raising here discards the file (or parts) unseen.
+        check_result(conn, export.owner_id, plan, output.stored_bytes, rt.clock.now())
         # The last word before the file is kept: a cancel asked for while the file was
         # being finished ends the export here, and the file is never stored.
         ctx.checkpoint(rows_done=done, rows_total=total)
-    result = {
-        "key": key,
-        "filename": filename,
-        "content_type": COMPRESSIONS[options.compression].content_type
-        if options.compression
-        else fmt.content_type,
-        "size": out.size,
-        "sha256": out.digest.hexdigest(),
-        "row_count": done,
-    }
-    if options.compression:
-        result["compression"] = options.compression
+    result = {**output.result(), "row_count": done}
     # Only the XLSX writer can have to shorten a cell (Excel's limit): say so if it did.
     if getattr(writer, "cells_cut", 0):
         result["cells_cut"] = writer.cells_cut  # type: ignore[attr-defined]
@@ -305,12 +261,6 @@ def _store_document(
         "template": rendered.template,
         "template_version": rendered.template_version,
     }
-
-
-def artifact_key(owner_id: str, export_id: str, attempt: int, filename: str) -> str:
-    """One key per attempt, so a late losing attempt never overwrites the winner's file."""
-    owner = quote(owner_id, safe="").replace(".", "%2E")
-    return f"{owner}/{export_id}/{attempt}/{filename}"
 
 
 # Files people read get the source's labels ("P&L") as headers; files programs read
@@ -387,11 +337,17 @@ def _count_on_own_connection(
     return count
 
 
-def _refuse_early(total: int | None, plan: PlanLimits, options: WriteOptions) -> None:
-    """Over the plan's rows by the count: refused now rather than at the limit, unless
-    the rows up to it are wanted (keep_partial)."""
+def _refuse_early(
+    total: int | None, plan: PlanLimits, options: WriteOptions, max_parts: int
+) -> None:
+    """Over the plan's rows, or over the parts a split may make, by the count: refused
+    now rather than at the limit, unless the rows up to it are wanted (keep_partial)."""
     if total is not None and total > plan.max_rows and not options.keep_partial:
         raise _row_limit(plan.name, plan.max_rows)
+    if total is not None and options.split:
+        split = Split.of(options.split)
+        if split.parts_for(total) > max_parts:
+            raise too_many_parts(split.parts_for(total), max_parts, split)
 
 
 def _row_limit(plan: str, limit: int) -> TerminalJobError:
@@ -446,9 +402,9 @@ def record_outcome(conn: Connection, settled: Settled, worker: WorkerContext) ->
         # a TerminalJobError here fails the attempt instead (the file becomes an orphan).
         lock_for_transaction(conn, f"owner:{export.owner_id}")
         plan = plan_for(conn, export.plan)
-        check_result(conn, export.owner_id, plan, job.result.get("size", 0), now)
+        check_result(conn, export.owner_id, plan, stored_size(job.result), now)
         values["result"] = job.result
-        detail.update(size=job.result.get("size"), row_count=job.result.get("row_count"))
+        detail.update(size=stored_size(job.result), row_count=job.result.get("row_count"))
         values["expires_at"] = now + timedelta(days=plan.retention_days)
     elif settled.error is not None:
         values["error"] = settled.error.as_dict()

@@ -21,6 +21,7 @@ from exportd.documents.render import PDF_STANDARDS, engine_of
 from exportd.documents.templates import builtin_catalogue
 from exportd.errors import Forbidden, RequestInvalid, TerminalJobError
 from exportd.exports.models import ColumnChoice, ExportRequest, ExportView, PlanLimits
+from exportd.exports.split_rules import SplitLimits, check_split
 from exportd.formats.compression import COMPRESSIBLE
 from exportd.formats.localized import uses_decimal_comma
 from exportd.sources import Source, SourceRegistry
@@ -35,6 +36,7 @@ def normalize(
     smtp_configured: bool,
     webhook_allow_private: bool,
     pdf_engine: str,
+    split_limits: SplitLimits,
 ) -> dict[str, Any]:
     """The request as an export row stores it."""
     source = source_for(principal, request.source, sources)
@@ -51,6 +53,7 @@ def normalize(
     template = _template(source, request)
     options = _options(request)
     _check_pdf_standard(template, options, pdf_engine)
+    check_split(request.format, options or {}, split_limits)
     return {
         "source": source.name,
         "format": request.format,

@@ -7,6 +7,7 @@ import structlog
 
 from exportd.config import Settings
 from exportd.errors import StorageError
+from exportd.exports.artifacts import stored_keys
 from exportd.exports.task import EXPORT_TASK, record_outcome, run_export, use_settings
 from exportd.queue.app import App, WorkerContext
 from exportd.queue.models import Outcome
@@ -36,11 +37,9 @@ def open_storage(worker: WorkerContext) -> None:
 
 def discard_artifact(outcome: Outcome, worker: WorkerContext) -> None:
     """The file of a result that was not kept is removed now, not at the next sweep."""
-    key = (outcome.result or {}).get("key")
-    if not key:
-        return
     try:
-        worker.shared(_storage).delete(key)
+        for key in stored_keys(outcome.result):  # a split export's every part too
+            worker.shared(_storage).delete(key)
     except (OSError, StorageError) as exc:  # the orphan sweep will try again
         log.warning("worker.discard_failed", job_id=outcome.claim.job_id, error=type(exc).__name__)
 

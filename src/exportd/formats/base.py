@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import BinaryIO, Protocol, TypeVar
+from typing import Any, BinaryIO, Protocol, TypeVar
 
 import pyarrow as pa
 
@@ -55,6 +55,9 @@ class WriteOptions:
     # Not the writer's but the export's: "gzip" or "zip", applied around the writer's
     # output (formats/compression.py); CSV, JSON Lines and JSON only.
     compression: str | None = None
+    # Not the writer's but the export's: {"rows" or "bytes": N, "deliver": "zip" or
+    # "parts"}, the export cut into parts (exports/split_writer.py).
+    split: dict[str, Any] | None = None
 
     @classmethod
     def of(cls, options: dict[str, object] | None) -> WriteOptions:

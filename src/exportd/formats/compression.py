@@ -39,7 +39,7 @@ COMPRESSIONS: dict[str, Packing] = {
 COMPRESSIBLE = ("csv", "jsonl", "json")
 
 
-class _Gate:
+class Gate:
     """The sink until the file is given up: after that, what gzip or zipfile still
     writes (a trailer, a directory, when collected) goes nowhere."""
 
@@ -70,7 +70,7 @@ class Compressed:
     discards what reached it)."""
 
     def __init__(self, sink: BinaryIO, compression: str, member: str, *, when: datetime) -> None:
-        self._gate = _Gate(sink)
+        self._gate = Gate(sink)
         self._written = 0
         # Never a directory in the name (a plugin source's name is free text): the
         # member unzips beside the zip, whatever the unzipper.

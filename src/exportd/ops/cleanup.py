@@ -17,6 +17,7 @@ from exportd.clock import Clock, SystemClock
 from exportd.db import Database
 from exportd.db.tables import exports
 from exportd.errors import StorageError
+from exportd.exports.artifacts import stored_keys
 from exportd.ops import events
 from exportd.ops.events import EventKind
 from exportd.storage import Storage
@@ -95,12 +96,11 @@ class Cleanup:
         with self.db.read() as conn:
             due = conn.execute(query).all()
         for row in due:
-            key = (row.result or {}).get("key")
             if report.dry_run:
                 report.expired.append(row.id)
                 continue
             try:
-                if key:
+                for key in stored_keys(row.result):  # a split export's every part too
                     self.storage.delete(key)
             except (OSError, StorageError) as exc:
                 log.warning("cleanup.delete_failed", export_id=row.id, error=type(exc).__name__)
@@ -126,8 +126,9 @@ class Cleanup:
     def _orphans(self, report: CleanupReport) -> None:
         with self.db.read() as conn:
             live = {
-                (result or {}).get("key")
+                key
                 for (result,) in conn.execute(select(exports.c.result).where(_holds_file))
+                for key in stored_keys(result)
             }
         for key in self.storage.keys(older_than_s=self.orphan_grace_s):
             if key in live:

@@ -204,10 +204,13 @@ def _progress_text(done: int | None, total: int | None) -> str:
 
 
 def _file_text(result: dict[str, object], *, document: bool) -> str:
-    size = result.get("size")
+    size = result.get("stored_bytes", result.get("size"))  # a split's: every file
     parts = [str(result.get("filename", "file"))]
     if isinstance(size, int):
         parts.append(human_bytes(size))
+    split = result.get("split")
+    if isinstance(split, dict) and isinstance(split.get("parts"), int):
+        parts.append(f"{split['parts']:,} part" + ("" if split["parts"] == 1 else "s"))
     rows = result.get("row_count")
     if isinstance(rows, int) and not document:
         parts.append(f"{rows:,} row" + ("" if rows == 1 else "s"))

@@ -7,10 +7,11 @@ from typing import Any
 
 from fastapi import APIRouter, Request, status
 from fastapi.responses import FileResponse, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from exportd.api.deps import ReadExports
 from exportd.api.file_response import artifact_response, range_refusal
+from exportd.api.split_schemas import FileLinkOut
 from exportd.documents.export import CONTENT_TYPES as DOCUMENT_TYPES
 from exportd.exports.downloads import Artifact, Downloads
 from exportd.formats.base import FORMATS
@@ -22,6 +23,11 @@ router = APIRouter(tags=["downloads"])
 class LinkOut(BaseModel):
     url: str
     expires_at: datetime
+    files: list[FileLinkOut] | None = Field(
+        default=None,
+        description="a split export delivered as parts: a one-time link for each of its "
+        "files (parts, manifest, signature); `url` downloads the manifest",
+    )
 
 
 def _downloads(request: Request) -> Downloads:
@@ -77,9 +83,15 @@ def download_export(export_id: str, principal: ReadExports, request: Request) ->
     response_model=LinkOut,
 )
 def create_download_link(export_id: str, principal: ReadExports, request: Request) -> LinkOut:
-    """A signed link that downloads the file once, until it expires."""
-    link = _downloads(request).issue(principal, export_id)
-    return LinkOut(url=link.url, expires_at=link.expires_at)
+    """A signed link that downloads the file once, until it expires; for a split export
+    delivered as parts, one more for each of its files."""
+    downloads = _downloads(request)
+    link = downloads.issue(principal, export_id)
+    files = [
+        FileLinkOut(name=name, url=each.url, expires_at=each.expires_at)
+        for name, each in downloads.issue_all(principal, export_id)
+    ]
+    return LinkOut(url=link.url, expires_at=link.expires_at, files=files or None)
 
 
 @router.get("/v1/downloads/{token}", response_class=FileResponse, responses=FILE_RESPONSES)
