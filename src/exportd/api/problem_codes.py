@@ -55,6 +55,7 @@ _NEW_EXPORT = (
     "date_range_invalid",
     "timezone_unknown",
     "locale_unknown",
+    "destination_unknown",
 )
 _USER_EXPORT = (
     *_NEW_EXPORT,
@@ -114,6 +115,25 @@ OWN: dict[str, tuple[str, ...]] = {
     "list_export_deliveries": ("export_not_found",),
     "list_failed_deliveries": (),
     "retry_delivery": ("delivery_not_found", "delivery_not_failed", "retry_rate_limited"),
+    "create_destination": (
+        "destination_config_invalid",
+        "key_template_invalid",
+        "destination_secret_invalid",
+        "destination_address_refused",
+        "destination_name_taken",
+    ),
+    "list_destinations": (),
+    "get_destination": ("destination_not_found",),
+    "update_destination": (
+        "destination_not_found",
+        "destination_config_invalid",
+        "key_template_invalid",
+        "destination_secret_invalid",
+        "destination_address_refused",
+        "destination_name_taken",
+    ),
+    "delete_destination": ("destination_not_found",),
+    "test_destination": ("destination_not_found",),
     "list_sources": (),
     "list_templates": (),
     "get_usage": ("plan_unknown",),

@@ -117,6 +117,11 @@ class ExportCreate(BaseModel):
     template: str | None = Field(default=None, max_length=128)
     notify: NotifyIn | None = None
     options: OptionsIn | None = None
+    destinations: list[Annotated[str, Field(min_length=1, max_length=64)]] | None = Field(
+        default=None,
+        max_length=10,
+        description="ids of your destinations (`/v1/destinations`) to deliver the file to",
+    )
 
     @field_validator("columns", mode="before")
     @classmethod
@@ -137,6 +142,7 @@ class ExportCreate(BaseModel):
             template=self.template,
             notify=self.notify.model_dump(exclude_none=True) if self.notify else None,
             options=self.options.model_dump(exclude_none=True) if self.options else None,
+            destinations=tuple(self.destinations) if self.destinations else None,
         )
 
 
@@ -208,6 +214,23 @@ class ExportResult(BaseModel):
     )
 
 
+class DestinationDeliveryOut(BaseModel):
+    """One destination an export names, and its delivery there."""
+
+    id: str = Field(description="the destination's id")
+    status: Literal["pending", "sent", "failed", "cancelled", "skipped"] = Field(
+        description="skipped: the export ended without a file, so nothing was sent"
+    )
+    name: str | None = Field(description="the destination's name when the file was sent")
+    kind: Literal["s3", "sftp"] | None
+    remote_key: str | None = Field(
+        description="the object key in the bucket, or the path on the SFTP server"
+    )
+    error: ErrorOut | None = Field(description="why the last attempt failed")
+    attempts: int
+    delivery_id: str | None = Field(description="retry a failed one at /v1/deliveries/{id}/retry")
+
+
 class ExportOut(BaseModel):
     id: str
     owner_id: str
@@ -232,6 +255,9 @@ class ExportOut(BaseModel):
     expires_at: datetime | None
     download_count: int = Field(description="times the file was downloaded (links and owner)")
     last_downloaded_at: datetime | None
+    destinations: list[DestinationDeliveryOut] | None = Field(
+        default=None, description="as asked, each with its delivery"
+    )
 
     @classmethod
     def of(cls, view: ExportView) -> ExportOut:
@@ -261,6 +287,9 @@ class ExportOut(BaseModel):
             expires_at=view.expires_at,
             download_count=view.download_count,
             last_downloaded_at=view.last_downloaded_at,
+            destinations=[DestinationDeliveryOut(**d) for d in view.destinations]
+            if view.destinations
+            else None,
         )
 
 

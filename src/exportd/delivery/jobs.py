@@ -237,6 +237,8 @@ def _log_event(conn: Connection, settled: Settled, now: datetime) -> None:
         ("email", False): EventKind.EMAIL_FAILED,
         ("webhook", True): EventKind.WEBHOOK_SENT,
         ("webhook", False): EventKind.WEBHOOK_FAILED,
+        ("destination", True): EventKind.DESTINATION_SENT,
+        ("destination", False): EventKind.DESTINATION_FAILED,
     }[(row.channel, sent)]
     events.record(
         conn,

@@ -44,6 +44,7 @@ class ExportRequest:
     template: str | None = None
     notify: dict[str, Any] | None = None
     options: dict[str, Any] | None = None
+    destinations: tuple[str, ...] | None = None  # ids of the owner's destinations
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -86,6 +87,9 @@ class ExportView:
     expires_at: datetime | None
     download_count: int = 0
     last_downloaded_at: datetime | None = None
+    # Each destination asked for, in order: its id and its delivery's status (pending,
+    # sent, failed, skipped when the export did not complete), error and remote key.
+    destinations: list[dict[str, Any]] | None = None
 
 
 @dataclass(frozen=True, slots=True)
