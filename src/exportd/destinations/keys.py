@@ -73,9 +73,10 @@ def check_template(template: str) -> str:
         raise KeyTemplateInvalid(f"not a key template: {exc}") from None
     literal = ""
     for text, name, spec, conversion in parts:
-        literal += text + "x"
+        literal += text
         if name is None:
             continue
+        literal += "x"  # a value: never empty, never a separator
         if name not in VARIABLES or spec or conversion:
             raise KeyTemplateInvalid(
                 f"{{{name}}} is not a variable; use {', '.join('{' + v + '}' for v in VARIABLES)}"
