@@ -98,6 +98,9 @@ def customer_s3() -> Iterator[CustomerS3]:
     env = {
         **os.environ,
         "INITIAL_NO_AUTH_ACTION_COUNT": str(UNCHECKED_REQUESTS),
+        # Path-style always: the tests reach it by made-up names (s3.customer.test) too,
+        # whose first label moto would otherwise read as a bucket.
+        "S3_IGNORE_SUBDOMAIN_BUCKETNAME": "true",
         "AWS_ACCESS_KEY_ID": "server",
         "AWS_SECRET_ACCESS_KEY": "server",
     }

@@ -67,9 +67,10 @@ class World:
         return dict(answer.json())
 
     def refuse_private(self) -> None:
-        """The API as production has it: private addresses refused."""
+        """The API and the worker as production has them: private addresses refused."""
         service = self.api.client.app.state.destinations  # type: ignore[attr-defined]
         service.reach = Reach(allow_private=False, timeout_s=5.0)
+        self.settings = self.settings.model_copy(update={"destination_allow_private": False})
 
     def run(self) -> int:
         """Every job the queue has ready, run here, until none is left."""
