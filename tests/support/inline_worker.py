@@ -11,7 +11,7 @@ from exportd.app_wiring import worker_app
 from exportd.config import Settings
 from exportd.db import Database
 from exportd.errors import JobCancelled, classify
-from exportd.exports.task import use_settings
+from exportd.exports.task import runtime, use_settings
 from exportd.queue import JobStore
 from exportd.queue.app import WorkerContext
 from exportd.queue.models import Claimed, Outcome
@@ -36,6 +36,17 @@ def work_off(settings: Settings, db: Database, store: JobStore, *, rounds: int =
     app = worker_app()
     use_settings(settings)
     context = WorkerContext(settings=settings, db=db, store=store)
+    try:
+        return _rounds(app, context, rounds)
+    finally:  # the child's runtime (its database engine) would outlive the test
+        if runtime.cache_info().currsize:
+            runtime().db.dispose()
+            runtime().connections.dispose()
+            runtime.cache_clear()
+
+
+def _rounds(app: Any, context: WorkerContext, rounds: int) -> int:
+    db, store = context.db, context.store
     ran = 0
     for _ in range(rounds):
         with db.write() as conn:
