@@ -613,7 +613,9 @@ def connections_check() -> None:
 
 
 def main() -> None:
+    from exportd import cli_destinations
     from exportd.cli_client import register
 
     register(app)
+    cli_destinations.register(app)
     app()

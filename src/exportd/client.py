@@ -7,7 +7,7 @@ downloads go through a one-time link, so a redirect to S3 never carries the toke
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -110,6 +110,16 @@ class ExportdClient:
                     handle.write(chunk)
         partial.replace(out)
         return out
+
+    # -- destinations ------------------------------------------------------------------
+
+    def destinations(self) -> Sequence[dict[str, Any]]:
+        items: Sequence[dict[str, Any]] = self._json(self.http.get("/v1/destinations"))  # type: ignore[assignment]
+        return items
+
+    def test_destination(self, destination_id: str) -> dict[str, Any]:
+        """Write and remove a probe: ``{ok, code, message, location, elapsed_ms}``."""
+        return self._json(self.http.post(f"/v1/destinations/{destination_id}/test"))
 
     # -- helpers -----------------------------------------------------------------------
 

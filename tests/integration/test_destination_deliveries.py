@@ -233,9 +233,7 @@ def test_a_name_rebound_inside_after_it_was_saved_is_refused_when_delivering(
 
     monkeypatch.setattr(socket, "getaddrinfo", resolver)
     world.refuse_private()
-    config = customer_s3.config(
-        bucket, endpoint_url=f"http://s3.rebound.test:{customer_s3.port}"
-    )
+    config = customer_s3.config(bucket, endpoint_url=f"http://s3.rebound.test:{customer_s3.port}")
     destination = world.destination("s3", config, customer_s3.secret())
     # Then the name is rebound to loopback, where the customer's server happens to be.
     answers["s3.rebound.test"] = "127.0.0.1"

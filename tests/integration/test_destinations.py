@@ -16,6 +16,7 @@ from exportd.db import Database
 from exportd.db.tables import destinations
 from tests.support.customer_s3 import CustomerS3
 from tests.support.destinations import World, open_world
+from tests.support.served import served
 from tests.support.sftp import PASSWORD, SftpServer, new_key, private_text, public_line
 
 
@@ -268,3 +269,36 @@ def _closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def test_the_command_line_lists_and_tests_destinations(
+    world: World, sftp_server: SftpServer
+) -> None:
+    import typer
+    from typer.testing import CliRunner
+
+    from exportd.cli_destinations import register
+
+    app = typer.Typer()
+    register(app)  # as cli.py's main() does
+    good = world.destination("sftp", sftp_server.config(), {"password": PASSWORD}, name="Inbox")
+    world.destination("sftp", sftp_server.config(), {"password": "nope"}, name="Locked")
+    runner = CliRunner()
+    token = world.api.token("bob", plan="pro")
+    with served(world.api.client.app, lifespan="off") as url:  # type: ignore[arg-type]
+        env = {"EXPORTD_URL": url, "EXPORTD_TOKEN": token, "COLUMNS": "200"}
+        listed = runner.invoke(app, ["destinations", "list"], env=env)
+        tested = runner.invoke(app, ["destinations", "test", "Inbox"], env=env)
+        by_id = runner.invoke(app, ["destinations", "test", good], env=env)
+        locked = runner.invoke(app, ["destinations", "test", "Locked"], env=env)
+        unknown = runner.invoke(app, ["destinations", "test", "nowhere"], env=env)
+    assert listed.exit_code == 0, listed.output
+    assert "Inbox" in listed.output
+    assert f"sftp://alice@127.0.0.1:{sftp_server.port}/." in listed.output
+    assert PASSWORD not in listed.output
+    assert (tested.exit_code, by_id.exit_code) == (0, 0), tested.output
+    assert "ok: wrote and removed sftp://127.0.0.1" in tested.output
+    assert locked.exit_code == 1
+    assert "failed: destination_auth_failed" in locked.output
+    assert unknown.exit_code == 1
+    assert "destination_not_found" in unknown.output
