@@ -5,6 +5,7 @@ SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import dataclasses
+import re
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,6 +30,19 @@ from tests.support.sftp import PASSWORD, SftpServer, new_key, public_line
 def world(settings: Settings, db: Database, tmp_path: Path) -> Iterator[World]:
     with open_world(settings, db, tmp_path) as opened:
         yield opened
+
+
+def _card(world: World, export_id: str, user: str = "bob") -> str:
+    """The export's card on the /exports page, as the user signed in sees it."""
+    client = world.api.client
+    client.cookies.clear()
+    token = world.api.token(user, plan="pro")
+    signed_in = client.post("/exports/sign-in", data={"token": token}, follow_redirects=False)
+    assert signed_in.status_code == 303
+    page = client.get("/exports").text
+    start = page.index(f'id="export-{export_id}"')
+    end = page.find('<li class="export ', start)
+    return page[start : end if end != -1 else None]
 
 
 def our_file(world: World, export: dict[str, Any]) -> bytes:
@@ -169,6 +183,8 @@ def test_a_failed_delivery_is_a_dead_letter_with_its_reason_and_an_admin_retries
         (shown["delivery_id"], "destination", destination)
     ]
     assert dead[0]["error"]["code"] == code
+    card = _card(world, export_id)
+    assert f'<span class="reason" data-code="{code}">' in card
 
     # The customer fixes the destination; an admin sends the dead letter again.
     path = f"/v1/destinations/{destination}"
