@@ -5,7 +5,6 @@ SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import dataclasses
-import re
 import socket
 from collections.abc import Iterator
 from pathlib import Path
