@@ -474,8 +474,8 @@ def apikey_create(
     scope: Annotated[
         list[str],
         typer.Option(
-            help="exports:read, exports:write, documents:read, documents:write or admin "
-            "(repeatable)."
+            help="exports:read, exports:write, documents:read, documents:write, "
+            "destinations:read, destinations:write or admin (repeatable)."
         ),
     ],
 ) -> None:
