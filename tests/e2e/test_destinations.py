@@ -1,6 +1,6 @@
 """Destinations through real worker processes: an export delivered to the customer's S3
-server and to an SFTP server by ``exportd worker``, and a dead letter (a host key that
-is not the pinned one) sent again once the customer fixes it."""
+server and to an SFTP server by ``exportd worker``, a dead letter (a host key that is
+not the pinned one) sent again once the customer fixes it, and no secret in the logs."""
 
 from __future__ import annotations
 
@@ -69,7 +69,7 @@ def _settled(export: dict[str, Any]) -> bool:
 def test_worker_processes_deliver_to_both_kinds_and_a_dead_letter_goes_again(
     served: tuple[Harness, Api], customer_s3: CustomerS3, sftp_server: SftpServer
 ) -> None:
-    _harness, api = served
+    harness, api = served
     bob = api.as_user("bob", plan="pro")
     bucket = customer_s3.new_bucket()
 
@@ -115,3 +115,8 @@ def test_worker_processes_deliver_to_both_kinds_and_a_dead_letter_goes_again(
     )
     path = {d["id"]: d for d in export["destinations"]}[to_sftp]["remote_key"]
     assert sftp_server.files() == {path: downloaded}
+    # The worker opened both secrets and logged neither (nor any line of the file).
+    logs = "\n".join(w.log_path.read_text() for w in harness.workers)
+    assert "destination_sent" in logs
+    for secret in (PASSWORD, customer_s3.secret_access_key, downloaded.splitlines()[1].decode()):
+        assert secret not in logs
