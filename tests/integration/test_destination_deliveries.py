@@ -311,3 +311,28 @@ def test_a_delivery_row_names_its_destination(world: World, sftp_server: SftpSer
         destination,
         "sent",
     )
+
+
+def test_the_environments_proxy_and_endpoint_are_not_the_customers(
+    customer_s3: CustomerS3, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A proxy would resolve the name itself (the guard would check the proxy), and the
+    operator's AWS_ENDPOINT_URL is not where the customer's bucket is."""
+    from exportd.destinations.models import S3Config, S3Secret
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        nowhere = f"http://127.0.0.1:{s.getsockname()[1]}"
+    bucket = customer_s3.new_bucket()
+    writer = s3_writer.S3Writer(
+        S3Config(bucket=bucket, endpoint_url=customer_s3.endpoint),
+        S3Secret(**customer_s3.secret()),
+        reach=Reach(allow_private=True, timeout_s=5),
+    )
+    with monkeypatch.context() as env:
+        for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "AWS_ENDPOINT_URL"):
+            env.setenv(name, nowhere)
+        env.delenv("NO_PROXY", raising=False)
+        env.delenv("no_proxy", raising=False)
+        writer.put([b"direct"], "direct.txt")
+    assert customer_s3.objects(bucket) == {"direct.txt": b"direct"}

@@ -272,12 +272,16 @@ def _closed_port() -> int:
 
 
 def test_the_command_line_lists_and_tests_destinations(
-    world: World, sftp_server: SftpServer
+    world: World, sftp_server: SftpServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import typer
+    from rich.console import Console
     from typer.testing import CliRunner
 
+    from exportd import cli_destinations
     from exportd.cli_destinations import register
+
+    monkeypatch.setattr(cli_destinations, "out", Console(width=200))  # a wide terminal
 
     app = typer.Typer()
     register(app)  # as cli.py's main() does
@@ -286,7 +290,7 @@ def test_the_command_line_lists_and_tests_destinations(
     runner = CliRunner()
     token = world.api.token("bob", plan="pro")
     with served(world.api.client.app, lifespan="off") as url:  # type: ignore[arg-type]
-        env = {"EXPORTD_URL": url, "EXPORTD_TOKEN": token, "COLUMNS": "200"}
+        env = {"EXPORTD_URL": url, "EXPORTD_TOKEN": token}
         listed = runner.invoke(app, ["destinations", "list"], env=env)
         tested = runner.invoke(app, ["destinations", "test", "Inbox"], env=env)
         by_id = runner.invoke(app, ["destinations", "test", good], env=env)

@@ -5,9 +5,10 @@ parts, aborted on failure, so the object appears whole or not at all); memory do
 grow with its size.  Every connection boto3 opens goes through the SSRF guard: the
 client's connection pools are given a connection class that resolves the host, checks
 the answer and connects to that address (TLS still checks the name), so a rebound DNS
-answer cannot send the customer's credentials, or our file, inside.  The client is
-told to ignore endpoint settings from the environment (``AWS_ENDPOINT_URL``): those are
-the operator's, not the customer's.
+answer cannot send the customer's credentials, or our file, inside.  The client
+ignores the environment's endpoint settings (``AWS_ENDPOINT_URL``: the operator's, not
+the customer's) and proxies (``HTTPS_PROXY``: the guard must check the address it
+connects to).
 """
 
 from __future__ import annotations
@@ -87,6 +88,9 @@ class S3Writer:
                 read_timeout=timeout,
                 s3={"addressing_style": self.config.addressing_style},
                 ignore_configured_endpoint_urls=True,  # type: ignore[call-arg]
+                # Straight to the checked address: through HTTPS_PROXY, the guard would
+                # check the proxy's address, and the proxy would resolve the name again.
+                proxies={"http": "", "https": ""},
             ),
         )
         pin_connections(client, allow_private=self.reach.allow_private, timeout=timeout)
