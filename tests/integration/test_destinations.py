@@ -3,6 +3,7 @@ test endpoint against the customer's S3 server and a real SFTP server."""
 
 from __future__ import annotations
 
+import re
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -306,3 +307,57 @@ def test_the_command_line_lists_and_tests_destinations(
     assert "failed: destination_auth_failed" in locked.output
     assert unknown.exit_code == 1
     assert "destination_not_found" in unknown.output
+
+
+def test_the_page_adds_tests_and_delivers_to_a_destination(
+    world: World, sftp_server: SftpServer
+) -> None:
+    client = world.api.client
+    client.cookies.clear()
+    token = world.api.token("bob", plan="pro")
+    assert client.post(
+        "/exports/sign-in", data={"token": token}, follow_redirects=False
+    ).is_redirect
+    page = client.get("/exports").text
+    assert "No destinations yet" in page
+    assert 'id="destination-choice"' in page
+    assert 'name="destination"' not in page  # nothing to choose yet
+    found = re.search(r'"X-CSRF-Token": "([0-9a-f]+)"', page)
+    assert found
+    csrf = {"X-CSRF-Token": found.group(1)}
+    form = {
+        "name": "Partner SFTP",
+        "kind": "sftp",
+        "bucket": "",
+        **{k: str(v) for k, v in sftp_server.config(directory="in").items()},
+        "secret_password": PASSWORD,
+    }
+    refused = client.post("/exports/destinations", data={**form, "port": "twenty"}, headers=csrf)
+    assert 'data-code="destination_config_invalid"' in refused.text
+    assert "config.port" in refused.text
+    added = client.post("/exports/destinations", data=form, headers=csrf)
+    assert added.status_code == 200, added.text
+    assert "Partner SFTP" in added.text
+    assert f"sftp://alice@127.0.0.1:{sftp_server.port}/in" in added.text
+    assert 'hx-swap-oob="outerHTML"' in added.text  # the export form's choice, refreshed
+    assert PASSWORD not in added.text
+    [destination] = world.api.client.get("/v1/destinations", headers=world.headers()).json()
+    tested = client.post(f"/exports/destinations/{destination['id']}/test", headers=csrf)
+    assert "Works: wrote and removed sftp://" in tested.text
+    without_csrf = client.post("/exports/destinations", data={**form, "name": "Forged"})
+    assert 'data-code="csrf_failed"' in without_csrf.text
+    assert "Forged" not in str(
+        world.api.client.get("/v1/destinations", headers=world.headers()).json()
+    )
+
+    chosen = {"source": "trades", "format": "csv", "col": ["symbol", "pnl"]}
+    chosen["destination"] = destination["id"]
+    created = client.post("/exports/new", data=chosen, headers=csrf)
+    assert created.status_code == 200, created.text
+    assert "Queued trades" in created.text, created.text
+    world.run()
+    [export] = world.api.client.get("/v1/exports", headers=world.headers()).json()["items"]
+    [shown] = export["destinations"]
+    assert (shown["id"], shown["status"]) == (destination["id"], "sent")
+    assert list(sftp_server.files()) == [shown["remote_key"]]
+    assert 'class="destination-where"' in client.get("/exports").text
