@@ -12,22 +12,21 @@ bucket), is a dead letter: ``GET /v1/deliveries/failed``, retried from there.
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, insert, select, update
+from sqlalchemy import Connection, Row, select, update
 
 from exportd.db.locks import lock_for_transaction
 from exportd.db.tables import deliveries, destinations, exports, jobs
-from exportd.delivery.jobs import record_delivery
+from exportd.delivery.jobs import new_delivery, record_delivery
 from exportd.destinations.keys import KeyTemplateInvalid, KeyValues, render
 from exportd.destinations.models import Kind, parse_config
 from exportd.destinations.port import remote_key
 from exportd.destinations.service import reach_of, writer_for
 from exportd.errors import RequestInvalid, TerminalJobError
 from exportd.queue.app import App, WorkerContext
-from exportd.queue.models import JobState, NewJob, Settled
+from exportd.queue.models import JobState, Settled
 from exportd.queue.store import JobStore
 from exportd.queue.tasks import JobContext
 
@@ -41,7 +40,6 @@ def schedule(
     """Queue a delivery to each destination a completed export names; returns their ids."""
     if state is not JobState.COMPLETED or not export.destinations or not export.result:
         return []
-    now = store.clock.now()
     status = dict(export.destination_status or {})
     ids = []
     for destination_id in export.destinations:
@@ -50,29 +48,15 @@ def schedule(
                 destinations.c.id == destination_id, destinations.c.owner_id == export.owner_id
             )
         ).first()
-        delivery_id = uuid.uuid4().hex
-        job = store.enqueue(
+        delivery_id = new_delivery(
             conn,
-            NewJob(
-                task=DESTINATION_TASK,
-                payload={"delivery_id": delivery_id},
-                max_attempts=attempts,
-                correlation_id=export.correlation_id,
-            ),
-        ).job
-        conn.execute(
-            insert(deliveries).values(
-                id=delivery_id,
-                export_id=export.id,
-                owner_id=export.owner_id,
-                channel=CHANNEL,
-                event="export.completed",
-                target=destination_id,
-                job_id=job.id,
-                status="pending",
-                created_at=now,
-                updated_at=now,
-            )
+            export,
+            store=store,
+            task=DESTINATION_TASK,
+            channel=CHANNEL,
+            event="export.completed",
+            target=destination_id,
+            attempts=attempts,
         )
         status[destination_id] = {
             "delivery_id": delivery_id,
