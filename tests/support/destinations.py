@@ -87,6 +87,9 @@ def world_settings(settings: Settings, tmp_path: Path, **changes: Any) -> Settin
             "delivery_attempts": 2,
             "job_backoff_ms": 0,
             "delivery_retry_cooldown_s": 0,
+            # Exports run in this process (inline_worker): rows through SQLAlchemy only, so
+            # no second SQLite library (ADBC's) maps the same database file here.
+            "arrow_fetch": False,
             **changes,
         }
     )
