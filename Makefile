@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 		{ echo "exportd needs Python 3.11 or newer (found $$($(PYTHON) --version))"; exit 1; }
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[postgres,s3,chromium,mysql,otel]' --group dev
+	$(BIN)/python -m pip install --quiet -e '.[postgres,s3,chromium,mysql,otel,sftp]' --group dev
 	@touch $(STAMP)
 
 demo: $(STAMP) ## Run exportd with demo data on SQLite + local files (make demo PORT=8080)
@@ -56,7 +56,7 @@ BENCH_VENV := .venv-bench
 $(BENCH_VENV)/.installed: pyproject.toml
 	@test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
 	$(BENCH_VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(BENCH_VENV)/bin/python -m pip install --quiet -e '.[postgres,s3,chromium,mysql,otel]' --group bench --group dev
+	$(BENCH_VENV)/bin/python -m pip install --quiet -e '.[postgres,s3,chromium,mysql,otel,sftp]' --group bench --group dev
 	@touch $@
 
 bench: $(BENCH_VENV)/.installed ## Run the benchmarks (needs PostgreSQL and wrk); writes docs/benchmarks.md

@@ -8,10 +8,12 @@ import pytest
 from exportd.config import Settings, load_settings
 from exportd.db import Database, create_database
 from tests.support.browser import browser  # noqa: F401 - shared fixtures
+from tests.support.customer_s3 import customer_s3  # noqa: F401
 from tests.support.databases import drop_pg_template, migrated_database
 from tests.support.hooks import receiver  # noqa: F401
 from tests.support.mail import smtp_server  # noqa: F401
 from tests.support.s3 import s3_endpoint, s3_url  # noqa: F401
+from tests.support.sftp import sftp_server  # noqa: F401
 
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 

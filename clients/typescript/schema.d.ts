@@ -676,6 +676,89 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/destinations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Destinations
+         * @description Your destinations, by name.
+         *
+         *     Needs the `destinations:read` scope (a user's token holds every scope but `admin`).
+         */
+        get: operations["list_destinations"];
+        put?: never;
+        /**
+         * Create Destination
+         * @description Save a destination; its host is checked now, its secret sealed and never shown.
+         *
+         *     Needs the `destinations:write` scope (a user's token holds every scope but `admin`).
+         */
+        post: operations["create_destination"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/destinations/{destination_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Destination
+         * @description Needs the `destinations:read` scope (a user's token holds every scope but `admin`).
+         */
+        get: operations["get_destination"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete Destination
+         * @description Delete it and its secret; deliveries still pending to it fail as not found.
+         *
+         *     Needs the `destinations:write` scope (a user's token holds every scope but `admin`).
+         */
+        delete: operations["delete_destination"];
+        options?: never;
+        head?: never;
+        /**
+         * Update Destination
+         * @description Rename it, change config fields (merged, checked again) or replace the secret.
+         *
+         *     Needs the `destinations:write` scope (a user's token holds every scope but `admin`).
+         */
+        patch: operations["update_destination"];
+        trace?: never;
+    };
+    "/v1/destinations/{destination_id}/test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Test Destination
+         * @description Write a small probe object or file and remove it. A failure is a result (200,
+         *     ``ok: false`` with the code a delivery would fail with), not an error.
+         *
+         *     Needs the `destinations:write` scope (a user's token holds every scope but `admin`).
+         */
+        post: operations["test_destination"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/ops/export-ops": {
         parameters: {
             query?: never;
@@ -888,6 +971,107 @@ export interface components {
             /** Sent At */
             sent_at: string | null;
         };
+        /**
+         * DestinationChange
+         * @description What to change: the name, some config fields (merged), or the whole secret.
+         */
+        DestinationChange: {
+            /** Name */
+            name?: string | null;
+            /**
+             * Config
+             * @description fields to change
+             */
+            config?: components["schemas"]["S3Config"] | components["schemas"]["SftpConfig"] | null;
+            /**
+             * Secret
+             * @description the new credentials, whole
+             */
+            secret?: components["schemas"]["S3Secret"] | components["schemas"]["SftpSecret"] | null;
+        };
+        /** DestinationCreate */
+        DestinationCreate: {
+            kind: components["schemas"]["Kind"];
+            /** Name */
+            name: string;
+            /**
+             * Config
+             * @description where and how to write: the kind's config
+             */
+            config: components["schemas"]["S3Config"] | components["schemas"]["SftpConfig"];
+            /**
+             * Secret
+             * @description the credentials: stored encrypted, never returned
+             */
+            secret: components["schemas"]["S3Secret"] | components["schemas"]["SftpSecret"];
+        };
+        /**
+         * DestinationDeliveryOut
+         * @description One destination an export names, and its delivery there.
+         */
+        DestinationDeliveryOut: {
+            /**
+             * Id
+             * @description the destination's id
+             */
+            id: string;
+            /**
+             * Status
+             * @description skipped: the export ended without a file, so nothing was sent
+             * @enum {string}
+             */
+            status: "pending" | "sent" | "failed" | "cancelled" | "skipped";
+            /**
+             * Name
+             * @description the destination's name when the file was sent
+             */
+            name: string | null;
+            /** Kind */
+            kind: ("s3" | "sftp") | null;
+            /**
+             * Remote Key
+             * @description the object key in the bucket, or the path on the SFTP server
+             */
+            remote_key: string | null;
+            /** @description why the last attempt failed */
+            error: components["schemas"]["ErrorOut"] | null;
+            /** Attempts */
+            attempts: number;
+            /**
+             * Delivery Id
+             * @description retry a failed one at /v1/deliveries/{id}/retry
+             */
+            delivery_id: string | null;
+        };
+        /**
+         * DestinationOut
+         * @description A destination; its secret is never part of it.
+         */
+        DestinationOut: {
+            /** Id */
+            id: string;
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "s3" | "sftp";
+            /** Name */
+            name: string;
+            /** Config */
+            config: {
+                [key: string]: unknown;
+            };
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+        };
         /** DocumentIn */
         DocumentIn: {
             /**
@@ -992,6 +1176,11 @@ export interface components {
             template?: string | null;
             notify?: components["schemas"]["NotifyIn"] | null;
             options?: components["schemas"]["OptionsIn"] | null;
+            /**
+             * Destinations
+             * @description ids of your destinations (`/v1/destinations`) to deliver the file to
+             */
+            destinations?: string[] | null;
         };
         /** ExportOps */
         ExportOps: {
@@ -1024,6 +1213,10 @@ export interface components {
             webhookSent: number;
             /** Webhookfailed */
             webhookFailed: number;
+            /** Destinationsent */
+            destinationSent: number;
+            /** Destinationfailed */
+            destinationFailed: number;
             /** Downloads */
             downloads: number;
             /** Cleanupcompleted */
@@ -1102,6 +1295,11 @@ export interface components {
             download_count: number;
             /** Last Downloaded At */
             last_downloaded_at: string | null;
+            /**
+             * Destinations
+             * @description as asked, each with its delivery
+             */
+            destinations?: components["schemas"]["DestinationDeliveryOut"][] | null;
         };
         /** ExportPage */
         ExportPage: {
@@ -1560,6 +1758,11 @@ export interface components {
             [key: string]: unknown;
         };
         /**
+         * Kind
+         * @enum {string}
+         */
+        Kind: "s3" | "sftp";
+        /**
          * Limits
          * @description A plan's limits.
          */
@@ -1835,6 +2038,86 @@ export interface components {
             /** Sections */
             sections?: components["schemas"]["CustomSection"][];
         };
+        /** S3Config */
+        S3Config: {
+            /**
+             * Key Template
+             * @description where each file goes under the prefix or directory
+             * @default {source}/{date}/{export_id}.{ext}
+             */
+            key_template: string;
+            /** Bucket */
+            bucket: string;
+            /**
+             * Prefix
+             * @description a folder in the bucket
+             * @default
+             */
+            prefix: string;
+            /** Region */
+            region?: string | null;
+            /**
+             * Endpoint Url
+             * @description an S3-compatible service (MinIO, R2, Wasabi…); AWS when absent
+             */
+            endpoint_url?: string | null;
+            /**
+             * Addressing Style
+             * @default path
+             * @enum {string}
+             */
+            addressing_style: "path" | "virtual";
+        };
+        /** S3Secret */
+        S3Secret: {
+            /** Access Key Id */
+            access_key_id: string;
+            /** Secret Access Key */
+            secret_access_key: string;
+            /** Session Token */
+            session_token?: string | null;
+        };
+        /** SftpConfig */
+        SftpConfig: {
+            /**
+             * Key Template
+             * @description where each file goes under the prefix or directory
+             * @default {source}/{date}/{export_id}.{ext}
+             */
+            key_template: string;
+            /** Host */
+            host: string;
+            /**
+             * Port
+             * @default 22
+             */
+            port: number;
+            /** Username */
+            username: string;
+            /**
+             * Host Key
+             * @description the server's public host key as `ssh-keyscan` prints it (`ssh-ed25519 AAAA…`): any other key is refused
+             */
+            host_key: string;
+            /**
+             * Directory
+             * @description where files go
+             * @default .
+             */
+            directory: string;
+        };
+        /** SftpSecret */
+        SftpSecret: {
+            /** Password */
+            password?: string | null;
+            /**
+             * Private Key
+             * @description OpenSSH or PEM private key
+             */
+            private_key?: string | null;
+            /** Passphrase */
+            passphrase?: string | null;
+        };
         /** SourceColumn */
         SourceColumn: {
             /** Name */
@@ -1875,6 +2158,10 @@ export interface components {
             webhookSent: number;
             /** Webhookfailed */
             webhookFailed: number;
+            /** Destinationsent */
+            destinationSent: number;
+            /** Destinationfailed */
+            destinationFailed: number;
             /** Downloads */
             downloads: number;
             /** Cleanupcompleted */
@@ -1996,6 +2283,25 @@ export interface components {
             fonts: string[];
             /** Formats */
             formats: string[];
+        };
+        /**
+         * TestOut
+         * @description A probe written and removed, or why not (``code`` as a dead delivery's would be).
+         */
+        TestOut: {
+            /** Ok */
+            ok: boolean;
+            /** Code */
+            code: string | null;
+            /** Message */
+            message: string;
+            /**
+             * Location
+             * @description where the probe was written
+             */
+            location: string | null;
+            /** Elapsed Ms */
+            elapsed_ms: number;
         };
         /** Usage */
         Usage: {
@@ -2361,6 +2667,7 @@ export interface operations {
              *     - `notify_email_not_allowed`: an email other than the token's own (admins may)
              *     - `webhook_url_invalid`: the webhook URL is not http(s)://host/…
              *     - `webhook_address_refused`: the webhook URL names a private address
+             *     - `destination_unknown`: `destinations` names an id that is not the caller's
              *     - `too_many_sections`: more sections than `EXPORTD_MAX_DOCUMENT_SECTIONS`
              *     - `date_range_invalid`: `date_from` is after `date_to`
              *     - `timezone_unknown`: `options.timezone` is no IANA zone this server knows
@@ -2535,6 +2842,7 @@ export interface operations {
              *     - `notify_email_not_allowed`: an email other than the token's own (admins may)
              *     - `webhook_url_invalid`: the webhook URL is not http(s)://host/…
              *     - `webhook_address_refused`: the webhook URL names a private address
+             *     - `destination_unknown`: `destinations` names an id that is not the caller's
              *     - `batch_empty`: a batch of no exports
              *     - `too_many_sections`: more sections than `EXPORTD_MAX_DOCUMENT_SECTIONS`
              *     - `date_range_invalid`: `date_from` is after `date_to`
@@ -5011,6 +5319,7 @@ export interface operations {
              *     - `pdf_standard_unsupported`: `options.pdf_standard` is a standard the template's PDF engine cannot make
              *     - `webhook_url_invalid`: the webhook URL is not http(s)://host/…
              *     - `webhook_address_refused`: the webhook URL names a private address
+             *     - `destination_unknown`: `destinations` names an id that is not the caller's
              *     - `date_range_invalid`: `date_from` is after `date_to`
              *     - `timezone_unknown`: `options.timezone` is no IANA zone this server knows
              *     - `locale_unknown`: `options.locale` is no locale this server knows
@@ -6581,6 +6890,768 @@ export interface operations {
             429: {
                 headers: {
                     "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Internal Server Error
+             *
+             *     - `internal_error`: a bug: the log has the details, under the request id
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Service Unavailable
+             *
+             *     - `jwks_unavailable`: the identity provider's keys cannot be fetched
+             *     - `database_unavailable`: the database is down, unreachable or locked
+             */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    list_destinations: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DestinationOut"][];
+                };
+            };
+            /**
+             * @description Unauthorized
+             *
+             *     - `auth_required`: no token or API key was sent
+             *     - `token_malformed`: the token is not a JWT
+             *     - `token_header_invalid`: the token's header is not valid (`crit`, a `kid`…)
+             *     - `token_algorithm_not_allowed`: the token's `alg` is not allowed (`none`…)
+             *     - `token_algorithm_mismatch`: the token's `alg` is not its key's
+             *     - `token_signature_invalid`: the token's signature does not match
+             *     - `token_expired`: the token has expired
+             *     - `token_claim_missing`: the token lacks a required claim
+             *     - `token_claim_invalid`: a claim is not of its type or too long
+             *     - `token_subject_reserved`: the token's `sub` starts with `apikey:`
+             *     - `token_key_unknown`: no published key has the token's `kid`
+             *     - `token_invalid`: the token is not valid
+             *     - `api_key_invalid`: no such API key
+             *     - `api_key_revoked`: the API key was revoked
+             */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Forbidden
+             *
+             *     - `scope_missing`: the API key lacks the operation's scope
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Unprocessable Entity
+             *
+             *     - `text_invalid`: a NUL character or a lone surrogate anywhere in the request
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Internal Server Error
+             *
+             *     - `internal_error`: a bug: the log has the details, under the request id
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Service Unavailable
+             *
+             *     - `jwks_unavailable`: the identity provider's keys cannot be fetched
+             *     - `database_unavailable`: the database is down, unreachable or locked
+             */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    create_destination: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DestinationCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DestinationOut"];
+                };
+            };
+            /**
+             * @description Unauthorized
+             *
+             *     - `auth_required`: no token or API key was sent
+             *     - `token_malformed`: the token is not a JWT
+             *     - `token_header_invalid`: the token's header is not valid (`crit`, a `kid`…)
+             *     - `token_algorithm_not_allowed`: the token's `alg` is not allowed (`none`…)
+             *     - `token_algorithm_mismatch`: the token's `alg` is not its key's
+             *     - `token_signature_invalid`: the token's signature does not match
+             *     - `token_expired`: the token has expired
+             *     - `token_claim_missing`: the token lacks a required claim
+             *     - `token_claim_invalid`: a claim is not of its type or too long
+             *     - `token_subject_reserved`: the token's `sub` starts with `apikey:`
+             *     - `token_key_unknown`: no published key has the token's `kid`
+             *     - `token_invalid`: the token is not valid
+             *     - `api_key_invalid`: no such API key
+             *     - `api_key_revoked`: the API key was revoked
+             */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Forbidden
+             *
+             *     - `scope_missing`: the API key lacks the operation's scope
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Conflict
+             *
+             *     - `destination_name_taken`: the caller has a destination of that name
+             */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Request Entity Too Large
+             *
+             *     - `body_too_large`: the body is larger than `EXPORTD_MAX_REQUEST_BYTES`
+             */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Unsupported Media Type
+             *
+             *     - `content_type_unsupported`: the body is not `application/json`
+             */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Unprocessable Entity
+             *
+             *     - `request_invalid`: the request does not match its schema; `errors` names fields
+             *     - `json_invalid`: the body is not JSON; the detail says the line and column
+             *     - `text_invalid`: a NUL character or a lone surrogate anywhere in the request
+             *     - `destination_config_invalid`: a destination's `config` does not fit its kind
+             *     - `key_template_invalid`: `config.key_template` names an unknown variable or leaves its folder
+             *     - `destination_secret_invalid`: a destination's `secret` does not fit its kind (values never echoed)
+             *     - `destination_address_refused`: the destination's host is or resolves to a private address (also a failure)
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Internal Server Error
+             *
+             *     - `internal_error`: a bug: the log has the details, under the request id
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Service Unavailable
+             *
+             *     - `jwks_unavailable`: the identity provider's keys cannot be fetched
+             *     - `database_unavailable`: the database is down, unreachable or locked
+             */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_destination: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                destination_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DestinationOut"];
+                };
+            };
+            /**
+             * @description Unauthorized
+             *
+             *     - `auth_required`: no token or API key was sent
+             *     - `token_malformed`: the token is not a JWT
+             *     - `token_header_invalid`: the token's header is not valid (`crit`, a `kid`…)
+             *     - `token_algorithm_not_allowed`: the token's `alg` is not allowed (`none`…)
+             *     - `token_algorithm_mismatch`: the token's `alg` is not its key's
+             *     - `token_signature_invalid`: the token's signature does not match
+             *     - `token_expired`: the token has expired
+             *     - `token_claim_missing`: the token lacks a required claim
+             *     - `token_claim_invalid`: a claim is not of its type or too long
+             *     - `token_subject_reserved`: the token's `sub` starts with `apikey:`
+             *     - `token_key_unknown`: no published key has the token's `kid`
+             *     - `token_invalid`: the token is not valid
+             *     - `api_key_invalid`: no such API key
+             *     - `api_key_revoked`: the API key was revoked
+             */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Forbidden
+             *
+             *     - `scope_missing`: the API key lacks the operation's scope
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not Found
+             *
+             *     - `destination_not_found`: no such destination (or not the caller's); a delivery's: it was deleted
+             */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Unprocessable Entity
+             *
+             *     - `text_invalid`: a NUL character or a lone surrogate anywhere in the request
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Internal Server Error
+             *
+             *     - `internal_error`: a bug: the log has the details, under the request id
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Service Unavailable
+             *
+             *     - `jwks_unavailable`: the identity provider's keys cannot be fetched
+             *     - `database_unavailable`: the database is down, unreachable or locked
+             */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    delete_destination: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                destination_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /**
+             * @description Unauthorized
+             *
+             *     - `auth_required`: no token or API key was sent
+             *     - `token_malformed`: the token is not a JWT
+             *     - `token_header_invalid`: the token's header is not valid (`crit`, a `kid`…)
+             *     - `token_algorithm_not_allowed`: the token's `alg` is not allowed (`none`…)
+             *     - `token_algorithm_mismatch`: the token's `alg` is not its key's
+             *     - `token_signature_invalid`: the token's signature does not match
+             *     - `token_expired`: the token has expired
+             *     - `token_claim_missing`: the token lacks a required claim
+             *     - `token_claim_invalid`: a claim is not of its type or too long
+             *     - `token_subject_reserved`: the token's `sub` starts with `apikey:`
+             *     - `token_key_unknown`: no published key has the token's `kid`
+             *     - `token_invalid`: the token is not valid
+             *     - `api_key_invalid`: no such API key
+             *     - `api_key_revoked`: the API key was revoked
+             */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Forbidden
+             *
+             *     - `scope_missing`: the API key lacks the operation's scope
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not Found
+             *
+             *     - `destination_not_found`: no such destination (or not the caller's); a delivery's: it was deleted
+             */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Unprocessable Entity
+             *
+             *     - `text_invalid`: a NUL character or a lone surrogate anywhere in the request
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Internal Server Error
+             *
+             *     - `internal_error`: a bug: the log has the details, under the request id
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Service Unavailable
+             *
+             *     - `jwks_unavailable`: the identity provider's keys cannot be fetched
+             *     - `database_unavailable`: the database is down, unreachable or locked
+             */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    update_destination: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                destination_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DestinationChange"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DestinationOut"];
+                };
+            };
+            /**
+             * @description Unauthorized
+             *
+             *     - `auth_required`: no token or API key was sent
+             *     - `token_malformed`: the token is not a JWT
+             *     - `token_header_invalid`: the token's header is not valid (`crit`, a `kid`…)
+             *     - `token_algorithm_not_allowed`: the token's `alg` is not allowed (`none`…)
+             *     - `token_algorithm_mismatch`: the token's `alg` is not its key's
+             *     - `token_signature_invalid`: the token's signature does not match
+             *     - `token_expired`: the token has expired
+             *     - `token_claim_missing`: the token lacks a required claim
+             *     - `token_claim_invalid`: a claim is not of its type or too long
+             *     - `token_subject_reserved`: the token's `sub` starts with `apikey:`
+             *     - `token_key_unknown`: no published key has the token's `kid`
+             *     - `token_invalid`: the token is not valid
+             *     - `api_key_invalid`: no such API key
+             *     - `api_key_revoked`: the API key was revoked
+             */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Forbidden
+             *
+             *     - `scope_missing`: the API key lacks the operation's scope
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not Found
+             *
+             *     - `destination_not_found`: no such destination (or not the caller's); a delivery's: it was deleted
+             */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Conflict
+             *
+             *     - `destination_name_taken`: the caller has a destination of that name
+             */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Request Entity Too Large
+             *
+             *     - `body_too_large`: the body is larger than `EXPORTD_MAX_REQUEST_BYTES`
+             */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Unsupported Media Type
+             *
+             *     - `content_type_unsupported`: the body is not `application/json`
+             */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Unprocessable Entity
+             *
+             *     - `request_invalid`: the request does not match its schema; `errors` names fields
+             *     - `json_invalid`: the body is not JSON; the detail says the line and column
+             *     - `text_invalid`: a NUL character or a lone surrogate anywhere in the request
+             *     - `destination_config_invalid`: a destination's `config` does not fit its kind
+             *     - `key_template_invalid`: `config.key_template` names an unknown variable or leaves its folder
+             *     - `destination_secret_invalid`: a destination's `secret` does not fit its kind (values never echoed)
+             *     - `destination_address_refused`: the destination's host is or resolves to a private address (also a failure)
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Internal Server Error
+             *
+             *     - `internal_error`: a bug: the log has the details, under the request id
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Service Unavailable
+             *
+             *     - `jwks_unavailable`: the identity provider's keys cannot be fetched
+             *     - `database_unavailable`: the database is down, unreachable or locked
+             */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    test_destination: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                destination_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TestOut"];
+                };
+            };
+            /**
+             * @description Unauthorized
+             *
+             *     - `auth_required`: no token or API key was sent
+             *     - `token_malformed`: the token is not a JWT
+             *     - `token_header_invalid`: the token's header is not valid (`crit`, a `kid`…)
+             *     - `token_algorithm_not_allowed`: the token's `alg` is not allowed (`none`…)
+             *     - `token_algorithm_mismatch`: the token's `alg` is not its key's
+             *     - `token_signature_invalid`: the token's signature does not match
+             *     - `token_expired`: the token has expired
+             *     - `token_claim_missing`: the token lacks a required claim
+             *     - `token_claim_invalid`: a claim is not of its type or too long
+             *     - `token_subject_reserved`: the token's `sub` starts with `apikey:`
+             *     - `token_key_unknown`: no published key has the token's `kid`
+             *     - `token_invalid`: the token is not valid
+             *     - `api_key_invalid`: no such API key
+             *     - `api_key_revoked`: the API key was revoked
+             */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Forbidden
+             *
+             *     - `scope_missing`: the API key lacks the operation's scope
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not Found
+             *
+             *     - `destination_not_found`: no such destination (or not the caller's); a delivery's: it was deleted
+             */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Unprocessable Entity
+             *
+             *     - `text_invalid`: a NUL character or a lone surrogate anywhere in the request
+             */
+            422: {
+                headers: {
                     [name: string]: unknown;
                 };
                 content: {

@@ -1,8 +1,9 @@
 """The composition root of the worker: which packages plug into it.
 
 The queue and the worker are generic (``exportd.queue.app``); here the built-in tasks,
-exports, deliveries, operations and schedules register on one :class:`App`, then the plugins' task
-modules (``--import``, ``EXPORTD_TASK_MODULES``, the ``exportd.tasks`` entry points).
+exports, deliveries (emails, webhooks, destinations), operations and schedules register on
+one :class:`App`, then the plugins' task modules (``--import``, ``EXPORTD_TASK_MODULES``,
+the ``exportd.tasks`` entry points).
 The supervisor receives the app; each child builds the same one from ``app.ref``.
 """
 
@@ -12,6 +13,7 @@ from collections.abc import Iterable
 
 from exportd import tracing
 from exportd.delivery import jobs as delivery
+from exportd.destinations import jobs as destinations
 from exportd.exports import worker as exports
 from exportd.ops import maintenance
 from exportd.queue.app import App, AppRef, WorkerContext
@@ -33,6 +35,7 @@ def worker_app(task_modules: Iterable[str] = ()) -> App:
     builtin_tasks.register(app)
     exports.register(app)
     delivery.register(app)
+    destinations.register(app)
     maintenance.register(app)
     schedules.register(app)  # after exports: it adds a hook to the export task
     app.include(load_task_modules(modules))

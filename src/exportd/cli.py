@@ -479,8 +479,8 @@ def apikey_create(
     scope: Annotated[
         list[str],
         typer.Option(
-            help="exports:read, exports:write, documents:read, documents:write or admin "
-            "(repeatable)."
+            help="exports:read, exports:write, documents:read, documents:write, "
+            "destinations:read, destinations:write or admin (repeatable)."
         ),
     ],
 ) -> None:
@@ -618,8 +618,9 @@ def connections_check() -> None:
 
 
 def main() -> None:
-    from exportd import cli_client, cli_verify
+    from exportd import cli_client, cli_destinations, cli_verify
 
     cli_client.register(app)
     cli_verify.register(app, _settings)
+    cli_destinations.register(app)
     app()

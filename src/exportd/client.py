@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import builtins
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -145,6 +145,16 @@ class ExportdClient:
         response = self.http.delete(f"/v1/schedules/{schedule_id}")
         if response.status_code != 204:
             self._json(response)
+
+    # -- destinations ------------------------------------------------------------------
+
+    def destinations(self) -> Sequence[dict[str, Any]]:
+        items: Sequence[dict[str, Any]] = self._json(self.http.get("/v1/destinations"))  # type: ignore[assignment]
+        return items
+
+    def test_destination(self, destination_id: str) -> dict[str, Any]:
+        """Write and remove a probe: ``{ok, code, message, location, elapsed_ms}``."""
+        return self._json(self.http.post(f"/v1/destinations/{destination_id}/test"))
 
     # -- helpers -----------------------------------------------------------------------
 

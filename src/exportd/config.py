@@ -297,6 +297,17 @@ class Settings(BaseSettings):
     delivery_retry_cooldown_s: float = Field(
         default=30.0, ge=0, description="least time between two manual retries of a delivery"
     )
+    destination_allow_private: bool = Field(
+        default=False,
+        description="allow destinations (S3 endpoints, SFTP hosts) on private, loopback and "
+        "link-local addresses (tests, on-premises storage)",
+    )
+    destination_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        le=600,
+        description="how long connecting to a destination, or one read or write on it, may take",
+    )
 
     # The API.
     enable_exports: bool = Field(

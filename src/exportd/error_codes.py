@@ -69,12 +69,16 @@ REGISTRY: dict[str, Code] = {
     "delivery_not_found": Code(404, "no such delivery (or not the caller's)"),
     "schedule_not_found": Code(404, "no such schedule (or not the caller's)"),
     "file_not_found": Code(404, "the export has no file of that name (see its `files`)"),
+    "destination_not_found": Code(
+        404, "no such destination (or not the caller's); a delivery's: it was deleted"
+    ),
     # 409
     "idempotency_key_reused": Code(409, "the `Idempotency-Key` was used for another request"),
     "export_not_active": Code(409, "the export is already final: nothing to cancel"),
     "export_not_failed": Code(409, "only a failed export can be retried"),
     "export_not_ready": Code(409, "the export has no file yet"),
     "delivery_not_failed": Code(409, "only a failed delivery can be retried"),
+    "destination_name_taken": Code(409, "the caller has a destination of that name"),
     # 410
     "download_token_expired": Code(410, "the link has expired"),
     "download_token_used": Code(410, "the link was used"),
@@ -102,6 +106,17 @@ REGISTRY: dict[str, Code] = {
     "notify_email_not_allowed": Code(422, "an email other than the token's own (admins may)"),
     "webhook_url_invalid": Code(422, "the webhook URL is not http(s)://host/…"),
     "webhook_address_refused": Code(422, "the webhook URL names a private address"),
+    "destination_config_invalid": Code(422, "a destination's `config` does not fit its kind"),
+    "key_template_invalid": Code(
+        422, "`config.key_template` names an unknown variable or leaves its folder"
+    ),
+    "destination_secret_invalid": Code(
+        422, "a destination's `secret` does not fit its kind (values never echoed)"
+    ),
+    "destination_address_refused": Code(
+        422, "the destination's host is or resolves to a private address (also a failure)"
+    ),
+    "destination_unknown": Code(422, "`destinations` names an id that is not the caller's"),
     "cursor_invalid": Code(422, "`cursor` is not a `next_cursor` this server sent"),
     "datetime_out_of_range": Code(422, "a time outside the years 1 to 9999 in UTC"),
     "last_event_id_invalid": Code(422, "`Last-Event-ID` is not an id this stream sent"),
@@ -217,6 +232,30 @@ REGISTRY: dict[str, Code] = {
         None, "the webhook receiver answered 408, 425, 429 or 5xx; retried", FAILURE
     ),
     "webhook_rejected": Code(None, "the webhook receiver answered another 4xx", FAILURE),
+    "destination_unreachable": Code(
+        None, "the destination's host does not resolve or answer; retried", FAILURE
+    ),
+    "destination_unavailable": Code(
+        None, "the destination failed (S3 5xx or throttling, an SFTP error); retried", FAILURE
+    ),
+    "destination_auth_failed": Code(
+        None, "the destination refused the credentials (or they lack permission)", FAILURE
+    ),
+    "destination_host_key_mismatch": Code(
+        None, "the SFTP server's host key is not the pinned one (both fingerprints named)", FAILURE
+    ),
+    "destination_bucket_missing": Code(None, "the destination's S3 bucket does not exist", FAILURE),
+    "destination_rejected": Code(
+        None, "the destination refused the write (a path or an S3 4xx)", FAILURE
+    ),
+    "destination_secret_unreadable": Code(
+        None,
+        "the sealed secret does not open (`EXPORTD_SECRET_KEY` changed): set it again",
+        FAILURE,
+    ),
+    "destination_unsupported": Code(
+        None, "the worker lacks the kind's extra (`exportd[s3]`, `exportd[sftp]`)", FAILURE
+    ),
     "lease_expired": Code(
         None,
         "the worker running the job stopped heartbeating; retried while attempts last",

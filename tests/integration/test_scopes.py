@@ -26,6 +26,7 @@ from tests.support.sources import fake_sources
 
 R, W = Scope.EXPORTS_READ, Scope.EXPORTS_WRITE
 DR, DW = Scope.DOCUMENTS_READ, Scope.DOCUMENTS_WRITE
+TR, TW = Scope.DESTINATIONS_READ, Scope.DESTINATIONS_WRITE
 ADMIN = Scope.ADMIN
 
 SCOPE_OF: dict[tuple[str, str], Scope] = {
@@ -63,6 +64,12 @@ SCOPE_OF: dict[tuple[str, str], Scope] = {
     ("PATCH", "/v1/documents/{document_id}/default"): DW,
     ("DELETE", "/v1/documents/{document_id}"): DW,
     ("POST", "/v1/documents/{document_id}/preview"): DR,  # renders, changes nothing
+    ("POST", "/v1/destinations"): TW,
+    ("GET", "/v1/destinations"): TR,
+    ("GET", "/v1/destinations/{destination_id}"): TR,
+    ("PATCH", "/v1/destinations/{destination_id}"): TW,
+    ("DELETE", "/v1/destinations/{destination_id}"): TW,
+    ("POST", "/v1/destinations/{destination_id}/test"): TW,  # writes to the customer's storage
     ("GET", "/v1/plans"): ADMIN,
     ("PUT", "/v1/plans/{name}"): ADMIN,
     ("POST", "/v1/ops/cleanup"): ADMIN,

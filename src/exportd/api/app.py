@@ -21,6 +21,7 @@ from exportd.api.routes import (
     admin,
     catalogue,
     deliveries,
+    destinations,
     documents,
     downloads,
     events,
@@ -41,6 +42,7 @@ from exportd.config import Settings, hs256_key
 from exportd.db import Database, create_database
 from exportd.db.migrate import is_at_head
 from exportd.delivery.service import DeliveryService
+from exportd.destinations.service import DestinationService
 from exportd.documents.preview import Previews
 from exportd.documents.service import DocumentService
 from exportd.errors import StorageError
@@ -159,6 +161,7 @@ def create_app(
         db=database, exports=app.state.exports, settings=settings, clock=clock
     )
     app.state.manifest_keys = key_set(manifest_signing_key(settings).public)
+    app.state.destinations = DestinationService.from_settings(settings, db=database, clock=clock)
     app.state.reports = Reports(db=database, clock=app.state.exports.clock)
     app.state.previews = Previews.from_settings(settings)
     app.state.api_keys = ApiKeys(database, clock=clock)
@@ -185,6 +188,7 @@ def create_app(
     app.include_router(events.router)
     app.include_router(deliveries.router)
     app.include_router(schedules.router)
+    app.include_router(destinations.router)
     app.include_router(ops.router)
     web.install(app)
     docs.install(app)

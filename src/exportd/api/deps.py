@@ -2,7 +2,8 @@
 the services from app state.
 
 Every ``/v1`` route takes its principal through one of the scoped aliases below
-(``ReadExports``, ``WriteExports``, ``ReadDocuments``, ``WriteDocuments``, ``Admin``), so
+(``ReadExports``, ``WriteExports``, ``ReadDocuments``, ``WriteDocuments``,
+``ReadDestinations``, ``WriteDestinations``, ``Admin``), so
 it declares the scope it needs; an API key without it gets 403 ``scope_missing``
 (``admin_required`` for admin routes).  A test walks the app's routes to hold this.
 
@@ -23,6 +24,7 @@ from exportd.auth.principal import Principal
 from exportd.auth.scopes import Scope
 from exportd.auth.tokens import TokenVerifier
 from exportd.delivery.service import DeliveryService
+from exportd.destinations.service import DestinationService
 from exportd.documents.service import DocumentService
 from exportd.errors import Forbidden, Unauthenticated
 from exportd.exports.service import ExportService
@@ -97,6 +99,11 @@ async def schedule_service(request: Request) -> ScheduleService:
     return service
 
 
+async def destination_service(request: Request) -> DestinationService:
+    service: DestinationService = request.app.state.destinations
+    return service
+
+
 async def sources(request: Request) -> SourceRegistry:
     registry: SourceRegistry = request.app.state.sources
     return registry
@@ -116,10 +123,13 @@ ReadExports = Annotated[Principal, _scoped(Scope.EXPORTS_READ)]
 WriteExports = Annotated[Principal, _scoped(Scope.EXPORTS_WRITE)]
 ReadDocuments = Annotated[Principal, _scoped(Scope.DOCUMENTS_READ)]
 WriteDocuments = Annotated[Principal, _scoped(Scope.DOCUMENTS_WRITE)]
+ReadDestinations = Annotated[Principal, _scoped(Scope.DESTINATIONS_READ)]
+WriteDestinations = Annotated[Principal, _scoped(Scope.DESTINATIONS_WRITE)]
 Admin = Annotated[Principal, _scoped(Scope.ADMIN)]
 Exports = Annotated[ExportService, Depends(export_service)]
 Sources = Annotated[SourceRegistry, Depends(sources)]
 Documents = Annotated[DocumentService, Depends(document_service)]
 Deliveries = Annotated[DeliveryService, Depends(delivery_service)]
 Schedules = Annotated[ScheduleService, Depends(schedule_service)]
+Destinations = Annotated[DestinationService, Depends(destination_service)]
 RequestId = Annotated[str, Depends(request_id)]

@@ -36,6 +36,10 @@ TAGS = [
     {"name": "downloads", "description": "The file of an export: by the owner, or by a link."},
     {"name": "deliveries", "description": "Emails and webhooks sent when an export ends."},
     {"name": "schedules", "description": "Recurring exports: a cron expression or an interval."},
+    {
+        "name": "destinations",
+        "description": "Your own storage (S3, SFTP) that exports are delivered to.",
+    },
     {"name": "catalogue", "description": "What can be exported, how, and how much is left."},
     {"name": "documents", "description": "The resume store the `resume` source reads."},
     {"name": "admin", "description": "Plans, bulk exports and cleanup (admin only)."},

@@ -56,6 +56,7 @@ _NEW_EXPORT = (
     "timezone_unknown",
     "locale_unknown",
     "split_too_small",
+    "destination_unknown",
 )
 # A user's request checked against their document, email and plan.
 _OWN_REQUEST = (
@@ -145,6 +146,25 @@ OWN: dict[str, tuple[str, ...]] = {
     "update_schedule": ("schedule_not_found", *_SCHEDULE),
     "delete_schedule": ("schedule_not_found",),
     "run_schedule": ("schedule_not_found", *_USER_EXPORT),
+    "create_destination": (
+        "destination_config_invalid",
+        "key_template_invalid",
+        "destination_secret_invalid",
+        "destination_address_refused",
+        "destination_name_taken",
+    ),
+    "list_destinations": (),
+    "get_destination": ("destination_not_found",),
+    "update_destination": (
+        "destination_not_found",
+        "destination_config_invalid",
+        "key_template_invalid",
+        "destination_secret_invalid",
+        "destination_address_refused",
+        "destination_name_taken",
+    ),
+    "delete_destination": ("destination_not_found",),
+    "test_destination": ("destination_not_found",),
     "list_sources": (),
     "list_templates": (),
     "get_usage": ("plan_unknown",),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -124,6 +124,11 @@ class ExportCreate(BaseModel):
     template: str | None = Field(default=None, max_length=128)
     notify: NotifyIn | None = None
     options: OptionsIn | None = None
+    destinations: list[Annotated[str, Field(min_length=1, max_length=64)]] | None = Field(
+        default=None,
+        max_length=10,
+        description="ids of your destinations (`/v1/destinations`) to deliver the file to",
+    )
 
     @field_validator("columns", mode="before")
     @classmethod
@@ -144,6 +149,7 @@ class ExportCreate(BaseModel):
             template=self.template,
             notify=self.notify.model_dump(exclude_none=True) if self.notify else None,
             options=self.options.model_dump(exclude_none=True) if self.options else None,
+            destinations=tuple(self.destinations) if self.destinations else None,
         )
 
 
@@ -229,6 +235,23 @@ class ExportResult(BaseModel):
     )
 
 
+class DestinationDeliveryOut(BaseModel):
+    """One destination an export names, and its delivery there."""
+
+    id: str = Field(description="the destination's id")
+    status: Literal["pending", "sent", "failed", "cancelled", "skipped"] = Field(
+        description="skipped: the export ended without a file, so nothing was sent"
+    )
+    name: str | None = Field(description="the destination's name when the file was sent")
+    kind: Literal["s3", "sftp"] | None
+    remote_key: str | None = Field(
+        description="the object key in the bucket, or the path on the SFTP server"
+    )
+    error: ErrorOut | None = Field(description="why the last attempt failed")
+    attempts: int
+    delivery_id: str | None = Field(description="retry a failed one at /v1/deliveries/{id}/retry")
+
+
 class ExportOut(BaseModel):
     id: str
     owner_id: str
@@ -265,6 +288,9 @@ class ExportOut(BaseModel):
     )
     schedule_id: str | None = Field(
         default=None, description="the schedule that made it (`/v1/schedules/{id}`)"
+    )
+    destinations: list[DestinationDeliveryOut] | None = Field(
+        default=None, description="as asked, each with its delivery"
     )
 
     @classmethod
@@ -310,6 +336,9 @@ class ExportOut(BaseModel):
             ),
             next_attempt_at=view.next_attempt_at,
             schedule_id=view.schedule_id,
+            destinations=[DestinationDeliveryOut(**d) for d in view.destinations]
+            if view.destinations
+            else None,
         )
 
 

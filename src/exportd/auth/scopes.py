@@ -14,6 +14,8 @@ class Scope(StrEnum):
     EXPORTS_WRITE = "exports:write"  # create, cancel, delete and retry exports and deliveries
     DOCUMENTS_READ = "documents:read"  # read documents and preview them
     DOCUMENTS_WRITE = "documents:write"  # create, change and delete documents
+    DESTINATIONS_READ = "destinations:read"  # list and read destinations (never a secret)
+    DESTINATIONS_WRITE = "destinations:write"  # create, change, delete and test destinations
     ADMIN = "admin"  # plans, operators' reports, bulk exports; everyone's exports
 
 

@@ -18,6 +18,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    Text,
     UniqueConstraint,
     text,
 )
@@ -158,6 +159,10 @@ exports = Table(
     Column("columns", JSONDocument, nullable=True),
     Column("template", String(128), nullable=True),
     Column("notify", JSONDocument, nullable=True),
+    # The owner's destinations to deliver the file to (their ids, as asked), and each
+    # one's delivery as it goes (written when the export completes and as each settles).
+    Column("destinations", JSONDocument, nullable=True),
+    Column("destination_status", JSONDocument, nullable=True),
     # How the file is written: delimiter, BOM, timezone (see formats.WriteOptions).
     Column("options", JSONDocument, nullable=True),
     # The job while it lives; the outcome is copied here when it settles.
@@ -249,11 +254,29 @@ deliveries = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Column("sent_at", UTCDateTime, nullable=True),
-    CheckConstraint("channel IN ('email', 'webhook')", name="channel"),
+    CheckConstraint("channel IN ('email', 'webhook', 'destination')", name="channel"),
     CheckConstraint("status IN ('pending', 'sent', 'failed', 'cancelled')", name="status"),
     Index("ix_deliveries_owner_status", "owner_id", "status"),
     Index("ix_deliveries_export_id", "export_id"),
     Index("ix_deliveries_job_id", "job_id"),
+)
+
+destinations = Table(
+    "destinations",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("owner_id", String(255), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("name", String(200), nullable=False),
+    # Where and how to write (bucket, host, key template): never a credential.
+    Column("config", JSONDocument, nullable=False),
+    # The credentials, sealed with AES-GCM under a key derived from EXPORTD_SECRET_KEY and
+    # bound to the destination's id and owner (destinations/secrets.py): never shown.
+    Column("secret", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    CheckConstraint("kind IN ('s3', 'sftp')", name="kind"),
+    UniqueConstraint("owner_id", "name", name="uq_destinations_owner_name"),
 )
 
 export_events = Table(
@@ -373,6 +396,7 @@ __all__ = [
     "JOB_STATES",
     "api_keys",
     "deliveries",
+    "destinations",
     "documents",
     "download_tokens",
     "export_events",

@@ -29,6 +29,19 @@ _LOW_32 = 0xFFFFFFFF
 _ISATAP_IDS = (0x00005EFE, 0x02005EFE)
 
 
+def literally_private(host: str) -> bool:
+    """A host that is plainly not public before any look-up: ``localhost`` (and its
+    subdomains) or an address literal that :func:`refused` refuses.  Names are resolved
+    and checked when connecting."""
+    host = host.strip("[]")  # an IPv6 literal as a URL writes it
+    if host.casefold() == "localhost" or host.casefold().endswith(".localhost"):
+        return True
+    try:
+        return refused(host)
+    except ValueError:  # a name, not an address
+        return False
+
+
 def refused(address: str) -> bool:
     """True unless the address, and every IPv4 address embedded in it, is public."""
     ip = ipaddress.ip_address(address)

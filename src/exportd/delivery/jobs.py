@@ -47,35 +47,59 @@ def schedule(
     wanted = [(c, notify[c]) for c in ("email", "webhook_url") if notify.get(c)]
     if event is None or not wanted:
         return []
-    now = store.clock.now()
-    ids = []
-    for key, target in wanted:
-        delivery_id = uuid.uuid4().hex
-        job = store.enqueue(
+    return [
+        new_delivery(
             conn,
-            NewJob(
-                task=DELIVER_TASK,
-                payload={"delivery_id": delivery_id},
-                max_attempts=attempts,
-                correlation_id=export.correlation_id,
-            ),
-        ).job
-        conn.execute(
-            insert(deliveries).values(
-                id=delivery_id,
-                export_id=export.id,
-                owner_id=export.owner_id,
-                channel="email" if key == "email" else "webhook",
-                event=event,
-                target=target,
-                job_id=job.id,
-                status="pending",
-                created_at=now,
-                updated_at=now,
-            )
+            export,
+            store=store,
+            task=DELIVER_TASK,
+            channel="email" if key == "email" else "webhook",
+            event=event,
+            target=target,
+            attempts=attempts,
         )
-        ids.append(delivery_id)
-    return ids
+        for key, target in wanted
+    ]
+
+
+def new_delivery(
+    conn: Connection,
+    export: Row[Any],
+    *,
+    store: JobStore,
+    task: str,
+    channel: str,
+    event: str,
+    target: str,
+    attempts: int,
+) -> str:
+    """A pending delivery of ``export`` and the job that makes it; returns its id."""
+    delivery_id = uuid.uuid4().hex
+    job = store.enqueue(
+        conn,
+        NewJob(
+            task=task,
+            payload={"delivery_id": delivery_id},
+            max_attempts=attempts,
+            correlation_id=export.correlation_id,
+        ),
+    ).job
+    now = store.clock.now()
+    conn.execute(
+        insert(deliveries).values(
+            id=delivery_id,
+            export_id=export.id,
+            owner_id=export.owner_id,
+            channel=channel,
+            event=event,
+            target=target,
+            job_id=job.id,
+            status="pending",
+            created_at=now,
+            updated_at=now,
+        )
+    )
+    return delivery_id
 
 
 # -- sending (in a worker's child) -------------------------------------------------------
@@ -241,6 +265,8 @@ def _log_event(conn: Connection, settled: Settled, now: datetime) -> None:
         ("email", False): EventKind.EMAIL_FAILED,
         ("webhook", True): EventKind.WEBHOOK_SENT,
         ("webhook", False): EventKind.WEBHOOK_FAILED,
+        ("destination", True): EventKind.DESTINATION_SENT,
+        ("destination", False): EventKind.DESTINATION_FAILED,
     }[(row.channel, sent)]
     events.record(
         conn,

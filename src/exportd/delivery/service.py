@@ -13,6 +13,7 @@ from exportd.clock import Clock, SystemClock
 from exportd.db import Database
 from exportd.db.tables import deliveries
 from exportd.delivery.jobs import DELIVER_TASK
+from exportd.destinations import jobs as destination_jobs
 from exportd.errors import Conflict, InvalidTransition, LimitReached, NotFound
 from exportd.queue.models import NewJob
 from exportd.queue.store import JobStore
@@ -92,9 +93,10 @@ class DeliveryService:
                 .where(deliveries.c.id == delivery_id)
                 .values(status="pending", job_id=job_id, last_retry_at=now, updated_at=now)
             )
-            return DeliveryView.of(
-                conn.execute(select(deliveries).where(deliveries.c.id == delivery_id)).one()
-            )
+            retried = conn.execute(select(deliveries).where(deliveries.c.id == delivery_id)).one()
+            if row.channel == destination_jobs.CHANNEL:
+                destination_jobs.mark_pending(conn, retried)
+            return DeliveryView.of(retried)
 
     def _requeue_job(self, conn: Connection, row: Row[Any]) -> int:
         if row.job_id is not None:
@@ -103,7 +105,12 @@ class DeliveryService:
             except InvalidTransition:
                 pass
         # The job was pruned by retention: a new one carries the delivery on.
-        new = NewJob(task=DELIVER_TASK, payload={"delivery_id": row.id}, max_attempts=self.attempts)
+        task = (
+            destination_jobs.DESTINATION_TASK
+            if row.channel == destination_jobs.CHANNEL
+            else DELIVER_TASK
+        )
+        new = NewJob(task=task, payload={"delivery_id": row.id}, max_attempts=self.attempts)
         return self.store.enqueue(conn, new).job.id
 
 

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 from exportd import tracing
 from exportd.config import Settings, webhook_key
-from exportd.delivery.addresses import refused
+from exportd.delivery.addresses import literally_private, refused
 from exportd.errors import RetryableJobError, TerminalJobError
 
 SECRET_PREFIX = "whsec_"  # noqa: S105 - the format's prefix, not a secret
@@ -90,18 +90,9 @@ def check_url(url: str, *, allow_private: bool = True) -> tuple[str, str, int, s
             "the webhook URL has an invalid port", code="webhook_url_invalid"
         ) from None
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    if not allow_private and _literally_private(parts.hostname):
+    if not allow_private and literally_private(parts.hostname):
         raise _private(parts.hostname)
     return parts.scheme, parts.hostname, port, path
-
-
-def _literally_private(host: str) -> bool:
-    if host.casefold() == "localhost" or host.casefold().endswith(".localhost"):
-        return True
-    try:
-        return refused(host)
-    except ValueError:  # a name, not an address
-        return False
 
 
 def _private(host: str) -> TerminalJobError:

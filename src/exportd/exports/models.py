@@ -46,6 +46,7 @@ class ExportRequest:
     template: str | None = None
     notify: dict[str, Any] | None = None
     options: dict[str, Any] | None = None
+    destinations: tuple[str, ...] | None = None  # ids of the owner's destinations
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -95,6 +96,9 @@ class ExportView:
     last_attempt_error: dict[str, Any] | None = None  # while a retry is due
     next_attempt_at: datetime | None = None
     schedule_id: str | None = None
+    # Each destination asked for, in order: its id and its delivery's status (pending,
+    # sent, failed, skipped when the export did not complete), error and remote key.
+    destinations: list[dict[str, Any]] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -291,7 +291,33 @@ def view_of(row: Row[Any], now: datetime) -> ExportView:
             else None
         ),
         schedule_id=row.schedule_id,
+        destinations=destinations_of(row, status),
     )
+
+
+def destinations_of(row: Row[Any], status: ExportStatus) -> list[dict[str, Any]] | None:
+    """Each destination asked for with its delivery: pending until the export completes
+    and its delivery is sent or dead; skipped when the export ended without a file."""
+    if not row.destinations:
+        return None
+    entries = row.destination_status or {}
+    waiting = "pending" if status.is_active or status is ExportStatus.COMPLETED else "skipped"
+    shown = []
+    for destination_id in row.destinations:
+        entry = entries.get(destination_id) or {}
+        shown.append(
+            {
+                "id": destination_id,
+                "status": entry.get("status", waiting),
+                "name": entry.get("name"),
+                "kind": entry.get("kind"),
+                "remote_key": entry.get("remote_key"),
+                "error": entry.get("error"),
+                "attempts": entry.get("attempts", 0),
+                "delivery_id": entry.get("delivery_id"),
+            }
+        )
+    return shown
 
 
 def status_of(

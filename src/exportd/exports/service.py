@@ -20,6 +20,7 @@ from exportd.config import Settings
 from exportd.db import Database
 from exportd.db.locks import lock_for_transaction
 from exportd.db.tables import exports
+from exportd.destinations.service import check_owned
 from exportd.documents.precheck import check_document
 from exportd.errors import (
     Conflict,
@@ -168,6 +169,7 @@ class ExportService(ExportReads):
                 check_format(plan, item)
                 try:
                     self._check_document(conn, principal, item)
+                    check_owned(conn, principal.user_id, item["destinations"])
                 except RequestInvalid as exc:
                     raise of_item(index, exc) from None
             self._check_room(conn, principal.user_id, plan, wanted=len(requests))
@@ -211,6 +213,7 @@ class ExportService(ExportReads):
                 for user_id in user_ids[start : start + chunk]:
                     owner = Principal(user_id, plan)
                     normalized = self._normalize(owner, request)
+                    check_owned(conn, user_id, normalized["destinations"])
                     ids.append(
                         self._insert(
                             conn,
@@ -238,6 +241,7 @@ class ExportService(ExportReads):
         """What a new export needs besides its format: its document, a free active slot,
         and room in the storage quota and the day's bytes."""
         self._check_document(conn, principal, normalized)
+        check_owned(conn, principal.user_id, normalized["destinations"])
         self._check_room(conn, principal.user_id, plan, wanted=1)
         check_before(conn, principal.user_id, plan, self.clock.now())
 

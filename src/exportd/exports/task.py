@@ -28,6 +28,7 @@ from exportd.db import Database, create_database
 from exportd.db.locks import lock_for_transaction
 from exportd.db.tables import exports, jobs
 from exportd.delivery.jobs import schedule
+from exportd.destinations.jobs import schedule as schedule_destinations
 from exportd.documents.export import render_export
 from exportd.documents.render import Renderer
 from exportd.errors import (
@@ -425,14 +426,16 @@ def record_outcome(conn: Connection, settled: Settled, worker: WorkerContext) ->
         error=settled.error,
         detail=detail,
     )
-    # Emails and webhooks commit with the outcome they announce, or not at all.
-    schedule(
-        conn,
-        conn.execute(select(exports).where(exports.c.id == export.id)).one(),
-        settled.state,
-        store=worker.store,
-        attempts=worker.settings.delivery_attempts,
-    )
+    # Emails, webhooks and destinations commit with the outcome they announce, or not at all.
+    now_row = conn.execute(select(exports).where(exports.c.id == export.id)).one()
+    for deliveries in (schedule, schedule_destinations):
+        deliveries(
+            conn,
+            now_row,
+            settled.state,
+            store=worker.store,
+            attempts=worker.settings.delivery_attempts,
+        )
 
 
 def _partial_fits(

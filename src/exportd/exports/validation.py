@@ -67,6 +67,10 @@ def normalize(
             webhook_allow_private=webhook_allow_private,
         ),
         "options": options,
+        # Each once, in the order asked; whose they are is checked in the transaction.
+        "destinations": list(dict.fromkeys(request.destinations)) or None
+        if request.destinations
+        else None,
     }
 
 
@@ -117,6 +121,7 @@ def request_of(view: ExportView) -> ExportRequest:
         template=view.template,
         notify=view.notify,
         options=view.options,
+        destinations=tuple(d["id"] for d in view.destinations or ()) or None,
     )
 
 

@@ -37,6 +37,8 @@ class EventKind(enum.StrEnum):
     EMAIL_FAILED = "email_failed"
     WEBHOOK_SENT = "webhook_sent"
     WEBHOOK_FAILED = "webhook_failed"
+    DESTINATION_SENT = "destination_sent"
+    DESTINATION_FAILED = "destination_failed"
     CLEANUP_COMPLETED = "cleanup_completed"
     CLEANUP_FAILED = "cleanup_failed"
     LEASE_RESCUED = "lease_rescued"

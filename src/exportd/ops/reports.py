@@ -27,6 +27,8 @@ COUNTERS = {
     "emailFailed": (EventKind.EMAIL_FAILED, None),
     "webhookSent": (EventKind.WEBHOOK_SENT, None),
     "webhookFailed": (EventKind.WEBHOOK_FAILED, None),
+    "destinationSent": (EventKind.DESTINATION_SENT, None),
+    "destinationFailed": (EventKind.DESTINATION_FAILED, None),
     "downloads": (EventKind.DOWNLOADED, None),
     "cleanupCompleted": (EventKind.CLEANUP_COMPLETED, None),
     "cleanupFailed": (EventKind.CLEANUP_FAILED, None),

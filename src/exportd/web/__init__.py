@@ -8,7 +8,7 @@ from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from exportd.web import download_page, fonts, live, routes, schedule_panel
+from exportd.web import destinations, download_page, fonts, live, routes, schedule_panel
 
 
 def install(app: FastAPI) -> None:
@@ -23,6 +23,7 @@ def install(app: FastAPI) -> None:
     app.include_router(download_page.router)  # before the page's /exports/{id}/… routes
     app.include_router(fonts.router)
     app.include_router(schedule_panel.router)  # before the page's /exports/{id}/… routes
+    app.include_router(destinations.router)  # before the page's /exports/{id}/… routes
     app.include_router(routes.router)
     app.add_api_route(
         "/", lambda: RedirectResponse("/exports"), include_in_schema=False, methods=["GET"]

@@ -194,6 +194,8 @@ def export_body(
     }
     if notify:
         body["notify"] = notify
+    if form.get("destination"):  # the page offers one; the API takes several
+        body["destinations"] = [form["destination"]]
     return body
 
 

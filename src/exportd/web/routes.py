@@ -202,6 +202,8 @@ def _not_from_this_site(request: Request) -> Response:
 def _main_page(p: Page, cursor: str | None = None) -> Response:
     """The page; with ``cursor`` its list starts there (older exports, for a browser
     without JavaScript: the page's own "Older exports" link fetches them in place)."""
+    from exportd.web.destinations import destination_context  # it imports this module
+
     sources = [s.describe() for s in p.request.app.state.sources.all() if s.allows(p.principal)]
     usage = p.exports.usage(p.principal)
     listed = p.exports.list_exports(p.principal, limit=PAGE_SIZE, cursor=cursor)
@@ -217,6 +219,7 @@ def _main_page(p: Page, cursor: str | None = None) -> Response:
         "older": cursor is not None,  # a later page of the list: no live stream of the newest
         "documents_panel": _documents_html(p),
         "schedules": p.request.app.state.schedules.list_schedules(p.principal),
+        **destination_context(p),
         "idempotency_key": uuid.uuid4().hex,
     }
     return templates.TemplateResponse(

@@ -89,6 +89,28 @@ class Row:
     can_run_again: bool  # only the owner's own: an admin's re-run would mix two principals
     can_delete: bool
     flash: str | None = None  # what the action just taken did, said on the card
+    destinations: tuple[DestinationLine, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class DestinationLine:
+    """Where an export is delivered, and how that went."""
+
+    name: str
+    status: str
+    status_label: str
+    where: str | None  # the object key or the path there
+    reason: str | None
+    error_code: str | None
+
+
+DESTINATION_LABELS = {
+    "pending": "Sending",
+    "sent": "Sent",
+    "failed": "Failed",
+    "cancelled": "Cancelled",
+    "skipped": "Not sent: no file",
+}
 
 
 def row_of(
@@ -132,6 +154,20 @@ def row_of(
         can_run_again=status in (ExportStatus.EXPIRED, ExportStatus.CANCELLED)
         and view.owner_id == viewer,
         can_delete=not status.is_active,
+        destinations=tuple(_destination_line(d) for d in view.destinations or ()),
+    )
+
+
+def _destination_line(entry: Mapping[str, Any]) -> DestinationLine:
+    error = entry.get("error") or {}
+    kind = str(entry.get("kind") or "destination").upper().replace("DESTINATION", "Destination")
+    return DestinationLine(
+        name=str(entry.get("name") or f"{kind} {str(entry['id'])[:8]}"),
+        status=str(entry["status"]),
+        status_label=DESTINATION_LABELS.get(str(entry["status"]), str(entry["status"])),
+        where=entry.get("remote_key"),
+        reason=sentence(error.get("message")) if entry["status"] == "failed" else None,
+        error_code=error.get("code") if entry["status"] == "failed" else None,
     )
 
 
