@@ -676,6 +676,91 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/schedules": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Schedules
+         * @description The caller's schedules, newest first.
+         *
+         *     Needs the `exports:read` scope (a user's token holds every scope but `admin`).
+         */
+        get: operations["list_schedules"];
+        put?: never;
+        /**
+         * Create Schedule
+         * @description A recurring export: `export` (the body of `POST /v1/exports`) made at each due time
+         *     of `cron` (in `timezone`) or `every`.
+         *
+         *     Needs the `exports:write` scope (a user's token holds every scope but `admin`).
+         */
+        post: operations["create_schedule"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/schedules/{schedule_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Schedule
+         * @description One schedule: its export, timing, status, next run and last run.
+         *
+         *     Needs the `exports:read` scope (a user's token holds every scope but `admin`).
+         */
+        get: operations["get_schedule"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete Schedule
+         * @description Delete the schedule; the exports it made stay.
+         *
+         *     Needs the `exports:write` scope (a user's token holds every scope but `admin`).
+         */
+        delete: operations["delete_schedule"];
+        options?: never;
+        head?: never;
+        /**
+         * Update Schedule
+         * @description Change what is sent; `active: false` pauses, `active: true` resumes.
+         *
+         *     Needs the `exports:write` scope (a user's token holds every scope but `admin`).
+         */
+        patch: operations["update_schedule"];
+        trace?: never;
+    };
+    "/v1/schedules/{schedule_id}/run": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Run Schedule
+         * @description Run it now (paused or not): the export it makes, as `POST /v1/exports` answers.
+         *
+         *     Needs the `exports:write` scope (a user's token holds every scope but `admin`).
+         */
+        post: operations["run_schedule"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/destinations": {
         parameters: {
             query?: never;
@@ -1296,6 +1381,28 @@ export interface components {
             /** Last Downloaded At */
             last_downloaded_at: string | null;
             /**
+             * Attempts
+             * @description attempts of this run so far, the running one included (0: not started)
+             */
+            attempts: number;
+            /**
+             * Max Attempts
+             * @description attempts allowed before the export fails
+             */
+            max_attempts: number | null;
+            /** @description while queued or running again: why the previous attempt failed */
+            last_attempt_error: components["schemas"]["ErrorOut"] | null;
+            /**
+             * Next Attempt At
+             * @description while queued after a failed attempt: when the next one may start
+             */
+            next_attempt_at: string | null;
+            /**
+             * Schedule Id
+             * @description the schedule that made it (`/v1/schedules/{id}`)
+             */
+            schedule_id?: string | null;
+            /**
              * Destinations
              * @description as asked, each with its delivery
              */
@@ -1382,7 +1489,7 @@ export interface components {
          * ExportStatus
          * @enum {string}
          */
-        ExportStatus: "queued" | "running" | "completed" | "failed" | "cancelled" | "expired";
+        ExportStatus: "queued" | "running" | "completed" | "failed" | "cancelled" | "expired" | "skipped";
         /** FileLinkOut */
         FileLinkOut: {
             /** Name */
@@ -1783,6 +1890,18 @@ export interface components {
             formats_allowed: ("csv" | "jsonl" | "json" | "xlsx" | "parquet" | "pdf" | "html")[];
             /** Watermark */
             watermark: boolean;
+            /**
+             * Max Schedules
+             * @description schedules an owner keeps
+             * @default 5
+             */
+            max_schedules: number;
+            /**
+             * Min Schedule Interval S
+             * @description least time between two runs of a schedule
+             * @default 3600
+             */
+            min_schedule_interval_s: number;
         };
         /** Link */
         Link: {
@@ -1970,6 +2089,18 @@ export interface components {
             formats_allowed: ("csv" | "jsonl" | "json" | "xlsx" | "parquet" | "pdf" | "html")[];
             /** Watermark */
             watermark: boolean;
+            /**
+             * Max Schedules
+             * @description schedules an owner keeps
+             * @default 5
+             */
+            max_schedules: number;
+            /**
+             * Min Schedule Interval S
+             * @description least time between two runs of a schedule
+             * @default 3600
+             */
+            min_schedule_interval_s: number;
             /** Name */
             name: string;
         };
@@ -2038,6 +2169,13 @@ export interface components {
             /** Sections */
             sections?: components["schemas"]["CustomSection"][];
         };
+        /** RunError */
+        RunError: {
+            /** Code */
+            code: string;
+            /** Message */
+            message: string;
+        };
         /** S3Config */
         S3Config: {
             /**
@@ -2076,6 +2214,156 @@ export interface components {
             secret_access_key: string;
             /** Session Token */
             session_token?: string | null;
+        };
+        /** ScheduleCreate */
+        ScheduleCreate: {
+            /** @description the body of `POST /v1/exports`, made at each run */
+            export: components["schemas"]["ExportCreate"];
+            /**
+             * Cron
+             * @description five cron fields (minute hour day month weekday) read on the wall clock of `timezone`: `0 6 * * 1` is Mondays at 06:00. Give `cron` or `every`, not both
+             * @example 0 6 * * 1
+             */
+            cron?: string | null;
+            /**
+             * Every
+             * @description a fixed interval of elapsed time from the schedule's creation: a number and s, m, h, d or w (`1h`, `1d`, `7d`). Give `cron` or `every`, not both
+             * @example 1d
+             */
+            every?: string | null;
+            /**
+             * Timezone
+             * @description an IANA time zone for `cron` (DST rules: docs/schedules.md)
+             * @default UTC
+             */
+            timezone: string;
+            /**
+             * Skip If Empty
+             * @description a run whose source has no rows ends `skipped`: no file, no notification
+             * @default false
+             */
+            skip_if_empty: boolean;
+            /**
+             * Active
+             * @description false: created paused
+             * @default true
+             */
+            active: boolean;
+            /** Name */
+            name?: string | null;
+        };
+        /** ScheduleLinks */
+        ScheduleLinks: {
+            /** Self */
+            self: string;
+            /**
+             * Runs
+             * @description its exports: `GET /v1/exports?schedule_id=…`
+             */
+            runs: string;
+            /**
+             * Run
+             * @description `POST` here to run it now
+             */
+            run: string;
+        };
+        /** ScheduleList */
+        ScheduleList: {
+            /** Items */
+            items: components["schemas"]["ScheduleOut"][];
+        };
+        /** ScheduleOut */
+        ScheduleOut: {
+            /** Id */
+            id: string;
+            /** Name */
+            name: string | null;
+            /**
+             * Export
+             * @description the export each run asks for, as sent
+             */
+            export: {
+                [key: string]: unknown;
+            };
+            /** Cron */
+            cron: string | null;
+            /** Every */
+            every: string | null;
+            /** Timezone */
+            timezone: string;
+            /** Skip If Empty */
+            skip_if_empty: boolean;
+            /** Active */
+            active: boolean;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "active" | "paused";
+            /**
+             * Paused Reason
+             * @description `owner`: paused by `active: false`; `failures`: paused itself after `EXPORTD_SCHEDULE_MAX_FAILURES` failed runs in a row
+             */
+            paused_reason: ("owner" | "failures") | null;
+            /** Paused At */
+            paused_at: string | null;
+            /** Consecutive Failures */
+            consecutive_failures: number;
+            /** @description the last failed or refused run's error */
+            last_error: components["schemas"]["RunError"] | null;
+            /**
+             * Next Run At
+             * @description when it runs next (null while paused)
+             */
+            next_run_at: string | null;
+            /** Last Due At */
+            last_due_at: string | null;
+            /** Last Run At */
+            last_run_at: string | null;
+            /** Last Export Id */
+            last_export_id: string | null;
+            links: components["schemas"]["ScheduleLinks"];
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+        };
+        /**
+         * ScheduleUpdate
+         * @description Only what is sent changes. Sending `cron` or `every` replaces the timing; `active:
+         *     false` pauses, `active: true` resumes (from now, with the failure count reset).
+         */
+        ScheduleUpdate: {
+            export?: components["schemas"]["ExportCreate"] | null;
+            /**
+             * Cron
+             * @description five cron fields (minute hour day month weekday) read on the wall clock of `timezone`: `0 6 * * 1` is Mondays at 06:00. Give `cron` or `every`, not both
+             * @example 0 6 * * 1
+             */
+            cron?: string | null;
+            /**
+             * Every
+             * @description a fixed interval of elapsed time from the schedule's creation: a number and s, m, h, d or w (`1h`, `1d`, `7d`). Give `cron` or `every`, not both
+             * @example 1d
+             */
+            every?: string | null;
+            /**
+             * Timezone
+             * @description an IANA time zone for `cron` (DST rules: docs/schedules.md)
+             */
+            timezone?: string | null;
+            /** Skip If Empty */
+            skip_if_empty?: boolean | null;
+            /** Active */
+            active?: boolean | null;
+            /** Name */
+            name?: string | null;
         };
         /** SftpConfig */
         SftpConfig: {
@@ -2437,6 +2725,8 @@ export interface operations {
                 created_to?: string | null;
                 /** @description ids starting with these lowercase hex digits (a short id) */
                 id_prefix?: string | null;
+                /** @description the runs of this schedule */
+                schedule_id?: string | null;
                 limit?: number;
                 cursor?: string | null;
                 stats?: boolean;
@@ -2670,7 +2960,7 @@ export interface operations {
              *     - `destination_unknown`: `destinations` names an id that is not the caller's
              *     - `too_many_sections`: more sections than `EXPORTD_MAX_DOCUMENT_SECTIONS`
              *     - `date_range_invalid`: `date_from` is after `date_to`
-             *     - `timezone_unknown`: `options.timezone` is no IANA zone this server knows
+             *     - `timezone_unknown`: `options.timezone`, or a schedule's `timezone`, is no IANA zone this server knows
              *     - `locale_unknown`: `options.locale` is no locale this server knows
              *     - `document_missing`: a resume export with no such document and no default
              *     - `document_sections_missing`: the document lacks a section the template needs
@@ -2846,7 +3136,7 @@ export interface operations {
              *     - `batch_empty`: a batch of no exports
              *     - `too_many_sections`: more sections than `EXPORTD_MAX_DOCUMENT_SECTIONS`
              *     - `date_range_invalid`: `date_from` is after `date_to`
-             *     - `timezone_unknown`: `options.timezone` is no IANA zone this server knows
+             *     - `timezone_unknown`: `options.timezone`, or a schedule's `timezone`, is no IANA zone this server knows
              *     - `locale_unknown`: `options.locale` is no locale this server knows
              *     - `document_missing`: a resume export with no such document and no default
              *     - `document_sections_missing`: the document lacks a section the template needs
@@ -5321,7 +5611,7 @@ export interface operations {
              *     - `webhook_address_refused`: the webhook URL names a private address
              *     - `destination_unknown`: `destinations` names an id that is not the caller's
              *     - `date_range_invalid`: `date_from` is after `date_to`
-             *     - `timezone_unknown`: `options.timezone` is no IANA zone this server knows
+             *     - `timezone_unknown`: `options.timezone`, or a schedule's `timezone`, is no IANA zone this server knows
              *     - `locale_unknown`: `options.locale` is no locale this server knows
              *     - `split_too_small`: `options.split` parts below `EXPORTD_SPLIT_MIN_ROWS` or `EXPORTD_SPLIT_MIN_BYTES`
              */
@@ -6912,6 +7202,836 @@ export interface operations {
             /**
              * @description Service Unavailable
              *
+             *     - `jwks_unavailable`: the identity provider's keys cannot be fetched
+             *     - `database_unavailable`: the database is down, unreachable or locked
+             */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    list_schedules: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ScheduleList"];
+                };
+            };
+            /**
+             * @description Unauthorized
+             *
+             *     - `auth_required`: no token or API key was sent
+             *     - `token_malformed`: the token is not a JWT
+             *     - `token_header_invalid`: the token's header is not valid (`crit`, a `kid`…)
+             *     - `token_algorithm_not_allowed`: the token's `alg` is not allowed (`none`…)
+             *     - `token_algorithm_mismatch`: the token's `alg` is not its key's
+             *     - `token_signature_invalid`: the token's signature does not match
+             *     - `token_expired`: the token has expired
+             *     - `token_claim_missing`: the token lacks a required claim
+             *     - `token_claim_invalid`: a claim is not of its type or too long
+             *     - `token_subject_reserved`: the token's `sub` starts with `apikey:`
+             *     - `token_key_unknown`: no published key has the token's `kid`
+             *     - `token_invalid`: the token is not valid
+             *     - `api_key_invalid`: no such API key
+             *     - `api_key_revoked`: the API key was revoked
+             */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Forbidden
+             *
+             *     - `scope_missing`: the API key lacks the operation's scope
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Unprocessable Entity
+             *
+             *     - `text_invalid`: a NUL character or a lone surrogate anywhere in the request
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Internal Server Error
+             *
+             *     - `internal_error`: a bug: the log has the details, under the request id
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Service Unavailable
+             *
+             *     - `jwks_unavailable`: the identity provider's keys cannot be fetched
+             *     - `database_unavailable`: the database is down, unreachable or locked
+             */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    create_schedule: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ScheduleCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ScheduleOut"];
+                };
+            };
+            /**
+             * @description Unauthorized
+             *
+             *     - `auth_required`: no token or API key was sent
+             *     - `token_malformed`: the token is not a JWT
+             *     - `token_header_invalid`: the token's header is not valid (`crit`, a `kid`…)
+             *     - `token_algorithm_not_allowed`: the token's `alg` is not allowed (`none`…)
+             *     - `token_algorithm_mismatch`: the token's `alg` is not its key's
+             *     - `token_signature_invalid`: the token's signature does not match
+             *     - `token_expired`: the token has expired
+             *     - `token_claim_missing`: the token lacks a required claim
+             *     - `token_claim_invalid`: a claim is not of its type or too long
+             *     - `token_subject_reserved`: the token's `sub` starts with `apikey:`
+             *     - `token_key_unknown`: no published key has the token's `kid`
+             *     - `token_invalid`: the token is not valid
+             *     - `api_key_invalid`: no such API key
+             *     - `api_key_revoked`: the API key was revoked
+             */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Forbidden
+             *
+             *     - `scope_missing`: the API key lacks the operation's scope
+             *     - `plan_unknown`: the caller's plan is not configured here
+             *     - `format_not_in_plan`: the caller's plan does not allow the format
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Request Entity Too Large
+             *
+             *     - `body_too_large`: the body is larger than `EXPORTD_MAX_REQUEST_BYTES`
+             */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Unsupported Media Type
+             *
+             *     - `content_type_unsupported`: the body is not `application/json`
+             */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Unprocessable Entity
+             *
+             *     - `request_invalid`: the request does not match its schema; `errors` names fields
+             *     - `json_invalid`: the body is not JSON; the detail says the line and column
+             *     - `text_invalid`: a NUL character or a lone surrogate anywhere in the request
+             *     - `source_unknown`: no source of that name (for the caller)
+             *     - `format_not_supported`: the source does not export as that format
+             *     - `params_invalid`: `params` do not match the source's params schema
+             *     - `column_unknown`: a column the source does not have
+             *     - `column_repeated`: a column named twice
+             *     - `column_preset_unknown`: no column preset of that name
+             *     - `template_unknown`: no template of that name
+             *     - `template_not_applicable`: a template for a source of rows
+             *     - `option_not_applicable`: an option the format does not take
+             *     - `pdf_standard_unsupported`: `options.pdf_standard` is a standard the template's PDF engine cannot make
+             *     - `notify_email_not_allowed`: an email other than the token's own (admins may)
+             *     - `webhook_url_invalid`: the webhook URL is not http(s)://host/…
+             *     - `webhook_address_refused`: the webhook URL names a private address
+             *     - `destination_unknown`: `destinations` names an id that is not the caller's
+             *     - `too_many_sections`: more sections than `EXPORTD_MAX_DOCUMENT_SECTIONS`
+             *     - `date_range_invalid`: `date_from` is after `date_to`
+             *     - `timezone_unknown`: `options.timezone`, or a schedule's `timezone`, is no IANA zone this server knows
+             *     - `locale_unknown`: `options.locale` is no locale this server knows
+             *     - `document_missing`: a resume export with no such document and no default
+             *     - `document_sections_missing`: the document lacks a section the template needs
+             *     - `notify_email_unavailable`: email notification on a server without SMTP
+             *     - `schedule_timing_invalid`: a schedule names both `cron` and `every`, or neither
+             *     - `cron_invalid`: `cron` is not five cron fields, or never fires
+             *     - `every_invalid`: `every` is not a number and a unit (`30m`, `1h`, `7d`)
+             *     - `schedule_interval_too_short`: the schedule runs more often than the plan (or `EXPORTD_SCHEDULE_MIN_INTERVAL_S`) allows
+             *     - `schedule_limit_reached`: the plan's schedules are all taken
+             *     - `skip_if_empty_not_applicable`: `skip_if_empty` on a document source
+             *     - `split_too_small`: `options.split` parts below `EXPORTD_SPLIT_MIN_ROWS` or `EXPORTD_SPLIT_MIN_BYTES`
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Internal Server Error
+             *
+             *     - `internal_error`: a bug: the log has the details, under the request id
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Service Unavailable
+             *
+             *     - `exports_disabled`: `EXPORTD_ENABLE_EXPORTS=false`: reads keep working
+             *     - `jwks_unavailable`: the identity provider's keys cannot be fetched
+             *     - `database_unavailable`: the database is down, unreachable or locked
+             */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_schedule: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                schedule_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ScheduleOut"];
+                };
+            };
+            /**
+             * @description Unauthorized
+             *
+             *     - `auth_required`: no token or API key was sent
+             *     - `token_malformed`: the token is not a JWT
+             *     - `token_header_invalid`: the token's header is not valid (`crit`, a `kid`…)
+             *     - `token_algorithm_not_allowed`: the token's `alg` is not allowed (`none`…)
+             *     - `token_algorithm_mismatch`: the token's `alg` is not its key's
+             *     - `token_signature_invalid`: the token's signature does not match
+             *     - `token_expired`: the token has expired
+             *     - `token_claim_missing`: the token lacks a required claim
+             *     - `token_claim_invalid`: a claim is not of its type or too long
+             *     - `token_subject_reserved`: the token's `sub` starts with `apikey:`
+             *     - `token_key_unknown`: no published key has the token's `kid`
+             *     - `token_invalid`: the token is not valid
+             *     - `api_key_invalid`: no such API key
+             *     - `api_key_revoked`: the API key was revoked
+             */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Forbidden
+             *
+             *     - `scope_missing`: the API key lacks the operation's scope
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not Found
+             *
+             *     - `schedule_not_found`: no such schedule (or not the caller's)
+             */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Unprocessable Entity
+             *
+             *     - `text_invalid`: a NUL character or a lone surrogate anywhere in the request
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Internal Server Error
+             *
+             *     - `internal_error`: a bug: the log has the details, under the request id
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Service Unavailable
+             *
+             *     - `jwks_unavailable`: the identity provider's keys cannot be fetched
+             *     - `database_unavailable`: the database is down, unreachable or locked
+             */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    delete_schedule: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                schedule_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /**
+             * @description Unauthorized
+             *
+             *     - `auth_required`: no token or API key was sent
+             *     - `token_malformed`: the token is not a JWT
+             *     - `token_header_invalid`: the token's header is not valid (`crit`, a `kid`…)
+             *     - `token_algorithm_not_allowed`: the token's `alg` is not allowed (`none`…)
+             *     - `token_algorithm_mismatch`: the token's `alg` is not its key's
+             *     - `token_signature_invalid`: the token's signature does not match
+             *     - `token_expired`: the token has expired
+             *     - `token_claim_missing`: the token lacks a required claim
+             *     - `token_claim_invalid`: a claim is not of its type or too long
+             *     - `token_subject_reserved`: the token's `sub` starts with `apikey:`
+             *     - `token_key_unknown`: no published key has the token's `kid`
+             *     - `token_invalid`: the token is not valid
+             *     - `api_key_invalid`: no such API key
+             *     - `api_key_revoked`: the API key was revoked
+             */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Forbidden
+             *
+             *     - `scope_missing`: the API key lacks the operation's scope
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not Found
+             *
+             *     - `schedule_not_found`: no such schedule (or not the caller's)
+             */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Unprocessable Entity
+             *
+             *     - `text_invalid`: a NUL character or a lone surrogate anywhere in the request
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Internal Server Error
+             *
+             *     - `internal_error`: a bug: the log has the details, under the request id
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Service Unavailable
+             *
+             *     - `jwks_unavailable`: the identity provider's keys cannot be fetched
+             *     - `database_unavailable`: the database is down, unreachable or locked
+             */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    update_schedule: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                schedule_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ScheduleUpdate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ScheduleOut"];
+                };
+            };
+            /**
+             * @description Unauthorized
+             *
+             *     - `auth_required`: no token or API key was sent
+             *     - `token_malformed`: the token is not a JWT
+             *     - `token_header_invalid`: the token's header is not valid (`crit`, a `kid`…)
+             *     - `token_algorithm_not_allowed`: the token's `alg` is not allowed (`none`…)
+             *     - `token_algorithm_mismatch`: the token's `alg` is not its key's
+             *     - `token_signature_invalid`: the token's signature does not match
+             *     - `token_expired`: the token has expired
+             *     - `token_claim_missing`: the token lacks a required claim
+             *     - `token_claim_invalid`: a claim is not of its type or too long
+             *     - `token_subject_reserved`: the token's `sub` starts with `apikey:`
+             *     - `token_key_unknown`: no published key has the token's `kid`
+             *     - `token_invalid`: the token is not valid
+             *     - `api_key_invalid`: no such API key
+             *     - `api_key_revoked`: the API key was revoked
+             */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Forbidden
+             *
+             *     - `scope_missing`: the API key lacks the operation's scope
+             *     - `plan_unknown`: the caller's plan is not configured here
+             *     - `format_not_in_plan`: the caller's plan does not allow the format
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not Found
+             *
+             *     - `schedule_not_found`: no such schedule (or not the caller's)
+             */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Request Entity Too Large
+             *
+             *     - `body_too_large`: the body is larger than `EXPORTD_MAX_REQUEST_BYTES`
+             */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Unsupported Media Type
+             *
+             *     - `content_type_unsupported`: the body is not `application/json`
+             */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Unprocessable Entity
+             *
+             *     - `request_invalid`: the request does not match its schema; `errors` names fields
+             *     - `json_invalid`: the body is not JSON; the detail says the line and column
+             *     - `text_invalid`: a NUL character or a lone surrogate anywhere in the request
+             *     - `source_unknown`: no source of that name (for the caller)
+             *     - `format_not_supported`: the source does not export as that format
+             *     - `params_invalid`: `params` do not match the source's params schema
+             *     - `column_unknown`: a column the source does not have
+             *     - `column_repeated`: a column named twice
+             *     - `column_preset_unknown`: no column preset of that name
+             *     - `template_unknown`: no template of that name
+             *     - `template_not_applicable`: a template for a source of rows
+             *     - `option_not_applicable`: an option the format does not take
+             *     - `pdf_standard_unsupported`: `options.pdf_standard` is a standard the template's PDF engine cannot make
+             *     - `notify_email_not_allowed`: an email other than the token's own (admins may)
+             *     - `webhook_url_invalid`: the webhook URL is not http(s)://host/…
+             *     - `webhook_address_refused`: the webhook URL names a private address
+             *     - `destination_unknown`: `destinations` names an id that is not the caller's
+             *     - `too_many_sections`: more sections than `EXPORTD_MAX_DOCUMENT_SECTIONS`
+             *     - `date_range_invalid`: `date_from` is after `date_to`
+             *     - `timezone_unknown`: `options.timezone`, or a schedule's `timezone`, is no IANA zone this server knows
+             *     - `locale_unknown`: `options.locale` is no locale this server knows
+             *     - `document_missing`: a resume export with no such document and no default
+             *     - `document_sections_missing`: the document lacks a section the template needs
+             *     - `notify_email_unavailable`: email notification on a server without SMTP
+             *     - `schedule_timing_invalid`: a schedule names both `cron` and `every`, or neither
+             *     - `cron_invalid`: `cron` is not five cron fields, or never fires
+             *     - `every_invalid`: `every` is not a number and a unit (`30m`, `1h`, `7d`)
+             *     - `schedule_interval_too_short`: the schedule runs more often than the plan (or `EXPORTD_SCHEDULE_MIN_INTERVAL_S`) allows
+             *     - `skip_if_empty_not_applicable`: `skip_if_empty` on a document source
+             *     - `split_too_small`: `options.split` parts below `EXPORTD_SPLIT_MIN_ROWS` or `EXPORTD_SPLIT_MIN_BYTES`
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Internal Server Error
+             *
+             *     - `internal_error`: a bug: the log has the details, under the request id
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Service Unavailable
+             *
+             *     - `exports_disabled`: `EXPORTD_ENABLE_EXPORTS=false`: reads keep working
+             *     - `jwks_unavailable`: the identity provider's keys cannot be fetched
+             *     - `database_unavailable`: the database is down, unreachable or locked
+             */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    run_schedule: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                schedule_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExportOut"];
+                };
+            };
+            /**
+             * @description Unauthorized
+             *
+             *     - `auth_required`: no token or API key was sent
+             *     - `token_malformed`: the token is not a JWT
+             *     - `token_header_invalid`: the token's header is not valid (`crit`, a `kid`…)
+             *     - `token_algorithm_not_allowed`: the token's `alg` is not allowed (`none`…)
+             *     - `token_algorithm_mismatch`: the token's `alg` is not its key's
+             *     - `token_signature_invalid`: the token's signature does not match
+             *     - `token_expired`: the token has expired
+             *     - `token_claim_missing`: the token lacks a required claim
+             *     - `token_claim_invalid`: a claim is not of its type or too long
+             *     - `token_subject_reserved`: the token's `sub` starts with `apikey:`
+             *     - `token_key_unknown`: no published key has the token's `kid`
+             *     - `token_invalid`: the token is not valid
+             *     - `api_key_invalid`: no such API key
+             *     - `api_key_revoked`: the API key was revoked
+             */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Forbidden
+             *
+             *     - `scope_missing`: the API key lacks the operation's scope
+             *     - `plan_unknown`: the caller's plan is not configured here
+             *     - `format_not_in_plan`: the caller's plan does not allow the format
+             *     - `storage_quota_exceeded`: the plan's storage quota is used up
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not Found
+             *
+             *     - `schedule_not_found`: no such schedule (or not the caller's)
+             */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Unprocessable Entity
+             *
+             *     - `text_invalid`: a NUL character or a lone surrogate anywhere in the request
+             *     - `source_unknown`: no source of that name (for the caller)
+             *     - `format_not_supported`: the source does not export as that format
+             *     - `params_invalid`: `params` do not match the source's params schema
+             *     - `column_unknown`: a column the source does not have
+             *     - `column_repeated`: a column named twice
+             *     - `column_preset_unknown`: no column preset of that name
+             *     - `template_unknown`: no template of that name
+             *     - `template_not_applicable`: a template for a source of rows
+             *     - `option_not_applicable`: an option the format does not take
+             *     - `pdf_standard_unsupported`: `options.pdf_standard` is a standard the template's PDF engine cannot make
+             *     - `notify_email_not_allowed`: an email other than the token's own (admins may)
+             *     - `webhook_url_invalid`: the webhook URL is not http(s)://host/…
+             *     - `webhook_address_refused`: the webhook URL names a private address
+             *     - `destination_unknown`: `destinations` names an id that is not the caller's
+             *     - `too_many_sections`: more sections than `EXPORTD_MAX_DOCUMENT_SECTIONS`
+             *     - `date_range_invalid`: `date_from` is after `date_to`
+             *     - `timezone_unknown`: `options.timezone`, or a schedule's `timezone`, is no IANA zone this server knows
+             *     - `locale_unknown`: `options.locale` is no locale this server knows
+             *     - `document_missing`: a resume export with no such document and no default
+             *     - `document_sections_missing`: the document lacks a section the template needs
+             *     - `notify_email_unavailable`: email notification on a server without SMTP
+             *     - `split_too_small`: `options.split` parts below `EXPORTD_SPLIT_MIN_ROWS` or `EXPORTD_SPLIT_MIN_BYTES`
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Too Many Requests
+             *
+             *     - `active_exports_limit`: the plan's active exports are all taken
+             *     - `daily_export_bytes_exceeded`: the plan's daily export bytes are used up
+             */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Internal Server Error
+             *
+             *     - `internal_error`: a bug: the log has the details, under the request id
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Service Unavailable
+             *
+             *     - `exports_disabled`: `EXPORTD_ENABLE_EXPORTS=false`: reads keep working
              *     - `jwks_unavailable`: the identity provider's keys cannot be fetched
              *     - `database_unavailable`: the database is down, unreachable or locked
              */
