@@ -37,6 +37,7 @@ export const LABELS = Object.freeze({
   expired: "This export has expired.",
   failed: "The export failed.",
   cancelled: "The export was cancelled.",
+  skipped: "There were no rows to export.",
   again: "Export again",
   error: "Something went wrong.",
 });
