@@ -41,7 +41,7 @@ from exportd.exports.models import ExportRequest
 from exportd.exports.service import ExportService
 from exportd.ops.cleanup import Cleanup
 from exportd.ops.events import EventKind
-from exportd.queue import JobState
+from exportd.queue import JobState, JobStore
 from exportd.sources.loading import load_sources
 from exportd.storage import open_storage
 from tests.support.databases import fresh_pg_database, require_postgres
@@ -79,18 +79,16 @@ def _seed(harness: Harness, smtp_url: str) -> ExportService:
     documents = DocumentService(db=harness.db, store=harness.store, max_sections=20)
     for user in USERS:
         documents.create(Principal(user, "pro"), title="CV", content=RESUMES["alice"])
+    # Configured as the workers are: with no SMTP server, email would be refused, and a
+    # job's attempts are fixed when it is queued, so the producer must allow the 8.
+    settings = harness.settings.model_copy(
+        update={"webhook_allow_private": True, "job_attempts": 8, "smtp_url": SecretStr(smtp_url)}
+    )
     return ExportService(
         db=harness.db,
-        store=harness.store,
+        store=JobStore.from_settings(settings),
         sources=load_sources(["exportd.demo.sources:demo_sources"], []),
-        # Configured as the workers are: with no SMTP server, email would be refused.
-        settings=harness.settings.model_copy(
-            update={
-                "webhook_allow_private": True,
-                "job_attempts": 8,
-                "smtp_url": SecretStr(smtp_url),
-            }
-        ),
+        settings=settings,
     )
 
 
@@ -176,6 +174,13 @@ class Outages(threading.Thread):
         self.halt = threading.Event()  # the test is over: stop waiting
 
     def run(self) -> None:
+        try:
+            self._run()
+        except Exception as error:  # the test names it instead of a silent dead thread
+            self.done.append(f"outage thread failed: {error!r}")
+            raise
+
+    def _run(self) -> None:
         if not self._until_completed(self.total // 10):
             return
         self.proxy.down()
@@ -353,7 +358,9 @@ def test_nothing_is_lost_when_workers_die_and_services_fail(
     assert killer.kills >= 2
     # A worker started while PostgreSQL restarted waits for it instead of exiting.
     assert killer.exited_on_their_own() == []
-    assert len(outages.done) == 2  # S3 went away and PostgreSQL restarted, mid-run
+    # S3 went away and PostgreSQL restarted, mid-run.
+    assert len(outages.done) == 2, outages.done
+    assert "failed" not in outages.done[-1], outages.done
     assert states.get("completed", 0) >= len(created) * 0.9, _failures(harness)
     assert first["failed"] > 0  # the down window did kill some deliveries...
     assert set(after) == {"sent"}, after  # ...and every one of them arrived after requeue
