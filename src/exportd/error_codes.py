@@ -69,6 +69,7 @@ REGISTRY: dict[str, Code] = {
     "delivery_not_found": Code(404, "no such delivery (or not the caller's)"),
     "schedule_not_found": Code(404, "no such schedule (or not the caller's)"),
     "file_not_found": Code(404, "the export has no file of that name (see its `files`)"),
+    "queue_unknown": Code(404, "no queue of that name was ever configured or seen"),
     "destination_not_found": Code(
         404, "no such destination (or not the caller's); a delivery's: it was deleted"
     ),

@@ -71,15 +71,21 @@ jobs = Table(
     Column("updated_at", UTCDateTime, nullable=False),
     # W3C traceparent of the span that enqueued the job (exportd.tracing; NULL when off).
     Column("traceparent", String(64), nullable=True),
+    # Fairness (queue/enqueue.py): whose job it is (NULL: none), how many of that key's
+    # jobs may run at once (NULL: no limit), and the key's turn when it was queued.
+    Column("fair_key", String(255), nullable=True),
+    Column("fair_limit", Integer, nullable=True),
+    Column("fair_round", BigInteger, nullable=False, server_default="0"),
     CheckConstraint(
         "state IN ('queued', 'running', 'completed', 'failed', 'cancelled')", name="state"
     ),
     CheckConstraint("max_attempts >= 1", name="max_attempts"),
-    # The claim path: only queued rows, in claim order.
+    # The claim path: only queued rows, in claim order (owners take turns by round).
     Index(
         "ix_jobs_claim",
         "queue",
         "priority",
+        "fair_round",
         "run_after",
         "id",
         postgresql_where=text("state = 'queued'"),
@@ -102,6 +108,28 @@ jobs = Table(
     ),
     # Retention and listings of finished jobs.
     Index("ix_jobs_state_finished_at", "state", "finished_at"),
+    # A key's running jobs (its limit) and its last round (the next job's turn).
+    Index(
+        "ix_jobs_fair_key",
+        "fair_key",
+        "state",
+        "queue",
+        "priority",
+        "fair_round",
+        postgresql_where=text("fair_key IS NOT NULL"),
+        sqlite_where=text("fair_key IS NOT NULL"),
+    ),
+)
+
+# Queues an operator paused: claims skip them until resumed.  A queue with no row runs.
+queue_states = Table(
+    "queue_states",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("paused", Boolean, nullable=False, server_default=text("false")),
+    Column("paused_at", UTCDateTime, nullable=True),
+    Column("paused_by", String(255), nullable=True),
+    Column("updated_at", UTCDateTime, nullable=False),
 )
 
 periodic_tasks = Table(
@@ -142,6 +170,10 @@ plan_limits = Table(
     # Schedules (recurring exports): how many an owner may keep, and how often one may run.
     Column("max_schedules", Integer, nullable=False, server_default="5"),
     Column("min_schedule_interval_s", Integer, nullable=False, server_default="3600"),
+    # How many of an owner's exports may run at once (NULL: no limit but the workers').
+    # No CHECK here: adding one rebuilds the table on SQLite (see migration 0012); the
+    # API refuses values under 1.
+    Column("max_running", Integer, nullable=True),
     CheckConstraint(
         "max_active_jobs >= 1 AND max_batch_size >= 1 AND retention_days >= 1", name="positive"
     ),
@@ -406,6 +438,7 @@ __all__ = [
     "page_sessions",
     "periodic_tasks",
     "plan_limits",
+    "queue_states",
     "schedule_runs",
     "schedules",
     "workers",

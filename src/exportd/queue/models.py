@@ -39,6 +39,11 @@ class NewJob:
     timeout_s: float | None = None
     unique_key: str | None = None
     correlation_id: str | None = None
+    # Fairness: jobs of one key (an owner) take turns with other keys' jobs of the same
+    # queue and priority, and at most ``fair_limit`` of the key's jobs run at once.
+    # None: the job takes no turn (it goes ahead of keyed jobs of its priority).
+    fair_key: str | None = None
+    fair_limit: int | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -68,6 +73,9 @@ class Job:
     updated_at: datetime
     # The W3C trace context of whatever enqueued it (None when tracing is off).
     traceparent: str | None = None
+    fair_key: str | None = None
+    fair_limit: int | None = None
+    fair_round: int = 0
 
 
 @dataclass(frozen=True, slots=True)

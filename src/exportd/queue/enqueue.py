@@ -1,0 +1,132 @@
+"""Producers' side of the store: a job inserted in the caller's transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, Row, insert, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from exportd import tracing
+from exportd.clock import Clock
+from exportd.db.tables import jobs
+from exportd.queue.fair import next_round
+from exportd.queue.models import ACTIVE_STATES, Job, JobState, NewJob
+from exportd.queue.retry import RetryPolicy
+from exportd.queue.sql import in_state, notify, to_job
+
+
+@dataclass(frozen=True, slots=True)
+class Enqueued:
+    job: Job
+    created: bool  # False when an active job with the same unique key already existed
+
+
+class Enqueueing:
+    """``JobStore``'s producer methods (see :mod:`exportd.queue.store`)."""
+
+    policy: RetryPolicy
+    default_timeout_s: float | None
+    clock: Clock
+
+    def enqueue(self, conn: Connection, new: NewJob) -> Enqueued:
+        """Insert a job in the caller's transaction; an active duplicate unique key wins."""
+        attributes = {"exportd.job.task": new.task, "exportd.job.queue": new.queue}
+        with tracing.span("exportd.queue.enqueue", attributes, kind="producer") as span:
+            enqueued = self._enqueue(conn, new)
+            span.set("exportd.job.id", enqueued.job.id)
+            span.set("exportd.job.created", enqueued.created)
+        return enqueued
+
+    def _enqueue(self, conn: Connection, new: NewJob) -> Enqueued:
+        values = self._insert_values(new, self._rounds(conn, [new])[0])
+        row: Row[Any] | None
+        if new.unique_key is None:
+            row = conn.execute(insert(jobs).values(values).returning(*jobs.c)).one()
+        else:
+            row = self._insert_unique(conn, values)
+        if row is None:
+            assert new.unique_key is not None
+            return Enqueued(self._active_by_unique_key(conn, new.unique_key), created=False)
+        notify(conn, {new.queue})
+        return Enqueued(to_job(row), created=True)
+
+    def enqueue_many(self, conn: Connection, news: Sequence[NewJob]) -> list[int]:
+        """Insert many jobs with one statement (unique keys are not supported here)."""
+        if not news:
+            return []
+        if any(new.unique_key for new in news):
+            raise ValueError("enqueue_many does not take unique keys; use enqueue")
+        rounds = self._rounds(conn, news)
+        rows = conn.execute(
+            insert(jobs).returning(jobs.c.id, sort_by_parameter_order=True),
+            [self._insert_values(new, turn) for new, turn in zip(news, rounds, strict=True)],
+        ).all()
+        notify(conn, {new.queue for new in news})
+        return [row.id for row in rows]
+
+    def _rounds(self, conn: Connection, news: Sequence[NewJob]) -> list[int]:
+        """Each job's fair round: consecutive rounds for one key's jobs, 0 without a key."""
+        following: dict[tuple[str, str, int], int] = {}
+        rounds = []
+        for new in news:
+            if new.fair_key is None:
+                rounds.append(0)
+                continue
+            line = (new.fair_key, new.queue, new.priority)
+            if line not in following:
+                following[line] = next_round(
+                    conn,
+                    key=new.fair_key,
+                    queue=new.queue,
+                    priority=new.priority,
+                    now=self.clock.now(),
+                )
+            rounds.append(following[line])
+            following[line] += 1
+        return rounds
+
+    def _insert_values(self, new: NewJob, fair_round: int) -> dict[str, Any]:
+        now = self.clock.now()
+        return {
+            "queue": new.queue,
+            "task": new.task,
+            "payload": new.payload,
+            "state": JobState.QUEUED.value,
+            "priority": new.priority,
+            "run_after": new.run_after or now,
+            # The store's policy (settings.job_attempts) unless the job names its own.
+            "max_attempts": new.max_attempts or self.policy.max_attempts,
+            "timeout_s": new.timeout_s if new.timeout_s is not None else self.default_timeout_s,
+            "unique_key": new.unique_key,
+            "correlation_id": new.correlation_id,
+            "cancel_requested": False,
+            "created_at": now,
+            "updated_at": now,
+            "traceparent": tracing.current_traceparent(),
+            "fair_key": new.fair_key,
+            "fair_limit": new.fair_limit if new.fair_key is not None else None,
+            "fair_round": fair_round,
+        }
+
+    def _insert_unique(self, conn: Connection, values: dict[str, Any]) -> Row[Any] | None:
+        dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+        stmt = (
+            dialect_insert(jobs)
+            .values(values)
+            .on_conflict_do_nothing(
+                index_elements=[jobs.c.unique_key],
+                index_where=in_state(*ACTIVE_STATES),
+            )
+            .returning(*jobs.c)
+        )
+        return conn.execute(stmt).first()
+
+    def _active_by_unique_key(self, conn: Connection, key: str) -> Job:
+        row = conn.execute(
+            select(jobs).where(jobs.c.unique_key == key, in_state(*ACTIVE_STATES))
+        ).one()
+        return to_job(row)
