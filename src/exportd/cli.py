@@ -17,7 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from exportd import cli_schedules
+from exportd import cli_queues, cli_schedules
 from exportd.config import Settings, load_settings
 from exportd.db import Database, create_database
 from exportd.errors import ConfigError, ExportdError
@@ -37,6 +37,7 @@ connections_app = typer.Typer(
 )
 app.add_typer(connections_app, name="connections")
 app.add_typer(cli_schedules.app, name="schedules")
+app.add_typer(cli_queues.app, name="queues")
 
 T = TypeVar("T")
 out = Console()

@@ -28,6 +28,7 @@ from exportd.api.routes import (
     exports,
     files,
     ops,
+    queues,
     schedules,
 )
 from exportd.api.schemas import Health, Readiness
@@ -54,8 +55,10 @@ from exportd.manifest_keys import for_settings as manifest_signing_key
 from exportd.manifest_keys import key_set
 from exportd.ops import metrics
 from exportd.ops.cleanup import Cleanup
+from exportd.ops.queues import QueueOps
 from exportd.ops.reports import Reports
 from exportd.queue import JobStore
+from exportd.queue.control import QueueControl
 from exportd.schedules.service import ScheduleService
 from exportd.sources import SourceRegistry
 from exportd.sources.connections import DataConnections
@@ -163,6 +166,7 @@ def create_app(
     app.state.manifest_keys = key_set(manifest_signing_key(settings).public)
     app.state.destinations = DestinationService.from_settings(settings, db=database, clock=clock)
     app.state.reports = Reports(db=database, clock=app.state.exports.clock)
+    app.state.queues = QueueOps(database, QueueControl(clock=clock))
     app.state.previews = Previews.from_settings(settings)
     app.state.api_keys = ApiKeys(database, clock=clock)
     app.state.page_sessions = PageSessions(database, ttl_s=settings.page_session_ttl_s, clock=clock)
@@ -190,6 +194,7 @@ def create_app(
     app.include_router(schedules.router)
     app.include_router(destinations.router)
     app.include_router(ops.router)
+    app.include_router(queues.router)
     web.install(app)
     docs.install(app)
 

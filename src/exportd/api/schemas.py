@@ -384,6 +384,9 @@ class Limits(BaseModel):
     min_schedule_interval_s: Count = Field(
         default=3600, ge=1, le=31_622_400, description="least time between two runs of a schedule"
     )
+    max_running: Count | None = Field(
+        default=None, ge=1, le=10_000, description="an owner's exports running at once (null: any)"
+    )
 
 
 class UsageNow(BaseModel):
@@ -417,16 +420,6 @@ class TemplateOut(BaseModel):
     page_size: Literal["a4", "letter"]
     fonts: list[str]
     formats: list[str]
-
-
-class CleanupOut(BaseModel):
-    dry_run: bool
-    expired_removed: int
-    failed: int
-    orphans_removed: int
-    expired_export_ids: list[str]
-    failed_export_ids: list[str]
-    orphan_keys: list[str]
 
 
 class Health(BaseModel):

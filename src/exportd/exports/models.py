@@ -62,6 +62,8 @@ class PlanLimits:
     watermark: bool
     max_schedules: int = 5
     min_schedule_interval_s: int = 3600
+    # An owner's exports running at once, across workers (None: only the workers limit).
+    max_running: int | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -21,6 +21,12 @@ def plan_for(conn: Connection, name: str) -> PlanLimits:
     return _to_plan(row)
 
 
+def fair_share(owner_id: str, plan: PlanLimits) -> dict[str, Any]:
+    """An export job's fairness: its owner's turn among owners, within the plan's limit
+    of the owner's exports running at once."""
+    return {"fair_key": owner_id, "fair_limit": plan.max_running}
+
+
 def all_plans(conn: Connection) -> list[PlanLimits]:
     return [_to_plan(row) for row in conn.execute(select(plan_limits).order_by(plan_limits.c.name))]
 

@@ -21,7 +21,7 @@ from exportd.errors import NotFound
 from exportd.exports import cursors
 from exportd.exports.cursors import utc
 from exportd.exports.models import ExportStatus, ExportView, Page, PlanLimits
-from exportd.exports.plans import all_plans, limits_of, plan_for
+from exportd.exports.plans import all_plans, limits_of, plan_for, save_plan
 from exportd.exports.quotas import bytes_today, stored_bytes
 from exportd.exports.row_cache import RowCache
 from exportd.ops import metrics
@@ -115,6 +115,12 @@ class ExportReads:
         """Every plan and its limits (for admins)."""
         with self.db.read() as conn:
             return all_plans(conn)
+
+    def save_plan(self, plan: PlanLimits) -> PlanLimits:
+        """Create or change a plan's limits (an admin's); they apply to the next request."""
+        with self.db.write() as conn:
+            save_plan(conn, plan)
+            return plan_for(conn, plan.name)
 
     def usage(self, principal: Principal) -> dict[str, Any]:
         with self.db.read() as conn:

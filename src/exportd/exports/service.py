@@ -31,7 +31,7 @@ from exportd.errors import (
     ServiceDisabled,
 )
 from exportd.exports.models import ExportRequest, ExportStatus, ExportView, PlanLimits
-from exportd.exports.plans import plan_for, save_plan
+from exportd.exports.plans import fair_share, plan_for
 from exportd.exports.quotas import check_before
 from exportd.exports.read_model import JOINED, ExportReads, active_count, visible
 from exportd.exports.row_cache import RowCache
@@ -101,6 +101,7 @@ class ExportService(ExportReads):
                 idempotency_key=idempotency_key,
                 request_hash=request_hash,
                 correlation_id=correlation_id,
+                plan=plan,
             )
             row = self._row(conn, export_id)
         return self._view(row), True
@@ -131,6 +132,7 @@ class ExportService(ExportReads):
             idempotency_key=None,
             request_hash=fingerprint(normalized),
             correlation_id=correlation_id,
+            plan=plan,
             **columns,
         )
 
@@ -182,6 +184,7 @@ class ExportService(ExportReads):
                     idempotency_key=None,
                     request_hash=fingerprint(item),
                     correlation_id=correlation_id,
+                    plan=plan,
                 )
                 for item in normalized
             ]
@@ -209,7 +212,7 @@ class ExportService(ExportReads):
         ids: list[str] = []
         for start in range(0, len(user_ids), chunk):
             with self.db.write() as conn:
-                plan_for(conn, plan)
+                limits = plan_for(conn, plan)
                 for user_id in user_ids[start : start + chunk]:
                     owner = Principal(user_id, plan)
                     normalized = self._normalize(owner, request)
@@ -222,6 +225,7 @@ class ExportService(ExportReads):
                             idempotency_key=None,
                             request_hash=fingerprint(normalized),
                             correlation_id=None,
+                            plan=limits,
                             priority=BULK_PRIORITY,
                         )
                     )
@@ -296,6 +300,7 @@ class ExportService(ExportReads):
         idempotency_key: str | None,
         request_hash: str,
         correlation_id: str | None,
+        plan: PlanLimits,
         priority: int = 0,
         **columns: Any,
     ) -> str:
@@ -308,6 +313,7 @@ class ExportService(ExportReads):
                 unique_key=f"export:{export_id}",
                 correlation_id=correlation_id,
                 priority=priority,
+                **fair_share(principal.user_id, plan),
             ),
         ).job
         now = self.clock.now()
@@ -435,6 +441,7 @@ class ExportService(ExportReads):
                 payload={"export_id": row.id},
                 unique_key=f"export:{row.id}",
                 correlation_id=row.correlation_id,
+                **fair_share(row.owner_id, plan_for(conn, row.plan)),
             ),
         ).job.id
 
@@ -454,12 +461,6 @@ class ExportService(ExportReads):
             )
         view, _created = self.create(principal, request_of(old), correlation_id=correlation_id)
         return view
-
-    def save_plan(self, plan: PlanLimits) -> PlanLimits:
-        """Create or change a plan's limits (an admin's); they apply to the next request."""
-        with self.db.write() as conn:
-            save_plan(conn, plan)
-            return plan_for(conn, plan.name)
 
     # -- rows --------------------------------------------------------------------------
 

@@ -46,6 +46,8 @@ class EventKind(enum.StrEnum):
     SKIPPED = "skipped"  # a schedule's run found no rows (skip_if_empty): no file
     SCHEDULE_REFUSED = "schedule_refused"  # a schedule's run was refused: no export
     SCHEDULE_PAUSED = "schedule_paused"  # a schedule paused itself after failing N times
+    QUEUE_PAUSED = "queue_paused"  # an operator paused a queue (detail: queue, by)
+    QUEUE_RESUMED = "queue_resumed"  # an operator resumed a queue (detail: queue, by)
 
 
 def reason_of(export: Row[Any] | Mapping[str, Any]) -> str:

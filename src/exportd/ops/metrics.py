@@ -31,6 +31,7 @@ from prometheus_client.registry import Collector
 
 from exportd.db import Database
 from exportd.db.errors import is_unavailable
+from exportd.queue.control import QueueControl
 from exportd.queue.models import JobState
 from exportd.queue.store import JobStore
 
@@ -77,11 +78,13 @@ def count_events(events: Iterable[dict[str, Any]]) -> None:
 
 
 class QueueCollector(Collector):
-    """Jobs per state and the age of the oldest due job, read at scrape time."""
+    """Jobs per state, the age of the oldest due job and paused queues, read at scrape
+    time."""
 
     def __init__(self, db: Database, store: JobStore) -> None:
         self.db = db
         self.store = store
+        self.control = QueueControl(clock=store.clock)
 
     def collect(self) -> Iterator[Metric]:
         # An outage is when the node's own counters matter most: they are still served,
@@ -89,6 +92,7 @@ class QueueCollector(Collector):
         try:
             with self.db.read() as conn:
                 stats = self.store.stats(conn)
+                paused = self.control.paused(conn)
         except Exception as exc:
             if not is_unavailable(exc):
                 raise
@@ -109,6 +113,14 @@ class QueueCollector(Collector):
             "How long the oldest due, queued job has waited (0 when none).",
             value=age,
         )
+        gauge = GaugeMetricFamily(
+            "exportd_queue_paused",
+            "1 while a queue is paused (claims skip it), 0 once resumed.",
+            labels=["queue"],
+        )
+        for name, is_paused in sorted({"default": False, **paused}.items()):
+            gauge.add_metric([name], int(is_paused))
+        yield gauge
 
 
 def _database_up(value: int) -> GaugeMetricFamily:

@@ -8,7 +8,8 @@ from fastapi import APIRouter, Path, Request, status
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from exportd.api.deps import Admin, Exports
-from exportd.api.schemas import CleanupOut, ExportCreate, Limits
+from exportd.api.ops_schemas import CleanupOut
+from exportd.api.schemas import ExportCreate, Limits
 from exportd.auth.principal import KEY_OWNER_PREFIX
 from exportd.exports.models import PlanLimits
 from exportd.exports.plans import limits_of
