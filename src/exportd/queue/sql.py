@@ -11,7 +11,6 @@ from sqlalchemy import (
     Connection,
     Row,
     and_,
-    exists,
     func,
     literal_column,
     select,
@@ -41,12 +40,12 @@ def in_state(*states: JobState) -> ColumnElement[bool]:
 
 
 def not_paused(queue: ColumnElement[str]) -> ColumnElement[bool]:
-    """The job's queue is not paused (a queue without a ``queue_states`` row runs)."""
-    return ~exists(
-        select(literal_column("1")).where(
-            queue_states.c.name == queue, queue_states.c.paused.is_(True)
-        )
-    )
+    """The job's queue is not paused (a queue without a ``queue_states`` row runs).
+
+    NOT IN over an uncorrelated subquery: read once per statement, not once per row
+    (``name`` is the key, never NULL)."""
+    paused = select(queue_states.c.name).where(queue_states.c.paused.is_(True))
+    return queue.not_in(paused.scalar_subquery())
 
 
 def fence(claim: Claimed) -> Any:
