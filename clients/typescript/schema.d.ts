@@ -890,6 +890,95 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/ops/queues": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Queues
+         * @description Every known queue: paused or not, and its queued and running jobs.
+         *
+         *     Needs the `admin` scope (a user's token holds every scope but `admin`).
+         */
+        get: operations["list_queues"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/ops/queues/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Queue
+         * @description One queue (404 ``queue_unknown`` for a name never configured nor seen).
+         *
+         *     Needs the `admin` scope (a user's token holds every scope but `admin`).
+         */
+        get: operations["get_queue"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/ops/queues/{name}/pause": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Pause Queue
+         * @description Stop new claims on the queue, on every worker, until resumed (a restart keeps it
+         *     paused); jobs already running finish.
+         *
+         *     Needs the `admin` scope (a user's token holds every scope but `admin`).
+         */
+        post: operations["pause_queue"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/ops/queues/{name}/resume": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Resume Queue
+         * @description Let workers claim the queue's jobs again.
+         *
+         *     Needs the `admin` scope (a user's token holds every scope but `admin`).
+         */
+        post: operations["resume_queue"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/metrics": {
         parameters: {
             query?: never;
@@ -1902,6 +1991,11 @@ export interface components {
              * @default 3600
              */
             min_schedule_interval_s: number;
+            /**
+             * Max Running
+             * @description an owner's exports running at once (null: any)
+             */
+            max_running?: number | null;
         };
         /** Link */
         Link: {
@@ -2101,6 +2195,11 @@ export interface components {
              * @default 3600
              */
             min_schedule_interval_s: number;
+            /**
+             * Max Running
+             * @description an owner's exports running at once (null: any)
+             */
+            max_running?: number | null;
             /** Name */
             name: string;
         };
@@ -2134,6 +2233,38 @@ export interface components {
             rows_done: number | null;
             /** Rows Total */
             rows_total: number | null;
+        };
+        /** QueueList */
+        QueueList: {
+            /** Items */
+            items: components["schemas"]["QueueOut"][];
+        };
+        /** QueueOut */
+        QueueOut: {
+            /** Name */
+            name: string;
+            /**
+             * Paused
+             * @description claims skip a paused queue; its running jobs finish
+             */
+            paused: boolean;
+            /** Paused At */
+            paused_at: string | null;
+            /**
+             * Paused By
+             * @description the principal that paused it
+             */
+            paused_by: string | null;
+            /**
+             * Queued
+             * @description jobs waiting in it
+             */
+            queued: number;
+            /**
+             * Running
+             * @description jobs of it running now
+             */
+            running: number;
         };
         /** Readiness */
         Readiness: {
@@ -8967,6 +9098,458 @@ export interface operations {
              *     - `admin_required`: the operation needs an admin token or key
              */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Unprocessable Entity
+             *
+             *     - `request_invalid`: the request does not match its schema; `errors` names fields
+             *     - `text_invalid`: a NUL character or a lone surrogate anywhere in the request
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Internal Server Error
+             *
+             *     - `internal_error`: a bug: the log has the details, under the request id
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Service Unavailable
+             *
+             *     - `jwks_unavailable`: the identity provider's keys cannot be fetched
+             *     - `database_unavailable`: the database is down, unreachable or locked
+             */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    list_queues: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QueueList"];
+                };
+            };
+            /**
+             * @description Unauthorized
+             *
+             *     - `auth_required`: no token or API key was sent
+             *     - `token_malformed`: the token is not a JWT
+             *     - `token_header_invalid`: the token's header is not valid (`crit`, a `kid`…)
+             *     - `token_algorithm_not_allowed`: the token's `alg` is not allowed (`none`…)
+             *     - `token_algorithm_mismatch`: the token's `alg` is not its key's
+             *     - `token_signature_invalid`: the token's signature does not match
+             *     - `token_expired`: the token has expired
+             *     - `token_claim_missing`: the token lacks a required claim
+             *     - `token_claim_invalid`: a claim is not of its type or too long
+             *     - `token_subject_reserved`: the token's `sub` starts with `apikey:`
+             *     - `token_key_unknown`: no published key has the token's `kid`
+             *     - `token_invalid`: the token is not valid
+             *     - `api_key_invalid`: no such API key
+             *     - `api_key_revoked`: the API key was revoked
+             */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Forbidden
+             *
+             *     - `admin_required`: the operation needs an admin token or key
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Unprocessable Entity
+             *
+             *     - `text_invalid`: a NUL character or a lone surrogate anywhere in the request
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Internal Server Error
+             *
+             *     - `internal_error`: a bug: the log has the details, under the request id
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Service Unavailable
+             *
+             *     - `jwks_unavailable`: the identity provider's keys cannot be fetched
+             *     - `database_unavailable`: the database is down, unreachable or locked
+             */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_queue: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QueueOut"];
+                };
+            };
+            /**
+             * @description Unauthorized
+             *
+             *     - `auth_required`: no token or API key was sent
+             *     - `token_malformed`: the token is not a JWT
+             *     - `token_header_invalid`: the token's header is not valid (`crit`, a `kid`…)
+             *     - `token_algorithm_not_allowed`: the token's `alg` is not allowed (`none`…)
+             *     - `token_algorithm_mismatch`: the token's `alg` is not its key's
+             *     - `token_signature_invalid`: the token's signature does not match
+             *     - `token_expired`: the token has expired
+             *     - `token_claim_missing`: the token lacks a required claim
+             *     - `token_claim_invalid`: a claim is not of its type or too long
+             *     - `token_subject_reserved`: the token's `sub` starts with `apikey:`
+             *     - `token_key_unknown`: no published key has the token's `kid`
+             *     - `token_invalid`: the token is not valid
+             *     - `api_key_invalid`: no such API key
+             *     - `api_key_revoked`: the API key was revoked
+             */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Forbidden
+             *
+             *     - `admin_required`: the operation needs an admin token or key
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not Found
+             *
+             *     - `queue_unknown`: no queue of that name was ever configured or seen
+             */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Unprocessable Entity
+             *
+             *     - `request_invalid`: the request does not match its schema; `errors` names fields
+             *     - `text_invalid`: a NUL character or a lone surrogate anywhere in the request
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Internal Server Error
+             *
+             *     - `internal_error`: a bug: the log has the details, under the request id
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Service Unavailable
+             *
+             *     - `jwks_unavailable`: the identity provider's keys cannot be fetched
+             *     - `database_unavailable`: the database is down, unreachable or locked
+             */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    pause_queue: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QueueOut"];
+                };
+            };
+            /**
+             * @description Unauthorized
+             *
+             *     - `auth_required`: no token or API key was sent
+             *     - `token_malformed`: the token is not a JWT
+             *     - `token_header_invalid`: the token's header is not valid (`crit`, a `kid`…)
+             *     - `token_algorithm_not_allowed`: the token's `alg` is not allowed (`none`…)
+             *     - `token_algorithm_mismatch`: the token's `alg` is not its key's
+             *     - `token_signature_invalid`: the token's signature does not match
+             *     - `token_expired`: the token has expired
+             *     - `token_claim_missing`: the token lacks a required claim
+             *     - `token_claim_invalid`: a claim is not of its type or too long
+             *     - `token_subject_reserved`: the token's `sub` starts with `apikey:`
+             *     - `token_key_unknown`: no published key has the token's `kid`
+             *     - `token_invalid`: the token is not valid
+             *     - `api_key_invalid`: no such API key
+             *     - `api_key_revoked`: the API key was revoked
+             */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Forbidden
+             *
+             *     - `admin_required`: the operation needs an admin token or key
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not Found
+             *
+             *     - `queue_unknown`: no queue of that name was ever configured or seen
+             */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Unprocessable Entity
+             *
+             *     - `request_invalid`: the request does not match its schema; `errors` names fields
+             *     - `text_invalid`: a NUL character or a lone surrogate anywhere in the request
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Internal Server Error
+             *
+             *     - `internal_error`: a bug: the log has the details, under the request id
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Service Unavailable
+             *
+             *     - `jwks_unavailable`: the identity provider's keys cannot be fetched
+             *     - `database_unavailable`: the database is down, unreachable or locked
+             */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    resume_queue: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QueueOut"];
+                };
+            };
+            /**
+             * @description Unauthorized
+             *
+             *     - `auth_required`: no token or API key was sent
+             *     - `token_malformed`: the token is not a JWT
+             *     - `token_header_invalid`: the token's header is not valid (`crit`, a `kid`…)
+             *     - `token_algorithm_not_allowed`: the token's `alg` is not allowed (`none`…)
+             *     - `token_algorithm_mismatch`: the token's `alg` is not its key's
+             *     - `token_signature_invalid`: the token's signature does not match
+             *     - `token_expired`: the token has expired
+             *     - `token_claim_missing`: the token lacks a required claim
+             *     - `token_claim_invalid`: a claim is not of its type or too long
+             *     - `token_subject_reserved`: the token's `sub` starts with `apikey:`
+             *     - `token_key_unknown`: no published key has the token's `kid`
+             *     - `token_invalid`: the token is not valid
+             *     - `api_key_invalid`: no such API key
+             *     - `api_key_revoked`: the API key was revoked
+             */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Forbidden
+             *
+             *     - `admin_required`: the operation needs an admin token or key
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Not Found
+             *
+             *     - `queue_unknown`: no queue of that name was ever configured or seen
+             */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -19,7 +19,7 @@ from exportd.clock import Clock, SystemClock
 from exportd.db.tables import jobs, queue_states, workers
 from exportd.errors import NotFound
 from exportd.queue.models import JobState
-from exportd.queue.sql import in_state
+from exportd.queue.sql import in_state, notify
 
 CONFIGURED = ("default",)
 
@@ -65,6 +65,7 @@ class QueueControl:
         self._known(conn, name)
         now = self.clock.now()
         self._upsert(conn, name, paused=False, paused_at=None, paused_by=None, updated_at=now)
+        notify(conn, {name})  # idle workers claim at once, not at their next poll
         return self.get(conn, name)
 
     def paused(self, conn: Connection) -> dict[str, bool]:
