@@ -1993,7 +1993,7 @@ export interface components {
             min_schedule_interval_s: number;
             /**
              * Max Running
-             * @description an owner's exports running at once (null: any)
+             * @description an owner's exports running at once (null: no cap)
              */
             max_running?: number | null;
         };
@@ -2197,7 +2197,7 @@ export interface components {
             min_schedule_interval_s: number;
             /**
              * Max Running
-             * @description an owner's exports running at once (null: any)
+             * @description an owner's exports running at once (null: no cap)
              */
             max_running?: number | null;
             /** Name */

@@ -20,13 +20,15 @@ def test_queues_list_pause_resume(tmp_path: Path) -> None:
         store.enqueue(conn, NewJob(task="report", queue="reports"))
     listed = exportd("queues", "list", url=url)
     assert listed.returncode == 0, listed.stderr
-    assert "default" in listed.stdout and "reports" in listed.stdout
+    assert "default" in listed.stdout
+    assert "reports" in listed.stdout
     paused = exportd("queues", "pause", "reports", url=url)
     assert paused.returncode == 0, paused.stderr
     assert "paused" in paused.stdout
     with db.write() as conn:
         state = QueueControl().get(conn, "reports")
-        assert state.paused and (state.paused_by or "").startswith("cli")
+        assert state.paused
+        assert (state.paused_by or "").startswith("cli")
         assert store.claim(conn, worker_id="w", queues=["reports"], limit=1) == []
     assert "paused" in exportd("queues", "list", url=url).stdout
     unknown = exportd("queues", "pause", "nope", url=url)

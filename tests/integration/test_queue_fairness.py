@@ -4,10 +4,11 @@ store's contract on SQLite and on PostgreSQL."""
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from exportd.clock import ManualClock
 from exportd.db import Database
@@ -155,7 +156,8 @@ def test_the_limit_holds_across_many_concurrent_claimers(db: Database, store: Jo
     for thread in threads:
         thread.join()
     assert errors == []
-    assert seen and all(count <= 2 for snapshot in seen for count in snapshot.values())
+    assert seen
+    assert all(count <= 2 for snapshot in seen for count in snapshot.values())
     with db.read() as conn:
         left = conn.execute(select(func.count()).where(jobs.c.state != "completed")).scalar()
     assert left == 0
@@ -167,14 +169,18 @@ def test_postgres_a_claim_racing_an_uncommitted_one_hands_back_what_goes_over(
     db: Database, store: JobStore
 ) -> None:
     """Claimer 2 reads the key's count before claimer 1 commits: it claims too, then
-    finds the key over its limit under the key's lock and hands its job back."""
-    ids = enqueue(db, store, "free", 3, fair_limit=1)
+    finds the key over its limit under the key's lock and hands its job back.  (Claimer
+    1 holds the few candidates it read beyond its claim locked: claimer 2 takes a later
+    one.)"""
+    ids = enqueue(db, store, "free", 20, fair_limit=1)
     first_claimed, commit_first = threading.Event(), threading.Event()
     second: list[Job] = []
 
     def first() -> None:
         with db.write() as conn:
-            assert [job.id for job in store.claim(conn, worker_id="w1", queues=["default"], limit=1)] == ids[:1]
+            assert [
+                job.id for job in store.claim(conn, worker_id="w1", queues=["default"], limit=1)
+            ] == ids[:1]
             first_claimed.set()
             commit_first.wait(10)
 
@@ -186,17 +192,30 @@ def test_postgres_a_claim_racing_an_uncommitted_one_hands_back_what_goes_over(
     assert first_claimed.wait(10)
     two = threading.Thread(target=claim_second)
     two.start()
-    two.join(0.5)
-    assert two.is_alive()  # waiting on the key's lock, its own claim made
+    assert waiting_on_advisory_lock(db)  # claimer 2 made its claim, now waits on the key
     commit_first.set()
     one.join()
     two.join(10)
     assert second == []
     with db.read() as conn:
         states = [store.get(conn, job_id) for job_id in ids]
-    assert [job.state for job in states] == [JobState.RUNNING, JobState.QUEUED, JobState.QUEUED]
-    assert [job.attempts_used for job in states] == [1, 0, 0]
+    assert [job.state for job in states] == [JobState.RUNNING] + [JobState.QUEUED] * 19
+    assert [job.attempts_used for job in states] == [1] + [0] * 19
+    assert sum(job.attempt for job in states[1:]) == 1  # claimer 2's, handed back
     assert running_per_key(db)["free"] == 1
+
+
+def waiting_on_advisory_lock(db: Database, timeout: float = 20) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with db.read() as conn:
+            waiting = conn.execute(
+                text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
+            ).scalar()
+        if waiting:
+            return True
+        time.sleep(0.01)
+    return False
 
 
 def test_a_requeued_dead_letter_takes_a_fresh_turn(db: Database, store: JobStore) -> None:

@@ -76,6 +76,10 @@ SCOPE_OF: dict[tuple[str, str], Scope] = {
     ("POST", "/v1/admin/exports/bulk"): ADMIN,
     ("GET", "/v1/ops/export-ops"): ADMIN,
     ("GET", "/v1/ops/perf"): ADMIN,
+    ("GET", "/v1/ops/queues"): ADMIN,
+    ("GET", "/v1/ops/queues/{name}"): ADMIN,
+    ("POST", "/v1/ops/queues/{name}/pause"): ADMIN,
+    ("POST", "/v1/ops/queues/{name}/resume"): ADMIN,
 }
 # No principal at all: the link is the credential; probes; the schema and its viewers.
 PUBLIC = {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator
+from pydantic import BeforeValidator, Field
 
 # Byte and row counts: the largest integer every JSON client reads exactly (JavaScript's
 # Number.MAX_SAFE_INTEGER, 8 PiB); above it a bound stated in JSON is itself rounded, and
@@ -21,3 +21,7 @@ def _a_json_number(value: Any) -> Any:
 
 
 Count = Annotated[int, BeforeValidator(_a_json_number)]
+
+# A plan's cap of an owner's running exports (optional: the constraints sit on the
+# integer itself, so the schema's null branch stays plain).
+RunningCap = Annotated[int, Field(ge=1, le=10_000), BeforeValidator(_a_json_number)]

@@ -16,7 +16,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from exportd.api.numbers import COUNT_MAX, Count
+from exportd.api.numbers import COUNT_MAX, Count, RunningCap
 from exportd.api.split_schemas import SplitIn, SplitOut
 from exportd.exports.models import ColumnChoice, ExportRequest, ExportStatus, ExportView
 from exportd.formats.localized import parse_locale
@@ -384,8 +384,8 @@ class Limits(BaseModel):
     min_schedule_interval_s: Count = Field(
         default=3600, ge=1, le=31_622_400, description="least time between two runs of a schedule"
     )
-    max_running: Count | None = Field(
-        default=None, ge=1, le=10_000, description="an owner's exports running at once (null: any)"
+    max_running: RunningCap | None = Field(
+        default=None, description="an owner's exports running at once (null: no cap)"
     )
 
 

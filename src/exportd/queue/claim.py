@@ -16,9 +16,10 @@ from exportd.queue.fair import claim_statement, keep_within_limits
 from exportd.queue.models import Claimed, Job, JobState
 from exportd.queue.sql import fence, fence_in, in_state, not_paused, to_job
 
-# Candidates a claim reads beyond the jobs it may take: room for limited keys' surplus
-# to be passed over without leaving the batch short.  Few: on PostgreSQL every
-# candidate is row-locked, which writes to its tuple.
+# Candidates a claim reads beyond the jobs it may take (as many again, at most this
+# many): room for limited keys' surplus to be passed over without leaving the batch
+# short.  Few: on PostgreSQL every candidate is row-locked until the claim commits (a
+# write to its tuple, and concurrent claimers skip it).
 SCAN_EXTRA = 8
 
 
@@ -55,7 +56,7 @@ class Claiming:
         params = {
             "queues": list(queues),
             "now": now,
-            "scan": limit + SCAN_EXTRA,
+            "scan": limit + min(limit, SCAN_EXTRA),
             "limit": limit,
             "worker_id": worker_id,
             "lease_expires_at": now + self.lease,
