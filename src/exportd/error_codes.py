@@ -150,6 +150,7 @@ REGISTRY: dict[str, Code] = {
     ),
     "schedule_limit_reached": Code(422, "the plan's schedules are all taken"),
     "skip_if_empty_not_applicable": Code(422, "`skip_if_empty` on a document source"),
+    "filter_range_invalid": Code(422, "a dead-letter filter's `since` is after its `until`"),
     "split_too_small": Code(
         422, "`options.split` parts below `EXPORTD_SPLIT_MIN_ROWS` or `EXPORTD_SPLIT_MIN_BYTES`"
     ),

@@ -55,6 +55,8 @@ from exportd.manifest_keys import for_settings as manifest_signing_key
 from exportd.manifest_keys import key_set
 from exportd.ops import metrics
 from exportd.ops.cleanup import Cleanup
+from exportd.ops.console import Console
+from exportd.ops.dead_letters import DeadLetters
 from exportd.ops.reports import Reports
 from exportd.queue import JobStore
 from exportd.schedules.service import ScheduleService
@@ -165,6 +167,15 @@ def create_app(
     app.state.destinations = DestinationService.from_settings(settings, db=database, clock=clock)
     app.state.reports = Reports(db=database, clock=app.state.exports.clock)
     app.state.plans = PlanBook(database)
+    app.state.console = Console(
+        db=database, lease_s=settings.job_lease_s, clock=app.state.exports.clock
+    )
+    app.state.dead_letters = DeadLetters(
+        db=database,
+        exports_service=app.state.exports,
+        deliveries_service=app.state.deliveries,
+        clock=app.state.exports.clock,
+    )
     app.state.previews = Previews.from_settings(settings)
     app.state.api_keys = ApiKeys(database, clock=clock)
     app.state.page_sessions = PageSessions(database, ttl_s=settings.page_session_ttl_s, clock=clock)

@@ -3,7 +3,7 @@ the services from app state.
 
 Every ``/v1`` route takes its principal through one of the scoped aliases below
 (``ReadExports``, ``WriteExports``, ``ReadDocuments``, ``WriteDocuments``,
-``ReadDestinations``, ``WriteDestinations``, ``Admin``), so
+``ReadDestinations``, ``WriteDestinations``, ``ReadOps``, ``Admin``), so
 it declares the scope it needs; an API key without it gets 403 ``scope_missing``
 (``admin_required`` for admin routes).  A test walks the app's routes to hold this.
 
@@ -131,6 +131,7 @@ ReadDocuments = Annotated[Principal, _scoped(Scope.DOCUMENTS_READ)]
 WriteDocuments = Annotated[Principal, _scoped(Scope.DOCUMENTS_WRITE)]
 ReadDestinations = Annotated[Principal, _scoped(Scope.DESTINATIONS_READ)]
 WriteDestinations = Annotated[Principal, _scoped(Scope.DESTINATIONS_WRITE)]
+ReadOps = Annotated[Principal, _scoped(Scope.OPS_READ)]
 Admin = Annotated[Principal, _scoped(Scope.ADMIN)]
 Exports = Annotated[ExportService, Depends(export_service)]
 Plans = Annotated[PlanBook, Depends(plan_book)]

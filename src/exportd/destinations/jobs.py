@@ -157,6 +157,12 @@ def mark_pending(conn: Connection, delivery: Row[Any]) -> None:
     _update_status(conn, delivery, None, status="pending")
 
 
+def mark_cancelled(conn: Connection, delivery: Row[Any]) -> None:
+    """A dead delivery an operator gave up on shows as cancelled on its export (with the
+    error it died of)."""
+    _update_status(conn, delivery, None, status="cancelled")
+
+
 def _update_status(
     conn: Connection,
     delivery: Row[Any],

@@ -406,20 +406,26 @@ class ExportService(ExportReads):
                     retry_after_s=max(int(wait) + 1, 1),
                 )
             self._check_room(conn, row.owner_id, plan_for(conn, row.plan), wanted=1)
-            job_id = self._requeue_job(conn, row)
-            events.record(conn, EventKind.RETRIED, now, export=row, job_id=job_id, code="manual")
-            self._set(
-                conn,
-                export_id,
-                status=ExportStatus.QUEUED.value,
-                job_id=job_id,
-                error=None,
-                result=null(),  # a partial file kept by the failure: the orphan sweep's now
-                expires_at=None,
-                retries=row.retries + 1,
-                last_retry_at=now,
-            )
+            self.requeue_failed(conn, row, code="manual")
             return self._view(self._row(conn, export_id))
+
+    def requeue_failed(self, conn: Connection, row: Row[Any], *, code: str) -> None:
+        """Queue a failed export's row again, in the caller's transaction under its
+        owner's lock (the caller decided it may: ``retry``, or an admin's bulk retry)."""
+        now = self.clock.now()
+        job_id = self._requeue_job(conn, row)
+        events.record(conn, EventKind.RETRIED, now, export=row, job_id=job_id, code=code)
+        self._set(
+            conn,
+            row.id,
+            status=ExportStatus.QUEUED.value,
+            job_id=job_id,
+            error=None,
+            result=null(),  # a partial file kept by the failure: the orphan sweep's now
+            expires_at=None,
+            retries=row.retries + 1,
+            last_retry_at=now,
+        )
 
     def _requeue_job(self, conn: Connection, row: Row[Any]) -> int:
         if row.job_id is not None:

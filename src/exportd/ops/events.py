@@ -46,6 +46,8 @@ class EventKind(enum.StrEnum):
     SKIPPED = "skipped"  # a schedule's run found no rows (skip_if_empty): no file
     SCHEDULE_REFUSED = "schedule_refused"  # a schedule's run was refused: no export
     SCHEDULE_PAUSED = "schedule_paused"  # a schedule paused itself after failing N times
+    # An operator's bulk action on dead letters (detail: action, kind, by, count, filter).
+    ADMIN_ACTION = "admin_action"
 
 
 def reason_of(export: Row[Any] | Mapping[str, Any]) -> str:
