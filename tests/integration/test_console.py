@@ -111,7 +111,7 @@ def test_search_narrows_by_owner_source_code_and_time(world: World) -> None:
     assert letters.search(Kind.EXPORTS, DeadLetterFilter(owner="alice")).total == 3
     by_code = letters.search(Kind.EXPORTS, DeadLetterFilter(code="source_query_failed"))
     assert {item.id for item in by_code.items} == set(bob)
-    assert by_code.items[0].message == "too many rows"
+    assert by_code.items[0].error_message == "too many rows"
     recent = DeadLetterFilter(since=world.clock.now() - timedelta(minutes=30))
     assert letters.search(Kind.EXPORTS, recent).total == 2
     assert letters.search(Kind.EXPORTS, DeadLetterFilter(source="nope")).total == 0

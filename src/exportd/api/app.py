@@ -20,6 +20,7 @@ from exportd.api.request_id import RequestIdMiddleware
 from exportd.api.routes import (
     admin,
     catalogue,
+    console,
     deliveries,
     destinations,
     documents,
@@ -203,6 +204,7 @@ def create_app(
     app.include_router(schedules.router)
     app.include_router(destinations.router)
     app.include_router(ops.router)
+    app.include_router(console.router)
     web.install(app)
     docs.install(app)
 

@@ -406,15 +406,15 @@ class ExportService(ExportReads):
                     retry_after_s=max(int(wait) + 1, 1),
                 )
             self._check_room(conn, row.owner_id, plan_for(conn, row.plan), wanted=1)
-            self.requeue_failed(conn, row, code="manual")
+            self.requeue_failed(conn, row, cause="manual")
             return self._view(self._row(conn, export_id))
 
-    def requeue_failed(self, conn: Connection, row: Row[Any], *, code: str) -> None:
+    def requeue_failed(self, conn: Connection, row: Row[Any], *, cause: str) -> None:
         """Queue a failed export's row again, in the caller's transaction under its
         owner's lock (the caller decided it may: ``retry``, or an admin's bulk retry)."""
         now = self.clock.now()
         job_id = self._requeue_job(conn, row)
-        events.record(conn, EventKind.RETRIED, now, export=row, job_id=job_id, code=code)
+        events.record(conn, EventKind.RETRIED, now, export=row, job_id=job_id, code=cause)
         self._set(
             conn,
             row.id,

@@ -79,11 +79,7 @@ class Hour:
     failed: int
     p50_ms: float | None  # latency: queued to done (wait and run) of the exports completed
     p95_ms: float | None
-
-    @property
-    def failure_ratio(self) -> float | None:
-        ended = self.completed + self.failed
-        return None if ended == 0 else self.failed / ended
+    failure_ratio: float | None  # failed of those that ended (None: none did)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -94,11 +90,7 @@ class Activity:
     failed: int
     p50_ms: float | None
     p95_ms: float | None
-
-    @property
-    def failure_ratio(self) -> float | None:
-        ended = self.completed + self.failed
-        return None if ended == 0 else self.failed / ended
+    failure_ratio: float | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +163,7 @@ class Console:
                     failed=dead[i],
                     p50_ms=summary(latency[i])["p50"],
                     p95_ms=summary(latency[i])["p95"],
+                    failure_ratio=_ratio(dead[i], done[i]),
                 )
                 for i in range(hours)
             ],
@@ -178,6 +171,7 @@ class Console:
             failed=sum(dead),
             p50_ms=every["p50"],
             p95_ms=every["p95"],
+            failure_ratio=_ratio(sum(dead), sum(done)),
         )
 
     def tenants(self, *, limit: int = 50) -> list[TenantUsage]:
@@ -260,6 +254,10 @@ class Console:
                 )
             )
         return lines
+
+
+def _ratio(failed: int, completed: int) -> float | None:
+    return None if failed + completed == 0 else failed / (failed + completed)
 
 
 def _jobs_by_queue(conn: Connection) -> tuple[list[QueueLine], dict[str, int]]:

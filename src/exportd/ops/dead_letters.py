@@ -27,6 +27,7 @@ from exportd.db.tables import deliveries, exports, jobs
 from exportd.delivery.service import DeliveryService
 from exportd.destinations import jobs as destination_jobs
 from exportd.errors import RequestInvalid
+from exportd.exports.cursors import utc
 from exportd.exports.models import ExportStatus
 from exportd.exports.read_model import JOINED, status_is, status_of
 from exportd.exports.service import ExportService
@@ -34,7 +35,7 @@ from exportd.ops import events
 from exportd.ops.events import EventKind
 
 BATCH = 200
-ADMIN_CODE = "admin"  # the ``code`` of a retried or cancelled export's event
+ADMIN_CAUSE = "admin"  # the ``code`` of a retried or cancelled export's event
 
 
 class Kind(enum.StrEnum):
@@ -60,6 +61,10 @@ class DeadLetterFilter:
     until: datetime | None = None
 
     def __post_init__(self) -> None:
+        for name in ("since", "until"):  # a naive time is read as UTC
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, utc(value, field=name))
         if self.since is not None and self.until is not None and self.since > self.until:
             raise RequestInvalid("`since` is after `until`", code="filter_range_invalid")
 
@@ -82,8 +87,8 @@ class DeadLetter:
     source: str
     format: str
     channel: str | None  # a delivery's: email, webhook or destination
-    code: str | None
-    message: str | None
+    error_code: str | None
+    error_message: str | None
     attempts: int  # of its last run (a retry by hand starts a new budget)
     failed_at: datetime
 
@@ -215,7 +220,7 @@ class DeadLetters:
             return False
         # An operator's retry skips the owner's cooldown and active-export limit: it is
         # one decision over many exports, and the queue's fair claim spreads them.
-        self.exports.requeue_failed(conn, row, code=ADMIN_CODE)
+        self.exports.requeue_failed(conn, row, cause=ADMIN_CAUSE)
         return True
 
     def _cancel_export(self, conn: Connection, found: Row[Any]) -> bool:
@@ -228,7 +233,7 @@ class DeadLetters:
             .where(exports.c.id == row.id)
             .values(status=ExportStatus.CANCELLED.value, updated_at=self.clock.now())
         )
-        events.record(conn, EventKind.CANCELLED, self.clock.now(), export=row, code=ADMIN_CODE)
+        events.record(conn, EventKind.CANCELLED, self.clock.now(), export=row, code=ADMIN_CAUSE)
         return True
 
     def _dead_delivery(self, conn: Connection, found: Row[Any]) -> Row[Any] | None:
@@ -311,8 +316,8 @@ def _letter(kind: Kind, row: Row[Any]) -> DeadLetter:
         source=row.source,
         format=row.format,
         channel=channel,
-        code=error.get("code"),
-        message=error.get("message"),
+        error_code=error.get("code"),
+        error_message=error.get("message"),
         attempts=attempts,
         failed_at=row.updated_at,
     )
