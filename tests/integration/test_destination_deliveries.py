@@ -78,6 +78,7 @@ def test_a_completed_export_lands_in_the_customers_bucket_and_on_their_server(
         "name": shown[to_s3]["name"],
         "kind": "s3",
         "remote_key": s3_key,
+        "files": 1,
         "error": None,
         "attempts": 1,
         "delivery_id": None,

@@ -245,7 +245,13 @@ class DestinationDeliveryOut(BaseModel):
     name: str | None = Field(description="the destination's name when the file was sent")
     kind: Literal["s3", "sftp"] | None
     remote_key: str | None = Field(
-        description="the object key in the bucket, or the path on the SFTP server"
+        description="the object key in the bucket, or the path on the SFTP server; a split "
+        "delivered as parts: its manifest's, the last file sent"
+    )
+    files: int | None = Field(
+        default=None,
+        description="files sent there: 1, or a split delivered as parts: every part, the "
+        "manifest and its signature (`status` is `sent` once all of them are)",
     )
     error: ErrorOut | None = Field(description="why the last attempt failed")
     attempts: int
