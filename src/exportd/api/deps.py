@@ -27,6 +27,7 @@ from exportd.delivery.service import DeliveryService
 from exportd.destinations.service import DestinationService
 from exportd.documents.service import DocumentService
 from exportd.errors import Forbidden, Unauthenticated
+from exportd.exports.plan_book import PlanBook
 from exportd.exports.service import ExportService
 from exportd.schedules.service import ScheduleService
 from exportd.sources import SourceRegistry
@@ -84,6 +85,11 @@ async def export_service(request: Request) -> ExportService:
     return service
 
 
+async def plan_book(request: Request) -> PlanBook:
+    book: PlanBook = request.app.state.plans
+    return book
+
+
 async def document_service(request: Request) -> DocumentService:
     service: DocumentService = request.app.state.documents
     return service
@@ -127,6 +133,7 @@ ReadDestinations = Annotated[Principal, _scoped(Scope.DESTINATIONS_READ)]
 WriteDestinations = Annotated[Principal, _scoped(Scope.DESTINATIONS_WRITE)]
 Admin = Annotated[Principal, _scoped(Scope.ADMIN)]
 Exports = Annotated[ExportService, Depends(export_service)]
+Plans = Annotated[PlanBook, Depends(plan_book)]
 Sources = Annotated[SourceRegistry, Depends(sources)]
 Documents = Annotated[DocumentService, Depends(document_service)]
 Deliveries = Annotated[DeliveryService, Depends(delivery_service)]

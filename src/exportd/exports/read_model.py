@@ -21,7 +21,7 @@ from exportd.errors import NotFound
 from exportd.exports import cursors
 from exportd.exports.cursors import utc
 from exportd.exports.models import ExportStatus, ExportView, Page, PlanLimits
-from exportd.exports.plans import all_plans, limits_of, plan_for
+from exportd.exports.plans import limits_of, plan_for
 from exportd.exports.quotas import bytes_today, stored_bytes
 from exportd.exports.row_cache import RowCache
 from exportd.ops import metrics
@@ -110,11 +110,6 @@ class ExportReads:
         """The principal's plan limits alone (one read; usage() counts as well)."""
         with self.db.read_one() as conn:
             return plan_for(conn, principal.plan)
-
-    def all_plans(self) -> list[PlanLimits]:
-        """Every plan and its limits (for admins)."""
-        with self.db.read() as conn:
-            return all_plans(conn)
 
     def usage(self, principal: Principal) -> dict[str, Any]:
         with self.db.read() as conn:

@@ -31,7 +31,7 @@ from exportd.errors import (
     ServiceDisabled,
 )
 from exportd.exports.models import ExportRequest, ExportStatus, ExportView, PlanLimits
-from exportd.exports.plans import plan_for, save_plan
+from exportd.exports.plans import plan_for
 from exportd.exports.quotas import check_before
 from exportd.exports.read_model import JOINED, ExportReads, active_count, visible
 from exportd.exports.row_cache import RowCache
@@ -459,12 +459,6 @@ class ExportService(ExportReads):
             )
         view, _created = self.create(principal, request_of(old), correlation_id=correlation_id)
         return view
-
-    def save_plan(self, plan: PlanLimits) -> PlanLimits:
-        """Create or change a plan's limits (an admin's); they apply to the next request."""
-        with self.db.write() as conn:
-            save_plan(conn, plan)
-            return plan_for(conn, plan.name)
 
     # -- rows --------------------------------------------------------------------------
 
