@@ -1369,9 +1369,14 @@ export interface components {
             kind: ("s3" | "sftp") | null;
             /**
              * Remote Key
-             * @description the object key in the bucket, or the path on the SFTP server
+             * @description the object key in the bucket, or the path on the SFTP server; a split delivered as parts: its manifest's, the last file sent
              */
             remote_key: string | null;
+            /**
+             * Files
+             * @description files sent there: 1, or a split delivered as parts: every part, the manifest and its signature (`status` is `sent` once all of them are)
+             */
+            files?: number | null;
             /** @description why the last attempt failed */
             error: components["schemas"]["ErrorOut"] | null;
             /** Attempts */
@@ -3337,6 +3342,7 @@ export interface operations {
              *     - `document_sections_missing`: the document lacks a section the template needs
              *     - `notify_email_unavailable`: email notification on a server without SMTP
              *     - `split_too_small`: `options.split` parts below `EXPORTD_SPLIT_MIN_ROWS` or `EXPORTD_SPLIT_MIN_BYTES`
+             *     - `split_too_many_parts`: `options.split` makes more than `EXPORTD_SPLIT_MAX_PARTS` parts: a 422 when the source counts cheaply, else the failed export's code (by rows once counted, by bytes at the part over it); the message names the fewest rows per part that fit
              */
             422: {
                 headers: {
@@ -3513,6 +3519,7 @@ export interface operations {
              *     - `document_sections_missing`: the document lacks a section the template needs
              *     - `notify_email_unavailable`: email notification on a server without SMTP
              *     - `split_too_small`: `options.split` parts below `EXPORTD_SPLIT_MIN_ROWS` or `EXPORTD_SPLIT_MIN_BYTES`
+             *     - `split_too_many_parts`: `options.split` makes more than `EXPORTD_SPLIT_MAX_PARTS` parts: a 422 when the source counts cheaply, else the failed export's code (by rows once counted, by bytes at the part over it); the message names the fewest rows per part that fit
              */
             422: {
                 headers: {
@@ -8362,6 +8369,7 @@ export interface operations {
              *     - `document_sections_missing`: the document lacks a section the template needs
              *     - `notify_email_unavailable`: email notification on a server without SMTP
              *     - `split_too_small`: `options.split` parts below `EXPORTD_SPLIT_MIN_ROWS` or `EXPORTD_SPLIT_MIN_BYTES`
+             *     - `split_too_many_parts`: `options.split` makes more than `EXPORTD_SPLIT_MAX_PARTS` parts: a 422 when the source counts cheaply, else the failed export's code (by rows once counted, by bytes at the part over it); the message names the fewest rows per part that fit
              */
             422: {
                 headers: {

@@ -52,8 +52,8 @@ from exportd.exports.downloads import Downloads
 from exportd.exports.plan_book import PlanBook
 from exportd.exports.row_cache import RowCache
 from exportd.exports.service import ExportService
-from exportd.manifest_keys import for_settings as manifest_signing_key
 from exportd.manifest_keys import key_set
+from exportd.manifest_keys import published as published_manifest_keys
 from exportd.ops import metrics
 from exportd.ops.cleanup import Cleanup
 from exportd.ops.console import Console
@@ -164,7 +164,7 @@ def create_app(
     app.state.schedules = ScheduleService(
         db=database, exports=app.state.exports, settings=settings, clock=clock
     )
-    app.state.manifest_keys = key_set(manifest_signing_key(settings).public)
+    app.state.manifest_keys = key_set(*published_manifest_keys(settings))
     app.state.destinations = DestinationService.from_settings(settings, db=database, clock=clock)
     app.state.reports = Reports(db=database, clock=app.state.exports.clock)
     app.state.plans = PlanBook(database)

@@ -70,6 +70,7 @@ _OWN_REQUEST = (
 _USER_EXPORT = (
     *_NEW_EXPORT,
     *_OWN_REQUEST,
+    "split_too_many_parts",
     "active_exports_limit",
     "storage_quota_exceeded",
     "daily_export_bytes_exceeded",

@@ -3,6 +3,7 @@ the API and documents: mixed into :class:`exportd.config.Settings`."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any, Literal
 
@@ -142,6 +143,11 @@ class StateSettings(BaseModel):
         description="Ed25519 private key (PKCS#8 PEM) signing split exports' manifests; "
         "derived from EXPORTD_SECRET_KEY (HKDF-SHA256) when unset",
     )
+    manifest_retired_keys: dict[str, Any] | None = Field(
+        default=None,
+        description="a JWK set of earlier signing keys' public keys (as saved from "
+        "/.well-known/exportd-manifest-keys), still published so what they signed verifies",
+    )
     arrow_fetch: bool = Field(
         default=True,
         description="fetch rows as Arrow batches through ADBC (SQLite, PostgreSQL: COPY) "
@@ -155,6 +161,15 @@ class StateSettings(BaseModel):
 
         if value is not None:
             from_pem(value.get_secret_value())  # its ValueError names no part of the key
+        return value
+
+    @field_validator("manifest_retired_keys")
+    @classmethod
+    def _public_keys(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        from exportd.manifest_keys import read_public_keys
+
+        if value is not None:
+            read_public_keys(json.dumps(value))  # its ValueError says what the set is not
         return value
 
     @field_validator("cors_origins")

@@ -307,6 +307,7 @@ def destinations_of(row: Row[Any], status: ExportStatus) -> list[dict[str, Any]]
                 "name": entry.get("name"),
                 "kind": entry.get("kind"),
                 "remote_key": entry.get("remote_key"),
+                "files": entry.get("files"),
                 "error": entry.get("error"),
                 "attempts": entry.get("attempts", 0),
                 "delivery_id": entry.get("delivery_id"),

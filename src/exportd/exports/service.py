@@ -35,6 +35,7 @@ from exportd.exports.plans import plan_for
 from exportd.exports.quotas import check_before
 from exportd.exports.read_model import JOINED, ExportReads, active_count, visible
 from exportd.exports.row_cache import RowCache
+from exportd.exports.split_count import check_parts
 from exportd.exports.split_rules import SplitLimits
 from exportd.exports.task import EXPORT_TASK
 from exportd.exports.validation import check_format, fingerprint, normalize, of_item, request_of
@@ -136,12 +137,13 @@ class ExportService(ExportReads):
 
     def check_request(self, principal: Principal, request: ExportRequest) -> dict[str, Any]:
         """The request normalized, if an export of it could be queued now by the rules of
-        the request itself (source, params, format and plan, document); the limits that
-        change with time (active exports, quotas) are not checked."""
+        the request itself (source, params, format and plan, document, destinations); the
+        limits that change with time (active exports, quotas, a split's parts) are not."""
         normalized = self._normalize(principal, request)
         with self.db.read() as conn:
             check_format(plan_for(conn, principal.plan), normalized)
             self._check_document(conn, principal, normalized)
+            check_owned(conn, principal.user_id, normalized["destinations"])
         return normalized
 
     def create_batch(
@@ -168,8 +170,7 @@ class ExportService(ExportReads):
             for index, item in enumerate(normalized):
                 check_format(plan, item)
                 try:
-                    self._check_document(conn, principal, item)
-                    check_owned(conn, principal.user_id, item["destinations"])
+                    self._check_asked(conn, principal, plan, item)
                 except RequestInvalid as exc:
                     raise of_item(index, exc) from None
             self._check_room(conn, principal.user_id, plan, wanted=len(requests))
@@ -238,12 +239,16 @@ class ExportService(ExportReads):
     def _check_new(
         self, conn: Connection, principal: Principal, plan: PlanLimits, normalized: dict[str, Any]
     ) -> None:
-        """What a new export needs besides its format: its document, a free active slot,
-        and room in the storage quota and the day's bytes."""
-        self._check_document(conn, principal, normalized)
-        check_owned(conn, principal.user_id, normalized["destinations"])
+        """What a new export needs besides its format: what it asks for, an active slot."""
+        self._check_asked(conn, principal, plan, normalized)
         self._check_room(conn, principal.user_id, plan, wanted=1)
-        check_before(conn, principal.user_id, plan, self.clock.now())
+        check_before(conn, principal.user_id, plan, self.clock.now())  # quota, day's bytes
+
+    def _check_asked(self, conn: Connection, p: Principal, plan: PlanLimits, asked: Any) -> None:
+        """Its document, its destinations, and its split's parts where counted cheaply."""
+        self._check_document(conn, p, asked)
+        check_owned(conn, p.user_id, asked["destinations"])
+        check_parts(conn, self.sources, self.settings, p.user_id, plan, asked)
 
     def _check_document(
         self, conn: Connection, principal: Principal, normalized: dict[str, Any]

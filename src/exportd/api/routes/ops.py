@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 
 from exportd.api.deps import ReadOps
-from exportd.api.schemas import ExportOps, Perf
+from exportd.api.ops_schemas import ExportOps, Perf
 from exportd.ops.reports import Reports
 
 router = APIRouter(prefix="/v1/ops", tags=["ops"])
