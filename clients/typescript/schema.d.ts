@@ -856,7 +856,7 @@ export interface paths {
          * @description pdfProcessed, pdfFailed, emailSent, emailFailed, cleanupCompleted, cleanupFailed and
          *     more over the window, in total and per source and format; the same on every node.
          *
-         *     Needs the `admin` scope (a user's token holds every scope but `admin`).
+         *     Needs the `ops:read` scope (a user's token holds every scope but `admin`).
          */
         get: operations["get_export_ops"];
         put?: never;
@@ -879,7 +879,7 @@ export interface paths {
          * @description p50, p95 and max of queue wait (ms), run time (ms) and file size (bytes) per source
          *     and format, over completed exports in the window.
          *
-         *     Needs the `admin` scope (a user's token holds every scope but `admin`).
+         *     Needs the `ops:read` scope (a user's token holds every scope but `admin`).
          */
         get: operations["get_perf"];
         put?: never;
@@ -901,7 +901,7 @@ export interface paths {
          * List Queues
          * @description Every known queue: paused or not, and its queued and running jobs.
          *
-         *     Needs the `admin` scope (a user's token holds every scope but `admin`).
+         *     Needs the `ops:read` scope (a user's token holds every scope but `admin`).
          */
         get: operations["list_queues"];
         put?: never;
@@ -923,7 +923,7 @@ export interface paths {
          * Get Queue
          * @description One queue (404 ``queue_unknown`` for a name never configured nor seen).
          *
-         *     Needs the `admin` scope (a user's token holds every scope but `admin`).
+         *     Needs the `ops:read` scope (a user's token holds every scope but `admin`).
          */
         get: operations["get_queue"];
         put?: never;
@@ -973,6 +973,145 @@ export interface paths {
          *     Needs the `admin` scope (a user's token holds every scope but `admin`).
          */
         post: operations["resume_queue"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/ops/console/overview": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Console Overview
+         * @description Jobs per queue and state, the queued job that has waited longest, and the workers
+         *     that have not signed off with the jobs they run and their memory (as of each one's
+         *     last heartbeat; ``stale``: none for two leases).
+         *
+         *     Needs the `ops:read` scope (a user's token holds every scope but `admin`).
+         */
+        get: operations["get_console_overview"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/ops/console/activity": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Console Activity
+         * @description Exports completed and failed per hour, the failure ratio, and the p50/p95 latency
+         *     (queued to done, in ms) of those completed, from the event log.
+         *
+         *     Needs the `ops:read` scope (a user's token holds every scope but `admin`).
+         */
+        get: operations["get_console_activity"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/ops/console/tenants": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Console Tenants
+         * @description The tenants that exported last, each with what it uses of its plan.
+         *
+         *     Needs the `ops:read` scope (a user's token holds every scope but `admin`).
+         */
+        get: operations["list_console_tenants"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/ops/console/admin-events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Console Admin Events
+         * @description Operators' actions from the event log, newest first (who, what, how many).
+         *
+         *     Needs the `ops:read` scope (a user's token holds every scope but `admin`).
+         */
+        get: operations["list_console_admin_events"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/ops/console/dead-letters/{kind}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Dead Letters
+         * @description Exports or deliveries that ran out of attempts: how many match, and the newest.
+         *     A delivery's address is not shown here (an ``ops:read`` key is not its owner).
+         *
+         *     Needs the `ops:read` scope (a user's token holds every scope but `admin`).
+         */
+        get: operations["list_dead_letters"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/ops/console/dead-letters/{kind}/{action}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Act On Dead Letters
+         * @description Retry or cancel **every** dead letter that matches, in batches (an empty filter
+         *     matches all of the kind).  Retried ones are queued again with a fresh attempt budget
+         *     (no cooldown, no active-export limit); cancelled ones leave the dead letters for good.
+         *     One ``admin_action`` event records who did it, the filter and the count.
+         *
+         *     Needs the `admin` scope (a user's token holds every scope but `admin`).
+         */
+        post: operations["act_on_dead_letters"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1045,6 +1184,49 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /**
+         * Action
+         * @enum {string}
+         */
+        Action: "retry" | "cancel";
+        /** Activity */
+        Activity: {
+            /**
+             * Since
+             * Format: date-time
+             */
+            since: string;
+            /** Hours */
+            hours: components["schemas"]["Hour"][];
+            /** Completed */
+            completed: number;
+            /** Failed */
+            failed: number;
+            /** P50 Ms */
+            p50_ms: number | null;
+            /** P95 Ms */
+            p95_ms: number | null;
+            /** Failure Ratio */
+            failure_ratio: number | null;
+        };
+        /** AdminEvent */
+        AdminEvent: {
+            /**
+             * At
+             * Format: date-time
+             */
+            at: string;
+            /** Kind */
+            kind: string;
+            /** By */
+            by: string | null;
+            /** Message */
+            message: string | null;
+            /** Detail */
+            detail: {
+                [key: string]: unknown;
+            };
+        };
         /** BatchCreate */
         BatchCreate: {
             /** Items */
@@ -1070,6 +1252,19 @@ export interface components {
         BulkOut: {
             /** Export Ids */
             export_ids: string[];
+        };
+        /** BulkResult */
+        BulkResult: {
+            kind: components["schemas"]["Kind-Output"];
+            action: components["schemas"]["Action"];
+            /** Matched */
+            matched: number;
+            /** Changed */
+            changed: number;
+            /** Skipped */
+            skipped: number;
+            /** Batches */
+            batches: number;
         };
         /** CleanupOut */
         CleanupOut: {
@@ -1111,6 +1306,65 @@ export interface components {
             title: string;
             /** Items */
             items?: string[];
+        };
+        /** DeadLetter */
+        DeadLetter: {
+            kind: components["schemas"]["Kind-Output"];
+            /** Id */
+            id: string;
+            /** Export Id */
+            export_id: string;
+            /** Owner Id */
+            owner_id: string;
+            /** Source */
+            source: string;
+            /** Format */
+            format: string;
+            /** Channel */
+            channel: string | null;
+            /** Error Code */
+            error_code: string | null;
+            /** Error Message */
+            error_message: string | null;
+            /** Attempts */
+            attempts: number;
+            /**
+             * Failed At
+             * Format: date-time
+             */
+            failed_at: string;
+        };
+        /**
+         * DeadLetterFilterIn
+         * @description Which dead letters an action takes: every one that matches all that is given (none
+         *     given: every dead letter of the kind).
+         */
+        DeadLetterFilterIn: {
+            /** Owner */
+            owner?: string | null;
+            /** Source */
+            source?: string | null;
+            /** Format */
+            format?: string | null;
+            /** Code */
+            code?: string | null;
+            /**
+             * Since
+             * @description died at or after
+             */
+            since?: string | null;
+            /**
+             * Until
+             * @description died before
+             */
+            until?: string | null;
+        };
+        /** DeadLetterPage */
+        DeadLetterPage: {
+            /** Total */
+            total: number;
+            /** Items */
+            items: components["schemas"]["DeadLetter"][];
         };
         /** DeliveryView */
         DeliveryView: {
@@ -1165,7 +1419,7 @@ export interface components {
         };
         /** DestinationCreate */
         DestinationCreate: {
-            kind: components["schemas"]["Kind"];
+            kind: components["schemas"]["exportd__destinations__models__Kind"];
             /** Name */
             name: string;
             /**
@@ -1204,9 +1458,14 @@ export interface components {
             kind: ("s3" | "sftp") | null;
             /**
              * Remote Key
-             * @description the object key in the bucket, or the path on the SFTP server
+             * @description the object key in the bucket, or the path on the SFTP server; a split delivered as parts: its manifest's, the last file sent
              */
             remote_key: string | null;
+            /**
+             * Files
+             * @description files sent there: 1, or a split delivered as parts: every part, the manifest and its signature (`status` is `sent` once all of them are)
+             */
+            files?: number | null;
             /** @description why the last attempt failed */
             error: components["schemas"]["ErrorOut"] | null;
             /** Attempts */
@@ -1638,6 +1897,24 @@ export interface components {
              */
             status: "ok";
         };
+        /** Hour */
+        Hour: {
+            /**
+             * Start
+             * Format: date-time
+             */
+            start: string;
+            /** Completed */
+            completed: number;
+            /** Failed */
+            failed: number;
+            /** P50 Ms */
+            p50_ms: number | null;
+            /** P95 Ms */
+            p95_ms: number | null;
+            /** Failure Ratio */
+            failure_ratio: number | null;
+        };
         /**
          * JsonResume
          * @description A resume as JSON Resume schema v1 (https://jsonresume.org/schema).
@@ -1957,7 +2234,7 @@ export interface components {
          * Kind
          * @enum {string}
          */
-        Kind: "s3" | "sftp";
+        "Kind-Output": "exports" | "deliveries";
         /**
          * Limits
          * @description A plan's limits.
@@ -2132,6 +2409,23 @@ export interface components {
              */
             split?: (components["schemas"]["SplitRows"] | components["schemas"]["SplitBytes"]) | null;
         };
+        /** Overview */
+        Overview: {
+            /**
+             * Now
+             * Format: date-time
+             */
+            now: string;
+            /** Queues */
+            queues: components["schemas"]["QueueLine"][];
+            /** Totals */
+            totals: {
+                [key: string]: number;
+            };
+            oldest_waiting: components["schemas"]["WaitingJob"] | null;
+            /** Workers */
+            workers: components["schemas"]["WorkerLine"][];
+        };
         /** Percentiles */
         Percentiles: {
             /** P50 */
@@ -2234,6 +2528,15 @@ export interface components {
             /** Rows Total */
             rows_total: number | null;
         };
+        /** QueueLine */
+        QueueLine: {
+            /** Queue */
+            queue: string;
+            /** Counts */
+            counts: {
+                [key: string]: number;
+            };
+        };
         /** QueueList */
         QueueList: {
             /** Items */
@@ -2306,6 +2609,19 @@ export interface components {
             code: string;
             /** Message */
             message: string;
+        };
+        /** RunningJob */
+        RunningJob: {
+            /** Job Id */
+            job_id: number;
+            /** Task */
+            task: string;
+            /** Queue */
+            queue: string;
+            /** Started At */
+            started_at: string | null;
+            /** Rss Bytes */
+            rss_bytes: number | null;
         };
         /** S3Config */
         S3Config: {
@@ -2703,6 +3019,14 @@ export interface components {
             /** Formats */
             formats: string[];
         };
+        /** TenantOut */
+        TenantOut: {
+            /** Owner Id */
+            owner_id: string;
+            /** Plan */
+            plan: string;
+            usage: components["schemas"]["Usage"];
+        };
         /**
          * TestOut
          * @description A probe written and removed, or why not (``code`` as a dead delivery's would be).
@@ -2750,6 +3074,19 @@ export interface components {
             /** Exported Bytes Last 24H */
             exported_bytes_last_24h: number;
         };
+        /** WaitingJob */
+        WaitingJob: {
+            /** Job Id */
+            job_id: number;
+            /** Queue */
+            queue: string;
+            /** Task */
+            task: string;
+            /** Export Id */
+            export_id: string | null;
+            /** Waiting S */
+            waiting_s: number;
+        };
         /** WorkItem */
         WorkItem: {
             /** Organisation */
@@ -2771,6 +3108,45 @@ export interface components {
             /** Highlights */
             highlights?: string[];
         };
+        /** WorkerLine */
+        WorkerLine: {
+            /** Id */
+            id: string;
+            /** Hostname */
+            hostname: string;
+            /** Pid */
+            pid: number;
+            /** Queues */
+            queues: string[];
+            /** Concurrency */
+            concurrency: number;
+            /**
+             * Started At
+             * Format: date-time
+             */
+            started_at: string;
+            /**
+             * Last Heartbeat At
+             * Format: date-time
+             */
+            last_heartbeat_at: string;
+            /** Stale */
+            stale: boolean;
+            /** Rss Bytes */
+            rss_bytes: number | null;
+            /** Running */
+            running?: components["schemas"]["RunningJob"][];
+        };
+        /**
+         * Kind
+         * @enum {string}
+         */
+        exportd__destinations__models__Kind: "s3" | "sftp";
+        /**
+         * Kind
+         * @enum {string}
+         */
+        exportd__ops__dead_letters__Kind: "exports" | "deliveries";
         /** FieldError */
         FieldError: {
             /**
@@ -3097,6 +3473,7 @@ export interface operations {
              *     - `document_sections_missing`: the document lacks a section the template needs
              *     - `notify_email_unavailable`: email notification on a server without SMTP
              *     - `split_too_small`: `options.split` parts below `EXPORTD_SPLIT_MIN_ROWS` or `EXPORTD_SPLIT_MIN_BYTES`
+             *     - `split_too_many_parts`: `options.split` makes more than `EXPORTD_SPLIT_MAX_PARTS` parts: a 422 when the source counts cheaply, else the failed export's code (by rows once counted, by bytes at the part over it); the message names the fewest rows per part that fit
              */
             422: {
                 headers: {
@@ -3273,6 +3650,7 @@ export interface operations {
              *     - `document_sections_missing`: the document lacks a section the template needs
              *     - `notify_email_unavailable`: email notification on a server without SMTP
              *     - `split_too_small`: `options.split` parts below `EXPORTD_SPLIT_MIN_ROWS` or `EXPORTD_SPLIT_MIN_BYTES`
+             *     - `split_too_many_parts`: `options.split` makes more than `EXPORTD_SPLIT_MAX_PARTS` parts: a 422 when the source counts cheaply, else the failed export's code (by rows once counted, by bytes at the part over it); the message names the fewest rows per part that fit
              */
             422: {
                 headers: {
@@ -8122,6 +8500,7 @@ export interface operations {
              *     - `document_sections_missing`: the document lacks a section the template needs
              *     - `notify_email_unavailable`: email notification on a server without SMTP
              *     - `split_too_small`: `options.split` parts below `EXPORTD_SPLIT_MIN_ROWS` or `EXPORTD_SPLIT_MIN_BYTES`
+             *     - `split_too_many_parts`: `options.split` makes more than `EXPORTD_SPLIT_MAX_PARTS` parts: a 422 when the source counts cheaply, else the failed export's code (by rows once counted, by bytes at the part over it); the message names the fewest rows per part that fit
              */
             422: {
                 headers: {
@@ -8990,7 +9369,7 @@ export interface operations {
             /**
              * @description Forbidden
              *
-             *     - `admin_required`: the operation needs an admin token or key
+             *     - `scope_missing`: the API key lacks the operation's scope
              */
             403: {
                 headers: {
@@ -9095,7 +9474,7 @@ export interface operations {
             /**
              * @description Forbidden
              *
-             *     - `admin_required`: the operation needs an admin token or key
+             *     - `scope_missing`: the API key lacks the operation's scope
              */
             403: {
                 headers: {
@@ -9197,7 +9576,7 @@ export interface operations {
             /**
              * @description Forbidden
              *
-             *     - `admin_required`: the operation needs an admin token or key
+             *     - `scope_missing`: the API key lacks the operation's scope
              */
             403: {
                 headers: {
@@ -9300,7 +9679,7 @@ export interface operations {
             /**
              * @description Forbidden
              *
-             *     - `admin_required`: the operation needs an admin token or key
+             *     - `scope_missing`: the API key lacks the operation's scope
              */
             403: {
                 headers: {
@@ -9562,6 +9941,674 @@ export interface operations {
              *
              *     - `request_invalid`: the request does not match its schema; `errors` names fields
              *     - `text_invalid`: a NUL character or a lone surrogate anywhere in the request
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Internal Server Error
+             *
+             *     - `internal_error`: a bug: the log has the details, under the request id
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Service Unavailable
+             *
+             *     - `jwks_unavailable`: the identity provider's keys cannot be fetched
+             *     - `database_unavailable`: the database is down, unreachable or locked
+             */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_console_overview: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Overview"];
+                };
+            };
+            /**
+             * @description Unauthorized
+             *
+             *     - `auth_required`: no token or API key was sent
+             *     - `token_malformed`: the token is not a JWT
+             *     - `token_header_invalid`: the token's header is not valid (`crit`, a `kid`…)
+             *     - `token_algorithm_not_allowed`: the token's `alg` is not allowed (`none`…)
+             *     - `token_algorithm_mismatch`: the token's `alg` is not its key's
+             *     - `token_signature_invalid`: the token's signature does not match
+             *     - `token_expired`: the token has expired
+             *     - `token_claim_missing`: the token lacks a required claim
+             *     - `token_claim_invalid`: a claim is not of its type or too long
+             *     - `token_subject_reserved`: the token's `sub` starts with `apikey:`
+             *     - `token_key_unknown`: no published key has the token's `kid`
+             *     - `token_invalid`: the token is not valid
+             *     - `api_key_invalid`: no such API key
+             *     - `api_key_revoked`: the API key was revoked
+             */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Forbidden
+             *
+             *     - `scope_missing`: the API key lacks the operation's scope
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Unprocessable Entity
+             *
+             *     - `text_invalid`: a NUL character or a lone surrogate anywhere in the request
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Internal Server Error
+             *
+             *     - `internal_error`: a bug: the log has the details, under the request id
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Service Unavailable
+             *
+             *     - `jwks_unavailable`: the identity provider's keys cannot be fetched
+             *     - `database_unavailable`: the database is down, unreachable or locked
+             */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_console_activity: {
+        parameters: {
+            query?: {
+                /** @description the window, in hours */
+                hours?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Activity"];
+                };
+            };
+            /**
+             * @description Unauthorized
+             *
+             *     - `auth_required`: no token or API key was sent
+             *     - `token_malformed`: the token is not a JWT
+             *     - `token_header_invalid`: the token's header is not valid (`crit`, a `kid`…)
+             *     - `token_algorithm_not_allowed`: the token's `alg` is not allowed (`none`…)
+             *     - `token_algorithm_mismatch`: the token's `alg` is not its key's
+             *     - `token_signature_invalid`: the token's signature does not match
+             *     - `token_expired`: the token has expired
+             *     - `token_claim_missing`: the token lacks a required claim
+             *     - `token_claim_invalid`: a claim is not of its type or too long
+             *     - `token_subject_reserved`: the token's `sub` starts with `apikey:`
+             *     - `token_key_unknown`: no published key has the token's `kid`
+             *     - `token_invalid`: the token is not valid
+             *     - `api_key_invalid`: no such API key
+             *     - `api_key_revoked`: the API key was revoked
+             */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Forbidden
+             *
+             *     - `scope_missing`: the API key lacks the operation's scope
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Unprocessable Entity
+             *
+             *     - `request_invalid`: the request does not match its schema; `errors` names fields
+             *     - `text_invalid`: a NUL character or a lone surrogate anywhere in the request
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Internal Server Error
+             *
+             *     - `internal_error`: a bug: the log has the details, under the request id
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Service Unavailable
+             *
+             *     - `jwks_unavailable`: the identity provider's keys cannot be fetched
+             *     - `database_unavailable`: the database is down, unreachable or locked
+             */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    list_console_tenants: {
+        parameters: {
+            query?: {
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TenantOut"][];
+                };
+            };
+            /**
+             * @description Unauthorized
+             *
+             *     - `auth_required`: no token or API key was sent
+             *     - `token_malformed`: the token is not a JWT
+             *     - `token_header_invalid`: the token's header is not valid (`crit`, a `kid`…)
+             *     - `token_algorithm_not_allowed`: the token's `alg` is not allowed (`none`…)
+             *     - `token_algorithm_mismatch`: the token's `alg` is not its key's
+             *     - `token_signature_invalid`: the token's signature does not match
+             *     - `token_expired`: the token has expired
+             *     - `token_claim_missing`: the token lacks a required claim
+             *     - `token_claim_invalid`: a claim is not of its type or too long
+             *     - `token_subject_reserved`: the token's `sub` starts with `apikey:`
+             *     - `token_key_unknown`: no published key has the token's `kid`
+             *     - `token_invalid`: the token is not valid
+             *     - `api_key_invalid`: no such API key
+             *     - `api_key_revoked`: the API key was revoked
+             */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Forbidden
+             *
+             *     - `scope_missing`: the API key lacks the operation's scope
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Unprocessable Entity
+             *
+             *     - `request_invalid`: the request does not match its schema; `errors` names fields
+             *     - `text_invalid`: a NUL character or a lone surrogate anywhere in the request
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Internal Server Error
+             *
+             *     - `internal_error`: a bug: the log has the details, under the request id
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Service Unavailable
+             *
+             *     - `jwks_unavailable`: the identity provider's keys cannot be fetched
+             *     - `database_unavailable`: the database is down, unreachable or locked
+             */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    list_console_admin_events: {
+        parameters: {
+            query?: {
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminEvent"][];
+                };
+            };
+            /**
+             * @description Unauthorized
+             *
+             *     - `auth_required`: no token or API key was sent
+             *     - `token_malformed`: the token is not a JWT
+             *     - `token_header_invalid`: the token's header is not valid (`crit`, a `kid`…)
+             *     - `token_algorithm_not_allowed`: the token's `alg` is not allowed (`none`…)
+             *     - `token_algorithm_mismatch`: the token's `alg` is not its key's
+             *     - `token_signature_invalid`: the token's signature does not match
+             *     - `token_expired`: the token has expired
+             *     - `token_claim_missing`: the token lacks a required claim
+             *     - `token_claim_invalid`: a claim is not of its type or too long
+             *     - `token_subject_reserved`: the token's `sub` starts with `apikey:`
+             *     - `token_key_unknown`: no published key has the token's `kid`
+             *     - `token_invalid`: the token is not valid
+             *     - `api_key_invalid`: no such API key
+             *     - `api_key_revoked`: the API key was revoked
+             */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Forbidden
+             *
+             *     - `scope_missing`: the API key lacks the operation's scope
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Unprocessable Entity
+             *
+             *     - `request_invalid`: the request does not match its schema; `errors` names fields
+             *     - `text_invalid`: a NUL character or a lone surrogate anywhere in the request
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Internal Server Error
+             *
+             *     - `internal_error`: a bug: the log has the details, under the request id
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Service Unavailable
+             *
+             *     - `jwks_unavailable`: the identity provider's keys cannot be fetched
+             *     - `database_unavailable`: the database is down, unreachable or locked
+             */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    list_dead_letters: {
+        parameters: {
+            query?: {
+                owner?: string | null;
+                source?: string | null;
+                format?: string | null;
+                code?: string | null;
+                /** @description died at or after */
+                since?: string | null;
+                /** @description died before */
+                until?: string | null;
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                kind: components["schemas"]["exportd__ops__dead_letters__Kind"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeadLetterPage"];
+                };
+            };
+            /**
+             * @description Unauthorized
+             *
+             *     - `auth_required`: no token or API key was sent
+             *     - `token_malformed`: the token is not a JWT
+             *     - `token_header_invalid`: the token's header is not valid (`crit`, a `kid`…)
+             *     - `token_algorithm_not_allowed`: the token's `alg` is not allowed (`none`…)
+             *     - `token_algorithm_mismatch`: the token's `alg` is not its key's
+             *     - `token_signature_invalid`: the token's signature does not match
+             *     - `token_expired`: the token has expired
+             *     - `token_claim_missing`: the token lacks a required claim
+             *     - `token_claim_invalid`: a claim is not of its type or too long
+             *     - `token_subject_reserved`: the token's `sub` starts with `apikey:`
+             *     - `token_key_unknown`: no published key has the token's `kid`
+             *     - `token_invalid`: the token is not valid
+             *     - `api_key_invalid`: no such API key
+             *     - `api_key_revoked`: the API key was revoked
+             */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Forbidden
+             *
+             *     - `scope_missing`: the API key lacks the operation's scope
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Unprocessable Entity
+             *
+             *     - `request_invalid`: the request does not match its schema; `errors` names fields
+             *     - `text_invalid`: a NUL character or a lone surrogate anywhere in the request
+             *     - `datetime_out_of_range`: a time outside the years 1 to 9999 in UTC
+             *     - `filter_range_invalid`: a dead-letter filter's `since` is after its `until`
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Internal Server Error
+             *
+             *     - `internal_error`: a bug: the log has the details, under the request id
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Service Unavailable
+             *
+             *     - `jwks_unavailable`: the identity provider's keys cannot be fetched
+             *     - `database_unavailable`: the database is down, unreachable or locked
+             */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    act_on_dead_letters: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                kind: components["schemas"]["exportd__ops__dead_letters__Kind"];
+                action: components["schemas"]["Action"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DeadLetterFilterIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BulkResult"];
+                };
+            };
+            /**
+             * @description Unauthorized
+             *
+             *     - `auth_required`: no token or API key was sent
+             *     - `token_malformed`: the token is not a JWT
+             *     - `token_header_invalid`: the token's header is not valid (`crit`, a `kid`…)
+             *     - `token_algorithm_not_allowed`: the token's `alg` is not allowed (`none`…)
+             *     - `token_algorithm_mismatch`: the token's `alg` is not its key's
+             *     - `token_signature_invalid`: the token's signature does not match
+             *     - `token_expired`: the token has expired
+             *     - `token_claim_missing`: the token lacks a required claim
+             *     - `token_claim_invalid`: a claim is not of its type or too long
+             *     - `token_subject_reserved`: the token's `sub` starts with `apikey:`
+             *     - `token_key_unknown`: no published key has the token's `kid`
+             *     - `token_invalid`: the token is not valid
+             *     - `api_key_invalid`: no such API key
+             *     - `api_key_revoked`: the API key was revoked
+             */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Forbidden
+             *
+             *     - `admin_required`: the operation needs an admin token or key
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Request Entity Too Large
+             *
+             *     - `body_too_large`: the body is larger than `EXPORTD_MAX_REQUEST_BYTES`
+             */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Unsupported Media Type
+             *
+             *     - `content_type_unsupported`: the body is not `application/json`
+             */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description Unprocessable Entity
+             *
+             *     - `request_invalid`: the request does not match its schema; `errors` names fields
+             *     - `json_invalid`: the body is not JSON; the detail says the line and column
+             *     - `text_invalid`: a NUL character or a lone surrogate anywhere in the request
+             *     - `datetime_out_of_range`: a time outside the years 1 to 9999 in UTC
+             *     - `filter_range_invalid`: a dead-letter filter's `since` is after its `until`
              */
             422: {
                 headers: {

@@ -1,4 +1,5 @@
-"""The command line: ``exportd serve | worker | migrate | demo | jobs …``.
+"""The command line: ``exportd serve | worker | migrate | demo | cleanup | token``; the
+operator's commands are in ``cli_operator``, the user's in ``cli_client``.
 
 Settings are read here, at the edge, and passed to everything else.  A bad setting
 ends the command with a message naming it and exit code 2, never a traceback.
@@ -9,49 +10,28 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Callable
-from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from exportd import cli_queues, cli_schedules
-from exportd.config import Settings, load_settings
-from exportd.db import Database, create_database
-from exportd.errors import ConfigError, ExportdError
-from exportd.logs import configure_logging
+from exportd import cli_operator, cli_queues, cli_schedules
+from exportd.cli_common import (
+    check_sources,
+    err,
+    existing_database,
+    out,
+    settings_or_exit,
+)
+from exportd.config import Settings
+from exportd.db import create_database
+from exportd.errors import ConfigError
 from exportd.private import private_umask
-from exportd.queue import JobState, JobStore
+from exportd.queue import JobStore
 
 app = typer.Typer(no_args_is_help=True, help="exportd: asynchronous exports as a service.")
-jobs_app = typer.Typer(no_args_is_help=True, help="Inspect and steer queued jobs.")
-app.add_typer(jobs_app, name="jobs")
-keys_app = typer.Typer(no_args_is_help=True, help="API keys for services and admins.")
-app.add_typer(keys_app, name="apikey")
-plans_app = typer.Typer(no_args_is_help=True, help="Plans and their limits.")
-app.add_typer(plans_app, name="plans")
-connections_app = typer.Typer(
-    no_args_is_help=True, help="Named data connections to the host application's databases."
-)
-app.add_typer(connections_app, name="connections")
 app.add_typer(cli_schedules.app, name="schedules")
 app.add_typer(cli_queues.app, name="queues")
-
-T = TypeVar("T")
-out = Console()
-err = Console(stderr=True, soft_wrap=True)
-
-
-def _settings(**overrides: object) -> Settings:
-    try:
-        settings = load_settings(**overrides)
-    except ConfigError as exc:
-        err.print(f"[red]exportd: {exc.message}[/red]")
-        raise typer.Exit(2) from None
-    configure_logging(settings)
-    return settings
+cli_operator.register(app)
 
 
 def _check_services(settings: Settings) -> None:
@@ -72,18 +52,6 @@ def _check_services(settings: Settings) -> None:
         server = SmtpServer.from_url(settings.smtp_url.get_secret_value())
         if settings.env == "production":
             server.check()
-    except ConfigError as exc:
-        err.print(f"[red]exportd: {exc.message}[/red]")
-        raise typer.Exit(2) from None
-
-
-def _check_sources(settings: Settings) -> None:
-    """Every source loads, and each one's named connection is configured (a source on
-    an unknown connection stops the start, naming both)."""
-    from exportd.sources.loading import load_sources
-
-    try:
-        load_sources(settings.source_modules, settings.sql_sources, settings.connections)
     except ConfigError as exc:
         err.print(f"[red]exportd: {exc.message}[/red]")
         raise typer.Exit(2) from None
@@ -124,7 +92,7 @@ def migrate() -> None:
     """Bring the database schema up to date (safe to run on every deploy)."""
     from exportd.db.migrate import current_revision, upgrade
 
-    settings = _settings()
+    settings = settings_or_exit()
     db = create_database(settings)
     upgrade(db)
     out.print(f"database at revision {current_revision(db)}")
@@ -143,7 +111,7 @@ def token(
     from exportd.auth.tokens import mint
     from exportd.config import hs256_key
 
-    key = hs256_key(_settings())
+    key = hs256_key(settings_or_exit())
     if key is None:
         err.print("[red]exportd: no HS256 key: this server takes only JWKS tokens[/red]")
         raise typer.Exit(2)
@@ -171,9 +139,9 @@ def worker(
     from exportd.ops.metrics import serve_worker_metrics
     from exportd.worker.supervisor import Supervisor
 
-    settings = _settings()
+    settings = settings_or_exit()
     _check_services(settings)
-    _check_sources(settings)
+    check_sources(settings)
     modules = [*settings.task_modules, *(imports or [])]
     try:
         app = worker_app(modules)
@@ -209,9 +177,9 @@ def serve(
     _refuse_unusable_port(host, port, "exportd serve --port {port}")
     private_umask()
     _metrics_dir()
-    settings = _settings()
+    settings = settings_or_exit()
     _check_services(settings)
-    _check_sources(settings)
+    check_sources(settings)
     _run_api(host=host, port=port, workers=workers, settings=settings)
 
 
@@ -260,7 +228,7 @@ def demo(
     os.environ.setdefault("EXPORTD_PAGE_SIGN_IN_DEMO", "true")
     # Links in emails and the OpenAPI's server name the port the demo listens on.
     os.environ.setdefault("EXPORTD_PUBLIC_URL", f"http://127.0.0.1:{port}")
-    settings = _with_demo_sources(_settings())
+    settings = _with_demo_sources(settings_or_exit())
     db = create_database(settings)
     upgrade(db)
     seeded = seed_demo(db, JobStore.from_settings(settings))
@@ -335,9 +303,9 @@ def cleanup(
     from exportd.ops.cleanup import Cleanup
     from exportd.storage import storage_for
 
-    settings = _settings()
+    settings = settings_or_exit()
     job = Cleanup(
-        db=_existing_database(settings),
+        db=existing_database(settings),
         storage=storage_for(settings),
         batch_size=settings.cleanup_batch_size,
         orphan_grace_s=settings.cleanup_orphan_grace_s,
@@ -350,278 +318,10 @@ def cleanup(
     )
 
 
-def _open() -> tuple[JobStore, Database]:
-    settings = _settings()
-    return JobStore.from_settings(settings), _existing_database(settings)
-
-
-def _existing_database(settings: Settings) -> Database:
-    """The migrated database an operator's command works on. Run from the wrong folder,
-    the default SQLite path names nothing: say where we looked instead of creating an
-    empty database there and failing on its missing tables."""
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from exportd.db.migrate import current_revision
-
-    url = make_url(settings.database_url)
-    path = url.database or ""
-    on_disk = path not in ("", ":memory:") and not path.startswith("file:")
-    if url.get_backend_name() == "sqlite" and on_disk and not Path(path).is_file():
-        err.print(
-            f"[red]exportd: no database at {Path(path).resolve()} "
-            "(EXPORTD_DATABASE_URL; the default is ./var/exportd.db from where you run "
-            "it): run this from the service's folder, set EXPORTD_DATABASE_URL, or "
-            "create it with `exportd migrate`[/red]"
-        )
-        raise typer.Exit(2)
-    db = create_database(settings)
-    try:
-        revision = current_revision(db)
-    except SQLAlchemyError as exc:
-        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
-        err.print(f"[red]exportd: cannot reach the database: {reason}[/red]")
-        raise typer.Exit(1) from None
-    if revision is None:
-        err.print("[red]exportd: the database is empty: run `exportd migrate` first[/red]")
-        raise typer.Exit(2)
-    return db
-
-
-@app.command()
-def status() -> None:
-    """The queue at a glance: jobs per state, the oldest waiting job, workers alive."""
-    from exportd.queue import workers
-
-    store, db = _open()
-    with db.read() as conn:
-        stats = store.stats(conn)
-        rows = workers.running(conn)
-    now = store.clock.now()
-    depth = Table("state", "jobs")
-    for state, count in stats.counts.items():
-        depth.add_row(state.value, str(count))
-    out.print(depth)
-    if stats.oldest_queued_at is not None:
-        wait = (now - stats.oldest_queued_at).total_seconds()
-        out.print(f"oldest queued job: due {wait:.0f} s ago")
-    table = Table("worker", "concurrency", "queues", "last heartbeat")
-    for row in rows:
-        age = (now - row.last_heartbeat_at).total_seconds()
-        table.add_row(row.id, str(row.concurrency), ",".join(row.queues), f"{age:.0f} s ago")
-    out.print(table)
-
-
-@jobs_app.command("list")
-def jobs_list(
-    state: Annotated[JobState | None, typer.Option(help="Only jobs in this state.")] = None,
-    task: Annotated[str | None, typer.Option(help="Only jobs of this task.")] = None,
-    limit: Annotated[int, typer.Option(help="How many, newest first.")] = 50,
-) -> None:
-    """List jobs, newest first."""
-    store, db = _open()
-    with db.read() as conn:
-        found = store.list(conn, state=state, task=task, limit=limit)
-    table = Table("id", "task", "queue", "state", "attempt", "created", "error")
-    for job in found:
-        error = (job.error or {}).get("code", "")
-        table.add_row(
-            str(job.id),
-            job.task,
-            job.queue,
-            job.state.value,
-            f"{job.attempts_used}/{job.max_attempts}",
-            job.created_at.strftime("%Y-%m-%d %H:%M:%S"),
-            str(error),
-        )
-    out.print(table)
-
-
-@jobs_app.command("show")
-def jobs_show(job_id: int) -> None:
-    """Show one job in full."""
-    store, db = _open()
-    with db.read() as conn:
-        job = _or_exit(lambda: store.get(conn, job_id))
-    fields = {name: getattr(job, name) for name in job.__dataclass_fields__}
-    out.print_json(json.dumps(fields, default=str))
-
-
-@jobs_app.command("retry")
-def jobs_retry(job_id: int) -> None:
-    """Requeue a failed job (the dead letter) with a fresh attempt budget."""
-    store, db = _open()
-    with db.write() as conn:
-        job = _or_exit(lambda: store.requeue(conn, job_id))
-    out.print(f"job {job.id} queued again")
-
-
-@jobs_app.command("cancel")
-def jobs_cancel(job_id: int) -> None:
-    """Cancel a queued job, or ask a running one to stop at its next checkpoint."""
-    store, db = _open()
-    with db.write() as conn:
-        state = _or_exit(lambda: store.cancel(conn, job_id))
-    message = "cancelled" if state is JobState.CANCELLED else "cancellation requested"
-    out.print(f"job {job_id}: {message}")
-
-
-def _or_exit(action: Callable[[], T]) -> T:
-    try:
-        return action()
-    except ExportdError as exc:
-        err.print(f"[red]exportd: {exc.message}[/red] ({exc.code})")
-        raise typer.Exit(1) from None
-
-
-@keys_app.command("create")
-def apikey_create(
-    name: Annotated[str, typer.Argument(help="What the key is for.")],
-    scope: Annotated[
-        list[str],
-        typer.Option(
-            help="exports:read, exports:write, documents:read, documents:write, "
-            "destinations:read, destinations:write or admin (repeatable)."
-        ),
-    ],
-) -> None:
-    """Create an API key; it is printed once and stored only as a hash."""
-    from exportd.auth.api_keys import ApiKeys
-
-    settings = _settings()
-    keys = ApiKeys(_existing_database(settings))
-    print(_or_exit(lambda: keys.create(name, scope)))
-
-
-@keys_app.command("list")
-def apikey_list() -> None:
-    """List API keys (never their secrets)."""
-    from exportd.auth.api_keys import ApiKeys
-
-    keys = ApiKeys(_existing_database(_settings()))
-    table = Table("id", "name", "scopes", "created", "last used", "revoked")
-    for key in keys.list_keys():
-        table.add_row(
-            key.id,
-            key.name,
-            ",".join(key.scopes),
-            str(key.created_at)[:19],
-            str(key.last_used_at or "")[:19],
-            str(key.revoked_at or "")[:19],
-        )
-    out.print(table)
-
-
-@keys_app.command("revoke")
-def apikey_revoke(key_id: str) -> None:
-    """Revoke an API key at once."""
-    from exportd.auth.api_keys import ApiKeys
-
-    keys = ApiKeys(_existing_database(_settings()))
-    _or_exit(lambda: keys.revoke(key_id))
-    out.print(f"API key {key_id} revoked")
-
-
-@plans_app.command("list")
-def plans_list() -> None:
-    """Every plan and its limits."""
-    from exportd.exports.plans import all_plans
-
-    db = _existing_database(_settings())
-    with db.read() as conn:
-        plans = all_plans(conn)
-    table = Table(
-        "plan", "active", "batch", "storage", "daily bytes", "rows", "days", "formats", "watermark"
-    )
-    for p in plans:
-        table.add_row(
-            p.name,
-            str(p.max_active_jobs),
-            str(p.max_batch_size),
-            str(p.storage_quota_bytes),
-            str(p.daily_export_bytes),
-            str(p.max_rows),
-            str(p.retention_days),
-            ",".join(p.formats_allowed),
-            str(p.watermark),
-        )
-    out.print(table)
-
-
-@plans_app.command("set")
-def plans_set(
-    name: str,
-    max_active_jobs: Annotated[int | None, typer.Option(min=1)] = None,
-    max_batch_size: Annotated[int | None, typer.Option(min=1)] = None,
-    storage_quota_bytes: Annotated[int | None, typer.Option(min=0)] = None,
-    daily_export_bytes: Annotated[int | None, typer.Option(min=0)] = None,
-    max_rows: Annotated[int | None, typer.Option(min=1)] = None,
-    retention_days: Annotated[int | None, typer.Option(min=1)] = None,
-    formats: Annotated[str | None, typer.Option(help="Comma-separated formats.")] = None,
-    watermark: Annotated[bool | None, typer.Option("--watermark/--no-watermark")] = None,
-) -> None:
-    """Change a plan's limits (a new plan starts from the free plan's)."""
-    import dataclasses
-
-    from exportd.exports.plans import plan_for, save_plan
-
-    db = _existing_database(_settings())
-    with db.write() as conn:
-        try:
-            base = plan_for(conn, name)
-        except ExportdError:
-            base = dataclasses.replace(plan_for(conn, "free"), name=name)
-        changes: dict[str, Any] = {
-            key: value
-            for key, value in {
-                "max_active_jobs": max_active_jobs,
-                "max_batch_size": max_batch_size,
-                "storage_quota_bytes": storage_quota_bytes,
-                "daily_export_bytes": daily_export_bytes,
-                "max_rows": max_rows,
-                "retention_days": retention_days,
-                "formats_allowed": tuple(f.strip() for f in formats.split(",") if f.strip())
-                if formats is not None
-                else None,
-                "watermark": watermark,
-            }.items()
-            if value is not None
-        }
-        _or_exit(lambda: save_plan(conn, dataclasses.replace(base, **changes)))
-    out.print(f"plan {name} saved")
-
-
-@connections_app.command("check")
-def connections_check() -> None:
-    """Connect to each named data connection and say whether it answers (exit 1 if one
-    does not)."""
-    from exportd.sources.connections import DataConnections
-
-    settings = _settings()
-    _check_sources(settings)
-    connections = DataConnections(settings.connections)
-    try:
-        results = connections.check_all()
-    finally:
-        connections.dispose()
-    if not results:
-        out.print("no connections configured ([connections.NAME] or EXPORTD_CONNECTIONS)")
-        return
-    width = max(len(name) for name in results)
-    for name, result in results.items():
-        spec = settings.connections[name]
-        mode = "read-only" if spec.read_only else "read-write"
-        colour = "green" if result == "ok" else "red"
-        line = f"{name:{width}}  {spec.engine:10}  {mode:10}  [{colour}]{result}[/{colour}]"
-        out.print(line, soft_wrap=True, highlight=False)
-    if any(result != "ok" for result in results.values()):
-        raise typer.Exit(1)
-
-
 def main() -> None:
     from exportd import cli_client, cli_destinations, cli_verify
 
     cli_client.register(app)
-    cli_verify.register(app, _settings)
+    cli_verify.register(app, settings_or_exit)
     cli_destinations.register(app)
     app()

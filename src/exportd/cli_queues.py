@@ -9,21 +9,18 @@ import getpass
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from exportd.cli_common import existing_database, or_exit, out, settings_or_exit
 from exportd.ops.queues import QueueOps
 from exportd.queue.control import QueueState
 
-out = Console()
 app = typer.Typer(no_args_is_help=True, help="Pause and resume queues.")
 QueueName = Annotated[str, typer.Argument(help="The queue, e.g. default.")]
 
 
 def _ops() -> QueueOps:
-    from exportd import cli  # the shared settings and database checks (cli imports us)
-
-    return QueueOps(cli._existing_database(cli._settings()))
+    return QueueOps(existing_database(settings_or_exit()))
 
 
 def _who() -> str:
@@ -57,14 +54,10 @@ def list_queues() -> None:
 @app.command("pause")
 def pause_queue(name: QueueName) -> None:
     """Stop new claims on a queue; its running jobs finish."""
-    from exportd import cli
-
-    _show([cli._or_exit(lambda: _ops().pause(name, by=_who()))])
+    _show([or_exit(lambda: _ops().pause(name, by=_who()))])
 
 
 @app.command("resume")
 def resume_queue(name: QueueName) -> None:
     """Let workers claim the queue's jobs again."""
-    from exportd import cli
-
-    _show([cli._or_exit(lambda: _ops().resume(name, by=_who()))])
+    _show([or_exit(lambda: _ops().resume(name, by=_who()))])

@@ -19,7 +19,7 @@ from rich.console import Console
 from exportd.config import DEV_SECRET, Settings
 from exportd.exports.manifest import MANIFEST_NAME
 from exportd.exports.verify import Bundle, FolderBundle, Report, ZipBundle, verify
-from exportd.manifest_keys import PublicKey, derived, for_settings, read_public_keys
+from exportd.manifest_keys import PublicKey, derived, published, read_public_keys
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -43,7 +43,7 @@ def register(app: typer.Typer, settings: Callable[[], Settings]) -> None:
                 "--key",
                 help=f"The server's public keys: a file (JWK set from {KEYS_PATH}, a JWK or a "
                 "PEM) or that URL. Default: the key this machine's EXPORTD_SECRET_KEY or "
-                "EXPORTD_MANIFEST_SIGNING_KEY makes.",
+                "EXPORTD_MANIFEST_SIGNING_KEY makes, and EXPORTD_MANIFEST_RETIRED_KEYS.",
                 show_default=False,
             ),
         ] = None,
@@ -67,7 +67,7 @@ def _fail(message: str) -> typer.Exit:
 
 def _keys(given: str | None, settings: Callable[[], Settings]) -> list[PublicKey]:
     if given is None:
-        return [_own_key(settings())]
+        return _own_keys(settings())
     try:
         if given.startswith(("http://", "https://")):
             return read_public_keys(_fetch(given))
@@ -90,14 +90,14 @@ def _fetch(url: str) -> str:
     return answer.text
 
 
-def _own_key(settings: Settings) -> PublicKey:
+def _own_keys(settings: Settings) -> list[PublicKey]:
     secret = settings.secret_key.get_secret_value()
     if settings.manifest_signing_key is None and secret == DEV_SECRET:
         raise _fail(
             "no key to check the signature with: pass --key with the server's keys "
             f"(curl -o keys.json https://SERVER{KEYS_PATH}), or set EXPORTD_SECRET_KEY"
         )
-    return for_settings(settings).public
+    return published(settings)
 
 
 @contextmanager

@@ -151,8 +151,15 @@ REGISTRY: dict[str, Code] = {
     ),
     "schedule_limit_reached": Code(422, "the plan's schedules are all taken"),
     "skip_if_empty_not_applicable": Code(422, "`skip_if_empty` on a document source"),
+    "filter_range_invalid": Code(422, "a dead-letter filter's `since` is after its `until`"),
     "split_too_small": Code(
         422, "`options.split` parts below `EXPORTD_SPLIT_MIN_ROWS` or `EXPORTD_SPLIT_MIN_BYTES`"
+    ),
+    "split_too_many_parts": Code(
+        422,
+        "`options.split` makes more than `EXPORTD_SPLIT_MAX_PARTS` parts: a 422 when the "
+        "source counts cheaply, else the failed export's code (by rows once counted, by "
+        "bytes at the part over it); the message names the fewest rows per part that fit",
     ),
     # 429
     "active_exports_limit": Code(429, "the plan's active exports are all taken"),
@@ -204,9 +211,6 @@ REGISTRY: dict[str, Code] = {
     ),
     "unknown_task": Code(None, "no task of the job's name in this worker", FAILURE),
     "row_limit_exceeded": Code(None, "more rows than the plan's `max_rows`", FAILURE),
-    "split_too_many_parts": Code(
-        None, "`options.split` would make more than `EXPORTD_SPLIT_MAX_PARTS` parts", FAILURE
-    ),
     "rows_changed": Code(
         None, "the source gave more rows than it counted (an XLSX export); retried", FAILURE
     ),

@@ -94,6 +94,17 @@ def for_settings(settings: Settings) -> SigningKey:
     )
 
 
+def published(settings: Settings) -> list[PublicKey]:
+    """The keys this service vouches for: the signing key's, then the retired ones
+    (EXPORTD_MANIFEST_RETIRED_KEYS), each once."""
+    signing = for_settings(settings).public
+    keys = {signing.kid: signing}
+    if settings.manifest_retired_keys is not None:
+        for key in read_public_keys(json.dumps(settings.manifest_retired_keys)):
+            keys.setdefault(key.kid, key)
+    return list(keys.values())
+
+
 def kid_of(key: Ed25519PublicKey) -> str:
     """RFC 7638: the SHA-256 of the key's required JWK members, in order, without spaces."""
     canonical = json.dumps(_jwk_members(key), separators=(",", ":"), sort_keys=True)

@@ -13,7 +13,8 @@ from typing import Any
 import httpx2
 import pytest
 
-from exportd.documents.jsonresume import JsonResume, to_resume
+from exportd.documents.jsonresume import to_resume
+from exportd.documents.jsonresume_schema import JsonResume
 from exportd.errors import RequestInvalid
 from tests.support.browser import require_chromium
 from tests.support.live import Live, live_exportd

@@ -38,7 +38,7 @@ pytestmark = pytest.mark.slow
 
 ROWS = 3_000
 SECRET = "split-e2e-secret-" + "e" * 40
-LIMITS = {"split_min_rows": "100", "split_max_parts": "5"}
+LIMITS = {"split_min_rows": "100", "split_min_bytes": "10000", "split_max_parts": "5"}
 
 
 class World:
@@ -85,6 +85,7 @@ def world(database_url: str, tmp_path: Path) -> Iterator[World]:
             "storage_url": f"file://{files}",
             "secret_key": SecretStr(SECRET),
             "split_min_rows": 100,
+            "split_min_bytes": 10_000,
             "split_max_parts": 5,
         }
     )
@@ -230,18 +231,37 @@ def test_parts_each_through_their_own_one_time_link(world: World, tmp_path: Path
     expire_and_clean(world, export)
 
 
-def test_too_many_parts_fail_the_export_and_store_nothing(world: World) -> None:
+def test_too_many_parts_by_bytes_fail_the_export_and_store_nothing(world: World) -> None:
+    # A part's bytes are known only once written: the worker finds the sixth part.
     export = world.export(
         {
             "source": "trades",
             "format": "csv",
-            "options": {"split": {"rows": 500, "deliver": "parts"}},
+            "options": {"split": {"bytes": 10_000, "deliver": "parts"}},
         }
     )
     assert export["status"] == "failed"
     assert export["error"]["code"] == "split_too_many_parts"
     assert "more than 5 parts" in export["error"]["message"]
+    assert "ask for larger parts" in export["error"]["message"]
     assert world.stored(export["id"]) == []
+
+
+def test_too_many_parts_by_rows_are_refused_when_asked(world: World) -> None:
+    # The trades count cheaply: 3,000 rows in parts of 500 are six parts, one too many.
+    body = {"source": "trades", "format": "csv", "options": {"split": {"rows": 500}}}
+    answer = world.client.post("/v1/exports", json=body, headers=world.bob)
+    assert answer.status_code == 422, answer.text
+    problem = answer.json()
+    assert problem["code"] == "split_too_many_parts"
+    assert problem["errors"] == [{"field": "options.split.rows", "message": "at least 600"}]
+    assert "ask for parts of at least 600 rows" in problem["detail"]
+    listed = world.client.get("/v1/exports", headers=world.bob).json()["items"]
+    assert listed == []  # nothing queued
+    fits = world.client.post(
+        "/v1/exports", json={**body, "options": {"split": {"rows": 600}}}, headers=world.bob
+    )
+    assert fits.status_code == 202, fits.text
 
 
 BIG = 1 << 21

@@ -348,3 +348,98 @@ def test_an_emailed_links_page_survives_a_prefetch_and_its_button_downloads_once
     assert len(rows) == 6  # the header and five trades
     page.reload()
     expect(page.locator("main")).to_contain_text("download_token_used")
+
+
+def test_schedules_panel_creates_pauses_runs_and_deletes(page: Any, live: Live) -> None:
+    sign_in_as(page, live, "alice")
+    panel = page.locator("#schedules")
+    expect(panel).to_contain_text("No schedules yet")
+    page.get_by_label("What to export").select_option("trades")
+    page.get_by_label("Symbol", exact=True).fill("MSFT")
+    page.locator("summary", has_text="Repeat it").click()
+    # A refusal first: a cron that is not one is a notice, and nothing is made.
+    page.get_by_label("Cron (minute hour day month weekday)").fill("every monday")
+    page.get_by_role("button", name="Schedule", exact=True).click()
+    expect(page.locator("#notice .notice")).to_have_attribute("data-code", "cron_invalid")
+    expect(panel).to_contain_text("No schedules yet")
+    page.get_by_label("Cron (minute hour day month weekday)").fill("")
+    page.get_by_label("Every", exact=True).select_option("1h")  # the free plan's shortest
+    page.get_by_role("button", name="Schedule", exact=True).click()
+    expect(page.locator("#notice")).to_contain_text("Scheduled trades: next run")
+    item = panel.locator("li")
+    expect(item).to_have_count(1)
+    expect(item).to_have_attribute("data-status", "active")
+    expect(item).to_contain_text("every 1h")
+    expect(item.locator(".badge")).to_have_text("Active")
+    shoot(page, "schedule-made")
+
+    item.get_by_role("button", name="Pause").click()
+    expect(item).to_have_attribute("data-status", "paused")
+    expect(item.locator(".badge")).to_have_text("Paused")
+    expect(page.locator("#notice")).to_contain_text("Paused.")
+
+    # Run now works while paused: a new export, made and finished by the worker.
+    before = page.locator("#export-list > li").count()
+    item.get_by_role("button", name="Run now").click()
+    expect(page.locator("#notice")).to_contain_text("Queued trades as CSV.")
+    page.reload()  # the list as the page shows it after the run
+    expect(page.locator("#export-list > li")).to_have_count(before + 1)
+    expect(newest(page).locator(".badge")).to_have_text("Ready")
+
+    item = page.locator("#schedules li")
+    item.get_by_role("button", name="Resume").click()
+    expect(item).to_have_attribute("data-status", "active")
+    page.once("dialog", lambda dialog: dialog.accept())  # "Delete this schedule?"
+    item.get_by_role("button", name="Delete").click()
+    expect(page.locator("#notice")).to_contain_text("Schedule deleted; its exports stay.")
+    expect(page.locator("#schedules")).to_contain_text("No schedules yet")
+    # Its export stays.
+    expect(page.locator("#export-list > li")).to_have_count(before + 1)
+
+
+def test_schedules_panel_at_phone_width(browser: Any, live: Live) -> None:
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
+    phone = context.new_page()
+    violations = csp_violations(phone)
+    try:
+        from playwright.sync_api import expect as check
+
+        phone.goto(f"{live.url}/exports")
+        phone.get_by_role("button", name="Sign in as bob").click()
+        check(phone.get_by_role("heading", name="New export")).to_be_visible()
+        phone.get_by_label("What to export").select_option("trades")
+        phone.locator("summary", has_text="Repeat it").click()
+        phone.get_by_label("Every", exact=True).select_option("1d")
+        phone.get_by_label("Skip a run that finds no rows").check()
+        phone.get_by_role("button", name="Schedule", exact=True).click()
+        item = phone.locator("#schedules li")
+        check(item).to_contain_text("every 1d · skips empty runs")
+        width = phone.evaluate("document.documentElement.scrollWidth")
+        assert width <= 390, f"the page scrolls sideways at phone width ({width}px)"
+        for name in ("Run now", "Pause", "Delete"):
+            button = item.get_by_role("button", name=name)
+            box = button.bounding_box()
+            assert box is not None
+            assert box["x"] >= 0
+            assert box["x"] + box["width"] <= 390, (name, box)
+            assert box["height"] >= 24, (name, box)  # big enough to tap
+        unlabelled = phone.evaluate(
+            """[...document.querySelectorAll(
+                  '#schedules button, details.repeat input, details.repeat select')]
+               .filter(el => !(el.labels && el.labels.length) && !el.getAttribute('aria-label')
+                             && !el.textContent.trim())
+               .map(el => el.name || el.id)"""
+        )
+        assert unlabelled == []
+        # The keyboard reaches the panel's buttons and presses them.
+        item.get_by_role("button", name="Pause").focus()
+        phone.keyboard.press("Enter")
+        check(phone.locator("#schedules li")).to_have_attribute("data-status", "paused")
+        if (where := screenshot_dir()) is not None:
+            phone.screenshot(path=str(where / "phone-schedules.png"), full_page=True)
+        phone.once("dialog", lambda dialog: dialog.accept())
+        phone.locator("#schedules li").get_by_role("button", name="Delete").click()
+        check(phone.locator("#schedules")).to_contain_text("No schedules yet")
+    finally:
+        context.close()
+    assert violations == [], "the page broke its own Content-Security-Policy"

@@ -177,6 +177,7 @@ def test_refusals_name_their_code_and_field(
         {"source": "trades", "format": "csv", "params": {}, "notify": {"email": "x@y.z"}},
         {"source": "trades", "params": {}},
         {"source": "resume", "format": "pdf", "params": {}},  # no document yet
+        {"source": "trades", "format": "csv", "params": {}, "destinations": ["nope"]},
     ],
 )
 def test_a_bad_export_body_gets_the_code_post_exports_gives(

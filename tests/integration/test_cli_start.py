@@ -57,7 +57,7 @@ def test_tracing_that_cannot_export_stops_the_start_naming_the_setting(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     # Left configured, structlog would keep writing to the runner's closed stream.
-    monkeypatch.setattr("exportd.cli.configure_logging", lambda settings: None)
+    monkeypatch.setattr("exportd.cli_common.configure_logging", lambda settings: None)
     monkeypatch.setenv("EXPORTD_OTEL_ENABLED", "true")
     monkeypatch.setenv("EXPORTD_OTEL_EXPORTER", "nowhere.to_be:found")
     with socket.socket() as probe:

@@ -78,6 +78,7 @@ def test_a_completed_export_lands_in_the_customers_bucket_and_on_their_server(
         "name": shown[to_s3]["name"],
         "kind": "s3",
         "remote_key": s3_key,
+        "files": 1,
         "error": None,
         "attempts": 1,
         "delivery_id": None,
@@ -135,6 +136,7 @@ def test_a_large_file_goes_up_in_parts(
         ("wrong host key", "destination_host_key_mismatch"),
         ("bad password", "destination_auth_failed"),
         ("unreachable", "destination_unreachable"),
+        ("s3 unreachable", "destination_unreachable"),
         ("bucket missing", "destination_bucket_missing"),
         ("bad s3 key", "destination_auth_failed"),
     ],
@@ -159,6 +161,14 @@ def test_a_failed_delivery_is_a_dead_letter_with_its_reason_and_an_admin_retries
             ("sftp", sftp_server.config(port=closed), {"password": PASSWORD}),
             {"config": {"port": sftp_server.port}},
         ),
+        "s3 unreachable": (
+            (
+                "s3",
+                customer_s3.config(bucket, endpoint_url=f"http://127.0.0.1:{closed}"),
+                customer_s3.secret(),
+            ),
+            {"config": {"endpoint_url": customer_s3.endpoint}},
+        ),
         "bucket missing": (
             ("s3", customer_s3.config("not-made-yet"), customer_s3.secret()),
             {"config": {"bucket": bucket}},
@@ -182,6 +192,8 @@ def test_a_failed_delivery_is_a_dead_letter_with_its_reason_and_an_admin_retries
         (shown["delivery_id"], "destination", destination)
     ]
     assert dead[0]["error"]["code"] == code
+    if code == "destination_unreachable":  # the reason names what could not be reached
+        assert "cannot be reached" in dead[0]["error"]["message"], dead
     card = _card(world, export_id)
     assert f'<span class="reason" data-code="{code}">' in card
 

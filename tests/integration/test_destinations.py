@@ -247,6 +247,23 @@ def test_the_test_refuses_a_host_key_that_is_not_the_pinned_one(
     assert sftp_server.logins == []  # refused before any credential was sent
 
 
+def test_the_test_says_an_sftp_host_cannot_be_reached(
+    world: World, sftp_server: SftpServer
+) -> None:
+    closed = _closed_port()
+    destination = world.destination("sftp", sftp_server.config(port=closed), {"password": PASSWORD})
+    answer = world.api.client.post(f"/v1/destinations/{destination}/test", headers=world.headers())
+    assert answer.status_code == 200, answer.text  # the test ran: its finding is the answer
+    result = answer.json()
+    assert (result["ok"], result["code"], result["location"]) == (
+        False,
+        "destination_unreachable",
+        None,
+    )
+    assert f"the SFTP server at 127.0.0.1:{closed} cannot be reached" in result["message"]
+    assert PASSWORD not in result["message"]
+
+
 def test_key_authentication_signs_in_with_the_sealed_key(
     world: World, sftp_server: SftpServer
 ) -> None:

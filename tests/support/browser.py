@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+# axe-core from tests/js (npm ci --prefix tests/js, as make test does), for accessibility.
+AXE = Path(__file__).resolve().parents[1] / "js" / "node_modules" / "axe-core" / "axe.min.js"
 # Without these Chromium keeps calling home, and this machine's closed network refuses it.
 QUIET = [
     "--no-sandbox",
@@ -68,3 +70,21 @@ def csp_violations(tab: Any) -> list[str]:
              (e) => window.reportCspViolation(e.violatedDirective + " " + e.blockedURI));"""
     )
     return found
+
+
+def axe_violations(tab: Any, *, exclude: tuple[str, ...] = ()) -> list[str]:
+    """What axe-core finds wrong with the page as it stands (WCAG 2.1 A and AA rules and
+    axe's best practices), one line per rule broken.  The script is evaluated through
+    the DevTools protocol, so the page's own CSP (no inline script) stays in force."""
+    if not AXE.is_file():
+        _missing("axe-core is not installed (npm ci --prefix tests/js)")
+    tab.evaluate(AXE.read_text())
+    result = tab.evaluate(
+        """(exclude) => axe.run({exclude: exclude.map((s) => [s])},
+             {runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice']})""",
+        list(exclude),
+    )
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes'][:3]]}"
+        for v in result["violations"]
+    ]

@@ -20,7 +20,7 @@ SYSTEM_TIME = {
 
 # The composition roots: the command line, the API server's factory, and the settings
 # module itself.  Everything else is given its settings.
-SETTINGS_READERS = {"config.py", "cli.py", "api/app.py"}
+SETTINGS_READERS = {"config/loading.py", "cli_common.py", "api/app.py"}
 
 
 @cache

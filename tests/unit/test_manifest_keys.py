@@ -19,6 +19,7 @@ from exportd.manifest_keys import (
     for_settings,
     from_pem,
     key_set,
+    published,
     read_public_keys,
 )
 
@@ -115,3 +116,27 @@ def test_a_jwk_claiming_another_kid_is_named_by_its_own_thumbprint() -> None:
 def test_from_pem_refuses_what_is_not_an_ed25519_private_key() -> None:
     with pytest.raises(ValueError, match="not a PEM private key"):
         from_pem("hello")
+
+
+def test_a_rotated_key_keeps_the_old_one_published_and_checking() -> None:
+    """Rotation: the new key signs; the old public key, saved from the key set before the
+    change, stays published so what it signed still verifies."""
+    old = derived("old-secret-" + "o" * 40)
+    saved = key_set(old.public)  # curl …/exportd-manifest-keys before rotating
+    settings = load_settings(secret_key="new-secret-" + "n" * 40, manifest_retired_keys=saved)
+    keys = published(settings)
+    assert [k.kid for k in keys] == [for_settings(settings).public.kid, old.public.kid]
+    assert keys[1].verifies(old.sign(b"manifest"), b"manifest")
+    # Listing the current key among the retired ones publishes it once.
+    again = load_settings(
+        secret_key="new-secret-" + "n" * 40,
+        manifest_retired_keys={"keys": [*saved["keys"], for_settings(settings).public.jwk()]},
+    )
+    assert [k.kid for k in published(again)] == [k.kid for k in keys]
+
+
+def test_a_bad_retired_key_stops_the_start_naming_the_setting() -> None:
+    with pytest.raises(ConfigError) as refused:
+        load_settings(manifest_retired_keys={"keys": []})
+    assert "EXPORTD_MANIFEST_RETIRED_KEYS" in refused.value.message
+    assert "no Ed25519 key in it" in refused.value.message

@@ -4,6 +4,7 @@ naming exactly that, never a traceback; what cannot be checked at all exits 2.""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -24,7 +25,7 @@ ROWS = 9_000
 PART = "trades-20261202-ab12cd34-part{:04d}.csv"
 
 
-def run(*args: str | Path, env: dict[str, str] | None = None) -> Result:
+def run(*args: str | Path, env: dict[str, object] | None = None) -> Result:
     app = typer.Typer()
     cli_verify.register(app, lambda: load_settings(**(env or {})))
     app.command("noop")(lambda: None)  # two commands: `verify` stays a subcommand
@@ -223,3 +224,19 @@ def test_the_command_exits_1_without_a_traceback_as_a_real_process(tmp_path: Pat
     assert done.returncode == 1, done.stdout + done.stderr
     assert f"{PART.format(1)}: ALTERED" in done.stdout
     assert "Traceback" not in done.stdout + done.stderr
+
+
+def test_after_a_rotation_this_machine_still_checks_what_the_old_key_signed(
+    tmp_path: Path,
+) -> None:
+    """Signed before the rotation (SECRET), checked after it: the new secret alone names
+    another key; with the old key set listed as retired, it verifies."""
+    written = split_zip(tmp_path)
+    rotated = {"secret_key": "after-the-rotation-" + "r" * 40}
+    refused = run(written.main, env=rotated)
+    assert refused.exit_code == 1
+    assert "WRONG KEY" in refused.output
+    retired = json.loads(keys_file(tmp_path).read_text())
+    done = run(written.main, env={**rotated, "manifest_retired_keys": retired})
+    assert done.exit_code == 0, done.output
+    assert "verified: 3 parts, 9,000 rows" in done.output

@@ -20,6 +20,7 @@ from exportd.api.request_id import RequestIdMiddleware
 from exportd.api.routes import (
     admin,
     catalogue,
+    console,
     deliveries,
     destinations,
     documents,
@@ -49,12 +50,15 @@ from exportd.documents.service import DocumentService
 from exportd.errors import StorageError
 from exportd.exports.changes import changes_for
 from exportd.exports.downloads import Downloads
+from exportd.exports.plan_book import PlanBook
 from exportd.exports.row_cache import RowCache
 from exportd.exports.service import ExportService
-from exportd.manifest_keys import for_settings as manifest_signing_key
 from exportd.manifest_keys import key_set
+from exportd.manifest_keys import published as published_manifest_keys
 from exportd.ops import metrics
 from exportd.ops.cleanup import Cleanup
+from exportd.ops.console import Console
+from exportd.ops.dead_letters import DeadLetters
 from exportd.ops.queues import QueueOps
 from exportd.ops.reports import Reports
 from exportd.queue import JobStore
@@ -163,10 +167,20 @@ def create_app(
     app.state.schedules = ScheduleService(
         db=database, exports=app.state.exports, settings=settings, clock=clock
     )
-    app.state.manifest_keys = key_set(manifest_signing_key(settings).public)
+    app.state.manifest_keys = key_set(*published_manifest_keys(settings))
     app.state.destinations = DestinationService.from_settings(settings, db=database, clock=clock)
     app.state.reports = Reports(db=database, clock=app.state.exports.clock)
     app.state.queues = QueueOps(database, QueueControl(clock=clock))
+    app.state.plans = PlanBook(database)
+    app.state.console = Console(
+        db=database, lease_s=settings.job_lease_s, clock=app.state.exports.clock
+    )
+    app.state.dead_letters = DeadLetters(
+        db=database,
+        exports_service=app.state.exports,
+        deliveries_service=app.state.deliveries,
+        clock=app.state.exports.clock,
+    )
     app.state.previews = Previews.from_settings(settings)
     app.state.api_keys = ApiKeys(database, clock=clock)
     app.state.page_sessions = PageSessions(database, ttl_s=settings.page_session_ttl_s, clock=clock)
@@ -195,6 +209,7 @@ def create_app(
     app.include_router(destinations.router)
     app.include_router(ops.router)
     app.include_router(queues.router)
+    app.include_router(console.router)
     web.install(app)
     docs.install(app)
 

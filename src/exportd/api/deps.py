@@ -3,7 +3,7 @@ the services from app state.
 
 Every ``/v1`` route takes its principal through one of the scoped aliases below
 (``ReadExports``, ``WriteExports``, ``ReadDocuments``, ``WriteDocuments``,
-``ReadDestinations``, ``WriteDestinations``, ``Admin``), so
+``ReadDestinations``, ``WriteDestinations``, ``ReadOps``, ``Admin``), so
 it declares the scope it needs; an API key without it gets 403 ``scope_missing``
 (``admin_required`` for admin routes).  A test walks the app's routes to hold this.
 
@@ -27,6 +27,7 @@ from exportd.delivery.service import DeliveryService
 from exportd.destinations.service import DestinationService
 from exportd.documents.service import DocumentService
 from exportd.errors import Forbidden, Unauthenticated
+from exportd.exports.plan_book import PlanBook
 from exportd.exports.service import ExportService
 from exportd.schedules.service import ScheduleService
 from exportd.sources import SourceRegistry
@@ -84,6 +85,11 @@ async def export_service(request: Request) -> ExportService:
     return service
 
 
+async def plan_book(request: Request) -> PlanBook:
+    book: PlanBook = request.app.state.plans
+    return book
+
+
 async def document_service(request: Request) -> DocumentService:
     service: DocumentService = request.app.state.documents
     return service
@@ -125,8 +131,10 @@ ReadDocuments = Annotated[Principal, _scoped(Scope.DOCUMENTS_READ)]
 WriteDocuments = Annotated[Principal, _scoped(Scope.DOCUMENTS_WRITE)]
 ReadDestinations = Annotated[Principal, _scoped(Scope.DESTINATIONS_READ)]
 WriteDestinations = Annotated[Principal, _scoped(Scope.DESTINATIONS_WRITE)]
+ReadOps = Annotated[Principal, _scoped(Scope.OPS_READ)]
 Admin = Annotated[Principal, _scoped(Scope.ADMIN)]
 Exports = Annotated[ExportService, Depends(export_service)]
+Plans = Annotated[PlanBook, Depends(plan_book)]
 Sources = Annotated[SourceRegistry, Depends(sources)]
 Documents = Annotated[DocumentService, Depends(document_service)]
 Deliveries = Annotated[DeliveryService, Depends(delivery_service)]

@@ -11,7 +11,6 @@ from pydantic import (
     ConfigDict,
     Field,
     StrictBool,
-    create_model,
     field_validator,
 )
 from pydantic_core import PydanticCustomError
@@ -20,7 +19,6 @@ from exportd.api.numbers import COUNT_MAX, Count, RunningCap
 from exportd.api.split_schemas import SplitIn, SplitOut
 from exportd.exports.models import ColumnChoice, ExportRequest, ExportStatus, ExportView
 from exportd.formats.localized import parse_locale
-from exportd.ops import reports
 
 
 class ColumnIn(BaseModel):
@@ -245,7 +243,13 @@ class DestinationDeliveryOut(BaseModel):
     name: str | None = Field(description="the destination's name when the file was sent")
     kind: Literal["s3", "sftp"] | None
     remote_key: str | None = Field(
-        description="the object key in the bucket, or the path on the SFTP server"
+        description="the object key in the bucket, or the path on the SFTP server; a split "
+        "delivered as parts: its manifest's, the last file sent"
+    )
+    files: int | None = Field(
+        default=None,
+        description="files sent there: 1, or a split delivered as parts: every part, the "
+        "manifest and its signature (`status` is `sent` once all of them are)",
     )
     error: ErrorOut | None = Field(description="why the last attempt failed")
     attempts: int
@@ -458,35 +462,3 @@ class Problem(BaseModel):
     errors: list[FieldError] | None = Field(
         default=None, description="the fields at fault, when a request does not validate"
     )
-
-
-# The operators' reports: a count per counter of ``reports.COUNTERS``, in total and per
-# source and format.
-_COUNTS: dict[str, Any] = {name: (int, ...) for name in reports.COUNTERS}
-SourceFormatOps = create_model("SourceFormatOps", source=(str, ...), format=(str, ...), **_COUNTS)
-ExportOps = create_model(
-    "ExportOps",
-    since=(datetime, ...),
-    by_source_format=(list[SourceFormatOps], ...),
-    **_COUNTS,
-)
-
-
-class Percentiles(BaseModel):
-    p50: float | None
-    p95: float | None
-    max: float | None
-
-
-class PerfItem(BaseModel):
-    source: str
-    format: str
-    count: int
-    wait_ms: Percentiles = Field(description="queue wait: asked to started")
-    run_ms: Percentiles
-    size: Percentiles = Field(description="bytes")
-
-
-class Perf(BaseModel):
-    since: datetime
-    items: list[PerfItem]

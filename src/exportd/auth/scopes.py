@@ -1,7 +1,8 @@
 """What a caller may do: the scopes routes require and principals hold.
 
-A user (a JWT) holds every scope but ``admin``, which an ``admin: true`` claim adds.  An
-API key holds the scopes it was created with.  ``admin`` grants every other scope too.
+A user (a JWT) holds every scope but ``admin`` and ``ops:read``; an ``admin: true`` claim
+adds both.  An API key holds the scopes it was created with.  ``admin`` grants every
+other scope too.
 """
 
 from __future__ import annotations
@@ -16,11 +17,12 @@ class Scope(StrEnum):
     DOCUMENTS_WRITE = "documents:write"  # create, change and delete documents
     DESTINATIONS_READ = "destinations:read"  # list and read destinations (never a secret)
     DESTINATIONS_WRITE = "destinations:write"  # create, change, delete and test destinations
-    ADMIN = "admin"  # plans, operators' reports, bulk exports; everyone's exports
+    OPS_READ = "ops:read"  # the operator's console and reports, read-only (a dashboard's key)
+    ADMIN = "admin"  # plans, operators' actions, bulk exports; everyone's exports
 
 
 ALL = frozenset(Scope)
-USER = ALL - {Scope.ADMIN}
+USER = ALL - {Scope.ADMIN, Scope.OPS_READ}
 
 
 def grants(held: frozenset[str], needed: Scope) -> bool:

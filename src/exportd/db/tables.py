@@ -152,6 +152,10 @@ workers = Table(
     Column("started_at", UTCDateTime, nullable=False),
     Column("last_heartbeat_at", UTCDateTime, nullable=False),
     Column("stopped_at", UTCDateTime, nullable=True),
+    # As of the last heartbeat: the jobs its children run ([{job_id, task, rss_bytes}])
+    # and the memory of the supervisor and its children together.
+    Column("running_jobs", JSONDocument, nullable=True),
+    Column("rss_bytes", BigInteger, nullable=True),
 )
 
 # A named set of limits.  Every principal's plan must have a row here.

@@ -87,16 +87,22 @@ class DeliveryService:
                     code="retry_rate_limited",
                     retry_after_s=max(int(wait) + 1, 1),
                 )
-            job_id = self._requeue_job(conn, row)
-            conn.execute(
-                update(deliveries)
-                .where(deliveries.c.id == delivery_id)
-                .values(status="pending", job_id=job_id, last_retry_at=now, updated_at=now)
-            )
-            retried = conn.execute(select(deliveries).where(deliveries.c.id == delivery_id)).one()
-            if row.channel == destination_jobs.CHANNEL:
-                destination_jobs.mark_pending(conn, retried)
-            return DeliveryView.of(retried)
+            return DeliveryView.of(self.requeue_failed(conn, row))
+
+    def requeue_failed(self, conn: Connection, row: Row[Any]) -> Row[Any]:
+        """Send a failed delivery's row again, in the caller's transaction (the caller
+        decided it may: ``retry``, or an admin's bulk retry); its row as it is now."""
+        now = self.clock.now()
+        job_id = self._requeue_job(conn, row)
+        conn.execute(
+            update(deliveries)
+            .where(deliveries.c.id == row.id)
+            .values(status="pending", job_id=job_id, last_retry_at=now, updated_at=now)
+        )
+        retried = conn.execute(select(deliveries).where(deliveries.c.id == row.id)).one()
+        if row.channel == destination_jobs.CHANNEL:
+            destination_jobs.mark_pending(conn, retried)
+        return retried
 
     def _requeue_job(self, conn: Connection, row: Row[Any]) -> int:
         if row.job_id is not None:

@@ -3,11 +3,12 @@
 When an export completes, each destination it names gets a ``deliveries`` row (channel
 ``destination``, target the destination's id) and a job, in the transaction that records
 the outcome; the remote key is worked out then, from the destination's key template.
-The job streams the file from our storage to the destination; its settle hook copies the
-outcome onto the delivery row and onto the export's ``destination_status``, which the
-export's view shows.  A delivery that runs out of attempts, or fails in a way retrying
-cannot help (a host key that is not the pinned one, refused credentials, a missing
-bucket), is a dead letter: ``GET /v1/deliveries/failed``, retried from there.
+The job streams the file from our storage to the destination (a split delivered as parts:
+every file of it, :mod:`~exportd.destinations.sets`); its settle hook copies the outcome
+onto the delivery row and onto the export's ``destination_status``, which the export's
+view shows: ``sent`` only once the whole set is.  A delivery that runs out of attempts,
+or fails in a way retrying cannot help (a host key that is not the pinned one, refused
+credentials, a missing bucket), is a dead letter: ``GET /v1/deliveries/failed``, retried from there.
 """
 
 from __future__ import annotations
@@ -20,10 +21,11 @@ from sqlalchemy import Connection, Row, select, update
 from exportd.db.locks import lock_for_transaction
 from exportd.db.tables import deliveries, destinations, exports, jobs
 from exportd.delivery.jobs import new_delivery, record_delivery
-from exportd.destinations.keys import KeyTemplateInvalid, KeyValues, render
+from exportd.destinations.keys import KeyTemplateInvalid
 from exportd.destinations.models import Kind, parse_config
-from exportd.destinations.port import remote_key
+from exportd.destinations.port import Outgoing
 from exportd.destinations.service import reach_of, writer_for
+from exportd.destinations.sets import Planned, planned
 from exportd.errors import RequestInvalid, TerminalJobError
 from exportd.queue.app import App, WorkerContext
 from exportd.queue.models import JobState, Settled
@@ -63,7 +65,7 @@ def schedule(
             "status": "pending",
             "name": row.name if row is not None else None,
             "kind": row.kind if row is not None else None,
-            "remote_key": _remote_key(row, export) if row is not None else None,
+            **(_where(row, export) if row is not None else {"remote_key": None}),
             "error": None,
             "attempts": 0,
         }
@@ -72,23 +74,18 @@ def schedule(
     return ids
 
 
-def _remote_key(destination: Row[Any], export: Row[Any]) -> str | None:
+def _where(destination: Row[Any], export: Row[Any]) -> dict[str, Any]:
+    """The key the export shows (its file's, or its set's manifest's) and how many files."""
     try:
         config = parse_config(Kind(destination.kind), destination.config)
-        key = render(config.key_template, _values(export))
+        files = planned(config, export)
     except (RequestInvalid, KeyTemplateInvalid):
-        return None  # the job fails with the reason
-    return remote_key(config, key)
+        return {"remote_key": None}  # the job fails with the reason
+    return _shown(files)
 
 
-def _values(export: Row[Any]) -> KeyValues:
-    return KeyValues(
-        source=export.source,
-        format=export.format,
-        filename=export.result["filename"],
-        export_id=export.id,
-        created_at=export.created_at,
-    )
+def _shown(files: list[Planned]) -> dict[str, Any]:
+    return {"remote_key": files[-1].remote_key, "files": len(files)}
 
 
 # -- sending (in a worker's child) -------------------------------------------------------
@@ -118,7 +115,7 @@ def run_delivery(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
         raise TerminalJobError("the export's file is no longer kept", code="export_expired")
     config = parse_config(Kind(destination.kind), destination.config)
     try:
-        key = remote_key(config, render(config.key_template, _values(export)))
+        files = planned(config, export)
     except KeyTemplateInvalid as exc:
         raise TerminalJobError(str(exc), code="key_template_invalid") from None
     writer = writer_for(
@@ -126,9 +123,14 @@ def run_delivery(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
         secret_key=rt.settings.secret_key.get_secret_value(),
         reach=reach_of(rt.settings),
     )
-    ctx.checkpoint()
-    writer.put(rt.storage.read(result["key"]), key)
-    return {"remote_key": key, "size": result.get("size")}
+    # Streamed from our storage one file at a time, the manifest last (sets.py).
+    outgoing = [Outgoing(f.remote_key, _reader(rt.storage, f.storage_key)) for f in files]
+    writer.put_all(outgoing, ctx.checkpoint)
+    return {**_shown(files), "size": sum(f.size or 0 for f in files)}
+
+
+def _reader(storage: Any, key: str) -> Any:
+    return lambda: storage.read(key)
 
 
 def _expired(export: Row[Any], now: datetime) -> bool:
@@ -157,6 +159,12 @@ def mark_pending(conn: Connection, delivery: Row[Any]) -> None:
     _update_status(conn, delivery, None, status="pending")
 
 
+def mark_cancelled(conn: Connection, delivery: Row[Any]) -> None:
+    """A dead delivery an operator gave up on shows as cancelled on its export (with the
+    error it died of)."""
+    _update_status(conn, delivery, None, status="cancelled")
+
+
 def _update_status(
     conn: Connection,
     delivery: Row[Any],
@@ -180,7 +188,7 @@ def _update_status(
         attempts=delivery.attempts,
     )
     if result and result.get("remote_key"):
-        entry["remote_key"] = result["remote_key"]
+        entry.update(remote_key=result["remote_key"], files=result.get("files", 1))
     entries[delivery.target] = entry
     conn.execute(
         update(exports).where(exports.c.id == delivery.export_id).values(destination_status=entries)

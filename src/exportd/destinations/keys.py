@@ -91,6 +91,11 @@ def render(template: str, values: KeyValues) -> str:
     return _check_key(key, what="the key")
 
 
+def in_folder(folder: str, name: str) -> str:
+    """``name`` inside ``folder`` (the root when empty), checked as any key is."""
+    return _check_key(f"{folder}/{name}" if folder else name, what="the key")
+
+
 def _check_key(key: str, *, what: str) -> str:
     if key.startswith("/") or "\\" in key or any(ord(c) < 32 or ord(c) == 127 for c in key):
         raise KeyTemplateInvalid(

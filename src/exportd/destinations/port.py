@@ -1,5 +1,5 @@
-"""The one small port behind which the customer's storage sits: put a stream of bytes
-under a remote key, all or nothing, and probe that writing works.
+"""The one small port behind which the customer's storage sits: put streams of bytes
+under remote keys, each all or nothing, and probe that writing works.
 
 The adapters (:mod:`~exportd.destinations.s3` on boto3, :mod:`~exportd.destinations.sftp`
 on asyncssh) load their library when opened, so a worker that never delivers to SFTP
@@ -12,7 +12,7 @@ at once.
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -20,10 +20,23 @@ from exportd.destinations.models import Kind, S3Config, S3Secret, SftpConfig, Sf
 from exportd.errors import TerminalJobError
 
 
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """One file of a delivery: where it goes, and its bytes (opened when sent)."""
+
+    remote_key: str
+    chunks: Callable[[], Iterable[bytes]]
+
+
 class Writer(Protocol):
     def put(self, chunks: Iterable[bytes], remote_key: str) -> None:
         """Write the bytes under ``remote_key`` (see :func:`remote_key`); nothing is left
         there, not even part of the file, if it fails."""
+
+    def put_all(self, files: Sequence[Outgoing], between: Callable[[], None]) -> None:
+        """Each file in turn, over one connection, as :meth:`put` writes one; ``between``
+        runs before each (a cancel is heard there).  A failure stops at the file it hit:
+        the files before it stay written."""
 
     def probe(self) -> str:
         """Write a small marker and remove it; returns where it wrote."""

@@ -14,14 +14,14 @@ connects to).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
 
 from exportd.destinations import guard
 from exportd.destinations.models import S3Config, S3Secret
-from exportd.destinations.port import Reach, remote_key
+from exportd.destinations.port import Outgoing, Reach, remote_key
 from exportd.errors import JobError, RetryableJobError, StorageError, TerminalJobError
 
 if TYPE_CHECKING:
@@ -45,13 +45,18 @@ class S3Writer:
         self.reach = reach
 
     def put(self, chunks: Iterable[bytes], remote_key: str) -> None:
+        self.put_all([Outgoing(remote_key, lambda: chunks)], lambda: None)
+
+    def put_all(self, files: Sequence[Outgoing], between: Callable[[], None]) -> None:
         from exportd.storage.s3 import S3Storage
 
         with _translated(self.config.bucket):
             bucket = S3Storage(self._client(), self.config.bucket)
-            with bucket.writer(remote_key) as sink:
-                for chunk in chunks:
-                    sink.write(chunk)
+            for file in files:
+                between()
+                with bucket.writer(file.remote_key) as sink:
+                    for chunk in file.chunks():
+                        sink.write(chunk)
 
     def probe(self) -> str:
         key = remote_key(self.config, f".exportd-probe-{uuid.uuid4().hex}")

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import posixpath
 import uuid
-from collections.abc import AsyncIterator, Coroutine, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager, suppress
 from typing import Any, TypeVar
 
@@ -24,8 +24,8 @@ import asyncssh
 
 from exportd.destinations import guard
 from exportd.destinations.models import SftpConfig, SftpSecret
-from exportd.destinations.port import Reach, remote_key
-from exportd.errors import JobError, RetryableJobError, TerminalJobError
+from exportd.destinations.port import Outgoing, Reach, remote_key
+from exportd.errors import JobCancelled, JobError, RetryableJobError, TerminalJobError
 
 BLOCK = 256 << 10  # bytes per write request: few round trips, little memory
 T = TypeVar("T")
@@ -51,32 +51,26 @@ class SftpWriter:
         self.reach = reach
 
     def put(self, chunks: Iterable[bytes], remote_key: str) -> None:
-        _run(self._put(chunks, remote_key))
+        self.put_all([Outgoing(remote_key, lambda: chunks)], lambda: None)
+
+    def put_all(self, files: Sequence[Outgoing], between: Callable[[], None]) -> None:
+        _run(self._put_all(files, between))
 
     def probe(self) -> str:
         path = remote_key(self.config, f".exportd-probe-{uuid.uuid4().hex}")
         _run(self._probe(path))
         return f"sftp://{self.config.host}:{self.config.port}/{path}"
 
-    async def _put(self, chunks: Iterable[bytes], path: str) -> None:
+    async def _put_all(self, files: Sequence[Outgoing], between: Callable[[], None]) -> None:
         async with self._session() as sftp:
-            directory, name = posixpath.split(path)
-            if directory:
-                await sftp.makedirs(directory, exist_ok=True)
-            partial = posixpath.join(directory, f".{name}.{uuid.uuid4().hex[:12]}.part")
-            try:
-                async with sftp.open(partial, "wb") as handle:
-                    for block in _blocks(chunks):
-                        await handle.write(block)
-                await _replace(sftp, partial, path)
-            except BaseException:
-                with suppress(Exception):
-                    await sftp.remove(partial)
-                raise
+            made: set[str] = set()
+            for file in files:
+                between()
+                await _put(sftp, file.chunks(), file.remote_key, made)
 
     async def _probe(self, path: str) -> None:
-        await self._put([b"exportd destination probe\n"], path)
         async with self._session() as sftp:
+            await _put(sftp, [b"exportd destination probe\n"], path, set())
             await sftp.remove(path)
 
     @asynccontextmanager
@@ -102,7 +96,7 @@ class SftpWriter:
         try:
             async with connection, connection.start_sftp_client() as sftp:
                 yield sftp
-        except JobError:
+        except (JobError, JobCancelled):
             raise
         except Exception as exc:
             raise _classified(exc, config, witness) from None
@@ -116,6 +110,26 @@ class SftpWriter:
             "password": self.secret.password,
             "preferred_auth": "password,keyboard-interactive",
         }
+
+
+async def _put(
+    sftp: asyncssh.SFTPClient, chunks: Iterable[bytes], path: str, made: set[str]
+) -> None:
+    """One file, under a temporary name then renamed; ``made``: folders already made."""
+    directory, name = posixpath.split(path)
+    if directory and directory not in made:
+        await sftp.makedirs(directory, exist_ok=True)
+        made.add(directory)
+    partial = posixpath.join(directory, f".{name}.{uuid.uuid4().hex[:12]}.part")
+    try:
+        async with sftp.open(partial, "wb") as handle:
+            for block in _blocks(chunks):
+                await handle.write(block)
+        await _replace(sftp, partial, path)
+    except BaseException:
+        with suppress(Exception):
+            await sftp.remove(partial)
+        raise
 
 
 async def _replace(sftp: asyncssh.SFTPClient, partial: str, path: str) -> None:

@@ -21,7 +21,7 @@ from exportd.errors import NotFound
 from exportd.exports import cursors
 from exportd.exports.cursors import utc
 from exportd.exports.models import ExportStatus, ExportView, Page, PlanLimits
-from exportd.exports.plans import all_plans, limits_of, plan_for, save_plan
+from exportd.exports.plans import limits_of, plan_for
 from exportd.exports.quotas import bytes_today, stored_bytes
 from exportd.exports.row_cache import RowCache
 from exportd.ops import metrics
@@ -110,17 +110,6 @@ class ExportReads:
         """The principal's plan limits alone (one read; usage() counts as well)."""
         with self.db.read_one() as conn:
             return plan_for(conn, principal.plan)
-
-    def all_plans(self) -> list[PlanLimits]:
-        """Every plan and its limits (for admins)."""
-        with self.db.read() as conn:
-            return all_plans(conn)
-
-    def save_plan(self, plan: PlanLimits) -> PlanLimits:
-        """Create or change a plan's limits (an admin's); they apply to the next request."""
-        with self.db.write() as conn:
-            save_plan(conn, plan)
-            return plan_for(conn, plan.name)
 
     def usage(self, principal: Principal) -> dict[str, Any]:
         with self.db.read() as conn:
@@ -318,6 +307,7 @@ def destinations_of(row: Row[Any], status: ExportStatus) -> list[dict[str, Any]]
                 "name": entry.get("name"),
                 "kind": entry.get("kind"),
                 "remote_key": entry.get("remote_key"),
+                "files": entry.get("files"),
                 "error": entry.get("error"),
                 "attempts": entry.get("attempts", 0),
                 "delivery_id": entry.get("delivery_id"),

@@ -35,6 +35,7 @@ from exportd.exports.plans import fair_share, plan_for
 from exportd.exports.quotas import check_before
 from exportd.exports.read_model import JOINED, ExportReads, active_count, visible
 from exportd.exports.row_cache import RowCache
+from exportd.exports.split_count import check_parts
 from exportd.exports.split_rules import SplitLimits
 from exportd.exports.task import EXPORT_TASK
 from exportd.exports.validation import check_format, fingerprint, normalize, of_item, request_of
@@ -138,12 +139,13 @@ class ExportService(ExportReads):
 
     def check_request(self, principal: Principal, request: ExportRequest) -> dict[str, Any]:
         """The request normalized, if an export of it could be queued now by the rules of
-        the request itself (source, params, format and plan, document); the limits that
-        change with time (active exports, quotas) are not checked."""
+        the request itself (source, params, format and plan, document, destinations); the
+        limits that change with time (active exports, quotas, a split's parts) are not."""
         normalized = self._normalize(principal, request)
         with self.db.read() as conn:
             check_format(plan_for(conn, principal.plan), normalized)
             self._check_document(conn, principal, normalized)
+            check_owned(conn, principal.user_id, normalized["destinations"])
         return normalized
 
     def create_batch(
@@ -170,8 +172,7 @@ class ExportService(ExportReads):
             for index, item in enumerate(normalized):
                 check_format(plan, item)
                 try:
-                    self._check_document(conn, principal, item)
-                    check_owned(conn, principal.user_id, item["destinations"])
+                    self._check_asked(conn, principal, plan, item)
                 except RequestInvalid as exc:
                     raise of_item(index, exc) from None
             self._check_room(conn, principal.user_id, plan, wanted=len(requests))
@@ -242,12 +243,16 @@ class ExportService(ExportReads):
     def _check_new(
         self, conn: Connection, principal: Principal, plan: PlanLimits, normalized: dict[str, Any]
     ) -> None:
-        """What a new export needs besides its format: its document, a free active slot,
-        and room in the storage quota and the day's bytes."""
-        self._check_document(conn, principal, normalized)
-        check_owned(conn, principal.user_id, normalized["destinations"])
+        """What a new export needs besides its format: what it asks for, an active slot."""
+        self._check_asked(conn, principal, plan, normalized)
         self._check_room(conn, principal.user_id, plan, wanted=1)
-        check_before(conn, principal.user_id, plan, self.clock.now())
+        check_before(conn, principal.user_id, plan, self.clock.now())  # quota, day's bytes
+
+    def _check_asked(self, conn: Connection, p: Principal, plan: PlanLimits, asked: Any) -> None:
+        """Its document, its destinations, and its split's parts where counted cheaply."""
+        self._check_document(conn, p, asked)
+        check_owned(conn, p.user_id, asked["destinations"])
+        check_parts(conn, self.sources, self.settings, p.user_id, plan, asked)
 
     def _check_document(
         self, conn: Connection, principal: Principal, normalized: dict[str, Any]
@@ -412,20 +417,26 @@ class ExportService(ExportReads):
                     retry_after_s=max(int(wait) + 1, 1),
                 )
             self._check_room(conn, row.owner_id, plan_for(conn, row.plan), wanted=1)
-            job_id = self._requeue_job(conn, row)
-            events.record(conn, EventKind.RETRIED, now, export=row, job_id=job_id, code="manual")
-            self._set(
-                conn,
-                export_id,
-                status=ExportStatus.QUEUED.value,
-                job_id=job_id,
-                error=None,
-                result=null(),  # a partial file kept by the failure: the orphan sweep's now
-                expires_at=None,
-                retries=row.retries + 1,
-                last_retry_at=now,
-            )
+            self.requeue_failed(conn, row, cause="manual")
             return self._view(self._row(conn, export_id))
+
+    def requeue_failed(self, conn: Connection, row: Row[Any], *, cause: str) -> None:
+        """Queue a failed export's row again, in the caller's transaction under its
+        owner's lock (the caller decided it may: ``retry``, or an admin's bulk retry)."""
+        now = self.clock.now()
+        job_id = self._requeue_job(conn, row)
+        events.record(conn, EventKind.RETRIED, now, export=row, job_id=job_id, code=cause)
+        self._set(
+            conn,
+            row.id,
+            status=ExportStatus.QUEUED.value,
+            job_id=job_id,
+            error=None,
+            result=null(),  # a partial file kept by the failure: the orphan sweep's now
+            expires_at=None,
+            retries=row.retries + 1,
+            last_retry_at=now,
+        )
 
     def _requeue_job(self, conn: Connection, row: Row[Any]) -> int:
         if row.job_id is not None:

@@ -68,8 +68,15 @@ class Parts(Protocol):
 OpenPart = Callable[[BinaryIO, str, "int | None"], RowWriter]
 
 
-def too_many_parts(parts: int, max_parts: int, split: Split) -> TerminalJobError:
-    if split.rows:
+def too_many_parts(
+    parts: int, max_parts: int, split: Split, total: int | None = None
+) -> TerminalJobError:
+    if split.rows and total is not None:
+        hint = (
+            f"{total:,} rows make {parts:,} parts: ask for parts of at least "
+            f"{math.ceil(total / max_parts):,} rows"
+        )
+    elif split.rows:
         hint = f"ask for parts of more rows (the export has {parts:,} parts' worth)"
     else:
         hint = "ask for larger parts"

@@ -348,7 +348,7 @@ def _refuse_early(
     if total is not None and options.split:
         split = Split.of(options.split)
         if split.parts_for(total) > max_parts:
-            raise too_many_parts(split.parts_for(total), max_parts, split)
+            raise too_many_parts(split.parts_for(total), max_parts, split, total)
 
 
 def _row_limit(plan: str, limit: int) -> TerminalJobError:

@@ -48,6 +48,8 @@ class EventKind(enum.StrEnum):
     SCHEDULE_PAUSED = "schedule_paused"  # a schedule paused itself after failing N times
     QUEUE_PAUSED = "queue_paused"  # an operator paused a queue (detail: queue, by)
     QUEUE_RESUMED = "queue_resumed"  # an operator resumed a queue (detail: queue, by)
+    # An operator's bulk action on dead letters (detail: action, kind, by, count, filter).
+    ADMIN_ACTION = "admin_action"
 
 
 def reason_of(export: Row[Any] | Mapping[str, Any]) -> str:

@@ -44,4 +44,6 @@ class QueueOps:
 
     def _record(self, conn: Connection, kind: EventKind, name: str, by: str) -> None:
         at = self.control.clock.now()
-        events.record(conn, kind, at, detail={"queue": name, "by": by})
+        verb = "paused" if kind is EventKind.QUEUE_PAUSED else "resumed"
+        message = f"{verb} the queue {name}"
+        events.record(conn, kind, at, message=message, detail={"queue": name, "by": by})

@@ -19,6 +19,27 @@ from exportd.db.tables import workers
 
 
 @dataclass(frozen=True, slots=True)
+class RunningJob:
+    job_id: int
+    task: str
+    rss_bytes: int  # the child running it, and what it started (a browser, say)
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerLoad:
+    """What a worker runs, and the memory of its supervisor and children together."""
+
+    running: Sequence[RunningJob]
+    rss_bytes: int
+
+    def as_values(self) -> dict[str, Any]:
+        jobs = [
+            {"job_id": r.job_id, "task": r.task, "rss_bytes": r.rss_bytes} for r in self.running
+        ]
+        return {"running_jobs": jobs, "rss_bytes": self.rss_bytes}
+
+
+@dataclass(frozen=True, slots=True)
 class WorkerInfo:
     id: str
     hostname: str
@@ -41,12 +62,19 @@ def register(conn: Connection, worker: WorkerInfo, now: datetime) -> None:
     conn.execute(insert(workers).values(values).on_conflict_do_nothing())
 
 
-def heartbeat(conn: Connection, worker_id: str, now: datetime) -> None:
-    conn.execute(update(workers).where(workers.c.id == worker_id).values(last_heartbeat_at=now))
+def heartbeat(
+    conn: Connection, worker_id: str, now: datetime, load: WorkerLoad | None = None
+) -> None:
+    values = {"last_heartbeat_at": now, **(load.as_values() if load is not None else {})}
+    conn.execute(update(workers).where(workers.c.id == worker_id).values(**values))
 
 
 def unregister(conn: Connection, worker_id: str, now: datetime) -> None:
-    conn.execute(update(workers).where(workers.c.id == worker_id).values(stopped_at=now))
+    conn.execute(
+        update(workers)
+        .where(workers.c.id == worker_id)
+        .values(stopped_at=now, running_jobs=None, rss_bytes=None)
+    )
 
 
 def running(conn: Connection) -> list[Row[Any]]:

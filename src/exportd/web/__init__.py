@@ -8,7 +8,7 @@ from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from exportd.web import destinations, download_page, fonts, live, routes, schedule_panel
+from exportd.web import admin, destinations, download_page, fonts, live, routes, schedule_panel
 
 
 def install(app: FastAPI) -> None:
@@ -20,6 +20,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(routes.SignInRequired, routes.sign_in_redirect)
     app.state.page_errors = ("/exports", routes.unavailable)  # see api.problems
     app.include_router(live.router)
+    app.include_router(admin.router)  # before the page's /exports/{id}/… routes
     app.include_router(download_page.router)  # before the page's /exports/{id}/… routes
     app.include_router(fonts.router)
     app.include_router(schedule_panel.router)  # before the page's /exports/{id}/… routes

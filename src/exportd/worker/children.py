@@ -18,6 +18,7 @@ from exportd.config import Settings
 from exportd.errors import MemoryLimitExceeded, TimeLimitExceeded, classify
 from exportd.queue.app import AppRef
 from exportd.queue.models import Claimed, Job, Outcome
+from exportd.queue.workers import RunningJob, WorkerLoad
 from exportd.worker.child import child_main
 from exportd.worker.protocol import RunRequest
 
@@ -153,6 +154,18 @@ class Child:
         if self.process.is_alive():
             self.kill()
         self.conn.close()
+
+
+def load_of(children: list[Child]) -> WorkerLoad:
+    """What the children run and the memory of this process and every child (idle ones
+    too: warm children hold their imports), for the heartbeat."""
+    sizes = [child.memory_bytes() if child.process is not None else 0 for child in children]
+    running = [
+        RunningJob(child.running.claim.job_id, child.running.job.task, size)
+        for child, size in zip(children, sizes, strict=True)
+        if child.running is not None
+    ]
+    return WorkerLoad(running=running, rss_bytes=_footprint(psutil.Process()) + sum(sizes))
 
 
 def _footprint(process: psutil.Process) -> int:

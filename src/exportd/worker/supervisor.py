@@ -44,7 +44,7 @@ from exportd.queue.app import App, WorkerContext
 from exportd.queue.models import Claimed, Job, Outcome
 from exportd.queue.notify import Wakeup, watcher_for
 from exportd.queue.store import JobStore
-from exportd.worker.children import Child
+from exportd.worker.children import Child, load_of
 from exportd.worker.maintenance import Maintenance
 from exportd.worker.outcomes import Finished, Outcomes, log_outcome
 from exportd.worker.protocol import outcome_of
@@ -454,10 +454,10 @@ class Supervisor:
         self._act_on_leases(cancel=cancel, lost=())
 
     def _heartbeat(self) -> None:
-        now = self.store.clock.now()
+        now, load = self.store.clock.now(), load_of(self.children)  # measured outside the write
         with self.db.write() as conn:
             report = self.store.extend_leases(conn, self._held())
-            workers.heartbeat(conn, self.worker_id, now)
+            workers.heartbeat(conn, self.worker_id, now, load)
         self._act_on_leases(cancel=report.cancel_requested, lost=report.lost)
 
     def _child_for(self, claim: Claimed, action: Any) -> None:

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request, status
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from exportd.api.deps import Admin, Exports
+from exportd.api.deps import Admin, Exports, Plans
 from exportd.api.ops_schemas import CleanupOut
 from exportd.api.schemas import ExportCreate, Limits
 from exportd.auth.principal import KEY_OWNER_PREFIX
@@ -51,18 +51,18 @@ class BulkOut(BaseModel):
 
 
 @router.get("/plans", response_model=list[PlanOut])
-def list_plans(_admin: Admin, exports: Exports) -> list[PlanOut]:
+def list_plans(_admin: Admin, plans: Plans) -> list[PlanOut]:
     """Every plan and its limits."""
-    return [PlanOut.of(plan) for plan in exports.all_plans()]
+    return [PlanOut.of(plan) for plan in plans.all()]
 
 
 @router.put("/plans/{name}", response_model=PlanOut)
-def put_plan(name: PlanName, body: Limits, _admin: Admin, exports: Exports) -> PlanOut:
+def put_plan(name: PlanName, body: Limits, _admin: Admin, plans: Plans) -> PlanOut:
     """Create or change a plan's limits; they apply to the next request."""
     plan = PlanLimits(
         name=name, **{**body.model_dump(), "formats_allowed": tuple(body.formats_allowed)}
     )
-    return PlanOut.of(exports.save_plan(plan))
+    return PlanOut.of(plans.save(plan))
 
 
 @router.post("/ops/cleanup", response_model=CleanupOut)

@@ -11,7 +11,8 @@ from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator, model_validator
 
 from exportd.api.deps import Documents, ReadDocuments, WriteDocuments
-from exportd.documents.jsonresume import JsonResume, to_resume
+from exportd.documents.jsonresume import to_resume
+from exportd.documents.jsonresume_schema import JsonResume
 from exportd.documents.models import Resume
 from exportd.documents.preview import PREVIEW_HEADERS, Previews
 from exportd.documents.service import Document

@@ -1,4 +1,4 @@
-"""Admin: the queues, and pausing and resuming them."""
+"""The queues (``ops:read``), and pausing and resuming them (admin)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Request
 
-from exportd.api.deps import Admin
+from exportd.api.deps import Admin, ReadOps
 from exportd.api.ops_schemas import QueueList, QueueOut
 from exportd.ops.queues import QueueOps
 
@@ -21,13 +21,13 @@ def _queues(request: Request) -> QueueOps:
 
 
 @router.get("", response_model=QueueList)
-def list_queues(_admin: Admin, request: Request) -> QueueList:
+def list_queues(_reader: ReadOps, request: Request) -> QueueList:
     """Every known queue: paused or not, and its queued and running jobs."""
     return QueueList(items=[QueueOut.of(state) for state in _queues(request).list()])
 
 
 @router.get("/{name}", response_model=QueueOut)
-def get_queue(name: QueueName, _admin: Admin, request: Request) -> QueueOut:
+def get_queue(name: QueueName, _reader: ReadOps, request: Request) -> QueueOut:
     """One queue (404 ``queue_unknown`` for a name never configured nor seen)."""
     return QueueOut.of(_queues(request).get(name))
 

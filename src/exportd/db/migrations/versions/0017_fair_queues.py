@@ -4,8 +4,8 @@
 Only columns and indexes are added in place: SQLite rebuilds nothing.  The free plan
 runs at most 2 exports of one owner at once; pro is not limited beyond its workers.
 
-Revision ID: 0016
-Revises: 0015
+Revision ID: 0017
+Revises: 0016
 Create Date: 2026-12-04
 """
 
@@ -16,8 +16,8 @@ from alembic import op
 
 from exportd.db.types import UTCDateTime
 
-revision = "0016"
-down_revision = "0015"
+revision = "0017"
+down_revision = "0016"
 branch_labels = None
 depends_on = None
 
