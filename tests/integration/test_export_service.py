@@ -25,7 +25,8 @@ from exportd.errors import (
     TerminalJobError,
 )
 from exportd.exports.models import ColumnChoice, ExportRequest, ExportStatus
-from exportd.exports.service import EXPORT_TASK, ExportService
+from exportd.exports.service import ExportService
+from exportd.exports.task import EXPORT_TASK
 from exportd.queue import JobStore
 from exportd.queue.models import Claimed, Outcome
 from tests.support.sources import fake_sources

@@ -30,18 +30,18 @@ from exportd.errors import (
     RequestInvalid,
     ServiceDisabled,
 )
+from exportd.exports.export_jobs import export_job, requeue_export_job
 from exportd.exports.models import ExportRequest, ExportStatus, ExportView, PlanLimits
-from exportd.exports.plans import fair_share, plan_for
+from exportd.exports.plans import plan_for
 from exportd.exports.quotas import check_before
 from exportd.exports.read_model import JOINED, ExportReads, active_count, visible
 from exportd.exports.row_cache import RowCache
 from exportd.exports.split_count import check_parts
 from exportd.exports.split_rules import SplitLimits
-from exportd.exports.task import EXPORT_TASK
 from exportd.exports.validation import check_format, fingerprint, normalize, of_item, request_of
 from exportd.ops import events
 from exportd.ops.events import EventKind
-from exportd.queue import JobState, JobStore, NewJob
+from exportd.queue import JobState, JobStore
 from exportd.sources import DocumentSource, SourceRegistry
 
 ACTIVE_RETRY_AFTER_S = 30
@@ -310,17 +310,10 @@ class ExportService(ExportReads):
         **columns: Any,
     ) -> str:
         export_id = uuid.uuid4().hex
-        job = self.store.enqueue(
-            conn,
-            NewJob(
-                task=EXPORT_TASK,
-                payload={"export_id": export_id},
-                unique_key=f"export:{export_id}",
-                correlation_id=correlation_id,
-                priority=priority,
-                **fair_share(principal.user_id, plan),
-            ),
-        ).job
+        new = export_job(
+            export_id, principal.user_id, plan, correlation_id=correlation_id, priority=priority
+        )
+        job = self.store.enqueue(conn, new).job
         now = self.clock.now()
         values = {
             "id": export_id,
@@ -424,7 +417,7 @@ class ExportService(ExportReads):
         """Queue a failed export's row again, in the caller's transaction under its
         owner's lock (the caller decided it may: ``retry``, or an admin's bulk retry)."""
         now = self.clock.now()
-        job_id = self._requeue_job(conn, row)
+        job_id = requeue_export_job(self.store, conn, row)
         events.record(conn, EventKind.RETRIED, now, export=row, job_id=job_id, code=cause)
         self._set(
             conn,
@@ -437,24 +430,6 @@ class ExportService(ExportReads):
             retries=row.retries + 1,
             last_retry_at=now,
         )
-
-    def _requeue_job(self, conn: Connection, row: Row[Any]) -> int:
-        if row.job_id is not None:
-            try:
-                return self.store.requeue(conn, row.job_id).id
-            except InvalidTransition:
-                pass
-        # The job was pruned: a new one carries the export on.
-        return self.store.enqueue(
-            conn,
-            NewJob(
-                task=EXPORT_TASK,
-                payload={"export_id": row.id},
-                unique_key=f"export:{row.id}",
-                correlation_id=row.correlation_id,
-                **fair_share(row.owner_id, plan_for(conn, row.plan)),
-            ),
-        ).job.id
 
     def create_again(
         self, principal: Principal, export_id: str, *, correlation_id: str | None = None
