@@ -160,12 +160,22 @@ def plans_list() -> None:
 
     plans = PlanBook(existing_database(settings_or_exit())).all()
     table = Table(
-        "plan", "active", "batch", "storage", "daily bytes", "rows", "days", "formats", "watermark"
+        "plan",
+        "active",
+        "running",
+        "batch",
+        "storage",
+        "daily bytes",
+        "rows",
+        "days",
+        "formats",
+        "watermark",
     )
     for p in plans:
         table.add_row(
             p.name,
             str(p.max_active_jobs),
+            "any" if p.max_running is None else str(p.max_running),
             str(p.max_batch_size),
             str(p.storage_quota_bytes),
             str(p.daily_export_bytes),
@@ -186,6 +196,9 @@ def plans_set(
     daily_export_bytes: Annotated[int | None, typer.Option(min=0)] = None,
     max_rows: Annotated[int | None, typer.Option(min=1)] = None,
     retention_days: Annotated[int | None, typer.Option(min=1)] = None,
+    max_running: Annotated[
+        int | None, typer.Option(min=1, help="Exports one owner runs at once (fair claims).")
+    ] = None,
     formats: Annotated[str | None, typer.Option(help="Comma-separated formats.")] = None,
     watermark: Annotated[bool | None, typer.Option("--watermark/--no-watermark")] = None,
 ) -> None:
@@ -202,6 +215,7 @@ def plans_set(
             "daily_export_bytes": daily_export_bytes,
             "max_rows": max_rows,
             "retention_days": retention_days,
+            "max_running": max_running,
             "formats_allowed": tuple(f.strip() for f in formats.split(",") if f.strip())
             if formats is not None
             else None,

@@ -241,3 +241,18 @@ def test_api_keys_are_created_with_scopes_listed_and_revoked(url: str) -> None:
     with pytest.raises(Unauthenticated, match="revoked"):
         ApiKeys(db).verify(key)
     db.dispose()
+
+
+def test_a_plans_running_limit_is_set_and_listed(url: str) -> None:
+    assert exportd("migrate", url=url).returncode == 0
+    refused = exportd("plans", "set", "free", "--max-running", "0", url=url)
+    assert refused.returncode == 2  # below the option's minimum: a usage error
+    saved = exportd("plans", "set", "free", "--max-running", "3", url=url)
+    assert saved.returncode == 0, saved.stderr
+    rows = {
+        line.split("│")[1].strip(): line.split("│")[3].strip()
+        for line in exportd("plans", "list", url=url).stdout.splitlines()
+        if line.count("│") > 3
+    }
+    assert rows["free"] == "3"
+    assert rows["pro"] == "any"

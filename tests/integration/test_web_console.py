@@ -78,3 +78,34 @@ def test_a_bad_time_in_the_search_is_a_notice_not_an_error(world: World) -> None
     )
     assert page.status_code == 200
     assert 'data-code="filter_range_invalid"' in page.text
+
+
+def test_an_admin_pauses_and_resumes_a_queue_from_the_console(world: World) -> None:
+    csrf = sign_in(world, "root", admin=True)
+    page = world.api.client.get("/exports/admin")
+    assert 'action="/exports/admin/queues/default/pause"' in page.text
+    stale = world.api.client.post("/exports/admin/queues/default/pause", data={"csrf": "0" * 40})
+    assert stale.status_code == 403
+    assert not world.api.client.app.state.queues.get("default").paused
+    done = world.api.client.post(
+        "/exports/admin/queues/default/pause", data={"csrf": csrf}, follow_redirects=False
+    )
+    assert (done.status_code, done.headers["location"]) == (303, "/exports/admin#queues")
+    state = world.api.client.app.state.queues.get("default")
+    assert (state.paused, state.paused_by) == (True, "root")
+    page = world.api.client.get("/exports/admin")
+    assert "<strong>Paused</strong> by root" in page.text
+    assert 'action="/exports/admin/queues/default/resume"' in page.text
+    assert "paused the queue default" in page.text  # the operators' actions list
+    unknown = world.api.client.post("/exports/admin/queues/nowhere/pause", data={"csrf": csrf})
+    assert unknown.status_code == 404
+    assert 'data-code="queue_unknown"' in unknown.text
+    world.api.client.post("/exports/admin/queues/default/resume", data={"csrf": csrf})
+    assert not world.api.client.app.state.queues.get("default").paused
+
+
+def test_a_user_who_is_not_an_admin_cannot_pause_a_queue(world: World) -> None:
+    csrf = sign_in(world, "alice")
+    answer = world.api.client.post("/exports/admin/queues/default/pause", data={"csrf": csrf})
+    assert answer.status_code == 403
+    assert not world.api.client.app.state.queues.get("default").paused

@@ -1,8 +1,8 @@
 """The operator's console, /exports/admin: the queue, the workers, the last day in charts,
 the dead letters with their bulk actions, and what tenants use of their plans.
 
-Server-rendered, no script needed: the filter is a GET form, a bulk action a POST form
-with the page's CSRF token that answers with a redirect back to the same search.  Admins
+Server-rendered, no script needed: the filter is a GET form, a bulk action (or pausing
+a queue) a POST form with the page's CSRF token that answers with a redirect back.  Admins
 only (a signed-in user gets 403; nobody signed in is sent to sign in).  The routes call
 the services the API's /v1/ops/console routes call.
 """
@@ -14,12 +14,13 @@ from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from exportd.errors import ExportdError, Forbidden, RequestInvalid
 from exportd.ops.console import Activity, Console
 from exportd.ops.dead_letters import Action, DeadLetterFilter, DeadLetters, Kind
+from exportd.ops.queues import QueueOps
 from exportd.web import charts
 from exportd.web.messages import notice_text
 from exportd.web.routes import Page, page
@@ -82,6 +83,7 @@ def console_page(
         "activity": _activity(console.activity()),
         "tenants": console.tenants(),
         "admin_events": console.admin_events(limit=10),
+        "queue_states": _queues(request).list(),
         "kind": chosen.value,
         "kinds": [k.value for k in Kind],
         "asked": asked,
@@ -135,6 +137,36 @@ def act_on_dead_letters(
         return _refused(request, exc, status=422)
     back |= {"done": action, "changed": result.changed, "skipped": result.skipped}
     return RedirectResponse(f"/exports/admin?{urlencode(back)}#dead-letters", status_code=303)
+
+
+@router.post("/queues/{name}/{action}")
+def pause_or_resume_queue(
+    request: Request,
+    name: Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[\w.:-]+$")],
+    action: Annotated[str, Path(pattern="^(pause|resume)$")],
+    csrf: Annotated[str, Form(max_length=64)] = "",
+) -> Response:
+    """Stop new claims on a queue, or let them go on; back to the queues."""
+    p = _admin(request)
+    if not isinstance(p, Page):
+        return p
+    try:
+        p.check_csrf(csrf)
+        queues = _queues(request)
+        if action == "pause":
+            queues.pause(name, by=p.principal.user_id)
+        else:
+            queues.resume(name, by=p.principal.user_id)
+    except Forbidden as exc:
+        return _refused(request, exc)
+    except ExportdError as exc:
+        return _refused(request, exc, status=404 if exc.code == "queue_unknown" else 422)
+    return RedirectResponse("/exports/admin#queues", status_code=303)
+
+
+def _queues(request: Request) -> QueueOps:
+    queues: QueueOps = request.app.state.queues
+    return queues
 
 
 def _choices(request: Request) -> dict[str, list[str]]:
