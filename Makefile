@@ -66,8 +66,8 @@ bench: $(BENCH_VENV)/.installed ## Run the benchmarks (needs PostgreSQL and wrk)
 chaos: $(STAMP) ## The chaos suite at full size: 1,000 exports while workers are SIGKILLed
 	CHAOS_EXPORTS=1000 $(BIN)/python -m pytest -s --timeout=1800 tests/chaos
 
-screenshots: $(STAMP) ## Drive the page in Chromium and save its screenshots under docs/screenshots
-	EXPORTD_SCREENSHOTS=docs/screenshots $(BIN)/python -m pytest -q tests/e2e/test_web_page.py
+screenshots: $(STAMP) ## Drive the page and the console in Chromium and save their screenshots under docs/screenshots
+	EXPORTD_SCREENSHOTS=docs/screenshots $(BIN)/python -m pytest -q tests/e2e/test_web_page.py tests/e2e/test_console_page.py
 
 fuzz: $(STAMP) ## schemathesis over the whole API, 1,000 cases per operation
 	EXPORTD_FUZZ_EXAMPLES=1000 $(BIN)/python -m pytest --timeout=3600 tests/integration/test_api_fuzz.py

@@ -29,6 +29,7 @@ LOG_LINE = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} \[")
 SCRIPTS = [
     ("queue_pickup", {}),
     ("queue_throughput", {}),
+    ("queue_fairness", {}),
     ("api_polling", {"BENCH_WORKERS": "2"}),
     ("export_formats", {}),
     ("export_count", {}),

@@ -3,8 +3,11 @@ a port that is taken is one line naming a free one to use instead, exit 1."""
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,6 +15,20 @@ from typer.testing import CliRunner
 
 from exportd.api.server import listen_problem
 from exportd.cli import app
+
+
+@pytest.fixture(autouse=True)
+def process_state_kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The commands run in this process and set what a real start sets for its process
+    (a private umask, a metrics directory, a SIGTERM handler): put each back after, or
+    later tests in this worker would run under them."""
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))  # kept: not made
+    umask = os.umask(0o022)
+    os.umask(umask)
+    on_sigterm = signal.getsignal(signal.SIGTERM)
+    yield
+    os.umask(umask)
+    signal.signal(signal.SIGTERM, on_sigterm)
 
 
 @pytest.mark.parametrize(
