@@ -3,6 +3,7 @@ no traceback from the process or from the children it is starting."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import time
@@ -65,15 +66,35 @@ def test_ctrl_c_while_loading_exits_130_without_a_traceback(tmp_path: Path, comm
     assert lines == []
 
 
-def test_ctrl_c_while_the_worker_starts_its_children_exits_130_quietly(tmp_path: Path) -> None:
-    """Signalled while the children it spawned still import: they print no traceback,
-    the worker stops them and exits 130."""
+def fork_server(pid: int) -> psutil.Process | None:
+    for child in psutil.Process(pid).children():
+        with contextlib.suppress(psutil.Error):
+            if "forkserver" in " ".join(child.cmdline()):
+                return child
+    return None
+
+
+def started_children(pid: int) -> int:
+    server = fork_server(pid)
+    return len(server.children()) if server is not None else 0
+
+
+@pytest.mark.parametrize("moment", ["fork server importing", "children starting"])
+def test_ctrl_c_while_the_worker_starts_its_children_exits_130_quietly(
+    tmp_path: Path, moment: str
+) -> None:
+    """Signalled while the children's fork server still imports their modules (the
+    worker imports its own meanwhile), or once it forks the children, which may still
+    load their app: nothing prints a traceback, the worker stops them and exits 130."""
     url = f"sqlite:///{tmp_path / 'worker.db'}"
     db = create_database(load_settings(database_url=url))
     upgrade(db)
     db.dispose()
     process = launch(tmp_path, "worker", "--concurrency", "2", EXPORTD_DATABASE_URL=url)
-    wait_until(lambda: len(psutil.Process(process.pid).children()) >= 2, "children spawned")
+    if moment == "fork server importing":
+        wait_until(lambda: fork_server(process.pid) is not None, "fork server started")
+    else:
+        wait_until(lambda: started_children(process.pid) >= 2, "children forked")
     lines = stop(process, "ctrl-c").splitlines()
     assert process.returncode == 130, lines
     assert not any("Traceback" in line or "KeyboardInterrupt" in line for line in lines), lines

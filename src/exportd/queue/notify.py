@@ -103,7 +103,7 @@ class PostgresListener(_Thread):
                     # Jobs may have arrived while we were not listening.
                     self.wakeup.wake()
                     while not self._stop.is_set():
-                        for _ in conn.notifies(timeout=0.5):
+                        for _ in conn.notifies(timeout=0.05):  # how soon stop() is heard
                             self.wakeup.wake()
             except psycopg.Error as exc:
                 log.warning("listener.reconnecting", error=type(exc).__name__, delay_s=delay)

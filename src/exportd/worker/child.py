@@ -4,18 +4,22 @@ Children stay warm between jobs (imports, renderers, fonts).  They ignore SIGINT
 SIGTERM, which a terminal or a service manager sends to the whole process group: only
 the supervisor decides when a child stops.  A child whose supervisor vanished exits.
 
-A child builds the supervisor's app from its reference and runs the app's child set-up
-with the supervisor's settings before it reports ready.
+A child is forked from a fork server that imported this module and the app's factory
+(children.py).  It builds the supervisor's app from its reference and runs the app's
+child set-up with the supervisor's settings before it reports ready.
 """
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
+import gc
+import multiprocessing
 import os
 import signal
 import threading
 import time
-from multiprocessing.connection import Connection
+from multiprocessing.connection import Connection, wait
 from typing import Any
 
 from exportd import tracing
@@ -59,14 +63,52 @@ class ChildContext:
                 self._cancelled = True
 
 
-def child_main(conn: Connection, ref: AppRef, settings: Settings) -> None:
+@dataclasses.dataclass(frozen=True, slots=True)
+class Inherited:
+    """The supervisor's environment and working directory as of a child's start: the
+    fork server has those of when it started (a worker never changes them; a test
+    process running supervisors may)."""
+
+    environ: dict[str, str]
+    cwd: str
+
+    @classmethod
+    def now(cls) -> Inherited:
+        return cls(dict(os.environ), os.getcwd())
+
+    def apply(self) -> None:
+        if os.environ != self.environ:
+            os.environ.clear()
+            os.environ.update(self.environ)
+        if os.getcwd() != self.cwd:
+            os.chdir(self.cwd)
+
+
+def child_main(
+    conn: Connection, ref: AppRef, settings: Settings, inherited: Inherited | None = None
+) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    # Born with SIGINT blocked (children.py): ignored now, so a pending one is dropped.
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    # Born with both blocked (children.py): ignored now, so a pending one is dropped.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
     _exit_with_parent()
-    # The supervisor's log format and level (a spawned child starts with structlog's
-    # defaults: every level, as console text).
+    # What the fork server imported stays shared with it and the other children: the
+    # collector no longer walks those objects (a walk writes to every page it visits).
+    gc.freeze()
+    if inherited is not None:
+        inherited.apply()
+    try:
+        _serve(conn, ref, settings)
+    finally:
+        # A forked child ends with os._exit: run what registered to run at exit (a
+        # tracer's last batch of spans, connections closed, temporary files removed),
+        # as a spawned child's interpreter did.
+        atexit._run_exitfuncs()
+
+
+def _serve(conn: Connection, ref: AppRef, settings: Settings) -> None:
+    # The supervisor's log format and level (the fork server had structlog's defaults:
+    # every level, as console text).
     configure_logging(settings)
     app = ref.load()
     for setup in app.child_setups:
@@ -112,12 +154,16 @@ def _run(app: App, conn: Connection, request: RunRequest) -> tuple[Any, ...]:
 
 
 def _exit_with_parent() -> None:
-    parent = os.getppid()
+    """Exit at once when the supervisor dies (SIGKILL, OOM killer): the parent sentinel
+    is a pipe whose other end only the supervisor holds.  Not the parent process id:
+    a child's parent is the fork server, which lives on while any child does."""
+    parent = multiprocessing.parent_process()
+    if parent is None or parent.sentinel is None:
+        return  # not started by a supervisor (called in this process)
+    sentinel = parent.sentinel
 
     def watch() -> None:
-        while True:
-            time.sleep(1.0)
-            if os.getppid() != parent:
-                os._exit(70)
+        wait([sentinel])
+        os._exit(70)
 
     threading.Thread(target=watch, name="exportd-parent-watch", daemon=True).start()

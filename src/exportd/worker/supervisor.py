@@ -287,8 +287,7 @@ class Supervisor:
             reason = f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
             error = ErrorInfo("worker_crashed", f"the job's process died ({reason})", True)
             self._finish(child, Outcome(claim=running.claim, error=error))
-        child.conn.close()
-        child.process = None
+        child.release()
         child.running = None
         if not self._stopping:
             child.start()
