@@ -8,6 +8,7 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 from sqlalchemy import text
 
@@ -29,8 +30,25 @@ def final(job: Job) -> bool:
     return job.state.is_final
 
 
+def left_running(processes: list[psutil.Process], timeout: float = 10) -> list[psutil.Process]:
+    """Those of ``processes`` still running after ``timeout`` (a zombie has ended)."""
+
+    def running(process: psutil.Process) -> bool:
+        try:
+            return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return False
+
+    deadline = time.monotonic() + timeout
+    left = [p for p in processes if running(p)]
+    while left and time.monotonic() < deadline:
+        time.sleep(0.02)
+        left = [p for p in left if running(p)]
+    return left
+
+
 def test_outcomes_are_recorded_and_logged(harness: Harness) -> None:
-    worker = harness.start_worker()
+    worker = harness.start_worker(concurrency=1)
     ok = harness.enqueue("test.record", correlation_id="req-42")
     terminal = harness.enqueue("test.fail")
     retryable = harness.enqueue("test.fail", payload={"retryable": True}, max_attempts=2)
@@ -55,11 +73,16 @@ def test_outcomes_are_recorded_and_logged(harness: Harness) -> None:
 
 
 def test_kill_9_of_a_worker_mid_job_loses_nothing(harness: Harness) -> None:
+    """Nor leaves a process behind: its fork server and its children, busy or idle,
+    exit with it."""
     first = harness.start_worker()
-    job_id = harness.enqueue("test.record", payload={"seconds": 3})
+    job_id = harness.enqueue("test.record", payload={"seconds": 30, "later_seconds": 0})
     harness.wait_for_note(f"{job_id}:1:start")
+    below = psutil.Process(first.pid).children(recursive=True)
+    assert len(below) >= 4  # the resource tracker, the fork server, two children
     first.signal(signal.SIGKILL)
-    second = harness.start_worker()
+    second = harness.start_worker(concurrency=1)
+    assert left_running(below) == []
     done = harness.wait_for(job_id, final, timeout=40)
     assert done.state is JobState.COMPLETED
     assert done.result is not None
@@ -71,7 +94,7 @@ def test_kill_9_of_a_worker_mid_job_loses_nothing(harness: Harness) -> None:
 
 def test_a_frozen_worker_cannot_complete_after_losing_its_lease(harness: Harness) -> None:
     frozen = harness.start_worker(concurrency=1)
-    job_id = harness.enqueue("test.record", payload={"seconds": 2})
+    job_id = harness.enqueue("test.record", payload={"seconds": 2, "later_seconds": 0})
     harness.wait_for_note(f"{job_id}:1:start")
     harness.freeze(frozen)
     rescuer = harness.start_worker(concurrency=1)
@@ -92,13 +115,13 @@ def test_a_frozen_worker_cannot_complete_after_losing_its_lease(harness: Harness
 
 
 def test_sigterm_hands_unfinished_jobs_back(harness: Harness) -> None:
-    worker = harness.start_worker(worker_shutdown_grace_s="0.5")
-    job_id = harness.enqueue("test.record", payload={"seconds": 5})
+    worker = harness.start_worker(concurrency=1, worker_shutdown_grace_s="0.5")
+    job_id = harness.enqueue("test.record", payload={"seconds": 30, "later_seconds": 0})
     harness.wait_for_note(f"{job_id}:1:start")
     assert worker.stop() == 0
     job = harness.job(job_id)
     assert (job.state, job.attempts_used, job.error) == (JobState.QUEUED, 0, None)
-    harness.start_worker()
+    harness.start_worker(concurrency=1)
     done = harness.wait_for(job_id, final, timeout=30)
     assert done.state is JobState.COMPLETED
 
@@ -118,7 +141,7 @@ def test_sigterm_hands_back_the_prefetched_backlog(harness: Harness) -> None:
 def test_a_burst_of_signals_still_stops_the_worker(harness: Harness) -> None:
     """Signals arriving while the last one's handling was under way (an orchestrator
     and a shell both stopping it) once left the worker waiting on its own log's lock."""
-    worker = harness.start_worker(worker_shutdown_grace_s="0.5")
+    worker = harness.start_worker(concurrency=1, worker_shutdown_grace_s="0.5")
     worker.wait_for_event("worker.started")
     for _ in range(300):
         if worker.process.poll() is not None:
@@ -129,7 +152,7 @@ def test_a_burst_of_signals_still_stops_the_worker(harness: Harness) -> None:
 
 
 def test_sigterm_lets_short_jobs_finish(harness: Harness) -> None:
-    worker = harness.start_worker(worker_shutdown_grace_s="10")
+    worker = harness.start_worker(concurrency=1, worker_shutdown_grace_s="10")
     job_id = harness.enqueue("test.record", payload={"seconds": 1})
     harness.wait_for_note(f"{job_id}:1:start")
     assert worker.stop() == 0
@@ -151,7 +174,7 @@ def test_many_workers_claim_each_job_once_per_attempt(harness: Harness) -> None:
 
 
 def test_a_job_that_always_kills_its_child_ends_failed(harness: Harness) -> None:
-    worker = harness.start_worker()
+    worker = harness.start_worker(concurrency=1)
     job_id = harness.enqueue("test.crash", max_attempts=3)
     done = harness.wait_for(job_id, final)
     assert (done.state, done.attempt) == (JobState.FAILED, 3)
@@ -164,7 +187,7 @@ def test_a_job_that_always_kills_its_child_ends_failed(harness: Harness) -> None
 
 
 def test_time_limit_fails_terminally_and_names_the_limit(harness: Harness) -> None:
-    harness.start_worker()
+    harness.start_worker(concurrency=1)
     job_id = harness.enqueue("test.record", payload={"seconds": 30}, timeout_s=0.5)
     done = harness.wait_for(job_id, final)
     assert (done.state, done.attempts_used) == (JobState.FAILED, 1)
@@ -174,8 +197,8 @@ def test_time_limit_fails_terminally_and_names_the_limit(harness: Harness) -> No
 
 
 def test_memory_limit_fails_terminally_and_names_the_limit(harness: Harness) -> None:
-    harness.start_worker(memory_limit_mb="150")
-    job_id = harness.enqueue("test.hog", payload={"mb": 600})
+    harness.start_worker(concurrency=1, memory_limit_mb="150")
+    job_id = harness.enqueue("test.hog", payload={"mb": 300})
     done = harness.wait_for(job_id, final)
     assert (done.state, done.attempts_used) == (JobState.FAILED, 1)
     assert done.error is not None
@@ -184,7 +207,7 @@ def test_memory_limit_fails_terminally_and_names_the_limit(harness: Harness) -> 
 
 
 def test_cancelling_a_running_job_stops_it_at_a_checkpoint(harness: Harness) -> None:
-    harness.start_worker()
+    harness.start_worker(concurrency=1)
     job_id = harness.enqueue("test.record", payload={"seconds": 30})
     harness.wait_for_note(f"{job_id}:1:start")
     with harness.db.write() as conn:
@@ -195,9 +218,10 @@ def test_cancelling_a_running_job_stops_it_at_a_checkpoint(harness: Harness) -> 
 
 
 def test_an_idle_worker_is_woken_without_waiting_for_its_poll(harness: Harness) -> None:
-    worker = harness.start_worker(poll_interval_s="30")
-    worker.wait_for_event("worker.started")
-    time.sleep(1.0)  # past the first claim: the worker is now idle until woken
+    harness.start_worker(concurrency=1, poll_interval_s="30")
+    # Its outcome is recorded in the transaction of the claim that found nothing else:
+    # from then on the worker is idle until woken (or its poll, 30 s away).
+    assert harness.wait_for(harness.enqueue("test.record"), final).state is JobState.COMPLETED
     job_id = harness.enqueue("test.record")
     done = harness.wait_for(job_id, final, timeout=10)
     assert done.state is JobState.COMPLETED
@@ -207,7 +231,7 @@ def test_an_idle_worker_is_woken_without_waiting_for_its_poll(harness: Harness) 
     "database_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
 )
 def test_workers_reconnect_after_their_connections_are_terminated(harness: Harness) -> None:
-    worker = harness.start_worker(poll_interval_s="30")
+    worker = harness.start_worker(concurrency=1, poll_interval_s="30")
     first = harness.enqueue("test.record")
     assert harness.wait_for(first, final).state is JobState.COMPLETED
     with harness.db.write() as conn:
@@ -221,10 +245,24 @@ def test_workers_reconnect_after_their_connections_are_terminated(harness: Harne
     assert killed >= 2
     harness.db.engine.dispose()
     worker.wait_for_event("listener.reconnecting")
-    time.sleep(0.5)  # the listener is back
+    deadline = time.monotonic() + 20
+    while not listening(harness):  # the listener is back
+        assert time.monotonic() < deadline, "the listener never listened again"
+        time.sleep(0.02)
     second = harness.enqueue("test.record")
     # Picked up well before the 30 s poll: through the listener's new connection.
     assert harness.wait_for(second, final, timeout=10).state is JobState.COMPLETED
+
+
+def listening(harness: Harness) -> bool:
+    with harness.db.read() as conn:
+        found = conn.execute(
+            text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND query LIKE 'LISTEN %' AND state = 'idle'"
+            )
+        ).scalar()
+    return bool(found)
 
 
 def test_a_worker_started_before_its_database_is_ready_waits_for_it(tmp_path: Path) -> None:
@@ -232,11 +270,14 @@ def test_a_worker_started_before_its_database_is_ready_waits_for_it(tmp_path: Pa
     migrated, as here) waits and starts once it can, instead of exiting."""
     harness = Harness(f"sqlite:///{tmp_path / 'exportd.db'}", tmp_path)  # not migrated
     try:
-        worker = harness.start_worker()
+        worker = harness.start_worker(concurrency=1)
         waiting = worker.wait_for_event("worker.database_unavailable")
         assert waiting["error"] == "OperationalError"
-        time.sleep(0.5)
-        assert worker.process.poll() is None  # still there, waiting
+        deadline = time.monotonic() + 20
+        while sum(e["event"] == "worker.database_unavailable" for e in worker.events()) < 3:
+            assert time.monotonic() < deadline, worker.log_path.read_text()
+            time.sleep(0.02)
+        assert worker.process.poll() is None  # still there, trying again
         upgrade(harness.db)
         worker.wait_for_event("worker.started", timeout=30)
         job = harness.enqueue("test.record")

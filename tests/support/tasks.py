@@ -20,9 +20,14 @@ def _note(payload: dict[str, Any], ctx: JobContext, what: str) -> None:
 
 @task("test.record")
 def record(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
-    """Note the start and the end of each attempt; sleep in between with checkpoints."""
+    """Note the start and the end of each attempt; sleep in between with checkpoints:
+    ``seconds``, or ``later_seconds`` for the attempts after the first (one that a test
+    interrupts need not make the retry wait as long)."""
     _note(payload, ctx, "start")
-    deadline = time.monotonic() + float(payload.get("seconds", 0))
+    seconds = payload.get("seconds", 0)
+    if ctx.attempt > 1:
+        seconds = payload.get("later_seconds", seconds)
+    deadline = time.monotonic() + float(seconds)
     while time.monotonic() < deadline:
         time.sleep(0.02)
         ctx.checkpoint(percent=50)

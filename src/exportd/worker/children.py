@@ -235,11 +235,11 @@ def preloaded(factory: str) -> list[str]:
 @contextlib.contextmanager
 def _signals_blocked() -> Iterator[None]:
     """The fork server starts (at ``start_fork_server`` or the first child) with SIGINT
-    and SIGTERM blocked, and keeps them so: a Ctrl-C or a SIGTERM to the process group (a terminal, a service
-    manager) cannot end it, nor the children it forks, which are born with them blocked.
-    ``child_main`` ignores both, then unblocks them: one that came while the child
-    started is dropped there, where it would have printed a traceback.  Here it is only
-    delayed, never lost."""
+    and SIGTERM blocked, and keeps them so: a Ctrl-C or a SIGTERM to the process group
+    (a terminal, a service manager) cannot end it, nor the children it forks, which are
+    born with them blocked.  ``child_main`` ignores both, then unblocks them: one that
+    came while the child started is dropped there, where it would have printed a
+    traceback.  Here it is only delayed, never lost."""
     # The first start launches multiprocessing's resource tracker, which unblocks
     # SIGINT and SIGTERM (SIG_UNBLOCK, not a restore) after launching it: start it
     # before blocking.
