@@ -197,7 +197,15 @@ def serve(
 def _run_api(*, host: str, port: int, workers: int, settings: Settings) -> None:
     from exportd.api import server
 
-    if server.run(host=host, port=port, workers=workers, log_level=settings.log_level):
+    try:
+        interrupted = server.run(
+            host=host, port=port, workers=workers, log_level=settings.log_level
+        )
+    finally:
+        # Stopped (a SIGTERM ends it here by SystemExit), its database disposed at the
+        # app's shutdown: skip the interpreter's last collections, as the worker does.
+        gc.freeze()
+    if interrupted:
         raise typer.Exit(130)  # Ctrl-C, as a shell counts it
 
 
