@@ -73,10 +73,13 @@ def test_outcomes_are_recorded_and_logged(harness: Harness) -> None:
 
 
 def test_kill_9_of_a_worker_mid_job_loses_nothing(harness: Harness) -> None:
-    """Nor leaves a process behind: its fork server and its children, busy or idle,
-    exit with it."""
+    """Nor leaves a process behind: its fork server and its children exit with it, the
+    idle one and the busy one, even busy with no progress to report (which would have
+    met the closed pipe)."""
     first = harness.start_worker()
-    job_id = harness.enqueue("test.record", payload={"seconds": 30, "later_seconds": 0})
+    job_id = harness.enqueue(
+        "test.record", payload={"seconds": 30, "later_seconds": 0, "checkpoints": False}
+    )
     harness.wait_for_note(f"{job_id}:1:start")
     below = psutil.Process(first.pid).children(recursive=True)
     assert len(below) >= 4  # the resource tracker, the fork server, two children
@@ -152,11 +155,17 @@ def test_a_burst_of_signals_still_stops_the_worker(harness: Harness) -> None:
 
 
 def test_sigterm_lets_short_jobs_finish(harness: Harness) -> None:
+    """Sent as a service manager sends it, to the whole process group: the children and
+    their fork server ignore it, the supervisor lets the job finish."""
     worker = harness.start_worker(concurrency=1, worker_shutdown_grace_s="10")
     job_id = harness.enqueue("test.record", payload={"seconds": 1})
     harness.wait_for_note(f"{job_id}:1:start")
-    assert worker.stop() == 0
+    below = psutil.Process(worker.pid).children(recursive=True)
+    worker.signal(signal.SIGTERM, group=True)
+    assert worker.process.wait(20) == 0
     assert harness.job(job_id).state is JobState.COMPLETED
+    assert left_running(below) == []
+    assert all(line.startswith("{") for line in worker.log_path.read_text().splitlines())
 
 
 def test_many_workers_claim_each_job_once_per_attempt(harness: Harness) -> None:

@@ -22,7 +22,8 @@ def _note(payload: dict[str, Any], ctx: JobContext, what: str) -> None:
 def record(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
     """Note the start and the end of each attempt; sleep in between with checkpoints:
     ``seconds``, or ``later_seconds`` for the attempts after the first (one that a test
-    interrupts need not make the retry wait as long)."""
+    interrupts need not make the retry wait as long).  ``"checkpoints": false``: none,
+    as a long computation that neither reports progress nor hears its supervisor."""
     _note(payload, ctx, "start")
     seconds = payload.get("seconds", 0)
     if ctx.attempt > 1:
@@ -30,7 +31,8 @@ def record(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
     deadline = time.monotonic() + float(seconds)
     while time.monotonic() < deadline:
         time.sleep(0.02)
-        ctx.checkpoint(percent=50)
+        if payload.get("checkpoints", True):
+            ctx.checkpoint(percent=50)
     _note(payload, ctx, "end")
     return {"attempt": ctx.attempt, "pid": os.getpid()}
 
