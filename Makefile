@@ -36,8 +36,11 @@ $(JS_STAMP): tests/js/package-lock.json
 
 # A fixed hash seed: the bounded fuzz run (derandomized) then draws the same cases on every
 # machine, since schemathesis builds some strategies from sets.
+# Bytecode caches on even where PYTHONDONTWRITEBYTECODE is set: the suite starts hundreds
+# of Python processes (workers, their children, CLIs, servers), each of which would compile
+# exportd's sources again, and each pytest process would rewrite every test module's asserts.
 test: $(STAMP) $(JS_STAMP) ## Run the whole test suite (PostgreSQL tests skip locally if none answers; never in CI)
-	PYTHONHASHSEED=0 $(BIN)/python -m pytest -n $(TEST_PROCESSES) --dist worksteal
+	PYTHONDONTWRITEBYTECODE= PYTHONHASHSEED=0 $(BIN)/python -m pytest -n $(TEST_PROCESSES) --dist worksteal
 
 test-fast: $(STAMP) ## Unit and integration tests only
 	$(BIN)/python -m pytest -n $(TEST_PROCESSES) tests/unit tests/integration
