@@ -4,8 +4,9 @@ a schedule every few seconds whose export is split into gzipped parts.  A real
 ``exportd worker`` runs it; the worker is killed (SIGKILL, its whole process group) and
 a new one started.  Each due time is run once (the outage's as one catch-up run), each
 run's whole set lands at both destinations, and the sets fetched back from the bucket and
-the SFTP server pass ``exportd verify`` (the real command) — until one byte is changed.
-On SQLite and PostgreSQL."""
+the SFTP server pass ``exportd verify`` (the command line's app, in this process) — until
+one byte is changed (the real command, in a process of its own).  On SQLite and
+PostgreSQL."""
 
 from __future__ import annotations
 
@@ -24,8 +25,10 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from sqlalchemy import select
+from typer.testing import CliRunner
 
 from exportd.api.app import create_app
+from exportd.cli import command_line
 from exportd.db.tables import schedule_runs
 from exportd.demo.sources import demo_sources
 from exportd.demo.tables import create_demo_tables, seed_trades
@@ -38,7 +41,7 @@ from tests.support.workers import ROOT, Harness, WorkerProcess
 
 pytestmark = pytest.mark.slow
 
-EVERY_S = 3
+EVERY_S = 2
 ROWS = 250
 SECRET = "scheduled-delivery-" + "s" * 40
 SPLIT = {"split": {"rows": 100, "deliver": "parts"}, "compression": "gzip"}  # 3 parts
@@ -215,6 +218,7 @@ def test_a_schedule_delivers_verifiable_split_sets_across_a_worker_crash(
     # Each set fetched back from the bucket and from the server, and checked offline.
     keys = tmp_path / "keys.json"
     keys.write_text(world.api.client.get("/.well-known/exportd-manifest-keys").text)
+    cli = command_line()
     in_bucket = customer_s3.objects(bucket)
     on_server = sftp_server.files()
     assert len(in_bucket) == len(on_server) == 5 * len(made)  # nothing twice, no temp file
@@ -225,8 +229,9 @@ def test_a_schedule_delivers_verifiable_split_sets_across_a_worker_crash(
             ("sftp", on_server, f"inbox/{export_made['id']}/{shown[to_sftp].rsplit('/', 1)[1]}"),
         ):
             folder = _fetched(files, manifest_key, tmp_path / where / export_made["id"])
-            checked = _verify(folder / manifest_key.rsplit("/", 1)[1], keys)
-            assert checked.returncode == 0, checked.stdout + checked.stderr
+            manifest = folder / manifest_key.rsplit("/", 1)[1]
+            checked = CliRunner().invoke(cli, ["verify", str(manifest), "--key", str(keys)])
+            assert checked.exit_code == 0, checked.output
             assert f"verified: 3 parts, {ROWS} rows" in checked.stdout
 
     # One byte changed in one part: the command names the part and fails.
@@ -236,7 +241,7 @@ def test_a_schedule_delivers_verifiable_split_sets_across_a_worker_crash(
     data[len(data) // 2] ^= 0x01
     part.write_bytes(bytes(data))
     manifest = next(folder.glob("*.manifest.json"))
-    tampered = _verify(manifest, keys)
+    tampered = _verify_in_a_process(manifest, keys)
     assert tampered.returncode == 1, tampered.stdout
     assert f"{part.name}: ALTERED: its SHA-256 is not the manifest's" in tampered.stdout
     assert "NOT verified: 1 problem" in tampered.stdout
@@ -253,7 +258,7 @@ def _fetched(files: dict[str, bytes], manifest_key: str, folder: Path) -> Path:
     return folder
 
 
-def _verify(manifest: Path, keys: Path) -> subprocess.CompletedProcess[str]:
+def _verify_in_a_process(manifest: Path, keys: Path) -> subprocess.CompletedProcess[str]:
     environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)])}
     return subprocess.run(
         [sys.executable, "-m", "exportd", "verify", str(manifest), "--key", str(keys)],
