@@ -3,6 +3,7 @@ processes on a fresh SQLite database and a local file store."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -13,7 +14,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from typer.testing import CliRunner, Result
+
 from exportd.auth.tokens import mint
+from exportd.cli import command_line
 from exportd.config import jwt_key, load_settings
 from exportd.db import Database, create_database
 from tests.support.databases import migrated_sqlite
@@ -50,6 +54,16 @@ class Live:
             text=True,
             timeout=timeout,
         )
+
+    def invoke(self, *args: str, user: str | None = "bob") -> Result:
+        """``exportd ARGS`` as :meth:`run` runs it, but in this process (Typer's runner, the
+        command tree ``exportd`` runs): for the steps of a test that are not about the
+        process (its start-up, its signals), at a fraction of a Python start-up each."""
+        env = {"EXPORTD_URL": self.url, "COLUMNS": "200", "EXPORTD_TOKEN": None}
+        if user:
+            env["EXPORTD_TOKEN"] = self.token(user)
+        with contextlib.chdir(self.tmp):
+            return CliRunner().invoke(command_line(), list(args), env=env)
 
 
 @contextmanager
