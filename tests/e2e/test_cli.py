@@ -11,21 +11,19 @@ import re
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
-from typer.testing import CliRunner, Result
+from typer.testing import Result
 
-from exportd import cli_common
 from exportd.auth.api_keys import ApiKeys
 from exportd.auth.tokens import verify
-from exportd.cli import command_line
-from exportd.config import Settings, jwt_key, load_settings
-from exportd.db import Database, create_database
+from exportd.config import jwt_key, load_settings
+from exportd.db import create_database
 from exportd.db.migrate import head_revision
 from exportd.errors import ErrorInfo, Unauthenticated
 from exportd.queue import JobState, JobStore, NewJob
 from exportd.queue.models import Claimed, Outcome
+from tests.support.command_line import invoke
 from tests.support.databases import migrated_sqlite
 
 
@@ -41,25 +39,9 @@ def exportd(*args: str, url: str, **env: str) -> subprocess.CompletedProcess[str
 
 
 def run(*args: str, url: str | None, **env: str) -> Result:
-    """``exportd ARGS`` in this process, its settings from ``env`` as a real one's.  What
-    a real one leaves to its exit is undone here: logging stays as the tests set it (a
-    command configures it for its process, to its stderr), the database it opened is
-    closed."""
-    environment: dict[str, str | None] = {"EXPORTD_DATABASE_URL": url, "COLUMNS": "200", **env}
-    opened: list[Database] = []
-
-    def opening(settings: Settings, **options: Any) -> Database:
-        opened.append(create_database(settings, **options))
-        return opened[-1]
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(cli_common, "configure_logging", lambda settings: None)
-        patch.setattr(cli_common, "create_database", opening)
-        try:
-            return CliRunner().invoke(command_line(), list(args), env=environment)
-        finally:
-            for db in opened:
-                db.dispose()
+    """``exportd ARGS`` in this process (tests/support/command_line.py), its settings from
+    ``env`` as a real one's."""
+    return invoke(args, {"EXPORTD_DATABASE_URL": url, **env})
 
 
 @pytest.fixture

@@ -143,8 +143,9 @@ def test_ctrl_c_never_deletes_an_export_that_completed_while_it_asked(
     headers = {"Authorization": f"Bearer {live.token('bob')}"}
     asked = tmp_path / "stderr.txt"
     command = ["export", "gated_rows", "-f", "csv", "-p", f"gate={tmp_path}", "--wait"]
-    with asked.open("w") as stderr:
-        client = subprocess.Popen(
+    with (
+        asked.open("w") as stderr,
+        subprocess.Popen(
             [sys.executable, "-m", "exportd", *command],
             env={**live.env, "EXPORTD_URL": live.url, "EXPORTD_TOKEN": live.token("bob")},
             cwd=live.tmp,
@@ -152,25 +153,28 @@ def test_ctrl_c_never_deletes_an_export_that_completed_while_it_asked(
             stdout=subprocess.DEVNULL,
             stderr=stderr,
             text=True,
-        )
-    try:
-        running = _wait_for_running(live.url, headers, "gated_rows")
-        _wait_for(lambda: (tmp_path / "held").exists(), "the export never reached its gate")
-        client.send_signal(signal.SIGINT)
-        _wait_for(lambda: "Cancel the export on the server?" in asked.read_text(), "no question")
-        (tmp_path / "open").touch()  # the export runs on, and completes
-        _wait_for(
-            lambda: (
-                httpx.get(f"{live.url}/v1/exports/{running}", headers=headers).json()["status"]
-                == "completed"
-            ),
-            "the export never completed",
-        )
-        assert client.poll() is None  # still asking
-        client.communicate("y\n", timeout=60)
-    finally:
-        client.kill()
-        (tmp_path / "open").touch()  # never a job left at the gate for the next tests
+        ) as client,
+    ):
+        try:
+            running = _wait_for_running(live.url, headers, "gated_rows")
+            _wait_for(lambda: (tmp_path / "held").exists(), "the export never reached its gate")
+            client.send_signal(signal.SIGINT)
+            _wait_for(
+                lambda: "Cancel the export on the server?" in asked.read_text(), "no question"
+            )
+            (tmp_path / "open").touch()  # the export runs on, and completes
+            _wait_for(
+                lambda: (
+                    httpx.get(f"{live.url}/v1/exports/{running}", headers=headers).json()["status"]
+                    == "completed"
+                ),
+                "the export never completed",
+            )
+            assert client.poll() is None  # still asking
+            client.communicate("y\n", timeout=60)
+        finally:
+            client.kill()
+            (tmp_path / "open").touch()  # never a job left at the gate for the next tests
     err = asked.read_text()
     assert client.returncode == 130, err
     export = httpx.get(f"{live.url}/v1/exports/{running}", headers=headers)

@@ -14,12 +14,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from typer.testing import CliRunner, Result
+from typer.testing import Result
 
 from exportd.auth.tokens import mint
-from exportd.cli import command_line
 from exportd.config import jwt_key, load_settings
 from exportd.db import Database, create_database
+from tests.support.command_line import invoke
 from tests.support.databases import migrated_sqlite
 from tests.support.mail import free_port
 
@@ -56,14 +56,11 @@ class Live:
         )
 
     def invoke(self, *args: str, user: str | None = "bob") -> Result:
-        """``exportd ARGS`` as :meth:`run` runs it, but in this process (Typer's runner, the
-        command tree ``exportd`` runs): for the steps of a test that are not about the
-        process (its start-up, its signals), at a fraction of a Python start-up each."""
-        env = {"EXPORTD_URL": self.url, "COLUMNS": "200", "EXPORTD_TOKEN": None}
-        if user:
-            env["EXPORTD_TOKEN"] = self.token(user)
+        """``exportd ARGS`` as :meth:`run` runs it, but in this process
+        (tests/support/command_line.py)."""
+        env = {"EXPORTD_URL": self.url, "EXPORTD_TOKEN": self.token(user) if user else None}
         with contextlib.chdir(self.tmp):
-            return CliRunner().invoke(command_line(), list(args), env=env)
+            return invoke(args, env)
 
 
 @contextmanager
