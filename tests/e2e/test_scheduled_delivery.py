@@ -25,16 +25,15 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from sqlalchemy import select
-from typer.testing import CliRunner
 
 from exportd.api.app import create_app
-from exportd.cli import command_line
 from exportd.db.tables import schedule_runs
 from exportd.demo.sources import demo_sources
 from exportd.demo.tables import create_demo_tables, seed_trades
 from exportd.exports.plans import plan_for, save_plan
 from exportd.sources import SourceRegistry
 from tests.support.api import Api
+from tests.support.command_line import invoke
 from tests.support.customer_s3 import CustomerS3
 from tests.support.sftp import PASSWORD, SftpServer
 from tests.support.workers import ROOT, Harness, WorkerProcess
@@ -218,7 +217,6 @@ def test_a_schedule_delivers_verifiable_split_sets_across_a_worker_crash(
     # Each set fetched back from the bucket and from the server, and checked offline.
     keys = tmp_path / "keys.json"
     keys.write_text(world.api.client.get("/.well-known/exportd-manifest-keys").text)
-    cli = command_line()
     in_bucket = customer_s3.objects(bucket)
     on_server = sftp_server.files()
     assert len(in_bucket) == len(on_server) == 5 * len(made)  # nothing twice, no temp file
@@ -230,7 +228,7 @@ def test_a_schedule_delivers_verifiable_split_sets_across_a_worker_crash(
         ):
             folder = _fetched(files, manifest_key, tmp_path / where / export_made["id"])
             manifest = folder / manifest_key.rsplit("/", 1)[1]
-            checked = CliRunner().invoke(cli, ["verify", str(manifest), "--key", str(keys)])
+            checked = invoke(["verify", str(manifest), "--key", str(keys)])
             assert checked.exit_code == 0, checked.output
             assert f"verified: 3 parts, {ROWS} rows" in checked.stdout
 
