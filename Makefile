@@ -21,8 +21,9 @@ $(STAMP): pyproject.toml
 demo: $(STAMP) ## Run exportd with demo data on SQLite + local files (make demo PORT=8080)
 	$(BIN)/exportd demo $(if $(PORT),--port $(PORT))
 
-# The chaos test restarts PostgreSQL, so it runs alone first; the rest spread over two
-# processes (pytest-xdist): most tests wait on databases, sockets and child processes.
+# The tests spread over processes (pytest-xdist, work stealing): most wait on databases,
+# sockets and child processes.  The chaos test restarts a PostgreSQL server of its own,
+# so it runs beside the others; tests/conftest.py starts the long directories first.
 TEST_PROCESSES ?= 2
 
 # Third-party JavaScript clients the tests drive (npm's eventsource); without npm, those
@@ -35,9 +36,11 @@ $(JS_STAMP): tests/js/package-lock.json
 
 # A fixed hash seed: the bounded fuzz run (derandomized) then draws the same cases on every
 # machine, since schemathesis builds some strategies from sets.
+# Bytecode caches on even where PYTHONDONTWRITEBYTECODE is set: the suite starts hundreds
+# of Python processes (workers, their children, CLIs, servers), each of which would compile
+# exportd's sources again, and each pytest process would rewrite every test module's asserts.
 test: $(STAMP) $(JS_STAMP) ## Run the whole test suite (PostgreSQL tests skip locally if none answers; never in CI)
-	$(BIN)/python -m pytest tests/chaos
-	PYTHONHASHSEED=0 $(BIN)/python -m pytest -n $(TEST_PROCESSES) --ignore=tests/chaos
+	PYTHONDONTWRITEBYTECODE= PYTHONHASHSEED=0 $(BIN)/python -m pytest -n $(TEST_PROCESSES) --dist worksteal
 
 test-fast: $(STAMP) ## Unit and integration tests only
 	$(BIN)/python -m pytest -n $(TEST_PROCESSES) tests/unit tests/integration

@@ -14,8 +14,7 @@ from tests.support.hooks import receiver  # noqa: F401
 from tests.support.mail import smtp_server  # noqa: F401
 from tests.support.s3 import s3_endpoint, s3_url  # noqa: F401
 from tests.support.sftp import sftp_server  # noqa: F401
-
-BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+from tests.support.shared_worker import BACKENDS, module_database_url  # noqa: F401
 
 
 @pytest.fixture(params=BACKENDS)
@@ -39,3 +38,19 @@ def db(settings: Settings) -> Iterator[Database]:
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     drop_pg_template()
+
+
+# The long-running directories first, whole modules at a time (their module-scoped workers
+# stay shared): pytest-xdist's work stealing then ends the run on short unit tests, not
+# on a chaos run or a worker test that one process started last.
+RUN_FIRST = ("tests/chaos/", "tests/e2e/")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        return next(
+            (i for i, prefix in enumerate(RUN_FIRST) if item.nodeid.startswith(prefix)),
+            len(RUN_FIRST),
+        )
+
+    items.sort(key=rank)  # stable: each directory keeps its order

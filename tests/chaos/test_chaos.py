@@ -2,8 +2,8 @@
 JSON Lines, resume PDFs; some with email and webhook).  From the first request until
 10 s after the last, a random worker is SIGKILLed every 2 seconds (once some export
 finished since the previous kill) and replaced; the workers retry with a short backoff;
-S3 is unreachable for a window once a tenth of the exports are done; PostgreSQL restarts
-once a third are (as root, as in CI; elsewhere every connection is cut instead); the SMTP
+S3 is unreachable for a window once a tenth of the exports are done; PostgreSQL (a server
+of the test's own, so the rest of the suite runs beside it) restarts once a third are; the SMTP
 server is down until the exports are done.  Afterwards: every export is final; each
 completed one has exactly one stored object whose size and sha256 match its row; no
 orphan survives cleanup; no worker exited on its own; every email and webhook was
@@ -26,12 +26,16 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from pydantic import SecretStr
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from exportd.auth.principal import Principal
+from exportd.config import load_settings
+from exportd.db import create_database
+from exportd.db.migrate import upgrade
 from exportd.db.tables import deliveries, export_events, exports, plan_limits
 from exportd.delivery.service import DeliveryService
 from exportd.demo.resumes import RESUMES
@@ -44,10 +48,11 @@ from exportd.ops.events import EventKind
 from exportd.queue import JobState, JobStore
 from exportd.sources.loading import load_sources
 from exportd.storage import open_storage
-from tests.support.databases import fresh_pg_database, require_postgres
-from tests.support.faults import TcpProxy, restart_postgres
+from tests.support.databases import require_postgres
+from tests.support.faults import TcpProxy
 from tests.support.hooks import Receiver
 from tests.support.mail import SmtpServer
+from tests.support.private_pg import PrivatePostgres, pg_bin, private_postgres
 from tests.support.workers import Harness
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
@@ -61,12 +66,27 @@ FORMATS = ["csv", "xlsx", "parquet", "jsonl", "pdf"]
 
 
 @pytest.fixture
-def harness(tmp_path: Path) -> Iterator[Harness]:
-    require_postgres()
-    with fresh_pg_database() as url:
-        chaos = Harness(url, tmp_path)
-        yield chaos
-        chaos.close()
+def server() -> Iterator[PrivatePostgres]:
+    """A PostgreSQL server of this test's own: its restart hurts no other test, so the
+    chaos run goes beside the rest of the suite."""
+    if pg_bin() is None:
+        require_postgres()  # fails in CI, skips elsewhere, when there is no server at all
+        pytest.skip("no PostgreSQL server binaries to run a private server with")
+    with private_postgres() as running:
+        yield running
+
+
+@pytest.fixture
+def harness(server: PrivatePostgres, tmp_path: Path) -> Iterator[Harness]:
+    with psycopg.connect(server.admin_url, autocommit=True) as conn:
+        conn.execute("CREATE DATABASE exportd_chaos")
+    url = server.url("exportd_chaos")
+    db = create_database(load_settings(database_url=url), pool=False)
+    upgrade(db)
+    db.dispose()
+    chaos = Harness(url, tmp_path)
+    yield chaos
+    chaos.close()
 
 
 def _seed(harness: Harness, smtp_url: str) -> ExportService:
@@ -165,9 +185,12 @@ class Outages(threading.Thread):
     """S3 goes away for a window once a tenth of the exports are done (so uploads are
     under way); PostgreSQL restarts once a third are."""
 
-    def __init__(self, harness: Harness, proxy: TcpProxy, total: int) -> None:
+    def __init__(
+        self, harness: Harness, proxy: TcpProxy, server: PrivatePostgres, total: int
+    ) -> None:
         super().__init__(daemon=True)
         self.harness = harness
+        self.server = server
         self.proxy = proxy
         self.total = total
         self.done: list[str] = []
@@ -188,7 +211,7 @@ class Outages(threading.Thread):
         self.proxy.up()
         self.done.append(f"S3 unreachable for {S3_DOWN_S:.0f} s")
         if self._until_completed(self.total // 3):
-            self.done.append(restart_postgres(self.harness.url))
+            self.done.append(self.server.restart())
 
     def _until_completed(self, count: int) -> bool:
         """Wait for ``count`` completed exports; False if the test ended first."""
@@ -264,7 +287,7 @@ def _deliveries_final(harness: Harness, timeout: float) -> Counter[str]:
 
 
 def test_nothing_is_lost_when_workers_die_and_services_fail(
-    harness: Harness, s3_endpoint: str, s3_url: str
+    server: PrivatePostgres, harness: Harness, s3_endpoint: str, s3_url: str
 ) -> None:
     host, port = s3_endpoint.removeprefix("http://").split(":")
     proxy = TcpProxy(host, int(port))  # the workers reach S3 only through it
@@ -288,7 +311,7 @@ def test_nothing_is_lost_when_workers_die_and_services_fail(
         harness.start_worker(**env)
     killer = Killer(harness, env, pool=3)
     killer.start()
-    outages = Outages(harness, proxy, total=EXPORTS)
+    outages = Outages(harness, proxy, server, total=EXPORTS)
     outages.start()
     rng = random.Random(7)
     created = []

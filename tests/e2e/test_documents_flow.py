@@ -8,7 +8,7 @@ import re
 import subprocess
 import time
 from collections.abc import Iterator
-from datetime import UTC
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,12 +28,11 @@ from exportd.exports.service import ExportService
 from exportd.sources import SourceRegistry
 from tests.support.browser import require_chromium
 from tests.support.pdfs import fonts_of, pdftotext
+from tests.support.shared_worker import same_backend_database, tenant
 from tests.support.workers import Harness
 
 pytestmark = pytest.mark.slow
 
-FREE = Principal("carol", "free")
-PRO = Principal("dave", "pro")
 RESUME_DATA = {
     "profile": {
         "name": "Zoë Ångström",
@@ -56,6 +55,10 @@ RESUME_DATA = {
 def make_world(
     database_url: str, tmp_path: Path, **worker_env: str
 ) -> Iterator[tuple[Harness, ExportService, DocumentService]]:
+    """A worker and the services on its database.  Each world is the module's, shared by
+    its tests, which keep to themselves as owners of their own (``carol``, ``dave``); a
+    world whose worker is set up differently has a database of its own, so no worker
+    runs another's jobs."""
     harness = Harness(database_url, tmp_path)
     harness.start_worker(storage_url=f"file://{tmp_path / 'exports'}", **worker_env)
     exports_service = ExportService(
@@ -69,19 +72,33 @@ def make_world(
     harness.close()
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def world(
-    database_url: str, tmp_path: Path
+    module_database_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[Harness, ExportService, DocumentService]]:
-    yield from make_world(database_url, tmp_path)
+    yield from make_world(module_database_url, tmp_path_factory.mktemp("documents"))
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def chromium_world(
-    database_url: str, tmp_path: Path
+    module_database_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[Harness, ExportService, DocumentService]]:
     require_chromium()
-    yield from make_world(database_url, tmp_path, pdf_engine="chromium")
+    folder = tmp_path_factory.mktemp("chromium")
+    with same_backend_database(module_database_url, folder) as url:
+        yield from make_world(url, folder, pdf_engine="chromium")
+
+
+@pytest.fixture
+def carol() -> Principal:
+    """An owner of this test alone, on the free plan."""
+    return Principal(tenant("carol"), "free")
+
+
+@pytest.fixture
+def dave() -> Principal:
+    """An owner of this test alone, on the pro plan."""
+    return Principal(tenant("dave"), "pro")
 
 
 def run(world: Any, principal: Principal, content: dict[str, Any], **request: Any):
@@ -105,8 +122,8 @@ def text_of(pdf: bytes) -> str:
 
 
 @pytest.mark.parametrize("template", ["classic", "modern"])
-def test_a_free_resume_is_a_watermarked_pdf(world: Any, template: str) -> None:
-    done, pdf = run(world, FREE, RESUME_DATA, format="pdf", template=template)
+def test_a_free_resume_is_a_watermarked_pdf(world: Any, carol: Principal, template: str) -> None:
+    done, pdf = run(world, carol, RESUME_DATA, format="pdf", template=template)
     assert done.status is ExportStatus.COMPLETED, done.error
     assert pdf is not None
     assert pdf.startswith(b"%PDF")
@@ -123,8 +140,8 @@ def test_a_free_resume_is_a_watermarked_pdf(world: Any, template: str) -> None:
     assert done.result["filename"].startswith("zoe-angstrom-resume-")  # ö, Å transliterated
 
 
-def test_a_pro_resume_has_no_watermark_and_takes_letter_paper(world: Any) -> None:
-    done, pdf = run(world, PRO, RESUME_DATA, format="pdf", params={"page_size": "letter"})
+def test_a_pro_resume_has_no_watermark_and_takes_letter_paper(world: Any, dave: Principal) -> None:
+    done, pdf = run(world, dave, RESUME_DATA, format="pdf", params={"page_size": "letter"})
     assert done.status is ExportStatus.COMPLETED, done.error
     assert pdf is not None
     reader = PdfReader(io.BytesIO(pdf))
@@ -133,8 +150,8 @@ def test_a_pro_resume_has_no_watermark_and_takes_letter_paper(world: Any) -> Non
     assert (round(float(width)), round(float(height))) == (612, 792)  # US Letter in points
 
 
-def test_html_output_escapes_the_data(world: Any) -> None:
-    done, html = run(world, PRO, RESUME_DATA, format="html", template="modern")
+def test_html_output_escapes_the_data(world: Any, dave: Principal) -> None:
+    done, html = run(world, dave, RESUME_DATA, format="html", template="modern")
     assert done.status is ExportStatus.COMPLETED, done.error
     assert html is not None
     page = html.decode()
@@ -142,8 +159,10 @@ def test_html_output_escapes_the_data(world: Any) -> None:
     assert "<script>" not in page
 
 
-def test_the_chromium_engine_prints_the_html_template(chromium_world: Any) -> None:
-    done, pdf = run(chromium_world, FREE, RESUME_DATA, format="pdf", template="modern")
+def test_the_chromium_engine_prints_the_html_template(
+    chromium_world: Any, carol: Principal
+) -> None:
+    done, pdf = run(chromium_world, carol, RESUME_DATA, format="pdf", template="modern")
     assert done.status is ExportStatus.COMPLETED, done.error
     assert pdf is not None
     text = text_of(pdf)
@@ -156,31 +175,44 @@ def test_the_chromium_engine_prints_the_html_template(chromium_world: Any) -> No
     assert b"Chrom" in pdf  # the producer: it was Chromium that printed it, not WeasyPrint
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def profile_world(
-    database_url: str, tmp_path: Path
+    module_database_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[Harness, ExportService, DocumentService]]:
     """A worker that knows the demo sources, ``trader_profile`` among them."""
     from exportd.demo.sources import demo_sources
-    from exportd.demo.tables import create_demo_tables, seed_goals_and_evaluations, seed_trades
+    from exportd.demo.tables import create_demo_tables
 
-    harness = Harness(database_url, tmp_path)
-    with harness.db.write() as conn:
-        create_demo_tables(conn)
-        seed_trades(conn, PRO.user_id, 300)
-        seed_goals_and_evaluations(conn, PRO.user_id)
-    harness.start_worker(
-        storage_url=f"file://{tmp_path / 'exports'}",
-        source_modules='["exportd.demo.sources:demo_sources"]',
-    )
-    service = ExportService(
-        db=harness.db,
-        store=harness.store,
-        sources=SourceRegistry(demo_sources()),
-        settings=harness.settings,
-    )
-    yield harness, service, DocumentService(db=harness.db, store=harness.store, max_sections=20)
-    harness.close()
+    folder = tmp_path_factory.mktemp("profile")
+    with same_backend_database(module_database_url, folder) as url:
+        harness = Harness(url, folder)
+        with harness.db.write() as conn:
+            create_demo_tables(conn)
+        harness.start_worker(
+            storage_url=f"file://{folder / 'exports'}",
+            source_modules='["exportd.demo.sources:demo_sources"]',
+        )
+        service = ExportService(
+            db=harness.db,
+            store=harness.store,
+            sources=SourceRegistry(demo_sources()),
+            settings=harness.settings,
+        )
+        yield harness, service, DocumentService(db=harness.db, store=harness.store, max_sections=20)
+        harness.close()
+
+
+@pytest.fixture
+def trader(profile_world: Any) -> Principal:
+    """An owner of this test alone (``dave``, on the pro plan) with 300 trades, goals and
+    prop-firm evaluations."""
+    from exportd.demo.tables import seed_goals_and_evaluations, seed_trades
+
+    owner = tenant("dave")
+    with profile_world[0].db.write() as conn:
+        seed_trades(conn, owner, 300)
+        seed_goals_and_evaluations(conn, owner)
+    return Principal(owner, "pro")
 
 
 def run_profile(world: Any, principal: Principal, **request: Any):
@@ -199,23 +231,23 @@ def run_profile(world: Any, principal: Principal, **request: Any):
 
 @pytest.mark.parametrize(("template", "fmt"), [("classic", "pdf"), ("modern", "html")])
 def test_a_plugin_document_source_renders_with_the_builtin_templates(
-    profile_world: Any, template: str, fmt: str
+    profile_world: Any, trader: Principal, tmp_path: Path, template: str, fmt: str
 ) -> None:
     done, data = run_profile(
-        profile_world, PRO, format=fmt, template=template, params={"page_size": "letter"}
+        profile_world, trader, format=fmt, template=template, params={"page_size": "letter"}
     )
     assert done.status is ExportStatus.COMPLETED, done.error
     assert data is not None
     text = text_of(data) if fmt == "pdf" else data.decode()
-    assert "Dave" in text
+    assert "Dave" in text  # the profile's name: the owner's id, "dave-gw0-12" as "Dave-Gw0-12"
     assert "300 trades" in text  # the profile summed the owner's trades
     assert "goals" in text.lower()  # a section (Typst sets titles in capitals)
     assert "evaluation" in text  # prop-firm evaluations as work
-    assert done.result["filename"].startswith("dave-trader_profile-")
+    assert done.result["filename"].startswith(f"{trader.user_id}-trader_profile-")
     if fmt == "pdf":
         width = PdfReader(io.BytesIO(data)).pages[0].mediabox.width
         assert round(float(width)) == 612  # the source's page_size parameter was honoured
-        path = profile_world[0].tmp_path / "profile.pdf"
+        path = tmp_path / "profile.pdf"
         path.write_bytes(data)
         text = pdftotext(path)
     # Evaluations that started and ended in one month print it once, not as a range;
@@ -227,7 +259,8 @@ def test_a_plugin_document_source_renders_with_the_builtin_templates(
 
 def test_a_plugin_document_source_is_checked_against_the_template(profile_world: Any) -> None:
     # Someone with no prop-firm evaluations has no "work": the modern template needs it.
-    done, _ = run_profile(profile_world, Principal("erin", "pro"), format="pdf", template="modern")
+    erin = Principal(tenant("erin"), "pro")
+    done, _ = run_profile(profile_world, erin, format="pdf", template="modern")
     assert done.status is ExportStatus.FAILED
     assert done.error["code"] == "document_sections_missing"
     assert "missing sections: work" in done.error["message"]
@@ -244,36 +277,48 @@ def export_of(world: Any, principal: Principal, document_id: str, **request: Any
     harness.wait_for(int(job_id), lambda job: job.state.is_final, timeout=60)
     done = service.get(principal, view.id)
     assert done.status is ExportStatus.COMPLETED, done.error
-    return done.result, (harness.tmp_path / "exports" / done.result["key"]).read_bytes()
+    return done, (harness.tmp_path / "exports" / done.result["key"]).read_bytes()
+
+
+def after_the_second_of(moment: datetime | None) -> None:
+    """Wait until the clock reads a later second than ``moment`` (UTC when naive)."""
+    assert moment is not None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    turned = moment.replace(microsecond=0).timestamp() + 1
+    while time.time() < turned:
+        time.sleep(turned - time.time())
 
 
 @pytest.mark.parametrize("template", ["classic", "modern"])
 def test_the_same_document_exports_the_same_bytes_dated_by_its_last_change(
-    world: Any, template: str
+    world: Any, dave: Principal, template: str
 ) -> None:
     _harness, _service, documents = world
-    document = documents.create(PRO, title="CV", content=RESUME_DATA)
-    first, pdf = export_of(world, PRO, document.id, format="pdf", template=template)
-    time.sleep(1.1)  # the clock moves on: no second of it may reach the file
-    second, _ = export_of(world, PRO, document.id, format="pdf", template=template)
-    assert first["sha256"] == second["sha256"]
+    document = documents.create(dave, title="CV", content=RESUME_DATA)
+    first, pdf = export_of(world, dave, document.id, format="pdf", template=template)
+    # The clock moves on (to a second the first rendering never saw): no second of it
+    # may reach the file.
+    after_the_second_of(first.finished_at)
+    second, _ = export_of(world, dave, document.id, format="pdf", template=template)
+    assert first.result["sha256"] == second.result["sha256"]
     info = subprocess.run(
         ["pdfinfo", "-isodates", "-"], input=pdf, capture_output=True, check=True
     ).stdout.decode()
     stamp = document.updated_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
     assert f"CreationDate:    {stamp}" in info, (stamp, info)
     # An edited document is another file (a new date, if nothing else).
-    documents.update(PRO, document.id, title=None, content=RESUME_DATA)
-    edited, _ = export_of(world, PRO, document.id, format="pdf", template=template)
-    assert edited["sha256"] != first["sha256"]
+    documents.update(dave, document.id, title=None, content=RESUME_DATA)
+    edited, _ = export_of(world, dave, document.id, format="pdf", template=template)
+    assert edited.result["sha256"] != first.result["sha256"]
 
 
-def test_an_archival_pdf_a_2b_export(world: Any) -> None:
+def test_an_archival_pdf_a_2b_export(world: Any, dave: Principal) -> None:
     _harness, _service, documents = world
-    document = documents.create(PRO, title="CV", content=RESUME_DATA)
-    _result, pdf = export_of(
+    document = documents.create(dave, title="CV", content=RESUME_DATA)
+    _done, pdf = export_of(
         world,
-        PRO,
+        dave,
         document.id,
         format="pdf",
         template="modern",

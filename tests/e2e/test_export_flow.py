@@ -28,22 +28,19 @@ from exportd.exports.models import ColumnChoice, ExportRequest, ExportStatus
 from exportd.exports.plans import plan_for, save_plan
 from exportd.exports.service import ExportService
 from exportd.ops.cleanup import Cleanup
+from exportd.queue.control import QueueControl
 from exportd.sources import SourceRegistry
 from exportd.storage.local import LocalStorage
+from tests.support.shared_worker import files_under, same_backend_database, tenant
 from tests.support.workers import Harness
 
 pytestmark = pytest.mark.slow
 
-BOB = Principal("bob", "pro")
 
-
-def _seeded_harness(database_url: str, tmp_path: Path, **worker_env: str) -> Harness:
+def _shared_harness(database_url: str, tmp_path: Path, **worker_env: str) -> Harness:
     h = Harness(database_url, tmp_path)
     with h.db.write() as conn:
         create_demo_tables(conn)
-        seed_trades(conn, "bob", 3000)
-        seed_trades(conn, "alice", 50)
-        seed_goals_and_evaluations(conn, "bob")
     h.start_worker(
         source_modules='["exportd.demo.sources:demo_sources"]',
         storage_url=f"file://{tmp_path / 'exports'}",
@@ -53,19 +50,48 @@ def _seeded_harness(database_url: str, tmp_path: Path, **worker_env: str) -> Har
     return h
 
 
-@pytest.fixture
-def harness(database_url: str, tmp_path: Path) -> Iterator[Harness]:
-    h = _seeded_harness(database_url, tmp_path)
+@pytest.fixture(scope="module")
+def harness(
+    module_database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Harness]:
+    """The module's worker; each test keeps to its own owners (``bob``, ``alice``)."""
+    h = _shared_harness(module_database_url, tmp_path_factory.mktemp("export-flow"))
     yield h
     h.close()
 
 
 @pytest.fixture
-def row_path_harness(database_url: str, tmp_path: Path) -> Iterator[Harness]:
-    """Rows through SQLAlchemy instead of ADBC (EXPORTD_ARROW_FETCH=false)."""
-    h = _seeded_harness(database_url, tmp_path, arrow_fetch="false")
-    yield h
-    h.close()
+def bob(harness: Harness) -> Principal:
+    """An owner of this test alone, on the pro plan, with 3,000 trades, goals and
+    evaluations."""
+    owner = tenant("bob")
+    with harness.db.write() as conn:
+        seed_trades(conn, owner, 3000)
+        seed_goals_and_evaluations(conn, owner)
+    return Principal(owner, "pro")
+
+
+@pytest.fixture
+def alice(harness: Harness) -> Principal:
+    """An owner of this test alone, on the free plan, with 50 trades."""
+    owner = tenant("alice")
+    with harness.db.write() as conn:
+        seed_trades(conn, owner, 50)
+    return Principal(owner, "free")
+
+
+@pytest.fixture(scope="module")
+def row_path_harness(
+    module_database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Harness]:
+    """Rows through SQLAlchemy instead of ADBC (EXPORTD_ARROW_FETCH=false): a worker of
+    its own, on a database of its own (on the same backend), so no other worker runs its
+    jobs."""
+    folder = tmp_path_factory.mktemp("row-path")
+    with same_backend_database(module_database_url, folder) as url:
+        h = _shared_harness(url, folder, arrow_fetch="false")
+        yield h
+        h.close()
 
 
 def _service(harness: Harness) -> ExportService:
@@ -101,12 +127,14 @@ COLUMNS = (ColumnChoice("opened_at", "Opened"), ColumnChoice("symbol"), ColumnCh
 
 
 @pytest.mark.parametrize("fmt", ["csv", "jsonl", "json", "xlsx", "parquet"])
-def test_every_format_end_to_end(harness: Harness, service: ExportService, fmt: str) -> None:
+def test_every_format_end_to_end(
+    harness: Harness, bob: Principal, service: ExportService, fmt: str
+) -> None:
     request = ExportRequest(
         source="trades", format=fmt, params={"direction": "long"}, columns=COLUMNS
     )
-    view, _ = service.create(BOB, request)
-    done, _ = finished(service, BOB, view.id, harness)
+    view, _ = service.create(bob, request)
+    done, _ = finished(service, bob, view.id, harness)
     assert done.status is ExportStatus.COMPLETED, done.error
     result = done.result
     assert result is not None
@@ -132,12 +160,15 @@ def test_the_row_path_writes_the_same_file(row_path_harness: Harness, fmt: str) 
     from exportd.formats import OutputColumn, open_writer
 
     harness = row_path_harness
+    bob = Principal(tenant("bob"), "pro")
+    with harness.db.write() as conn:
+        seed_trades(conn, bob.user_id, 3000)
     service = _service(harness)
     request = ExportRequest(
         source="trades", format=fmt, params={"direction": "long"}, columns=COLUMNS
     )
-    view, _ = service.create(BOB, request)
-    done, _ = finished(service, BOB, view.id, harness)
+    view, _ = service.create(bob, request)
+    done, _ = finished(service, bob, view.id, harness)
     assert done.status is ExportStatus.COMPLETED, done.error
     assert done.result is not None
     rows = read_back(fmt, stored(harness, done.result["key"]))
@@ -150,7 +181,7 @@ def test_the_row_path_writes_the_same_file(row_path_harness: Harness, fmt: str) 
     with harness.db.read() as conn:
         params = TradeParams(direction="long")
         writer = open_writer(fmt, sink, columns, source.arrow_schema(names))
-        for batch in source.batches(conn, "bob", params, names, batch_size=700):
+        for batch in source.batches(conn, bob.user_id, params, names, batch_size=700):
             writer.write(batch)
         writer.close()
     assert rows == read_back(fmt, sink.getvalue())
@@ -161,12 +192,12 @@ def test_the_row_path_writes_the_same_file(row_path_harness: Harness, fmt: str) 
     ("fmt", "compression"), [("csv", "gzip"), ("jsonl", "zip"), ("json", "gzip"), ("csv", "zip")]
 )
 def test_a_compressed_export_is_the_plain_file_compressed(
-    harness: Harness, service: ExportService, fmt: str, compression: str
+    harness: Harness, bob: Principal, service: ExportService, fmt: str, compression: str
 ) -> None:
     """The worker compresses while it writes: the stored file's name, type, size and
     hash are the compressed file's, and inside is the file the plain export makes."""
     plain_view, _ = service.create(
-        BOB, ExportRequest(source="trades", format=fmt, params={}, columns=COLUMNS)
+        bob, ExportRequest(source="trades", format=fmt, params={}, columns=COLUMNS)
     )
     request = ExportRequest(
         source="trades",
@@ -175,9 +206,9 @@ def test_a_compressed_export_is_the_plain_file_compressed(
         columns=COLUMNS,
         options={"compression": compression},
     )
-    view, _ = service.create(BOB, request)
-    done, _ = finished(service, BOB, view.id, harness)
-    plain, _ = finished(service, BOB, plain_view.id, harness)
+    view, _ = service.create(bob, request)
+    done, _ = finished(service, bob, view.id, harness)
+    plain, _ = finished(service, bob, plain_view.id, harness)
     assert done.status is ExportStatus.COMPLETED, done.error
     assert plain.result is not None
     result = done.result
@@ -221,8 +252,9 @@ def read_back(fmt: str, data: bytes) -> list[list[object]]:
     return [table.column_names] + [list(r.values()) for r in table.to_pylist()]
 
 
-def test_only_the_owners_rows_are_exported(harness: Harness, service: ExportService) -> None:
-    alice = Principal("alice", "free")
+def test_only_the_owners_rows_are_exported(
+    harness: Harness, service: ExportService, bob: Principal, alice: Principal
+) -> None:
     view, _ = service.create(alice, ExportRequest(source="trades", format="csv", params={}))
     done, _ = finished(service, alice, view.id, harness)
     assert done.result is not None
@@ -231,27 +263,27 @@ def test_only_the_owners_rows_are_exported(harness: Harness, service: ExportServ
 
 
 def test_the_row_limit_fails_terminally_and_stores_nothing(
-    harness: Harness, service: ExportService
+    harness: Harness, bob: Principal, service: ExportService
 ) -> None:
-    tiny = custom_plan(harness, "tiny", max_rows=10)
+    tiny = custom_plan(harness, bob, "tiny", max_rows=10)
     view, _ = service.create(tiny, ExportRequest(source="trades", format="csv", params={}))
     done, _ = finished(service, tiny, view.id, harness)
     assert done.status is ExportStatus.FAILED
     assert done.error is not None
     assert done.error["code"] == "row_limit_exceeded"
     assert "10 rows" in done.error["message"]
-    assert not list((harness.tmp_path / "exports").rglob("*.csv"))
+    assert not list((harness.tmp_path / "exports" / bob.user_id).rglob("*.csv"))
 
 
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # formats, not databases
+@pytest.mark.parametrize("module_database_url", ["sqlite"], indirect=True)  # formats, not databases
 @pytest.mark.parametrize("fmt", ["csv", "jsonl", "json", "xlsx", "parquet"])
 def test_keep_partial_keeps_a_valid_file_of_the_rows_written(
-    harness: Harness, service: ExportService, fmt: str
+    harness: Harness, bob: Principal, service: ExportService, fmt: str
 ) -> None:
     """Past the plan's rows (1,234: mid-batch, batches are 500) the export fails, and with
     keep_partial its file of the rows written is closed, stored, downloadable, counted
     against the quota and removed when it expires."""
-    tiny = custom_plan(harness, "tiny", max_rows=1234)
+    tiny = custom_plan(harness, bob, "tiny", max_rows=1234)
     request = ExportRequest(
         source="trades", format=fmt, params={}, columns=COLUMNS, options={"keep_partial": True}
     )
@@ -280,12 +312,14 @@ def test_keep_partial_keeps_a_valid_file_of_the_rows_written(
 
     storage = LocalStorage(harness.tmp_path / "exports")
     sweep = Cleanup(db=harness.db, storage=storage, batch_size=100, orphan_grace_s=0)
-    assert sweep.run(dry_run=False).orphans == []  # a kept file is not an orphan
+    # A kept file is not an orphan (the module's other owners may leave some: not ours).
+    orphans = sweep.run(dry_run=False).orphans
+    assert [key for key in orphans if key.startswith(f"{tiny.user_id}/")] == []
     later = ManualClock(done.expires_at + timedelta(seconds=1))
     report = Cleanup(
         db=harness.db, storage=storage, batch_size=100, orphan_grace_s=0, clock=later
     ).run(dry_run=False)
-    assert report.expired == [view.id]
+    assert view.id in report.expired  # with the module's earlier exports, now expired too
     assert storage.size(result["key"]) is None
     gone = service.get(tiny, view.id)
     assert gone.status is ExportStatus.FAILED
@@ -299,9 +333,9 @@ def test_keep_partial_keeps_a_valid_file_of_the_rows_written(
 
 
 def test_without_keep_partial_nothing_is_kept_and_a_retry_clears_the_partial(
-    harness: Harness, service: ExportService
+    harness: Harness, bob: Principal, service: ExportService
 ) -> None:
-    tiny = custom_plan(harness, "tiny", max_rows=1234)
+    tiny = custom_plan(harness, bob, "tiny", max_rows=1234)
     keep = {"keep_partial": True}
     kept, _ = service.create(
         tiny, ExportRequest(source="trades", format="csv", params={}, options=keep)
@@ -311,27 +345,38 @@ def test_without_keep_partial_nothing_is_kept_and_a_retry_clears_the_partial(
         finished(service, tiny, export_id, harness)
     assert service.get(tiny, plain.id).result is None  # refused from the count, unwritten
     assert (service.get(tiny, plain.id).error or {})["code"] == "row_limit_exceeded"
-    files = list((harness.tmp_path / "exports").rglob("*.csv"))
+    files = list((harness.tmp_path / "exports" / bob.user_id).rglob("*.csv"))
     assert len(files) == 1  # the kept partial only
     retried = service.retry(tiny, kept.id)
     assert retried.result is None
     assert retried.expires_at is None
 
 
-def custom_plan(harness: Harness, name: str, **limits: int) -> Principal:
-    """A plan like pro with some limits changed, and bob on it."""
+def custom_plan(harness: Harness, owner: Principal, name: str, **limits: int) -> Principal:
+    """A plan of this test's own like pro with some limits changed, and ``owner`` on it."""
+    plan = f"{name}-{owner.user_id}"
     with harness.db.write() as conn:
-        save_plan(conn, dataclasses.replace(plan_for(conn, "pro"), name=name, **limits))
-    return Principal("bob", name)
+        save_plan(conn, dataclasses.replace(plan_for(conn, "pro"), name=plan, **limits))
+    return Principal(owner.user_id, plan)
 
 
-def test_params_are_checked_again_by_the_worker(harness: Harness, service: ExportService) -> None:
-    view, _ = service.create(BOB, ExportRequest(source="trades", format="csv", params={}))
+def test_params_are_checked_again_by_the_worker(
+    harness: Harness, bob: Principal, service: ExportService
+) -> None:
+    # The module's worker is warm: the queue waits while the row is changed under it.
+    queues = QueueControl()
     with harness.db.write() as conn:
-        conn.execute(
-            update(exports).where(exports.c.id == view.id).values(params={"direction": "up"})
-        )
-    done, _ = finished(service, BOB, view.id, harness)
+        queues.pause(conn, "default", by="test")
+    try:
+        view, _ = service.create(bob, ExportRequest(source="trades", format="csv", params={}))
+        with harness.db.write() as conn:
+            conn.execute(
+                update(exports).where(exports.c.id == view.id).values(params={"direction": "up"})
+            )
+    finally:
+        with harness.db.write() as conn:
+            queues.resume(conn, "default")
+    done, _ = finished(service, bob, view.id, harness)
     assert done.status is ExportStatus.FAILED
     assert done.error is not None
     assert done.error["code"] == "params_invalid"
@@ -350,35 +395,39 @@ def test_params_are_checked_again_by_the_worker(harness: Harness, service: Expor
         for line in harness.workers[0].log_path.read_text().splitlines()
         if line.startswith("{")
     ]
-    [line] = [e for e in logged if e["event"] == "event.failed"]
-    assert (line["export_id"], line["owner_id"], line["code"]) == (view.id, "bob", "params_invalid")
+    [line] = [e for e in logged if e["event"] == "event.failed" and e["export_id"] == view.id]
+    assert (line["export_id"], line["owner_id"], line["code"]) == (
+        view.id,
+        bob.user_id,
+        "params_invalid",
+    )
 
 
 def test_a_result_over_the_storage_quota_fails_and_is_not_kept(
-    harness: Harness, service: ExportService
+    harness: Harness, bob: Principal, service: ExportService
 ) -> None:
-    cramped = custom_plan(harness, "cramped", storage_quota_bytes=5_000)
+    cramped = custom_plan(harness, bob, "cramped", storage_quota_bytes=5_000)
     view, _ = service.create(cramped, ExportRequest(source="trades", format="csv", params={}))
     done, _ = finished(service, cramped, view.id, harness)
     assert done.status is ExportStatus.FAILED
     assert done.error is not None
     assert done.error["code"] == "storage_quota_exceeded"
     assert "5000 bytes" in done.error["message"]
-    assert not [p for p in (harness.tmp_path / "exports").rglob("*") if p.is_file()]
+    assert not files_under(harness.tmp_path / "exports" / bob.user_id)
 
 
 def test_two_exports_finishing_together_cannot_both_overrun_the_quota(
-    harness: Harness, service: ExportService
+    harness: Harness, bob: Principal, service: ExportService
 ) -> None:
     """Each fits alone, not both: the check at settle, under the owner's lock, lets one
     through and fails the other, however the two attempts interleave."""
-    roomy = custom_plan(harness, "roomy")
+    roomy = custom_plan(harness, bob, "roomy")
     probe, _ = service.create(roomy, ExportRequest(source="trades", format="csv", params={}))
     measured, _ = finished(service, roomy, probe.id, harness)
     size = measured.result["size"]
     service.cancel(roomy, probe.id)  # deleted: no longer counts against stored bytes
 
-    snug = custom_plan(harness, "snug", storage_quota_bytes=size * 3 // 2, max_active_jobs=5)
+    snug = custom_plan(harness, bob, "snug", storage_quota_bytes=size * 3 // 2, max_active_jobs=5)
     views = [
         service.create(snug, ExportRequest(source="trades", format="csv", params={}))[0]
         for _ in range(2)
@@ -390,10 +439,12 @@ def test_two_exports_finishing_together_cannot_both_overrun_the_quota(
     assert failed.error["code"] == "storage_quota_exceeded"
     assert failed.error["retryable"] is False
     # The probe's file (deleted, awaiting cleanup) and the winner's: the loser's is gone.
-    assert len([p for p in (harness.tmp_path / "exports").rglob("*") if p.is_file()]) == 2
+    assert len(files_under(harness.tmp_path / "exports" / bob.user_id)) == 2
 
 
-def test_write_options_reach_the_file(harness: Harness, service: ExportService) -> None:
+def test_write_options_reach_the_file(
+    harness: Harness, bob: Principal, service: ExportService
+) -> None:
     request = ExportRequest(
         source="trades",
         format="csv",
@@ -401,8 +452,8 @@ def test_write_options_reach_the_file(harness: Harness, service: ExportService) 
         columns=(ColumnChoice("opened_at", "Opened"), ColumnChoice("symbol")),
         options={"delimiter": ";", "bom": True, "timezone": "America/New_York"},
     )
-    view, _ = service.create(BOB, request)
-    done, _ = finished(service, BOB, view.id, harness)
+    view, _ = service.create(bob, request)
+    done, _ = finished(service, bob, view.id, harness)
     assert done.status is ExportStatus.COMPLETED, done.error
     assert done.options == {"delimiter": ";", "bom": True, "timezone": "America/New_York"}
     data = stored(harness, done.result["key"])
@@ -423,12 +474,14 @@ def test_write_options_reach_the_file(harness: Harness, service: ExportService) 
     ],
 )
 def test_every_demo_source_exports(
-    harness: Harness, service: ExportService, source: str, fmt: str
+    harness: Harness, bob: Principal, service: ExportService, source: str, fmt: str
 ) -> None:
-    view, _ = service.create(BOB, ExportRequest(source=source, format=fmt, params={}))
-    done, _ = finished(service, BOB, view.id, harness)
+    view, _ = service.create(bob, ExportRequest(source=source, format=fmt, params={}))
+    done, _ = finished(service, bob, view.id, harness)
     assert done.status is ExportStatus.COMPLETED, done.error
     registry = SourceRegistry(demo_sources())
     with harness.db.read() as conn:
-        expected = registry.get(source).count(conn, "bob", registry.get(source).params_model())
+        expected = registry.get(source).count(
+            conn, bob.user_id, registry.get(source).params_model()
+        )
     assert done.result["row_count"] == expected > 0

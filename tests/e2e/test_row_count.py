@@ -5,7 +5,6 @@ row).  On SQLite and PostgreSQL."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -17,28 +16,40 @@ from exportd.exports.service import ExportService
 from exportd.sources import SourceRegistry
 from tests.e2e.test_export_flow import custom_plan, finished
 from tests.support.counting_sources import counting_sources
+from tests.support.shared_worker import tenant
 from tests.support.workers import Harness
 
 pytestmark = pytest.mark.slow
 
-BOB = Principal("bob", "pro")
 TRADES = 3000
 
 
-@pytest.fixture
-def harness(database_url: str, tmp_path: Path) -> Iterator[Harness]:
-    h = Harness(database_url, tmp_path)
+@pytest.fixture(scope="module")
+def harness(
+    module_database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Harness]:
+    """The module's worker; each test exports as an owner of its own (``bob``)."""
+    folder = tmp_path_factory.mktemp("row-count")
+    h = Harness(module_database_url, folder)
     with h.db.write() as conn:
         create_demo_tables(conn)
-        seed_trades(conn, "bob", TRADES)
     h.start_worker(
         source_modules='["exportd.demo.sources:demo_sources",'
         ' "tests.support.counting_sources:counting_sources"]',
-        storage_url=f"file://{tmp_path / 'exports'}",
+        storage_url=f"file://{folder / 'exports'}",
         export_batch_rows="500",
     )
     yield h
     h.close()
+
+
+@pytest.fixture
+def bob(harness: Harness) -> Principal:
+    """An owner of this test alone, on the pro plan, with the trades."""
+    owner = tenant("bob")
+    with harness.db.write() as conn:
+        seed_trades(conn, owner, TRADES)
+    return Principal(owner, "pro")
 
 
 @pytest.fixture
@@ -62,23 +73,24 @@ def service(harness: Harness) -> ExportService:
     ],
 )
 def test_the_rows_are_counted_while_they_are_read(
-    harness: Harness, service: ExportService, source: str, fmt: str
+    harness: Harness, bob: Principal, service: ExportService, source: str, fmt: str
 ) -> None:
-    view, _ = service.create(BOB, ExportRequest(source=source, format=fmt, params={}))
-    done, _ = finished(service, BOB, view.id, harness)
+    view, _ = service.create(bob, ExportRequest(source=source, format=fmt, params={}))
+    done, _ = finished(service, bob, view.id, harness)
     assert done.status is ExportStatus.COMPLETED, done.error
     assert done.result is not None
     assert done.result["row_count"] == TRADES
 
 
 def test_a_count_alongside_still_refuses_an_export_over_the_plan(
-    harness: Harness, service: ExportService
+    harness: Harness, bob: Principal, service: ExportService
 ) -> None:
-    tiny = custom_plan(harness, "tiny", max_rows=2500)  # past it after five batches of 500
+    tiny = custom_plan(harness, bob, "tiny", max_rows=2500)  # past it after five batches of 500
     view, _ = service.create(tiny, ExportRequest(source="trades", format="csv", params={}))
     done, _ = finished(service, tiny, view.id, harness)
     assert done.status is ExportStatus.FAILED
     assert done.error is not None
     assert done.error["code"] == "row_limit_exceeded"
     assert done.result is None
-    assert not list((harness.tmp_path / "exports").rglob("*.csv"))
+    # Nothing under the owner's prefix (the module's other tests store theirs).
+    assert not list((harness.tmp_path / "exports" / bob.user_id).rglob("*.csv"))

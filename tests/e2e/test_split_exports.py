@@ -32,6 +32,7 @@ from exportd.sources import SourceRegistry
 from exportd.storage import LocalStorage
 from tests.support.api import Api
 from tests.support.served import served
+from tests.support.shared_worker import tenant
 from tests.support.workers import Harness
 
 pytestmark = pytest.mark.slow
@@ -41,24 +42,38 @@ SECRET = "split-e2e-secret-" + "e" * 40
 LIMITS = {"split_min_rows": "100", "split_min_bytes": "10000", "split_max_parts": "5"}
 
 
-class World:
+class Shared:
+    """The module's worker and app, shared by its tests."""
+
     def __init__(self, harness: Harness, client: TestClient, api: Api, files: Path) -> None:
         self.harness, self.client, self.api, self.files = harness, client, api, files
 
+    def settle(self, export_id: str) -> None:
+        """Wait for the worker to settle the export."""
+        with self.harness.db.read() as conn:
+            job_id = conn.execute(
+                select(exports.c.job_id).where(exports.c.id == export_id)
+            ).scalar()
+        self.harness.wait_for(int(job_id), lambda job: job.state.is_final, timeout=90)
+
+
+class World(Shared):
+    """The shared worker and app, as the test's own owner (``bob``)."""
+
+    def __init__(self, shared: Shared, owner: str) -> None:
+        super().__init__(shared.harness, shared.client, shared.api, shared.files)
+        self.owner = owner
+
     @property
     def bob(self) -> dict[str, str]:
-        return self.api.as_user("bob", plan="pro")
+        return self.api.as_user(self.owner, plan="pro")
 
     def export(self, body: dict[str, Any]) -> dict[str, Any]:
         """Create, wait for the worker to settle it, and read it back."""
         created = self.client.post("/v1/exports", json=body, headers=self.bob)
         assert created.status_code == 202, created.text
         export_id = created.json()["id"]
-        with self.harness.db.read() as conn:
-            job_id = conn.execute(
-                select(exports.c.job_id).where(exports.c.id == export_id)
-            ).scalar()
-        self.harness.wait_for(int(job_id), lambda job: job.state.is_final, timeout=90)
+        self.settle(export_id)
         answer = self.client.get(f"/v1/exports/{export_id}", headers=self.bob)
         return dict(answer.json())
 
@@ -66,13 +81,13 @@ class World:
         return sorted(p for p in self.files.rglob("*") if p.is_file() and export_id in str(p))
 
 
-@pytest.fixture
-def world(database_url: str, tmp_path: Path) -> Iterator[World]:
-    harness = Harness(database_url, tmp_path)
+@pytest.fixture(scope="module")
+def shared(module_database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shared]:
+    folder = tmp_path_factory.mktemp("split-exports")
+    harness = Harness(module_database_url, folder)
     with harness.db.write() as conn:
         create_demo_tables(conn)
-        seed_trades(conn, "bob", ROWS)
-    files = tmp_path / "exports"
+    files = folder / "exports"
     harness.start_worker(
         source_modules='["exportd.demo.sources:demo_sources"]',
         storage_url=f"file://{files}",
@@ -92,9 +107,26 @@ def world(database_url: str, tmp_path: Path) -> Iterator[World]:
     app = create_app(settings, db=harness.db, sources=SourceRegistry(demo_sources()))
     try:
         with TestClient(app) as client:
-            yield World(harness, client, Api(client, settings), files)
+            yield Shared(harness, client, Api(client, settings), files)
     finally:
         harness.close()
+
+
+@pytest.fixture
+def world(shared: Shared) -> Iterator[World]:
+    """The module's worker and app as an owner of this test alone, with the trades.  The
+    test's exports have settled when it ends: a later test's cleanup (its orphan sweep has
+    no grace) must not find a file still being written."""
+    owner = tenant("bob")
+    with shared.harness.db.write() as conn:
+        seed_trades(conn, owner, ROWS)
+    yield World(shared, owner)
+    with shared.harness.db.read() as conn:
+        export_ids = list(
+            conn.execute(select(exports.c.id).where(exports.c.owner_id == owner)).scalars()
+        )
+    for export_id in export_ids:
+        shared.settle(export_id)
 
 
 def verify(path: Path, keys: Path) -> str:
@@ -134,8 +166,10 @@ def expire_and_clean(world: World, export: dict[str, Any]) -> None:
         db=world.harness.db, storage=LocalStorage(world.files), batch_size=10, orphan_grace_s=0
     )
     report = cleanup.run(dry_run=False)
-    assert report.expired == [export["id"]]
-    assert report.orphans == []  # nothing was left for the orphan sweep to find
+    assert report.expired == [export["id"]]  # the module's other exports are not due
+    # Nothing of the owner's was left for the orphan sweep to find (it sweeps the
+    # module's whole store: the other tests' files are theirs to account for).
+    assert [key for key in report.orphans if key.startswith(f"{world.owner}/")] == []
     assert world.stored(export["id"]) == []
     gone = world.client.get(f"/v1/exports/{export['id']}/files", headers=world.bob)
     assert (gone.status_code, gone.json()["code"]) == (410, "export_expired")
@@ -294,7 +328,7 @@ def test_what_cannot_be_split_is_refused_when_asked(
     assert any(e["field"].removeprefix("body.").startswith(field) for e in problem["errors"])
 
 
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("module_database_url", ["sqlite"], indirect=True)
 def test_the_cli_saves_every_part_and_verify_fetches_the_keys(
     world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -308,7 +342,7 @@ def test_the_cli_saves_every_part_and_verify_fetches_the_keys(
     cli_verify.register(cli, load_settings)
     monkeypatch.chdir(tmp_path)
     with served(world.client.app, lifespan="off") as url:  # type: ignore[arg-type]
-        token = world.api.token("bob", plan="pro")
+        token = world.api.token(world.owner, plan="pro")
         done = CliRunner().invoke(
             cli,
             ["export", "trades", "-f", "jsonl", "--split-rows", "1200", "--split-parts",

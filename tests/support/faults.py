@@ -1,4 +1,4 @@
-"""Outages on demand: a TCP proxy that can go down, and a PostgreSQL restart.
+"""Outages on demand: a TCP proxy that can go down.
 
 The proxy sits between exportd and a server (moto's S3): while it is down, new
 connections are refused and open ones are cut, as when a network path or a load
@@ -8,14 +8,8 @@ balancer fails.  It comes back on the same port, so clients' settings still hold
 from __future__ import annotations
 
 import contextlib
-import os
-import shutil
 import socket
-import subprocess
 import threading
-from pathlib import Path
-
-from sqlalchemy import create_engine, make_url, text
 
 
 class TcpProxy:
@@ -98,39 +92,3 @@ class TcpProxy:
             with self._lock:
                 self._open.discard(source)
                 self._open.discard(sink)
-
-
-def restart_postgres(database_url: str) -> str:
-    """Restart the PostgreSQL server (as root with Debian's pg_ctlcluster, as in CI), or
-    else cut every connection to this database (what clients see of a restart).  Says
-    which it did."""
-    clusters = Path("/etc/postgresql")
-    if os.geteuid() == 0 and shutil.which("pg_ctlcluster") and clusters.is_dir():
-        version = sorted(p.name for p in clusters.iterdir())[0]
-        subprocess.run(
-            [
-                "pg_ctlcluster",
-                "--skip-systemctl-redirect",
-                version,
-                "main",
-                "restart",
-                "-m",
-                "fast",
-            ],
-            check=True,
-            capture_output=True,
-            timeout=120,
-        )
-        return f"PostgreSQL {version} restarted"
-    url = make_url(database_url)
-    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        cut = conn.execute(
-            text(
-                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
-                " WHERE datname = :name AND pid <> pg_backend_pid()"
-            ),
-            {"name": url.database},
-        ).scalar_one()
-    admin.dispose()
-    return f"{cut} connections to {url.database} terminated (not root: no restart)"

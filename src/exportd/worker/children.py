@@ -13,6 +13,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 import psutil
+import structlog
 
 from exportd.config import Settings
 from exportd.errors import MemoryLimitExceeded, TimeLimitExceeded, classify
@@ -25,6 +26,8 @@ from exportd.worker.protocol import RunRequest
 # spawn, not fork: the supervisor holds threads and database connections that a
 # forked child must not inherit.  Children start once and then stay warm.
 _CONTEXT = multiprocessing.get_context("spawn")
+
+log = structlog.get_logger("exportd.worker")
 
 
 @dataclass(slots=True)
@@ -93,7 +96,9 @@ class Child:
     def cancel(self) -> None:
         if self.running is not None and self.running.cancel_sent_at is None:
             self.running.cancel_sent_at = time.monotonic()
-            self.conn.send(("cancel", self.running.claim.job_id, self.running.claim.attempt))
+            claim = self.running.claim
+            self.conn.send(("cancel", claim.job_id, claim.attempt))
+            log.info("job.cancel_forwarded", job_id=claim.job_id, attempt=claim.attempt)
 
     def kill(self) -> None:
         """SIGKILL the child (and anything it started, such as a browser)."""
