@@ -2,12 +2,15 @@
 
 The command line's modules are imported here, inside the ``try``: a Ctrl-C while they
 load (a second or two at start-up) exits 130 as a shell expects, not with the import's
-traceback.  Once a command runs, Typer turns Ctrl-C into exit 130 itself.
+traceback.  Once a command runs, Typer turns Ctrl-C into exit 130 itself.  However it
+ends, the process then exits without a last garbage collection (process_exit.py).
 """
 
 from __future__ import annotations
 
 import sys
+
+from exportd.process_exit import exit_quickly
 
 
 def main() -> None:
@@ -17,6 +20,8 @@ def main() -> None:
         run()
     except KeyboardInterrupt:
         sys.exit(130)
+    finally:
+        exit_quickly()
 
 
 if __name__ == "__main__":

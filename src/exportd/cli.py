@@ -11,6 +11,7 @@ import gc
 import json
 import subprocess
 import sys
+from functools import cache
 from typing import Annotated
 
 import typer
@@ -337,10 +338,17 @@ def cleanup(
     )
 
 
-def main() -> None:
+@cache
+def command_line() -> typer.Typer:
+    """The whole command tree ``exportd`` runs: the user's commands (client, verify,
+    destinations) joined to the operator's once, on first use (tests run it in-process)."""
     from exportd import cli_client, cli_destinations, cli_verify
 
     cli_client.register(app)
     cli_verify.register(app, settings_or_exit)
     cli_destinations.register(app)
-    app()
+    return app
+
+
+def main() -> None:
+    command_line()()

@@ -1,7 +1,11 @@
-"""The command line as an operator uses it: real processes, real exit codes."""
+"""The command line as an operator uses it.  What is about the process — a start-up
+refused, stderr without a traceback, the exit code a shell sees — runs ``exportd`` as a
+real process; the rest runs the same command tree in this process (Typer's runner), a
+Python start-up less each."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import subprocess
@@ -9,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from typer.testing import Result
 
 from exportd.auth.api_keys import ApiKeys
 from exportd.auth.tokens import verify
@@ -18,6 +23,8 @@ from exportd.db.migrate import head_revision
 from exportd.errors import ErrorInfo, Unauthenticated
 from exportd.queue import JobState, JobStore, NewJob
 from exportd.queue.models import Claimed, Outcome
+from tests.support.command_line import invoke
+from tests.support.databases import migrated_sqlite
 
 
 def exportd(*args: str, url: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -31,9 +38,21 @@ def exportd(*args: str, url: str, **env: str) -> subprocess.CompletedProcess[str
     )
 
 
+def run(*args: str, url: str | None, **env: str) -> Result:
+    """``exportd ARGS`` in this process (tests/support/command_line.py), its settings from
+    ``env`` as a real one's."""
+    return invoke(args, {"EXPORTD_DATABASE_URL": url, **env})
+
+
 @pytest.fixture
 def url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'cli.db'}"
+
+
+@pytest.fixture
+def migrated(tmp_path: Path) -> str:
+    """A database `exportd migrate` made (test_migrate_then_operate_on_jobs runs it)."""
+    return migrated_sqlite(tmp_path / "cli.db")
 
 
 def test_migrate_then_operate_on_jobs(url: str) -> None:
@@ -50,26 +69,25 @@ def test_migrate_then_operate_on_jobs(url: str) -> None:
     with db.write() as conn:
         store.settle(conn, Outcome(claim=Claimed(failing, 1), error=ErrorInfo("boom", "x", True)))
 
-    listing = exportd("jobs", "list", "--state", "failed", url=url)
-    assert listing.returncode == 0, listing.stderr
+    listing = run("jobs", "list", "--state", "failed", url=url)
+    assert listing.exit_code == 0, listing.output
     assert f"│ {failing} " in listing.stdout
     assert "boom" in listing.stdout
 
-    shown = exportd("jobs", "show", str(failing), url=url)
+    shown = run("jobs", "show", str(failing), url=url)
     assert '"state": "failed"' in shown.stdout
 
-    assert exportd("jobs", "retry", str(failing), url=url).returncode == 0
-    assert exportd("jobs", "cancel", str(queued), url=url).returncode == 0
+    assert run("jobs", "retry", str(failing), url=url).exit_code == 0
+    assert run("jobs", "cancel", str(queued), url=url).exit_code == 0
     with db.read() as conn:
         assert store.get(conn, failing).state is JobState.QUEUED
         assert store.get(conn, queued).cancel_requested
     db.dispose()
 
 
-def test_unknown_job_is_a_clear_error(url: str) -> None:
-    exportd("migrate", url=url)
-    result = exportd("jobs", "retry", "12345", url=url)
-    assert result.returncode == 1
+def test_unknown_job_is_a_clear_error(migrated: str) -> None:
+    result = run("jobs", "retry", "12345", url=migrated)
+    assert result.exit_code == 1
     assert "no job with id 12345" in result.stderr
     assert "job_not_found" in result.stderr
 
@@ -81,29 +99,27 @@ def test_a_bad_setting_stops_the_command_with_its_name(url: str) -> None:
     assert "Traceback" not in result.stderr
 
 
-def test_an_unimportable_task_module_is_named(url: str) -> None:
-    exportd("migrate", url=url)
-    result = exportd("worker", "--import", "no.such.module", url=url)
+def test_an_unimportable_task_module_is_named(migrated: str) -> None:
+    result = exportd("worker", "--import", "no.such.module", url=migrated)
     assert result.returncode == 2
     assert "no.such.module" in result.stderr
 
 
-def test_status_shows_depth_and_oldest_job(url: str) -> None:
-    exportd("migrate", url=url)
-    settings = load_settings(database_url=url)
+def test_status_shows_depth_and_oldest_job(migrated: str) -> None:
+    settings = load_settings(database_url=migrated)
     db, store = create_database(settings), JobStore.from_settings(settings)
     with db.write() as conn:
         store.enqueue(conn, NewJob(task="report"))
-    shown = exportd("status", url=url)
-    assert shown.returncode == 0, shown.stderr
+    shown = run("status", url=migrated)
+    assert shown.exit_code == 0, shown.output
     assert re.search(r"queued\s*│\s*1\s*│", shown.stdout), shown.stdout
     assert re.search(r"running\s*│\s*0\s*│", shown.stdout)
     assert "oldest queued job" in shown.stdout
     db.dispose()
 
 
-def test_production_refuses_to_start_without_a_reachable_smtp_server(url: str) -> None:
-    assert exportd("migrate", url=url).returncode == 0
+def test_production_refuses_to_start_without_a_reachable_smtp_server(migrated: str) -> None:
+    url = migrated
     production = {
         "EXPORTD_ENV": "production",
         "EXPORTD_SECRET_KEY": "s" * 40,
@@ -117,11 +133,10 @@ def test_production_refuses_to_start_without_a_reachable_smtp_server(url: str) -
     assert "cannot reach the SMTP server at 127.0.0.1:1" in unreachable.stderr
 
 
-def test_the_chromium_engine_without_its_browser_stops_the_worker(url: str) -> None:
-    assert exportd("migrate", url=url).returncode == 0
+def test_the_chromium_engine_without_its_browser_stops_the_worker(migrated: str) -> None:
     refused = exportd(
         "worker",
-        url=url,
+        url=migrated,
         EXPORTD_PDF_ENGINE="chromium",
         EXPORTD_CHROMIUM_PATH="/nonexistent/chromium",
     )
@@ -130,17 +145,17 @@ def test_the_chromium_engine_without_its_browser_stops_the_worker(url: str) -> N
 
 
 def test_token_mints_what_the_api_accepts(url: str) -> None:
-    minted = exportd("token", "carol", "--plan", "pro", "--email", "c@example.com", url=url)
-    assert minted.returncode == 0, minted.stderr
+    minted = run("token", "carol", "--plan", "pro", "--email", "c@example.com", url=url)
+    assert minted.exit_code == 0, minted.output
     principal = verify(minted.stdout.strip(), secret=jwt_key(load_settings(database_url=url)))
     assert (principal.user_id, principal.plan, principal.email) == ("carol", "pro", "c@example.com")
     assert not principal.is_admin
-    admin = exportd("token", "root", "--admin", url=url)
+    admin = run("token", "root", "--admin", url=url)
     assert verify(admin.stdout.strip(), secret=jwt_key(load_settings(database_url=url))).is_admin
 
 
 def test_token_refuses_when_only_jwks_tokens_are_taken(url: str) -> None:
-    refused = exportd(
+    refused = run(
         "token",
         "carol",
         url=url,
@@ -149,30 +164,36 @@ def test_token_refuses_when_only_jwks_tokens_are_taken(url: str) -> None:
         EXPORTD_JWKS_URL="https://idp.example/jwks.json",
         EXPORTD_SMTP_URL="smtp+starttls://u:p@mail.example:587",
     )
-    assert refused.returncode == 2
+    assert refused.exit_code == 2
     assert "only JWKS tokens" in refused.stderr
 
 
 def test_operator_commands_say_where_they_looked_instead_of_creating_a_database(
     tmp_path: Path,
 ) -> None:
+    looked = f"no database at {tmp_path / 'var' / 'exportd.db'}"
     elsewhere = {k: v for k, v in os.environ.items() if k != "EXPORTD_DATABASE_URL"}
-    for command in (["status"], ["jobs", "list"], ["plans", "list"], ["cleanup", "--dry-run"]):
-        ran = subprocess.run(
-            [sys.executable, "-m", "exportd", *command],
-            env={**elsewhere, "COLUMNS": "200"},
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert ran.returncode == 2, (command, ran.stderr)
-        assert f"no database at {tmp_path / 'var' / 'exportd.db'}" in ran.stderr
-        assert "Traceback" not in ran.stderr
+    ran = subprocess.run(
+        [sys.executable, "-m", "exportd", "status"],
+        env={**elsewhere, "COLUMNS": "200"},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert ran.returncode == 2, ran.stderr
+    assert looked in ran.stderr
+    assert "Traceback" not in ran.stderr
+    with contextlib.chdir(tmp_path):
+        for command in (["jobs", "list"], ["plans", "list"], ["cleanup", "--dry-run"]):
+            refused = run(*command, url=None)
+            assert refused.exit_code == 2, (command, refused.output)
+            assert looked in refused.stderr
+            assert isinstance(refused.exception, SystemExit)  # no other exception: no traceback
     assert not (tmp_path / "var" / "exportd.db").exists()
     (tmp_path / "empty.db").touch()
-    empty = exportd("status", url=f"sqlite:///{tmp_path / 'empty.db'}")
-    assert empty.returncode == 2
+    empty = run("status", url=f"sqlite:///{tmp_path / 'empty.db'}")
+    assert empty.exit_code == 2
     assert "the database is empty: run `exportd migrate` first" in empty.stderr
 
 
@@ -183,15 +204,15 @@ def test_an_unreachable_database_is_one_line(url: str) -> None:
     assert "Traceback" not in down.stderr
 
 
-def test_plans_refuse_unknown_formats(url: str) -> None:
-    assert exportd("migrate", url=url).returncode == 0
+def test_plans_refuse_unknown_formats(migrated: str) -> None:
+    url = migrated
     for formats in ("csv,bogus", "", ",,"):
-        refused = exportd("plans", "set", "gold", "--formats", formats, url=url)
-        assert refused.returncode == 1, formats
+        refused = run("plans", "set", "gold", "--formats", formats, url=url)
+        assert refused.exit_code == 1, formats
         assert "plan_formats_invalid" in refused.stderr, formats
-    saved = exportd("plans", "set", "gold", "--formats", "csv, parquet,pdf", url=url)
-    assert saved.returncode == 0, saved.stderr
-    listed = exportd("plans", "list", url=url).stdout
+    saved = run("plans", "set", "gold", "--formats", "csv, parquet,pdf", url=url)
+    assert saved.exit_code == 0, saved.output
+    listed = run("plans", "list", url=url).stdout
     assert listed.count("gold") == 1
     assert "csv,parquet,pdf" in listed
 
@@ -213,9 +234,9 @@ def test_the_client_says_in_one_line_when_it_cannot_reach_the_server(
         assert says in ran.stderr
 
 
-def test_api_keys_are_created_with_scopes_listed_and_revoked(url: str) -> None:
-    exportd("migrate", url=url)
-    created = exportd(
+def test_api_keys_are_created_with_scopes_listed_and_revoked(migrated: str) -> None:
+    url = migrated
+    created = run(
         "apikey",
         "create",
         "dashboard",
@@ -225,17 +246,17 @@ def test_api_keys_are_created_with_scopes_listed_and_revoked(url: str) -> None:
         "documents:read",
         url=url,
     )
-    assert created.returncode == 0, created.stderr
+    assert created.exit_code == 0, created.output
     key = created.stdout.strip()
     assert key.startswith("exk_")
-    listing = exportd("apikey", "list", url=url)
+    listing = run("apikey", "list", url=url)
     assert "dashboard" in listing.stdout
     assert "documents:read,exports:read" in listing.stdout
     assert key.partition("_")[2].partition("_")[2] not in listing.stdout  # never the secret
-    unknown = exportd("apikey", "create", "x", "--scope", "root", url=url)
-    assert (unknown.returncode, "scope_unknown" in unknown.stderr) == (1, True)
+    unknown = run("apikey", "create", "x", "--scope", "root", url=url)
+    assert (unknown.exit_code, "scope_unknown" in unknown.stderr) == (1, True)
     key_id = key.removeprefix("exk_").partition("_")[0]
-    assert exportd("apikey", "revoke", key_id, url=url).returncode == 0
+    assert run("apikey", "revoke", key_id, url=url).exit_code == 0
     settings = load_settings(database_url=url)
     db = create_database(settings)
     with pytest.raises(Unauthenticated, match="revoked"):
@@ -243,15 +264,15 @@ def test_api_keys_are_created_with_scopes_listed_and_revoked(url: str) -> None:
     db.dispose()
 
 
-def test_a_plans_running_limit_is_set_and_listed(url: str) -> None:
-    assert exportd("migrate", url=url).returncode == 0
-    refused = exportd("plans", "set", "free", "--max-running", "0", url=url)
-    assert refused.returncode == 2  # below the option's minimum: a usage error
-    saved = exportd("plans", "set", "free", "--max-running", "3", url=url)
-    assert saved.returncode == 0, saved.stderr
+def test_a_plans_running_limit_is_set_and_listed(migrated: str) -> None:
+    url = migrated
+    refused = run("plans", "set", "free", "--max-running", "0", url=url)
+    assert refused.exit_code == 2  # below the option's minimum: a usage error
+    saved = run("plans", "set", "free", "--max-running", "3", url=url)
+    assert saved.exit_code == 0, saved.output
     rows = {
         line.split("│")[1].strip(): line.split("│")[3].strip()
-        for line in exportd("plans", "list", url=url).stdout.splitlines()
+        for line in run("plans", "list", url=url).stdout.splitlines()
         if line.count("│") > 3
     }
     assert rows["free"] == "3"

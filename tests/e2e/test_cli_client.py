@@ -1,5 +1,7 @@
 """`exportd export` and `exportd exports …` against a live server and worker started by
-the test: real processes, real exit codes, the file on disk."""
+the test: real processes, real exit codes, the file on disk.  The steps a test is not
+about (waiting for a status, the commands that steer it along) run the same command tree
+in this process (``live.invoke``): each real one costs a Python start-up."""
 
 from __future__ import annotations
 
@@ -9,7 +11,8 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import httpx2 as httpx
 import pytest
@@ -32,7 +35,7 @@ def _seed(db: Database) -> None:
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     env = {
         "EXPORTD_SOURCE_MODULES": '["exportd.demo.sources:demo_sources", '
-        '"tests.support.slow_source:slow_sources"]',
+        '"tests.support.slow_source:slow_sources", "tests.support.gated_source:gated_sources"]',
         "EXPORTD_EXPORT_BATCH_ROWS": "100",
     }
     with live_exportd(tmp_path_factory.mktemp("live"), seed=_seed, env=env) as server:
@@ -85,15 +88,15 @@ def test_exports_list_show_and_download(live: Live) -> None:
     export_id, status = created.stdout.split()
     assert status == "queued"
     deadline = time.monotonic() + 60
-    while '"completed"' not in live.run("exports", "show", export_id).stdout:
+    while '"completed"' not in live.invoke("exports", "show", export_id).stdout:
         assert time.monotonic() < deadline
-        time.sleep(0.3)
-    listed = live.run("exports", "list")
+        time.sleep(0.1)
+    listed = live.invoke("exports", "list")
     assert export_id in listed.stdout
     saved = live.run("exports", "download", export_id, "--out", "five.jsonl")
     assert saved.returncode == 0, saved.stderr
     assert len((live.tmp / "five.jsonl").read_text().splitlines()) == 5
-    assert live.run("exports", "show", "no-such-export").returncode == 1
+    assert live.invoke("exports", "show", "no-such-export").exit_code == 1
 
 
 def test_no_token_is_a_usage_error(live: Live) -> None:
@@ -131,73 +134,95 @@ def test_ctrl_c_offers_to_cancel_and_cancels_on_yes(live: Live) -> None:
         time.sleep(0.2)
 
 
-def test_ctrl_c_never_deletes_an_export_that_completed_while_it_asked(live: Live) -> None:
+def test_ctrl_c_never_deletes_an_export_that_completed_while_it_asked(
+    live: Live, tmp_path: Path
+) -> None:
     """The question waits for an answer while the export runs on: answered yes after it
-    completed, the export is still there, and its file downloads."""
+    completed, the export is still there, and its file downloads.  The source waits at a
+    gate until the question is asked (tests/support/gated_source.py)."""
     headers = {"Authorization": f"Bearer {live.token('bob')}"}
-    client = subprocess.Popen(
-        [sys.executable, "-m", "exportd", "export", "slow_trades", "-f", "csv", "--wait"],
-        env={**live.env, "EXPORTD_URL": live.url, "EXPORTD_TOKEN": live.token("bob")},
-        cwd=live.tmp,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        running = _wait_for_running(live.url, headers)
-        client.send_signal(signal.SIGINT)
-        deadline = time.monotonic() + 60
-        while (
-            httpx.get(f"{live.url}/v1/exports/{running}", headers=headers).json()["status"]
-            != "completed"
-        ):
-            assert time.monotonic() < deadline, "the export never completed"
-            time.sleep(0.2)
-        assert client.poll() is None  # still asking
-        _out, err = client.communicate("y\n", timeout=60)
-    finally:
-        client.kill()
+    asked = tmp_path / "stderr.txt"
+    command = ["export", "gated_rows", "-f", "csv", "-p", f"gate={tmp_path}", "--wait"]
+    with (
+        asked.open("w") as stderr,
+        subprocess.Popen(
+            [sys.executable, "-m", "exportd", *command],
+            env={**live.env, "EXPORTD_URL": live.url, "EXPORTD_TOKEN": live.token("bob")},
+            cwd=live.tmp,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            text=True,
+        ) as client,
+    ):
+        try:
+            running = _wait_for_running(live.url, headers, "gated_rows")
+            _wait_for(lambda: (tmp_path / "held").exists(), "the export never reached its gate")
+            client.send_signal(signal.SIGINT)
+            _wait_for(
+                lambda: "Cancel the export on the server?" in asked.read_text(), "no question"
+            )
+            (tmp_path / "open").touch()  # the export runs on, and completes
+            _wait_for(
+                lambda: (
+                    httpx.get(f"{live.url}/v1/exports/{running}", headers=headers).json()["status"]
+                    == "completed"
+                ),
+                "the export never completed",
+            )
+            assert client.poll() is None  # still asking
+            client.communicate("y\n", timeout=60)
+        finally:
+            client.kill()
+            (tmp_path / "open").touch()  # never a job left at the gate for the next tests
+    err = asked.read_text()
     assert client.returncode == 130, err
     export = httpx.get(f"{live.url}/v1/exports/{running}", headers=headers)
     assert (export.status_code, export.json()["status"]) == (200, "completed")
     saved = live.run("exports", "download", running, "--out", "kept.csv")
     assert saved.returncode == 0, saved.stderr
-    assert len((live.tmp / "kept.csv").read_text().splitlines()) == 2_001  # header + rows
+    assert len((live.tmp / "kept.csv").read_text().splitlines()) == 501  # header + rows
     assert f"{running} had already completed, nothing to cancel" in err
 
 
 def test_exports_cancel_cancels_and_delete_deletes(live: Live) -> None:
-    created = live.run("export", "slow_trades", "-f", "csv")
+    created = live.invoke("export", "slow_trades", "-f", "csv")
     export_id = created.stdout.split()[0]
     cancelled = live.run("exports", "cancel", export_id)
     assert cancelled.returncode == 0, cancelled.stderr
     assert cancelled.stdout.split()[1] in ("cancelled", "running")  # queued, or started
     deadline = time.monotonic() + 30
-    while '"cancelled"' not in live.run("exports", "show", export_id).stdout:
+    while '"cancelled"' not in live.invoke("exports", "show", export_id).stdout:
         assert time.monotonic() < deadline, "the export was not cancelled"
-        time.sleep(0.3)
+        time.sleep(0.1)
     again = live.run("exports", "cancel", export_id)  # final: left as it is
     assert again.returncode == 1
     assert "export_not_active" in again.stderr
-    assert '"cancelled"' in live.run("exports", "show", export_id).stdout
+    assert '"cancelled"' in live.invoke("exports", "show", export_id).stdout
     deleted = live.run("exports", "delete", export_id)
     assert (deleted.returncode, deleted.stdout.split()) == (0, [export_id, "deleted"])
-    assert live.run("exports", "show", export_id).returncode == 1
+    assert live.invoke("exports", "show", export_id).exit_code == 1
 
 
-def _wait_for_running(url: str, headers: dict[str, str]) -> str:
+def _wait_for_running(url: str, headers: dict[str, str], source: str = "slow_trades") -> str:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         page = httpx.get(
             f"{url}/v1/exports",
-            params={"status": "running", "source": "slow_trades"},
+            params={"status": "running", "source": source},
             headers=headers,
         ).json()
         if page["items"]:
             return str(page["items"][0]["id"])
         time.sleep(0.1)
     raise AssertionError("the export never started")
+
+
+def _wait_for(done: Callable[[], bool], what: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not done():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.05)
 
 
 def test_no_token_or_secret_reaches_the_logs(live: Live) -> None:
@@ -220,27 +245,27 @@ def test_schedules_commands_steer_a_schedule_end_to_end(live: Live) -> None:
     assert made.returncode == 0, made.stderr
     schedule_id, status = made.stdout.split()[:2]
     assert status == "active,"
-    listed = live.run("schedules", "list")
+    listed = live.invoke("schedules", "list")
     assert schedule_id in listed.stdout
     assert "0 6 * * 1 Europe/Paris" in listed.stdout
-    shown = live.run("schedules", "show", schedule_id)
+    shown = live.invoke("schedules", "show", schedule_id)
     assert '"skip_if_empty": true' in shown.stdout
     assert (
-        live.run("schedules", "pause", schedule_id).stdout.strip()
+        live.invoke("schedules", "pause", schedule_id).stdout.strip()
         == f"{schedule_id} paused (owner)"
     )
-    ran = live.run("schedules", "run", schedule_id)
-    assert ran.returncode == 0, ran.stderr
+    ran = live.invoke("schedules", "run", schedule_id)
+    assert ran.exit_code == 0, ran.output
     export_id = ran.stdout.split()[0]
-    shown_export = live.run("exports", "show", export_id)
+    shown_export = live.invoke("exports", "show", export_id)
     assert schedule_id in shown_export.stdout
-    assert live.run("schedules", "resume", schedule_id).stdout.strip() == f"{schedule_id} active"
-    assert live.run("schedules", "delete", schedule_id).returncode == 0
+    assert live.invoke("schedules", "resume", schedule_id).stdout.strip() == f"{schedule_id} active"
+    assert live.invoke("schedules", "delete", schedule_id).exit_code == 0
     gone = live.run("schedules", "show", schedule_id)
     assert gone.returncode == 1
     assert "schedule_not_found" in gone.stderr
-    bad = live.run("schedules", "create", "trades", "--every", "1m")  # pro: 5 min at most
-    assert bad.returncode == 1
+    bad = live.invoke("schedules", "create", "trades", "--every", "1m")  # pro: 5 min at most
+    assert bad.exit_code == 1
     assert "schedule_interval_too_short" in bad.stderr
     usage = live.run("schedules", "create", "trades")
     assert usage.returncode == 2

@@ -31,7 +31,7 @@ def wait_ready(url: str, timeout: float = 90) -> float:
                 return time.monotonic() - started
         except httpx.HTTPError:
             pass
-        time.sleep(0.2)
+        time.sleep(0.05)
     raise AssertionError("the demo did not become ready")
 
 
@@ -48,7 +48,7 @@ def test_demo_serves_the_page_and_stops_without_orphans(tmp_path: Path) -> None:
         deadline = time.monotonic() + 60
         while len(tree(demo)) < 4:  # the demo (API), the worker and its children
             assert time.monotonic() < deadline, "the worker did not start its children"
-            time.sleep(0.2)
+            time.sleep(0.05)
         page = httpx.get(f"{url}/exports")
         assert "Sign in as alice" in page.text
         with httpx.Client(base_url=url) as browser:

@@ -3,19 +3,22 @@
 that break the schema refused and inputs that fit it never refused as malformed; every
 error a problem+json whose code the operation documents.
 
-A bounded run here (``EXPORTD_FUZZ_EXAMPLES``, 25 per operation by default);
-``make fuzz`` runs more.
+One test per operation and backend, so that pytest-xdist spreads them; the app, its
+database and its schema are made once per backend and process.  A bounded run here
+(``EXPORTD_FUZZ_EXAMPLES``, 25 per operation by default); ``make fuzz`` runs more.
 """
 
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
 import schemathesis
+from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import positive_data_acceptance
 from schemathesis.generation.modes import GenerationMode
@@ -24,9 +27,10 @@ from schemathesis.openapi.checks import RejectedPositiveData
 from exportd.api.app import create_app
 from exportd.api.openapi import documented_codes
 from exportd.auth.tokens import mint
-from exportd.config import Settings, jwt_key, load_settings
-from exportd.db import Database, create_database
+from exportd.config import jwt_key, load_settings
+from exportd.db import create_database
 from tests.support.databases import migrated_database
+from tests.support.openapi import app_document
 from tests.support.sources import fake_sources
 
 EXAMPLES = int(os.environ.get("EXPORTD_FUZZ_EXAMPLES", "25"))
@@ -36,40 +40,77 @@ DERANDOMIZE = "EXPORTD_FUZZ_EXAMPLES" not in os.environ
 
 
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 
 
-@contextmanager
-def database_url(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with migrated_database(backend, tmp_path_factory.mktemp("fuzz")) as url:
-        yield url
+def _documented_operations() -> list[str]:
+    """The operations of the app's document, read when the module is collected (a
+    throwaway SQLite file; nothing is queried).  test_every_operation_is_fuzzed holds
+    this list to what schemathesis finds at run time."""
+    with tempfile.TemporaryDirectory() as folder:
+        document = app_document(Path(folder))
+    return [
+        f"{method.upper()} {path}"
+        for path, item in document["paths"].items()
+        for method in item
+        if method in METHODS
+    ]
+
+
+OPERATIONS = _documented_operations()
+
+
+class Fuzzed:
+    """One backend's app, the operations of its schema by label, and a token per role."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.operations = {op.label: op for op in operations(LifespanDone(app))}
+        key = jwt_key(app.state.settings)
+        self.tokens = {
+            "user": mint("fuzzer", secret=key, plan="pro"),
+            "admin": mint("fuzz-admin", secret=key, plan="pro", admin=True),
+        }
+
+
+class LifespanDone:
+    """The app as schemathesis reaches it: its requests go through, its lifespan is the
+    fixture's.  schemathesis starts an app's lifespan at the first request of a test and
+    ends it after the test (its pytest plugin), and an app's lifespan runs once (its
+    change feed's thread starts once): here it is run once per backend, around all the
+    operations' tests, as a server runs it once."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "lifespan":
+            await self.app(scope, receive, send)
+            return
+        while True:
+            message = await receive()
+            await send({"type": f"{message['type']}.complete"})
+            if message["type"] == "lifespan.shutdown":
+                return
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
-def fuzz_db(
+def fuzzed(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[Settings, Database]]:
-    """One database per backend for the module: PostgreSQL refuses text SQLite stores."""
-    with database_url(request.param, tmp_path_factory) as url:
+) -> Iterator[Fuzzed]:
+    """One database and one app per backend for the module, shared by its operations'
+    tests (PostgreSQL refuses text SQLite stores)."""
+    with migrated_database(request.param, tmp_path_factory.mktemp("fuzz")) as url:
         # Its own storage: the fuzzer runs cleanup (as an admin), never on ./var.
         storage = tmp_path_factory.mktemp("fuzz-files")
         config = load_settings(database_url=url, storage_url=f"file://{storage}")
         db = create_database(config)
-        yield config, db
-        db.dispose()
-
-
-@pytest.fixture
-def app(fuzz_db: tuple[Settings, Database]) -> Any:
-    # An app per test: schemathesis ends the app's lifespan after each test, and an app's
-    # change listener (PostgreSQL) starts only once.
-    config, db = fuzz_db
-    application = create_app(config, db=db, sources=fake_sources())
-    key = jwt_key(config)
-    application.state.fuzz_tokens = {
-        "user": mint("fuzzer", secret=key, plan="pro"),
-        "admin": mint("fuzz-admin", secret=key, plan="pro", admin=True),
-    }
-    return application
+        try:
+            app = create_app(config, db=db, sources=fake_sources())
+            with TestClient(app):  # its lifespan, until the last operation's test
+                yield Fuzzed(app)
+        finally:
+            db.dispose()
 
 
 def _problem(response: Any) -> dict[str, Any] | None:
@@ -124,9 +165,10 @@ def operations(app: Any) -> list[Any]:
     return [result.ok() for result in schema.get_all_operations()]
 
 
-def test_every_operation_is_fuzzed(app: Any) -> None:
-    labels = {op.label for op in operations(app)}
-    assert {"POST /v1/exports", "GET /v1/exports/{export_id}", "GET /v1/sources"} <= labels
+def test_every_operation_is_fuzzed(fuzzed: Fuzzed) -> None:
+    """Each operation schemathesis finds has its test below, and no test is left over."""
+    assert sorted(fuzzed.operations) == sorted(OPERATIONS)
+    assert {"POST /v1/exports", "GET /v1/exports/{export_id}", "GET /v1/sources"} <= set(OPERATIONS)
 
 
 # Admin routes are fuzzed as an admin (a user gets 403 before any input is read), the
@@ -134,10 +176,11 @@ def test_every_operation_is_fuzzed(app: Any) -> None:
 ADMIN_PATHS = ("/v1/plans", "/v1/ops/", "/v1/admin/")
 
 
-def test_every_answer_is_as_documented(app: Any) -> None:
-    for operation in operations(app):
-        who = "admin" if operation.path.startswith(ADMIN_PATHS) else "user"
-        fuzz(operation, {"Authorization": f"Bearer {app.state.fuzz_tokens[who]}"})
+@pytest.mark.parametrize("label", OPERATIONS)
+def test_every_answer_is_as_documented(fuzzed: Fuzzed, label: str) -> None:
+    operation = fuzzed.operations[label]
+    who = "admin" if operation.path.startswith(ADMIN_PATHS) else "user"
+    fuzz(operation, {"Authorization": f"Bearer {fuzzed.tokens[who]}"})
 
 
 def fuzz(operation: Any, headers: dict[str, str]) -> None:

@@ -29,13 +29,9 @@ SECRET_STAND_IN = "s" * 48
 def _dry_cli() -> Any:
     """exportd's command tree with every command's function replaced by a no-op: parsing
     (options, types, ranges) is the real one, nothing runs."""
-    from exportd import cli_destinations
-    from exportd.cli import app
-    from exportd.cli_client import register
+    from exportd.cli import command_line
 
-    register(app)  # as exportd.cli.main() does
-    cli_destinations.register(app)
-    root = typer.main.get_command(app)
+    root = typer.main.get_command(command_line())
 
     def stub(*args: object, **kwargs: object) -> None:
         return None

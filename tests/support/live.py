@@ -3,6 +3,7 @@ processes on a fresh SQLite database and a local file store."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -13,9 +14,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from typer.testing import Result
+
 from exportd.auth.tokens import mint
 from exportd.config import jwt_key, load_settings
 from exportd.db import Database, create_database
+from tests.support.command_line import invoke
 from tests.support.databases import migrated_sqlite
 from tests.support.mail import free_port
 
@@ -50,6 +54,13 @@ class Live:
             text=True,
             timeout=timeout,
         )
+
+    def invoke(self, *args: str, user: str | None = "bob") -> Result:
+        """``exportd ARGS`` as :meth:`run` runs it, but in this process
+        (tests/support/command_line.py)."""
+        env = {"EXPORTD_URL": self.url, "EXPORTD_TOKEN": self.token(user) if user else None}
+        with contextlib.chdir(self.tmp):
+            return invoke(args, env)
 
 
 @contextmanager

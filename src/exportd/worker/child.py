@@ -26,6 +26,7 @@ from exportd import tracing
 from exportd.config import Settings
 from exportd.errors import ErrorInfo, ExportdError, JobCancelled, classify, stack_excerpt
 from exportd.logs import configure_logging
+from exportd.process_exit import exit_quickly
 from exportd.queue.app import App, AppRef
 from exportd.worker.protocol import RunRequest
 
@@ -118,11 +119,12 @@ def _serve(conn: Connection, ref: AppRef, settings: Settings) -> None:
         try:
             message = conn.recv()
         except (EOFError, OSError):
-            return
+            break
         if message[0] == "stop":
-            return
+            break
         if message[0] == "run":
             conn.send(_run(app, conn, message[1]))
+    exit_quickly()  # the supervisor waits for this exit
 
 
 def _run(app: App, conn: Connection, request: RunRequest) -> tuple[Any, ...]:
