@@ -7,7 +7,6 @@ ends the command with a message naming it and exit code 2, never a traceback.
 
 from __future__ import annotations
 
-import gc
 import json
 import subprocess
 import sys
@@ -171,10 +170,7 @@ def worker(
         queues=[q.strip() for q in queues.split(",") if q.strip()],
     )
     supervisor.run()
-    db.dispose()
-    # Exiting, the interpreter's last collections would walk every object of the modules
-    # loaded (0.3 to 1 s of a stop, more under load): its connections are closed, skip them.
-    gc.freeze()
+    db.dispose()  # closed here: the process exits without a last collection (__main__)
     if supervisor.interrupted:
         raise typer.Exit(130)  # Ctrl-C, as a shell counts it
 
@@ -198,14 +194,7 @@ def serve(
 def _run_api(*, host: str, port: int, workers: int, settings: Settings) -> None:
     from exportd.api import server
 
-    try:
-        interrupted = server.run(
-            host=host, port=port, workers=workers, log_level=settings.log_level
-        )
-    finally:
-        # Stopped (a SIGTERM ends it here by SystemExit), its database disposed at the
-        # app's shutdown: skip the interpreter's last collections, as the worker does.
-        gc.freeze()
+    interrupted = server.run(host=host, port=port, workers=workers, log_level=settings.log_level)
     if interrupted:
         raise typer.Exit(130)  # Ctrl-C, as a shell counts it
 
