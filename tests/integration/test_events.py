@@ -31,7 +31,26 @@ def world(settings: Settings, db: Database, tmp_path: Path) -> Iterator[World]:
         yield w
 
 
-def read_events(world: World, export_id: str, **headers: str) -> tuple[list[dict], list[str]]:
+class Watcher:
+    """What a reader has seen so far, for a driver that must not run ahead of it."""
+
+    def __init__(self) -> None:
+        self._seen: list[tuple[str, int | None]] = []
+        self._changed = threading.Condition()
+
+    def saw(self, event: dict) -> None:
+        with self._changed:
+            self._seen.append((event["status"], event["progress"]["rows_done"]))
+            self._changed.notify_all()
+
+    def wait_for(self, state: tuple[str, int | None]) -> None:
+        with self._changed:
+            assert self._changed.wait_for(lambda: state in self._seen, timeout=30), self._seen
+
+
+def read_events(
+    world: World, export_id: str, watcher: Watcher | None = None, **headers: str
+) -> tuple[list[dict], list[str]]:
     events, lines = [], []
     with world.api.client.stream(
         "GET",
@@ -44,14 +63,21 @@ def read_events(world: World, export_id: str, **headers: str) -> tuple[list[dict
             lines.append(line)
             if line.startswith("data: "):
                 events.append(json.loads(line.removeprefix("data: ")))
+                if watcher:
+                    watcher.saw(events[-1])
     return events, lines
 
 
-def drive_to_completion(world: World, export_id: str) -> threading.Thread:
+def drive_to_completion(
+    world: World, export_id: str, watcher: Watcher | None = None
+) -> threading.Thread:
+    """Run the job by hand; with a watcher, each step waits until the stream saw the last."""
     service = world.api.client.app.state.exports  # type: ignore[attr-defined]
 
     def run() -> None:
         # The app's store runs on the test's clock: move it, as real time would.
+        if watcher:
+            watcher.wait_for(("queued", None))
         time.sleep(0.4)
         world.clock.advance(1)
         with world.db.write() as conn:
@@ -61,6 +87,8 @@ def drive_to_completion(world: World, export_id: str) -> threading.Thread:
         world.clock.advance(1)
         with world.db.write() as conn:
             service.store.record_progress(conn, claim, {"rows_done": 5, "rows_total": 10})
+        if watcher:
+            watcher.wait_for(("running", 5))
         time.sleep(0.4)
         world.clock.advance(1)
         with world.db.write() as conn:
@@ -77,8 +105,9 @@ def drive_to_completion(world: World, export_id: str) -> threading.Thread:
 
 def test_events_follow_the_export_and_end_with_it(world: World) -> None:
     export_id = world.api.create("alice").json()["id"]
-    driver = drive_to_completion(world, export_id)
-    events, lines = read_events(world, export_id)
+    watcher = Watcher()
+    driver = drive_to_completion(world, export_id, watcher)
+    events, lines = read_events(world, export_id, watcher)
     driver.join()
     seen = [(e["status"], e["progress"]["rows_done"]) for e in events]
     assert seen[0] == ("queued", None)
