@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import Depends, FastAPI
+from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
@@ -17,6 +17,7 @@ from exportd.api import docs, openapi, problems, text_guard
 from exportd.api.body_limit import BodyLimitMiddleware
 from exportd.api.cors import CorsMiddleware
 from exportd.api.request_id import RequestIdMiddleware
+from exportd.api.routers import add_routes
 from exportd.api.routes import (
     admin,
     catalogue,
@@ -34,7 +35,6 @@ from exportd.api.routes import (
 )
 from exportd.api.schemas import Health, Readiness
 from exportd.api.security_headers import SecurityHeadersMiddleware
-from exportd.api.single_query import single_query_values
 from exportd.api.tracing import TracingMiddleware
 from exportd.auth.api_keys import ApiKeys
 from exportd.auth.page_sessions import PageSessions
@@ -125,7 +125,6 @@ def create_app(
         lifespan=lifespan,
         docs_url=None,  # FastAPI's pages load from a CDN: ours are served from files (docs.py)
         redoc_url=None,
-        dependencies=[Depends(single_query_values)],
         **NATIVE_TELEMETRY_OFF,
     )
     app.state.settings = settings
@@ -197,19 +196,22 @@ def create_app(
     app.add_middleware(SecurityHeadersMiddleware)  # every answer gets them
     if settings.otel_enabled:
         app.add_middleware(TracingMiddleware)  # outermost: the span sees the final status
-    app.include_router(exports.router)
-    app.include_router(catalogue.router)
-    app.include_router(documents.router)
-    app.include_router(admin.router)
-    app.include_router(downloads.router)
-    app.include_router(files.router)
-    app.include_router(events.router)
-    app.include_router(deliveries.router)
-    app.include_router(schedules.router)
-    app.include_router(destinations.router)
-    app.include_router(ops.router)
-    app.include_router(queues.router)
-    app.include_router(console.router)
+    add_routes(
+        app,
+        exports.router,
+        catalogue.router,
+        documents.router,
+        admin.router,
+        downloads.router,
+        files.router,
+        events.router,
+        deliveries.router,
+        schedules.router,
+        destinations.router,
+        ops.router,
+        queues.router,
+        console.router,
+    )
     web.install(app)
     docs.install(app)
 

@@ -13,11 +13,11 @@ from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.routing import APIRoute
 
 import exportd
 from exportd.api.problem_codes import CODES, codes_for
 from exportd.api.problems import PROBLEM_JSON
+from exportd.api.routers import route_options
 from exportd.api.schemas import Problem
 from exportd.config import Settings
 
@@ -62,13 +62,8 @@ def app_metadata(settings: Settings) -> dict[str, Any]:
         "contact": {"name": "exportd", "url": "https://exportd.dev"},
         "servers": [{"url": settings.public_url.rstrip("/"), "description": "EXPORTD_PUBLIC_URL"}],
         "openapi_tags": TAGS,
-        # Generated clients name their functions after these: create_export, get_export.
-        "generate_unique_id_function": _operation_id,
+        **route_options(),  # the app's own routes: as the routers' (routers.py)
     }
-
-
-def _operation_id(route: APIRoute) -> str:
-    return route.name
 
 
 def install(app: FastAPI) -> None:

@@ -8,6 +8,7 @@ from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
+from exportd.api.routers import add_routes
 from exportd.web import admin, destinations, download_page, fonts, live, routes, schedule_panel
 
 
@@ -19,13 +20,16 @@ def install(app: FastAPI) -> None:
     )
     app.add_exception_handler(routes.SignInRequired, routes.sign_in_redirect)
     app.state.page_errors = ("/exports", routes.unavailable)  # see api.problems
-    app.include_router(live.router)
-    app.include_router(admin.router)  # before the page's /exports/{id}/… routes
-    app.include_router(download_page.router)  # before the page's /exports/{id}/… routes
-    app.include_router(fonts.router)
-    app.include_router(schedule_panel.router)  # before the page's /exports/{id}/… routes
-    app.include_router(destinations.router)  # before the page's /exports/{id}/… routes
-    app.include_router(routes.router)
+    add_routes(
+        app,
+        live.router,
+        admin.router,  # before the page's /exports/{id}/… routes
+        download_page.router,  # before the page's /exports/{id}/… routes
+        fonts.router,
+        schedule_panel.router,  # before the page's /exports/{id}/… routes
+        destinations.router,  # before the page's /exports/{id}/… routes
+        routes.router,
+    )
     app.add_api_route(
         "/", lambda: RedirectResponse("/exports"), include_in_schema=False, methods=["GET"]
     )

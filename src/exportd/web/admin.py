@@ -14,9 +14,10 @@ from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Form, Path, Query, Request
+from fastapi import Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from exportd.api.routers import api_router
 from exportd.errors import ExportdError, Forbidden, RequestInvalid
 from exportd.ops.console import Activity, Console
 from exportd.ops.dead_letters import Action, DeadLetterFilter, DeadLetters, Kind
@@ -27,7 +28,7 @@ from exportd.web.routes import Page, page
 from exportd.web.templating import templates
 from exportd.web.views import human_bytes
 
-router = APIRouter(prefix="/exports/admin", include_in_schema=False)
+router = api_router(prefix="/exports/admin", include_in_schema=False)
 
 SHOWN = 50  # dead letters listed; a bulk action takes every match
 FILTER_FIELDS = ("owner", "source", "format", "code", "since", "until")

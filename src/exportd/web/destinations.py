@@ -6,11 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
+from exportd.api.routers import api_router
 from exportd.destinations.models import Kind, TestResult
 from exportd.destinations.service import DestinationService
 from exportd.errors import ExportdError, RequestInvalid
@@ -18,7 +19,7 @@ from exportd.web.messages import notice_text
 from exportd.web.routes import Page, page
 from exportd.web.templating import render
 
-router = APIRouter(prefix="/exports/destinations", include_in_schema=False)
+router = api_router(prefix="/exports/destinations", include_in_schema=False)
 
 S3_FIELDS = ("bucket", "prefix", "endpoint_url", "region", "key_template")
 SFTP_FIELDS = ("host", "port", "username", "host_key", "directory", "key_template")

@@ -15,16 +15,17 @@ and ``Referrer-Policy: same-origin`` keeps the token out of any other site's log
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 
 from exportd.api.file_response import artifact_response
+from exportd.api.routers import api_router
 from exportd.errors import ExportdError, Forbidden, Gone
 from exportd.exports.downloads import Downloads, LinkPreview
 from exportd.web import session
 from exportd.web.templating import templates
 
-router = APIRouter(prefix="/exports/downloads", include_in_schema=False)
+router = api_router(prefix="/exports/downloads", include_in_schema=False)
 
 # Not for search engines or caches; the token never leaves in a Referer (security headers).
 _HEADERS = {"X-Robots-Tag": "noindex", "Cache-Control": "no-store"}

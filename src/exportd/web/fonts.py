@@ -10,12 +10,12 @@ no cookie, and fetches each font cross-origin (hence ``Access-Control-Allow-Orig
 
 from __future__ import annotations
 
-from fastapi import APIRouter
 from fastapi.responses import FileResponse, Response
 
+from exportd.api.routers import api_router
 from exportd.documents.templates import builtin_catalogue
 
-router = APIRouter(prefix="/exports/templates", include_in_schema=False)
+router = api_router(prefix="/exports/templates", include_in_schema=False)
 
 _TYPES = {".ttf": "font/ttf", ".otf": "font/otf", ".woff": "font/woff", ".woff2": "font/woff2"}
 

@@ -13,17 +13,18 @@ from __future__ import annotations
 
 import json
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from exportd.api.routers import api_router
 from exportd.api.sse import event_stream
 from exportd.errors import Unauthenticated
 from exportd.web import session
 from exportd.web.routes import PAGE_SIZE, Page, page
 from exportd.web.templating import row_html
 
-router = APIRouter(prefix="/exports", include_in_schema=False)
+router = api_router(prefix="/exports", include_in_schema=False)
 
 
 def _event(kind: str, data: dict[str, str]) -> bytes:

@@ -13,12 +13,13 @@ from collections.abc import Callable
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
+from exportd.api.routers import api_router
 from exportd.api.schemas import ExportCreate
 from exportd.auth.principal import Principal
 from exportd.config import Settings, jwt_key
@@ -42,7 +43,7 @@ from exportd.web.messages import notice_text
 from exportd.web.templating import render, row_html, templates
 from exportd.web.views import TOO_LATE_TO_CANCEL, Names, Row, row_of
 
-router = APIRouter(prefix="/exports", include_in_schema=False)
+router = api_router(prefix="/exports", include_in_schema=False)
 
 PAGE_SIZE = 25
 _NOTICE = {"HX-Retarget": "#notice", "HX-Reswap": "innerHTML"}
@@ -139,9 +140,8 @@ def _failure(exc: ExportdError) -> HTMLResponse:
 
 
 def unavailable(request: Request, exc: ExportdError) -> Response:
-    """A service the page needs is down (the database): 503 with ``Retry-After``, as a
-    notice where htmx asked for a fragment (exportd.js lets htmx show a 503's notice),
-    as a page of its own otherwise, and nothing for the live stream (it reconnects)."""
+    """The database is down: 503 with ``Retry-After``; a notice where htmx asked for a
+    fragment, a page otherwise, nothing for the live stream (it reconnects)."""
     retry = {"Retry-After": str(getattr(exc, "retry_after_s", None) or 5)}
     if "text/event-stream" in request.headers.get("accept", ""):
         return Response(status_code=503, headers=retry)

@@ -6,17 +6,18 @@ service's, as for the API.
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
+from exportd.api.routers import api_router
 from exportd.schedules.models import ScheduleChange, ScheduleSpec
 from exportd.schedules.service import ScheduleService
 from exportd.web.routes import Page, _act, _request_from
 from exportd.web.templating import render
 
-router = APIRouter(prefix="/exports/schedules", include_in_schema=False)
+router = api_router(prefix="/exports/schedules", include_in_schema=False)
 
 
 def _service(p: Page) -> ScheduleService:

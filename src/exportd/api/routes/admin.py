@@ -4,18 +4,19 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request, status
+from fastapi import Path, Request, status
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from exportd.api.deps import Admin, Exports, Plans
 from exportd.api.ops_schemas import CleanupOut
+from exportd.api.routers import api_router
 from exportd.api.schemas import ExportCreate, Limits
 from exportd.auth.principal import KEY_OWNER_PREFIX
 from exportd.exports.models import PlanLimits
 from exportd.exports.plans import limits_of
 from exportd.ops.cleanup import Cleanup
 
-router = APIRouter(prefix="/v1", tags=["admin"])
+router = api_router(prefix="/v1", tags=["admin"])
 
 # The columns' limits: owner_id and plan widths.
 UserId = Annotated[str, Field(min_length=1, max_length=255)]

@@ -3,13 +3,12 @@ is left."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-
 from exportd.api.deps import Exports, ReadExports, Sources
+from exportd.api.routers import api_router
 from exportd.api.schemas import SourceOut, TemplateOut, Usage
 from exportd.documents.templates import builtin_catalogue
 
-router = APIRouter(prefix="/v1", tags=["catalogue"])
+router = api_router(prefix="/v1", tags=["catalogue"])
 
 
 @router.get("/sources", response_model=list[SourceOut])

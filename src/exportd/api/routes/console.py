@@ -6,14 +6,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import Query, Request
 
 from exportd.api.console_schemas import DeadLetterFilterIn, TenantOut, filter_of
 from exportd.api.deps import Admin, ReadOps
+from exportd.api.routers import api_router
 from exportd.ops.console import Activity, AdminEvent, Console, Overview
 from exportd.ops.dead_letters import Action, BulkResult, DeadLetterPage, DeadLetters, Kind
 
-router = APIRouter(prefix="/v1/ops/console", tags=["ops"])
+router = api_router(prefix="/v1/ops/console", tags=["ops"])
 
 Text = Annotated[str | None, Query(max_length=255)]
 

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import Query, status
 
 from exportd.api.deps import Deliveries, Exports, ReadExports, WriteExports
+from exportd.api.routers import api_router
 from exportd.delivery.service import DeliveryView
 
-router = APIRouter(tags=["deliveries"])
+router = api_router(tags=["deliveries"])
 
 
 @router.get("/v1/exports/{export_id}/deliveries", response_model=list[DeliveryView])

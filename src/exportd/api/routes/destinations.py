@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response, status
+from fastapi import Response, status
 from starlette.concurrency import run_in_threadpool
 
 from exportd.api.deps import Destinations, ReadDestinations, WriteDestinations
@@ -12,8 +12,9 @@ from exportd.api.destination_schemas import (
     DestinationOut,
     TestOut,
 )
+from exportd.api.routers import api_router
 
-router = APIRouter(prefix="/v1/destinations", tags=["destinations"])
+router = api_router(prefix="/v1/destinations", tags=["destinations"])
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=DestinationOut)

@@ -6,18 +6,19 @@ import dataclasses
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response, status
+from fastapi import Request, Response, status
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator, model_validator
 
 from exportd.api.deps import Documents, ReadDocuments, WriteDocuments
+from exportd.api.routers import api_router
 from exportd.documents.jsonresume import to_resume
 from exportd.documents.jsonresume_schema import JsonResume
 from exportd.documents.models import Resume
 from exportd.documents.preview import PREVIEW_HEADERS, Previews
 from exportd.documents.service import Document
 
-router = APIRouter(prefix="/v1/documents", tags=["documents"])
+router = api_router(prefix="/v1/documents", tags=["documents"])
 
 
 def _an_object(value: Any) -> dict[str, Any]:

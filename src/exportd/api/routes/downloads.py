@@ -5,19 +5,20 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter, Request, status
+from fastapi import Request, status
 from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, Field
 
 from exportd.api.deps import ReadExports
 from exportd.api.file_response import artifact_response, range_refusal
+from exportd.api.routers import api_router
 from exportd.api.split_schemas import FileLinkOut
 from exportd.documents.export import CONTENT_TYPES as DOCUMENT_TYPES
 from exportd.exports.downloads import Artifact, Downloads
 from exportd.formats.base import FORMATS
 from exportd.formats.compression import COMPRESSIONS
 
-router = APIRouter(tags=["downloads"])
+router = api_router(tags=["downloads"])
 
 
 class LinkOut(BaseModel):

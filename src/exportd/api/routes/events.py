@@ -11,11 +11,12 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Request
+from fastapi import Header, Request
 from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from exportd.api.deps import Exports, ReadExports
+from exportd.api.routers import api_router
 from exportd.api.schemas import ExportOut
 from exportd.api.sse import Poll, event_stream
 from exportd.auth.principal import Principal
@@ -23,7 +24,7 @@ from exportd.errors import RequestInvalid
 from exportd.exports.models import ExportView
 from exportd.exports.service import ExportService
 
-router = APIRouter(tags=["exports"])
+router = api_router(tags=["exports"])
 
 # The ids this stream sends: ASCII digits only (str.isdigit() also passes "²" and
 # Arabic-Indic digits).

@@ -6,15 +6,16 @@ import hashlib
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request, Response, status
+from fastapi import Header, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from exportd.api.deps import Exports, ReadExports, RequestId, WriteExports
+from exportd.api.routers import api_router
 from exportd.api.schemas import BatchCreate, BatchOut, ExportCreate, ExportOut, ExportPage
 from exportd.exports.models import ExportStatus
 
-router = APIRouter(prefix="/v1/exports", tags=["exports"])
+router = api_router(prefix="/v1/exports", tags=["exports"])
 
 
 @router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=ExportOut)

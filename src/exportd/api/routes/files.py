@@ -5,16 +5,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Request, Response, status
+from fastapi import Path, Request, Response, status
 from fastapi.responses import FileResponse
 
 from exportd.api.deps import ReadExports
 from exportd.api.file_response import artifact_response
+from exportd.api.routers import api_router
 from exportd.api.routes.downloads import FILE_RESPONSES, LinkOut
 from exportd.api.split_schemas import FileList, FileOut, ManifestKeys
 from exportd.exports.downloads import Downloads
 
-router = APIRouter(tags=["downloads"])
+router = api_router(tags=["downloads"])
 FileName = Annotated[str, Path(min_length=1, max_length=255, description="the file's name")]
 KEYS_PATH = "/.well-known/exportd-manifest-keys"
 

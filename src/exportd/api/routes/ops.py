@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import Query, Request
 
 from exportd.api.deps import ReadOps
 from exportd.api.ops_schemas import ExportOps, Perf
+from exportd.api.routers import api_router
 from exportd.ops.reports import Reports
 
-router = APIRouter(prefix="/v1/ops", tags=["ops"])
+router = api_router(prefix="/v1/ops", tags=["ops"])
 
 Hours = Annotated[float, Query(gt=0, le=24 * 90, description="the window, in hours")]
 

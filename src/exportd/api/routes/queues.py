@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request
+from fastapi import Path, Request
 
 from exportd.api.deps import Admin, ReadOps
 from exportd.api.ops_schemas import QueueList, QueueOut
+from exportd.api.routers import api_router
 from exportd.ops.queues import QueueOps
 
-router = APIRouter(prefix="/v1/ops/queues", tags=["ops"])
+router = api_router(prefix="/v1/ops/queues", tags=["ops"])
 
 QueueName = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[\w.:-]+$")]
 

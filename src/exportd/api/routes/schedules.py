@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response, status
+from fastapi import Response, status
 
 from exportd.api.deps import ReadExports, Schedules, WriteExports
+from exportd.api.routers import api_router
 from exportd.api.schedule_schemas import ScheduleCreate, ScheduleList, ScheduleOut, ScheduleUpdate
 from exportd.api.schemas import ExportOut
 
-router = APIRouter(prefix="/v1/schedules", tags=["schedules"])
+router = api_router(prefix="/v1/schedules", tags=["schedules"])
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=ScheduleOut)
