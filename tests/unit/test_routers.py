@@ -3,7 +3,6 @@ is built again per app, and none misses what the app would have added to it."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,7 +15,6 @@ from exportd.api.routers import operation_id
 from exportd.api.routes import exports
 from exportd.api.single_query import single_query_values
 from exportd.config import load_settings
-from exportd.db import create_database
 from tests.support.sources import fake_sources
 
 
@@ -24,12 +22,12 @@ def new_app(folder: Path) -> FastAPI:
     settings = load_settings(
         database_url=f"sqlite:///{folder}/app.db", storage_url=f"file://{folder}/files"
     )
-    return create_app(settings, db=create_database(settings), sources=fake_sources())
+    return create_app(settings, sources=fake_sources())  # its lifespan disposes its database
 
 
 @pytest.fixture
-def apps(tmp_path: Path) -> Iterator[tuple[FastAPI, FastAPI]]:
-    yield new_app(tmp_path / "one"), new_app(tmp_path / "two")
+def apps(tmp_path: Path) -> tuple[FastAPI, FastAPI]:
+    return new_app(tmp_path / "one"), new_app(tmp_path / "two")
 
 
 def api_routes(app: FastAPI) -> list[APIRoute]:
