@@ -182,6 +182,7 @@ def run_export(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
             # The next batches are read while this one is written (sources/prefetch.py).
             with prefetched(fetched, on_wait=ctx.checkpoint) as batches:
                 for batch in batches:
+                    ctx.checkpoint()  # asked to stop while it was read: it is never written
                     if done + batch.num_rows > plan.max_rows:
                         room = plan.max_rows - done
                         if options.keep_partial and room:  # the rows the plan allows
