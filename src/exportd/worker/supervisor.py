@@ -33,11 +33,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from exportd.config import Settings
 from exportd.db import Database
-from exportd.errors import (
-    ErrorInfo,
-    LeaseLost,
-    driver_message,
-)
+from exportd.errors import ErrorInfo, LeaseLost, driver_message
 from exportd.ops import metrics
 from exportd.queue import workers
 from exportd.queue.app import App, WorkerContext
@@ -57,6 +53,8 @@ DB_RETRY_MAX_S = 5.0
 # together, unless a claim is due anyway.  Pickup latency does not wait on it.
 OUTCOME_DELAY_S = 0.02
 OUTCOME_BATCH = 100
+# Cancel requests looked for after wake-ups at most this often: on SQLite every commit
+CANCEL_LOOK_S = 0.1  # wakes the worker, its own too (a seventh of its CPU on small jobs)
 
 
 class Supervisor:
@@ -95,6 +93,7 @@ class Supervisor:
         self._want_claim = True
         # Set by a wake-up while jobs run: one of them may have been asked to stop.
         self._look_for_cancels = False
+        self._next_cancel_look = 0.0
         self._next_poll = 0.0
         self._next_heartbeat = 0.0
         self._next_memory_check = 0.0
@@ -178,8 +177,9 @@ class Supervisor:
     def _sync_with_database(self, now: float) -> None:
         try:
             self._flush_and_claim(now)
-            if self._look_for_cancels:
+            if self._look_for_cancels and now >= self._next_cancel_look:
                 self._forward_cancels()
+                self._next_cancel_look = now + CANCEL_LOOK_S
             if now >= self._next_heartbeat:
                 self._heartbeat()
                 self._next_heartbeat = now + self.settings.job_lease_s / 3
@@ -207,6 +207,8 @@ class Supervisor:
             timers.extend(c.running.deadline for c in self.children if c.running)
         if self._stopping:
             timers.append(self._stop_deadline)
+        if self._look_for_cancels:
+            timers.append(self._next_cancel_look)
         if now < self._db_retry_at:
             return max(0.0, min(timers) - now)
         if self._progress or self._stopping_backlog() or self._claim_due(now):
