@@ -51,6 +51,7 @@ def _rounds(app: Any, context: WorkerContext, rounds: int) -> int:
     for _ in range(rounds):
         with db.write() as conn:
             jobs = store.claim(conn, worker_id="inline", queues=["default"], limit=10)
+            app.claimed(conn, jobs, context)
         if not jobs:
             return ran
         for job in jobs:

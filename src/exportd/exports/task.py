@@ -52,7 +52,7 @@ from exportd.manifest_keys import for_settings as manifest_signing_key
 from exportd.ops import events
 from exportd.ops.events import EventKind
 from exportd.queue.app import WorkerContext
-from exportd.queue.models import JobState, Settled
+from exportd.queue.models import Job, JobState, Settled
 from exportd.queue.tasks import JobContext
 from exportd.sources import DocumentSource, SourceRegistry, TabularSource
 from exportd.sources.base import Source
@@ -106,12 +106,11 @@ def runtime() -> Runtime:
 
 def run_export(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
     rt = runtime()
-    with rt.db.write() as conn:
+    with rt.db.read() as conn:  # its start was recorded as it was claimed (record_started)
         export = conn.execute(select(exports).where(exports.c.id == payload["export_id"])).first()
         if export is None:
             raise TerminalJobError("the export no longer exists", code="export_not_found")
         plan = plan_for(conn, export.plan)
-        events.record(conn, EventKind.STARTED, rt.clock.now(), export=export, attempt=ctx.attempt)
     attributes = {"exportd.export.id": export.id, "exportd.source": export.source}
     tracing.annotate(attributes | {"exportd.format": export.format})
     source = rt.sources.get(export.source)
@@ -364,6 +363,18 @@ FINAL_EVENTS = {
     JobState.FAILED: EventKind.FAILED,
     JobState.CANCELLED: EventKind.CANCELLED,
 }
+
+
+def record_started(conn: Connection, claimed: list[Job], worker: WorkerContext) -> None:
+    """The exports' attempts start, in the transaction that claims them: one write for a
+    batch of jobs where each child wrote its own (the SQLite write lock serialised them)."""
+    attempts = {job.id: job.attempt for job in claimed if job.task == EXPORT_TASK}
+    if not attempts:
+        return
+    now = worker.clock.now()
+    rows = conn.execute(select(exports).where(exports.c.job_id.in_(list(attempts))))
+    for export in rows:
+        events.record(conn, EventKind.STARTED, now, export=export, attempt=attempts[export.job_id])
 
 
 def record_outcome(conn: Connection, settled: Settled, worker: WorkerContext) -> None:

@@ -8,7 +8,13 @@ import structlog
 from exportd.config import Settings
 from exportd.errors import StorageError
 from exportd.exports.artifacts import stored_keys
-from exportd.exports.task import EXPORT_TASK, record_outcome, run_export, use_settings
+from exportd.exports.task import (
+    EXPORT_TASK,
+    record_outcome,
+    record_started,
+    run_export,
+    use_settings,
+)
 from exportd.queue.app import App, WorkerContext
 from exportd.queue.models import Outcome
 from exportd.storage import Storage, storage_for
@@ -18,6 +24,7 @@ log = structlog.get_logger("exportd.worker")
 
 def register(app: App) -> None:
     app.task(EXPORT_TASK, on_settled=record_outcome)(run_export)
+    app.on_claimed(record_started)
     app.on_start(open_storage)
     app.on_discarded(discard_artifact)
     app.child_setup(use_settings)

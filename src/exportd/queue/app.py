@@ -7,6 +7,8 @@ The queue and the worker know no domain.  A package plugs in by registering on a
   another package may add its own hook to a task's (``app.also_on_settled``);
 - start hooks, called as a supervisor is built (``app.on_start``): what must work before
   any job (a storage opened from a bad URL stops the worker there);
+- claim hooks, called in the transaction that claims jobs (``app.on_claimed``): a
+  package's record of its jobs starting, with no write of the child's own;
 - periodic jobs with their schedules (``app.periodic``), run by one node at a time;
 - rescue hooks, called for a job taken back from a vanished worker (``app.on_rescued``);
 - discard hooks, called for a result whose outcome was not kept (``app.on_discarded``);
@@ -32,7 +34,7 @@ from exportd.clock import Clock
 from exportd.config import Settings
 from exportd.db import Database
 from exportd.errors import ConfigError
-from exportd.queue.models import Outcome, Settled
+from exportd.queue.models import Job, Outcome, Settled
 from exportd.queue.store import JobStore
 from exportd.queue.tasks import SettledHook, Task, TaskFunction, TaskRegistry
 
@@ -42,6 +44,7 @@ DiscardHook = Callable[[Outcome, "WorkerContext"], None]
 RetentionHook = Callable[[Connection, "WorkerContext"], None]
 ChildSetup = Callable[[Settings], None]
 StartHook = Callable[["WorkerContext"], None]
+ClaimHook = Callable[[Connection, list[Job], "WorkerContext"], None]
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -97,6 +100,7 @@ class App:
         self.ref = ref
         self.tasks = TaskRegistry()
         self.start_hooks: list[StartHook] = []
+        self.claim_hooks: list[ClaimHook] = []
         self.periodic_jobs: list[Periodic] = []
         self.rescue_hooks: list[SettledHook] = []
         self.discard_hooks: list[DiscardHook] = []
@@ -148,6 +152,16 @@ class App:
     def on_start(self, hook: StartHook) -> StartHook:
         self.start_hooks.append(hook)
         return hook
+
+    def on_claimed(self, hook: ClaimHook) -> ClaimHook:
+        self.claim_hooks.append(hook)
+        return hook
+
+    def claimed(self, conn: Connection, jobs: list[Job], worker: WorkerContext) -> None:
+        """Run the claim hooks for ``jobs``, in the claiming transaction."""
+        if jobs:
+            for hook in self.claim_hooks:
+                hook(conn, jobs, worker)
 
     def on_rescued(self, hook: SettledHook) -> SettledHook:
         self.rescue_hooks.append(hook)

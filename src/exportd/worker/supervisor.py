@@ -394,6 +394,7 @@ class Supervisor:
             self.store.release(conn, [Claimed(job.id, job.attempt) for job in release])
             limit = wanted if claim_now else 0
             jobs = self.store.claim(conn, worker_id=self.worker_id, queues=self.queues, limit=limit)
+            self.app.claimed(conn, jobs, self.context)
         # Committed.  Only now act on children: acting may produce new outcomes.
         self._outcomes = self._outcomes[len(pending) :]
         if release:
