@@ -17,7 +17,7 @@ from exportd.api import docs, openapi, problems, text_guard
 from exportd.api.body_limit import BodyLimitMiddleware
 from exportd.api.cors import CorsMiddleware
 from exportd.api.request_id import RequestIdMiddleware
-from exportd.api.routers import add_routes
+from exportd.api.routers import add_routes, route_options
 from exportd.api.routes import (
     admin,
     catalogue,
@@ -122,6 +122,7 @@ def create_app(
 
     app = FastAPI(
         **openapi.app_metadata(settings),
+        **route_options(),  # its own routes as the routers' (/healthz, /metrics, docs)
         lifespan=lifespan,
         docs_url=None,  # FastAPI's pages load from a CDN: ours are served from files (docs.py)
         redoc_url=None,

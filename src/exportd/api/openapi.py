@@ -17,7 +17,6 @@ from fastapi import FastAPI
 import exportd
 from exportd.api.problem_codes import CODES, codes_for
 from exportd.api.problems import PROBLEM_JSON
-from exportd.api.routers import route_options
 from exportd.api.schemas import Problem
 from exportd.config import Settings
 
@@ -53,7 +52,8 @@ _HEADERS = {401: "WWW-Authenticate", 416: "Content-Range", 429: "Retry-After", 5
 
 
 def app_metadata(settings: Settings) -> dict[str, Any]:
-    """What ``FastAPI(...)`` takes for the document's info, servers, tags and ids."""
+    """What ``FastAPI(...)`` takes for the document's info, servers and tags (the
+    operation ids come with ``routers.route_options``)."""
     return {
         "title": "exportd",
         "version": exportd.__version__,
@@ -62,7 +62,6 @@ def app_metadata(settings: Settings) -> dict[str, Any]:
         "contact": {"name": "exportd", "url": "https://exportd.dev"},
         "servers": [{"url": settings.public_url.rstrip("/"), "description": "EXPORTD_PUBLIC_URL"}],
         "openapi_tags": TAGS,
-        **route_options(),  # the app's own routes: as the routers' (routers.py)
     }
 
 

@@ -53,8 +53,9 @@ DB_RETRY_MAX_S = 5.0
 # together, unless a claim is due anyway.  Pickup latency does not wait on it.
 OUTCOME_DELAY_S = 0.02
 OUTCOME_BATCH = 100
-# Cancel requests looked for after wake-ups at most this often: on SQLite every commit
-CANCEL_LOOK_S = 0.1  # wakes the worker, its own too (a seventh of its CPU on small jobs)
+# After wake-ups, cancel requests are looked for at most this often: on SQLite every
+# commit wakes the worker, its own too (a look each was a seventh of its CPU).
+CANCEL_LOOK_S = 0.1
 
 
 class Supervisor:
