@@ -8,7 +8,7 @@ import multiprocessing
 import os
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from multiprocessing import forkserver, resource_tracker
 from multiprocessing.connection import Connection
@@ -177,10 +177,37 @@ class Child:
         self.process = None
 
 
+# How often the heartbeat reads memory while the running jobs stay the same.  Reading a
+# process's proportional set size makes the kernel walk its page tables: at the heartbeat
+# of a short lease (every 0.5 s) that was 40% of an idle supervisor's CPU.
+LOAD_REFRESH_S = 5.0
+
+
+class LoadMeter:
+    """What the children run and the memory below this process, for the heartbeat: read
+    again when a job starts or ends, otherwise at most every ``refresh_s``."""
+
+    def __init__(
+        self, refresh_s: float = LOAD_REFRESH_S, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._refresh_s, self._clock = refresh_s, clock
+        self._load: WorkerLoad | None = None
+        self._running: list[tuple[int, int]] = []
+        self._read_at = 0.0
+
+    def measure(self, children: list[Child]) -> WorkerLoad:
+        now = self._clock()
+        running = [child.running.claim for child in children if child.running is not None]
+        key = [(claim.job_id, claim.attempt) for claim in running]
+        if self._load is None or key != self._running or now - self._read_at >= self._refresh_s:
+            self._load, self._running, self._read_at = load_of(children), key, now
+        return self._load
+
+
 def load_of(children: list[Child]) -> WorkerLoad:
-    """What the children run, and the memory of this process and everything below it,
-    for the heartbeat: the fork server (the imports the children share), every child
-    (idle ones too: warm children hold what they loaded) and what they started."""
+    """What the children run, and the memory of this process and everything below it:
+    the fork server (the imports the children share), every child (idle ones too: warm
+    children hold what they loaded) and what they started."""
     running = [
         RunningJob(child.running.claim.job_id, child.running.job.task, child.memory_bytes())
         for child in children

@@ -40,7 +40,7 @@ from exportd.queue.app import App, WorkerContext
 from exportd.queue.models import Claimed, Job, Outcome
 from exportd.queue.notify import Wakeup, watcher_for
 from exportd.queue.store import JobStore
-from exportd.worker.children import Child, load_of
+from exportd.worker.children import Child, LoadMeter
 from exportd.worker.maintenance import Maintenance
 from exportd.worker.outcomes import Finished, Outcomes, log_outcome
 from exportd.worker.protocol import outcome_of
@@ -97,9 +97,9 @@ class Supervisor:
         self._next_cancel_look = 0.0
         self._next_poll = 0.0
         self._next_heartbeat = 0.0
+        self._load = LoadMeter()
         self._next_memory_check = 0.0
-        self._db_backoff = 0.0
-        self._db_retry_at = 0.0
+        self._db_backoff = self._db_retry_at = 0.0
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -457,7 +457,7 @@ class Supervisor:
         self._act_on_leases(cancel=cancel, lost=())
 
     def _heartbeat(self) -> None:
-        now, load = self.store.clock.now(), load_of(self.children)  # measured outside the write
+        now, load = self.store.clock.now(), self._load.measure(self.children)  # outside the write
         with self.db.write() as conn:
             report = self.store.extend_leases(conn, self._held())
             workers.heartbeat(conn, self.worker_id, now, load)
