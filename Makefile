@@ -36,7 +36,7 @@ $(JS_STAMP): tests/js/package-lock.json
 		npm ci --prefix tests/js --no-audit --no-fund --loglevel=error && touch $@; \
 	else echo "npm not found: the JavaScript client tests will skip"; fi
 
-# A fixed hash seed: the bounded fuzz run (derandomized) then draws the same cases on every
+# A fixed hash seed: the bounded fuzz run (a fixed seed) then draws the same cases on every
 # machine, since schemathesis builds some strategies from sets.
 # Bytecode caches on even where PYTHONDONTWRITEBYTECODE is set: the suite starts hundreds
 # of Python processes (workers, their children, CLIs, servers), each of which would compile
