@@ -22,6 +22,8 @@ from typing import Any
 
 import pytest
 
+from exportd.storage.boto_sessions import new_session
+
 # Requests answered before credentials are checked: the three that make the IAM user.
 UNCHECKED_REQUESTS = 3
 POLICY = {
@@ -38,9 +40,7 @@ class CustomerS3:
     secret_access_key: str
 
     def client(self, **credentials: str) -> Any:
-        import boto3
-
-        return boto3.session.Session().client(
+        return new_session().client(
             "s3",
             endpoint_url=self.endpoint,
             region_name="us-east-1",

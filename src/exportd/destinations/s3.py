@@ -23,6 +23,7 @@ from exportd.destinations import guard
 from exportd.destinations.models import S3Config, S3Secret
 from exportd.destinations.port import Outgoing, Reach, remote_key
 from exportd.errors import JobError, RetryableJobError, StorageError, TerminalJobError
+from exportd.storage.boto_sessions import new_session
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -67,7 +68,7 @@ class S3Writer:
 
     def _client(self) -> S3Client:
         try:
-            import boto3
+            import boto3  # noqa: F401 - there, or the message below
             from botocore.config import Config
         except ImportError:  # pragma: no cover - depends on the installed extras
             raise TerminalJobError(
@@ -80,7 +81,7 @@ class S3Writer:
             port = parts.port or (443 if parts.scheme == "https" else 80)
             guard.resolve(parts.hostname or "", port, allow_private=self.reach.allow_private)
         timeout = self.reach.timeout_s
-        client = boto3.session.Session().client(
+        client = new_session().client(
             "s3",
             endpoint_url=endpoint,
             region_name=self.config.region or "us-east-1",

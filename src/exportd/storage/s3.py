@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 from exportd.errors import ConfigError, StorageError
 from exportd.storage.base import check_key, content_disposition, traced_writes
+from exportd.storage.boto_sessions import new_session
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -38,12 +39,11 @@ def _boto3() -> Any:
 
 
 def s3_client(endpoint_url: str | None, region: str | None) -> S3Client:
-    boto3, config = _boto3()
+    _, config = _boto3()  # boto3 there, or a message saying how to install it
     retries = config.Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5)
-    client = boto3.session.Session().client(
+    return new_session().client(
         "s3", endpoint_url=endpoint_url, region_name=region or "us-east-1", config=retries
     )
-    return cast("S3Client", client)
 
 
 class _Upload:
