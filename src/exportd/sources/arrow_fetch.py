@@ -36,10 +36,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from sqlalchemy import Connection, Select, TextualSelect, cast
 from sqlalchemy.engine import URL
-from sqlalchemy.sql.compiler import Compiled
 from sqlalchemy.types import REAL, Integer, Text
 
 from exportd.errors import JobCancelled, RetryableJobError, TerminalJobError
+from exportd.sources.compiled import compile_select
 from exportd.sources.idle_connections import IdleConnections, close_quietly
 from exportd.sources.sqlite_ranges import compiler, key_columns, read_in_ranges
 from exportd.sources.text_times import parse_timestamps
@@ -137,18 +137,17 @@ def _client_bound(
     session's own driver (COPY and connectorx take no parameters), and, for a textual
     query, the requested columns' positions in its result."""
     query, positions = _narrowed(query, schema)
-    compiled = query.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
-    params = _bound_values(compiled, conn)
+    compiled = compile_select(query, conn.dialect)
     raw = conn.connection.driver_connection
     if conn.dialect.name == "postgresql":
         import psycopg
 
         assert isinstance(raw, psycopg.Connection)
-        return psycopg.ClientCursor(raw).mogrify(str(compiled), params), positions
+        return psycopg.ClientCursor(raw).mogrify(compiled.sql, compiled.values), positions
     assert raw is not None
     cursor = raw.cursor()
     try:
-        return str(cursor.mogrify(str(compiled), params)), positions
+        return str(cursor.mogrify(compiled.sql, compiled.values)), positions
     finally:
         cursor.close()
 
@@ -181,9 +180,6 @@ def _sqlite(
     typed = query.with_only_columns(
         *(_sqlite_cast(query, field) for field in schema), maintain_column_froms=True
     )
-    compiled = typed.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
-    values = _bound_values(compiled, conn)
-    params = [values[name] for name in compiled.positiontup or ()]
     # A URI, read-only; the path quoted so that '?', '#' or '%' in it stay the path's.
     uri = f"file:{quote(str(Path(database).resolve()), safe='/')}?mode=ro"
     key = key_columns(query)
@@ -191,7 +187,7 @@ def _sqlite(
         try:
             ranged = read_in_ranges(
                 lambda autocommit: _sqlite_reader(adbc_sqlite, uri, autocommit=autocommit),
-                compiler(conn.dialect, lambda compiled: _bound_values(compiled, conn)),
+                compiler(conn.dialect),
                 typed,
                 key,
                 lambda table: _range_in_schema(table, schema),
@@ -202,12 +198,13 @@ def _sqlite(
         if ranged is not None:
             return _translating(ranged)
     adbc = _sqlite_reader(adbc_sqlite, uri, autocommit=True)
+    compiled = compile_select(typed, conn.dialect)
 
     def run(cursor: Any) -> pa.RecordBatchReader:
         # No mmap_size: mapped pages count in the worker's memory (RSS grew with the
         # file, 350 MB at a million rows), which its memory limit would hold against it.
         cursor.adbc_statement.set_options(**{SQLITE_BATCH_OPTION: str(batch_size)})
-        cursor.execute(str(compiled), params)
+        cursor.execute(compiled.sql, compiled.positional())
         return cursor.fetch_record_batch()
 
     return _stream(adbc, run, schema, typed_by_guess=True)
@@ -349,19 +346,6 @@ def _libpq_uri(url: URL) -> str:
     if not url.query:
         return base
     return f"{base}?{urlencode(dict(url.query), quote_via=quote)}"
-
-
-def _bound_values(compiled: Compiled, conn: Connection) -> dict[str, Any]:
-    """The bound values as the DBAPI would receive them (each type's bind processor
-    applied).  An expanded IN parameter (``tag_1_2``) is processed as its template
-    (``tag_1``)."""
-    binds = compiled.binds  # type: ignore[attr-defined]
-    values = {}
-    for name, value in (compiled.construct_params() or {}).items():
-        bind = binds[name] if name in binds else binds[name.rsplit("_", 1)[0]]
-        processor = bind.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
-        values[name] = processor(value) if processor else value
-    return values
 
 
 def _castable(found: pa.Schema, wanted: pa.Schema, *, guessed: bool = False) -> bool:

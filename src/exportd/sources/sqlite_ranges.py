@@ -45,6 +45,8 @@ from sqlalchemy.sql import operators
 from sqlalchemy.sql.elements import UnaryExpression
 from sqlalchemy.types import NullType
 
+from exportd.sources.compiled import compile_select
+
 RANGE_ROWS = 16_384
 READERS = 2
 SNAPSHOT_TRIES = 3
@@ -286,11 +288,11 @@ def _close_all(connections: list[Any]) -> None:
             conn.close()
 
 
-def compiler(dialect: Dialect, bound_values: Callable[..., dict[str, Any]]) -> Compile:
+def compiler(dialect: Dialect) -> Compile:
     """A SELECT compiled as ADBC takes it: text and positional parameters."""
 
     def compile_query(query: Select[Any]) -> Statement:
-        compiled = query.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
-        return Statement(str(compiled), list(compiled.positiontup or ()), bound_values(compiled))
+        compiled = compile_select(query, dialect)
+        return Statement(compiled.sql, compiled.names, compiled.values)
 
     return compile_query
