@@ -173,6 +173,14 @@ def test_rows_that_fit_in_one_range_are_read_on_one_connection(
     ranges = sqlite_ranges._ranges
     ranged: list[int] = []
     monkeypatch.setattr(sqlite_ranges, "_ranges", lambda *a: ranged.append(1) or ranges(*a))
+    opened = arrow_fetch._sqlite_reader
+    connections: list[bool] = []
+
+    def counted(*args: Any, autocommit: bool) -> Any:
+        connections.append(autocommit)
+        return opened(*args, autocommit=autocommit)
+
+    monkeypatch.setattr(arrow_fetch, "_sqlite_reader", counted)
     with journal.read() as conn:
         by_rows = read(conn, TradeParams(), arrow=False)
         source = TradesSource()
@@ -183,6 +191,7 @@ def test_rows_that_fit_in_one_range_are_read_on_one_connection(
         got.extend(batches)
     table = pa.Table.from_batches(got, schema=source.arrow_schema(COLUMNS))
     assert not ranged
+    assert connections == [False]  # one connection, in one read transaction: no watch
     assert table.num_rows == 900
     assert table.column("exit_price").slice(0, 200).null_count == 200
     assert table.equals(by_rows)
@@ -205,7 +214,8 @@ def test_every_connection_of_a_read_keeps_a_small_page_cache(
     monkeypatch.setattr(arrow_fetch, "_sqlite_reader", recorded)
     with journal.read() as conn:
         assert read(conn, TradeParams(), arrow=True).num_rows == 700
-    assert len(caches) == 2 + sqlite_ranges.READERS  # the watch, the scout, the readers
+    # The first look, then the watch, the scout and the readers.
+    assert len(caches) == 3 + sqlite_ranges.READERS
     assert set(caches) == {-arrow_fetch.SQLITE_READ_CACHE_KB}
 
 
