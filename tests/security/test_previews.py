@@ -12,6 +12,7 @@ from typing import Any
 import psutil
 import pytest
 
+from exportd.config import load_settings
 from exportd.documents.models import MAX_DOCUMENT_BYTES
 from exportd.documents.templates import TemplateCatalogue, builtin_catalogue, load_template
 from tests.support.api import Api
@@ -27,9 +28,16 @@ from tests.support.resumes import (
 CONCURRENT = 8
 
 
+# What these tests check is not how long a preview takes on the machine at hand: with
+# the whole suite running (three test processes, workers, browsers on two cores) the
+# default 5 s went by while a preview waited for a core.  Their budget is a minute; the
+# largest resume's compile is held to the default budget in CPU seconds.
+LOADED_MACHINE_BUDGET_S = 60.0
+
+
 @pytest.fixture
 def api(tmp_path: Path) -> Iterator[Api]:
-    yield from api_for(tmp_path)
+    yield from api_for(tmp_path, preview_timeout_s=LOADED_MACHINE_BUDGET_S)
 
 
 # -- concurrency -----------------------------------------------------------------------
@@ -60,16 +68,25 @@ def test_concurrent_previews_all_answer(api: Api) -> None:
 # -- budgets per preview ---------------------------------------------------------------
 
 
-def test_the_largest_valid_resume_previews_within_the_budget(api: Api) -> None:
+def test_the_largest_valid_resume_previews_within_the_budget(tmp_path: Path) -> None:
     content = largest_resume()
     assert MAX_DOCUMENT_BYTES - 600 < stored_size(content) <= MAX_DOCUMENT_BYTES
-    document = store(api, "alice", content)
-    assert document.status_code == 201, document.text
-    started = time.monotonic()
-    answered = preview(api, "alice", document.json()["id"])
-    assert answered.status_code == 200, answered.text
-    assert answered.text.count("<svg") >= 5
-    assert time.monotonic() - started < api.settings.preview_timeout_s
+    overrides = {"preview_timeout_s": LOADED_MACHINE_BUDGET_S, "preview_processes": 1}
+    for api in api_for(tmp_path, **overrides):
+        document = store(api, "alice", content)
+        assert document.status_code == 201, document.text
+        warm_up = store(api, "alice", a_resume("Ada")).json()["id"]
+        assert preview(api, "alice", warm_up).status_code == 200  # the one child, started
+        [child] = api.client.app.state.previews.pool._children  # type: ignore[attr-defined]
+        compiling = psutil.Process(child.process.pid)
+        spent = sum(compiling.cpu_times()[:2])
+        answered = preview(api, "alice", document.json()["id"])
+        assert answered.status_code == 200, answered.text
+        assert answered.text.count("<svg") >= 5
+        assert compiling.is_running()  # the same child compiled it
+        # Its CPU: what the default budget buys on a machine with a core to spare.
+        cpu_s = sum(compiling.cpu_times()[:2]) - spent
+        assert 0 < cpu_s < load_settings().preview_timeout_s
 
 
 def test_a_preview_over_the_page_budget_is_refused(tmp_path: Path) -> None:
