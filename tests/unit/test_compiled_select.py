@@ -55,9 +55,9 @@ def test_a_shape_is_compiled_once_and_each_statement_keeps_its_values(
     second = compile_select(_query("bob", datetime(2026, 2, 3, tzinfo=UTC), 20), dialect)
     assert len(compiles) == 1
     assert first.sql == second.sql
-    assert first.positional() == ["alice", "2026-01-01 00:00:00.000000", 10, 0]
+    assert first.params() == ["alice", "2026-01-01 00:00:00.000000", 10, 0]
     # The values as SQLite's driver takes them: the DATETIME bind processor applied.
-    assert second.positional() == ["bob", "2026-02-03 00:00:00.000000", 20, 0]
+    assert second.params() == ["bob", "2026-02-03 00:00:00.000000", 20, 0]
 
 
 def test_each_dialect_compiles_its_own_text(compiles: list[str]) -> None:
@@ -74,8 +74,8 @@ def test_an_in_list_is_compiled_for_its_own_length(compiles: list[str]) -> None:
     dialect = sqlite.dialect()
     two = compile_select(select(trades.c.id).where(trades.c.tag.in_(["a", "b"])), dialect)
     three = compile_select(select(trades.c.id).where(trades.c.tag.in_(["c", "d", "e"])), dialect)
-    assert (two.sql.count("?"), two.positional()) == (2, ["a", "b"])
-    assert (three.sql.count("?"), three.positional()) == (3, ["c", "d", "e"])
+    assert (two.sql.count("?"), two.params()) == (2, ["a", "b"])
+    assert (three.sql.count("?"), three.params()) == (3, ["c", "d", "e"])
     assert len(compiles) == 2  # never taken from the cache: the text holds the length
 
 

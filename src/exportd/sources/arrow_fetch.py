@@ -204,7 +204,7 @@ def _sqlite(
         # No mmap_size: mapped pages count in the worker's memory (RSS grew with the
         # file, 350 MB at a million rows), which its memory limit would hold against it.
         cursor.adbc_statement.set_options(**{SQLITE_BATCH_OPTION: str(batch_size)})
-        cursor.execute(compiled.sql, compiled.positional())
+        cursor.execute(compiled.sql, compiled.params())
         return cursor.fetch_record_batch()
 
     return _stream(adbc, run, schema, typed_by_guess=True)

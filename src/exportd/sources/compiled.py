@@ -30,8 +30,12 @@ class CompiledSelect:
     names: list[str]  # the parameters in the order of the text's placeholders
     values: dict[str, Any]  # each bind processor applied
 
-    def positional(self) -> list[Any]:
-        return [self.values[name] for name in self.names]
+    def params(self, *replaced: Mapping[str, Any]) -> list[Any]:
+        """The values in placeholder order, some replaced (a range's bound, say)."""
+        values = self.values.copy()
+        for more in replaced:
+            values.update(more)
+        return [values[name] for name in self.names]
 
 
 @dataclass(frozen=True, slots=True)

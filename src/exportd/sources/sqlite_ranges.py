@@ -45,13 +45,13 @@ from sqlalchemy.sql import operators
 from sqlalchemy.sql.elements import UnaryExpression
 from sqlalchemy.types import NullType
 
-from exportd.sources.compiled import compile_select
+from exportd.sources.compiled import CompiledSelect, compile_select
 
 RANGE_ROWS = 16_384
 READERS = 2
 SNAPSHOT_TRIES = 3
 
-Compile = Callable[[Select[Any]], "Statement"]
+Compile = Callable[[Select[Any]], CompiledSelect]
 Connect = Callable[..., Any]
 
 
@@ -169,7 +169,7 @@ class _RangeReads:
 
 def _read_range(
     conn: Any,
-    statement: Statement,
+    statement: CompiledSelect,
     rows: int,
     cast_range: Callable[[pa.Table], pa.Table],
     low: tuple[Any, ...] | None = None,
@@ -185,7 +185,7 @@ def _read_range(
 
 def _whole(
     conn: Any,
-    statement: Statement,
+    statement: CompiledSelect,
     cast_range: Callable[[pa.Table], pa.Table],
     rows: int,
     batch_size: int,
@@ -227,19 +227,6 @@ def _ranges(
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
         _close_all([scout, *readers])
-
-
-class Statement:
-    """A compiled SELECT: its text, and its parameters in order with some replaced."""
-
-    def __init__(self, sql: str, names: list[str], values: dict[str, Any]) -> None:
-        self.sql, self.names, self.values = sql, names, values
-
-    def params(self, *replaced: dict[str, Any]) -> list[Any]:
-        values = self.values.copy()
-        for more in replaced:
-            values.update(more)
-        return [values[name] for name in self.names]
 
 
 def _bounds(
@@ -323,9 +310,4 @@ def _close_all(connections: list[Any]) -> None:
 
 def compiler(dialect: Dialect) -> Compile:
     """A SELECT compiled as ADBC takes it: text and positional parameters."""
-
-    def compile_query(query: Select[Any]) -> Statement:
-        compiled = compile_select(query, dialect)
-        return Statement(compiled.sql, compiled.names, compiled.values)
-
-    return compile_query
+    return lambda query: compile_select(query, dialect)
