@@ -88,12 +88,7 @@ def test_every_file_of_the_set_lands_under_its_own_name(
 def test_a_set_cut_short_is_not_sent_and_sending_it_again_replaces_it(
     world: World, sftp_server: SftpServer, tmp_path: Path
 ) -> None:
-    destination = world.destination(
-        "sftp", sftp_server.config(key_template="{export_id}/{filename}"), {"password": PASSWORD}
-    )
-    export_id = world.export(destination, options=SPLIT)
-    export = world.get(export_id)
-    stem = f"trades-{export['created_at'][:10].replace('-', '')}-{export_id[:8]}"
+    export_id, stem = _split_to_sftp(world, sftp_server)
     # A folder where the manifest goes: the server refuses to put the manifest there.
     blocker = sftp_server.root / export_id / f"{stem}.manifest.json"
     blocker.mkdir(parents=True)
@@ -121,6 +116,39 @@ def test_a_set_cut_short_is_not_sent_and_sending_it_again_replaces_it(
     assert len(sftp_server.files()) == 5
     code, output = verify(sftp_server.root / export_id, f"{stem}.manifest.json", _keys(world))
     assert code == 0, output
+
+
+def test_temporary_files_a_crashed_send_left_are_removed_by_the_next_send(
+    world: World, sftp_server: SftpServer
+) -> None:
+    export_id, stem = _split_to_sftp(world, sftp_server)
+    folder = sftp_server.root / export_id
+    folder.mkdir()
+    # What a worker SIGKILLed mid-write leaves: half a part under its temporary name.
+    (folder / f".{stem}-part0002.csv.gz.0123456789ab.part").write_bytes(b"half a part")
+    # Not ours to remove: the customer's own file, and a temporary name of another file.
+    (folder / ".keep").write_bytes(b"")
+    (folder / ".report.csv.0123456789ab.part").write_bytes(b"someone else's")
+    world.run()
+
+    [shown] = world.get(export_id)["destinations"]
+    assert (shown["status"], shown["files"]) == ("sent", 5), shown
+    landed = sorted(sftp_server.files())
+    assert [p for p in landed if p.rsplit("/", 1)[1].startswith(".")] == [
+        f"{export_id}/.keep",
+        f"{export_id}/.report.csv.0123456789ab.part",
+    ]
+    assert len(landed) == 5 + 2
+
+
+def _split_to_sftp(world: World, sftp_server: SftpServer) -> tuple[str, str]:
+    """A split export to the server, not run yet: its id and its files' stem."""
+    destination = world.destination(
+        "sftp", sftp_server.config(key_template="{export_id}/{filename}"), {"password": PASSWORD}
+    )
+    export_id = world.export(destination, options=SPLIT)
+    export = world.get(export_id)
+    return export_id, f"trades-{export['created_at'][:10].replace('-', '')}-{export_id[:8]}"
 
 
 def _keys(world: World) -> dict[str, Any]:

@@ -7,7 +7,9 @@
 - Key or password authentication, from the sealed secret.
 - The file is written under a temporary name beside its final one (``.NAME.ID.part``),
   then renamed over it (``posix-rename@openssh.com`` where offered), so a reader never
-  sees half a file; a failed write removes the temporary file.
+  sees half a file; a failed write removes the temporary file.  A sender killed mid-write
+  (a worker SIGKILLed) cannot: the next send that succeeds removes the temporary files
+  its names left behind, so a crash leaves no stray file on the customer's server.
 - The host goes through the SSRF guard; the connection is made to the checked address.
 """
 
@@ -15,7 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import posixpath
+import re
 import uuid
+from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager, suppress
 from typing import Any, TypeVar
@@ -67,6 +71,7 @@ class SftpWriter:
             for file in files:
                 between()
                 await _put(sftp, file.chunks(), file.remote_key, made)
+            await _remove_left_behind(sftp, [file.remote_key for file in files])
 
     async def _probe(self, path: str) -> None:
         async with self._session() as sftp:
@@ -120,7 +125,7 @@ async def _put(
     if directory and directory not in made:
         await sftp.makedirs(directory, exist_ok=True)
         made.add(directory)
-    partial = posixpath.join(directory, f".{name}.{uuid.uuid4().hex[:12]}.part")
+    partial = posixpath.join(directory, _partial_name(name, uuid.uuid4().hex[:12]))
     try:
         async with sftp.open(partial, "wb") as handle:
             for block in _blocks(chunks):
@@ -130,6 +135,29 @@ async def _put(
         with suppress(Exception):
             await sftp.remove(partial)
         raise
+
+
+def _partial_name(name: str, token: str) -> str:
+    return f".{name}.{token}.part"
+
+
+_PARTIAL = re.compile(r"\.(?P<name>.+)\.[0-9a-f]{12}\.part")
+
+
+async def _remove_left_behind(sftp: asyncssh.SFTPClient, paths: Sequence[str]) -> None:
+    """Remove the temporary files of earlier sends of these paths, cut short by a crash:
+    one listing per folder.  A sender still writing one (a worker that lost its lease)
+    then fails its rename, as it should."""
+    names: defaultdict[str, set[str]] = defaultdict(set)
+    for path in paths:
+        directory, name = posixpath.split(path)
+        names[directory].add(name)
+    for directory, ours in names.items():
+        for entry in await sftp.listdir(directory or "."):
+            match = _PARTIAL.fullmatch(entry)
+            if match is not None and match["name"] in ours:
+                with suppress(asyncssh.SFTPNoSuchFile):
+                    await sftp.remove(posixpath.join(directory, entry))
 
 
 async def _replace(sftp: asyncssh.SFTPClient, partial: str, path: str) -> None:
