@@ -74,7 +74,13 @@ def _metrics_dir() -> None:
         return
     path = tempfile.mkdtemp(prefix="exportd-metrics-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
-    atexit.register(shutil.rmtree, path, True)
+    owner = os.getpid()  # not a forked child that runs the exit handlers it inherited
+
+    def remove() -> None:
+        if os.getpid() == owner:
+            shutil.rmtree(path, ignore_errors=True)
+
+    atexit.register(remove)
     _exit_on_sigterm()
 
 
@@ -140,12 +146,12 @@ def worker(
     private_umask()  # before anything creates a file; its children inherit it
     _metrics_dir()
     settings = settings_or_exit()
-    _check_services(settings)
-    check_sources(settings)
     from exportd.worker.children import start_fork_server
 
-    # The children's fork server imports their modules while this process imports its own.
-    start_fork_server(WORKER_FACTORY)
+    # Before the checks: they open connections and may start a tracer's thread.
+    fork_server = start_fork_server(WORKER_FACTORY)
+    _check_services(settings)
+    check_sources(settings)
     from exportd.app_wiring import worker_app
     from exportd.ops.metrics import serve_worker_metrics
     from exportd.worker.supervisor import Supervisor
@@ -168,6 +174,7 @@ def worker(
         app=app,
         concurrency=concurrency or settings.worker_concurrency,
         queues=[q.strip() for q in queues.split(",") if q.strip()],
+        fork_server=fork_server,
     )
     supervisor.run()
     db.dispose()  # closed here: the process exits without a last collection (__main__)

@@ -82,7 +82,7 @@ def test_kill_9_of_a_worker_mid_job_loses_nothing(harness: Harness) -> None:
     )
     harness.wait_for_note(f"{job_id}:1:start")
     below = psutil.Process(first.pid).children(recursive=True)
-    assert len(below) >= 4  # the resource tracker, the fork server, two children
+    assert len(below) >= 3  # the fork server, two children
     first.signal(signal.SIGKILL)
     second = harness.start_worker(concurrency=1)
     assert left_running(below) == []

@@ -28,6 +28,7 @@ from exportd.errors import ErrorInfo, ExportdError, JobCancelled, classify, stac
 from exportd.logs import configure_logging
 from exportd.process_exit import exit_quickly
 from exportd.queue.app import App, AppRef
+from exportd.worker import fork_server
 from exportd.worker.protocol import RunRequest
 
 PROGRESS_MIN_INTERVAL_S = 0.2
@@ -159,10 +160,12 @@ def _exit_with_parent() -> None:
     """Exit at once when the supervisor dies (SIGKILL, OOM killer): the parent sentinel
     is a pipe whose other end only the supervisor holds.  Not the parent process id:
     a child's parent is the fork server, which lives on while any child does."""
-    parent = multiprocessing.parent_process()
-    if parent is None or parent.sentinel is None:
-        return  # not started by a supervisor (called in this process)
-    sentinel = parent.sentinel
+    sentinel = fork_server.parent_sentinel()
+    if sentinel is None:
+        parent = multiprocessing.parent_process()
+        if parent is None or parent.sentinel is None:
+            return  # not started by a supervisor (called in this process)
+        sentinel = parent.sentinel
 
     def watch() -> None:
         wait([sentinel])

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import importlib
 import multiprocessing
 import os
 import signal
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -23,13 +25,15 @@ from exportd.queue.app import AppRef
 from exportd.queue.models import Claimed, Job, Outcome
 from exportd.queue.workers import RunningJob, WorkerLoad
 from exportd.worker.child import Inherited, child_main
+from exportd.worker.fork_server import ForkServer
 from exportd.worker.protocol import RunRequest
 
 # A fork server, not a fork of the supervisor (which holds threads and database
 # connections a child must not inherit) nor a spawn (each child importing everything
-# again: ~0.8 s of CPU).  The server is a fresh interpreter that imports the child's
-# modules once; each child is a fork of it, ready in milliseconds, sharing those pages.
-# Children start once and then stay warm.
+# again: ~0.8 s of CPU).  A worker forks its own server as it starts (fork_server.py);
+# a supervisor without one (run in a thread) uses multiprocessing's, a fresh
+# interpreter that imports the child's modules once.  Each child is a fork of the
+# server, ready in milliseconds, sharing those pages; children then stay warm.
 _CONTEXT = multiprocessing.get_context("forkserver")
 
 log = structlog.get_logger("exportd.worker")
@@ -45,10 +49,17 @@ class Running:
 
 
 class Child:
-    def __init__(self, index: int, app: AppRef | None, settings: Settings) -> None:
+    def __init__(
+        self,
+        index: int,
+        app: AppRef | None,
+        settings: Settings,
+        fork_server: ForkServer | None = None,
+    ) -> None:
         self.index = index
         self._app = app
         self._settings = settings
+        self._fork_server = fork_server
         self.running: Running | None = None
         self.ready = False  # set when the child reports its task modules loaded
         self.conn: Connection
@@ -59,24 +70,38 @@ class Child:
     def start(self) -> None:
         if self._app is None:
             raise ValueError("a child needs an app it can build (App.ref)")
-        _CONTEXT.set_forkserver_preload(preloaded(self._app.factory))
         parent_end, child_end = _CONTEXT.Pipe(duplex=True)
-        self.process = _CONTEXT.Process(
-            target=child_main,
-            # The supervisor's settings, not the environment read again: the same ones.
-            # Its environment and directory as of now, as a spawned child had them (the
-            # fork server has those of when it started).
-            args=(child_end, self._app, self._settings, Inherited.now()),
-            name=f"exportd-child-{self.index}",
-            daemon=True,
-        )
-        with _signals_blocked():
-            self.process.start()
+        # The supervisor's settings, not the environment read again: the same ones.  Its
+        # environment and directory as of now, as a spawned child had them (the fork
+        # server has those of when it started).
+        args = (self._app, self._settings, Inherited.now())
+        self.process = self._fork(child_end, args)
         child_end.close()
         self.conn = parent_end
         self.running = None
         self.ready = False
         self.killed_on_purpose = False
+
+    def _fork(self, child_end: Connection, args: tuple[Any, ...]) -> Any:
+        """A child from the worker's own fork server; from multiprocessing's where there is
+        none (a supervisor in a thread) or it is gone."""
+        server = self._fork_server
+        if server is not None and server.alive:
+            try:
+                return server.start(child_main, child_end, args)
+            except OSError:
+                log.warning("worker.fork_server_gone", pid=server.pid)
+        assert self._app is not None
+        _CONTEXT.set_forkserver_preload(preloaded(self._app.factory))
+        process = _CONTEXT.Process(
+            target=child_main,
+            args=(child_end, *args),
+            name=f"exportd-child-{self.index}",
+            daemon=True,
+        )
+        with _signals_blocked():
+            process.start()
+        return process
 
     @property
     def idle(self) -> bool:
@@ -234,15 +259,36 @@ def _footprint(process: psutil.Process) -> int:
         return 0
 
 
-def start_fork_server(factory: str) -> None:
-    """Start the children's fork server now, importing what it preloads for the app of
-    ``factory`` (``package.module:function``) while this process goes on starting; the
-    first child would start it otherwise.  Call it once the process's environment and
-    umask are set: the server and every child keep those it had then."""
-    _CONTEXT.set_forkserver_preload(preloaded(factory))
-    atexit.register(_end_fork_server)  # first: a signal may end this start at its unblocking
-    with _signals_blocked():
-        forkserver.ensure_running()
+def start_fork_server(factory: str) -> ForkServer | None:
+    """Start the children's fork server for the app of ``factory``
+    (``package.module:function``): a fork of this process once it has imported what the
+    children run (fork_server.py).  Call it once the process's environment and umask are
+    set, and before it starts a thread or opens a connection.
+
+    A process that already runs a thread must not fork: there, multiprocessing's fork
+    server starts (a new interpreter importing the children's modules while this process
+    goes on) and None is returned."""
+    preload = preloaded(factory)
+    if _threads() > 1:
+        _CONTEXT.set_forkserver_preload(preload)
+        atexit.register(_end_fork_server)  # first: a signal may end this start at its unblocking
+        with _signals_blocked():
+            forkserver.ensure_running()
+        return None
+    for module in preload:
+        importlib.import_module(module)  # here: the server and every child share them
+    with _signals_blocked(tracker=False):
+        server = ForkServer(preload)
+    atexit.register(server.close)  # after the fork: the children do not inherit it
+    return server
+
+
+def _threads() -> int:
+    """Threads in this process, those Python did not start too where the system says."""
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        return threading.active_count()
 
 
 def _end_fork_server() -> None:
@@ -265,7 +311,7 @@ def preloaded(factory: str) -> list[str]:
 
 
 @contextlib.contextmanager
-def _signals_blocked() -> Iterator[None]:
+def _signals_blocked(*, tracker: bool = True) -> Iterator[None]:
     """The fork server starts (at ``start_fork_server`` or the first child) with SIGINT
     and SIGTERM blocked, and keeps them so: a Ctrl-C or a SIGTERM to the process group
     (a terminal, a service manager) cannot end it, nor the children it forks, which are
@@ -274,8 +320,9 @@ def _signals_blocked() -> Iterator[None]:
     traceback.  Here it is only delayed, never lost."""
     # The first start launches multiprocessing's resource tracker, which unblocks
     # SIGINT and SIGTERM (SIG_UNBLOCK, not a restore) after launching it: start it
-    # before blocking.
-    resource_tracker.ensure_running()
+    # before blocking (multiprocessing's server only).
+    if tracker:
+        resource_tracker.ensure_running()
     before = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
     try:
         yield

@@ -41,6 +41,7 @@ from exportd.queue.models import Claimed, Job, Outcome
 from exportd.queue.notify import Wakeup, watcher_for
 from exportd.queue.store import JobStore
 from exportd.worker.children import Child, LoadMeter
+from exportd.worker.fork_server import ForkServer
 from exportd.worker.maintenance import Maintenance
 from exportd.worker.outcomes import Finished, Outcomes, log_outcome
 from exportd.worker.protocol import outcome_of
@@ -68,6 +69,7 @@ class Supervisor:
         app: App,
         concurrency: int,
         queues: Sequence[str] = ("default",),
+        fork_server: ForkServer | None = None,
     ) -> None:
         self.settings = settings
         self.db = db
@@ -78,7 +80,7 @@ class Supervisor:
             start(self.context)
         self.queues = list(queues)
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-        self.children = [Child(i, app.ref, settings) for i in range(concurrency)]
+        self.children = [Child(i, app.ref, settings, fork_server) for i in range(concurrency)]
         self.wakeup = Wakeup()
         self.outcomes = Outcomes(app, self.context)
         self.maintenance = Maintenance(app, self.context, node_id=self.worker_id)
@@ -95,10 +97,8 @@ class Supervisor:
         # Set by a wake-up while jobs run: one of them may have been asked to stop.
         self._look_for_cancels = False
         self._next_cancel_look = 0.0
-        self._next_poll = 0.0
-        self._next_heartbeat = 0.0
+        self._next_poll = self._next_heartbeat = self._next_memory_check = 0.0
         self._load = LoadMeter()
-        self._next_memory_check = 0.0
         self._db_backoff = self._db_retry_at = 0.0
 
     # -- lifecycle ---------------------------------------------------------------------
