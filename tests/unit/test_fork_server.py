@@ -1,5 +1,6 @@
-"""The worker's own fork server: children forked from a fork of this process, watched
-through their status pipe, and the worker's fallback when the server is gone."""
+"""The worker's own fork server: what it preloads, children forked from a fork of this
+process, watched through their status pipe, and the worker's fallback when the server
+is gone."""
 
 from __future__ import annotations
 
@@ -14,13 +15,29 @@ from pathlib import Path
 import psutil
 import pytest
 
+from exportd import app_wiring, cli
 from exportd.config import load_settings
 from exportd.queue.app import AppRef
 from exportd.worker import fork_server
-from exportd.worker.children import Child
+from exportd.worker.children import Child, preloaded
 from exportd.worker.fork_server import ForkServer
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this system")
+
+
+def test_the_worker_command_preloads_the_app_it_runs() -> None:
+    # Named in the CLI before the app's module is imported: the same factory the app's
+    # reference names.
+    assert cli.WORKER_FACTORY == app_wiring.FACTORY
+    assert app_wiring.worker_app().ref is not None
+    assert app_wiring.worker_app().ref.factory == cli.WORKER_FACTORY
+
+
+def test_the_fork_server_preloads_the_child_and_the_factory_not_the_plugins() -> None:
+    assert preloaded("exportd.app_wiring:worker_app") == [
+        "exportd.worker.child",
+        "exportd.app_wiring",
+    ]
 
 
 def echo(conn: Connection, greeting: str) -> None:
