@@ -15,6 +15,7 @@ from tests.support.mail import smtp_server  # noqa: F401
 from tests.support.s3 import s3_endpoint, s3_url  # noqa: F401
 from tests.support.sftp import sftp_server  # noqa: F401
 from tests.support.shared_worker import BACKENDS, module_database_url  # noqa: F401
+from tests.support.terminal import launched_processes_end  # noqa: F401
 
 
 @pytest.fixture(params=BACKENDS)

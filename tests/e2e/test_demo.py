@@ -16,7 +16,7 @@ import pytest
 from tests.support.mail import free_port
 from tests.support.terminal import launch, stop
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("launched_processes_end")]
 
 
 def start(tmp: Path, port: int, **settings: str) -> subprocess.Popen[str]:

@@ -19,7 +19,7 @@ from exportd.db.migrate import upgrade
 from tests.support.mail import free_port
 from tests.support.terminal import launch, stop
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("launched_processes_end")]
 
 
 def wait_until(condition: Callable[[], bool], what: str, timeout: float = 60) -> None:

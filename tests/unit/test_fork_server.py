@@ -177,3 +177,14 @@ def test_a_child_the_server_can_no_longer_watch_ends(server: ForkServer) -> None
     while psutil.pid_exists(child.pid) and psutil.Process(child.pid).status() != "zombie":
         assert time.monotonic() < deadline, "the child outlived the server that watched it"
         time.sleep(0.01)
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").exists(), reason="no /proc to count descriptors")
+def test_a_start_the_server_cannot_take_fails_and_keeps_no_descriptor(server: ForkServer) -> None:
+    os.kill(server.pid, signal.SIGKILL)
+    os.waitpid(server.pid, 0)
+    _ours, theirs = pipe()
+    before = len(os.listdir("/proc/self/fd"))
+    with pytest.raises(ConnectionError):  # the pipe broken, or the server ending
+        server.start(echo, theirs, ("hi",))
+    assert len(os.listdir("/proc/self/fd")) == before

@@ -106,15 +106,20 @@ class ForkServer:
         """Fork a child that calls ``target(conn, *args)`` and exits."""
         status_r, status_w = os.pipe()
         try:
-            request = pickle.dumps((target, args))
-            socket.send_fds(self._socket, [_HEADER.pack(len(request))], [conn.fileno(), status_w])
-            self._socket.sendall(request)
-        finally:
-            os.close(status_w)
-        data = os.read(status_r, _STATUS.size)
-        if len(data) != _STATUS.size:
+            try:
+                request = pickle.dumps((target, args))
+                socket.send_fds(
+                    self._socket, [_HEADER.pack(len(request))], [conn.fileno(), status_w]
+                )
+                self._socket.sendall(request)
+            finally:
+                os.close(status_w)  # the server holds it now, or nobody does
+            data = os.read(status_r, _STATUS.size)
+            if len(data) != _STATUS.size:
+                raise ConnectionError("the fork server ended before it started the child")
+        except BaseException:
             os.close(status_r)
-            raise OSError("the fork server ended before it started the child")
+            raise
         return ForkedChild(_STATUS.unpack(data)[0], status_r)
 
     @property
