@@ -25,7 +25,8 @@ demo: $(STAMP) ## Run exportd with demo data on SQLite + local files (make demo 
 # sockets and child processes.  The chaos test restarts a PostgreSQL server of its own,
 # so it runs beside the others; tests/conftest.py starts the long directories first.
 # Three on two cores: with two, a tenth of the CPU stayed idle while tests waited (measured
-# 506 s with 2, 470 s with 3, the same tests; CPU then busy 98% of the run).
+# 506 s with 2, 470 s with 3, the same tests; CPU then busy 98% of the run).  Four gained
+# nothing once worker starts got cheaper (2026-12-04: 405 s with 4; 394-416 s with 3).
 TEST_PROCESSES ?= 3
 
 # Third-party JavaScript clients the tests drive (npm's eventsource); without npm, those
