@@ -177,6 +177,23 @@ def test_a_failed_export_says_why_and_retries(page: Any, live: Live) -> None:
     expect(page.locator("#export-list > li")).to_have_count(1)
 
 
+def test_a_choice_made_while_the_page_loads_gets_its_fields(page: Any, live: Live) -> None:
+    """What to export, changed before htmx listens (its script still loading, as on a slow
+    network or a busy machine): the choice's own fields come once it loads."""
+    page.goto(f"{live.url}/exports")
+    page.get_by_label("Token from your application").fill(live.token("carol"))
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    expect(page.get_by_role("heading", name="New export")).to_be_visible()
+    held: list[Any] = []
+    page.route("**/vendor/htmx-*.js", lambda route: held.append(route))  # answered below
+    page.reload(wait_until="commit")
+    page.get_by_label("What to export").select_option("trader_profile")
+    expect(page.get_by_label("Template")).to_have_count(0)  # nothing listened yet
+    for route in held:
+        route.continue_()
+    expect(page.get_by_label("Template")).to_be_visible()
+
+
 def test_a_free_resume_pdf_carries_the_watermark_note(page: Any, live: Live) -> None:
     sign_in_as(page, live, "alice")
     expect(page.locator("#usage")).to_contain_text("watermark")

@@ -108,10 +108,20 @@
     }
   });
 
+  // What to export, chosen while the page still loaded (htmx not yet listening): ask for
+  // its fields now, as the change would have.
+  function catchUpEarlyChoice() {
+    const source = document.getElementById("source");
+    if (!source) return;
+    const rendered = Math.max(0, [...source.options].findIndex((o) => o.defaultSelected));
+    if (source.selectedIndex !== rendered) htmx.trigger(source, "change");
+  }
+
   document.addEventListener("DOMContentLoaded", () => {
     const url = document.body.dataset.live;
     if (url) connect(url);
     document.body.addEventListener("htmx:afterSwap", dropDuplicates);
     showEmptyNote();
+    catchUpEarlyChoice();
   });
 })();
