@@ -75,14 +75,14 @@ class Child:
         # environment and directory as of now, as a spawned child had them (the fork
         # server has those of when it started).
         args = (self._app, self._settings, Inherited.now())
-        self.process = self._fork(child_end, args)
+        self.process = self._fork(self._app.factory, child_end, args)
         child_end.close()
         self.conn = parent_end
         self.running = None
         self.ready = False
         self.killed_on_purpose = False
 
-    def _fork(self, child_end: Connection, args: tuple[Any, ...]) -> Any:
+    def _fork(self, factory: str, child_end: Connection, args: tuple[Any, ...]) -> Any:
         """A child from the worker's own fork server; from multiprocessing's where there is
         none (a supervisor in a thread) or it is gone."""
         server = self._fork_server
@@ -91,8 +91,7 @@ class Child:
                 return server.start(child_main, child_end, args)
             except OSError:
                 log.warning("worker.fork_server_gone", pid=server.pid)
-        assert self._app is not None
-        _CONTEXT.set_forkserver_preload(preloaded(self._app.factory))
+        _CONTEXT.set_forkserver_preload(preloaded(factory))
         process = _CONTEXT.Process(
             target=child_main,
             args=(child_end, *args),

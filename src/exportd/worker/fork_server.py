@@ -135,7 +135,7 @@ class ForkServer:
 
 
 def _readable(sock: socket.socket) -> bool:
-    """True when the server's end is closed: it only ever writes nothing to us."""
+    """The server never writes on the socket: readable means its end is closed."""
     return bool(select.select([sock], [], [], 0)[0])
 
 
