@@ -53,6 +53,9 @@ CLIENTS = int(os.environ.get("BENCH_SMALL_CLIENTS", "8"))
 SEQUENTIAL = int(os.environ.get("BENCH_SMALL_SEQUENTIAL", "30"))
 DATABASES = os.environ.get("BENCH_SMALL_DATABASES", "sqlite,postgres").split(",")
 NOOP_JOBS = int(os.environ.get("BENCH_SMALL_NOOP_JOBS", "3000"))
+# Clients long-poll (`Prefer: wait`, as docs/api.md advises); BENCH_SMALL_LONG_POLL=0
+# polls every POLL_S instead, as clients did before long polls.
+LONG_POLL = os.environ.get("BENCH_SMALL_LONG_POLL", "1") != "0"
 POLL_S = 0.005  # short: the poll interval must not be what is measured
 DEMO_SOURCES = '["exportd.demo.sources:demo_sources"]'
 
@@ -120,7 +123,10 @@ def create(client: httpx.Client, body: dict[str, Any]) -> str:
 def wait_completed(client: httpx.Client, export_id: str) -> None:
     etag = ""
     while True:
-        response = client.get(f"/v1/exports/{export_id}", headers={"If-None-Match": etag})
+        headers = {"If-None-Match": etag}
+        if LONG_POLL:
+            headers["Prefer"] = "wait=30"
+        response = client.get(f"/v1/exports/{export_id}", headers=headers)
         if response.status_code == 200:
             etag = response.headers["etag"]
             status = response.json()["status"]
@@ -128,7 +134,8 @@ def wait_completed(client: httpx.Client, export_id: str) -> None:
                 return
             if status in ("failed", "cancelled", "expired"):
                 raise RuntimeError(f"export {export_id} {status}: {response.json()['error']}")
-        time.sleep(POLL_S)
+        if not LONG_POLL:
+            time.sleep(POLL_S)
 
 
 def end_to_end(body: dict[str, Any]) -> Callable[[httpx.Client], float]:

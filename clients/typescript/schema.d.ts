@@ -85,7 +85,8 @@ export interface paths {
         };
         /**
          * Get Export
-         * @description Status, progress, error and result. Send ``If-None-Match`` to poll cheaply.
+         * @description Status, progress, error and result. Send ``If-None-Match`` to poll cheaply, and
+         *     ``Prefer: wait=N`` with it to hear of the next change as it happens (a long poll).
          *
          *     Needs the `exports:read` scope (a user's token holds every scope but `admin`).
          */
@@ -3813,7 +3814,10 @@ export interface operations {
     get_export: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description `wait=N` with a current `If-None-Match`: hold the answer up to N seconds (at most `EXPORTD_LONG_POLL_MAX_S`) until the export changes */
+                prefer?: string | null;
+            };
             path: {
                 export_id: string;
             };

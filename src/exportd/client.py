@@ -16,6 +16,9 @@ from typing import Any
 import httpx2
 
 FINAL = {"completed", "failed", "cancelled", "expired"}
+# How long a status poll asks the server to hold it for a change (under proxies' usual
+# 60 s idle timeout; the server may hold it for less).
+HOLD_S = 25
 
 
 @dataclass
@@ -83,19 +86,26 @@ class ExportdClient:
         *,
         interval_s: float = 0.5,
     ) -> dict[str, Any]:
-        """Poll (with ETags: unchanged answers are empty 304s) until the export is final."""
+        """Follow the export until it is final: long polls (``Prefer: wait`` with its
+        ETag), which the server answers as soon as it changes.  A server that answers
+        at once (an older one, or one that holds no polls) is asked every ``interval_s``."""
         etag = None
         export: dict[str, Any] = {}
         while True:
-            headers: dict[str, str] = {"If-None-Match": etag} if etag else {}
-            response = self.http.get(f"/v1/exports/{export_id}", headers=headers)
+            headers = {"Prefer": f"wait={HOLD_S}"} | ({"If-None-Match": etag} if etag else {})
+            response = self.http.get(
+                f"/v1/exports/{export_id}",
+                headers=headers,
+                timeout=self.http.timeout.read + HOLD_S if self.http.timeout.read else None,
+            )
             if response.status_code != 304:
                 export = self._json(response)
                 etag = response.headers.get("ETag")
                 on_change(export)
                 if export["status"] in FINAL:
                     return export
-            time.sleep(interval_s)
+            if "Preference-Applied" not in response.headers:
+                time.sleep(interval_s)
 
     def download(self, export_id: str, out: Path) -> Path:
         """Save the file through a fresh one-time link; the file appears whole or not at all."""

@@ -16,6 +16,7 @@ from exportd import tracing, web
 from exportd.api import docs, openapi, problems, text_guard
 from exportd.api.body_limit import BodyLimitMiddleware
 from exportd.api.cors import CorsMiddleware
+from exportd.api.long_poll import ExportWaits
 from exportd.api.request_id import RequestIdMiddleware
 from exportd.api.routers import add_routes, route_options
 from exportd.api.routes import (
@@ -113,6 +114,7 @@ def create_app(
         if changes is not None:
             changes.start()
         yield
+        _app.state.export_waits.close()
         _app.state.previews.close()
         if changes is not None:
             changes.stop()
@@ -140,6 +142,12 @@ def create_app(
         clock=clock,
         row_cache=row_cache,
     )
+    app.state.export_waits = ExportWaits(
+        versions=app.state.exports.versions,
+        check_every_s=settings.events_poll_interval_s,
+        poll_feed=lambda: row_cache.before_get,  # set while SQLite's feed runs
+    )
+    row_cache.on_change = app.state.export_waits.something_changed
     storage = storage_for(settings)
     app.state.cleanup = Cleanup(
         db=database,

@@ -16,18 +16,27 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
-# What clients send besides the safelisted ones: credentials, idempotency, SSE resumption.
+# What clients send besides the safelisted ones: credentials, idempotency, SSE resumption,
+# long polls.
 REQUEST_HEADERS = [
     "Authorization",
     "X-API-Key",
     "Content-Type",
     "Idempotency-Key",
     "If-None-Match",
+    "Prefer",
     "Last-Event-ID",
     "X-Request-ID",
 ]
 # What a page may read besides the safelisted ones.
-RESPONSE_HEADERS = ["ETag", "Location", "Retry-After", "X-Request-ID", "X-Cancelled-Exports"]
+RESPONSE_HEADERS = [
+    "ETag",
+    "Location",
+    "Preference-Applied",
+    "Retry-After",
+    "X-Request-ID",
+    "X-Cancelled-Exports",
+]
 
 
 class CorsMiddleware:

@@ -15,6 +15,8 @@ from types import FrameType
 
 import uvicorn
 
+from exportd.api.long_poll import end_all_waits
+
 APP = "exportd.api.app:app_from_environment"
 
 
@@ -47,6 +49,7 @@ class _Server(uvicorn.Server):
             if not self.started:
                 raise KeyboardInterrupt  # stop starting, now
             self.interrupted = True
+        end_all_waits()  # uvicorn waits for every request to finish: long polls too
         super().handle_exit(sig, frame)
 
 

@@ -105,6 +105,13 @@ class StateSettings(BaseModel):
         description="export rows an API process keeps between status polls, dropped on "
         "any change (0: off; PostgreSQL behind PgBouncer in transaction mode keeps it off)",
     )
+    long_poll_max_s: float = Field(
+        default=30.0,
+        ge=0,
+        le=300,
+        description="the longest a status poll sent with `Prefer: wait` is held for a "
+        "change (0: answered at once)",
+    )
     events_keepalive_s: float = Field(
         default=15.0, gt=0, description="a comment line this often keeps proxies from closing"
     )

@@ -33,6 +33,9 @@ class RowCache:
         # Called before every look-up, live or not; a feed that can check cheaply
         # (SQLite) hooks in.
         self.before_get: Callable[[], None] | None = None
+        # Told (outside the lock, on the feed's thread) that rows may have changed (long
+        # polls listen).
+        self.on_change: Callable[[], None] | None = None
 
     @property
     def live(self) -> bool:
@@ -83,6 +86,7 @@ class RowCache:
                 if kind == "job":
                     ident = self._export_of_job.get(ident, "")
                 self._drop(ident)
+        self._tell()
 
     def forget_all(self) -> None:
         self._reset()
@@ -102,6 +106,11 @@ class RowCache:
             self._export_of_job.clear()
             if live is not None:
                 self._live = live
+        self._tell()
+
+    def _tell(self) -> None:
+        if self.on_change is not None:
+            self.on_change()
 
     def _drop(self, export_id: str) -> None:
         entry = self._rows.pop(export_id, None)

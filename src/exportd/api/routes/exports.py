@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from exportd.api.deps import Exports, ReadExports, RequestId, WriteExports
+from exportd.api.long_poll import Current, hold_while_unchanged, preferred_wait
 from exportd.api.routers import api_router
 from exportd.api.schemas import BatchCreate, BatchOut, ExportCreate, ExportOut, ExportPage
 from exportd.exports.models import ExportStatus
@@ -108,18 +109,37 @@ async def get_export(
     principal: ReadExports,
     exports: Exports,
     request: Request,
+    prefer: Annotated[
+        str | None,
+        Header(
+            max_length=256,
+            description="`wait=N` with a current `If-None-Match`: hold the answer up to N "
+            "seconds (at most `EXPORTD_LONG_POLL_MAX_S`) until the export changes",
+        ),
+    ] = None,
 ) -> Response:
-    """Status, progress, error and result. Send ``If-None-Match`` to poll cheaply."""
-    # A cached row is answered here; only a database read needs a thread.
-    view = exports.cached(principal, export_id)
-    if view is None:
-        view = await run_in_threadpool(exports.fetch, principal, export_id)
-    out = ExportOut.of(view)
-    body = out.model_dump_json().encode()
-    etag = f'W/"{hashlib.sha256(body).hexdigest()[:32]}"'
-    if etag in request.headers.get("if-none-match", ""):
-        return Response(status_code=304, headers={"ETag": etag})
-    return Response(body, media_type="application/json", headers={"ETag": etag})
+    """Status, progress, error and result. Send ``If-None-Match`` to poll cheaply, and
+    ``Prefer: wait=N`` with it to hear of the next change as it happens (a long poll)."""
+
+    async def read() -> Current:
+        # A cached row is answered here; only a database read needs a thread.
+        view = exports.cached(principal, export_id)
+        if view is None:
+            view = await run_in_threadpool(exports.fetch, principal, export_id)
+        body = ExportOut.of(view).model_dump_json().encode()
+        return Current(body, f'W/"{hashlib.sha256(body).hexdigest()[:32]}"', view.updated_at)
+
+    current = await read()
+    headers = {}
+    wait_s = preferred_wait(prefer, max_s=request.app.state.settings.long_poll_max_s)
+    if wait_s:
+        waits = request.app.state.export_waits
+        current = await hold_while_unchanged(request, waits, export_id, current, read, wait_s)
+        headers["Preference-Applied"] = f"wait={wait_s:g}"
+    headers["ETag"] = current.etag
+    if current.etag in request.headers.get("if-none-match", ""):
+        return Response(status_code=304, headers=headers)
+    return Response(current.body, media_type="application/json", headers=headers)
 
 
 @router.delete(

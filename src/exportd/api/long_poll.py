@@ -1,0 +1,193 @@
+"""Long polls: ``GET /v1/exports/{id}`` with ``Prefer: wait=N`` and the export's current
+ETag in ``If-None-Match`` waits up to N seconds for the export to change, instead of
+answering 304 at once.  The client hears of a change within milliseconds, with one
+request per change rather than one per interval.
+
+Waiters do not each read the database.  One task per API process looks up the versions
+of every export waited for, in one query, when something may have changed — a change
+feed's notice (PostgreSQL), a new SQLite ``data_version`` (read every few milliseconds
+while anyone waits), a write by this process — and at least every
+``events_poll_interval_s`` (a feed may be dark or off).  A waiter whose export's version
+moved reads it again; its ETag decides whether the client hears of it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import time
+import weakref
+from asyncio import FIRST_COMPLETED
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import NamedTuple
+
+import structlog
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+
+log = structlog.get_logger("exportd.api")
+
+# A waiter reads its export at least this often: a few of its fields follow the clock
+# (an export expires at ``expires_at``), not a write.
+RECHECK_S = 5.0
+# How often SQLite's data_version is read while anyone waits: a read costs microseconds,
+# and half of this is what a change waits on average before its waiters hear of it.
+FEED_CHECK_S = 0.002
+_WAIT = re.compile(r"[0-9]{1,9}")
+_ALL: weakref.WeakSet[ExportWaits] = weakref.WeakSet()
+
+
+def preferred_wait(prefer: str | None, *, max_s: float) -> float:
+    """The seconds a ``Prefer`` header's ``wait`` asks for (RFC 7240), at most ``max_s``;
+    0 when it asks for none.  Preferences it cannot read are ignored, as the RFC says."""
+    for preference in (prefer or "").split(","):
+        token, _, value = preference.split(";", 1)[0].partition("=")
+        value = value.strip().strip('"')
+        if token.strip().lower() == "wait" and _WAIT.fullmatch(value):
+            return min(float(value), max_s)
+    return 0.0
+
+
+class ExportWaits:
+    """The exports long polls wait on, woken when their version moves."""
+
+    def __init__(
+        self,
+        *,
+        versions: Callable[[list[str]], dict[str, datetime]],
+        check_every_s: float,
+        poll_feed: Callable[[], Callable[[], None] | None] = lambda: None,
+    ) -> None:
+        self._versions = versions
+        self._check_every_s = check_every_s
+        # SQLite's feed is read on demand: the check to run each tick (None: it pushes).
+        self._poll_feed = poll_feed
+        self._waiting: dict[str, list[tuple[datetime, asyncio.Future[None]]]] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._nudge: asyncio.Event | None = None
+        self._dirty = False
+        self._task: asyncio.Task[None] | None = None
+        self._closed = False
+        _ALL.add(self)
+
+    def something_changed(self) -> None:
+        """From any thread: look at the versions again soon."""
+        self._dirty = True
+        loop, event = self._loop, self._nudge
+        if loop is not None and event is not None and not loop.is_closed():
+            # RuntimeError: the loop closed meanwhile, so nobody waits any more.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(event.set)
+
+    async def changed(
+        self, export_id: str, seen: datetime, timeout_s: float, *, or_: asyncio.Future[None]
+    ) -> None:
+        """Return once ``export_id``'s version is no longer ``seen`` (or may not be), or
+        ``or_`` is done, or after ``timeout_s``, or at once when the API is stopping."""
+        if self._closed or timeout_s <= 0:
+            return
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:
+            self._loop, self._nudge = loop, asyncio.Event()
+        future: asyncio.Future[None] = loop.create_future()
+        waiters = self._waiting.setdefault(export_id, [])
+        waiters.append((seen, future))
+        if self._task is None or self._task.done():
+            self._task = loop.create_task(self._watch())
+        try:
+            await asyncio.wait([future, or_], timeout=timeout_s, return_when=FIRST_COMPLETED)
+        finally:
+            waiters.remove((seen, future))
+            if not waiters:
+                self._waiting.pop(export_id, None)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def close(self) -> None:
+        """From any thread: the API is stopping; every wait ends now."""
+        self._closed = True
+        self.something_changed()
+
+    async def _watch(self) -> None:
+        assert self._nudge is not None
+        next_full = 0.0
+        while self._waiting:
+            if self._closed:
+                self._wake(None)
+                return
+            check = self._poll_feed()
+            if check is not None:
+                check()  # a new data_version calls something_changed, synchronously
+            now = time.monotonic()
+            if self._dirty or now >= next_full:
+                self._dirty = False
+                next_full = now + self._check_every_s
+                self._wake(await self._current(list(self._waiting)))
+            self._nudge.clear()
+            pause = FEED_CHECK_S if check is not None else next_full - time.monotonic()
+            if not self._dirty and pause > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._nudge.wait(), pause)
+
+    async def _current(self, export_ids: list[str]) -> dict[str, datetime] | None:
+        try:
+            return await run_in_threadpool(self._versions, export_ids)
+        except Exception as exc:  # the database is away: waiters read (and answer) themselves
+            log.warning("long_poll.versions_failed", error=type(exc).__name__)
+            return None
+
+    def _wake(self, versions: dict[str, datetime] | None) -> None:
+        """Wake the waiters whose export moved (all of them when ``versions`` is None)."""
+        for export_id, waiters in self._waiting.items():
+            for seen, future in waiters:
+                moved = versions is None or versions.get(export_id) != seen
+                if moved and not future.done():
+                    future.set_result(None)
+
+
+class Current(NamedTuple):
+    """An export as a poll answers it."""
+
+    body: bytes
+    etag: str
+    version: datetime
+
+
+async def hold_while_unchanged(
+    request: Request,
+    waits: ExportWaits,
+    export_id: str,
+    current: Current,
+    read: Callable[[], Awaitable[Current]],
+    wait_s: float,
+) -> Current:
+    """``current`` once it differs from what the client has (its ``If-None-Match``), or
+    as it is after ``wait_s`` seconds, when the client goes or when the API stops."""
+    deadline = time.monotonic() + wait_s
+    gone = asyncio.ensure_future(_disconnected(request))
+    try:
+        while current.etag in request.headers.get("if-none-match", "") and not gone.done():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or waits.closed:
+                break
+            await waits.changed(export_id, current.version, min(remaining, RECHECK_S), or_=gone)
+            current = await read()
+    finally:
+        gone.cancel()
+    return current
+
+
+def end_all_waits() -> None:
+    """The server is stopping (its signal handler calls this): answer every long poll."""
+    for waits in list(_ALL):
+        waits.close()
+
+
+async def _disconnected(request: Request) -> None:
+    """Return when the client has gone (a GET has no body: what comes is the disconnect)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass

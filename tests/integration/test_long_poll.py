@@ -1,0 +1,229 @@
+"""Long polls: ``Prefer: wait=N`` with a current ``If-None-Match`` holds a status poll
+until the export changes — by a worker (another process), by hand, by this API — or
+the wait ends; on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select, update
+
+from exportd.api.app import create_app
+from exportd.api.long_poll import (
+    Current,
+    ExportWaits,
+    end_all_waits,
+    hold_while_unchanged,
+    preferred_wait,
+)
+from exportd.clock import SystemClock
+from exportd.config import Settings
+from exportd.db import Database, create_database
+from exportd.db.tables import exports, jobs
+from exportd.exports.row_cache import RowCache
+from tests.support.api import Api
+from tests.support.sources import fake_sources
+
+
+def _api(settings: Settings, db: Database) -> Iterator[Api]:
+    app = create_app(settings, db=db, sources=fake_sources())
+    with TestClient(app) as client:
+        cache: RowCache = app.state.exports.row_cache
+        deadline = time.monotonic() + 10
+        while not cache.live:  # PostgreSQL: after the feed's first ping came back
+            assert time.monotonic() < deadline, "the change feed never went live"
+            time.sleep(0.01)
+        yield Api(client, settings)
+
+
+@pytest.fixture
+def api(settings: Settings, db: Database) -> Iterator[Api]:
+    yield from _api(settings, db)
+
+
+@pytest.fixture
+def other(settings: Settings) -> Iterator[Database]:
+    """Another process's connection to the same database: what a worker writes with."""
+    database = create_database(settings)
+    yield database
+    database.dispose()
+
+
+def created(api: Api) -> tuple[str, str]:
+    """A new export's id and the ETag of its status."""
+    export_id = str(api.create("alice").json()["id"])
+    first = api.client.get(f"/v1/exports/{export_id}", headers=api.as_user("alice"))
+    return export_id, first.headers["etag"]
+
+
+def long_poll(api: Api, export_id: str, etag: str, prefer: str = "wait=10") -> Any:
+    headers = {**api.as_user("alice"), "If-None-Match": etag, "Prefer": prefer}
+    return api.client.get(f"/v1/exports/{export_id}", headers=headers)
+
+
+def later(seconds: float, action: Any) -> threading.Timer:
+    timer = threading.Timer(seconds, action)
+    timer.start()
+    return timer
+
+
+def start_running(db: Database, export_id: str) -> None:
+    """What a worker's claim writes: the job runs."""
+    with db.write() as conn:
+        job_id = conn.execute(select(exports.c.job_id).where(exports.c.id == export_id)).scalar()
+        conn.execute(
+            update(jobs)
+            .where(jobs.c.id == job_id)
+            .values(state="running", started_at=SystemClock().now(), updated_at=SystemClock().now())
+        )
+
+
+def test_a_change_by_another_process_answers_the_waiting_poll(
+    settings: Settings, db: Database, other: Database
+) -> None:
+    # No look at the versions on a timer within the test: the change feed wakes the wait.
+    for api in _api(settings.model_copy(update={"events_poll_interval_s": 10.0}), db):
+        export_id, etag = created(api)
+        later(0.3, functools.partial(start_running, other, export_id))
+        started = time.monotonic()
+        response = long_poll(api, export_id, etag)
+        took = time.monotonic() - started
+        assert response.status_code == 200, response.text
+        assert response.json()["status"] == "running"
+        assert response.headers["etag"] != etag
+        assert response.headers["preference-applied"] == "wait=10"
+        assert 0.25 <= took < 3  # held until the change, answered soon after it
+
+
+def test_a_change_by_this_api_answers_the_waiting_poll(api: Api) -> None:
+    export_id, etag = created(api)
+    headers = api.as_user("alice")
+    later(0.3, lambda: api.client.delete(f"/v1/exports/{export_id}", headers=headers))
+    response = long_poll(api, export_id, etag)
+    assert response.status_code == 200
+    assert response.json()["status"] == "cancelled"
+
+
+def test_an_unchanged_export_answers_304_when_the_wait_ends(api: Api) -> None:
+    export_id, etag = created(api)
+    started = time.monotonic()
+    response = long_poll(api, export_id, etag, "wait=1")
+    assert response.status_code == 304
+    assert response.headers["etag"] == etag
+    assert response.headers["preference-applied"] == "wait=1"
+    assert 0.9 <= time.monotonic() - started < 3
+
+
+def test_a_poll_without_the_current_etag_is_answered_at_once(api: Api) -> None:
+    export_id, _ = created(api)
+    started = time.monotonic()
+    response = long_poll(api, export_id, 'W/"something else"', "wait=30")
+    assert response.status_code == 200
+    assert response.json()["status"] == "queued"
+    assert time.monotonic() - started < 2
+
+
+def test_the_setting_caps_the_wait(settings: Settings, db: Database) -> None:
+    capped = settings.model_copy(update={"long_poll_max_s": 0.3})
+    for api in _api(capped, db):
+        export_id, etag = created(api)
+        started = time.monotonic()
+        response = long_poll(api, export_id, etag, "wait=60")
+        assert response.status_code == 304
+        assert response.headers["preference-applied"] == "wait=0.3"
+        assert time.monotonic() - started < 3
+
+
+@pytest.mark.parametrize("prefer", ["wait=abc", "wait=-1", "wait", "respond-async", "wait=1.5"])
+def test_a_preference_it_cannot_read_is_ignored(api: Api, prefer: str) -> None:
+    export_id, etag = created(api)
+    started = time.monotonic()
+    response = long_poll(api, export_id, etag, prefer)
+    assert response.status_code == 304
+    assert "preference-applied" not in response.headers
+    assert time.monotonic() - started < 2
+
+
+def test_a_stopping_api_answers_waiting_polls_at_once(api: Api) -> None:
+    export_id, etag = created(api)
+    later(0.3, end_all_waits)  # what the server's signal handler calls
+    started = time.monotonic()
+    response = long_poll(api, export_id, etag, "wait=30")
+    assert response.status_code == 304
+    assert time.monotonic() - started < 3
+
+
+def test_a_deleted_export_answers_404_to_its_waiting_poll(api: Api, other: Database) -> None:
+    export_id, etag = created(api)
+
+    def delete() -> None:
+        with other.write() as conn:
+            conn.execute(
+                update(exports)
+                .where(exports.c.id == export_id)
+                .values(deleted_at=SystemClock().now(), updated_at=SystemClock().now())
+            )
+
+    later(0.3, delete)
+    assert long_poll(api, export_id, etag).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("prefer", "wait"),
+    [
+        (None, 0.0),
+        ("wait=5", 5.0),
+        ("WAIT = 7", 7.0),
+        ('wait="3"', 3.0),
+        ("respond-async, wait=4", 4.0),
+        ("handling=lenient; x=1, wait=2; y", 2.0),
+        ("wait=100000", 30.0),  # capped
+        ("wait=0", 0.0),
+        ("wait=1e3", 0.0),
+        ("wait=-5", 0.0),
+        ("wait=", 0.0),
+        ("waiting=5", 0.0),
+        ("wait=9999999999", 0.0),
+    ],
+)
+def test_the_wait_a_prefer_header_asks_for(prefer: str | None, wait: float) -> None:
+    assert preferred_wait(prefer, max_s=30) == wait
+
+
+class _Request:
+    """What hold_while_unchanged reads of a request: headers and the client's messages."""
+
+    def __init__(self, etag: str, messages: asyncio.Queue[dict[str, Any]]) -> None:
+        self.headers = {"if-none-match": etag}
+        self._messages = messages
+
+    async def receive(self) -> dict[str, Any]:
+        return await self._messages.get()
+
+
+def test_a_client_that_goes_away_ends_its_wait() -> None:
+    async def scenario() -> float:
+        version = datetime(2026, 1, 1, tzinfo=UTC)
+        waits = ExportWaits(versions=lambda ids: dict.fromkeys(ids, version), check_every_s=0.1)
+        current = Current(b"{}", 'W/"a"', version)
+        messages: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        request: Any = _Request(current.etag, messages)
+
+        async def read() -> Current:
+            return current
+
+        asyncio.get_running_loop().call_later(0.2, messages.put_nowait, {"type": "http.disconnect"})
+        started = time.monotonic()
+        answer = await hold_while_unchanged(request, waits, "e1", current, read, 30)
+        assert answer == current
+        return time.monotonic() - started
+
+    assert asyncio.run(scenario()) < 2
