@@ -15,7 +15,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from exportd.formats import OutputColumn, WriteOptions, open_writer
-from exportd.formats.safety import neutralise, neutralise_array
+from exportd.formats.safety import (
+    neutralise,
+    neutralise_array,
+    neutralise_cells,
+    neutralise_vectorised,
+)
 
 SCHEMA = pa.schema(
     [
@@ -134,7 +139,8 @@ def test_xlsx_continues_on_a_new_sheet_at_the_row_limit() -> None:
 )
 def test_every_dangerous_start_is_neutralised(text: str) -> None:
     assert neutralise(text) == "'" + text
-    assert neutralise_array(pa.array([text])).to_pylist() == ["'" + text]
+    for neutralised in (neutralise_cells, neutralise_vectorised):
+        assert neutralised(pa.array([text])).to_pylist() == ["'" + text]
 
 
 @pytest.mark.parametrize(
@@ -161,7 +167,8 @@ def test_every_dangerous_start_is_neutralised(text: str) -> None:
 )
 def test_text_that_cannot_start_a_formula_is_left_alone(text: str) -> None:
     assert neutralise(text) == text
-    assert neutralise_array(pa.array([text])).to_pylist() == [text]
+    for neutralised in (neutralise_cells, neutralise_vectorised):
+        assert neutralised(pa.array([text])).to_pylist() == [text]
 
 
 # The characters the rule turns on, and their neighbours (bytes that share a first byte).
@@ -185,9 +192,10 @@ def test_a_column_is_neutralised_as_each_cell_would_be(
     # A batch's column is often a slice of a longer array: start one cell in.
     whole = pa.array(["=lead", *values], pa.large_string() if large else pa.string())
     array = whole.slice(1)
-    done = neutralise_array(array)
-    assert done.type == array.type
-    assert done.to_pylist() == [None if v is None else neutralise(v) for v in values]
+    for neutralised in (neutralise_cells, neutralise_vectorised):
+        done = neutralised(array)
+        assert done.type == array.type
+        assert done.to_pylist() == [None if v is None else neutralise(v) for v in values]
 
 
 @settings(max_examples=300, deadline=None)
@@ -199,8 +207,9 @@ def test_a_column_of_edge_characters_is_neutralised_as_each_cell_would_be(
     values: list[str | None], large: bool
 ) -> None:
     whole = pa.array(["\u3000lead", *values], pa.large_string() if large else pa.string())
-    done = neutralise_array(whole.slice(1))
-    assert done.to_pylist() == [None if v is None else neutralise(v) for v in values]
+    for neutralised in (neutralise_cells, neutralise_vectorised):
+        done = neutralised(whole.slice(1))
+        assert done.to_pylist() == [None if v is None else neutralise(v) for v in values]
 
 
 def test_a_dictionary_column_is_neutralised_through_its_dictionary() -> None:

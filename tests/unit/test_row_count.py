@@ -32,6 +32,9 @@ def test_a_count_alongside_is_unknown_until_it_ends() -> None:
         return 7
 
     with RowCount(count, alongside=True) as counted:
+        assert counted.known() is None
+        counted.start()
+        counted.start()  # once
         assert counted.known() is None  # still counting: the read goes on meanwhile
         release.set()
         deadline = time.monotonic() + 5
@@ -47,6 +50,7 @@ def test_a_failed_count_alongside_leaves_the_total_unknown_and_says_so() -> None
         raise RuntimeError("password=hunter2 in a driver message")
 
     with capture_logs() as logs, RowCount(count, alongside=True) as counted:
+        counted.start()
         deadline = time.monotonic() + 5
         while not logs and time.monotonic() < deadline:
             assert counted.known() is None
@@ -64,6 +68,20 @@ def test_leaving_waits_for_a_count_still_running() -> None:
         finished.set()
         return 1
 
-    with RowCount(count, alongside=True):
-        pass
+    with RowCount(count, alongside=True) as counted:
+        counted.start()
     assert finished.is_set()  # its connection is back in the pool before the export ends
+
+
+def test_a_count_alongside_never_started_never_counts() -> None:
+    """An export whose rows all came in one batch: the batch is the total."""
+    counts: list[int] = []
+
+    def count() -> int:
+        counts.append(1)
+        return 1
+
+    with RowCount(count, alongside=True) as counted:
+        assert counted.known() is None
+    assert counts == []
+    assert not [t for t in threading.enumerate() if t.name.startswith("exportd-count")]

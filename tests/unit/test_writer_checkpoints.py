@@ -150,4 +150,3 @@ def test_waiting_for_a_slow_source_hears_a_cancel() -> None:
         list(items)
     assert cancel.calls == 2
     assert time.monotonic() - started < 2
-    assert not [t for t in threading.enumerate() if t.name == "exportd-prefetch"]

@@ -5,8 +5,11 @@ row: a million trades took 0.05 to 0.08 s on SQLite, with the second core idle, 
 export.  The count only serves the progress total and refusing an export over the plan's
 rows early (the writing loop enforces the limit whatever the count says), so it runs on
 a connection of its own, in a thread, and is picked up at a batch checkpoint once it is
-there.  A format whose writer needs it before the first row (XLSX) counts first, on the
-export's own connection, as before.
+there.  Most exports fit in their first batch, and then there is nothing to count (the
+batch is the total): the count alongside starts only once a batch comes full (more may
+follow) or a second one comes.  A format
+whose writer needs it before the first row (XLSX) counts first, on the export's own
+connection.
 """
 
 from __future__ import annotations
@@ -22,18 +25,22 @@ log = structlog.get_logger("exportd.exports")
 
 class RowCount:
     """The row total once known: at once when counted first, or when the count running
-    alongside has ended.  A count alongside that fails leaves the total unknown: the read
-    itself says whether the export can go on."""
+    alongside (from :meth:`start`) has ended.  A count alongside that fails leaves the
+    total unknown: the read itself says whether the export can go on."""
 
     def __init__(self, count: Callable[[], int | None], *, alongside: bool) -> None:
+        self._count = count
         self._total: int | None = None
         self._pool: ThreadPoolExecutor | None = None
         self._running: Future[int | None] | None = None
-        if alongside:
-            self._pool = ThreadPoolExecutor(1, thread_name_prefix="exportd-count")
-            self._running = self._pool.submit(count)
-        else:
+        if not alongside:
             self._total = count()
+
+    def start(self) -> None:
+        """Count alongside from now on (once; nothing when counted first)."""
+        if self._total is None and self._pool is None:
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="exportd-count")
+            self._running = self._pool.submit(self._count)
 
     def known(self) -> int | None:
         """The total if it is known by now, else None (without waiting)."""

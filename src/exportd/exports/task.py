@@ -169,12 +169,11 @@ def run_export(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
             checkpoint=ctx.checkpoint,
         )
         writer = output.writer(layout, counted.known)
+        batch_rows = rt.settings.export_batch_rows
         fetched = _translated(
             rt,
             source,
-            source.batches(
-                rows_conn, export.owner_id, params, names, batch_size=rt.settings.export_batch_rows
-            ),
+            source.batches(rows_conn, export.owner_id, params, names, batch_size=batch_rows),
         )
         done = 0
         try:
@@ -182,6 +181,8 @@ def run_export(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
             with prefetched(fetched, on_wait=ctx.checkpoint) as batches:
                 for batch in batches:
                     ctx.checkpoint()  # asked to stop while it was read: it is never written
+                    if done or batch.num_rows >= batch_rows:  # more may follow: count them
+                        counted.start()
                     if done + batch.num_rows > plan.max_rows:
                         room = plan.max_rows - done
                         if options.keep_partial and room:  # the rows the plan allows
@@ -194,6 +195,7 @@ def run_export(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
                         _refuse_early(total, plan, options, signer.max_parts)
                     ctx.checkpoint(rows_done=done, rows_total=total)
             writer.close()
+            total = done  # every row was read
         except JobCancelled:
             writer.abort()
             raise
