@@ -49,14 +49,28 @@ def bytes_today(conn: Connection, owner_id: str, now: datetime) -> int:
     return int(conn.execute(_BYTES_SINCE, {"owner_id": owner_id, "since": since}).scalar_one())
 
 
+# Both in one round trip: each export is checked three times (asked for, written, kept).
+_BOTH = select(
+    _STORED_BYTES.scalar_subquery().label("stored"), _BYTES_SINCE.scalar_subquery().label("today")
+)
+
+
+def _stored_and_today(conn: Connection, owner_id: str, now: datetime) -> tuple[int, int]:
+    row = conn.execute(
+        _BOTH, {"owner_id": owner_id, "now": now, "since": now - timedelta(days=1)}
+    ).one()
+    return int(row.stored), int(row.today)
+
+
 def check_before(conn: Connection, owner_id: str, plan: PlanLimits, now: datetime) -> None:
-    if stored_bytes(conn, owner_id, now) >= plan.storage_quota_bytes:
+    stored, today = _stored_and_today(conn, owner_id, now)
+    if stored >= plan.storage_quota_bytes:
         raise Forbidden(
             f"the {plan.name} plan stores {plan.storage_quota_bytes} bytes of exports and "
             "that is used up; delete some exports first",
             code="storage_quota_exceeded",
         )
-    if bytes_today(conn, owner_id, now) >= plan.daily_export_bytes:
+    if today >= plan.daily_export_bytes:
         raise LimitReached(
             f"the {plan.name} plan exports {plan.daily_export_bytes} bytes a day and that "
             "is used up",
@@ -68,13 +82,14 @@ def check_before(conn: Connection, owner_id: str, plan: PlanLimits, now: datetim
 def check_result(
     conn: Connection, owner_id: str, plan: PlanLimits, size: int, now: datetime
 ) -> None:
-    if stored_bytes(conn, owner_id, now) + size > plan.storage_quota_bytes:
+    stored, today = _stored_and_today(conn, owner_id, now)
+    if stored + size > plan.storage_quota_bytes:
         raise TerminalJobError(
             f"this {size}-byte file would exceed the {plan.name} plan's storage of "
             f"{plan.storage_quota_bytes} bytes",
             code="storage_quota_exceeded",
         )
-    if bytes_today(conn, owner_id, now) + size > plan.daily_export_bytes:
+    if today + size > plan.daily_export_bytes:
         raise TerminalJobError(
             f"this {size}-byte file would exceed the {plan.name} plan's "
             f"{plan.daily_export_bytes} bytes a day",

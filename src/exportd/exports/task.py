@@ -440,6 +440,8 @@ def record_outcome(conn: Connection, settled: Settled, worker: WorkerContext) ->
         error=settled.error,
         detail=detail,
     )
+    if not (export.notify or export.destinations):
+        return
     # Emails, webhooks and destinations commit with the outcome they announce, or not at all.
     now_row = conn.execute(select(exports).where(exports.c.id == export.id)).one()
     for deliveries in (schedule, schedule_destinations):
