@@ -10,7 +10,8 @@ In the same run, on the same database, as the baselines these are measured again
 - the queue's no-op throughput: a backlog of no-op jobs drained by one worker.
 
 Prints exports/s, POST -> completed p50/p95 under load and for one client at a time, and
-the ratios against both baselines.
+the ratios against both baselines; then the time an admin's bulk run of BENCH_SMALL_BULK
+one-page resumes (one per user) takes to complete, month-end's workload.
 
     python bench/small_exports.py      (also part of `make bench`)
     BENCH_SMALL_N=200 BENCH_SMALL_DATABASES=sqlite python bench/small_exports.py
@@ -39,13 +40,16 @@ from common import (
     scratch_postgres,
     scratch_sqlite,
 )
+from exportd.auth.principal import Principal
 from exportd.auth.tokens import mint
 from exportd.config import jwt_key, load_settings
 from exportd.db import create_database
 from exportd.db.tables import jobs
 from exportd.demo.resumes import RESUMES
 from exportd.demo.tables import create_demo_tables, seed_trades
+from exportd.documents.service import DocumentService
 from exportd.exports.plans import plan_for, save_plan
+from exportd.queue import JobStore
 from queue_throughput import exportd_throughput
 
 N = int(os.environ.get("BENCH_SMALL_N", "160"))
@@ -53,6 +57,7 @@ CLIENTS = int(os.environ.get("BENCH_SMALL_CLIENTS", "8"))
 SEQUENTIAL = int(os.environ.get("BENCH_SMALL_SEQUENTIAL", "30"))
 DATABASES = os.environ.get("BENCH_SMALL_DATABASES", "sqlite,postgres").split(",")
 NOOP_JOBS = int(os.environ.get("BENCH_SMALL_NOOP_JOBS", "3000"))
+BULK = int(os.environ.get("BENCH_SMALL_BULK", "1000"))  # 0: no bulk run
 # Clients long-poll (`Prefer: wait`, as docs/api.md advises); BENCH_SMALL_LONG_POLL=0
 # polls every POLL_S instead, as clients did before long polls.
 LONG_POLL = os.environ.get("BENCH_SMALL_LONG_POLL", "1") != "0"
@@ -114,14 +119,14 @@ def drained(url: str, timeout_s: float = 600) -> None:
         db.dispose()
 
 
-def create(client: httpx.Client, body: dict[str, Any]) -> str:
+def create(client: httpx.Client, body: dict[str, Any]) -> tuple[str, str]:
+    """The new export's id and ETag (its status's, as GET would answer)."""
     response = client.post("/v1/exports", json=body)
     response.raise_for_status()
-    return str(response.json()["id"])
+    return str(response.json()["id"]), response.headers.get("etag", "")
 
 
-def wait_completed(client: httpx.Client, export_id: str) -> None:
-    etag = ""
+def wait_completed(client: httpx.Client, export_id: str, etag: str) -> None:
     while True:
         headers = {"If-None-Match": etag}
         if LONG_POLL:
@@ -141,7 +146,7 @@ def wait_completed(client: httpx.Client, export_id: str) -> None:
 def end_to_end(body: dict[str, Any]) -> Callable[[httpx.Client], float]:
     def one(client: httpx.Client) -> float:
         started = time.perf_counter()
-        wait_completed(client, create(client, body))
+        wait_completed(client, *create(client, body))
         return (time.perf_counter() - started) * 1000
 
     return one
@@ -189,9 +194,40 @@ def measure(kind: str) -> None:
                             f"p95 {percentile(loaded, 95):6.1f} ms; one client p50 "
                             f"{statistics.median(alone):6.1f} ms"
                         )
+    if BULK:
+        with database(kind) as url:
+            took = bulk_resumes(url, BULK)
+            print(
+                f"{kind}: admin bulk of {BULK} one-page Typst resumes: {took:6.1f} s "
+                f"= {BULK / took:5.1f} resumes/s (one worker process)"
+            )
     with database(kind) as url:
         noop = exportd_throughput(url, NOOP_JOBS)
         print(f"{kind}: queue no-op throughput {noop:6.0f} jobs/s (one worker)")
+
+
+def bulk_resumes(url: str, count: int) -> float:
+    """An admin's bulk run of ``count`` resumes, one per user (each with a document of
+    their own): seconds from the request to the last one completed."""
+    users = [f"bulk{i}" for i in range(count)]
+    settings = load_settings(database_url=url)
+    db = create_database(settings, pool=False)
+    documents = DocumentService(db=db, store=JobStore.from_settings(settings), max_sections=50)
+    for user in users:
+        documents.create(Principal(user, "pro"), title="CV", content=RESUMES["alice"])
+    db.dispose()
+    admin = mint("root", secret=jwt_key(settings), plan="pro", admin=True, ttl_s=3600)
+    body = {"user_ids": users, "plan": "pro", "export": WORKLOADS[1][1]}
+    with exportd_server(url, source_modules=DEMO_SOURCES) as base, workers(url, 1):
+        started = time.perf_counter()
+        httpx.post(
+            f"{base}/v1/admin/exports/bulk",
+            json=body,
+            headers={"Authorization": f"Bearer {admin}"},
+            timeout=120,
+        ).raise_for_status()
+        drained(url)
+        return time.perf_counter() - started
 
 
 def main() -> None:

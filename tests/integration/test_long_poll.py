@@ -112,6 +112,17 @@ def test_a_change_by_this_api_answers_the_waiting_poll(api: Api) -> None:
     assert response.json()["status"] == "cancelled"
 
 
+def test_a_created_export_s_etag_is_its_status_s(api: Api) -> None:
+    """The answer to the POST is the export as GET shows it: a client long-polls at once."""
+    created_ = api.create("alice")
+    export_id = created_.json()["id"]
+    assert created_.headers["content-location"] == f"/v1/exports/{export_id}"
+    read = api.client.get(f"/v1/exports/{export_id}", headers=api.as_user("alice"))
+    assert created_.headers["etag"] == read.headers["etag"]
+    later(0.3, lambda: api.client.delete(f"/v1/exports/{export_id}", headers=api.as_user("alice")))
+    assert long_poll(api, export_id, created_.headers["etag"]).json()["status"] == "cancelled"
+
+
 def test_an_unchanged_export_answers_304_when_the_wait_ends(api: Api) -> None:
     export_id, etag = created(api)
     started = time.monotonic()
@@ -212,12 +223,16 @@ class _Request:
 def test_a_client_that_goes_away_ends_its_wait() -> None:
     async def scenario() -> float:
         version = datetime(2026, 1, 1, tzinfo=UTC)
-        waits = ExportWaits(versions=lambda ids: dict.fromkeys(ids, version), check_every_s=0.1)
+        waits = ExportWaits(
+            rows=lambda ids: dict.fromkeys(ids, version),
+            version_of=lambda row: row,  # the row is its version here
+            check_every_s=0.1,
+        )
         current = Current(b"{}", 'W/"a"', version)
         messages: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         request: Any = _Request(current.etag, messages)
 
-        async def read() -> Current:
+        async def read(_row: Any = None) -> Current:
             return current
 
         asyncio.get_running_loop().call_later(0.2, messages.put_nowait, {"type": "http.disconnect"})

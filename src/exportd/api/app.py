@@ -52,6 +52,7 @@ from exportd.errors import StorageError
 from exportd.exports.changes import changes_for
 from exportd.exports.downloads import Downloads
 from exportd.exports.plan_book import PlanBook
+from exportd.exports.read_model import version_of
 from exportd.exports.row_cache import RowCache
 from exportd.exports.service import ExportService
 from exportd.manifest_keys import key_set
@@ -143,7 +144,8 @@ def create_app(
         row_cache=row_cache,
     )
     app.state.export_waits = ExportWaits(
-        versions=app.state.exports.versions,
+        rows=app.state.exports.rows,
+        version_of=version_of,
         check_every_s=settings.events_poll_interval_s,
         poll_feed=lambda: row_cache.before_get,  # set while SQLite's feed runs
     )

@@ -3,12 +3,12 @@ ETag in ``If-None-Match`` waits up to N seconds for the export to change, instea
 answering 304 at once.  The client hears of a change within milliseconds, with one
 request per change rather than one per interval.
 
-Waiters do not each read the database.  One task per API process looks up the versions
-of every export waited for, in one query, when something may have changed — a change
-feed's notice (PostgreSQL), a new SQLite ``data_version`` (read every few milliseconds
-while anyone waits), a write by this process — and at least every
-``events_poll_interval_s`` (a feed may be dark or off).  A waiter whose export's version
-moved reads it again; its ETag decides whether the client hears of it.
+Waiters do not each read the database.  One task per API process reads the rows of every
+export waited for, in one query, when something may have changed — a change feed's
+notice (PostgreSQL), a new SQLite ``data_version`` (read every few milliseconds while
+anyone waits), a write by this process — and at least every ``events_poll_interval_s``
+(a feed may be dark or off).  A waiter whose export's version moved gets its new row;
+its ETag decides whether the client hears of it.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import weakref
 from asyncio import FIRST_COMPLETED
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import structlog
 from starlette.concurrency import run_in_threadpool
@@ -56,15 +56,17 @@ class ExportWaits:
     def __init__(
         self,
         *,
-        versions: Callable[[list[str]], dict[str, datetime]],
+        rows: Callable[[list[str]], dict[str, Any]],
+        version_of: Callable[[Any], datetime],
         check_every_s: float,
         poll_feed: Callable[[], Callable[[], None] | None] = lambda: None,
     ) -> None:
-        self._versions = versions
+        self._rows = rows
+        self._version_of = version_of
         self._check_every_s = check_every_s
         # SQLite's feed is read on demand: the check to run each tick (None: it pushes).
         self._poll_feed = poll_feed
-        self._waiting: dict[str, list[tuple[datetime, asyncio.Future[None]]]] = {}
+        self._waiting: dict[str, list[tuple[datetime, asyncio.Future[Any]]]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._nudge: asyncio.Event | None = None
         self._dirty = False
@@ -83,15 +85,16 @@ class ExportWaits:
 
     async def changed(
         self, export_id: str, seen: datetime, timeout_s: float, *, or_: asyncio.Future[None]
-    ) -> None:
-        """Return once ``export_id``'s version is no longer ``seen`` (or may not be), or
-        ``or_`` is done, or after ``timeout_s``, or at once when the API is stopping."""
+    ) -> Any | None:
+        """Once ``export_id``'s version is no longer ``seen``: its new row (None when it
+        may have changed: read it).  None as well when ``or_`` is done, after
+        ``timeout_s``, and at once when the API is stopping."""
         if self._closed or timeout_s <= 0:
-            return
+            return None
         loop = asyncio.get_running_loop()
         if self._loop is not loop:
             self._loop, self._nudge = loop, asyncio.Event()
-        future: asyncio.Future[None] = loop.create_future()
+        future: asyncio.Future[Any] = loop.create_future()
         waiters = self._waiting.setdefault(export_id, [])
         waiters.append((seen, future))
         if self._task is None or self._task.done():
@@ -102,6 +105,7 @@ class ExportWaits:
             waiters.remove((seen, future))
             if not waiters:
                 self._waiting.pop(export_id, None)
+        return future.result() if future.done() else None
 
     @property
     def closed(self) -> bool:
@@ -126,27 +130,29 @@ class ExportWaits:
             if self._dirty or now >= next_full:
                 self._dirty = False
                 next_full = now + self._check_every_s
-                self._wake(await self._current(list(self._waiting)))
+                self._wake(await self._read(list(self._waiting)))
             self._nudge.clear()
             pause = FEED_CHECK_S if check is not None else next_full - time.monotonic()
             if not self._dirty and pause > 0:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._nudge.wait(), pause)
 
-    async def _current(self, export_ids: list[str]) -> dict[str, datetime] | None:
+    async def _read(self, export_ids: list[str]) -> dict[str, Any] | None:
         try:
-            return await run_in_threadpool(self._versions, export_ids)
+            return await run_in_threadpool(self._rows, export_ids)
         except Exception as exc:  # the database is away: waiters read (and answer) themselves
-            log.warning("long_poll.versions_failed", error=type(exc).__name__)
+            log.warning("long_poll.read_failed", error=type(exc).__name__)
             return None
 
-    def _wake(self, versions: dict[str, datetime] | None) -> None:
-        """Wake the waiters whose export moved (all of them when ``versions`` is None)."""
+    def _wake(self, rows: dict[str, Any] | None) -> None:
+        """Wake the waiters whose export moved, with its row (all of them, without one,
+        when ``rows`` is None; one whose export is gone, without one)."""
         for export_id, waiters in self._waiting.items():
+            row = None if rows is None else rows.get(export_id)
             for seen, future in waiters:
-                moved = versions is None or versions.get(export_id) != seen
+                moved = row is None or self._version_of(row) != seen
                 if moved and not future.done():
-                    future.set_result(None)
+                    future.set_result(row)
 
 
 class Current(NamedTuple):
@@ -162,11 +168,12 @@ async def hold_while_unchanged(
     waits: ExportWaits,
     export_id: str,
     current: Current,
-    read: Callable[[], Awaitable[Current]],
+    read: Callable[[Any | None], Awaitable[Current]],
     wait_s: float,
 ) -> Current:
     """``current`` once it differs from what the client has (its ``If-None-Match``), or
-    as it is after ``wait_s`` seconds, when the client goes or when the API stops."""
+    as it is after ``wait_s`` seconds, when the client goes or when the API stops.
+    ``read`` makes it from a row the waits read, or (given None) reads it."""
     deadline = time.monotonic() + wait_s
     gone = asyncio.ensure_future(_disconnected(request))
     try:
@@ -174,8 +181,10 @@ async def hold_while_unchanged(
             remaining = deadline - time.monotonic()
             if remaining <= 0 or waits.closed:
                 break
-            await waits.changed(export_id, current.version, min(remaining, RECHECK_S), or_=gone)
-            current = await read()
+            row = await waits.changed(
+                export_id, current.version, min(remaining, RECHECK_S), or_=gone
+            )
+            current = await read(row)
     finally:
         gone.cancel()
     return current

@@ -44,10 +44,6 @@ JOINED = select(
     jobs.c.run_after.label("job_run_after"),
 ).select_from(exports.outerjoin(jobs, jobs.c.id == exports.c.job_id))
 
-VERSIONS = select(
-    exports.c.id, exports.c.updated_at, jobs.c.updated_at.label("job_updated_at")
-).select_from(exports.outerjoin(jobs, jobs.c.id == exports.c.job_id))
-
 
 class ExportReads:
     """Exports as their owners see them: one, a page of them, the plan and its usage."""
@@ -86,13 +82,16 @@ class ExportReads:
             self.row_cache.put(export_id, row, generation=generation)
         return self._view(visible(row, principal, export_id))
 
-    def versions(self, export_ids: list[str]) -> dict[str, datetime]:
-        """Each export's version (its view's ``updated_at``) in one query, for long polls
-        to see which of theirs changed; an export that is gone is left out."""
-        query = VERSIONS.where(exports.c.id.in_(export_ids))
+    def rows(self, export_ids: list[str]) -> dict[str, Row[Any]]:
+        """Several exports' rows in one query (long polls look at theirs together); one
+        that is gone is left out.  See :func:`version_of` and :meth:`view_of_row`."""
         with self.db.read_one() as conn:
-            rows = conn.execute(query).all()
-        return {row.id: max(filter(None, [row.updated_at, row.job_updated_at])) for row in rows}
+            found = conn.execute(JOINED.where(exports.c.id.in_(export_ids))).all()
+        return {row.id: row for row in found}
+
+    def view_of_row(self, principal: Principal, export_id: str, row: Row[Any]) -> ExportView:
+        """The export from a row read by :meth:`rows`, as ``get`` would show it."""
+        return self._view(visible(row, principal, export_id))
 
     def list_exports(
         self,
@@ -150,6 +149,12 @@ def active_count(conn: Connection, owner_id: str) -> int:
 def visible_to(principal: Principal) -> Any:
     alive = exports.c.deleted_at.is_(None)
     return alive if principal.is_admin else and_(alive, exports.c.owner_id == principal.user_id)
+
+
+def version_of(row: Row[Any]) -> datetime:
+    """A joined row's last change: its view's ``updated_at``."""
+    changed: datetime = max(filter(None, [row.updated_at, row.job_updated_at]))
+    return changed
 
 
 def visible(row: Row[Any] | None, principal: Principal, export_id: str) -> Row[Any]:
@@ -264,7 +269,7 @@ def view_of(row: Row[Any], now: datetime) -> ExportView:
     job_error = row.job_error if status is ExportStatus.FAILED else None
     # While the job lives, its error is the last failed attempt's: it will be retried.
     retrying = status.is_active and row.job_error is not None
-    updated = max(filter(None, [row.updated_at, row.job_updated_at]))
+    updated = version_of(row)
     return ExportView(
         id=row.id,
         owner_id=row.owner_id,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Header, Query, Request, Response, status
 from fastapi.responses import JSONResponse
@@ -14,7 +14,7 @@ from exportd.api.deps import Exports, ReadExports, RequestId, WriteExports
 from exportd.api.long_poll import Current, hold_while_unchanged, preferred_wait
 from exportd.api.routers import api_router
 from exportd.api.schemas import BatchCreate, BatchOut, ExportCreate, ExportOut, ExportPage
-from exportd.exports.models import ExportStatus
+from exportd.exports.models import ExportStatus, ExportView
 
 router = api_router(prefix="/v1/exports", tags=["exports"])
 
@@ -35,7 +35,16 @@ def create_export(
     if not created:
         response.status_code = status.HTTP_200_OK
     response.headers["Location"] = f"/v1/exports/{view.id}"
-    return ExportOut.of(view)
+    out = ExportOut.of(view)
+    # The body is the export as GET shows it, with its ETag: a client long-polls at once.
+    response.headers["Content-Location"] = response.headers["Location"]
+    response.headers["ETag"] = etag_of(out.model_dump_json().encode())
+    return out
+
+
+def etag_of(body: bytes) -> str:
+    """An export's ETag: weak, as its JSON may be spaced otherwise in another answer."""
+    return f'W/"{hashlib.sha256(body).hexdigest()[:32]}"'
 
 
 @router.post("/batch", status_code=status.HTTP_202_ACCEPTED, response_model=BatchOut)
@@ -121,13 +130,17 @@ async def get_export(
     """Status, progress, error and result. Send ``If-None-Match`` to poll cheaply, and
     ``Prefer: wait=N`` with it to hear of the next change as it happens (a long poll)."""
 
-    async def read() -> Current:
-        # A cached row is answered here; only a database read needs a thread.
-        view = exports.cached(principal, export_id)
+    async def read(row: Any | None = None) -> Current:
+        # A row a long poll's wait read, or a cached one, is answered here; only a
+        # database read needs a thread.
+        if row is not None:
+            view: ExportView | None = exports.view_of_row(principal, export_id, row)
+        else:
+            view = exports.cached(principal, export_id)
         if view is None:
             view = await run_in_threadpool(exports.fetch, principal, export_id)
         body = ExportOut.of(view).model_dump_json().encode()
-        return Current(body, f'W/"{hashlib.sha256(body).hexdigest()[:32]}"', view.updated_at)
+        return Current(body, etag_of(body), view.updated_at)
 
     current = await read()
     headers = {}
