@@ -8,7 +8,7 @@ import asyncio
 import functools
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -69,10 +69,22 @@ def long_poll(api: Api, export_id: str, etag: str, prefer: str = "wait=10") -> A
     return api.client.get(f"/v1/exports/{export_id}", headers=headers)
 
 
-def later(seconds: float, action: Any) -> threading.Timer:
-    timer = threading.Timer(seconds, action)
-    timer.start()
-    return timer
+Later = Callable[[float, Callable[[], object]], None]
+
+
+@pytest.fixture
+def later() -> Iterator[Later]:
+    """Run an action after a while, in a thread; joined before the app stops (a request
+    still in flight when its TestClient stops would hang the teardown)."""
+    timers: list[threading.Timer] = []
+
+    def schedule(seconds: float, action: Callable[[], object]) -> None:
+        timers.append(threading.Timer(seconds, action))
+        timers[-1].start()
+
+    yield schedule
+    for timer in timers:
+        timer.join(30)
 
 
 def start_running(db: Database, export_id: str) -> None:
@@ -87,7 +99,7 @@ def start_running(db: Database, export_id: str) -> None:
 
 
 def test_a_change_by_another_process_answers_the_waiting_poll(
-    settings: Settings, db: Database, other: Database
+    settings: Settings, db: Database, other: Database, later: Later
 ) -> None:
     # No look at the versions on a timer within the test: the change feed wakes the wait.
     for api in _api(settings.model_copy(update={"events_poll_interval_s": 10.0}), db):
@@ -103,7 +115,7 @@ def test_a_change_by_another_process_answers_the_waiting_poll(
         assert 0.25 <= took < 3  # held until the change, answered soon after it
 
 
-def test_a_change_by_this_api_answers_the_waiting_poll(api: Api) -> None:
+def test_a_change_by_this_api_answers_the_waiting_poll(api: Api, later: Later) -> None:
     export_id, etag = created(api)
     headers = api.as_user("alice")
     later(0.3, lambda: api.client.delete(f"/v1/exports/{export_id}", headers=headers))
@@ -112,7 +124,7 @@ def test_a_change_by_this_api_answers_the_waiting_poll(api: Api) -> None:
     assert response.json()["status"] == "cancelled"
 
 
-def test_a_created_export_s_etag_is_its_status_s(api: Api) -> None:
+def test_a_created_export_s_etag_is_its_status_s(api: Api, later: Later) -> None:
     """The answer to the POST is the export as GET shows it: a client long-polls at once."""
     created_ = api.create("alice")
     export_id = created_.json()["id"]
@@ -163,7 +175,7 @@ def test_a_preference_it_cannot_read_is_ignored(api: Api, prefer: str) -> None:
     assert time.monotonic() - started < 2
 
 
-def test_a_stopping_api_answers_waiting_polls_at_once(api: Api) -> None:
+def test_a_stopping_api_answers_waiting_polls_at_once(api: Api, later: Later) -> None:
     export_id, etag = created(api)
     later(0.3, end_all_waits)  # what the server's signal handler calls
     started = time.monotonic()
@@ -172,7 +184,9 @@ def test_a_stopping_api_answers_waiting_polls_at_once(api: Api) -> None:
     assert time.monotonic() - started < 3
 
 
-def test_a_deleted_export_answers_404_to_its_waiting_poll(api: Api, other: Database) -> None:
+def test_a_deleted_export_answers_404_to_its_waiting_poll(
+    api: Api, other: Database, later: Later
+) -> None:
     export_id, etag = created(api)
 
     def delete() -> None:
