@@ -20,6 +20,12 @@ def main() -> None:
         run()
     except KeyboardInterrupt:
         sys.exit(130)
+    except RuntimeError as exc:
+        # Python 3.11 wraps what a class's __set_name__ raises, a Ctrl-C landing there
+        # during an import too ("Error calling __set_name__"): still a Ctrl-C.
+        if isinstance(exc.__cause__, KeyboardInterrupt):
+            sys.exit(130)
+        raise
     finally:
         exit_quickly()
 
