@@ -174,10 +174,13 @@ async def hold_while_unchanged(
     """``current`` once it differs from what the client has (its ``If-None-Match``), or
     as it is after ``wait_s`` seconds, when the client goes or when the API stops.
     ``read`` makes it from a row the waits read, or (given None) reads it."""
+    asked = request.headers.get("if-none-match", "")
+    if current.etag not in asked:
+        return current  # the client has not seen this one: nothing to wait for
     deadline = time.monotonic() + wait_s
     gone = asyncio.ensure_future(_disconnected(request))
     try:
-        while current.etag in request.headers.get("if-none-match", "") and not gone.done():
+        while current.etag in asked and not gone.done():
             remaining = deadline - time.monotonic()
             if remaining <= 0 or waits.closed:
                 break

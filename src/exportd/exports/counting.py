@@ -7,9 +7,8 @@ rows early (the writing loop enforces the limit whatever the count says), so it 
 a connection of its own, in a thread, and is picked up at a batch checkpoint once it is
 there.  Most exports fit in their first batch, and then there is nothing to count (the
 batch is the total): the count alongside starts only once a batch comes full (more may
-follow) or a second one comes.  A format
-whose writer needs it before the first row (XLSX) counts first, on the export's own
-connection.
+follow) or a second one comes.  A format whose writer needs it before the first row
+(XLSX) counts first, on the export's own connection.
 """
 
 from __future__ import annotations

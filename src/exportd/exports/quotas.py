@@ -37,25 +37,16 @@ _BYTES_SINCE = select(func.coalesce(func.sum(_SIZE), 0)).where(
 )
 
 
-def stored_bytes(conn: Connection, owner_id: str, now: datetime) -> int:
-    """Bytes of the owner's files still in storage (completed, or failed with a partial
-    file kept; not expired, not deleted)."""
-    return int(conn.execute(_STORED_BYTES, {"owner_id": owner_id, "now": now}).scalar_one())
-
-
-def bytes_today(conn: Connection, owner_id: str, now: datetime) -> int:
-    """Bytes of the owner's exports completed in the last 24 hours."""
-    since = now - timedelta(days=1)
-    return int(conn.execute(_BYTES_SINCE, {"owner_id": owner_id, "since": since}).scalar_one())
-
-
 # Both in one round trip: each export is checked three times (asked for, written, kept).
 _BOTH = select(
     _STORED_BYTES.scalar_subquery().label("stored"), _BYTES_SINCE.scalar_subquery().label("today")
 )
 
 
-def _stored_and_today(conn: Connection, owner_id: str, now: datetime) -> tuple[int, int]:
+def stored_and_today(conn: Connection, owner_id: str, now: datetime) -> tuple[int, int]:
+    """Bytes of the owner's files still in storage (completed, or failed with a partial
+    file kept; not expired, not deleted) and of the exports completed in the last 24 hours,
+    in one round trip."""
     row = conn.execute(
         _BOTH, {"owner_id": owner_id, "now": now, "since": now - timedelta(days=1)}
     ).one()
@@ -63,7 +54,7 @@ def _stored_and_today(conn: Connection, owner_id: str, now: datetime) -> tuple[i
 
 
 def check_before(conn: Connection, owner_id: str, plan: PlanLimits, now: datetime) -> None:
-    stored, today = _stored_and_today(conn, owner_id, now)
+    stored, today = stored_and_today(conn, owner_id, now)
     if stored >= plan.storage_quota_bytes:
         raise Forbidden(
             f"the {plan.name} plan stores {plan.storage_quota_bytes} bytes of exports and "
@@ -82,7 +73,7 @@ def check_before(conn: Connection, owner_id: str, plan: PlanLimits, now: datetim
 def check_result(
     conn: Connection, owner_id: str, plan: PlanLimits, size: int, now: datetime
 ) -> None:
-    stored, today = _stored_and_today(conn, owner_id, now)
+    stored, today = stored_and_today(conn, owner_id, now)
     if stored + size > plan.storage_quota_bytes:
         raise TerminalJobError(
             f"this {size}-byte file would exceed the {plan.name} plan's storage of "

@@ -22,7 +22,7 @@ from exportd.exports import cursors
 from exportd.exports.cursors import utc
 from exportd.exports.models import ExportStatus, ExportView, Page, PlanLimits
 from exportd.exports.plans import limits_of, plan_for
-from exportd.exports.quotas import bytes_today, stored_bytes
+from exportd.exports.quotas import stored_and_today
 from exportd.exports.row_cache import RowCache
 from exportd.ops import metrics
 from exportd.queue import JobState
@@ -244,8 +244,7 @@ def usage_of(conn: Connection, plan: PlanLimits, owner_id: str, now: datetime) -
             exports.c.owner_id == owner_id, exports.c.created_at >= now - timedelta(days=1)
         )
     ).scalar_one()
-    stored = stored_bytes(conn, owner_id, now)
-    exported = bytes_today(conn, owner_id, now)
+    stored, exported = stored_and_today(conn, owner_id, now)
     return {
         "plan": plan.name,
         "limits": limits_of(plan),
