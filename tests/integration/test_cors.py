@@ -51,7 +51,7 @@ def test_a_listed_origin_may_post_with_a_token(api: Api) -> None:
     headers = _preflight(api, HOST)
     assert headers["access-control-allow-origin"] == HOST
     allowed = headers["access-control-allow-headers"].lower()
-    for name in ("authorization", "content-type", "idempotency-key", "last-event-id"):
+    for name in ("authorization", "content-type", "idempotency-key", "last-event-id", "prefer"):
         assert name in allowed
     assert "POST" in headers["access-control-allow-methods"]
     assert "access-control-allow-credentials" not in headers  # tokens, never cookies
@@ -61,7 +61,9 @@ def test_a_listed_origin_reads_answers_and_problems(api: Api) -> None:
     created = api.create("alice", headers={"Origin": HOST})
     assert created.status_code == 202
     assert created.headers["access-control-allow-origin"] == HOST
-    assert "Location" in created.headers["access-control-expose-headers"]
+    exposed = created.headers["access-control-expose-headers"]
+    for name in ("Location", "ETag", "Preference-Applied"):  # a page long-polls
+        assert name in exposed
     missing = api.client.get("/v1/exports/nope", headers={"Origin": HOST, **api.as_user("alice")})
     assert missing.status_code == 404
     assert missing.headers["access-control-allow-origin"] == HOST
