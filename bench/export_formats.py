@@ -5,12 +5,13 @@ peak RSS is its own.
 
 BENCH_ROWS (default 100000,1000000) rows of demo trades, in SQLite and in PostgreSQL
 (BENCH_DATABASES, default sqlite,postgresql; PostgreSQL at BENCH_PG_URL), every format
-(BENCH_FORMATS, default csv,parquet,jsonl,xlsx).  Baselines run up to BENCH_BASELINE_MAX
-rows (default 1000000: pandas holds the whole result, 1.2 GB at a million rows), XLSX
-baselines up to BENCH_XLSX_MAX (default 100000: pandas needs minutes beyond that).  Up to
-BENCH_BASELINE_MAX rows each case runs BENCH_REPEATS times (default 3), the cases taking
-turns, and the median time counts: on this virtual machine one run of the same export
-varied by a third within minutes.  ``exportd-rows-*`` is exportd with
+(BENCH_FORMATS, default csv,parquet,jsonl,xlsx), every case whose name starts with one of
+BENCH_ONLY (default exportd,pandas,polars,stdlib,xlsxwriter).  Baselines run up to
+BENCH_BASELINE_MAX rows (default 1000000: pandas holds the whole result, 1.2 GB at a
+million rows), XLSX baselines up to BENCH_XLSX_MAX (default 100000: pandas needs minutes
+beyond that).  Up to BENCH_BASELINE_MAX rows each case runs BENCH_REPEATS times (default
+3), the cases taking turns, and the median time counts: on this virtual machine one run
+of the same export varied by a third within minutes.  ``exportd-rows-*`` is exportd with
 EXPORTD_ARROW_FETCH=false (rows fetched through SQLAlchemy), to show what the Arrow fetch
 is worth.
 """
@@ -41,6 +42,7 @@ XLSX_EXPORTD_MAX = int(os.environ.get("BENCH_XLSX_EXPORTD_MAX", "1000000"))
 SEED_MAX = 1_000_000
 DATABASES = os.environ.get("BENCH_DATABASES", "sqlite,postgresql").split(",")
 FORMATS = os.environ.get("BENCH_FORMATS", "csv,parquet,jsonl,xlsx").split(",")
+ONLY = tuple(os.environ.get("BENCH_ONLY", "exportd,pandas,polars,stdlib,xlsxwriter").split(","))
 PG_URL = os.environ.get("BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 PG_DATABASE = "exportd_bench_formats"
 COLUMNS = [
@@ -390,7 +392,7 @@ def main() -> None:
                 for fmt, cases in CASES.items():
                     if fmt not in FORMATS:
                         continue
-                    runs = [c for c in cases if rows <= _row_cap(c, fmt)]
+                    runs = [c for c in cases if rows <= _row_cap(c, fmt) and c.startswith(ONLY)]
                     results = measure_interleaved(runs, url, REPEATS if rows <= BASELINE_MAX else 1)
                     ours = results.get(f"exportd-{fmt}")
                     if ours is None:  # above BENCH_XLSX_EXPORTD_MAX: nothing to compare

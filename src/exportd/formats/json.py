@@ -11,14 +11,14 @@ what orjson writes either way.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeAlias
 
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from exportd.formats.base import OutputColumn, SinkOnly
-from exportd.formats.timestamps import is_zoned, zoned_text
+from exportd.formats.timestamps import is_zoned, wall_time, zoned_text
 
 _OPTIONS = orjson.OPT_NAIVE_UTC | orjson.OPT_UTC_Z | orjson.OPT_NON_STR_KEYS
 _TEXT = pa.large_string()  # a batch of long text can pass 2 GiB of JSON
@@ -30,9 +30,12 @@ def _lit(text: str) -> pa.Scalar:
     return pa.scalar(text, _TEXT)
 
 
-_QUOTE, _NOTHING = _lit('"'), _lit("")
+_NOTHING = _lit("")
 # The backslash first: the others add backslashes of their own.
 _ESCAPES = (("\\", "\\\\"), ('"', '\\"'), ("\n", "\\n"), ("\r", "\\r"), ("\t", "\\t"))
+_CONTROLS = "\n\r\t"
+# A column's text per row, or text the same on every row.
+Part: TypeAlias = pa.Array | str
 
 
 def _default(value: Any) -> Any:
@@ -49,7 +52,7 @@ class JsonWriter(SinkOnly):
         # '{"Label":' and ',"Next":' once, not per row.
         keys = [orjson.dumps(c.label).decode() + ":" for c in columns]
         prefixes = ["{" + keys[0], *("," + key for key in keys[1:])] if keys else []
-        self.prefixes = [_lit(p) for p in prefixes]
+        self.prefixes = prefixes
         self.array = array
         self.first = True
         if array:
@@ -60,10 +63,10 @@ class JsonWriter(SinkOnly):
             return
         end = "}," if self.array else "}\n"
         if self.prefixes:
-            parts: list[Any] = []
+            parts: list[Part] = []
             for prefix, column in zip(self.prefixes, batch.columns, strict=True):
-                parts += [prefix, json_values(column)]
-            text: Any = _buffer(pc.binary_join_element_wise(*parts, _lit(end), _NOTHING))
+                parts += [prefix, *json_parts(column)]
+            text: Any = _buffer(_joined([*parts, end]))
         else:
             text = ("{" + end).encode() * batch.num_rows
         if self.array:
@@ -78,48 +81,99 @@ class JsonWriter(SinkOnly):
             self.sink.write(b"]")
 
 
-def json_values(array: pa.Array) -> pa.Array:
-    """Each value of ``array`` as JSON text (``null`` for a missing one)."""
+def json_parts(array: pa.Array) -> list[Part]:
+    """Each value of ``array`` as JSON text, in parts the row's join puts together: text
+    that is the same on every row (the quotes around a column of strings) stays a
+    ``str`` and merges with the key before it, which saves a pass over the column.  A
+    column with missing values comes as one array, ``null`` where a value is missing."""
     kind = array.type
+    parts: list[Part]
     if pa.types.is_string(kind) or pa.types.is_large_string(kind):
-        encoded = _text(array)
-    elif is_zoned(kind) or pa.types.is_date(kind):
-        formatted = zoned_text(array, "json") if is_zoned(kind) else array.cast(pa.string())
-        encoded = pc.binary_join_element_wise(_QUOTE, formatted.cast(_TEXT), _QUOTE, _NOTHING)
+        parts = _text(array)
+    elif is_zoned(kind):
+        parts = _zoned(array)
+    elif pa.types.is_date(kind):
+        parts = ['"', array.cast(_TEXT), '"']
     elif pa.types.is_integer(kind) or pa.types.is_boolean(kind):
-        encoded = array.cast(_TEXT)
+        parts = [array.cast(_TEXT)]
     elif pa.types.is_floating(kind):
-        encoded = _floats(array)
+        parts = _floats(array)
     else:
-        encoded = _by_orjson(array)
-    return pc.fill_null(encoded.cast(_TEXT), _lit("null"))
+        parts = [_by_orjson(array)]
+    if any(isinstance(part, pa.Array) and part.null_count for part in parts):
+        return [pc.fill_null(_joined(parts), _lit("null"))]
+    return parts
 
 
-def _text(array: pa.Array) -> pa.Array:
+def _joined(parts: list[Part]) -> pa.Array:
+    """Row by row, the parts one after another (next literals merged first)."""
+    merged: list[pa.Array | pa.Scalar] = []
+    for part in parts:
+        if isinstance(part, str) and merged and isinstance(merged[-1], str):
+            merged[-1] += part
+        else:
+            merged.append(part)
+    values = [_lit(part) if isinstance(part, str) else part for part in merged]
+    return pc.binary_join_element_wise(*values, _NOTHING)
+
+
+def _text(array: pa.Array) -> list[Part]:
     # Symbols, statuses, tags: a few distinct values, escaped once each.
     encoded = pc.dictionary_encode(array)
     if len(encoded.dictionary) * 4 < len(array):
-        return pc.take(_escaped(encoded.dictionary), encoded.indices)
+        return [pc.take(_joined(_escaped(encoded.dictionary)), encoded.indices)]
     return _escaped(array)
 
 
-def _escaped(array: pa.Array) -> pa.Array:
-    if pc.any(pc.match_substring_regex(array, _RARE_CONTROL)).as_py():
-        return _by_orjson(array)
+def _escaped(array: pa.Array) -> list[Part]:
     text = array.cast(_TEXT)
-    for raw, escaped in _ESCAPES:
-        if pc.any(pc.match_substring(text, raw)).as_py():
-            text = pc.replace_substring(text, raw, escaped)
-    return pc.binary_join_element_wise(_QUOTE, text, _QUOTE, _NOTHING)
+    controls = _has_control_bytes(text)
+    if controls and pc.any(pc.match_substring_regex(text, _RARE_CONTROL)).as_py():
+        return [_by_orjson(array)]
+    for raw_text, escaped in _ESCAPES:
+        if raw_text in _CONTROLS and not controls:
+            continue
+        if pc.any(pc.match_substring(text, raw_text)).as_py():
+            text = pc.replace_substring(text, raw_text, escaped)
+    return ['"', text, '"']
 
 
-def _floats(array: pa.Array) -> pa.Array:
+def _has_control_bytes(text: pa.Array) -> bool:
+    # One look at the bytes (UTF-8 never uses one below 0x20 inside another character)
+    # spares most columns the scans for a newline, a tab and a return, and the regex.
+    raw = _buffer(text)
+    if not len(raw):
+        return False
+    lowest = pc.min(pa.Array.from_buffers(pa.uint8(), len(raw), [None, pa.py_buffer(raw)]))
+    return bool(lowest.as_py() < 0x20)
+
+
+def _zoned(array: pa.Array) -> list[Part]:
+    wall, offset = wall_time(array, "json")
+    if not pc.all(pc.equal(pc.subsecond(wall), 0)).as_py():
+        return ['"', zoned_text(array, "json").cast(_TEXT), '"']
+    # Whole seconds (the usual case): the date and the time of day in one cast each.
+    day = wall.cast(pa.date32()).cast(_TEXT)
+    clock = wall.cast(pa.time32("s"), safe=False).cast(_TEXT)
+    if isinstance(offset, pa.Scalar):
+        return ['"', day, "T", clock, f'{offset.as_py()}"']
+    return ['"', day, "T", clock, offset.cast(_TEXT), '"']
+
+
+def _floats(array: pa.Array) -> list[Part]:
     # JSON has no NaN or infinity: null, as orjson writes them.
-    finite = pc.if_else(pc.is_finite(array), array, pa.scalar(None, array.type))
-    text = finite.cast(_TEXT)
-    # Arrow writes 2.0 as "2": keep it a float for readers that tell them apart.
-    whole = pc.invert(pc.or_(pc.match_substring(text, "."), pc.match_substring(text, "e")))
-    return pc.if_else(whole, pc.binary_join_element_wise(text, _lit(".0"), _NOTHING), text)
+    if not pc.all(pc.is_finite(array)).as_py():
+        array = pc.if_else(pc.is_finite(array), array, pa.scalar(None, array.type))
+    text = array.cast(_TEXT)
+    # Arrow writes 2.0 as "2": keep it a float for readers that tell them apart.  Only a
+    # whole number can lack a point, and one in exponent form ("1e+14") needs none.
+    whole = pc.equal(pc.trunc(array), array)
+    if not pc.any(whole).as_py():
+        return [text]
+    bare = pc.and_(whole, pc.invert(pc.match_substring(text, "e")))
+    if pc.all(bare).as_py():
+        return [text, ".0"]
+    return [text, pc.if_else(bare, _lit(".0"), _NOTHING)]
 
 
 def _by_orjson(array: pa.Array) -> pa.Array:
@@ -137,6 +191,8 @@ def _by_orjson(array: pa.Array) -> pa.Array:
 def _buffer(rows: pa.Array) -> memoryview:
     """The rows' text as it lies in Arrow's data buffer: one slice, no copy."""
     _, offsets_buffer, data = rows.buffers()
+    if data is None:  # no text at all
+        return memoryview(b"")
     offsets = pa.Array.from_buffers(
         pa.int64(), len(rows) + 1, [None, offsets_buffer], offset=rows.offset
     )

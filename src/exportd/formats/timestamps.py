@@ -37,13 +37,9 @@ def zoned_text(array: pa.Array | pa.ChunkedArray, style: Style) -> pa.Array:
     - json: ``2026-03-01T13:30:00+01:00``, ``Z`` for a zero offset, the fraction only
       when there is one (what orjson writes for a ``datetime``).
     """
-    kind = array.type
     if isinstance(array, pa.ChunkedArray):
         array = array.combine_chunks()
-    if kind.tz == "UTC":
-        wall, suffix = array.cast(pa.timestamp(kind.unit)), pa.scalar("Z")
-    else:
-        wall, suffix = _local(array, style)
+    wall, suffix = wall_time(array, style)
     text = wall.cast(pa.string())
     if style == "json":
         text = pc.replace_substring(text, " ", "T", max_replacements=1)
@@ -51,6 +47,14 @@ def zoned_text(array: pa.Array | pa.ChunkedArray, style: Style) -> pa.Array:
         whole = pc.equal(pc.subsecond(wall), 0)
         text = pc.if_else(whole, pc.utf8_slice_codeunits(text, 0, 19), text)
     return pc.binary_join_element_wise(text, suffix, "")
+
+
+def wall_time(array: pa.Array, style: Style) -> tuple[pa.Array, pa.Scalar | pa.Array]:
+    """The zone's wall times (a timestamp without a zone) and the offset's text to write
+    after each: one for UTC, else per value."""
+    if array.type.tz == "UTC":
+        return array.cast(pa.timestamp(array.type.unit)), pa.scalar("Z")
+    return _local(array, style)
 
 
 def _local(array: pa.Array, style: Style) -> tuple[pa.Array, pa.Array]:
