@@ -142,7 +142,12 @@ def active_exports(*columns: Any) -> Select[Any]:
 
 
 def active_count(conn: Connection, owner_id: str) -> int:
-    query = active_exports(func.count()).where(exports.c.owner_id == owner_id)
+    # Read from the owner's active jobs (an export's job has its owner as fair key,
+    # ix_jobs_fair_key), not from all the owner's exports: a plan that holds without
+    # table statistics (a fresh database joined each of 660 exports: 23 ms, not 0.2).
+    query = active_exports(func.count()).where(
+        exports.c.owner_id == owner_id, jobs.c.fair_key == owner_id
+    )
     return int(conn.execute(query).scalar_one())
 
 
