@@ -19,6 +19,7 @@ from exportd.clock import Clock
 from exportd.config import Settings
 from exportd.db import Database
 from exportd.db.locks import lock_for_transaction
+from exportd.db.rows import checked
 from exportd.db.tables import exports
 from exportd.destinations.service import check_owned
 from exportd.documents.precheck import check_document
@@ -330,7 +331,7 @@ class ExportService(ExportReads):
             **normalized,
             **columns,
         }
-        conn.execute(insert(exports).values(values))
+        conn.execute(insert(exports), checked(exports, values))  # db/rows.py
         events.record(conn, EventKind.ENQUEUED, now, export=values)
         return export_id
 

@@ -17,6 +17,7 @@ import structlog
 from sqlalchemy import Connection, Row, delete, event, insert, select
 from sqlalchemy.engine import Engine
 
+from exportd.db.rows import checked
 from exportd.db.tables import export_events, exports
 from exportd.errors import ErrorInfo
 from exportd.queue.models import Settled
@@ -89,7 +90,7 @@ def record(
         values["reason"] = reason_of(export)
         if job_id is None:
             values["job_id"] = _get(export, "job_id")
-    conn.execute(insert(export_events).values(values))
+    conn.execute(insert(export_events), checked(export_events, values))  # db/rows.py
     _pending(conn).append(values)
 
 

@@ -12,6 +12,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from exportd import tracing
 from exportd.clock import Clock
+from exportd.db.rows import checked
 from exportd.db.tables import jobs
 from exportd.queue.fair import next_round
 from exportd.queue.models import ACTIVE_STATES, Job, JobState, NewJob
@@ -45,7 +46,7 @@ class Enqueueing:
         values = self._insert_values(new, self._rounds(conn, [new])[0])
         row: Row[Any] | None
         if new.unique_key is None:
-            row = conn.execute(insert(jobs).values(values).returning(*jobs.c)).one()
+            row = conn.execute(insert(jobs).returning(*jobs.c), checked(jobs, values)).one()
         else:
             row = self._insert_unique(conn, values)
         if row is None:
@@ -114,16 +115,16 @@ class Enqueueing:
 
     def _insert_unique(self, conn: Connection, values: dict[str, Any]) -> Row[Any] | None:
         dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+        # Values bound at execution (db/rows.py): compiled once per process.
         stmt = (
             dialect_insert(jobs)
-            .values(values)
             .on_conflict_do_nothing(
                 index_elements=[jobs.c.unique_key],
                 index_where=in_state(*ACTIVE_STATES),
             )
             .returning(*jobs.c)
         )
-        return conn.execute(stmt).first()
+        return conn.execute(stmt, checked(jobs, values)).first()
 
     def _active_by_unique_key(self, conn: Connection, key: str) -> Job:
         row = conn.execute(
