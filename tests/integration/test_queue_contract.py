@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from datetime import timedelta
 
+import psycopg
 import pytest
 from sqlalchemy import insert, select
 
@@ -15,6 +16,7 @@ from exportd.db.tables import jobs
 from exportd.errors import ErrorInfo, InvalidTransition, JobNotFound, LeaseLost
 from exportd.queue import JobState, JobStore, NewJob, RetryPolicy
 from exportd.queue.models import Claimed, Outcome
+from exportd.queue.sql import NOTIFY_CHANNEL
 
 TRANSIENT = ErrorInfo("transient_error", "disk hiccup", True)
 TERMINAL = ErrorInfo("validation_failed", "bad params", False)
@@ -404,3 +406,22 @@ def test_settle_many_batches_plain_successes_and_stays_fenced(
     ]
     assert all(s.task == "noop" for s in settled if s.accepted)
     assert get(db, store, ids[1]).result == {"rows": 1}
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_a_new_job_is_announced_at_commit_and_a_duplicate_is_not(
+    db: Database, store: JobStore
+) -> None:
+    url = db.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(url, autocommit=True) as listener:
+        listener.execute(f"LISTEN {NOTIFY_CHANNEL}")
+        with db.write() as conn:
+            store.enqueue(conn, NewJob(task="t", payload={}, queue="reports", unique_key="k"))
+            assert not list(listener.notifies(timeout=0.2))  # nothing before the commit
+        assert [n.payload for n in listener.notifies(timeout=2, stop_after=1)] == ["reports"]
+        with db.write() as conn:  # the same key is active: no new job, no notice
+            store.enqueue(conn, NewJob(task="t", payload={}, queue="reports", unique_key="k"))
+        with db.write() as conn:
+            store.enqueue(conn, NewJob(task="t", payload={}, queue="default"))
+        assert [n.payload for n in listener.notifies(timeout=2, stop_after=1)] == ["default"]
+        assert not list(listener.notifies(timeout=0.2))

@@ -64,6 +64,20 @@ def limits_of(plan: PlanLimits) -> dict[str, Any]:
 
 
 def _to_plan(row: Row[Any]) -> PlanLimits:
-    values = dict(row._mapping)
+    return _plan(dict(row._mapping))
+
+
+def _plan(values: dict[str, Any]) -> PlanLimits:
     values["formats_allowed"] = tuple(values["formats_allowed"])
     return PlanLimits(**values)
+
+
+# A plan read along with another table's row: its columns under this prefix.
+PLAN_PREFIX = "plan_limits_"
+PLAN_COLUMNS = tuple(column.label(PLAN_PREFIX + column.name) for column in plan_limits.c)
+
+
+def plan_in(row: Row[Any]) -> PlanLimits:
+    """The plan in a row read with :data:`PLAN_COLUMNS`."""
+    found = row._mapping
+    return _plan({column.name: found[PLAN_PREFIX + column.name] for column in plan_limits.c})

@@ -8,48 +8,56 @@ discarded before it is ever stored).
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, select
+from sqlalchemy import ColumnElement, Connection, FromClause, Label, bindparam, func, select
 
 from exportd.db.tables import exports
 from exportd.errors import Forbidden, LimitReached, TerminalJobError
 from exportd.exports.models import PlanLimits
 
-# What a result keeps in storage: a split export's parts, manifest and signature are
-# ``stored_bytes`` (its ``size`` is the manifest's, the file its main link downloads).
-_SIZE = func.coalesce(
-    exports.c.result["stored_bytes"].as_integer(), exports.c.result["size"].as_integer()
-)
+
+def _usage(table: FromClause, owner_id: ColumnElement[Any]) -> tuple[Label[Any], Label[Any]]:
+    """The bytes ``owner_id`` keeps in storage and those exported since ``:since``, as
+    two columns (parameters ``now`` and ``since``)."""
+    c = table.c
+    # What a result keeps in storage: a split export's parts, manifest and signature are
+    # ``stored_bytes`` (its ``size`` is the manifest's, the file its main link downloads).
+    size = func.coalesce(c.result["stored_bytes"].as_integer(), c.result["size"].as_integer())
+    stored = select(func.coalesce(func.sum(size), 0)).where(
+        c.owner_id == owner_id,
+        c.status.in_(["completed", "failed"]),
+        c.deleted_at.is_(None),
+        c.expires_at > bindparam("now"),
+    )
+    since = select(func.coalesce(func.sum(size), 0)).where(
+        c.owner_id == owner_id,
+        c.status.in_(["completed", "expired", "failed"]),  # failed: partial files
+        c.updated_at >= bindparam("since"),
+    )
+    return stored.scalar_subquery().label("stored"), since.scalar_subquery().label("today")
 
 
-# Built once: each export reads both three times (asked for, file complete, settled), and
-# building the statement cost more than running it (a small export's worker time, measured).
-_STORED_BYTES = select(func.coalesce(func.sum(_SIZE), 0)).where(
-    exports.c.owner_id == bindparam("owner_id"),
-    exports.c.status.in_(["completed", "failed"]),
-    exports.c.deleted_at.is_(None),
-    exports.c.expires_at > bindparam("now"),
-)
-_BYTES_SINCE = select(func.coalesce(func.sum(_SIZE), 0)).where(
-    exports.c.owner_id == bindparam("owner_id"),
-    exports.c.status.in_(["completed", "expired", "failed"]),  # failed: partial files
-    exports.c.updated_at >= bindparam("since"),
-)
+# Built once, both in one round trip: each export is checked three times (asked for, file
+# complete, settled), and building the statement cost more than running it.
+_BOTH = select(*_usage(exports, bindparam("owner_id")))
 
 
-# Both in one round trip: each export is checked three times (asked for, written, kept).
-_BOTH = select(
-    _STORED_BYTES.scalar_subquery().label("stored"), _BYTES_SINCE.scalar_subquery().label("today")
-)
+def usage_columns(owner_id: ColumnElement[Any]) -> tuple[Label[Any], Label[Any]]:
+    """``stored`` and ``today`` (as :func:`stored_and_today` counts them) as columns of a
+    statement whose rows name their owner in ``owner_id``; give it :func:`usage_params`."""
+    return _usage(exports.alias("owned"), owner_id)
+
+
+def usage_params(now: datetime) -> dict[str, datetime]:
+    return {"now": now, "since": now - timedelta(days=1)}
 
 
 def stored_and_today(conn: Connection, owner_id: str, now: datetime) -> tuple[int, int]:
     """Bytes of the owner's files still in storage (completed, or failed with a partial
     file kept; not expired, not deleted) and of the exports completed in the last 24 hours,
     in one round trip."""
-    row = conn.execute(
-        _BOTH, {"owner_id": owner_id, "now": now, "since": now - timedelta(days=1)}
-    ).one()
+    row = conn.execute(_BOTH, {"owner_id": owner_id, **usage_params(now)}).one()
     return int(row.stored), int(row.today)
 
 
@@ -73,7 +81,13 @@ def check_before(conn: Connection, owner_id: str, plan: PlanLimits, now: datetim
 def check_result(
     conn: Connection, owner_id: str, plan: PlanLimits, size: int, now: datetime
 ) -> None:
-    stored, today = stored_and_today(conn, owner_id, now)
+    check_size(stored_and_today(conn, owner_id, now), plan, size)
+
+
+def check_size(usage: tuple[int, int], plan: PlanLimits, size: int) -> None:
+    """A ``size``-byte file on top of ``usage`` (stored, today) fits the plan, or the
+    error that says which quota it would pass."""
+    stored, today = usage
     if stored + size > plan.storage_quota_bytes:
         raise TerminalJobError(
             f"this {size}-byte file would exceed the {plan.name} plan's storage of "

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
-from typing import Any
+from typing import Any, NamedTuple
 
 import pyarrow as pa
 from pydantic import BaseModel, ValidationError
@@ -46,6 +46,7 @@ from exportd.exports.plans import plan_for
 from exportd.exports.quotas import check_result
 from exportd.exports.skipping import SKIPPED_RESULT, has_no_rows, is_skipped, record_skipped
 from exportd.exports.split_writer import Split, too_many_parts
+from exportd.exports.start import Start, read_start
 from exportd.formats import FORMATS, OutputColumn, WriteOptions, to_zone
 from exportd.manifest_keys import SigningKey
 from exportd.manifest_keys import for_settings as manifest_signing_key
@@ -107,10 +108,8 @@ def runtime() -> Runtime:
 def run_export(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
     rt = runtime()
     with rt.db.read() as conn:  # its start was recorded as it was claimed (record_started)
-        export = conn.execute(select(exports).where(exports.c.id == payload["export_id"])).first()
-        if export is None:
-            raise TerminalJobError("the export no longer exists", code="export_not_found")
-        plan = plan_for(conn, export.plan)
+        start = read_start(conn, payload["export_id"], rt.clock.now())
+    export, plan = start.export, start.plan
     attributes = {"exportd.export.id": export.id, "exportd.source": export.source}
     tracing.annotate(attributes | {"exportd.format": export.format})
     source = rt.sources.get(export.source)
@@ -129,7 +128,7 @@ def run_export(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
             raise TerminalJobError(
                 f"{export.source!r} is not a document source", code="source_unknown"
             )
-        return _store_document(ctx, rt, export, plan, source, params)
+        return _store_document(ctx, rt, start, source, params)
     if not isinstance(source, TabularSource):
         raise TerminalJobError(f"{export.source!r} is not a tabular source", code="source_unknown")
     reads = rt.connections.get(source.connection) if source.connection else rt.db
@@ -209,7 +208,7 @@ def run_export(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
             # whose close is stopped (a cancel) releases what it holds itself.
             writer.close()
         # Still inside the output: raising here discards the file (or parts) unseen.
-        check_result(conn, export.owner_id, plan, output.stored_bytes, rt.clock.now())
+        start.check_file(conn, output.stored_bytes, rt.clock.now())
         # The last word before the file is kept: a cancel asked for while the file was
         # being finished ends the export here, and the file is never stored.
         ctx.checkpoint(rows_done=done, rows_total=total)
@@ -225,13 +224,9 @@ def run_export(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
 
 
 def _store_document(
-    ctx: JobContext,
-    rt: Runtime,
-    export: Row[Any],
-    plan: PlanLimits,
-    source: DocumentSource,
-    params: BaseModel,
+    ctx: JobContext, rt: Runtime, start: Start, source: DocumentSource, params: BaseModel
 ) -> dict[str, Any]:
+    export, plan = start.export, start.plan
     ctx.checkpoint(rows_done=0, rows_total=1)
     with rt.db.read() as conn:
         content = source.document(conn, export.owner_id, params)
@@ -251,7 +246,7 @@ def _store_document(
     key = artifact_key(export.owner_id, export.id, ctx.attempt, rendered.filename)
     with rt.db.read() as conn, rt.storage.writer(key) as sink:
         sink.write(rendered.data)
-        check_result(conn, export.owner_id, plan, len(rendered.data), rt.clock.now())
+        start.check_file(conn, len(rendered.data), rt.clock.now())
         # Inside the storage writer: a cancel heard here discards the file unseen.
         ctx.checkpoint(rows_done=1, rows_total=1)
     return {
@@ -383,9 +378,10 @@ def record_outcome(conn: Connection, settled: Settled, worker: WorkerContext) ->
     """Copy a final outcome onto the export row (the job may be pruned later) and log it."""
     if settled.state is None:
         return
-    export = conn.execute(select(exports).where(exports.c.job_id == settled.claim.job_id)).first()
-    if export is None:
+    found = conn.execute(_SETTLED.where(exports.c.job_id == settled.claim.job_id)).first()
+    if found is None:
         return
+    export, job = found, _JobTimes(found.job_result, found.job_created_at, found.job_started_at)
     now = worker.clock.now()
     attempt = settled.claim.attempt
     kind = FINAL_EVENTS.get(settled.state)
@@ -401,17 +397,12 @@ def record_outcome(conn: Connection, settled: Settled, worker: WorkerContext) ->
                 detail={"retry_in_s": settled.retry_in_s},
             )
         return
-    job = conn.execute(
-        select(jobs.c.result, jobs.c.created_at, jobs.c.started_at).where(
-            jobs.c.id == settled.claim.job_id
-        )
-    ).first()
     values: dict[str, Any] = {"status": settled.state.value, "updated_at": now}
     detail: dict[str, Any] = _timings(job, now)
-    if settled.state is JobState.COMPLETED and job is not None and is_skipped(job.result):
+    if settled.state is JobState.COMPLETED and is_skipped(job.result):
         record_skipped(conn, export, now, attempt=attempt, detail=detail)
         return
-    if settled.state is JobState.COMPLETED and job is not None:
+    if settled.state is JobState.COMPLETED:
         # Two of the owner's exports may finish at once: each passed the quota check
         # alone.  Decide again, one at a time, in the transaction that keeps the file;
         # a TerminalJobError here fails the attempt instead (the file becomes an orphan).
@@ -423,7 +414,7 @@ def record_outcome(conn: Connection, settled: Settled, worker: WorkerContext) ->
         values["expires_at"] = now + timedelta(days=plan.retention_days)
     elif settled.error is not None:
         values["error"] = settled.error.as_dict()
-        partial = job.result if job is not None and job.result else None
+        partial = job.result or None
         if partial and partial.get("partial") and _partial_fits(conn, export, partial, now):
             values["result"] = partial
             values["expires_at"] = now + timedelta(days=plan_for(conn, export.plan).retention_days)
@@ -467,9 +458,25 @@ def _partial_fits(
     return True
 
 
-def _timings(job: Any, now: datetime) -> dict[str, Any]:
+class _JobTimes(NamedTuple):
+    result: Any  # what the task returned: a dict for an export
+    created_at: datetime
+    started_at: datetime | None
+
+
+# A settled export with its job's result and times: one read (the job was just settled,
+# in this transaction: it is there).
+_SETTLED = select(
+    exports,
+    jobs.c.result.label("job_result"),
+    jobs.c.created_at.label("job_created_at"),
+    jobs.c.started_at.label("job_started_at"),
+).select_from(exports.join(jobs, jobs.c.id == exports.c.job_id))
+
+
+def _timings(job: _JobTimes, now: datetime) -> dict[str, Any]:
     """Queue wait (created to last start) and run time (last start to now), in ms."""
-    if job is None or job.started_at is None:
+    if job.started_at is None:
         return {}
     return {
         "wait_ms": round((job.started_at - job.created_at).total_seconds() * 1000, 1),

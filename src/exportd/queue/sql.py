@@ -60,11 +60,23 @@ def fence_in(claims: Iterable[Claimed]) -> Any:
     return tuple_(jobs.c.id, jobs.c.attempt).in_([(c.job_id, c.attempt) for c in claims])
 
 
+NOTIFIED = "notified"
+
+
 def to_job(row: Row[Any]) -> Job:
     values = dict(row._mapping)
+    values.pop(NOTIFIED, None)  # notify_column's, when an insert returned it
     values["state"] = JobState(values["state"])
     values["cancel_requested"] = bool(values["cancel_requested"])
     return Job(**values)
+
+
+def notify_column(conn: Connection, queue: str) -> tuple[Any, ...]:
+    """On PostgreSQL, ``notify`` for ``queue`` as a column for an insert's RETURNING
+    (sent at commit all the same); elsewhere nothing."""
+    if conn.dialect.name != "postgresql":
+        return ()
+    return (func.pg_notify(NOTIFY_CHANNEL, queue).label(NOTIFIED),)
 
 
 def notify(conn: Connection, queues: Iterable[str]) -> None:

@@ -1,0 +1,57 @@
+"""What an export's child reads as it starts, in one round trip: the export, its plan and
+its owner's usage.  A small export's child made three reads (the export, the plan, and
+the quota once its file was written), each a round trip in a job of a few milliseconds.
+
+The usage read at the start decides whether a file finished soon after fits the quota:
+the supervisor decides again, under the owner's lock, as it keeps the file, so this
+check only spares a file that cannot be kept.  A file finished later, or one the old
+usage would refuse (the owner may have deleted exports since), reads the usage again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Row, select
+
+from exportd.db.tables import exports, plan_limits
+from exportd.errors import TerminalJobError
+from exportd.exports.models import PlanLimits
+from exportd.exports.plans import PLAN_COLUMNS, plan_in
+from exportd.exports.quotas import check_result, check_size, usage_columns, usage_params
+
+# How old the start's usage may be and still decide.
+USAGE_FRESH = timedelta(seconds=1)
+
+# An export's plan is a foreign key: the join finds it.
+_START = select(exports, *PLAN_COLUMNS, *usage_columns(exports.c.owner_id)).select_from(
+    exports.join(plan_limits, plan_limits.c.name == exports.c.plan)
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Start:
+    export: Row[Any]
+    plan: PlanLimits
+    usage: tuple[int, int]  # the owner's stored bytes and bytes of the last day
+    read_at: datetime
+
+    def check_file(self, conn: Connection, size: int, now: datetime) -> None:
+        """A ``size``-byte file fits the owner's quotas, or a TerminalJobError names the one
+        it would pass."""
+        if now - self.read_at < USAGE_FRESH:
+            try:
+                check_size(self.usage, self.plan, size)
+                return
+            except TerminalJobError:
+                pass  # usage may have fallen since: read it again
+        check_result(conn, self.export.owner_id, self.plan, size, now)
+
+
+def read_start(conn: Connection, export_id: str, now: datetime) -> Start:
+    export = conn.execute(_START.where(exports.c.id == export_id), usage_params(now)).first()
+    if export is None:
+        raise TerminalJobError("the export no longer exists", code="export_not_found")
+    return Start(export, plan_in(export), (int(export.stored), int(export.today)), now)
