@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from prometheus_client import REGISTRY
 from sqlalchemy import select, update
 
 from exportd.api.app import create_app
@@ -256,3 +257,20 @@ def test_a_client_that_goes_away_ends_its_wait() -> None:
         return time.monotonic() - started
 
     assert asyncio.run(scenario()) < 2
+
+
+def test_the_poll_after_an_answered_wait_is_served_from_the_cache(
+    api: Api, other: Database, later: Later
+) -> None:
+    export_id, etag = created(api)
+    later(0.2, functools.partial(start_running, other, export_id))
+    answered = long_poll(api, export_id, etag)
+    assert answered.json()["status"] == "running"
+    hits = cache_hits()
+    again = long_poll(api, export_id, answered.headers["etag"], prefer="wait=0")
+    assert again.status_code == 304
+    assert cache_hits() == hits + 1  # the wait's read kept the row: no read of its own
+
+
+def cache_hits() -> float:
+    return REGISTRY.get_sample_value("exportd_poll_cache_total", {"result": "hit"}) or 0.0

@@ -84,9 +84,15 @@ class ExportReads:
 
     def rows(self, export_ids: list[str]) -> dict[str, Row[Any]]:
         """Several exports' rows in one query (long polls look at theirs together); one
-        that is gone is left out.  See :func:`version_of` and :meth:`view_of_row`."""
+        that is gone is left out.  See :func:`version_of` and :meth:`view_of_row`.
+
+        Kept for the next poll as ``fetch`` keeps its row: a client a long poll answers
+        asks again at once, and is answered from the cache."""
+        generation = self.row_cache.generation
         with self.db.read_one() as conn:
             found = conn.execute(JOINED.where(exports.c.id.in_(export_ids))).all()
+        for row in found:
+            self.row_cache.put(row.id, row, generation=generation)
         return {row.id: row for row in found}
 
     def view_of_row(self, principal: Principal, export_id: str, row: Row[Any]) -> ExportView:
