@@ -66,7 +66,8 @@ class JsonWriter(SinkOnly):
             parts: list[Part] = []
             for prefix, column in zip(self.prefixes, batch.columns, strict=True):
                 parts += [prefix, *json_parts(column)]
-            text: Any = _buffer(_joined([*parts, end]))
+            # A missing value is one null cell in its column's parts: written as null.
+            text: Any = _buffer(_joined([*parts, end], null_as="null"))
         else:
             text = ("{" + end).encode() * batch.num_rows
         if self.array:
@@ -85,7 +86,8 @@ def json_parts(array: pa.Array) -> list[Part]:
     """Each value of ``array`` as JSON text, in parts the row's join puts together: text
     that is the same on every row (the quotes around a column of strings) stays a
     ``str`` and merges with the key before it, which saves a pass over the column.  A
-    column with missing values comes as one array, ``null`` where a value is missing."""
+    missing value is a null cell of one of the parts, with no other text of that row
+    around it (the row's join writes ``null`` there)."""
     kind = array.type
     parts: list[Part]
     if pa.types.is_string(kind) or pa.types.is_large_string(kind):
@@ -100,13 +102,15 @@ def json_parts(array: pa.Array) -> list[Part]:
         parts = _floats(array)
     else:
         parts = [_by_orjson(array)]
-    if any(isinstance(part, pa.Array) and part.null_count for part in parts):
-        return [pc.fill_null(_joined(parts), _lit("null"))]
+    missing = [part for part in parts if isinstance(part, pa.Array) and part.null_count]
+    if len(missing) > 1 or (missing and any(isinstance(part, str) for part in parts)):
+        return [_joined(parts)]  # the row's parts in one, null where a value is missing
     return parts
 
 
-def _joined(parts: list[Part]) -> pa.Array:
-    """Row by row, the parts one after another (next literals merged first)."""
+def _joined(parts: list[Part], *, null_as: str | None = None) -> pa.Array:
+    """Row by row, the parts one after another (next literals merged first): null where
+    a part is null, or ``null_as`` in that part's place."""
     merged: list[pa.Array | pa.Scalar] = []
     for part in parts:
         if isinstance(part, str) and merged and isinstance(merged[-1], str):
@@ -114,7 +118,11 @@ def _joined(parts: list[Part]) -> pa.Array:
         else:
             merged.append(part)
     values = [_lit(part) if isinstance(part, str) else part for part in merged]
-    return pc.binary_join_element_wise(*values, _NOTHING)
+    if null_as is None:
+        return pc.binary_join_element_wise(*values, _NOTHING)
+    return pc.binary_join_element_wise(
+        *values, _NOTHING, null_handling="replace", null_replacement=null_as
+    )
 
 
 def _text(array: pa.Array) -> list[Part]:
@@ -171,9 +179,10 @@ def _floats(array: pa.Array) -> list[Part]:
     if not pc.any(whole).as_py():
         return [text]
     bare = pc.and_(whole, pc.invert(pc.match_substring(text, "e")))
-    if pc.all(bare).as_py():
+    if not text.null_count and pc.all(bare).as_py():
         return [text, ".0"]
-    return [text, pc.if_else(bare, _lit(".0"), _NOTHING)]
+    # Never null (a missing value's row has its null in ``text`` alone).
+    return [text, pc.if_else(pc.fill_null(bare, False), _lit(".0"), _NOTHING)]
 
 
 def _by_orjson(array: pa.Array) -> pa.Array:
