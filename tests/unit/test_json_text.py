@@ -129,6 +129,25 @@ def test_rows_with_fractions_of_a_second_read_as_orjson_writes_them(batch: pa.Re
     check(batch)
 
 
+@st.composite
+def repeating(draw: st.DrawFn) -> pa.RecordBatch:
+    """A batch of many rows drawn from a few values, as real columns of times are (a
+    batch's few days and times of day are spelled once each), some missing."""
+    n = draw(st.integers(20, 120))
+    instants = draw(st.lists(WHOLE_SECONDS, min_size=1, max_size=3))
+    picks = st.none() | st.sampled_from(instants)
+    data = draw(batches(WHOLE_SECONDS)).to_pydict()
+    data = {name: (values * n)[:n] for name, values in data.items()}
+    data["at"] = draw(st.lists(picks, min_size=n, max_size=n))
+    return pa.RecordBatch.from_pydict(data, schema=SCHEMA)
+
+
+@settings(max_examples=60, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(batch=repeating())
+def test_rows_with_a_few_distinct_times_read_as_orjson_writes_them(batch: pa.RecordBatch) -> None:
+    check(batch)
+
+
 def test_times_are_spelled_as_orjson_spells_them() -> None:
     moment = datetime(1969, 12, 31, 23, 59, 59, tzinfo=UTC)
     batch = pa.RecordBatch.from_pydict(

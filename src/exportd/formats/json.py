@@ -160,12 +160,32 @@ def _zoned(array: pa.Array) -> list[Part]:
     wall, offset = wall_time(array, "json")
     if not pc.all(pc.equal(pc.subsecond(wall), 0)).as_py():
         return ['"', zoned_text(array, "json").cast(_TEXT), '"']
-    # Whole seconds (the usual case): the date and the time of day in one cast each.
-    day = wall.cast(pa.date32()).cast(_TEXT)
-    clock = wall.cast(pa.time32("s"), safe=False).cast(_TEXT)
+    # Whole seconds (the usual case): the date and the time of day.
+    days = wall.cast(pa.date32())
+    seconds = wall.cast(pa.time32("s"), safe=False)
     if isinstance(offset, pa.Scalar):
-        return ['"', day, "T", clock, f'{offset.as_py()}"']
-    return ['"', day, "T", clock, offset.cast(_TEXT), '"']
+        # A batch holds a few days and (minutes, hours) a few times of day: each is
+        # spelled once with the text around it, and a missing value is the day's null.
+        day = _spelled(days, '"', "T")
+        clock = _spelled(seconds, "", f'{offset.as_py()}"')
+        if day is not None and clock is not None:
+            return [day, pc.fill_null(clock, _NOTHING) if clock.null_count else clock]
+    day_text, clock_text = days.cast(_TEXT), seconds.cast(_TEXT)
+    if isinstance(offset, pa.Scalar):
+        return ['"', day_text, "T", clock_text, f'{offset.as_py()}"']
+    return ['"', day_text, "T", clock_text, offset.cast(_TEXT), '"']
+
+
+def _spelled(values: pa.Array, before: str, after: str) -> pa.Array | None:
+    """Each value's text with ``before`` and ``after`` around it, made once per distinct
+    value (None when most values are distinct: a plain cast is cheaper then)."""
+    encoded = pc.dictionary_encode(values)
+    if len(encoded.dictionary) * 4 >= len(values):
+        return None
+    text = pc.binary_join_element_wise(
+        _lit(before), encoded.dictionary.cast(_TEXT), _lit(after), _NOTHING
+    )
+    return pc.take(text, encoded.indices)
 
 
 def _floats(array: pa.Array) -> list[Part]:
