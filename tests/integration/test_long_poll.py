@@ -274,3 +274,32 @@ def test_the_poll_after_an_answered_wait_is_served_from_the_cache(
 
 def cache_hits() -> float:
     return REGISTRY.get_sample_value("exportd_poll_cache_total", {"result": "hit"}) or 0.0
+
+
+def test_stopping_waits_for_the_read_in_flight() -> None:
+    """The API's shutdown awaits the watch's read, whose pooled connection must be back
+    before the database is disposed (a connection left out leaked)."""
+
+    async def scenario() -> None:
+        reading, release, read = threading.Event(), threading.Event(), threading.Event()
+
+        def rows(ids: list[str]) -> dict[str, Any]:
+            reading.set()
+            release.wait(5)
+            read.set()
+            return {}
+
+        version = datetime(2026, 1, 1, tzinfo=UTC)
+        waits = ExportWaits(rows=rows, version_of=lambda row: row, check_every_s=0.01)
+        gone: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        waiting = asyncio.ensure_future(waits.changed("e1", version, 10, or_=gone))
+        assert await asyncio.to_thread(reading.wait, 5)
+        closing = asyncio.ensure_future(waits.aclose())
+        await asyncio.sleep(0.1)
+        assert not closing.done()  # the read is still in flight
+        release.set()
+        await asyncio.wait_for(closing, 5)
+        assert read.is_set()
+        assert await waiting is None
+
+    asyncio.run(scenario())

@@ -115,7 +115,7 @@ def create_app(
         if changes is not None:
             changes.start()
         yield
-        _app.state.export_waits.close()
+        await _app.state.export_waits.aclose()
         _app.state.previews.close()
         if changes is not None:
             changes.stop()

@@ -116,6 +116,16 @@ class ExportWaits:
         self._closed = True
         self.something_changed()
 
+    async def aclose(self, timeout_s: float = 5.0) -> None:
+        """``close``, then wait (a while) for the watch to end: a read it has in flight
+        holds a pooled connection, which must be back before the database is disposed."""
+        self.close()
+        task = self._task
+        if task is None or task.done() or task.get_loop() is not asyncio.get_running_loop():
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(task), timeout_s)
+
     async def _watch(self) -> None:
         assert self._nudge is not None
         next_full = 0.0
