@@ -61,8 +61,10 @@ def stored_and_today(conn: Connection, owner_id: str, now: datetime) -> tuple[in
     return int(row.stored), int(row.today)
 
 
-def check_before(conn: Connection, owner_id: str, plan: PlanLimits, now: datetime) -> None:
-    stored, today = stored_and_today(conn, owner_id, now)
+def check_usage(usage: tuple[int, int], plan: PlanLimits) -> None:
+    """Room for a new export in the plan's quotas, given the owner's ``usage`` (stored,
+    today), or the error that names the quota used up."""
+    stored, today = usage
     if stored >= plan.storage_quota_bytes:
         raise Forbidden(
             f"the {plan.name} plan stores {plan.storage_quota_bytes} bytes of exports and "

@@ -34,8 +34,14 @@ from exportd.errors import (
 from exportd.exports.export_jobs import export_job, requeue_export_job
 from exportd.exports.models import ExportRequest, ExportStatus, ExportView, PlanLimits
 from exportd.exports.plans import plan_for
-from exportd.exports.quotas import check_before
-from exportd.exports.read_model import JOINED, ExportReads, active_count, visible
+from exportd.exports.quotas import check_usage
+from exportd.exports.read_model import (
+    JOINED,
+    ExportReads,
+    active_and_usage,
+    active_count,
+    visible,
+)
 from exportd.exports.row_cache import RowCache
 from exportd.exports.split_count import check_parts
 from exportd.exports.split_rules import SplitLimits
@@ -176,8 +182,7 @@ class ExportService(ExportReads):
                     self._check_asked(conn, principal, plan, item)
                 except RequestInvalid as exc:
                     raise of_item(index, exc) from None
-            self._check_room(conn, principal.user_id, plan, wanted=len(requests))
-            check_before(conn, principal.user_id, plan, self.clock.now())
+            self._check_room_and_quota(conn, principal.user_id, plan, wanted=len(requests))
             ids = [
                 self._insert(
                     conn,
@@ -246,8 +251,7 @@ class ExportService(ExportReads):
     ) -> None:
         """What a new export needs besides its format: what it asks for, an active slot."""
         self._check_asked(conn, principal, plan, normalized)
-        self._check_room(conn, principal.user_id, plan, wanted=1)
-        check_before(conn, principal.user_id, plan, self.clock.now())  # quota, day's bytes
+        self._check_room_and_quota(conn, principal.user_id, plan, wanted=1)
 
     def _check_asked(self, conn: Connection, p: Principal, plan: PlanLimits, asked: Any) -> None:
         """Its document, its destinations, and its split's parts where counted cheaply."""
@@ -271,10 +275,22 @@ class ExportService(ExportReads):
             template=normalized["template"],
         )
 
+    def _check_room_and_quota(
+        self, conn: Connection, owner_id: str, plan: PlanLimits, *, wanted: int
+    ) -> None:
+        """Active slots for ``wanted`` more exports, and quota left (stored bytes, the
+        day's bytes): one read."""
+        active, usage = active_and_usage(conn, owner_id, self.clock.now())
+        self._refuse_when_full(active, plan, wanted)
+        check_usage(usage, plan)
+
     def _check_room(
         self, conn: Connection, owner_id: str, plan: PlanLimits, *, wanted: int
     ) -> None:
-        active = active_count(conn, owner_id)
+        self._refuse_when_full(active_count(conn, owner_id), plan, wanted)
+
+    @staticmethod
+    def _refuse_when_full(active: int, plan: PlanLimits, wanted: int) -> None:
         if active + wanted > plan.max_active_jobs:
             raise LimitReached(
                 f"the {plan.name} plan allows {plan.max_active_jobs} active exports and "
