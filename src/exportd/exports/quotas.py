@@ -44,8 +44,9 @@ _BOTH = select(*_usage(exports, bindparam("owner_id")))
 
 
 def usage_columns(owner_id: ColumnElement[Any]) -> tuple[Label[Any], Label[Any]]:
-    """``stored`` and ``today`` (as :func:`stored_and_today` counts them) as columns of a
-    statement whose rows name their owner in ``owner_id``; give it :func:`usage_params`."""
+    """``stored`` and ``today`` (as :func:`stored_and_today` counts them) as columns of
+    another statement, for the owner ``owner_id`` names (a column of that statement's
+    rows, or a parameter); execute it with :func:`usage_params`."""
     return _usage(exports.alias("owned"), owner_id)
 
 
