@@ -9,9 +9,12 @@ import math
 import re
 import struct
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import duckdb
 import orjson
+import polars as pl
 import pyarrow as pa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -170,3 +173,36 @@ def test_times_are_spelled_as_orjson_spells_them() -> None:
     )
     assert '"At":"1969-12-31T23:59:59.001500Z"' in second
     assert '"Small":null' in second
+
+
+def test_duckdb_and_polars_read_the_values_written(tmp_path: Path) -> None:
+    """What readers users run make of a file: many rows from a few times (the writer's
+    spelled days), missing values in every column, whole and fractional floats."""
+    moments = [datetime(2025, 1, 1, 9, 30, tzinfo=UTC), datetime(1969, 7, 20, 20, 17, tzinfo=UTC)]
+    n = 200
+    rows = {
+        "n": [i if i % 7 else None for i in range(n)],
+        "flag": [i % 2 == 0 if i % 5 else None for i in range(n)],
+        "x": [[2.0, 0.5, -3.25, 1e21][i % 4] if i % 9 else None for i in range(n)],
+        "small": [1.5] * n,
+        "text": [['a"b', "line\nfeed", "é日本", ""][i % 4] if i % 6 else None for i in range(n)],
+        "at": [moments[i % 2] if i % 8 else None for i in range(n)],
+        "local": [moments[0]] * n,
+        "day": [date(2026, 2, 28) if i % 3 else None for i in range(n)],
+    }
+    batch = pa.RecordBatch.from_pydict(rows, schema=SCHEMA)
+    path = tmp_path / "rows.jsonl"
+    path.write_text("\n".join(written(batch)) + "\n")
+    types = {
+        "N": "BIGINT", "Flag": "BOOLEAN", "X": "DOUBLE", "Small": "DOUBLE", "Text": "VARCHAR",
+        "At": "TIMESTAMPTZ", "Local": "TIMESTAMPTZ", "Day": "DATE",
+    }  # fmt: skip
+    duck = duckdb.connect()
+    duck.execute("SET TimeZone = 'UTC'")
+    found = duck.sql(f"SELECT * FROM read_json('{path}', columns = {types})").fetchall()
+    expected = list(zip(*rows.values(), strict=True))
+    assert found == expected
+    frame = pl.read_ndjson(path)
+    assert frame["X"].to_list() == rows["x"]
+    assert frame["Text"].to_list() == rows["text"]
+    assert frame["At"].str.to_datetime(time_zone="UTC").to_list() == rows["at"]
