@@ -10,6 +10,7 @@ what orjson writes either way.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any, BinaryIO, TypeAlias
 
@@ -51,8 +52,7 @@ class JsonWriter(SinkOnly):
         self.sink = sink
         # '{"Label":' and ',"Next":' once, not per row.
         keys = [orjson.dumps(c.label).decode() + ":" for c in columns]
-        prefixes = ["{" + keys[0], *("," + key for key in keys[1:])] if keys else []
-        self.prefixes = prefixes
+        self.prefixes = ["{" + keys[0], *("," + key for key in keys[1:])] if keys else []
         self.array = array
         self.first = True
         if array:
@@ -127,10 +127,17 @@ def _joined(parts: list[Part], *, null_as: str | None = None) -> pa.Array:
 
 def _text(array: pa.Array) -> list[Part]:
     # Symbols, statuses, tags: a few distinct values, escaped once each.
-    encoded = pc.dictionary_encode(array)
-    if len(encoded.dictionary) * 4 < len(array):
-        return [pc.take(_joined(_escaped(encoded.dictionary)), encoded.indices)]
-    return _escaped(array)
+    once = _once_per_value(array, lambda distinct: _joined(_escaped(distinct)))
+    return [once] if once is not None else _escaped(array)
+
+
+def _once_per_value(values: pa.Array, spell: Callable[[pa.Array], pa.Array]) -> pa.Array | None:
+    """Each row's text, ``spell`` run once on the distinct values and taken back per row;
+    None when most values are distinct (spelling every row is cheaper then)."""
+    encoded = pc.dictionary_encode(values)
+    if len(encoded.dictionary) * 4 >= len(values):
+        return None
+    return pc.take(spell(encoded.dictionary), encoded.indices)
 
 
 def _escaped(array: pa.Array) -> list[Part]:
@@ -177,15 +184,13 @@ def _zoned(array: pa.Array) -> list[Part]:
 
 
 def _spelled(values: pa.Array, before: str, after: str) -> pa.Array | None:
-    """Each value's text with ``before`` and ``after`` around it, made once per distinct
-    value (None when most values are distinct: a plain cast is cheaper then)."""
-    encoded = pc.dictionary_encode(values)
-    if len(encoded.dictionary) * 4 >= len(values):
-        return None
-    text = pc.binary_join_element_wise(
-        _lit(before), encoded.dictionary.cast(_TEXT), _lit(after), _NOTHING
+    """Each value's text with ``before`` and ``after`` around it (see _once_per_value)."""
+    return _once_per_value(
+        values,
+        lambda distinct: pc.binary_join_element_wise(
+            _lit(before), distinct.cast(_TEXT), _lit(after), _NOTHING
+        ),
     )
-    return pc.take(text, encoded.indices)
 
 
 def _floats(array: pa.Array) -> list[Part]:
