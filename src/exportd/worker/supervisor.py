@@ -317,7 +317,7 @@ class Supervisor:
                 self._kill(child, outcome)
 
     def _dispatch(self) -> None:
-        """Give backlog jobs to free children (no database round trip)."""
+        """Give backlog jobs to free children (no round trip), each before its metric."""
         if self._stopping:
             return
         for child in self.children:
@@ -326,8 +326,8 @@ class Supervisor:
             if child.idle:
                 job = self._backlog.popleft()
                 waited = (self.store.clock.now() - job.run_after).total_seconds()
-                metrics.JOB_WAIT.labels(job.task).observe(max(waited, 0.0))
                 child.run(job, timeout_s=job.timeout_s or self.settings.job_timeout_s)
+                metrics.JOB_WAIT.labels(job.task).observe(max(waited, 0.0))
 
     def _stopping_backlog(self) -> list[Job]:
         return list(self._backlog) if self._stopping else []
