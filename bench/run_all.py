@@ -37,6 +37,7 @@ SCRIPTS = [
     ("document_render", {}),
     ("document_e2e", {}),
     ("small_exports", {}),
+    ("quota_usage", {}),
     ("tracing_overhead", {}),
 ]
 PACKAGES = [

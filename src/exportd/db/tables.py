@@ -233,6 +233,33 @@ exports = Table(
     Index("ix_exports_owner_created", "owner_id", "created_at"),
     Index("ix_exports_job_id", "job_id"),
     Index("ix_exports_schedule_id", "schedule_id"),
+    # The quota reads' few rows (exports/quotas.py): files past expiry not yet swept, and
+    # the exports of the slot a day's window starts in.
+    Index(
+        "ix_exports_owner_expires",
+        "owner_id",
+        "expires_at",
+        postgresql_where=text("status IN ('completed', 'failed') AND deleted_at IS NULL"),
+        sqlite_where=text("status IN ('completed', 'failed') AND deleted_at IS NULL"),
+    ),
+    Index("ix_exports_owner_updated", "owner_id", "updated_at"),
+)
+
+# Each owner's quota usage, kept by triggers on ``exports`` (migration 0019): the bytes
+# of the files it stores, and those of its finished exports by 10-minute slot.
+owner_usage = Table(
+    "owner_usage",
+    metadata,
+    Column("owner_id", String(255), primary_key=True),
+    Column("stored_bytes", BigInteger, nullable=False, server_default="0"),
+)
+
+owner_usage_slots = Table(
+    "owner_usage_slots",
+    metadata,
+    Column("owner_id", String(255), primary_key=True),
+    Column("slot_start", UTCDateTime, primary_key=True),
+    Column("bytes", BigInteger, nullable=False, server_default="0"),
 )
 
 documents = Table(
@@ -439,6 +466,8 @@ __all__ = [
     "exports",
     "jobs",
     "metadata",
+    "owner_usage",
+    "owner_usage_slots",
     "page_sessions",
     "periodic_tasks",
     "plan_limits",

@@ -1,13 +1,16 @@
 """How exports plug into the worker: the export task and its settle hook, the removal of
-an artifact whose outcome was not kept, and each child's set-up for writing files."""
+an artifact whose outcome was not kept, the quota ledger's retention, and each child's
+set-up for writing files."""
 
 from __future__ import annotations
 
 import structlog
+from sqlalchemy import Connection
 
 from exportd.config import Settings
 from exportd.errors import StorageError
 from exportd.exports.artifacts import stored_keys
+from exportd.exports.quotas import prune_slots
 from exportd.exports.task import (
     EXPORT_TASK,
     record_outcome,
@@ -27,6 +30,7 @@ def register(app: App) -> None:
     app.on_claimed(record_started)
     app.on_start(open_storage)
     app.on_discarded(discard_artifact)
+    app.on_retention(prune_usage_slots)
     app.child_setup(use_settings)
     app.child_setup(use_the_system_allocator)
     app.child_setup(remove_stale_spool)
@@ -40,6 +44,12 @@ def open_storage(worker: WorkerContext) -> None:
     """The storage is opened as the worker starts: a bad EXPORTD_STORAGE_URL (or S3
     without its extra) stops the start instead of failing the first discard."""
     worker.shared(_storage)
+
+
+def prune_usage_slots(conn: Connection, worker: WorkerContext) -> None:
+    """The quota ledger's slots a day's window no longer reaches (with the queue's
+    retention sweep, one node at a time)."""
+    prune_slots(conn, worker.clock.now())
 
 
 def discard_artifact(outcome: Outcome, worker: WorkerContext) -> None:
