@@ -28,9 +28,16 @@ _FINISHED = _literals("completed", "expired", "failed")
 SLOT = timedelta(minutes=10)
 
 
-def _usage(owner_id: ColumnElement[Any]) -> tuple[Label[Any], Label[Any]]:
-    """The bytes ``owner_id`` keeps in storage and those exported since ``:since``, as
-    two columns (parameters ``now``, ``since`` and ``slot_after``: see usage_params).
+def _size(c: Any) -> ColumnElement[Any]:
+    # What a result keeps in storage: a split export's parts, manifest and signature are
+    # ``stored_bytes`` (its ``size`` is the manifest's, the file its main link downloads).
+    return func.coalesce(c.result["stored_bytes"].as_integer(), c.result["size"].as_integer())
+
+
+def usage_columns(owner_id: ColumnElement[Any]) -> tuple[Label[Any], Label[Any]]:
+    """``stored`` and ``today`` (as :func:`stored_and_today` counts them) as columns of
+    another statement, for the owner ``owner_id`` names (a column of that statement's
+    rows, or a parameter); execute it with :func:`usage_params`.
 
     Both come from the ledger the triggers of migration 0019 keep, so a check costs the
     same for an owner of ten exports and of ten thousand.  Stored: the ledger's bytes
@@ -38,9 +45,7 @@ def _usage(owner_id: ColumnElement[Any]) -> tuple[Label[Any], Label[Any]]:
     whole slots after the window's start, and the exports of its first, partial slot.
     """
     c = exports.alias("owned").c
-    # What a result keeps in storage: a split export's parts, manifest and signature are
-    # ``stored_bytes`` (its ``size`` is the manifest's, the file its main link downloads).
-    size = func.coalesce(c.result["stored_bytes"].as_integer(), c.result["size"].as_integer())
+    size = _size(c)
     ledger = select(owner_usage.c.stored_bytes).where(owner_usage.c.owner_id == owner_id)
     past_expiry = select(func.coalesce(func.sum(size), 0)).where(
         c.owner_id == owner_id,
@@ -65,14 +70,7 @@ def _usage(owner_id: ColumnElement[Any]) -> tuple[Label[Any], Label[Any]]:
 
 # Built once, both in one round trip: each export is checked three times (asked for, file
 # complete, settled), and building the statement cost more than running it.
-_BOTH = select(*_usage(bindparam("owner_id")))
-
-
-def usage_columns(owner_id: ColumnElement[Any]) -> tuple[Label[Any], Label[Any]]:
-    """``stored`` and ``today`` (as :func:`stored_and_today` counts them) as columns of
-    another statement, for the owner ``owner_id`` names (a column of that statement's
-    rows, or a parameter); execute it with :func:`usage_params`."""
-    return _usage(owner_id)
+_BOTH = select(*usage_columns(bindparam("owner_id")))
 
 
 def usage_params(now: datetime) -> dict[str, datetime]:
@@ -105,7 +103,7 @@ def scanned_usage(conn: Connection, owner_id: str, now: datetime) -> tuple[int, 
     the ledger: the reference the ledger must equal (its tests and bench/quota_usage.py
     compare the two).  Slow for an owner of many exports: not for the request path."""
     c = exports.c
-    size = func.coalesce(c.result["stored_bytes"].as_integer(), c.result["size"].as_integer())
+    size = _size(c)
     stored = select(func.coalesce(func.sum(size), 0)).where(
         c.owner_id == owner_id,
         c.status.in_(["completed", "failed"]),
