@@ -20,9 +20,9 @@ from exportd.db.tables import export_events
 from exportd.demo.sources import demo_sources
 from exportd.demo.tables import create_demo_tables, seed_trades
 from exportd.errors import ErrorInfo
+from exportd.exports.lifecycle import record_outcome
 from exportd.exports.models import ExportRequest
 from exportd.exports.service import ExportService
-from exportd.exports.task import record_outcome
 from exportd.queue import JobStore
 from exportd.queue.app import WorkerContext
 from exportd.queue.models import Claimed, Outcome

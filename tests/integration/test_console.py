@@ -19,9 +19,9 @@ from exportd.config import Settings
 from exportd.db import Database
 from exportd.db.tables import deliveries, export_events, exports, jobs
 from exportd.errors import ErrorInfo, RequestInvalid
+from exportd.exports.lifecycle import record_outcome
 from exportd.exports.models import ExportRequest, ExportStatus
 from exportd.exports.service import ExportService
-from exportd.exports.task import record_outcome
 from exportd.ops.console import Console
 from exportd.ops.dead_letters import Action, DeadLetterFilter, DeadLetters, Kind
 from exportd.queue import workers

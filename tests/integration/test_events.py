@@ -14,7 +14,7 @@ import pytest
 
 from exportd.config import Settings
 from exportd.db import Database
-from exportd.exports.task import record_outcome
+from exportd.exports.lifecycle import record_outcome
 from exportd.queue.models import Claimed, Outcome
 from tests.support.artifacts import World, worker_of, world_for
 

@@ -351,7 +351,7 @@ def test_batch_limits(service: ExportService) -> None:
 
 
 def complete_with_size(service: ExportService, principal: Principal, size: int) -> str:
-    from exportd.exports.task import record_outcome
+    from exportd.exports.lifecycle import record_outcome
     from tests.support.artifacts import worker_of
 
     view, _ = service.create(principal, trades())

@@ -22,7 +22,7 @@ from exportd.db import Database
 from exportd.db.tables import export_events
 from exportd.delivery import webhooks
 from exportd.errors import ErrorInfo
-from exportd.exports.task import record_outcome
+from exportd.exports.lifecycle import record_outcome
 from exportd.ops import events
 from exportd.ops.alerts import AlertPolicy, FailureRatioAlert
 from exportd.ops.events import EventKind

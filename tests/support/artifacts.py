@@ -16,9 +16,9 @@ from exportd.auth.principal import Principal
 from exportd.clock import ManualClock
 from exportd.config import Settings
 from exportd.db import Database
+from exportd.exports.lifecycle import record_outcome
 from exportd.exports.models import ExportRequest
 from exportd.exports.service import ExportService
-from exportd.exports.task import record_outcome
 from exportd.queue.app import WorkerContext
 from exportd.queue.models import Claimed, Outcome
 from exportd.storage.local import LocalStorage

@@ -21,9 +21,10 @@ from exportd.config import load_settings
 from exportd.db import create_database
 from exportd.db.tables import deliveries, export_events, exports, jobs, metadata
 from exportd.delivery.jobs import DELIVER_TASK, record_delivery
+from exportd.exports.lifecycle import record_outcome
 from exportd.exports.models import PlanLimits
 from exportd.exports.plans import save_plan
-from exportd.exports.task import EXPORT_TASK, record_outcome
+from exportd.exports.task import EXPORT_TASK
 from exportd.queue import JobStore, NewJob
 from exportd.queue.app import WorkerContext
 from exportd.queue.models import Claimed, Outcome

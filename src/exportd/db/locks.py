@@ -17,7 +17,10 @@ def advisory_key(name: str) -> int:
     return int.from_bytes(digest, "big", signed=True)
 
 
+_LOCK = text("SELECT pg_advisory_xact_lock(:key)")
+
+
 def lock_for_transaction(conn: Connection, name: str) -> None:
     """Hold ``name`` until the transaction ends; concurrent holders queue up."""
     if conn.dialect.name == "postgresql":
-        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": advisory_key(name)})
+        conn.execute(_LOCK, {"key": advisory_key(name)})

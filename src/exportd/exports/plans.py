@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from sqlalchemy import Connection, Row, select
+from sqlalchemy import Connection, Row, bindparam, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -13,9 +13,11 @@ from exportd.db.tables import plan_limits
 from exportd.errors import Forbidden, RequestInvalid
 from exportd.exports.models import PlanLimits
 
+_PLAN = select(plan_limits).where(plan_limits.c.name == bindparam("plan_name"))
+
 
 def plan_for(conn: Connection, name: str) -> PlanLimits:
-    row = conn.execute(select(plan_limits).where(plan_limits.c.name == name)).first()
+    row = conn.execute(_PLAN, {"plan_name": name}).first()
     if row is None:
         raise Forbidden(f"the plan {name!r} is not configured here", code="plan_unknown")
     return _to_plan(row)

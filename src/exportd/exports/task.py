@@ -13,22 +13,17 @@ import hashlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 from functools import cache
-from typing import Any, NamedTuple
+from typing import Any
 
 import pyarrow as pa
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import Connection, Row, select, update
+from sqlalchemy import Connection, Row
 
 from exportd import tracing
 from exportd.clock import Clock, SystemClock
 from exportd.config import Settings
 from exportd.db import Database, create_database
-from exportd.db.locks import lock_for_transaction
-from exportd.db.tables import exports, jobs
-from exportd.delivery.jobs import schedule
-from exportd.destinations.jobs import schedule as schedule_destinations
 from exportd.documents.export import render_export
 from exportd.documents.render import Renderer
 from exportd.errors import (
@@ -38,22 +33,15 @@ from exportd.errors import (
     TerminalJobError,
     classify,
 )
-from exportd.exports.artifacts import stored_size
 from exportd.exports.counting import RowCount
 from exportd.exports.models import PlanLimits
 from exportd.exports.outputs import Layout, Signer, artifact_key, open_output
-from exportd.exports.plans import plan_for
-from exportd.exports.quotas import check_result
-from exportd.exports.skipping import SKIPPED_RESULT, has_no_rows, is_skipped, record_skipped
+from exportd.exports.skipping import SKIPPED_RESULT, has_no_rows
 from exportd.exports.split_writer import Split, too_many_parts
 from exportd.exports.start import Start, read_start
 from exportd.formats import FORMATS, OutputColumn, WriteOptions, to_zone
 from exportd.manifest_keys import SigningKey
 from exportd.manifest_keys import for_settings as manifest_signing_key
-from exportd.ops import events
-from exportd.ops.events import EventKind
-from exportd.queue.app import WorkerContext
-from exportd.queue.models import Job, JobState, Settled
 from exportd.queue.tasks import JobContext
 from exportd.sources import DocumentSource, SourceRegistry, TabularSource
 from exportd.sources.base import Source
@@ -353,132 +341,3 @@ def _row_limit(plan: str, limit: int) -> TerminalJobError:
         f"the {plan} plan allows {limit} rows per export; narrow the filters",
         code="row_limit_exceeded",
     )
-
-
-FINAL_EVENTS = {
-    JobState.COMPLETED: EventKind.COMPLETED,
-    JobState.FAILED: EventKind.FAILED,
-    JobState.CANCELLED: EventKind.CANCELLED,
-}
-
-
-def record_started(conn: Connection, claimed: list[Job], worker: WorkerContext) -> None:
-    """The exports' attempts start, in the transaction that claims them: one write for a
-    batch of jobs where each child wrote its own (the SQLite write lock serialised them)."""
-    attempts = {job.id: job.attempt for job in claimed if job.task == EXPORT_TASK}
-    if not attempts:
-        return
-    now = worker.clock.now()
-    rows = conn.execute(select(exports).where(exports.c.job_id.in_(list(attempts))))
-    for export in rows:
-        events.record(conn, EventKind.STARTED, now, export=export, attempt=attempts[export.job_id])
-
-
-def record_outcome(conn: Connection, settled: Settled, worker: WorkerContext) -> None:
-    """Copy a final outcome onto the export row (the job may be pruned later) and log it."""
-    if settled.state is None:
-        return
-    found = conn.execute(_SETTLED.where(exports.c.job_id == settled.claim.job_id)).first()
-    if found is None:
-        return
-    export, job = found, _JobTimes(found.job_result, found.job_created_at, found.job_started_at)
-    now = worker.clock.now()
-    attempt = settled.claim.attempt
-    kind = FINAL_EVENTS.get(settled.state)
-    if kind is None:
-        if settled.error is not None:  # requeued after a retryable error
-            events.record(
-                conn,
-                EventKind.RETRIED,
-                now,
-                export=export,
-                attempt=attempt,
-                error=settled.error,
-                detail={"retry_in_s": settled.retry_in_s},
-            )
-        return
-    values: dict[str, Any] = {"status": settled.state.value, "updated_at": now}
-    detail: dict[str, Any] = _timings(job, now)
-    if settled.state is JobState.COMPLETED and is_skipped(job.result):
-        record_skipped(conn, export, now, attempt=attempt, detail=detail)
-        return
-    if settled.state is JobState.COMPLETED:
-        # Two of the owner's exports may finish at once: each passed the quota check
-        # alone.  Decide again, one at a time, in the transaction that keeps the file;
-        # a TerminalJobError here fails the attempt instead (the file becomes an orphan).
-        lock_for_transaction(conn, f"owner:{export.owner_id}")
-        plan = plan_for(conn, export.plan)
-        check_result(conn, export.owner_id, plan, stored_size(job.result), now)
-        values["result"] = job.result
-        detail.update(size=stored_size(job.result), row_count=job.result.get("row_count"))
-        values["expires_at"] = now + timedelta(days=plan.retention_days)
-    elif settled.error is not None:
-        values["error"] = settled.error.as_dict()
-        partial = job.result or None
-        if partial and partial.get("partial") and _partial_fits(conn, export, partial, now):
-            values["result"] = partial
-            values["expires_at"] = now + timedelta(days=plan_for(conn, export.plan).retention_days)
-            detail.update(size=partial.get("size"), row_count=partial.get("row_count"))
-    conn.execute(update(exports).where(exports.c.id == export.id).values(values))
-    if settled.error is not None and settled.error.stack:
-        detail["stack"] = list(settled.error.stack)
-    events.record(
-        conn,
-        kind,
-        now,
-        export=export,
-        attempt=attempt,
-        error=settled.error,
-        detail=detail,
-    )
-    if not (export.notify or export.destinations):
-        return
-    # Emails, webhooks and destinations commit with the outcome they announce, or not at all.
-    now_row = conn.execute(select(exports).where(exports.c.id == export.id)).one()
-    for deliveries in (schedule, schedule_destinations):
-        deliveries(
-            conn,
-            now_row,
-            settled.state,
-            store=worker.store,
-            attempts=worker.settings.delivery_attempts,
-        )
-
-
-def _partial_fits(
-    conn: Connection, export: Row[Any], partial: dict[str, Any], now: datetime
-) -> bool:
-    """Whether a failed export's partial file fits the owner's quota (else the orphan
-    sweep removes it and the export keeps only its error)."""
-    lock_for_transaction(conn, f"owner:{export.owner_id}")
-    try:
-        check_result(conn, export.owner_id, plan_for(conn, export.plan), partial["size"], now)
-    except TerminalJobError:
-        return False
-    return True
-
-
-class _JobTimes(NamedTuple):
-    result: Any  # what the task returned: a dict for an export
-    created_at: datetime
-    started_at: datetime | None
-
-
-# A settled export with its job's result and times: one read (the job was just settled,
-# in this transaction: it is there).
-_SETTLED = select(
-    exports,
-    jobs.c.result.label("job_result"),
-    jobs.c.created_at.label("job_created_at"),
-    jobs.c.started_at.label("job_started_at"),
-).select_from(exports.join(jobs, jobs.c.id == exports.c.job_id))
-
-
-def _timings(job: _JobTimes, now: datetime) -> dict[str, Any]:
-    """Queue wait (created to last start) and run time (last start to now), in ms."""
-    if job.started_at is None:
-        return {}
-    return {
-        "wait_ms": round((job.started_at - job.created_at).total_seconds() * 1000, 1),
-        "run_ms": round((now - job.started_at).total_seconds() * 1000, 1),
-    }

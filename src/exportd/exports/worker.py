@@ -10,14 +10,9 @@ from sqlalchemy import Connection
 from exportd.config import Settings
 from exportd.errors import StorageError
 from exportd.exports.artifacts import stored_keys
+from exportd.exports.lifecycle import record_outcome, record_started
 from exportd.exports.quotas import prune_slots
-from exportd.exports.task import (
-    EXPORT_TASK,
-    record_outcome,
-    record_started,
-    run_export,
-    use_settings,
-)
+from exportd.exports.task import EXPORT_TASK, run_export, use_settings
 from exportd.queue.app import App, WorkerContext
 from exportd.queue.models import Outcome
 from exportd.storage import Storage, storage_for

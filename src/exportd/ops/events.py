@@ -59,6 +59,9 @@ def reason_of(export: Row[Any] | Mapping[str, Any]) -> str:
     return "bulk" if origin == "bulk" else f"{_get(export, 'plan')}-tier-export"
 
 
+_INSERT = insert(export_events)
+
+
 def record(
     conn: Connection,
     kind: EventKind,
@@ -90,7 +93,7 @@ def record(
         values["reason"] = reason_of(export)
         if job_id is None:
             values["job_id"] = _get(export, "job_id")
-    conn.execute(insert(export_events), checked(export_events, values))  # db/rows.py
+    conn.execute(_INSERT, checked(export_events, values))  # db/rows.py
     _pending(conn).append(values)
 
 

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, select, update
+from sqlalchemy import Connection, and_, bindparam, select, update
 
 from exportd.clock import Clock
 from exportd.db.tables import jobs
@@ -93,10 +93,9 @@ class Settling:
         }
         if result is not None:
             values["result"] = result
-        fenced = fence(claim)
-        if unless_cancelled:
-            fenced = and_(fenced, jobs.c.cancel_requested.is_(False))
-        row = conn.execute(update(jobs).where(fenced).values(values).returning(jobs.c.task)).first()
+        values |= {"fenced_id": claim.job_id, "fenced_attempt": claim.attempt}
+        stmt = _FINISH_UNLESS_CANCELLED if unless_cancelled else _FINISH
+        row = conn.execute(stmt, values).first()
         if row is None:
             return Settled(claim=claim, state=None)
         return Settled(claim=claim, state=state, task=row.task)
@@ -180,3 +179,17 @@ class Settling:
         return [
             self._fail(conn, Claimed(row.id, row.attempt), error) for row in conn.execute(query)
         ]
+
+
+# Every attempt ends through one of these: built once, the values (and so the SET
+# clause) bound at execution.
+_FINISH = (
+    update(jobs)
+    .where(
+        jobs.c.id == bindparam("fenced_id"),
+        jobs.c.attempt == bindparam("fenced_attempt"),
+        in_state(JobState.RUNNING),
+    )
+    .returning(jobs.c.task)
+)
+_FINISH_UNLESS_CANCELLED = _FINISH.where(jobs.c.cancel_requested.is_(False))

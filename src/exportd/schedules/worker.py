@@ -3,7 +3,7 @@ at a time), and a hook on the export task's outcomes that counts a schedule's fa
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, bindparam, select, update
 
 from exportd.db.tables import exports, schedules
 from exportd.exports.service import ExportService
@@ -38,16 +38,17 @@ def tick(worker: WorkerContext) -> object:
     return worker.shared(_ticker).tick()
 
 
+_OUTCOME = select(exports.c.schedule_id, exports.c.status, exports.c.error).where(
+    exports.c.job_id == bindparam("job_id")
+)
+
+
 def count_outcome(conn: Connection, settled: Settled, worker: WorkerContext) -> None:
     """A schedule's export ended: a failure counts (and may pause it), a completed or
     skipped run resets the count; a cancelled one says nothing about the schedule."""
     if settled.state is None:
         return
-    export = conn.execute(
-        select(exports.c.schedule_id, exports.c.status, exports.c.error).where(
-            exports.c.job_id == settled.claim.job_id
-        )
-    ).first()
+    export = conn.execute(_OUTCOME, {"job_id": settled.claim.job_id}).first()
     if export is None or export.schedule_id is None:
         return
     row = runs.locked(conn, export.schedule_id)
