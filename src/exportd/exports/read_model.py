@@ -43,6 +43,9 @@ JOINED = select(
     jobs.c.max_attempts.label("job_max_attempts"),
     jobs.c.run_after.label("job_run_after"),
 ).select_from(exports.outerjoin(jobs, jobs.c.id == exports.c.job_id))
+# One export, or several, by id: every create and poll reads one of these.
+JOINED_BY_ID = JOINED.where(exports.c.id == bindparam("export_id"))
+JOINED_BY_IDS = JOINED.where(exports.c.id.in_(bindparam("export_ids", expanding=True)))
 
 
 class ExportReads:
@@ -77,7 +80,7 @@ class ExportReads:
         metrics.POLL_CACHE_MISSES.inc()
         generation = self.row_cache.generation
         with self.db.read_one() as conn:  # one statement: no transaction around it
-            row = conn.execute(JOINED.where(exports.c.id == export_id)).first()
+            row = conn.execute(JOINED_BY_ID, {"export_id": export_id}).first()
         if row is not None:
             self.row_cache.put(export_id, row, generation=generation)
         return self._view(visible(row, principal, export_id))
@@ -90,7 +93,7 @@ class ExportReads:
         asks again at once, and is answered from the cache."""
         generation = self.row_cache.generation
         with self.db.read_one() as conn:
-            found = conn.execute(JOINED.where(exports.c.id.in_(export_ids))).all()
+            found = conn.execute(JOINED_BY_IDS, {"export_ids": export_ids}).all()
         for row in found:
             self.row_cache.put(row.id, row, generation=generation)
         return {row.id: row for row in found}

@@ -37,6 +37,7 @@ from exportd.exports.plans import plan_for
 from exportd.exports.quotas import check_usage
 from exportd.exports.read_model import (
     JOINED,
+    JOINED_BY_ID,
     ExportReads,
     active_and_usage,
     active_count,
@@ -477,11 +478,11 @@ class ExportService(ExportReads):
         return self._owned(conn, principal, export_id)
 
     def _owned(self, conn: Connection, principal: Principal, export_id: str) -> Row[Any]:
-        row = conn.execute(JOINED.where(exports.c.id == export_id)).first()
+        row = conn.execute(JOINED_BY_ID, {"export_id": export_id}).first()
         return visible(row, principal, export_id)
 
     def _row(self, conn: Connection, export_id: str) -> Row[Any]:
-        return conn.execute(JOINED.where(exports.c.id == export_id)).one()
+        return conn.execute(JOINED_BY_ID, {"export_id": export_id}).one()
 
     def _by_idempotency_key(
         self, conn: Connection, principal: Principal, key: str

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Connection, Row, insert, select
@@ -46,17 +47,13 @@ class Enqueueing:
         values = self._insert_values(new, self._rounds(conn, [new])[0])
         # PostgreSQL's NOTIFY rides the insert (a column of its RETURNING): one round
         # trip fewer, and only for a job that was inserted.
-        notice = notify_column(conn, new.queue)
-        row: Row[Any] | None
-        if new.unique_key is None:
-            stmt = insert(jobs).returning(*jobs.c, *notice)
-            row = conn.execute(stmt, checked(jobs, values)).one()
-        else:
-            row = self._insert_unique(conn, values, notice)
+        dialect = conn.dialect.name
+        stmt = _inserting(dialect, new.queue, unique=new.unique_key is not None)
+        row: Row[Any] | None = conn.execute(stmt, checked(jobs, values)).first()
         if row is None:
             assert new.unique_key is not None
             return Enqueued(self._active_by_unique_key(conn, new.unique_key), created=False)
-        if not notice:
+        if dialect != "postgresql":
             notify(conn, {new.queue})
         return Enqueued(to_job(row), created=True)
 
@@ -118,23 +115,28 @@ class Enqueueing:
             "fair_round": fair_round,
         }
 
-    def _insert_unique(
-        self, conn: Connection, values: dict[str, Any], notice: tuple[Any, ...]
-    ) -> Row[Any] | None:
-        dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-        # Values bound at execution (db/rows.py): compiled once per process.
-        stmt = (
-            dialect_insert(jobs)
-            .on_conflict_do_nothing(
-                index_elements=[jobs.c.unique_key],
-                index_where=in_state(*ACTIVE_STATES),
-            )
-            .returning(*jobs.c, *notice)
-        )
-        return conn.execute(stmt, checked(jobs, values)).first()
-
     def _active_by_unique_key(self, conn: Connection, key: str) -> Job:
         row = conn.execute(
             select(jobs).where(jobs.c.unique_key == key, in_state(*ACTIVE_STATES))
         ).one()
         return to_job(row)
+
+
+@lru_cache(maxsize=128)
+def _inserting(dialect: str, queue: str, *, unique: bool) -> Any:
+    """A job's ``INSERT … RETURNING``, built once per dialect and queue (the values are
+    bound at execution, db/rows.py): building it cost more than running it.  On
+    PostgreSQL the queue's NOTIFY is a column of the RETURNING, one round trip fewer;
+    with a unique key, an active job holding it wins (nothing is returned)."""
+    on_postgres = dialect == "postgresql"
+    notice = (notify_column(queue),) if on_postgres else ()
+    if not unique:
+        return insert(jobs).returning(*jobs.c, *notice)
+    dialect_insert = pg_insert if on_postgres else sqlite_insert
+    return (
+        dialect_insert(jobs)
+        .on_conflict_do_nothing(
+            index_elements=[jobs.c.unique_key], index_where=in_state(*ACTIVE_STATES)
+        )
+        .returning(*jobs.c, *notice)
+    )

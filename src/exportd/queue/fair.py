@@ -22,6 +22,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    BindParameter,
     ColumnElement,
     Connection,
     bindparam,
@@ -44,30 +45,34 @@ QUEUED: ColumnElement[str] = literal_column(f"'{JobState.QUEUED.value}'")
 
 def next_round(conn: Connection, *, key: str, queue: str, priority: int, now: datetime) -> int:
     """The round a new job of ``key`` takes in (queue, priority)."""
-    head = (
-        select(func.min(jobs.c.fair_round))
-        .where(
-            in_state(JobState.QUEUED),
-            jobs.c.queue == queue,
-            jobs.c.priority == priority,
-            jobs.c.fair_round > 0,
-            jobs.c.run_after <= now,
-        )
-        .scalar_subquery()
-    )
-    last = (
-        select(func.max(jobs.c.fair_round))
-        .where(
-            jobs.c.fair_key == key,
-            in_state(JobState.QUEUED, JobState.RUNNING),
-            jobs.c.queue == queue,
-            jobs.c.priority == priority,
-        )
-        .scalar_subquery()
-    )
-    row = conn.execute(select(head, last)).one()
+    params = {"round_key": key, "round_queue": queue, "round_priority": priority, "now": now}
+    row = conn.execute(_ROUNDS, params).one()
     head_round, last_round = row[0], row[1]
     return max(1, (head_round or 1) - 1, (last_round or 0) + 1)
+
+
+def _rounds_statement() -> Any:
+    """The queue's head round and the key's last, built once (every job with a key
+    reads it as it is queued)."""
+    queue: BindParameter[str] = bindparam("round_queue")
+    priority: BindParameter[int] = bindparam("round_priority")
+    head = select(func.min(jobs.c.fair_round)).where(
+        in_state(JobState.QUEUED),
+        jobs.c.queue == queue,
+        jobs.c.priority == priority,
+        jobs.c.fair_round > 0,
+        jobs.c.run_after <= bindparam("now"),
+    )
+    last = select(func.max(jobs.c.fair_round)).where(
+        jobs.c.fair_key == bindparam("round_key"),
+        in_state(JobState.QUEUED, JobState.RUNNING),
+        jobs.c.queue == queue,
+        jobs.c.priority == priority,
+    )
+    return select(head.scalar_subquery(), last.scalar_subquery())
+
+
+_ROUNDS = _rounds_statement()
 
 
 def claim_statement(*, skip_locked: bool) -> Any:

@@ -71,12 +71,10 @@ def to_job(row: Row[Any]) -> Job:
     return Job(**values)
 
 
-def notify_column(conn: Connection, queue: str) -> tuple[Any, ...]:
-    """On PostgreSQL, ``notify`` for ``queue`` as a column for an insert's RETURNING
-    (sent at commit all the same); elsewhere nothing."""
-    if conn.dialect.name != "postgresql":
-        return ()
-    return (func.pg_notify(NOTIFY_CHANNEL, queue).label(NOTIFIED),)
+def notify_column(queue: str) -> Any:
+    """PostgreSQL's ``notify`` for ``queue`` as a column for an insert's RETURNING (sent
+    at commit all the same)."""
+    return func.pg_notify(NOTIFY_CHANNEL, queue).label(NOTIFIED)
 
 
 def notify(conn: Connection, queues: Iterable[str]) -> None:
