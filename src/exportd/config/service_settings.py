@@ -25,7 +25,10 @@ class StateSettings(BaseModel):
         description="sqlite:///path or postgresql://user@host/db: the queue and all state",
     )
     sqlite_busy_timeout_ms: int = Field(
-        default=5000, ge=0, description="how long a SQLite writer waits for the write lock"
+        default=5000,
+        ge=0,
+        description="how long a SQLite writer waits for its turn among the writers, then "
+        "for the write lock (docs/queue.md, SQLite notes)",
     )
     secret_key: SecretStr = Field(
         default=SecretStr(DEV_SECRET),

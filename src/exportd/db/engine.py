@@ -3,14 +3,16 @@
 SQLite runs in WAL mode with a busy timeout and FULL synchronous (a committed job
 survives power loss).  Write transactions start with ``BEGIN IMMEDIATE``: a deferred
 transaction that reads and then writes can fail at once with "database is locked" when
-another writer committed in between, without waiting on the busy handler.
+another writer committed in between, without waiting on the busy handler.  Before that,
+a write transaction takes its turn among the file's writers (db/sqlite_writers.py): the
+busy handler's sleeps made writers wait tens of milliseconds behind a transaction of one.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
@@ -19,6 +21,7 @@ from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.pool import NullPool
 
 from exportd.config import Settings
+from exportd.db.sqlite_writers import WriterQueue, writer_queue
 from exportd.private import sqlite_file
 
 _BEGIN_OPTION = "exportd_sqlite_begin"
@@ -27,10 +30,12 @@ _BEGIN_OPTION = "exportd_sqlite_begin"
 class Database:
     """An engine plus the two kinds of transaction the rest of exportd uses."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, writers: WriterQueue | None = None) -> None:
         self.engine = engine
         self.dialect = engine.dialect.name
         self._after_write: list[Callable[[], None]] = []
+        # SQLite's writers take turns (db/sqlite_writers.py); None: no file to share.
+        self._writers = writers
 
     @property
     def is_postgres(self) -> bool:
@@ -47,7 +52,8 @@ class Database:
     @contextmanager
     def write(self) -> Iterator[Connection]:
         """A read-write transaction, committed on success and rolled back on error."""
-        with self.engine.connect() as conn:
+        turn = self._writers.turn() if self._writers is not None else nullcontext()
+        with turn, self.engine.connect() as conn:
             if self.dialect == "sqlite":
                 conn = conn.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"})
             with conn.begin():
@@ -100,11 +106,20 @@ def create_database(settings: Settings, *, pool: bool = True, pre_ping: bool = T
         # SQLite and with what the API shows.
         kwargs["connect_args"] = {"options": "-c TimeZone=UTC"}
     engine = create_engine(url, **kwargs)
+    writers = None
     if engine.dialect.name == "sqlite":
         _configure_sqlite(engine, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
+        if _is_shared_file(url.database):
+            wait_s = settings.sqlite_busy_timeout_ms / 1000
+            writers = writer_queue(str(url.database), wait_s=wait_s)
     elif pre_ping and pool:
         _ping_when_idle(engine)
-    return Database(engine)
+    return Database(engine, writers=writers)
+
+
+def _is_shared_file(database: str | None) -> bool:
+    """A file other connections (and processes) open too: not ``:memory:`` or a URI."""
+    return bool(database) and database != ":memory:" and not str(database).startswith("file:")
 
 
 def _ensure_sqlite_directory(database: str | None) -> None:

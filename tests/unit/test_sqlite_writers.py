@@ -1,0 +1,139 @@
+"""SQLite's writers take turns on exportd's own lock (db/sqlite_writers.py): threads of a
+process one at a time, processes one at a time on the file's lock, a wait that runs out
+goes ahead (SQLite's busy handler decides), and a forked child neither holds nor frees
+its parent's turn."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from exportd.config import load_settings
+from exportd.db import create_database
+from exportd.db.sqlite_writers import WriterQueue, writer_queue
+
+pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork (POSIX)")
+
+
+def test_threads_of_a_process_write_one_at_a_time(tmp_path: Path) -> None:
+    queue = WriterQueue(str(tmp_path / "db-writers"), wait_s=5)
+    inside, most = 0, 0
+    guard = threading.Lock()
+
+    def write() -> None:
+        nonlocal inside, most
+        for _ in range(20):
+            with queue.turn() as had_turn:
+                assert had_turn
+                with guard:
+                    inside += 1
+                    most = max(most, inside)
+                time.sleep(0.0005)
+                with guard:
+                    inside -= 1
+
+    threads = [threading.Thread(target=write) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert most == 1
+
+
+def test_a_nested_write_in_the_same_thread_does_not_wait_on_itself(tmp_path: Path) -> None:
+    queue = WriterQueue(str(tmp_path / "db-writers"), wait_s=5)
+    started = time.monotonic()
+    with queue.turn() as outer, queue.turn() as inner:
+        assert outer
+        assert inner
+    assert time.monotonic() - started < 1
+
+
+def _hold_turn(lock_path: str, ready: multiprocessing.synchronize.Event, hold_s: float) -> None:
+    with WriterQueue(lock_path, wait_s=5).turn() as had_turn:
+        assert had_turn
+        ready.set()
+        time.sleep(hold_s)
+
+
+def test_another_process_gets_its_turn_when_the_holder_releases_it(tmp_path: Path) -> None:
+    lock_path = str(tmp_path / "db-writers")
+    fork = multiprocessing.get_context("fork")
+    ready = fork.Event()
+    holder = fork.Process(target=_hold_turn, args=(lock_path, ready, 0.3))
+    holder.start()
+    assert ready.wait(10)
+    started = time.monotonic()
+    with WriterQueue(lock_path, wait_s=5).turn() as had_turn:
+        waited = time.monotonic() - started
+    holder.join(10)
+    assert had_turn
+    # Not before the holder let go, and soon after (SQLite's handler sleeps up to 100 ms).
+    assert 0.15 < waited < 0.3 + 0.1
+
+
+def test_a_wait_that_runs_out_goes_ahead(tmp_path: Path) -> None:
+    lock_path = str(tmp_path / "db-writers")
+    fork = multiprocessing.get_context("fork")
+    ready = fork.Event()
+    holder = fork.Process(target=_hold_turn, args=(lock_path, ready, 2.0))
+    holder.start()
+    assert ready.wait(10)
+    started = time.monotonic()
+    with WriterQueue(lock_path, wait_s=0.2).turn() as had_turn:
+        waited = time.monotonic() - started
+    holder.terminate()
+    holder.join(10)
+    assert not had_turn
+    assert 0.2 <= waited < 1.5
+
+
+def _take_turn_in_child(
+    queue: WriterQueue, result: multiprocessing.queues.Queue[tuple[bool, float]]
+) -> None:
+    started = time.monotonic()
+    with queue.turn() as had_turn:
+        result.put((had_turn, time.monotonic() - started))
+
+
+def test_a_child_forked_during_a_turn_waits_for_its_parent(tmp_path: Path) -> None:
+    queue = WriterQueue(str(tmp_path / "db-writers"), wait_s=5)
+    fork = multiprocessing.get_context("fork")
+    result = fork.Queue()
+    with queue.turn():
+        # Forked while this thread holds the turn: the child's copy of the descriptor
+        # shares the parent's lock, so it must open its own and wait like anyone else.
+        child = fork.Process(target=_take_turn_in_child, args=(queue, result))
+        child.start()
+        time.sleep(0.3)
+    had_turn, waited = result.get(timeout=10)
+    child.join(10)
+    assert had_turn
+    assert waited >= 0.2
+    # The child has gone: the parent's lock is free and still usable here.
+    with queue.turn() as again:
+        assert again
+
+
+def test_engines_of_one_file_share_a_queue_and_write(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/exportd.db"
+    first = create_database(load_settings(database_url=url))
+    second = create_database(load_settings(database_url=url))
+    assert writer_queue(str(tmp_path / "exportd.db"), wait_s=1) is first._writers
+    assert first._writers is second._writers
+    with first.write() as conn:
+        conn.execute(text("CREATE TABLE t (x INTEGER)"))
+    with first.write() as conn, second.read() as other:
+        conn.execute(text("INSERT INTO t VALUES (1)"))
+        assert other.execute(text("SELECT count(*) FROM t")).scalar_one() == 0
+    with second.write() as conn:
+        assert conn.execute(text("SELECT count(*) FROM t")).scalar_one() == 1
+    assert (tmp_path / "exportd.db-writers").stat().st_mode & 0o077 == 0
+    first.dispose()
+    second.dispose()
