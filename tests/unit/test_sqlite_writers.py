@@ -62,34 +62,33 @@ def _hold_turn(lock_path: str, ready: multiprocessing.synchronize.Event, hold_s:
         time.sleep(hold_s)
 
 
-def test_another_process_gets_its_turn_when_the_holder_releases_it(tmp_path: Path) -> None:
+def _wait_behind_a_holder(tmp_path: Path, *, hold_s: float, wait_s: float) -> tuple[bool, float]:
+    """Another process holds the turn for ``hold_s``: whether this one had its turn, and
+    how long it waited for it."""
     lock_path = str(tmp_path / "db-writers")
     fork = multiprocessing.get_context("fork")
     ready = fork.Event()
-    holder = fork.Process(target=_hold_turn, args=(lock_path, ready, 0.3))
+    holder = fork.Process(target=_hold_turn, args=(lock_path, ready, hold_s))
     holder.start()
-    assert ready.wait(10)
-    started = time.monotonic()
-    with WriterQueue(lock_path, wait_s=5).turn() as had_turn:
-        waited = time.monotonic() - started
-    holder.join(10)
+    try:
+        assert ready.wait(10)
+        started = time.monotonic()
+        with WriterQueue(lock_path, wait_s=wait_s).turn() as had_turn:
+            return had_turn, time.monotonic() - started
+    finally:
+        holder.terminate()
+        holder.join(10)
+
+
+def test_another_process_gets_its_turn_when_the_holder_releases_it(tmp_path: Path) -> None:
+    had_turn, waited = _wait_behind_a_holder(tmp_path, hold_s=0.3, wait_s=5)
     assert had_turn
     # Not before the holder let go, and soon after (SQLite's handler sleeps up to 100 ms).
     assert 0.15 < waited < 0.3 + 0.1
 
 
 def test_a_wait_that_runs_out_goes_ahead(tmp_path: Path) -> None:
-    lock_path = str(tmp_path / "db-writers")
-    fork = multiprocessing.get_context("fork")
-    ready = fork.Event()
-    holder = fork.Process(target=_hold_turn, args=(lock_path, ready, 2.0))
-    holder.start()
-    assert ready.wait(10)
-    started = time.monotonic()
-    with WriterQueue(lock_path, wait_s=0.2).turn() as had_turn:
-        waited = time.monotonic() - started
-    holder.terminate()
-    holder.join(10)
+    had_turn, waited = _wait_behind_a_holder(tmp_path, hold_s=2.0, wait_s=0.2)
     assert not had_turn
     assert 0.2 <= waited < 1.5
 
