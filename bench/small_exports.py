@@ -6,7 +6,8 @@ against `exportd serve` and 1 or 2 `exportd worker` processes, on SQLite and Pos
 In the same run, on the same database, as the baselines these are measured against:
 
 - the API's create rate: the same POSTs with no worker running (what one API process
-  accepts per second; a node's workers should keep up with it);
+  accepts per second; a node's workers should keep up with it), and how fast one worker
+  process alone drains the backlog that run leaves (no API or client on the cores);
 - the queue's no-op throughput: a backlog of no-op jobs drained by one worker.
 
 Prints exports/s, POST -> completed p50/p95 under load and for one client at a time, and
@@ -119,6 +120,22 @@ def drained(url: str, timeout_s: float = 600) -> None:
         db.dispose()
 
 
+def drain_rate(url: str) -> float:
+    """Exports/s of the jobs done so far, first start to last finish: the worker alone
+    with both cores, no API or client running (what it can keep up with)."""
+    db = create_database(load_settings(database_url=url), pool=False)
+    try:
+        with db.read() as conn:
+            first, last, done = conn.execute(
+                select(
+                    func.min(jobs.c.started_at), func.max(jobs.c.finished_at), func.count()
+                ).where(jobs.c.state == "completed")
+            ).one()
+    finally:
+        db.dispose()
+    return float(done / max((last - first).total_seconds(), 1e-6))
+
+
 def create(client: httpx.Client, body: dict[str, Any]) -> tuple[str, str]:
     """The new export's id and ETag (its status's, as GET would answer)."""
     response = client.post("/v1/exports", json=body)
@@ -182,6 +199,13 @@ def measure(kind: str) -> None:
             for processes in (1, 2):
                 with workers(url, processes):
                     drained(url)  # the create-rate run's backlog, before measuring
+                    if processes == 1:
+                        drain = drain_rate(url)
+                        print(
+                            f"{kind}: the create-rate run's backlog drained by 1 worker "
+                            f"process alone: {drain:6.1f} exports/s = "
+                            f"{drain / create_rate:4.2f}x the create rate"
+                        )
                     for label, body in WORKLOADS:
                         run_clients(base, tokens[:2], 2, end_to_end(body))  # warm
                         loaded, elapsed = run_clients(base, tokens, per_client, end_to_end(body))

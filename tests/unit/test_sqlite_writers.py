@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import threading
 import time
 from pathlib import Path
@@ -136,3 +137,19 @@ def test_engines_of_one_file_share_a_queue_and_write(tmp_path: Path) -> None:
     assert (tmp_path / "exportd.db-writers").stat().st_mode & 0o077 == 0
     first.dispose()
     second.dispose()
+
+
+def test_a_writer_killed_during_its_turn_leaves_the_turn_to_the_others(tmp_path: Path) -> None:
+    lock_path = str(tmp_path / "db-writers")
+    fork = multiprocessing.get_context("fork")
+    ready = fork.Event()
+    holder = fork.Process(target=_hold_turn, args=(lock_path, ready, 60))
+    holder.start()
+    assert ready.wait(10)
+    os.kill(holder.pid or 0, signal.SIGKILL)  # no finally runs: the kernel lets go of the lock
+    holder.join(10)
+    started = time.monotonic()
+    with WriterQueue(lock_path, wait_s=5).turn() as had_turn:
+        waited = time.monotonic() - started
+    assert had_turn
+    assert waited < 0.5
