@@ -95,7 +95,7 @@ def runtime() -> Runtime:
 
 def run_export(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
     rt = runtime()
-    with rt.db.read() as conn:  # its start was recorded as it was claimed (record_started)
+    with rt.db.read_one() as conn:  # one statement (its start was recorded as it was claimed)
         start = read_start(conn, payload["export_id"], rt.clock.now())
     export, plan = start.export, start.plan
     attributes = {"exportd.export.id": export.id, "exportd.source": export.source}
