@@ -30,12 +30,15 @@ _BEGIN_OPTION = "exportd_sqlite_begin"
 class Database:
     """An engine plus the two kinds of transaction the rest of exportd uses."""
 
-    def __init__(self, engine: Engine, *, writers: WriterQueue | None = None) -> None:
+    def __init__(
+        self, engine: Engine, *, writers: WriterQueue | None = None, turn_wait_s: float = 5.0
+    ) -> None:
         self.engine = engine
         self.dialect = engine.dialect.name
         self._after_write: list[Callable[[], None]] = []
         # SQLite's writers take turns (db/sqlite_writers.py); None: no file to share.
         self._writers = writers
+        self._turn_wait_s = turn_wait_s
 
     @property
     def is_postgres(self) -> bool:
@@ -52,7 +55,8 @@ class Database:
     @contextmanager
     def write(self) -> Iterator[Connection]:
         """A read-write transaction, committed on success and rolled back on error."""
-        turn = self._writers.turn() if self._writers is not None else nullcontext()
+        writers = self._writers
+        turn = writers.turn(self._turn_wait_s) if writers is not None else nullcontext()
         with turn, self.engine.connect() as conn:
             if self.dialect == "sqlite":
                 conn = conn.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"})
@@ -110,11 +114,10 @@ def create_database(settings: Settings, *, pool: bool = True, pre_ping: bool = T
     if engine.dialect.name == "sqlite":
         _configure_sqlite(engine, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
         if _is_shared_file(url.database):
-            wait_s = settings.sqlite_busy_timeout_ms / 1000
-            writers = writer_queue(str(url.database), wait_s=wait_s)
+            writers = writer_queue(str(url.database))
     elif pre_ping and pool:
         _ping_when_idle(engine)
-    return Database(engine, writers=writers)
+    return Database(engine, writers=writers, turn_wait_s=settings.sqlite_busy_timeout_ms / 1000)
 
 
 def _is_shared_file(database: str | None) -> bool:
@@ -123,8 +126,8 @@ def _is_shared_file(database: str | None) -> bool:
 
 
 def _ensure_sqlite_directory(database: str | None) -> None:
-    if database and database != ":memory:" and not database.startswith("file:"):
-        sqlite_file(database)  # its folder 0700 and the file 0600, before SQLite makes it
+    if _is_shared_file(database):
+        sqlite_file(str(database))  # its folder 0700 and the file 0600, before SQLite makes it
 
 
 def _configure_sqlite(engine: Engine, *, busy_timeout_ms: int) -> None:
