@@ -10,14 +10,14 @@ from collections.abc import Iterable, Sequence
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, select, update
+from sqlalchemy import Connection, and_, select, update
 
 from exportd.clock import Clock
 from exportd.db.tables import jobs
 from exportd.errors import ErrorInfo
 from exportd.queue.models import Claimed, JobState, Outcome, Settled
 from exportd.queue.retry import RetryPolicy
-from exportd.queue.sql import LEASE_EXPIRED, fence, fence_in, in_state
+from exportd.queue.sql import BOUND_FENCE, LEASE_EXPIRED, fence, fence_in, fence_params, in_state
 
 
 class Settling:
@@ -93,7 +93,7 @@ class Settling:
         }
         if result is not None:
             values["result"] = result
-        values |= {"fenced_id": claim.job_id, "fenced_attempt": claim.attempt}
+        values |= fence_params(claim)
         stmt = _FINISH_UNLESS_CANCELLED if unless_cancelled else _FINISH
         row = conn.execute(stmt, values).first()
         if row is None:
@@ -183,13 +183,5 @@ class Settling:
 
 # Every attempt ends through one of these: built once, the values (and so the SET
 # clause) bound at execution.
-_FINISH = (
-    update(jobs)
-    .where(
-        jobs.c.id == bindparam("fenced_id"),
-        jobs.c.attempt == bindparam("fenced_attempt"),
-        in_state(JobState.RUNNING),
-    )
-    .returning(jobs.c.task)
-)
+_FINISH = update(jobs).where(BOUND_FENCE).returning(jobs.c.task)
 _FINISH_UNLESS_CANCELLED = _FINISH.where(jobs.c.cancel_requested.is_(False))

@@ -11,6 +11,7 @@ from sqlalchemy import (
     Connection,
     Row,
     and_,
+    bindparam,
     func,
     literal_column,
     select,
@@ -54,6 +55,18 @@ def fence(claim: Claimed) -> Any:
         jobs.c.attempt == claim.attempt,
         in_state(JobState.RUNNING),
     )
+
+
+# The same fence for a statement built once: the claim bound at execution (fence_params).
+BOUND_FENCE = and_(
+    jobs.c.id == bindparam("fenced_id"),
+    jobs.c.attempt == bindparam("fenced_attempt"),
+    in_state(JobState.RUNNING),
+)
+
+
+def fence_params(claim: Claimed) -> dict[str, int]:
+    return {"fenced_id": claim.job_id, "fenced_attempt": claim.attempt}
 
 
 def fence_in(claims: Iterable[Claimed]) -> Any:
