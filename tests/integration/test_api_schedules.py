@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select, update
+from sqlalchemy import event, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from exportd.api.app import create_app
@@ -335,6 +335,33 @@ def test_failures_in_a_row_pause_the_schedule_and_say_so(world: World) -> None:
     resumed = world.call("PATCH", f"/v1/schedules/{schedule['id']}", json={"active": True}).json()
     assert (resumed["status"], resumed["consecutive_failures"]) == ("active", 0)
     assert datetime.fromisoformat(resumed["next_run_at"]) > world.clock.now()
+
+
+def test_an_export_of_no_schedule_settles_without_reading_for_one(world: World) -> None:
+    """The schedules' hook learns from the export the settle already read that there is
+    no schedule to count for: no statement of its own (one round trip an export)."""
+    schedule = world.post(HOURLY).json()
+    created = world.call("POST", "/v1/exports", json=TRADES)
+    assert created.status_code == 202, created.text
+    statements: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+
+    event.listen(world.db.engine, "before_cursor_execute", record)
+    try:
+        world.settle(error="source_query_failed")
+    finally:
+        event.remove(world.db.engine, "before_cursor_execute", record)
+    assert any("UPDATE exports" in s for s in statements)  # the outcome was recorded
+    outcome_read = "SELECT exports.schedule_id, exports.status, exports.error \nFROM exports"
+    assert not any(s.startswith(outcome_read) for s in statements), statements
+    assert world.schedule_row(schedule["id"]).consecutive_failures == 0
+    # A schedule's run still counts (the hook reads then).
+    world.clock.advance(3600)
+    world.ticker.tick()
+    world.settle(error="source_query_failed")
+    assert world.schedule_row(schedule["id"]).consecutive_failures == 1
 
 
 def test_a_refused_run_counts_as_a_failure_with_its_code(world: World) -> None:

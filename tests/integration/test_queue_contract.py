@@ -173,8 +173,18 @@ def test_progress_is_fenced_and_reports_cancellation(db: Database, store: JobSto
         assert store.record_progress(conn, held, {"rows_done": 20}) is True
     with pytest.raises(LeaseLost), db.write() as conn:
         store.record_progress(conn, Claimed(job_id, held.attempt + 1), {})
+    # Many at once (the supervisor's flush): each one's answer, none raised.
+    other_id = enqueue(db, store)
+    [other] = claim(db, store)
+    stale = Claimed(job_id, held.attempt + 1)
+    with db.write() as conn:
+        report = store.record_progress_of(
+            conn, {held: {"rows_done": 30}, other: {"rows_done": 1}, stale: {}}
+        )
+    assert (report.cancel_requested, report.lost) == ({held}, {stale})
+    assert get(db, store, other_id).progress == {"rows_done": 1}
     assert settle(db, store, Outcome(claim=held, cancelled=True)) is JobState.CANCELLED
-    assert get(db, store, job_id).progress == {"rows_done": 20}
+    assert get(db, store, job_id).progress == {"rows_done": 30}
 
 
 def test_cancel_queued_is_immediate_and_final_states_refuse(db: Database, store: JobStore) -> None:

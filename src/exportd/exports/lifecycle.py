@@ -35,6 +35,9 @@ FINAL_EVENTS = {
     JobState.CANCELLED: EventKind.CANCELLED,
 }
 
+# Where record_outcome leaves the export it read, for the hooks after it (schedules).
+SETTLED_EXPORT = "exportd.export"
+
 _STARTED = select(exports).where(exports.c.job_id.in_(bindparam("job_ids", expanding=True)))
 
 # A settled export with its job's result and times and its plan: one read (the job was
@@ -78,6 +81,7 @@ def record_outcome(conn: Connection, settled: Settled, worker: WorkerContext) ->
     export = conn.execute(_SETTLED, {"job_id": settled.claim.job_id}).first()
     if export is None:
         return
+    settled.notes[SETTLED_EXPORT] = export  # as it was before this outcome
     job = _JobTimes(export.job_result, export.job_created_at, export.job_started_at)
     now = worker.clock.now()
     attempt = settled.claim.attempt

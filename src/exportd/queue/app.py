@@ -121,7 +121,8 @@ class App:
 
     def also_on_settled(self, name: str, hook: SettledHook) -> SettledHook:
         """Another package's hook on the outcomes of task ``name`` (registered before):
-        called after the task's own, in the same transaction."""
+        called after the task's own, in the same transaction, with what that one put in
+        ``settled.notes``."""
         task = self.tasks.get(name)
         first = task.on_settled
 

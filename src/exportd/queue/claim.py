@@ -109,6 +109,20 @@ class Claiming:
             raise LeaseLost(f"job {claim.job_id} attempt {claim.attempt} no longer holds its lease")
         return bool(row.cancel_requested)
 
+    def record_progress_of(
+        self, conn: Connection, progress: dict[Claimed, dict[str, Any]]
+    ) -> LeaseReport:
+        """Store each held attempt's progress: which of them were asked to stop, and
+        which no longer hold their lease."""
+        cancel, lost = set(), set()
+        for claim, data in progress.items():
+            try:
+                if self.record_progress(conn, claim, data):
+                    cancel.add(claim)
+            except LeaseLost:
+                lost.add(claim)
+        return LeaseReport(frozenset(cancel), frozenset(lost))
+
 
 _CLAIM_POSTGRES = claim_statement(skip_locked=True)
 _CLAIM_SQLITE = claim_statement(skip_locked=False)

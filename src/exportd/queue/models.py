@@ -104,13 +104,15 @@ class Outcome:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Settled:
-    """What the store did with an outcome (``state`` is None when the fence refused it)."""
+    """What the store did with an outcome (``state`` is None when the fence refused it).
+    ``notes``: what a settle hook read, for the hooks after it on the same outcome."""
 
     claim: Claimed
     state: JobState | None
     task: str | None = None
     retry_in_s: float | None = None
     error: ErrorInfo | None = None
+    notes: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def accepted(self) -> bool:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from sqlalchemy import Connection, bindparam, select, update
 
 from exportd.db.tables import exports, schedules
+from exportd.exports.lifecycle import SETTLED_EXPORT
 from exportd.exports.service import ExportService
 from exportd.exports.task import EXPORT_TASK
 from exportd.queue.app import App, WorkerContext
@@ -48,6 +49,9 @@ def count_outcome(conn: Connection, settled: Settled, worker: WorkerContext) -> 
     skipped run resets the count; a cancelled one says nothing about the schedule."""
     if settled.state is None:
         return
+    noted = settled.notes.get(SETTLED_EXPORT)
+    if noted is not None and noted.schedule_id is None:
+        return  # most exports: no schedule's, and no read to learn it
     export = conn.execute(_OUTCOME, {"job_id": settled.claim.job_id}).first()
     if export is None or export.schedule_id is None:
         return

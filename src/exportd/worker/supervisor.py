@@ -33,13 +33,13 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from exportd.config import Settings
 from exportd.db import Database
-from exportd.errors import ErrorInfo, LeaseLost, driver_message
+from exportd.errors import ErrorInfo, driver_message
 from exportd.ops import metrics
 from exportd.queue import workers
 from exportd.queue.app import App, WorkerContext
 from exportd.queue.models import Claimed, Job, Outcome
 from exportd.queue.notify import Wakeup, watcher_for
-from exportd.queue.store import JobStore
+from exportd.queue.store import JobStore, LeaseReport
 from exportd.worker.children import Child, LoadMeter
 from exportd.worker.fork_server import ForkServer
 from exportd.worker.maintenance import Maintenance
@@ -389,13 +389,16 @@ class Supervisor:
             return
         pending = list(self._outcomes) if flush else []
         progress, self._progress = self._progress, {}
-        with self.db.write() as conn:
-            settled = self.outcomes.settle_all(conn, pending)
-            cancel, lost = self._write_progress(conn, progress)
+        limit = wanted if claim_now else 0
+
+        def and_then(conn: Connection) -> tuple[LeaseReport, list[Job]]:
+            report = self.store.record_progress_of(conn, progress)
             self.store.release(conn, [Claimed(job.id, job.attempt) for job in release])
-            limit = wanted if claim_now else 0
             jobs = self.store.claim(conn, worker_id=self.worker_id, queues=self.queues, limit=limit)
             self.app.claimed(conn, jobs, self.context)
+            return report, jobs
+
+        settled, (report, jobs) = self.outcomes.settle_then(self.db, pending, and_then)
         # Committed.  Only now act on children: acting may produce new outcomes.
         self._outcomes = self._outcomes[len(pending) :]
         if release:
@@ -409,7 +412,7 @@ class Supervisor:
             # A full batch suggests more work is waiting: ask again as soon as there is room.
             self._want_claim = len(jobs) == limit
             self._next_poll = now + self.settings.poll_interval_s
-        self._act_on_leases(cancel=cancel, lost=lost)
+        self._act_on_leases(cancel=report.cancel_requested, lost=report.lost)
 
     def _has_ready(self) -> bool:
         # SQLite: a read costs nothing, while a claim takes the database's one write lock.
@@ -417,18 +420,6 @@ class Supervisor:
             return True
         with self.db.read() as conn:
             return self.store.has_ready(conn, queues=self.queues)
-
-    def _write_progress(
-        self, conn: Connection, progress: dict[Claimed, dict[str, Any]]
-    ) -> tuple[list[Claimed], list[Claimed]]:
-        cancel, lost = [], []
-        for claim, data in progress.items():
-            try:
-                if self.store.record_progress(conn, claim, data):
-                    cancel.append(claim)
-            except LeaseLost:
-                lost.append(claim)
-        return cancel, lost
 
     def _act_on_leases(self, *, cancel: Iterable[Claimed], lost: Iterable[Claimed]) -> None:
         lost, cancel = set(lost), set(cancel)
