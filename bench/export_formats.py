@@ -114,11 +114,14 @@ def run_case(case: str, url: str, out: str) -> None:
         pa.set_memory_pool(pa.system_memory_pool())  # as the worker's child does
     export = _exporter(case, url)  # a connection opened and back in its pool
     imports_mb = peak_rss_mb()
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     export(out)
     elapsed = time.perf_counter() - started
+    cpu = time.process_time() - cpu_started  # every thread of the process
     peak_mb = peak_rss_mb()
-    print(json.dumps({"elapsed": elapsed, "peak_mb": peak_mb, "imports_mb": imports_mb}))
+    print(
+        json.dumps({"elapsed": elapsed, "cpu": cpu, "peak_mb": peak_mb, "imports_mb": imports_mb})
+    )
 
 
 def peak_rss_mb() -> float:
@@ -335,6 +338,7 @@ def measure_interleaved(cases: list[str], url: str, repeats: int) -> dict[str, d
     return {
         case: {
             "elapsed": statistics.median(r["elapsed"] for r in found),
+            "cpu": statistics.median(r["cpu"] for r in found),
             "imports_mb": statistics.median(r["imports_mb"] for r in found),
             "peak_mb": max(r["peak_mb"] for r in found),
             "bytes": found[-1]["bytes"],
@@ -360,6 +364,19 @@ def _row_cap(case: str, fmt: str) -> float:
     if fmt == "xlsx":
         return XLSX_MAX
     return BASELINE_MAX
+
+
+def cpu_floor(label: str, ours: dict[str, float], pandas: dict[str, float]) -> str:
+    """How far exportd could go against pandas on this machine: its export's CPU time
+    (every thread) spread over every core from the first millisecond to the last."""
+    cores = os.cpu_count() or 1
+    floor = ours["cpu"] / cores
+    return (
+        f"{label} CPU floor: exportd used {ours['cpu'] * 1000:,.0f} ms of CPU in"
+        f" {ours['elapsed'] * 1000:,.0f} ms ({ours['cpu'] / ours['elapsed']:.2f} cores busy);"
+        f" all {cores} cores busy throughout: {floor * 1000:,.0f} ms,"
+        f" at most {pandas['elapsed'] / floor:.2f}x pandas"
+    )
 
 
 @contextmanager
@@ -406,6 +423,12 @@ def main() -> None:
                             f"  {r['bytes'] / 1e6:8.1f} MB out"
                             f"  exportd is {ratio:5.2f}x faster",
                             flush=True,
+                        )
+                    if f"pandas-{fmt}" in results:
+                        print(
+                            cpu_floor(
+                                f"{kind:10s} {rows:>10,} {fmt:8s}", ours, results[f"pandas-{fmt}"]
+                            )
                         )
 
 
