@@ -8,7 +8,7 @@ import time
 from collections import Counter
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import event, func, select, text
 
 from exportd.clock import ManualClock
 from exportd.db import Database
@@ -70,6 +70,38 @@ def test_jobs_get_the_stores_attempts_whichever_way_they_are_queued(
     with db.read() as conn:
         budgets = [store.get(conn, job_id).max_attempts for job_id in [one, keyed, *many, own]]
     assert budgets == [8, 8, 8, 8, 2]
+
+
+def test_a_keyed_job_works_out_its_round_in_its_own_insert(db: Database, store: JobStore) -> None:
+    statements: list[str] = []
+
+    def record(conn: object, cursor: object, statement: str, *args: object) -> None:
+        statements.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        [first] = enqueue(db, store, "a")
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+    assert [s.split()[0] for s in statements if "fair_round" in s] == ["INSERT"]
+    a = [first, *enqueue(db, store, "a", 2)]
+    [b] = enqueue(db, store, "b")
+    [running] = claim(db, store, 1)  # a's round 1
+    [c] = enqueue(db, store, "c")  # the head is b's round 1: c's turn comes with it
+    [d] = enqueue(db, store, "a", 1, priority=-1)  # another line: a round of its own
+    with db.read() as conn:
+        rounds = dict(conn.execute(select(jobs.c.id, jobs.c.fair_round)).all())
+    assert running.id == a[0]
+    assert [rounds[job] for job in [*a, b, c, d]] == [1, 2, 3, 1, 1, 1]
+    with db.write() as conn:  # the batch's way gives a line consecutive rounds
+        many = store.enqueue_many(conn, [NewJob(task="noop", fair_key="b")] * 2)
+    with db.read() as conn:
+        rounds = dict(conn.execute(select(jobs.c.id, jobs.c.fair_round)).all())
+    assert [rounds[job] for job in many] == [2, 3]
+    assert {job.id for job in claim(db, store, 3)} == {b, c, d}
+    [e] = enqueue(db, store, "e")  # the head is round 2 now: a newcomer goes just before it
+    with db.read() as conn:
+        assert conn.execute(select(jobs.c.fair_round).where(jobs.c.id == e)).scalar_one() == 1
 
 
 def test_the_issues_scenario_a_second_owner_starts_before_the_firsts_third_next_job(

@@ -15,7 +15,7 @@ from exportd import tracing
 from exportd.clock import Clock
 from exportd.db.rows import checked
 from exportd.db.tables import jobs
-from exportd.queue.fair import next_round
+from exportd.queue.fair import next_round, round_of_new_job
 from exportd.queue.models import ACTIVE_STATES, Job, JobState, NewJob
 from exportd.queue.retry import RetryPolicy
 from exportd.queue.sql import in_state, notify, notify_column, to_job
@@ -44,12 +44,21 @@ class Enqueueing:
         return enqueued
 
     def _enqueue(self, conn: Connection, new: NewJob) -> Enqueued:
-        values = self._insert_values(new, self._rounds(conn, [new])[0])
-        # PostgreSQL's NOTIFY rides the insert (a column of its RETURNING): one round
-        # trip fewer, and only for a job that was inserted.
-        dialect = conn.dialect.name
-        stmt = _inserting(dialect, new.queue, unique=new.unique_key is not None)
-        row: Row[Any] | None = conn.execute(stmt, checked(jobs, values)).first()
+        # A keyed job's fair round is worked out by its INSERT, and PostgreSQL's NOTIFY
+        # rides it (a column of its RETURNING): two round trips fewer, and a notice only
+        # for a job that was inserted.
+        dialect, fair = conn.dialect.name, new.fair_key is not None
+        values: dict[str, Any] = dict(checked(jobs, self._insert_values(new, 0)))
+        if fair:
+            del values["fair_round"]
+            values.update(
+                round_key=new.fair_key,
+                round_queue=new.queue,
+                round_priority=new.priority,
+                now=self.clock.now(),
+            )
+        stmt = _inserting(dialect, new.queue, unique=new.unique_key is not None, fair=fair)
+        row: Row[Any] | None = conn.execute(stmt, values).first()
         if row is None:
             assert new.unique_key is not None
             return Enqueued(self._active_by_unique_key(conn, new.unique_key), created=False)
@@ -123,20 +132,20 @@ class Enqueueing:
 
 
 @lru_cache(maxsize=128)
-def _inserting(dialect: str, queue: str, *, unique: bool) -> Any:
+def _inserting(dialect: str, queue: str, *, unique: bool, fair: bool) -> Any:
     """A job's ``INSERT … RETURNING``, built once per dialect and queue (the values are
     bound at execution, db/rows.py): building it cost more than running it.  On
-    PostgreSQL the queue's NOTIFY is a column of the RETURNING, one round trip fewer;
-    with a unique key, an active job holding it wins (nothing is returned)."""
+    PostgreSQL the queue's NOTIFY is a column of the RETURNING; a keyed job's round is
+    worked out in it (``fair``); with a unique key, an active job holding it wins
+    (nothing is returned)."""
     on_postgres = dialect == "postgresql"
     notice = (notify_column(queue),) if on_postgres else ()
-    if not unique:
-        return insert(jobs).returning(*jobs.c, *notice)
     dialect_insert = pg_insert if on_postgres else sqlite_insert
-    return (
-        dialect_insert(jobs)
-        .on_conflict_do_nothing(
+    stmt = dialect_insert(jobs)
+    if fair:
+        stmt = stmt.values(fair_round=round_of_new_job(on_postgres=on_postgres))
+    if unique:
+        stmt = stmt.on_conflict_do_nothing(
             index_elements=[jobs.c.unique_key], index_where=in_state(*ACTIVE_STATES)
         )
-        .returning(*jobs.c, *notice)
-    )
+    return stmt.returning(*jobs.c, *notice)

@@ -46,14 +46,13 @@ QUEUED: ColumnElement[str] = literal_column(f"'{JobState.QUEUED.value}'")
 def next_round(conn: Connection, *, key: str, queue: str, priority: int, now: datetime) -> int:
     """The round a new job of ``key`` takes in (queue, priority)."""
     params = {"round_key": key, "round_queue": queue, "round_priority": priority, "now": now}
-    row = conn.execute(_ROUNDS, params).one()
-    head_round, last_round = row[0], row[1]
-    return max(1, (head_round or 1) - 1, (last_round or 0) + 1)
+    return int(conn.execute(_ROUNDS[conn.dialect.name == "postgresql"], params).scalar_one())
 
 
-def _rounds_statement() -> Any:
-    """The queue's head round and the key's last, built once (every job with a key
-    reads it as it is queued)."""
+def round_of_new_job(*, on_postgres: bool) -> ColumnElement[int]:
+    """:func:`next_round` as SQL, for the job's own INSERT (one round trip fewer): the
+    key's next round, no earlier than one before the queue's head.  It binds
+    ``round_key``, ``round_queue``, ``round_priority`` and ``now``."""
     queue: BindParameter[str] = bindparam("round_queue")
     priority: BindParameter[int] = bindparam("round_priority")
     head = select(func.min(jobs.c.fair_round)).where(
@@ -69,10 +68,17 @@ def _rounds_statement() -> Any:
         jobs.c.queue == queue,
         jobs.c.priority == priority,
     )
-    return select(head.scalar_subquery(), last.scalar_subquery())
+    # SQLite's max() of several values is its GREATEST (NULLs are coalesced first).
+    greatest = func.greatest if on_postgres else func.max
+    return greatest(
+        1,
+        func.coalesce(head.scalar_subquery(), 1) - 1,
+        func.coalesce(last.scalar_subquery(), 0) + 1,
+    )
 
 
-_ROUNDS = _rounds_statement()
+# Built once per dialect (every job with a key reads it as it is queued).
+_ROUNDS = {pg: select(round_of_new_job(on_postgres=pg)) for pg in (False, True)}
 
 
 def claim_statement(*, skip_locked: bool) -> Any:
