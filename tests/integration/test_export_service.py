@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import event, update
 
 from exportd.auth.principal import Principal
 from exportd.clock import ManualClock
@@ -60,6 +60,36 @@ def claim_all(service: ExportService) -> list[Claimed]:
 def settle(service: ExportService, claim: Claimed, **outcome: Any) -> None:
     with service.db.write() as conn:
         service.store.settle(conn, Outcome(claim=claim, **outcome))
+
+
+def test_a_create_answers_from_what_it_wrote_as_a_read_would(service: ExportService) -> None:
+    """The export and its job come back from their INSERTs: no read after them, and the
+    view is the one a GET shows (its ETag lets a client long-poll at once)."""
+
+    def reads_after_inserting(create: Any) -> tuple[Any, list[str]]:
+        statements: list[str] = []
+
+        def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+            statements.append(statement)
+
+        event.listen(service.db.engine, "before_cursor_execute", record)
+        try:
+            made = create()
+        finally:
+            event.remove(service.db.engine, "before_cursor_execute", record)
+        first = next(i for i, s in enumerate(statements) if s.startswith("INSERT INTO exports"))
+        return made, [s for s in statements[first:] if s.startswith("SELECT")]
+
+    (one, _), reads = reads_after_inserting(
+        lambda: service.create(ALICE, trades(symbol="AAPL"), correlation_id="req-1")
+    )
+    assert reads == []
+    batch, reads = reads_after_inserting(
+        lambda: service.create_batch(BOB, [trades("jsonl"), trades("xlsx", limit=5)])
+    )
+    assert reads == []
+    assert service.get(ALICE, one.id) == one
+    assert [service.get(BOB, view.id) for view in batch] == batch
 
 
 def test_create_queues_the_export_and_its_job_together(service: ExportService) -> None:

@@ -9,6 +9,7 @@ so the service, the documents store and the usage report count them alike.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 from typing import Any, TypedDict, Unpack
 
 from sqlalchemy import Connection, Row, Select, and_, bindparam, func, or_, select
@@ -25,7 +26,7 @@ from exportd.exports.plans import limits_of, plan_for
 from exportd.exports.quotas import usage_columns, usage_params
 from exportd.exports.row_cache import RowCache
 from exportd.ops import metrics
-from exportd.queue import JobState
+from exportd.queue import Job, JobState
 
 ACTIVE_JOB_STATES = (JobState.QUEUED.value, JobState.RUNNING.value)
 
@@ -45,6 +46,12 @@ JOINED = select(
 ).select_from(exports.outerjoin(jobs, jobs.c.id == exports.c.job_id))
 # One export, or several, by id: every create and poll reads one of these.
 JOINED_BY_ID = JOINED.where(exports.c.id == bindparam("export_id"))
+# The job's columns JOINED reads, each labelled "job_<column>".
+_JOB_COLUMNS = [
+    key.removeprefix("job_")
+    for key in JOINED.selected_columns.keys()  # noqa: SIM118 (iterating gives columns)
+    if key.startswith("job_") and key not in exports.c
+]
 JOINED_BY_IDS = JOINED.where(exports.c.id.in_(bindparam("export_ids", expanding=True)))
 
 
@@ -179,6 +186,16 @@ def active_and_usage(conn: Connection, owner_id: str, now: datetime) -> tuple[in
 def visible_to(principal: Principal) -> Any:
     alive = exports.c.deleted_at.is_(None)
     return alive if principal.is_admin else and_(alive, exports.c.owner_id == principal.user_id)
+
+
+def joined_row(export: Row[Any], job: Job) -> Any:
+    """An export just inserted (its row as its INSERT returned it) with its job, as
+    ``JOINED`` would read them: a create answers without reading back what it wrote."""
+    values = dict(export._mapping)
+    for name in _JOB_COLUMNS:
+        value = getattr(job, name)
+        values[f"job_{name}"] = value.value if isinstance(value, JobState) else value
+    return SimpleNamespace(**values)
 
 
 def version_of(row: Row[Any]) -> datetime:

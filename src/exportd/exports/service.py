@@ -41,6 +41,7 @@ from exportd.exports.read_model import (
     ExportReads,
     active_and_usage,
     active_count,
+    joined_row,
     visible,
 )
 from exportd.exports.row_cache import RowCache
@@ -54,6 +55,8 @@ from exportd.sources import DocumentSource, SourceRegistry
 
 ACTIVE_RETRY_AFTER_S = 30
 BULK_PRIORITY = 10  # claimed after users' own exports (lower runs first)
+# The export's row comes back from its INSERT: the create answers without reading it.
+_INSERT = insert(exports).returning(*exports.c)
 
 
 class ExportService(ExportReads):
@@ -103,7 +106,7 @@ class ExportService(ExportReads):
                         )
                     return self._view(existing), False
             self._check_new(conn, principal, plan, normalized)
-            export_id = self._insert(
+            row = self._insert(
                 conn,
                 principal,
                 normalized,
@@ -112,7 +115,6 @@ class ExportService(ExportReads):
                 correlation_id=correlation_id,
                 plan=plan,
             )
-            row = self._row(conn, export_id)
         return self._view(row), True
 
     def create_in(
@@ -134,7 +136,7 @@ class ExportService(ExportReads):
         plan = plan_for(conn, principal.plan)
         check_format(plan, normalized)
         self._check_new(conn, principal, plan, normalized)
-        return self._insert(
+        inserted = self._insert(
             conn,
             principal,
             normalized,
@@ -144,6 +146,7 @@ class ExportService(ExportReads):
             plan=plan,
             **columns,
         )
+        return str(inserted.id)
 
     def check_request(self, principal: Principal, request: ExportRequest) -> dict[str, Any]:
         """The request normalized, if an export of it could be queued now by the rules of
@@ -184,7 +187,7 @@ class ExportService(ExportReads):
                 except RequestInvalid as exc:
                     raise of_item(index, exc) from None
             self._check_room_and_quota(conn, principal.user_id, plan, wanted=len(requests))
-            ids = [
+            rows = [
                 self._insert(
                     conn,
                     principal,
@@ -196,7 +199,6 @@ class ExportService(ExportReads):
                 )
                 for item in normalized
             ]
-            rows = [self._row(conn, export_id) for export_id in ids]
         return [self._view(row) for row in rows]
 
     def create_bulk(
@@ -235,7 +237,7 @@ class ExportService(ExportReads):
                             correlation_id=None,
                             plan=limits,
                             priority=BULK_PRIORITY,
-                        )
+                        ).id
                     )
         return ids
 
@@ -326,7 +328,8 @@ class ExportService(ExportReads):
         plan: PlanLimits,
         priority: int = 0,
         **columns: Any,
-    ) -> str:
+    ) -> Any:
+        """The export and its job inserted; the export as ``JOINED`` reads it."""
         export_id = uuid.uuid4().hex
         new = export_job(
             export_id, principal.user_id, plan, correlation_id=correlation_id, priority=priority
@@ -348,9 +351,9 @@ class ExportService(ExportReads):
             **normalized,
             **columns,
         }
-        conn.execute(insert(exports), checked(exports, values))  # db/rows.py
+        row = conn.execute(_INSERT, checked(exports, values)).one()  # db/rows.py
         events.record(conn, EventKind.ENQUEUED, now, export=values)
-        return export_id
+        return joined_row(row, job)
 
     # -- change ------------------------------------------------------------------------
 
