@@ -63,8 +63,9 @@ def settle(service: ExportService, claim: Claimed, **outcome: Any) -> None:
 
 
 def test_a_create_answers_from_what_it_wrote_as_a_read_would(service: ExportService) -> None:
-    """The export and its job come back from their INSERTs: no read after them, and the
-    view is the one a GET shows (its ETag lets a client long-poll at once)."""
+    """One read before the INSERTs (the plan, the owner's active exports and usage), none
+    after: the export and its job come back from them, and the view is the one a GET
+    shows (its ETag lets a client long-poll at once)."""
 
     def reads_after_inserting(create: Any) -> tuple[Any, list[str]]:
         statements: list[str] = []
@@ -78,6 +79,9 @@ def test_a_create_answers_from_what_it_wrote_as_a_read_would(service: ExportServ
         finally:
             event.remove(service.db.engine, "before_cursor_execute", record)
         first = next(i for i, s in enumerate(statements) if s.startswith("INSERT INTO exports"))
+        # Before them, the plan is read with the owner's active exports and usage.
+        [plan_read] = [s for s in statements[:first] if "FROM plan_limits" in s]
+        assert "owner_usage" in plan_read
         return made, [s for s in statements[first:] if s.startswith("SELECT")]
 
     (one, _), reads = reads_after_inserting(

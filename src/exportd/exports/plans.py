@@ -19,8 +19,12 @@ _PLAN = select(plan_limits).where(plan_limits.c.name == bindparam("plan_name"))
 def plan_for(conn: Connection, name: str) -> PlanLimits:
     row = conn.execute(_PLAN, {"plan_name": name}).first()
     if row is None:
-        raise Forbidden(f"the plan {name!r} is not configured here", code="plan_unknown")
+        raise unknown_plan(name)
     return _to_plan(row)
+
+
+def unknown_plan(name: str) -> Forbidden:
+    return Forbidden(f"the plan {name!r} is not configured here", code="plan_unknown")
 
 
 def fair_share(owner_id: str, plan: PlanLimits) -> dict[str, Any]:

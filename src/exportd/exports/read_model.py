@@ -10,19 +10,19 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from types import SimpleNamespace
-from typing import Any, TypedDict, Unpack
+from typing import Any, NamedTuple, TypedDict, Unpack
 
 from sqlalchemy import Connection, Row, Select, and_, bindparam, func, or_, select
 
 from exportd.auth.principal import Principal
 from exportd.clock import Clock, SystemClock
 from exportd.db import Database
-from exportd.db.tables import exports, jobs
+from exportd.db.tables import exports, jobs, plan_limits
 from exportd.errors import NotFound
 from exportd.exports import cursors
 from exportd.exports.cursors import utc
 from exportd.exports.models import ExportStatus, ExportView, Page, PlanLimits
-from exportd.exports.plans import limits_of, plan_for
+from exportd.exports.plans import PLAN_COLUMNS, limits_of, plan_for, plan_in, unknown_plan
 from exportd.exports.quotas import usage_columns, usage_params
 from exportd.exports.row_cache import RowCache
 from exportd.ops import metrics
@@ -175,6 +175,28 @@ _ACTIVE_AND_USAGE = select(
     _active_of(bindparam("owner_id")).scalar_subquery().label("active"),
     *usage_columns(bindparam("owner_id")),
 )
+
+
+class Room(NamedTuple):
+    """What a create decides by: the plan, and its owner's active exports and usage."""
+
+    plan: PlanLimits
+    active: int
+    usage: tuple[int, int]  # bytes stored, bytes exported in the last day
+
+
+# A create reads all three at once: one round trip.
+_PLAN_AND_ROOM = select(*PLAN_COLUMNS, *_ACTIVE_AND_USAGE.selected_columns).where(
+    plan_limits.c.name == bindparam("plan_name")
+)
+
+
+def plan_and_room(conn: Connection, plan_name: str, owner_id: str, now: datetime) -> Room:
+    params = {"plan_name": plan_name, "owner_id": owner_id, **usage_params(now)}
+    row = conn.execute(_PLAN_AND_ROOM, params).first()
+    if row is None:
+        raise unknown_plan(plan_name)
+    return Room(plan_in(row), int(row.active), (int(row.stored), int(row.today)))
 
 
 def active_and_usage(conn: Connection, owner_id: str, now: datetime) -> tuple[int, tuple[int, int]]:

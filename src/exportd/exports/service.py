@@ -39,9 +39,10 @@ from exportd.exports.read_model import (
     JOINED,
     JOINED_BY_ID,
     ExportReads,
-    active_and_usage,
+    Room,
     active_count,
     joined_row,
+    plan_and_room,
     visible,
 )
 from exportd.exports.row_cache import RowCache
@@ -93,8 +94,8 @@ class ExportService(ExportReads):
         normalized = self._normalize(principal, request)
         request_hash = fingerprint(normalized)
         with self.db.write() as conn:
-            lock_for_transaction(conn, f"owner:{principal.user_id}")
-            plan = plan_for(conn, principal.plan)
+            room = self._room(conn, principal)
+            plan = room.plan
             check_format(plan, normalized)
             if idempotency_key is not None:
                 existing = self._by_idempotency_key(conn, principal, idempotency_key)
@@ -105,7 +106,7 @@ class ExportService(ExportReads):
                             code="idempotency_key_reused",
                         )
                     return self._view(existing), False
-            self._check_new(conn, principal, plan, normalized)
+            self._check_new(conn, principal, room, normalized)
             row = self._insert(
                 conn,
                 principal,
@@ -132,10 +133,9 @@ class ExportService(ExportReads):
         if not self.settings.enable_exports:
             raise ServiceDisabled("creating exports is switched off", code="exports_disabled")
         normalized = self._normalize(principal, request)
-        lock_for_transaction(conn, f"owner:{principal.user_id}")
-        plan = plan_for(conn, principal.plan)
-        check_format(plan, normalized)
-        self._check_new(conn, principal, plan, normalized)
+        room = self._room(conn, principal)
+        check_format(room.plan, normalized)
+        self._check_new(conn, principal, room, normalized)
         inserted = self._insert(
             conn,
             principal,
@@ -143,7 +143,7 @@ class ExportService(ExportReads):
             idempotency_key=None,
             request_hash=fingerprint(normalized),
             correlation_id=correlation_id,
-            plan=plan,
+            plan=room.plan,
             **columns,
         )
         return str(inserted.id)
@@ -173,8 +173,8 @@ class ExportService(ExportReads):
             raise RequestInvalid("the batch is empty", code="batch_empty")
         normalized = [self._normalize_item(principal, i, r) for i, r in enumerate(requests)]
         with self.db.write() as conn:
-            lock_for_transaction(conn, f"owner:{principal.user_id}")
-            plan = plan_for(conn, principal.plan)
+            room = self._room(conn, principal)
+            plan = room.plan
             if len(requests) > plan.max_batch_size:
                 raise Forbidden(
                     f"the {plan.name} plan allows batches of {plan.max_batch_size} exports",
@@ -186,7 +186,7 @@ class ExportService(ExportReads):
                     self._check_asked(conn, principal, plan, item)
                 except RequestInvalid as exc:
                     raise of_item(index, exc) from None
-            self._check_room_and_quota(conn, principal.user_id, plan, wanted=len(requests))
+            self._check_room_in(room, wanted=len(requests))
             rows = [
                 self._insert(
                     conn,
@@ -249,12 +249,17 @@ class ExportService(ExportReads):
         except RequestInvalid as exc:
             raise of_item(index, exc) from None
 
+    def _room(self, conn: Connection, principal: Principal) -> Room:
+        """The owner's lock (held to commit), then the plan and the owner's room: one read."""
+        lock_for_transaction(conn, f"owner:{principal.user_id}")
+        return plan_and_room(conn, principal.plan, principal.user_id, self.clock.now())
+
     def _check_new(
-        self, conn: Connection, principal: Principal, plan: PlanLimits, normalized: dict[str, Any]
+        self, conn: Connection, principal: Principal, room: Room, normalized: dict[str, Any]
     ) -> None:
         """What a new export needs besides its format: what it asks for, an active slot."""
-        self._check_asked(conn, principal, plan, normalized)
-        self._check_room_and_quota(conn, principal.user_id, plan, wanted=1)
+        self._check_asked(conn, principal, room.plan, normalized)
+        self._check_room_in(room, wanted=1)
 
     def _check_asked(self, conn: Connection, p: Principal, plan: PlanLimits, asked: Any) -> None:
         """Its document, its destinations, and its split's parts where counted cheaply."""
@@ -278,19 +283,11 @@ class ExportService(ExportReads):
             template=normalized["template"],
         )
 
-    def _check_room_and_quota(
-        self, conn: Connection, owner_id: str, plan: PlanLimits, *, wanted: int
-    ) -> None:
+    def _check_room_in(self, room: Room, *, wanted: int) -> None:
         """Active slots for ``wanted`` more exports, and quota left (stored bytes, the
-        day's bytes): one read."""
-        active, usage = active_and_usage(conn, owner_id, self.clock.now())
-        self._refuse_when_full(active, plan, wanted)
-        check_usage(usage, plan)
-
-    def _check_room(
-        self, conn: Connection, owner_id: str, plan: PlanLimits, *, wanted: int
-    ) -> None:
-        self._refuse_when_full(active_count(conn, owner_id), plan, wanted)
+        day's bytes), as read with the plan."""
+        self._refuse_when_full(room.active, room.plan, wanted)
+        check_usage(room.usage, room.plan)
 
     @staticmethod
     def _refuse_when_full(active: int, plan: PlanLimits, wanted: int) -> None:
@@ -430,7 +427,8 @@ class ExportService(ExportReads):
                     code="retry_rate_limited",
                     retry_after_s=max(int(wait) + 1, 1),
                 )
-            self._check_room(conn, row.owner_id, plan_for(conn, row.plan), wanted=1)
+            active = active_count(conn, row.owner_id)
+            self._refuse_when_full(active, plan_for(conn, row.plan), wanted=1)
             self.requeue_failed(conn, row, cause="manual")
             return self._view(self._row(conn, export_id))
 
