@@ -26,3 +26,30 @@ def test_an_idle_dead_connection_is_replaced(settings: Settings) -> None:
         assert conn.execute(text("SELECT pg_backend_pid()")).scalar() != pid
     db.dispose()
     admin.dispose()
+
+
+@pytest.mark.parametrize(
+    "database_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
+def test_one_thread_keeps_reusing_one_connection_and_its_prepared_statements(
+    settings: Settings,
+) -> None:
+    """After a burst opened several connections, one thread gets the one it returned last
+    (not the oldest idle one), so psycopg's prepared statements (after five runs on a
+    connection) serve it."""
+    db = create_database(settings)
+    with db.read() as a, db.read() as b, db.read() as c:  # a burst: three open at once
+        pids = {conn.execute(text("SELECT pg_backend_pid()")).scalar() for conn in (a, b, c)}
+    assert len(pids) == 3
+    seen = set()
+    for _ in range(6):
+        with db.read() as conn:
+            seen.add(conn.execute(text("SELECT pg_backend_pid()")).scalar())
+            prepared = conn.execute(
+                text(
+                    "SELECT count(*) FROM pg_prepared_statements WHERE statement = 'SELECT pg_backend_pid()'"
+                )
+            ).scalar()
+    assert len(seen) == 1
+    assert prepared == 1
+    db.dispose()

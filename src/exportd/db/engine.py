@@ -95,8 +95,11 @@ def create_database(settings: Settings, *, pool: bool = True, pre_ping: bool = T
     """``pre_ping``: test a pooled PostgreSQL connection that sat idle before handing it
     out.  The worker turns it off: it retries failed transactions itself."""
     url = make_url(settings.database_url)
-    # Enough connections for the API's thread pool, so none is closed and reopened.
-    kwargs: dict[str, Any] = {"pool_size": 20, "max_overflow": 20}
+    # Enough connections for the API's thread pool, so none is closed and reopened.  The
+    # last one returned is handed out next: a worker's one thread kept rotating through
+    # every connection a burst had opened, and psycopg prepares a statement only after
+    # five runs on one connection (its settle's statements were parsed every time).
+    kwargs: dict[str, Any] = {"pool_size": 20, "max_overflow": 20, "pool_use_lifo": True}
     if url.drivername.startswith("sqlite"):
         _ensure_sqlite_directory(url.database)
     elif url.drivername == "postgresql":
