@@ -46,9 +46,8 @@ def test_one_thread_keeps_reusing_one_connection_and_its_prepared_statements(
         with db.read() as conn:
             seen.add(conn.execute(text("SELECT pg_backend_pid()")).scalar())
             prepared = conn.execute(
-                text(
-                    "SELECT count(*) FROM pg_prepared_statements WHERE statement = 'SELECT pg_backend_pid()'"
-                )
+                text("SELECT count(*) FROM pg_prepared_statements WHERE statement = :s"),
+                {"s": "SELECT pg_backend_pid()"},
             ).scalar()
     assert len(seen) == 1
     assert prepared == 1
