@@ -10,6 +10,7 @@ import subprocess
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from prometheus_client import REGISTRY
@@ -100,6 +101,31 @@ def test_the_event_log_and_the_counters_agree_after_a_mixed_run(world: World) ->
     assert log["retried"] >= 1
     assert log["failed"] >= 1
     assert log["cancelled"] == 1
+
+
+def test_events_of_a_rolled_back_savepoint_are_neither_counted_nor_logged(db: Database) -> None:
+    """Only the events that committed are counted: those of a savepoint rolled back
+    (a settle hook that failed, a refused schedule run) go with it, nested or not."""
+    before = counter_values()
+    now = ManualClock().now()
+
+    def undone(conn: Any, kind: EventKind) -> None:
+        with conn.begin_nested():
+            events.record(conn, kind, now, job_id=1)
+            raise RuntimeError("undone")
+
+    with db.write() as conn:
+        events.record(conn, EventKind.ENQUEUED, now, job_id=1)
+        with conn.begin_nested():
+            events.record(conn, EventKind.STARTED, now, job_id=1)
+            with pytest.raises(RuntimeError):
+                undone(conn, EventKind.FAILED)
+            events.record(conn, EventKind.RETRIED, now, job_id=1)
+        with pytest.raises(RuntimeError):
+            undone(conn, EventKind.COMPLETED)
+    counted = {k: v - before[k] for k, v in counter_values().items() if v != before[k]}
+    assert counted == {"enqueued": 1.0, "started": 1.0, "retried": 1.0}
+    assert {k: n for k, n in logged(db).items() if n} == counted
 
 
 def test_events_carry_ids_and_labels_and_never_tokens(world: World) -> None:

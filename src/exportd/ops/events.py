@@ -175,21 +175,25 @@ def _forget_rolled_back(conn: Connection) -> None:
 _MARKS = "exportd.events.savepoints"
 
 
+# Savepoints nest, so their marks are a stack: SQLAlchemy fires "savepoint" before it
+# names the savepoint (the name it passes is None), so a mark kept by name was never found.
 @event.listens_for(Engine, "savepoint")
-def _mark(conn: Connection, name: str) -> None:
-    conn.info.setdefault(_MARKS, {})[name] = len(_pending(conn))
+def _mark(conn: Connection, name: str | None) -> None:
+    conn.info.setdefault(_MARKS, []).append(len(_pending(conn)))
 
 
 @event.listens_for(Engine, "rollback_savepoint")
 def _undo_to_mark(conn: Connection, name: str, context: Any) -> None:
-    mark = conn.info.get(_MARKS, {}).pop(name, None)
-    if mark is not None:
-        del _pending(conn)[mark:]
+    marks = conn.info.get(_MARKS)
+    if marks:
+        del _pending(conn)[marks.pop() :]
 
 
 @event.listens_for(Engine, "release_savepoint")
 def _keep(conn: Connection, name: str, context: Any) -> None:
-    conn.info.get(_MARKS, {}).pop(name, None)
+    marks = conn.info.get(_MARKS)
+    if marks:
+        marks.pop()
 
 
 def _get(row: Row[Any] | Mapping[str, Any], name: str) -> Any:
