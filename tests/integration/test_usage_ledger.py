@@ -27,6 +27,7 @@ def a_result(rng: random.Random) -> dict[str, Any] | None:
             None,
             {"size": rng.randrange(1, 10_000), "rows": 3},
             {"size": 100, "stored_bytes": rng.randrange(100, 50_000)},
+            {"size": 5 * 2**30 + rng.randrange(1, 10_000), "rows": 9},  # past 32 bits
             {"rows": 0},
         ]
     )

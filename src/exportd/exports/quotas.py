@@ -10,7 +10,16 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Label, bindparam, func, literal_column, select
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Connection,
+    Label,
+    bindparam,
+    func,
+    literal_column,
+    select,
+)
 
 from exportd.db.tables import exports, owner_usage, owner_usage_slots
 from exportd.errors import Forbidden, LimitReached, TerminalJobError
@@ -31,7 +40,9 @@ SLOT = timedelta(minutes=10)
 def _size(c: Any) -> ColumnElement[Any]:
     # What a result keeps in storage: a split export's parts, manifest and signature are
     # ``stored_bytes`` (its ``size`` is the manifest's, the file its main link downloads).
-    return func.coalesce(c.result["stored_bytes"].as_integer(), c.result["size"].as_integer())
+    # BIGINT: a file of 2 GiB or more overflowed PostgreSQL's INTEGER (the read failed).
+    stored, size = (c.result[key].as_string().cast(BigInteger) for key in ("stored_bytes", "size"))
+    return func.coalesce(stored, size)
 
 
 def usage_columns(owner_id: ColumnElement[Any]) -> tuple[Label[Any], Label[Any]]:
