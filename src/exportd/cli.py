@@ -162,7 +162,7 @@ def worker(
     except ConfigError as exc:
         err.print(f"[red]exportd: {exc.message}[/red]")
         raise typer.Exit(2) from None
-    db = create_database(settings, pre_ping=False)
+    db = create_database(settings)
     store = JobStore.from_settings(settings)
     port = settings.worker_metrics_port if metrics_port is None else metrics_port
     if port:

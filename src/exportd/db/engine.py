@@ -91,9 +91,9 @@ class Database:
         self.engine.dispose()
 
 
-def create_database(settings: Settings, *, pool: bool = True, pre_ping: bool = True) -> Database:
-    """``pre_ping``: test a pooled PostgreSQL connection that sat idle before handing it
-    out.  The worker turns it off: it retries failed transactions itself."""
+def create_database(settings: Settings, *, pool: bool = True) -> Database:
+    """A pooled PostgreSQL connection that sat idle is tested before it is handed out:
+    with the last returned handed out first, the others may sit idle for hours."""
     url = make_url(settings.database_url)
     # Enough connections for the API's thread pool, so none is closed and reopened.  The
     # last one returned is handed out next: a worker's one thread kept rotating through
@@ -118,7 +118,7 @@ def create_database(settings: Settings, *, pool: bool = True, pre_ping: bool = T
         _configure_sqlite(engine, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
         if _is_shared_file(url.database):
             writers = writer_queue(str(url.database))
-    elif pre_ping and pool:
+    elif pool:
         _ping_when_idle(engine)
     return Database(engine, writers=writers, turn_wait_s=settings.sqlite_busy_timeout_ms / 1000)
 

@@ -82,7 +82,7 @@ def runtime() -> Runtime:
     settings = _settings[0]
     return Runtime(
         settings=settings,
-        db=create_database(settings, pre_ping=False),
+        db=create_database(settings),
         storage=storage_for(settings),
         sources=load_sources(settings.source_modules, settings.sql_sources, settings.connections),
         renderer=Renderer.from_settings(settings),
