@@ -77,17 +77,21 @@ class Outcomes:
         with tracing.attached(finished.outcome.traceparent):
             if guarded:
                 return self._settle_with_hook(conn, finished)
-            settled = self.store.settle(conn, finished.outcome)
-            if settled.accepted:
-                hook = self._hook(finished.task)
-                assert hook is not None
-                try:
-                    hook(conn, settled, self.context)
-                except SQLAlchemyError:
-                    raise  # the transaction's failure, as in a savepoint
-                except Exception as exc:
-                    raise _HookFailed from exc
-            return settled
+            return self._settle_bare(conn, finished)
+
+    def _settle_bare(self, conn: Connection, finished: Finished) -> Settled:
+        """Settle with the task's hook, no savepoint: a failing hook fails the transaction."""
+        settled = self.store.settle(conn, finished.outcome)
+        if settled.accepted:
+            hook = self._hook(finished.task)
+            assert hook is not None
+            try:
+                hook(conn, settled, self.context)
+            except SQLAlchemyError:
+                raise  # the transaction's failure, as in a savepoint
+            except Exception as exc:
+                raise _HookFailed from exc
+        return settled
 
     def _settle_with_hook(self, conn: Connection, finished: Finished) -> Settled:
         """Settle with the task's hook, in a savepoint."""
