@@ -134,6 +134,13 @@ def run_clients(
 @contextmanager
 def exportd_server(url: str, **env: str) -> Iterator[str]:
     """``exportd serve`` on a free port against ``url``: its base URL once it is ready."""
+    with exportd_server_process(url, **env) as (base, _):
+        yield base
+
+
+@contextmanager
+def exportd_server_process(url: str, **env: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """``exportd serve`` as ``exportd_server`` starts it: its base URL and its process."""
     port = free_port()
     environment = {
         **os.environ,
@@ -157,7 +164,7 @@ def exportd_server(url: str, **env: str) -> Iterator[str]:
                 time.sleep(0.1)
         else:
             raise RuntimeError("the API did not start")
-        yield base
+        yield base, server
     finally:
         server.terminate()
         server.wait(15)

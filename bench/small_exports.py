@@ -33,6 +33,7 @@ from sqlalchemy import func, select
 
 from common import (
     exportd_server,
+    exportd_server_process,
     exportd_worker,
     machine,
     migrate,
@@ -41,6 +42,7 @@ from common import (
     scratch_postgres,
     scratch_sqlite,
 )
+from cpu_budget import CpuMeter, budget_line, postmaster_pids
 from exportd.auth.principal import Principal
 from exportd.auth.tokens import mint
 from exportd.config import jwt_key, load_settings
@@ -96,11 +98,13 @@ def seed(url: str, users: list[str]) -> None:
 
 
 @contextmanager
-def workers(url: str, processes: int) -> Iterator[None]:
+def workers(url: str, processes: int) -> Iterator[list[int]]:
+    """``processes`` worker processes: their pids."""
     with ExitStack() as stack:
-        for _ in range(processes):
-            stack.enter_context(exportd_worker(url, concurrency=2, source_modules=DEMO_SOURCES))
-        yield
+        yield [
+            stack.enter_context(exportd_worker(url, concurrency=2, source_modules=DEMO_SOURCES)).pid
+            for _ in range(processes)
+        ]
 
 
 def drained(url: str, timeout_s: float = 600) -> None:
@@ -185,19 +189,24 @@ def measure(kind: str) -> None:
         seed(url, users)
         key = jwt_key(load_settings(database_url=url))
         tokens = [mint(user, secret=key, plan=BENCH_PLAN, ttl_s=3600) for user in users]
-        with exportd_server(url, source_modules=DEMO_SOURCES) as base:
+        with exportd_server_process(url, source_modules=DEMO_SOURCES) as (base, server):
             for token in tokens:
                 httpx.post(
                     f"{base}/v1/documents",
                     headers={"Authorization": f"Bearer {token}"},
                     json={"title": "CV", "content": RESUMES["alice"]},
                 ).raise_for_status()
+            database_parts = {"PostgreSQL": postmaster_pids()} if kind == "postgres" else {}
             # The API alone: how fast one process accepts exports (no worker takes them).
+            meter = CpuMeter({"API": [server.pid], **database_parts})
+            meter.start()
             _, took = run_clients(base, tokens, per_client, create_only(WORKLOADS[0][1]))
-            create_rate = per_client * len(tokens) / took
+            created = per_client * len(tokens)
+            create_rate = created / took
             print(f"{kind}: API create rate {create_rate:6.0f} exports/s ({CLIENTS} clients)")
+            print(f"{kind}:   creating alone: {budget_line(meter.stop(), created, took)}")
             for processes in (1, 2):
-                with workers(url, processes):
+                with workers(url, processes) as pids:
                     drained(url)  # the create-rate run's backlog, before measuring
                     if processes == 1:
                         drain = drain_rate(url)
@@ -206,9 +215,12 @@ def measure(kind: str) -> None:
                             f"process alone: {drain:6.1f} exports/s = "
                             f"{drain / create_rate:4.2f}x the create rate"
                         )
+                    meter = CpuMeter({"API": [server.pid], "worker": pids, **database_parts})
                     for label, body in WORKLOADS:
                         run_clients(base, tokens[:2], 2, end_to_end(body))  # warm
+                        meter.start()
                         loaded, elapsed = run_clients(base, tokens, per_client, end_to_end(body))
+                        spent = meter.stop()
                         alone, _ = run_clients(base, tokens[:1], SEQUENTIAL, end_to_end(body))
                         rate = len(loaded) / elapsed
                         print(
@@ -218,6 +230,8 @@ def measure(kind: str) -> None:
                             f"p95 {percentile(loaded, 95):6.1f} ms; one client p50 "
                             f"{statistics.median(alone):6.1f} ms"
                         )
+                        print(f"{kind}:   {budget_line(spent, len(loaded), elapsed)}")
+                        print(f"{kind}:   {ceilings(spent, len(loaded), create_rate)}")
     if BULK:
         with database(kind) as url:
             took = bulk_resumes(url, BULK)
@@ -228,6 +242,19 @@ def measure(kind: str) -> None:
     with database(kind) as url:
         noop = exportd_throughput(url, NOOP_JOBS)
         print(f"{kind}: queue no-op throughput {noop:6.0f} jobs/s (one worker)")
+
+
+def ceilings(spent: dict[str, float], done: int, create_rate: float) -> str:
+    """The throughput the phase's CPU an export allows, against the create rate: with
+    every core busy from start to end, and with the API process on one core (it runs
+    Python under one lock): the ceilings on the ratio at that cost."""
+    every_core = (os.cpu_count() or 1) * done / sum(spent.values())
+    api_core = done / spent["API"]
+    return (
+        f"at this cost, every core busy: at most {every_core:.0f} exports/s = "
+        f"{every_core / create_rate:.2f}x the create rate; the API process on one core: "
+        f"at most {api_core:.0f}/s = {api_core / create_rate:.2f}x"
+    )
 
 
 def bulk_resumes(url: str, count: int) -> float:
