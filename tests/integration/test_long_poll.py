@@ -303,3 +303,90 @@ def test_stopping_waits_for_the_read_in_flight() -> None:
         assert await waiting is None
 
     asyncio.run(scenario())
+
+
+class _Feed:
+    """SQLite's feed as the waits see it: a check that counts its looks and, once told
+    to, reports a change (as a new data_version does, synchronously)."""
+
+    def __init__(self) -> None:
+        self.looks: list[float] = []
+        self.waits: ExportWaits | None = None
+        self.change_next = False
+
+    def check(self) -> None:
+        self.looks.append(time.monotonic())
+        if self.change_next and self.waits is not None:
+            self.change_next = False
+            self.waits.something_changed()
+
+
+def _fed_waits(feed: _Feed, rows: Callable[[list[str]], dict[str, Any]]) -> ExportWaits:
+    waits = ExportWaits(
+        rows=rows, version_of=lambda row: row, check_every_s=60, poll_feed=lambda: feed.check
+    )
+    feed.waits = waits
+    return waits
+
+
+def test_a_quiet_feed_is_read_less_and_less_often() -> None:
+    version = datetime(2026, 1, 1, tzinfo=UTC)
+    feed = _Feed()
+    waits = _fed_waits(feed, lambda ids: dict.fromkeys(ids, version))
+
+    async def scenario() -> None:
+        gone: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        assert await waits.changed("e1", version, 0.6, or_=gone) is None
+
+    asyncio.run(scenario())
+    early = [t for t in feed.looks if t - feed.looks[0] < 0.2]
+    late = [t for t in feed.looks if t - feed.looks[0] > 0.3]
+    assert len(early) >= 20  # every 2 ms at first (on a slow machine, fewer)
+    assert len(late) <= 32  # every 10 ms after a quarter of a second quiet: ~30 in 0.3 s
+    assert len(late) < len(early)
+
+
+def test_a_change_after_a_quiet_while_is_still_heard_within_the_interval() -> None:
+    before, after = datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 2, tzinfo=UTC)
+    feed = _Feed()
+    current = {"e1": before}
+    waits = _fed_waits(feed, lambda ids: {i: current[i] for i in ids})
+
+    def change() -> None:
+        current["e1"] = after
+        feed.change_next = True
+
+    async def scenario() -> float:
+        loop = asyncio.get_running_loop()
+        gone: asyncio.Future[None] = loop.create_future()
+        loop.call_later(0.5, change)
+        row = await waits.changed("e1", before, 5, or_=gone)
+        assert row == after
+        return time.monotonic()
+
+    heard = asyncio.run(scenario())
+    changed_at = next(t for t in feed.looks if t >= feed.looks[0] + 0.5)
+    assert heard - changed_at < 0.2  # the look that saw it, then one read
+
+
+def test_a_write_of_this_process_ends_the_pause_at_once() -> None:
+    before, after = datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 2, tzinfo=UTC)
+    current = {"e1": before}
+    # No feed to poll: only the full check (every 60 s) or a nudge reads the rows.
+    waits = ExportWaits(
+        rows=lambda ids: {i: current[i] for i in ids}, version_of=lambda r: r, check_every_s=60
+    )
+
+    def write() -> None:
+        current["e1"] = after
+        waits.something_changed()
+
+    async def scenario() -> float:
+        loop = asyncio.get_running_loop()
+        gone: asyncio.Future[None] = loop.create_future()
+        started = time.monotonic()
+        threading.Timer(0.3, write).start()  # from another thread, as the row cache calls
+        assert await waits.changed("e1", before, 10, or_=gone) == after
+        return time.monotonic() - started
+
+    assert asyncio.run(scenario()) < 2
