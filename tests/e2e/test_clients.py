@@ -207,6 +207,7 @@ def ts_run(live: Live, ts_types: Path) -> dict[str, Any]:
 
 def test_openapi_fetch_runs_an_export_to_its_file(ts_run: dict[str, Any]) -> None:
     assert (ts_run["created"], ts_run["status"]) == (202, "completed")
+    assert ts_run["polls"] == 1  # one long poll, answered with the outcome
     download = ts_run["download"]
     assert download["status"] == 200
     _check_file(download["text"].encode(), ts_run["result"])

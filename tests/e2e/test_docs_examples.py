@@ -130,6 +130,7 @@ PLACEHOLDERS = {"N": "2"}
 # (TOKEN is always there: a user on a small plan, with completed and failed exports).
 SHELL_VARIABLES = {
     "/download-token": {"ID": "completed"},
+    "?until=final": {"ID": "completed"},
     "/retry": {"ID": "failed", "CURSOR": "cursor"},
 }
 # Refusals a doc's commands expect: (method, path) → statuses besides 2xx.

@@ -243,7 +243,7 @@ def test_a_client_that_goes_away_ends_its_wait() -> None:
             version_of=lambda row: row,  # the row is its version here
             check_every_s=0.1,
         )
-        current = Current(b"{}", 'W/"a"', version)
+        current = Current(b"{}", 'W/"a"', version, final=False)
         messages: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         request: Any = _Request(current.etag, messages)
 
@@ -390,3 +390,82 @@ def test_a_write_of_this_process_ends_the_pause_at_once() -> None:
         return time.monotonic() - started
 
     assert asyncio.run(scenario()) < 2
+
+
+def end_job(db: Database, export_id: str, state: str) -> None:
+    """What a worker's settle writes for a job that ends ``state`` (final)."""
+    now = SystemClock().now()
+    with db.write() as conn:
+        job_id = conn.execute(select(exports.c.job_id).where(exports.c.id == export_id)).scalar()
+        conn.execute(
+            update(jobs)
+            .where(jobs.c.id == job_id)
+            .values(state=state, finished_at=now, updated_at=now)
+        )
+
+
+def long_poll_until_final(api: Api, export_id: str, etag: str | None, wait_s: int = 10) -> Any:
+    headers = {**api.as_user("alice"), "Prefer": f"wait={wait_s}"}
+    if etag is not None:
+        headers["If-None-Match"] = etag
+    return api.client.get(f"/v1/exports/{export_id}?until=final", headers=headers)
+
+
+def test_until_final_holds_through_changes_and_answers_the_outcome(
+    api: Api, other: Database, later: Later
+) -> None:
+    export_id, etag = created(api)
+    later(0.2, functools.partial(start_running, other, export_id))
+    later(0.6, functools.partial(end_job, other, export_id, "cancelled"))
+    started = time.monotonic()
+    response = long_poll_until_final(api, export_id, etag)
+    took = time.monotonic() - started
+    assert response.status_code == 200, response.text
+    assert response.json()["status"] == "cancelled"  # not the running state in between
+    assert 0.55 <= took < 5
+
+
+def test_until_final_needs_no_etag_to_wait(api: Api, other: Database, later: Later) -> None:
+    export_id, _ = created(api)
+    later(0.3, functools.partial(end_job, other, export_id, "cancelled"))
+    started = time.monotonic()
+    response = long_poll_until_final(api, export_id, None)
+    assert response.json()["status"] == "cancelled"
+    assert time.monotonic() - started >= 0.25
+
+
+def test_until_final_answers_a_final_export_at_once(api: Api) -> None:
+    export_id, etag = created(api)
+    cancelled = api.client.delete(f"/v1/exports/{export_id}", headers=api.as_user("alice"))
+    assert cancelled.json()["status"] == "cancelled"
+    started = time.monotonic()
+    changed = long_poll_until_final(api, export_id, etag)
+    assert changed.status_code == 200
+    assert changed.json()["status"] == "cancelled"
+    seen = long_poll_until_final(api, export_id, changed.headers["etag"])
+    assert seen.status_code == 304  # final, and the client has it
+    assert time.monotonic() - started < 2
+
+
+def test_until_final_ends_with_the_wait_showing_what_changed(
+    api: Api, other: Database, later: Later
+) -> None:
+    export_id, etag = created(api)
+    later(0.2, functools.partial(start_running, other, export_id))
+    started = time.monotonic()
+    response = long_poll_until_final(api, export_id, etag, wait_s=1)
+    assert response.status_code == 200  # the wait ended: the client sees the change
+    assert response.json()["status"] == "running"
+    assert time.monotonic() - started >= 0.95
+    unchanged = long_poll_until_final(api, export_id, response.headers["etag"], wait_s=1)
+    assert unchanged.status_code == 304
+
+
+def test_until_takes_only_change_or_final(api: Api) -> None:
+    export_id, etag = created(api)
+    response = api.client.get(
+        f"/v1/exports/{export_id}?until=done",
+        headers={**api.as_user("alice"), "If-None-Match": etag, "Prefer": "wait=1"},
+    )
+    assert response.status_code == 422
+    assert response.headers["content-type"].startswith("application/problem+json")

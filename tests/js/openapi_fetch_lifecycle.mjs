@@ -21,15 +21,22 @@ const created = await api.POST("/v1/exports", {
 if (!created.data) throw new Error(`create: ${created.response.status}`);
 seen.created = created.response.status;
 let current = created.data;
+let polls = 0;
 while (current.status === "queued" || current.status === "running") {
-  await new Promise((resolve) => setTimeout(resolve, 100));
+  // A long poll for the outcome: held while the export is active (?until=final).
   const polled = await api.GET("/v1/exports/{export_id}", {
-    params: { path: { export_id: current.id } },
+    params: {
+      path: { export_id: current.id },
+      query: { until: "final" },
+      header: { prefer: "wait=20" },
+    },
   });
   if (!polled.data) throw new Error(`poll: ${polled.response.status}`);
   current = polled.data;
+  polls += 1;
 }
 seen.status = current.status;
+seen.polls = polls;
 seen.result = current.result;
 
 const link = await api.POST("/v1/exports/{export_id}/download-token", {

@@ -200,6 +200,7 @@ class Current(NamedTuple):
     body: bytes
     etag: str
     version: datetime
+    final: bool  # it will not change again but to expire or go
 
 
 async def hold_while_unchanged(
@@ -209,17 +210,25 @@ async def hold_while_unchanged(
     current: Current,
     read: Callable[[Any | None], Awaitable[Current]],
     wait_s: float,
+    *,
+    until_final: bool = False,
 ) -> Current:
     """``current`` once it differs from what the client has (its ``If-None-Match``), or
     as it is after ``wait_s`` seconds, when the client goes or when the API stops.
+    ``until_final``: once it is final instead, through any changes before (one answer
+    where a client that wants only the outcome would otherwise ask once per change).
     ``read`` makes it from a row the waits read, or (given None) reads it."""
     asked = request.headers.get("if-none-match", "")
-    if current.etag not in asked:
-        return current  # the client has not seen this one: nothing to wait for
+
+    def answered(export: Current) -> bool:
+        return export.final if until_final else export.etag not in asked
+
+    if answered(current):
+        return current  # nothing to wait for
     deadline = time.monotonic() + wait_s
     gone = asyncio.ensure_future(_disconnected(request))
     try:
-        while current.etag in asked and not gone.done():
+        while not answered(current) and not gone.done():
             remaining = deadline - time.monotonic()
             if remaining <= 0 or waits.closed:
                 break

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import Header, Query, Request, Response, status
 from fastapi.responses import JSONResponse
@@ -126,9 +126,18 @@ async def get_export(
             "seconds (at most `EXPORTD_LONG_POLL_MAX_S`) until the export changes",
         ),
     ] = None,
+    until: Annotated[
+        Literal["change", "final"],
+        Query(
+            description="with `Prefer: wait=N`, what ends the wait: the next `change` "
+            "(with a current `If-None-Match`), or the export being `final` (completed, "
+            "failed, cancelled or expired), through any changes before",
+        ),
+    ] = "change",
 ) -> Response:
     """Status, progress, error and result. Send ``If-None-Match`` to poll cheaply, and
-    ``Prefer: wait=N`` with it to hear of the next change as it happens (a long poll)."""
+    ``Prefer: wait=N`` with it to hear of the next change as it happens (a long poll);
+    add ``until=final`` to hear only of the outcome."""
 
     async def read(row: Any | None = None) -> Current:
         # A row a long poll's wait read, or a cached one, is answered here; only a
@@ -140,14 +149,16 @@ async def get_export(
         if view is None:
             view = await run_in_threadpool(exports.fetch, principal, export_id)
         body = ExportOut.of(view).model_dump_json().encode()
-        return Current(body, etag_of(body), view.updated_at)
+        return Current(body, etag_of(body), view.updated_at, not view.status.is_active)
 
     current = await read()
     headers = {}
     wait_s = preferred_wait(prefer, max_s=request.app.state.settings.long_poll_max_s)
     if wait_s:
         waits = request.app.state.export_waits
-        current = await hold_while_unchanged(request, waits, export_id, current, read, wait_s)
+        current = await hold_while_unchanged(
+            request, waits, export_id, current, read, wait_s, until_final=until == "final"
+        )
         headers["Preference-Applied"] = f"wait={wait_s:g}"
     headers["ETag"] = current.etag
     if current.etag in request.headers.get("if-none-match", ""):
