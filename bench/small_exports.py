@@ -1,7 +1,7 @@
 """Small exports at scale: the per-job cost, through the real API and worker processes.
 
 N tiny exports (a 10-row CSV, a one-page Typst resume, a one-page WeasyPrint resume),
-each POSTed and then polled (with If-None-Match) until completed, by C clients at once,
+each POSTed and then waited for (a long poll held until it is final) by C clients at once,
 against `exportd serve` and 1 or 2 `exportd worker` processes, on SQLite and PostgreSQL.
 In the same run, on the same database, as the baselines these are measured against:
 
@@ -11,11 +11,13 @@ In the same run, on the same database, as the baselines these are measured again
 - the queue's no-op throughput: a backlog of no-op jobs drained by one worker.
 
 Prints exports/s, POST -> completed p50/p95 under load and for one client at a time, and
-the ratios against both baselines; then the time an admin's bulk run of BENCH_SMALL_BULK
+the ratios against both baselines, with each phase's CPU an export by process and the
+ceilings that CPU puts on the ratio; then the time an admin's bulk run of BENCH_SMALL_BULK
 one-page resumes (one per user) takes to complete, month-end's workload.
 
     python bench/small_exports.py      (also part of `make bench`)
     BENCH_SMALL_N=200 BENCH_SMALL_DATABASES=sqlite python bench/small_exports.py
+    BENCH_SMALL_WAIT=change python bench/small_exports.py   (a long poll per change)
 """
 
 from __future__ import annotations
@@ -61,9 +63,10 @@ SEQUENTIAL = int(os.environ.get("BENCH_SMALL_SEQUENTIAL", "30"))
 DATABASES = os.environ.get("BENCH_SMALL_DATABASES", "sqlite,postgres").split(",")
 NOOP_JOBS = int(os.environ.get("BENCH_SMALL_NOOP_JOBS", "3000"))
 BULK = int(os.environ.get("BENCH_SMALL_BULK", "1000"))  # 0: no bulk run
-# Clients long-poll (`Prefer: wait`, as docs/api.md advises); BENCH_SMALL_LONG_POLL=0
-# polls every POLL_S instead, as clients did before long polls.
-LONG_POLL = os.environ.get("BENCH_SMALL_LONG_POLL", "1") != "0"
+# How clients wait for the outcome: one long poll held until it is final (`?until=final`,
+# docs/api.md), the default; `change`: a long poll per change (started, then completed);
+# `poll`: a plain GET every POLL_S, as clients did before long polls.
+WAIT = os.environ.get("BENCH_SMALL_WAIT", "final")
 POLL_S = 0.005  # short: the poll interval must not be what is measured
 DEMO_SOURCES = '["exportd.demo.sources:demo_sources"]'
 
@@ -148,11 +151,12 @@ def create(client: httpx.Client, body: dict[str, Any]) -> tuple[str, str]:
 
 
 def wait_completed(client: httpx.Client, export_id: str, etag: str) -> None:
+    query = "?until=final" if WAIT == "final" else ""
     while True:
         headers = {"If-None-Match": etag}
-        if LONG_POLL:
+        if WAIT != "poll":
             headers["Prefer"] = "wait=30"
-        response = client.get(f"/v1/exports/{export_id}", headers=headers)
+        response = client.get(f"/v1/exports/{export_id}{query}", headers=headers)
         if response.status_code == 200:
             etag = response.headers["etag"]
             status = response.json()["status"]
@@ -160,7 +164,7 @@ def wait_completed(client: httpx.Client, export_id: str, etag: str) -> None:
                 return
             if status in ("failed", "cancelled", "expired"):
                 raise RuntimeError(f"export {export_id} {status}: {response.json()['error']}")
-        if not LONG_POLL:
+        if WAIT == "poll":
             time.sleep(POLL_S)
 
 
@@ -282,7 +286,7 @@ def bulk_resumes(url: str, count: int) -> float:
 
 
 def main() -> None:
-    print(f"# Small exports, {N} per workload, {CLIENTS} clients — {machine()}")
+    print(f"# Small exports, {N} per workload, {CLIENTS} clients waiting by {WAIT} — {machine()}")
     for kind in DATABASES:
         measure(kind.strip())
 
