@@ -25,6 +25,7 @@ from exportd.exports.models import ExportStatus, ExportView, Page, PlanLimits
 from exportd.exports.plans import PLAN_COLUMNS, limits_of, plan_for, plan_in, unknown_plan
 from exportd.exports.quotas import usage_columns, usage_params
 from exportd.exports.row_cache import RowCache
+from exportd.exports.task import EXPORT_TASK
 from exportd.ops import metrics
 from exportd.queue import Job, JobState
 
@@ -158,11 +159,15 @@ def active_exports(*columns: Any) -> Select[Any]:
 
 
 def _active_of(owner_id: Any) -> Select[Any]:
-    # Read from the owner's active jobs (an export's job has its owner as fair key,
-    # ix_jobs_fair_key), not from all the owner's exports: a plan that holds without
-    # table statistics (a fresh database joined each of 660 exports: 23 ms, not 0.2).
-    return active_exports(func.count()).where(
-        exports.c.owner_id == owner_id, jobs.c.fair_key == owner_id
+    # The owner's active export jobs, counted from the jobs alone (ix_jobs_fair_key: fair
+    # key, then state): an export's job carries its owner as fair key, an export has one
+    # active job at most (its unique key) and an active export is never deleted.  Joined
+    # to the exports, a fresh database's plan (no statistics yet) visited every job of
+    # the owner once per export of theirs: 7,748 buffers for an owner of 100 exports.
+    return select(func.count()).where(
+        jobs.c.fair_key == owner_id,
+        jobs.c.state.in_(ACTIVE_JOB_STATES),
+        jobs.c.task == EXPORT_TASK,
     )
 
 
