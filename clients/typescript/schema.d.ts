@@ -86,7 +86,8 @@ export interface paths {
         /**
          * Get Export
          * @description Status, progress, error and result. Send ``If-None-Match`` to poll cheaply, and
-         *     ``Prefer: wait=N`` with it to hear of the next change as it happens (a long poll).
+         *     ``Prefer: wait=N`` with it to hear of the next change as it happens (a long poll);
+         *     add ``until=final`` to hear only of the outcome.
          *
          *     Needs the `exports:read` scope (a user's token holds every scope but `admin`).
          */
@@ -3813,7 +3814,10 @@ export interface operations {
     };
     get_export: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description with `Prefer: wait=N`, what ends the wait: the next `change` (with a current `If-None-Match`), or the export being `final` (completed, failed, cancelled or expired), through any changes before */
+                until?: "change" | "final";
+            };
             header?: {
                 /** @description `wait=N` with a current `If-None-Match`: hold the answer up to N seconds (at most `EXPORTD_LONG_POLL_MAX_S`) until the export changes */
                 prefer?: string | null;
