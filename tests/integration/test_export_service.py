@@ -25,6 +25,7 @@ from exportd.errors import (
     TerminalJobError,
 )
 from exportd.exports.models import ColumnChoice, ExportRequest, ExportStatus
+from exportd.exports.read_model import active_count
 from exportd.exports.service import ExportService
 from exportd.exports.task import EXPORT_TASK
 from exportd.queue import JobStore
@@ -515,3 +516,18 @@ def test_export_again_is_a_new_export_of_the_same_request_for_its_owner_only(
     assert caught.value.code == "export_again_owner_only"
     with pytest.raises(NotFound):
         service.create_again(BOB, old.id)
+
+
+def test_a_deleted_export_whose_job_runs_again_takes_no_active_slot(
+    service: ExportService, db: Database
+) -> None:
+    """An operator's `exportd jobs retry` queues a failed export's job again without
+    touching the export; its owner may delete the export meanwhile."""
+    gone, _ = service.create(ALICE, trades())
+    service.create(ALICE, trades())  # kept
+    with db.write() as conn:
+        conn.execute(
+            update(exports).where(exports.c.id == gone.id).values(deleted_at=service.clock.now())
+        )
+    with db.read() as conn:
+        assert active_count(conn, ALICE.user_id) == 1  # kept's job; gone's is queued too

@@ -159,15 +159,19 @@ def active_exports(*columns: Any) -> Select[Any]:
 
 
 def _active_of(owner_id: Any) -> Select[Any]:
-    # The owner's active export jobs, counted from the jobs alone (ix_jobs_fair_key: fair
-    # key, then state): an export's job carries its owner as fair key, an export has one
-    # active job at most (its unique key) and an active export is never deleted.  Joined
-    # to the exports, a fresh database's plan (no statistics yet) visited every job of
-    # the owner once per export of theirs: 7,748 buffers for an owner of 100 exports.
+    # From the owner's active export jobs (ix_jobs_fair_key: fair key, then state; an
+    # export's job carries its owner as fair key), less any whose export was deleted (a
+    # failed export's job an operator retried with `exportd jobs retry`, then deleted):
+    # one look-up by job id each.  Joined the other way, a fresh database's plan (no
+    # statistics yet) visited every job of the owner once per export of theirs.
+    deleted = select(exports.c.id).where(
+        exports.c.job_id == jobs.c.id, exports.c.deleted_at.is_not(None)
+    )
     return select(func.count()).where(
         jobs.c.fair_key == owner_id,
         jobs.c.state.in_(ACTIVE_JOB_STATES),
         jobs.c.task == EXPORT_TASK,
+        ~deleted.exists(),
     )
 
 
