@@ -3815,7 +3815,7 @@ export interface operations {
     get_export: {
         parameters: {
             query?: {
-                /** @description with `Prefer: wait=N`, what ends the wait: the next `change` (with a current `If-None-Match`), or the export being `final` (completed, failed, cancelled or expired), through any changes before */
+                /** @description with `Prefer: wait=N`, what ends the wait: the next `change` (with a current `If-None-Match`), or the export being `final` (completed, skipped, failed, cancelled or expired), through any changes before */
                 until?: "change" | "final";
             };
             header?: {

@@ -313,11 +313,13 @@ class _Feed:
         self.looks: list[float] = []
         self.waits: ExportWaits | None = None
         self.change_next = False
+        self.reported_at = 0.0  # when the look that saw the change reported it
 
     def check(self) -> None:
         self.looks.append(time.monotonic())
         if self.change_next and self.waits is not None:
             self.change_next = False
+            self.reported_at = time.monotonic()
             self.waits.something_changed()
 
 
@@ -365,8 +367,8 @@ def test_a_change_after_a_quiet_while_is_still_heard_within_the_interval() -> No
         return time.monotonic()
 
     heard = asyncio.run(scenario())
-    changed_at = next(t for t in feed.looks if t >= feed.looks[0] + 0.5)
-    assert heard - changed_at < 0.2  # the look that saw it, then one read
+    assert feed.reported_at > 0
+    assert heard - feed.reported_at < 0.2  # the look that saw it, then one read
 
 
 def test_a_write_of_this_process_ends_the_pause_at_once() -> None:
@@ -469,3 +471,26 @@ def test_until_takes_only_change_or_final(api: Api) -> None:
     )
     assert response.status_code == 422
     assert response.headers["content-type"].startswith("application/problem+json")
+
+
+def test_a_client_going_on_waiting_does_not_speed_the_feed_up_again() -> None:
+    """A long poll waits again every few seconds (to read its export again) and after
+    each change of another state: only a client's first wait makes the feed be looked
+    at every 2 ms again."""
+    version = datetime(2026, 1, 1, tzinfo=UTC)
+    feed = _Feed()
+    waits = _fed_waits(feed, lambda ids: dict.fromkeys(ids, version))
+
+    async def scenario(new_wait: bool) -> float:
+        gone: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        await waits.changed("e1", version, 0.4, or_=gone)
+        going_on = time.monotonic()
+        await waits.changed("e1", version, 0.2, or_=gone, new_wait=new_wait)
+        return going_on
+
+    going_on = asyncio.run(scenario(new_wait=False))
+    later = [t for t in feed.looks if going_on <= t < going_on + 0.15]
+    assert len(later) <= 20  # every 10 ms: about 15 (a new wait: every 2 ms, about 75)
+    feed.looks.clear()
+    going_on = asyncio.run(scenario(new_wait=True))
+    assert len([t for t in feed.looks if going_on <= t < going_on + 0.15]) > len(later)

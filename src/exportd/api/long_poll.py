@@ -98,21 +98,31 @@ class ExportWaits:
             self._pause.set_result(None)
 
     async def changed(
-        self, export_id: str, seen: datetime, timeout_s: float, *, or_: asyncio.Future[None]
+        self,
+        export_id: str,
+        seen: datetime,
+        timeout_s: float,
+        *,
+        or_: asyncio.Future[None],
+        new_wait: bool = True,
     ) -> Any | None:
         """Once ``export_id``'s version is no longer ``seen``: its new row (None when it
         may have changed: read it).  None as well when ``or_`` is done, after
-        ``timeout_s``, and at once when the API is stopping."""
+        ``timeout_s``, and at once when the API is stopping.  ``new_wait``: a client's
+        first wait, not one it goes on with (after a change, or to read its export
+        again): its export may change soon, so the feed is looked at often again."""
         if self._closed or timeout_s <= 0:
             return None
         loop = asyncio.get_running_loop()
-        self._loop = loop
+        if self._task is None or self._task.done() or self._task.get_loop() is not loop:
+            # A watch of its own on this loop (another loop's, in tests, is left behind).
+            self._loop, self._pause = loop, None
+            self._task = loop.create_task(self._watch())
         future: asyncio.Future[Any] = loop.create_future()
         waiters = self._waiting.setdefault(export_id, [])
         waiters.append((seen, future))
-        self._joined_at = time.monotonic()
-        if self._task is None or self._task.done():
-            self._task = loop.create_task(self._watch())
+        if new_wait:
+            self._joined_at = time.monotonic()
         try:
             await asyncio.wait([future, or_], timeout=timeout_s, return_when=FIRST_COMPLETED)
         finally:
@@ -226,6 +236,7 @@ async def hold_while_unchanged(
     if answered(current):
         return current  # nothing to wait for
     deadline = time.monotonic() + wait_s
+    first = True
     gone = asyncio.ensure_future(_disconnected(request))
     try:
         while not answered(current) and not gone.done():
@@ -233,8 +244,9 @@ async def hold_while_unchanged(
             if remaining <= 0 or waits.closed:
                 break
             row = await waits.changed(
-                export_id, current.version, min(remaining, RECHECK_S), or_=gone
+                export_id, current.version, min(remaining, RECHECK_S), or_=gone, new_wait=first
             )
+            first = False
             current = await read(row)
     finally:
         gone.cancel()

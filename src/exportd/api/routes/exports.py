@@ -131,7 +131,7 @@ async def get_export(
         Query(
             description="with `Prefer: wait=N`, what ends the wait: the next `change` "
             "(with a current `If-None-Match`), or the export being `final` (completed, "
-            "failed, cancelled or expired), through any changes before",
+            "skipped, failed, cancelled or expired), through any changes before",
         ),
     ] = "change",
 ) -> Response:
