@@ -33,7 +33,8 @@ def tree_cpu_s(pids: Iterable[int]) -> float:
 
 
 def postmaster_pids() -> list[int]:
-    """The local PostgreSQL servers' main processes (their backends are their children)."""
+    """The local PostgreSQL servers' main processes (their backends are their children):
+    every server's, so the bench's figure counts what other clients of them do too."""
     found = []
     for process in psutil.process_iter(["name", "ppid"]):
         if process.info["name"] != "postgres":

@@ -46,6 +46,7 @@ def _given(process: subprocess.Popen[str]) -> Iterator[Child]:
         deadline = time.monotonic() + 10
         while not psutil.Process(process.pid).children() and time.monotonic() < deadline:
             time.sleep(0.01)
+        assert psutil.Process(process.pid).children(), "the forked process did not appear"
         child = Child(0, None, Any)  # type: ignore[arg-type]  # never started: given a process
         child.process = SimpleNamespace(pid=process.pid)
         yield child
