@@ -188,9 +188,9 @@ class Child:
     def _family(self) -> list[psutil.Process]:
         try:
             process = psutil.Process(self.process.pid)
-            return [process, *process.children(recursive=True)]
         except psutil.NoSuchProcess:
             return []
+        return [process, *_below(process)]
 
     def stop(self, timeout_s: float = 2.0) -> None:
         if self.process is None:
