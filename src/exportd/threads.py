@@ -16,6 +16,8 @@ from collections.abc import Callable
 
 import structlog
 
+from exportd.wakeup import Wakeup
+
 log = structlog.get_logger("exportd.threads")
 
 
@@ -35,8 +37,10 @@ class RestartingThread:
         first_delay_s: float = 0.1,
         max_delay_s: float = 30.0,
         healthy_after_s: float = 60.0,
+        bell: Wakeup | None = None,
     ) -> None:
         self.name = name
+        self.bell = bell
         self.restarts = 0
         self._body = body
         self._stop = stop
@@ -49,6 +53,14 @@ class RestartingThread:
 
     def join(self, timeout: float | None = None) -> None:
         self._thread.join(timeout)
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        self._stop.set()
+        if self.bell is not None:
+            self.bell.wake()
+        self.join(timeout_s)
+        if self.bell is not None and not self.is_alive():
+            self.bell.close()
 
     def is_alive(self) -> bool:
         return self._thread.is_alive()

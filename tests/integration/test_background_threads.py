@@ -24,8 +24,9 @@ from exportd.db import Database
 from exportd.exports.changes import CHANNEL, PostgresChanges
 from exportd.exports.row_cache import RowCache
 from exportd.queue import notify
-from exportd.queue.notify import PostgresListener, SqliteWatcher, Wakeup
+from exportd.queue.notify import PostgresListener, SqliteWatcher
 from exportd.queue.store import NOTIFY_CHANNEL
+from exportd.wakeup import Wakeup
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -23,8 +23,10 @@ import structlog
 from sqlalchemy.engine import make_url
 
 from exportd.db import Database
+from exportd.db.pg_notices import wait_for_notices
 from exportd.exports.row_cache import RowCache
 from exportd.threads import RestartingThread
+from exportd.wakeup import Wakeup
 
 log = structlog.get_logger("exportd.exports.changes")
 
@@ -52,18 +54,18 @@ class PostgresChanges:
             .render_as_string(hide_password=False)
         )
         self._stop = threading.Event()
+        self._bell = Wakeup()  # stop() rings it: heard at once, with no polling meanwhile
         # Any other failure than a lost connection (handled in _run) is logged, the cache
         # goes dark (changes may go unheard) and the listener starts again.
         self._thread = RestartingThread(
-            "exportd-changes", self._run, stop=self._stop, on_crash=cache.go_dark
+            "exportd-changes", self._run, stop=self._stop, on_crash=cache.go_dark, bell=self._bell
         )
 
     def start(self) -> None:
         self._thread.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
+        self._thread.stop()
         self._cache.go_dark()
 
     def _run(self) -> None:
@@ -101,7 +103,10 @@ class PostgresChanges:
                     hint="behind PgBouncer in transaction mode set EXPORTD_POLL_CACHE_ROWS=0",
                 )
                 break
-            for note in conn.notifies(timeout=0.05):  # how soon stop() is heard
+            # Until the next ping is due, or the unanswered one is given up on.
+            due = sent_at + (PING_EVERY_S if answered == sent else PING_LOST_AFTER_S)
+            wait_s = max(due - time.monotonic(), 0.0) + 0.01
+            for note in wait_for_notices(conn, timeout_s=wait_s, bell=self._bell):
                 if note.payload == f"ping:{token}:{sent}":
                     answered = sent
                     if not self._cache.live:

@@ -10,8 +10,6 @@ is a few microseconds, so it is polled every few milliseconds (slower when idle)
 
 from __future__ import annotations
 
-import contextlib
-import socket
 import sqlite3
 import threading
 import time
@@ -21,41 +19,12 @@ import structlog
 from sqlalchemy.engine import make_url
 
 from exportd.db import Database
+from exportd.db.pg_notices import wait_for_notices
 from exportd.queue.store import NOTIFY_CHANNEL
 from exportd.threads import RestartingThread
+from exportd.wakeup import Wakeup
 
 log = structlog.get_logger("exportd.queue.notify")
-
-
-class Wakeup:
-    """A self-pipe that a thread can poke and a select-style wait can watch."""
-
-    def __init__(self) -> None:
-        self._reader, self._writer = socket.socketpair()
-        self._reader.setblocking(False)
-        self._writer.setblocking(False)
-
-    @property
-    def reader(self) -> socket.socket:
-        return self._reader
-
-    def wake(self) -> None:
-        # A full buffer already holds a wake-up: one is enough.
-        with contextlib.suppress(BlockingIOError):
-            self._writer.send(b"\0")
-
-    def drain(self) -> bool:
-        woken = False
-        try:
-            while self._reader.recv(4096):
-                woken = True
-        except BlockingIOError:
-            pass
-        return woken
-
-    def close(self) -> None:
-        self._reader.close()
-        self._writer.close()
 
 
 class Watcher(Protocol):
@@ -64,19 +33,20 @@ class Watcher(Protocol):
 
 
 class _Thread:
-    def __init__(self, wakeup: Wakeup, name: str) -> None:
+    def __init__(self, wakeup: Wakeup, name: str, *, bell: Wakeup | None = None) -> None:
         self.wakeup = wakeup
         self._stop = threading.Event()
         # A failure the loop does not handle is logged and the loop starts again; the
         # worker is woken meanwhile, to poll for what the watcher may have missed.
-        self._thread = RestartingThread(name, self._run, stop=self._stop, on_crash=wakeup.wake)
+        self._thread = RestartingThread(
+            name, self._run, stop=self._stop, on_crash=wakeup.wake, bell=bell
+        )
 
     def start(self) -> None:
         self._thread.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
+        self._thread.stop()
 
     def _run(self) -> None:  # pragma: no cover - overridden
         raise NotImplementedError
@@ -85,8 +55,12 @@ class _Thread:
 class PostgresListener(_Thread):
     """LISTENs for enqueue notifications; reconnects with backoff when the server goes."""
 
+    QUIET_LOOK_S = 5.0  # with nothing heard, how often the loop looks at its stop flag
+
     def __init__(self, wakeup: Wakeup, url: str) -> None:
-        super().__init__(wakeup, "exportd-pg-listen")
+        # stop() rings the bell: heard at once, with no polling meanwhile.
+        self._bell = Wakeup()
+        super().__init__(wakeup, "exportd-pg-listen", bell=self._bell)
         self._conninfo = (
             make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
         )
@@ -103,7 +77,7 @@ class PostgresListener(_Thread):
                     # Jobs may have arrived while we were not listening.
                     self.wakeup.wake()
                     while not self._stop.is_set():
-                        for _ in conn.notifies(timeout=0.05):  # how soon stop() is heard
+                        if wait_for_notices(conn, timeout_s=self.QUIET_LOOK_S, bell=self._bell):
                             self.wakeup.wake()
             except psycopg.Error as exc:
                 log.warning("listener.reconnecting", error=type(exc).__name__, delay_s=delay)

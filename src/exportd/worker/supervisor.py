@@ -38,8 +38,9 @@ from exportd.ops import metrics
 from exportd.queue import workers
 from exportd.queue.app import App, WorkerContext
 from exportd.queue.models import Claimed, Job, Outcome
-from exportd.queue.notify import Wakeup, watcher_for
+from exportd.queue.notify import watcher_for
 from exportd.queue.store import JobStore, LeaseReport
+from exportd.wakeup import Wakeup
 from exportd.worker.children import Child, LoadMeter
 from exportd.worker.fork_server import ForkServer
 from exportd.worker.maintenance import Maintenance

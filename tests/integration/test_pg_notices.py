@@ -1,0 +1,155 @@
+"""PostgreSQL notices are waited for with select(), not psycopg's timed wait: a listener
+with nothing to hear does not wake 20 times a second (each psycopg wait that timed out
+cost about 1 ms of CPU), hears a notice at once, and stops at once when asked."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from exportd.db import Database, pg_notices
+from exportd.db.pg_notices import wait_for_notices
+from exportd.exports import changes
+from exportd.exports.changes import CHANNEL, PostgresChanges
+from exportd.exports.row_cache import RowCache
+from exportd.queue import notify
+from exportd.queue.notify import PostgresListener
+from exportd.queue.store import NOTIFY_CHANNEL
+from exportd.wakeup import Wakeup
+
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.parametrize("database_url", ["postgres"], indirect=True),
+]
+
+
+@pytest.fixture
+def bell() -> Iterator[Wakeup]:
+    bell = Wakeup()
+    yield bell
+    bell.close()
+
+
+@pytest.fixture
+def listening(db: Database) -> Iterator[Any]:
+    import psycopg
+
+    url = db.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("LISTEN exportd_test_notices")
+        yield conn
+
+
+def send(db: Database, payload: str, channel: str = "exportd_test_notices") -> None:
+    with db.write() as conn:
+        conn.execute(text("SELECT pg_notify(:c, :p)"), {"c": channel, "p": payload})
+
+
+def test_a_notice_that_comes_during_the_wait_ends_it(
+    db: Database, listening: Any, bell: Wakeup
+) -> None:
+    threading.Timer(0.2, send, (db, "later")).start()
+    started = time.monotonic()
+    notes = wait_for_notices(listening, timeout_s=5, bell=bell)
+    assert [n.payload for n in notes] == ["later"]
+    assert time.monotonic() - started < 2
+
+
+def test_notices_already_received_come_at_once(db: Database, listening: Any, bell: Wakeup) -> None:
+    send(db, "first")
+    send(db, "second")
+    time.sleep(0.1)
+    listening.execute("SELECT 1")  # psycopg reads them with the result and keeps them aside
+    notes = wait_for_notices(listening, timeout_s=0, bell=bell)
+    assert [n.payload for n in notes] == ["first", "second"]
+    assert wait_for_notices(listening, timeout_s=0.05, bell=bell) == []
+
+
+def test_the_bell_ends_the_wait_and_is_silenced(listening: Any, bell: Wakeup) -> None:
+    threading.Timer(0.2, bell.wake).start()
+    started = time.monotonic()
+    assert wait_for_notices(listening, timeout_s=5, bell=bell) == []
+    assert time.monotonic() - started < 2
+    assert not bell.drain()  # the wait took the ring: the next one waits again
+
+
+def test_a_lost_connection_raises(db: Database, listening: Any, bell: Wakeup) -> None:
+    import psycopg
+
+    with db.write() as conn:
+        conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": listening.info.backend_pid})
+    with pytest.raises(psycopg.OperationalError):
+        wait_for_notices(listening, timeout_s=2, bell=bell)
+
+
+def wait_until(condition: Callable[[], object], within_s: float, what: str) -> None:
+    deadline = time.monotonic() + within_s
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.005)
+
+
+def seconds_to_stop(listener: PostgresListener | PostgresChanges) -> float:
+    started = time.monotonic()
+    listener.stop()
+    return time.monotonic() - started
+
+
+def counting(monkeypatch: pytest.MonkeyPatch, module: Any) -> list[float]:
+    """Each time ``module``'s listener starts waiting for notices."""
+    calls: list[float] = []
+    real: Callable[..., list[Any]] = pg_notices.wait_for_notices
+
+    def counted(*args: Any, **kwargs: Any) -> list[Any]:
+        calls.append(time.monotonic())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, "wait_for_notices", counted)
+    return calls
+
+
+def test_an_idle_queue_listener_does_not_poll_and_stops_at_once(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    waits = counting(monkeypatch, notify)
+    wakeup = Wakeup()
+    listener = PostgresListener(wakeup, db.engine.url.render_as_string(hide_password=False))
+    listener.start()
+    try:
+        wait_until(lambda: waits, 5, "the listener did not start waiting")
+        time.sleep(1.5)  # nothing to hear
+        assert len(waits) == 1  # one wait, still going (it polled 20 times a second)
+        wakeup.drain()
+        send(db, "default", NOTIFY_CHANNEL)
+        wait_until(wakeup.drain, 2, "the notice did not wake the worker")
+    finally:
+        stopped_in = seconds_to_stop(listener)
+        wakeup.close()
+    assert stopped_in < 1.0  # not the quiet wait's 5 s
+
+
+def test_the_change_feed_wakes_only_for_its_pings_when_nothing_changes(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    waits = counting(monkeypatch, changes)
+    cache = RowCache(max_rows=10)
+    feed = PostgresChanges(cache, db.engine.url.render_as_string(hide_password=False))
+    feed.start()
+    try:
+        wait_until(lambda: cache.live, 5, "the feed's first ping did not come back")
+        before = len(waits)
+        time.sleep(2.0)
+        # A ping a second and its answer: about two waits a second (it was 20).
+        assert len(waits) - before <= 6
+        assert cache.live
+        cache.put("x", type("Row", (), {"job_id": None})(), generation=cache.generation)
+        send(db, "export:x", CHANNEL)
+        wait_until(lambda: cache.get("x") is None, 2, "the change was not heard")
+    finally:
+        stopped_in = seconds_to_stop(feed)
+    assert stopped_in < 1.0
