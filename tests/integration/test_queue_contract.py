@@ -72,6 +72,24 @@ def test_enqueue_commits_with_the_callers_transaction(db: Database, store: JobSt
     assert job.max_attempts == 3
 
 
+def test_has_ready_sees_only_a_due_queued_job_of_the_queues_asked(
+    db: Database, store: JobStore, clock: ManualClock
+) -> None:
+    def ready(*queues: str) -> bool:
+        with db.read() as conn:
+            return store.has_ready(conn, queues=list(queues))
+
+    assert not ready("default")
+    enqueue(db, store, run_after=clock.now() + timedelta(seconds=60))
+    enqueue(db, store, queue="email")
+    assert not ready("default")  # not due yet; the other is another queue's
+    assert ready("default", "email")
+    clock.advance(61)
+    assert ready("default")
+    claim(db, store, 1)
+    assert not ready("default")  # running now
+
+
 def test_claim_order_is_priority_then_run_after_then_id(
     db: Database, store: JobStore, clock: ManualClock
 ) -> None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, bindparam, select, update
 
 from exportd.clock import Clock
 from exportd.db.tables import jobs
@@ -21,6 +21,19 @@ from exportd.queue.sql import fence, fence_in, in_state, not_paused, to_job
 # short.  Few: on PostgreSQL every candidate is row-locked until the claim commits (a
 # write to its tuple, and concurrent claimers skip it).
 SCAN_EXTRA = 8
+
+# Whether any job is ready, built once: a SQLite worker asks after every commit it hears
+# of (its own too), and building the construct cost it more than running it.
+_ANY_READY = (
+    select(jobs.c.id)
+    .where(
+        in_state(JobState.QUEUED),
+        jobs.c.queue.in_(bindparam("queues", expanding=True)),
+        jobs.c.run_after <= bindparam("now"),
+        not_paused(jobs.c.queue),
+    )
+    .limit(1)
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,13 +50,8 @@ class Claiming:
 
     def has_ready(self, conn: Connection, *, queues: Sequence[str]) -> bool:
         """A cheap read before taking SQLite's write lock for a claim."""
-        query = select(jobs.c.id).where(
-            in_state(JobState.QUEUED),
-            jobs.c.queue.in_(queues),
-            jobs.c.run_after <= self.clock.now(),
-            not_paused(jobs.c.queue),
-        )
-        return conn.execute(query.limit(1)).first() is not None
+        params = {"queues": list(queues), "now": self.clock.now()}
+        return conn.execute(_ANY_READY, params).first() is not None
 
     def claim(
         self, conn: Connection, *, worker_id: str, queues: Sequence[str], limit: int
