@@ -49,7 +49,7 @@ from exportd.auth.principal import Principal
 from exportd.auth.tokens import mint
 from exportd.config import jwt_key, load_settings
 from exportd.db import create_database
-from exportd.db.tables import jobs
+from exportd.db.tables import exports, jobs
 from exportd.demo.resumes import RESUMES
 from exportd.demo.tables import create_demo_tables, seed_trades
 from exportd.documents.service import DocumentService
@@ -168,13 +168,64 @@ def wait_completed(client: httpx.Client, export_id: str, etag: str) -> None:
             time.sleep(POLL_S)
 
 
-def end_to_end(body: dict[str, Any]) -> Callable[[httpx.Client], float]:
+def end_to_end(
+    body: dict[str, Any], timed: list[Timed] | None = None
+) -> Callable[[httpx.Client], float]:
+    """One export, POSTed and waited for: its latency (ms).  ``timed`` collects when the
+    client asked and heard (wall clock, as the database's timestamps), by export."""
+
     def one(client: httpx.Client) -> float:
-        started = time.perf_counter()
-        wait_completed(client, *create(client, body))
+        started, asked = time.perf_counter(), time.time()
+        export_id, etag = create(client, body)
+        wait_completed(client, export_id, etag)
+        if timed is not None:
+            timed.append(Timed(export_id, asked, time.time()))
         return (time.perf_counter() - started) * 1000
 
     return one
+
+
+@dataclasses.dataclass(frozen=True)
+class Timed:
+    export_id: str
+    asked: float
+    heard: float
+
+
+def latency_parts(url: str, timed: list[Timed]) -> str:
+    """Where one client's wait went, from its export's job's timestamps (p50 of each part):
+    the POST until the job was queued, its pickup (queued -> claimed and started), its run
+    (started -> settled, the file stored) and the settled outcome reaching the client."""
+    db = create_database(load_settings(database_url=url), pool=False)
+    try:
+        with db.read() as conn:
+            stamps = {
+                row.id: row
+                for row in conn.execute(
+                    select(exports.c.id, jobs.c.created_at, jobs.c.started_at, jobs.c.finished_at)
+                    .select_from(exports.join(jobs, exports.c.job_id == jobs.c.id))
+                    .where(exports.c.id.in_([t.export_id for t in timed]))
+                )
+            }
+    finally:
+        db.dispose()
+    parts: dict[str, list[float]] = {"POST": [], "pickup": [], "run": [], "heard": []}
+    for t in timed:
+        row = stamps[t.export_id]
+        queued, started, settled = (
+            row.created_at.timestamp(),
+            row.started_at.timestamp(),
+            row.finished_at.timestamp(),
+        )
+        parts["POST"].append(queued - t.asked)
+        parts["pickup"].append(started - queued)
+        parts["run"].append(settled - started)
+        parts["heard"].append(t.heard - settled)
+    medians = {name: statistics.median(values) * 1000 for name, values in parts.items()}
+    return (
+        " + ".join(f"{name} {ms:.1f}" for name, ms in medians.items())
+        + " ms (p50 of each; POST: until the job is queued, heard: settled to answered)"
+    )
 
 
 def create_only(body: dict[str, Any]) -> Callable[[httpx.Client], float]:
@@ -225,7 +276,10 @@ def measure(kind: str) -> None:
                         meter.start()
                         loaded, elapsed = run_clients(base, tokens, per_client, end_to_end(body))
                         spent = meter.stop()
-                        alone, _ = run_clients(base, tokens[:1], SEQUENTIAL, end_to_end(body))
+                        timed: list[Timed] = []
+                        alone, _ = run_clients(
+                            base, tokens[:1], SEQUENTIAL, end_to_end(body, timed)
+                        )
                         rate = len(loaded) / elapsed
                         print(
                             f"{kind}: {label:24s} {processes} worker process(es): "
@@ -235,6 +289,7 @@ def measure(kind: str) -> None:
                             f"{statistics.median(alone):6.1f} ms"
                         )
                         print(f"{kind}:   {budget_line(spent, len(loaded), elapsed)}")
+                        print(f"{kind}:   one client's wait: {latency_parts(url, timed)}")
                         print(f"{kind}:   {ceilings(spent, len(loaded), create_rate)}")
     if BULK:
         with database(kind) as url:
