@@ -153,3 +153,27 @@ def test_the_change_feed_wakes_only_for_its_pings_when_nothing_changes(
     finally:
         stopped_in = seconds_to_stop(feed)
     assert stopped_in < 1.0
+
+
+def test_the_notices_of_one_commit_are_forgotten_and_told_at_once(db: Database) -> None:
+    cache = RowCache(max_rows=10)
+    told: list[float] = []
+    cache.on_change = lambda: told.append(time.monotonic())
+    forgotten: list[list[str]] = []
+    real_forget = cache.forget
+    cache.forget = lambda keys: (forgotten.append(list(keys)), real_forget(keys))[1]  # type: ignore[method-assign]
+    feed = PostgresChanges(cache, db.engine.url.render_as_string(hide_password=False))
+    feed.start()
+    try:
+        wait_until(lambda: cache.live, 5, "the feed's first ping did not come back")
+        told.clear()
+        with db.write() as conn:  # one commit: its notices arrive together
+            for key in ("job:1", "export:a", "export:b"):
+                conn.execute(text("SELECT pg_notify(:c, :p)"), {"c": CHANNEL, "p": key})
+        wait_until(lambda: forgotten, 2, "the notices were not heard")
+        time.sleep(0.1)
+        told_before_stop = len(told)  # stopping tells too (the cache goes dark)
+    finally:
+        seconds_to_stop(feed)
+    assert forgotten == [["job:1", "export:a", "export:b"]]
+    assert told_before_stop == 1

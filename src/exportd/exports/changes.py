@@ -106,13 +106,18 @@ class PostgresChanges:
             # Until the next ping is due, or the unanswered one is given up on.
             due = sent_at + (PING_EVERY_S if answered == sent else PING_LOST_AFTER_S)
             wait_s = max(due - time.monotonic(), 0.0) + 0.01
-            for note in wait_for_notices(conn, timeout_s=wait_s, bell=self._bell):
-                if note.payload == f"ping:{token}:{sent}":
-                    answered = sent
-                    if not self._cache.live:
-                        self._cache.go_live()
-                elif not note.payload.startswith("ping:"):
-                    self._cache.forget((note.payload,))
+            payloads = [
+                n.payload for n in wait_for_notices(conn, timeout_s=wait_s, bell=self._bell)
+            ]
+            if f"ping:{token}:{sent}" in payloads:
+                answered = sent
+                if not self._cache.live:
+                    self._cache.go_live()
+            # A settle's several notices come in one packet: forgotten at once, and the
+            # long polls told once.
+            changed = [p for p in payloads if not p.startswith("ping:")]
+            if changed:
+                self._cache.forget(changed)
         return answered > 0
 
 
