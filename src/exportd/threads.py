@@ -37,10 +37,11 @@ class RestartingThread:
         first_delay_s: float = 0.1,
         max_delay_s: float = 30.0,
         healthy_after_s: float = 60.0,
-        bell: Wakeup | None = None,
+        with_bell: bool = False,
     ) -> None:
         self.name = name
-        self.bell = bell
+        self._with_bell = with_bell
+        self._bell: Wakeup | None = None
         self.restarts = 0
         self._body = body
         self._stop = stop
@@ -48,7 +49,15 @@ class RestartingThread:
         self._first, self._max, self._healthy = first_delay_s, max_delay_s, healthy_after_s
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
+    @property
+    def bell(self) -> Wakeup:
+        if self._bell is None:
+            raise RuntimeError(f"{self.name} has no bell (with_bell, and started)")
+        return self._bell
+
     def start(self) -> None:
+        if self._with_bell:
+            self._bell = Wakeup()
         self._thread.start()
 
     def join(self, timeout: float | None = None) -> None:
@@ -56,11 +65,11 @@ class RestartingThread:
 
     def stop(self, timeout_s: float = 5.0) -> None:
         self._stop.set()
-        if self.bell is not None:
-            self.bell.wake()
+        if self._bell is not None:
+            self._bell.wake()
         self.join(timeout_s)
-        if self.bell is not None and not self.is_alive():
-            self.bell.close()
+        if self._bell is not None and not self.is_alive():
+            self._bell.close()
 
     def is_alive(self) -> bool:
         return self._thread.is_alive()

@@ -21,7 +21,8 @@ from exportd.wakeup import Wakeup
 def wait_for_notices(conn: Any, *, timeout_s: float | None, bell: Wakeup) -> list[Any]:
     """The notices that reached ``conn`` (a psycopg connection that LISTENs): those that
     already have, at once; else those that come within ``timeout_s``, or none when the
-    bell rings first.  A lost connection raises psycopg's ``OperationalError``."""
+    bell rings first.  A lost connection raises psycopg's ``OperationalError``: at once,
+    or on the next call when this one only read the server's last words."""
     came = list(conn.notifies(timeout=0))
     if came:
         return came

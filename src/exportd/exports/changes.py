@@ -26,7 +26,6 @@ from exportd.db import Database
 from exportd.db.pg_notices import wait_for_notices
 from exportd.exports.row_cache import RowCache
 from exportd.threads import RestartingThread
-from exportd.wakeup import Wakeup
 
 log = structlog.get_logger("exportd.exports.changes")
 
@@ -54,11 +53,10 @@ class PostgresChanges:
             .render_as_string(hide_password=False)
         )
         self._stop = threading.Event()
-        self._bell = Wakeup()  # stop() rings it: heard at once, with no polling meanwhile
         # Any other failure than a lost connection (handled in _run) is logged, the cache
         # goes dark (changes may go unheard) and the listener starts again.
         self._thread = RestartingThread(
-            "exportd-changes", self._run, stop=self._stop, on_crash=cache.go_dark, bell=self._bell
+            "exportd-changes", self._run, stop=self._stop, on_crash=cache.go_dark, with_bell=True
         )
 
     def start(self) -> None:
@@ -107,7 +105,7 @@ class PostgresChanges:
             due = sent_at + (PING_EVERY_S if answered == sent else PING_LOST_AFTER_S)
             wait_s = max(due - time.monotonic(), 0.0) + 0.01
             payloads = [
-                n.payload for n in wait_for_notices(conn, timeout_s=wait_s, bell=self._bell)
+                n.payload for n in wait_for_notices(conn, timeout_s=wait_s, bell=self._thread.bell)
             ]
             if f"ping:{token}:{sent}" in payloads:
                 answered = sent

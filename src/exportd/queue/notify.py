@@ -33,13 +33,13 @@ class Watcher(Protocol):
 
 
 class _Thread:
-    def __init__(self, wakeup: Wakeup, name: str, *, bell: Wakeup | None = None) -> None:
+    def __init__(self, wakeup: Wakeup, name: str, *, with_bell: bool = False) -> None:
         self.wakeup = wakeup
         self._stop = threading.Event()
         # A failure the loop does not handle is logged and the loop starts again; the
         # worker is woken meanwhile, to poll for what the watcher may have missed.
         self._thread = RestartingThread(
-            name, self._run, stop=self._stop, on_crash=wakeup.wake, bell=bell
+            name, self._run, stop=self._stop, on_crash=wakeup.wake, with_bell=with_bell
         )
 
     def start(self) -> None:
@@ -58,9 +58,8 @@ class PostgresListener(_Thread):
     QUIET_LOOK_S = 5.0  # with nothing heard, how often the loop looks at its stop flag
 
     def __init__(self, wakeup: Wakeup, url: str) -> None:
-        # stop() rings the bell: heard at once, with no polling meanwhile.
-        self._bell = Wakeup()
-        super().__init__(wakeup, "exportd-pg-listen", bell=self._bell)
+        # stop() rings the thread's bell: heard at once, with no polling meanwhile.
+        super().__init__(wakeup, "exportd-pg-listen", with_bell=True)
         self._conninfo = (
             make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
         )
@@ -68,6 +67,7 @@ class PostgresListener(_Thread):
     def _run(self) -> None:
         import psycopg
 
+        bell = self._thread.bell
         delay = 0.1
         while not self._stop.is_set():
             try:
@@ -77,7 +77,7 @@ class PostgresListener(_Thread):
                     # Jobs may have arrived while we were not listening.
                     self.wakeup.wake()
                     while not self._stop.is_set():
-                        if wait_for_notices(conn, timeout_s=self.QUIET_LOOK_S, bell=self._bell):
+                        if wait_for_notices(conn, timeout_s=self.QUIET_LOOK_S, bell=bell):
                             self.wakeup.wake()
             except psycopg.Error as exc:
                 log.warning("listener.reconnecting", error=type(exc).__name__, delay_s=delay)
