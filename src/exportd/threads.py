@@ -70,6 +70,7 @@ class RestartingThread:
         self.join(timeout_s)
         if self._bell is not None and not self.is_alive():
             self._bell.close()
+            self._bell = None  # a second stop() has nothing to ring
 
     def is_alive(self) -> bool:
         return self._thread.is_alive()

@@ -175,6 +175,17 @@ def test_a_restarting_thread_backs_off_and_stops() -> None:
     assert all(gap < 1.0 for gap in gaps)  # capped near max_delay_s
 
 
+def test_a_thread_with_a_bell_stops_twice_quietly() -> None:
+    from exportd.threads import RestartingThread
+
+    stop = threading.Event()
+    thread = RestartingThread("t", lambda: stop.wait(), stop=stop, with_bell=True)
+    thread.start()
+    thread.stop(timeout_s=2)
+    thread.stop(timeout_s=2)  # its bell was closed the first time: nothing to ring
+    assert not thread.is_alive()
+
+
 @pytest.fixture
 def excepthook() -> Iterator[None]:
     from exportd.threads import install_excepthook

@@ -1,9 +1,11 @@
-"""PostgreSQL notices are waited for with select(), not psycopg's timed wait: a listener
+"""PostgreSQL notices are waited for with poll(), not psycopg's timed wait: a listener
 with nothing to hear does not wake 20 times a second (each psycopg wait that timed out
 cost about 1 ms of CPU), hears a notice at once, and stops at once when asked."""
 
 from __future__ import annotations
 
+import os
+import select
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -65,14 +67,34 @@ def test_a_notice_that_comes_during_the_wait_ends_it(
     assert time.monotonic() - started < 2
 
 
-def test_notices_already_received_come_at_once(db: Database, listening: Any, bell: Wakeup) -> None:
-    send(db, "first")
-    send(db, "second")
-    time.sleep(0.1)
-    listening.execute("SELECT 1")  # psycopg reads them with the result and keeps them aside
-    notes = wait_for_notices(listening, timeout_s=0, bell=bell)
+def test_notices_already_received_come_at_once(listening: Any, bell: Wakeup) -> None:
+    # Its own notices reach a session with its statement's result: psycopg reads them
+    # then and keeps them aside, and nothing is left on the socket to wake a wait.
+    listening.execute("NOTIFY exportd_test_notices, 'first'")
+    listening.execute("NOTIFY exportd_test_notices, 'second'")
+    assert not select.select([listening.fileno()], [], [], 0)[0]
+    notes = wait_for_notices(listening, timeout_s=5, bell=bell)
     assert [n.payload for n in notes] == ["first", "second"]
     assert wait_for_notices(listening, timeout_s=0.05, bell=bell) == []
+
+
+def test_a_connection_numbered_past_1023_is_waited_on(db: Database, bell: Wakeup) -> None:
+    # select() refuses such descriptors; an API process with many clients has them.
+    import psycopg
+
+    url = db.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    filler = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+    try:
+        with psycopg.connect(url, autocommit=True) as conn:
+            assert conn.fileno() >= 1024
+            conn.execute("LISTEN exportd_test_notices")
+            threading.Timer(0.1, bell.wake).start()
+            assert wait_for_notices(conn, timeout_s=5, bell=bell) == []  # the bell ended it
+            send(db, "high")
+            assert [n.payload for n in wait_for_notices(conn, timeout_s=5, bell=bell)] == ["high"]
+    finally:
+        for fd in filler:
+            os.close(fd)
 
 
 def test_the_bell_ends_the_wait_and_is_silenced(listening: Any, bell: Wakeup) -> None:
