@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import text
 
 from exportd.db import Database, pg_notices
-from exportd.db.pg_notices import wait_for_notices
+from exportd.db.pg_notices import listen_conninfo, wait_for_notices
 from exportd.exports import changes
 from exportd.exports.changes import CHANNEL, PostgresChanges
 from exportd.exports.row_cache import RowCache
@@ -221,3 +221,25 @@ def test_a_feed_never_started_holds_no_sockets(db: Database) -> None:
         with pytest.raises(RuntimeError, match="no bell"):
             thread.bell  # noqa: B018
     wakeup.close()
+
+
+def test_listening_connections_are_named_and_kept_alive(db: Database) -> None:
+    import psycopg
+
+    url = db.engine.url.render_as_string(hide_password=False)
+    for application_name in ("exportd-changes", "exportd-worker-listen"):
+        with psycopg.connect(listen_conninfo(url, application_name=application_name)) as conn:
+            sent = conn.info.get_parameters()
+            assert sent["keepalives"] == "1"
+            assert int(sent["keepalives_idle"]) * 3 < 120  # gone within about a minute
+            name = conn.execute("SELECT current_setting('application_name')").fetchone()
+            assert name == (application_name,)
+    own = db.engine.url.update_query_dict({"keepalives_idle": "7"})
+    with psycopg.connect(
+        listen_conninfo(own.render_as_string(hide_password=False), application_name="x")
+    ) as conn:
+        assert conn.info.get_parameters()["keepalives_idle"] == "7"  # the URL's own wins
+    wakeup = Wakeup()
+    listener = PostgresListener(wakeup, url)
+    wakeup.close()
+    assert listener._conninfo == listen_conninfo(url, application_name=notify.APPLICATION_NAME)

@@ -15,7 +15,33 @@ from __future__ import annotations
 import select
 from typing import Any
 
+from sqlalchemy.engine import make_url
+
 from exportd.wakeup import Wakeup
+
+# A LISTENing connection only reads: one a NAT or load balancer dropped in silence (they
+# forget idle flows after minutes) would be waited on forever, its notices lost.  libpq's
+# TCP keepalives find it gone within about a minute; the connection's own URL wins.
+KEEPALIVES = {
+    "keepalives": "1",
+    "keepalives_idle": "30",
+    "keepalives_interval": "10",
+    "keepalives_count": "3",
+}
+
+
+def listen_conninfo(url: str, *, application_name: str) -> str:
+    """libpq's URI for a listening connection to the database of ``url`` (SQLAlchemy's),
+    named ``application_name`` (what an operator sees in ``pg_stat_activity``), with TCP
+    keepalives unless the URL sets its own."""
+    parsed = make_url(url)
+    extra = {k: v for k, v in KEEPALIVES.items() if k not in parsed.query}
+    extra["application_name"] = application_name
+    return (
+        parsed.set(drivername="postgresql")
+        .update_query_dict(extra)
+        .render_as_string(hide_password=False)
+    )
 
 
 def wait_for_notices(conn: Any, *, timeout_s: float | None, bell: Wakeup) -> list[Any]:

@@ -20,10 +20,9 @@ import uuid
 from typing import Any, Protocol
 
 import structlog
-from sqlalchemy.engine import make_url
 
 from exportd.db import Database
-from exportd.db.pg_notices import wait_for_notices
+from exportd.db.pg_notices import listen_conninfo, wait_for_notices
 from exportd.exports.row_cache import RowCache
 from exportd.threads import RestartingThread
 
@@ -46,12 +45,7 @@ class PostgresChanges:
     def __init__(self, cache: RowCache, url: str) -> None:
         self._cache = cache
         # Named, so an operator sees it in pg_stat_activity.
-        self._conninfo = (
-            make_url(url)
-            .set(drivername="postgresql")
-            .update_query_dict({"application_name": APPLICATION_NAME})
-            .render_as_string(hide_password=False)
-        )
+        self._conninfo = listen_conninfo(url, application_name=APPLICATION_NAME)
         self._stop = threading.Event()
         # Any other failure than a lost connection (handled in _run) is logged, the cache
         # goes dark (changes may go unheard) and the listener starts again.

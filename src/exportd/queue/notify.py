@@ -16,15 +16,16 @@ import time
 from typing import Protocol
 
 import structlog
-from sqlalchemy.engine import make_url
 
 from exportd.db import Database
-from exportd.db.pg_notices import wait_for_notices
+from exportd.db.pg_notices import listen_conninfo, wait_for_notices
 from exportd.queue.store import NOTIFY_CHANNEL
 from exportd.threads import RestartingThread
 from exportd.wakeup import Wakeup
 
 log = structlog.get_logger("exportd.queue.notify")
+
+APPLICATION_NAME = "exportd-worker-listen"  # the worker's LISTEN, in pg_stat_activity
 
 
 class Watcher(Protocol):
@@ -60,9 +61,7 @@ class PostgresListener(_Thread):
     def __init__(self, wakeup: Wakeup, url: str) -> None:
         # stop() rings the thread's bell: heard at once, with no polling meanwhile.
         super().__init__(wakeup, "exportd-pg-listen", with_bell=True)
-        self._conninfo = (
-            make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-        )
+        self._conninfo = listen_conninfo(url, application_name=APPLICATION_NAME)
 
     def _run(self) -> None:
         import psycopg
