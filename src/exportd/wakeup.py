@@ -3,7 +3,24 @@
 from __future__ import annotations
 
 import contextlib
+import select
 import socket
+from collections.abc import Sequence
+
+# What poll() reports of a descriptor that has something to read, or that is closed or in
+# error (the next read then says what happened).
+READY = select.POLLIN | select.POLLPRI | select.POLLHUP | select.POLLERR | select.POLLNVAL
+
+
+def readable(fds: Sequence[int], timeout_s: float | None) -> set[int]:
+    """Which of ``fds`` are ready to read (or closed, or in error), once any is or the
+    time is up.  poll(), not select(): select() refuses descriptors from 1024 up, which a
+    busy API process (a socket a client) reaches."""
+    poller = select.poll()
+    for fd in fds:
+        poller.register(fd, select.POLLIN | select.POLLPRI)
+    timeout_ms = None if timeout_s is None else max(0, round(timeout_s * 1000))
+    return {fd for fd, events in poller.poll(timeout_ms) if events & READY}
 
 
 class Wakeup:

@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 from prometheus_client import REGISTRY
 from sqlalchemy import select, update
 
+from exportd.api import long_poll as long_polls
 from exportd.api.app import create_app
 from exportd.api.long_poll import (
     Current,
@@ -494,3 +495,24 @@ def test_a_client_going_on_waiting_does_not_speed_the_feed_up_again() -> None:
     feed.looks.clear()
     going_on = asyncio.run(scenario(new_wait=True))
     assert len([t for t in feed.looks if going_on <= t < going_on + 0.15]) > len(later)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_on_sqlite_another_process_s_commit_rings_the_waiting_poll(
+    settings: Settings,
+    db: Database,
+    other: Database,
+    later: Later,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The commit rings the feed's doorbell (db/sqlite_bells.py): the poll is answered at
+    once, not at the feed's next look (made 30 s here, against 2-50 ms)."""
+    monkeypatch.setattr(long_polls, "RUNG_FEED_CHECK_S", 30.0)
+    monkeypatch.setattr(long_polls, "FEED_CHECKS", ((0.0, 30.0),))
+    for api in _api(settings.model_copy(update={"events_poll_interval_s": 30.0}), db):
+        export_id, etag = created(api)
+        later(0.3, functools.partial(start_running, other, export_id))
+        started = time.monotonic()
+        response = long_poll(api, export_id, etag)
+        assert response.json()["status"] == "running"
+        assert time.monotonic() - started < 3

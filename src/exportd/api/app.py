@@ -148,6 +148,7 @@ def create_app(
         version_of=version_of,
         check_every_s=settings.events_poll_interval_s,
         poll_feed=lambda: row_cache.before_get,  # set while SQLite's feed runs
+        feed_bell=lambda: getattr(changes, "bell", None),  # SQLite's feed's doorbell
     )
     row_cache.on_change = app.state.export_waits.something_changed
     storage = storage_for(settings)

@@ -5,10 +5,11 @@ request per change rather than one per interval.
 
 Waiters do not each read the database.  One task per API process reads the rows of every
 export waited for, in one query, when something may have changed — a change feed's
-notice (PostgreSQL), a new SQLite ``data_version`` (read every few milliseconds while
-anyone waits), a write by this process — and at least every ``events_poll_interval_s``
-(a feed may be dark or off).  A waiter whose export's version moved gets its new row;
-its ETag decides whether the client hears of it.
+notice (PostgreSQL), a new SQLite ``data_version`` (read when a commit rings the feed's
+doorbell, and every few milliseconds while anyone waits where there is none), a write by
+this process — and at least every ``events_poll_interval_s`` (a feed may be dark or off).
+A waiter whose export's version moved gets its new row; its ETag decides whether the
+client hears of it.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ import structlog
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
+from exportd.db.sqlite_bells import Bell
+
 log = structlog.get_logger("exportd.api")
 
 # A waiter reads its export at least this often: a few of its fields follow the clock
@@ -38,6 +41,9 @@ RECHECK_S = 5.0
 # change waits on average before its waiters hear of it; each look costs the API process
 # about 0.1 ms of CPU (an event loop turn), 5% of a core at every 2 ms.
 FEED_CHECKS = ((30.0, 0.050), (0.25, 0.010), (0.0, 0.002))
+# With SQLite's doorbell (db/sqlite_bells.py) a commit by any exportd process rings it, and
+# data_version is read at the ring: besides, only this often (writers that do not ring).
+RUNG_FEED_CHECK_S = 0.050
 
 
 def feed_check_s(quiet_s: float) -> float:
@@ -69,16 +75,20 @@ class ExportWaits:
         version_of: Callable[[Any], datetime],
         check_every_s: float,
         poll_feed: Callable[[], Callable[[], None] | None] = lambda: None,
+        feed_bell: Callable[[], Bell | None] = lambda: None,
     ) -> None:
         self._rows = rows
         self._version_of = version_of
         self._check_every_s = check_every_s
         # SQLite's feed is read on demand: the check to run each tick (None: it pushes).
         self._poll_feed = poll_feed
+        # And its doorbell, when it has one: the feed is read when it rings.
+        self._feed_bell = feed_bell
         self._waiting: dict[str, list[tuple[datetime, asyncio.Future[Any]]]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pause: asyncio.Future[None] | None = None  # the watch's, while it pauses
         self._dirty = False
+        self._rung = False  # the feed's bell rang since the feed was last read
         self._joined_at = 0.0  # when a waiter last came: its export may change soon
         self._task: asyncio.Task[None] | None = None
         self._closed = False
@@ -151,12 +161,32 @@ class ExportWaits:
             await asyncio.wait_for(asyncio.shield(task), timeout_s)
 
     async def _watch(self) -> None:
+        bell = self._feed_bell()
+        if bell is None:
+            await self._watch_feed(rung=False)
+            return
+        loop = asyncio.get_running_loop()
+        loop.add_reader(bell.fileno(), self._rang, bell)
+        try:
+            await self._watch_feed(rung=True)
+        finally:
+            loop.remove_reader(bell.fileno())
+
+    def _rang(self, bell: Bell) -> None:
+        """A commit rang the feed's bell: read the feed now (a ring while the feed is
+        read or rows are, no pause follows)."""
+        bell.drain()
+        self._rung = True
+        self._end_pause()
+
+    async def _watch_feed(self, *, rung: bool) -> None:
         next_full = last_change = 0.0
         while self._waiting:
             if self._closed:
                 self._wake(None)
                 return
             check = self._poll_feed()
+            self._rung = False
             if check is not None:
                 check()  # a new data_version calls something_changed, synchronously
             now = time.monotonic()
@@ -166,11 +196,13 @@ class ExportWaits:
                 self._dirty = False
                 next_full = now + self._check_every_s
                 self._wake(await self._read(list(self._waiting)))
-            if check is not None:
+            if check is not None and rung:
+                pause = RUNG_FEED_CHECK_S
+            elif check is not None:
                 pause = feed_check_s(time.monotonic() - max(last_change, self._joined_at))
             else:
                 pause = next_full - time.monotonic()
-            if not self._dirty and pause > 0:
+            if not (self._dirty or self._rung) and pause > 0:
                 await self._paused(pause)
 
     async def _paused(self, seconds: float) -> None:

@@ -6,6 +6,7 @@ transaction that reads and then writes can fail at once with "database is locked
 another writer committed in between, without waiting on the busy handler.  Before that,
 a write transaction takes its turn among the file's writers (db/sqlite_writers.py): the
 busy handler's sleeps made writers wait tens of milliseconds behind a transaction of one.
+After it commits, it rings the file's listeners (db/sqlite_bells.py).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.pool import NullPool
 
 from exportd.config import Settings
+from exportd.db.sqlite_bells import Bells
 from exportd.db.sqlite_writers import WriterQueue, writer_queue
 from exportd.private import sqlite_file
 
@@ -31,13 +33,20 @@ class Database:
     """An engine plus the two kinds of transaction the rest of exportd uses."""
 
     def __init__(
-        self, engine: Engine, *, writers: WriterQueue | None = None, turn_wait_s: float = 5.0
+        self,
+        engine: Engine,
+        *,
+        writers: WriterQueue | None = None,
+        bells: Bells | None = None,
+        turn_wait_s: float = 5.0,
     ) -> None:
         self.engine = engine
         self.dialect = engine.dialect.name
         self._after_write: list[Callable[[], None]] = []
         # SQLite's writers take turns (db/sqlite_writers.py); None: no file to share.
         self._writers = writers
+        # SQLite: the file's listeners, rung after each commit (db/sqlite_bells.py).
+        self._bells = bells
         self._turn_wait_s = turn_wait_s
 
     @property
@@ -62,6 +71,8 @@ class Database:
                 conn = conn.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"})
             with conn.begin():
                 yield conn
+        if self._bells is not None:
+            self._bells.ring()
         for callback in self._after_write:
             callback()
 
@@ -89,6 +100,8 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self._bells is not None:
+            self._bells.close()
 
 
 def create_database(settings: Settings, *, pool: bool = True) -> Database:
@@ -113,14 +126,20 @@ def create_database(settings: Settings, *, pool: bool = True) -> Database:
         # SQLite and with what the API shows.
         kwargs["connect_args"] = {"options": "-c TimeZone=UTC"}
     engine = create_engine(url, **kwargs)
-    writers = None
+    writers = bells = None
     if engine.dialect.name == "sqlite":
         _configure_sqlite(engine, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
         if _is_shared_file(url.database):
             writers = writer_queue(str(url.database))
+            bells = Bells(str(url.database))
     elif pool:
         _ping_when_idle(engine)
-    return Database(engine, writers=writers, turn_wait_s=settings.sqlite_busy_timeout_ms / 1000)
+    return Database(
+        engine,
+        writers=writers,
+        bells=bells,
+        turn_wait_s=settings.sqlite_busy_timeout_ms / 1000,
+    )
 
 
 def _is_shared_file(database: str | None) -> bool:

@@ -12,12 +12,11 @@ change feed's pings).
 
 from __future__ import annotations
 
-import select
 from typing import Any
 
 from sqlalchemy.engine import make_url
 
-from exportd.wakeup import Wakeup
+from exportd.wakeup import Wakeup, readable
 
 # A LISTENing connection only reads: one a NAT or load balancer dropped in silence (they
 # forget idle flows after minutes) would be waited on forever, its notices lost.  libpq's
@@ -58,18 +57,8 @@ def wait_for_notices(conn: Any, *, timeout_s: float | None, bell: Wakeup) -> lis
     return list(conn.notifies(timeout=0)) if conn_ready else []
 
 
-# What poll() reports of a socket that has something to read, or that is closed or in
-# error (the next read then says what happened).
-_READY = select.POLLIN | select.POLLPRI | select.POLLHUP | select.POLLERR | select.POLLNVAL
-
-
 def _ready(conn_fd: int, bell_fd: int, timeout_s: float | None) -> tuple[bool, bool]:
     """Whether the connection's socket and the bell are ready, once either is or the
-    time is up.  poll(), not select(): select() refuses descriptors from 1024 up, which a
-    busy API process (a socket a client) reaches."""
-    poller = select.poll()
-    poller.register(conn_fd, select.POLLIN | select.POLLPRI)
-    poller.register(bell_fd, select.POLLIN)
-    timeout_ms = None if timeout_s is None else max(0, round(timeout_s * 1000))
-    events = dict(poller.poll(timeout_ms))
-    return bool(events.get(conn_fd, 0) & _READY), bool(events.get(bell_fd, 0) & _READY)
+    time is up."""
+    ready = readable([conn_fd, bell_fd], timeout_s)
+    return conn_fd in ready, bell_fd in ready

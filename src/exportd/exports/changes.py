@@ -9,6 +9,8 @@ transaction mode they never do, so the cache stays off there rather than going s
 SQLite: ``PRAGMA data_version``, read on a connection of its own, changes whenever any
 other connection — in any process — commits.  It costs microseconds, so it is read
 before every look-up and any change empties the cache: stale rows are never served.
+The feed's doorbell (db/sqlite_bells.py), rung by every exportd commit to the file,
+tells the long polls when to read it.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import structlog
 
 from exportd.db import Database
 from exportd.db.pg_notices import listen_conninfo, wait_for_notices
+from exportd.db.sqlite_bells import Bell, Bells
 from exportd.exports.row_cache import RowCache
 from exportd.threads import RestartingThread
 
@@ -128,12 +131,15 @@ class SqliteChanges:
         self._version = -1
         self._started = False
         self._next_open = 0.0
+        self._bells = Bells(path)
+        self.bell: Bell | None = None  # rung by every exportd commit to the file, when made
 
     def start(self) -> None:
         with self._lock:
             self._started = True
             self._cache.before_get = self._check
             self._open()
+            self.bell = self._bells.listen()
 
     def stop(self) -> None:
         self._cache.go_dark()
@@ -143,6 +149,9 @@ class SqliteChanges:
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
+            if self.bell is not None:
+                self.bell.close()
+                self.bell = None
 
     def _open(self) -> None:
         """Under the lock: connect, and go live once the version is known."""

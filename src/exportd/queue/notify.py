@@ -5,7 +5,9 @@ in the enqueuing transaction, so it arrives right after the commit.  The listene
 reconnects after losing its connection.
 
 SQLite: ``PRAGMA data_version`` changes whenever another connection commits; reading it
-is a few microseconds, so it is polled every few milliseconds (slower when idle).
+is a few microseconds.  It is read when a commit rings the watcher's bell (every exportd
+write does, db/sqlite_bells.py), and every 50 ms besides; without bells, every few
+milliseconds (slower when idle).
 """
 
 from __future__ import annotations
@@ -19,9 +21,10 @@ import structlog
 
 from exportd.db import Database
 from exportd.db.pg_notices import listen_conninfo, wait_for_notices
+from exportd.db.sqlite_bells import Bell, Bells
 from exportd.queue.store import NOTIFY_CHANNEL
 from exportd.threads import RestartingThread
-from exportd.wakeup import Wakeup
+from exportd.wakeup import Wakeup, readable
 
 log = structlog.get_logger("exportd.queue.notify")
 
@@ -85,33 +88,53 @@ class PostgresListener(_Thread):
 
 
 class SqliteWatcher(_Thread):
-    """Polls ``PRAGMA data_version``: every 2 ms right after a commit, easing to 10 ms
-    after a quarter of a second and to 50 ms after half a minute of quiet.  Every commit
-    counts, the worker's own heartbeat too (every third of a lease): with the easing at
-    a second, a short lease kept it at 500 looks a second.  An idle worker now looks 20
-    times a second, not 100; the first job after a long quiet waits up to 50 ms more, a
-    client that asks again within 0.25 s of its last export's end no longer than 2 ms."""
+    """Hears commits to the file.  Each exportd commit rings the watcher's bell
+    (db/sqlite_bells.py), and ``PRAGMA data_version`` says whether anything changed: at
+    a ring, and every 50 ms besides (for writers that do not ring).  Without a bell it
+    is only polled: every 2 ms right after a commit, easing to 10 ms after a quarter of
+    a second and to 50 ms after half a minute of quiet.  Every commit counts, the
+    worker's own heartbeat too (every third of a lease): with the easing at a second, a
+    short lease kept it at 500 looks a second."""
 
     # (quiet for at least this long, poll this often), the longest quiet first.
     INTERVALS = ((30.0, 0.050), (0.25, 0.010), (0.0, 0.002))
+    # With a bell: how often data_version is looked at regardless.
+    WITH_BELL_EVERY_S = 0.050
 
     def __init__(self, wakeup: Wakeup, path: str) -> None:
-        super().__init__(wakeup, "exportd-sqlite-watch")
+        # stop() rings the thread's own bell: heard at once, in a wait on the doorbell.
+        super().__init__(wakeup, "exportd-sqlite-watch", with_bell=True)
         self._path = path
+        self._bells = Bells(path)
 
     def _run(self) -> None:
         conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+        doorbell = self._bells.listen()
         try:
             last = conn.execute("PRAGMA data_version").fetchone()[0]
             last_change = time.monotonic()
             while not self._stop.is_set():
-                self._stop.wait(self.interval(time.monotonic() - last_change))
+                if doorbell is None:
+                    self._stop.wait(self.interval(time.monotonic() - last_change))
+                else:
+                    self._wait_for_ring(doorbell)
                 version = conn.execute("PRAGMA data_version").fetchone()[0]
                 if version != last:
                     last, last_change = version, time.monotonic()
                     self.wakeup.wake()
         finally:
+            if doorbell is not None:
+                doorbell.close()
             conn.close()
+
+    def _wait_for_ring(self, doorbell: Bell) -> None:
+        """Until a commit rings, stop() does, or it is time to look regardless."""
+        stop_bell = self._thread.bell
+        ready = readable([doorbell.fileno(), stop_bell.fileno()], self.WITH_BELL_EVERY_S)
+        if doorbell.fileno() in ready:
+            doorbell.drain()
+        if stop_bell.fileno() in ready:
+            stop_bell.drain()
 
     @classmethod
     def interval(cls, quiet_s: float) -> float:
