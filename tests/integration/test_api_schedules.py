@@ -451,6 +451,7 @@ class Context:
     attempt = 1
     correlation_id = None
     cancel_requested = False
+    claim_note = None  # the child reads its export itself
 
     def checkpoint(self, **_progress: Any) -> None:
         pass

@@ -22,6 +22,7 @@ class _Context:
     job_id: int
     attempt: int
     correlation_id: str | None
+    claim_note: Any = None
 
     def checkpoint(self, **progress: Any) -> None:
         pass
@@ -51,13 +52,13 @@ def _rounds(app: Any, context: WorkerContext, rounds: int) -> int:
     for _ in range(rounds):
         with db.write() as conn:
             jobs = store.claim(conn, worker_id="inline", queues=["default"], limit=10)
-            app.claimed(conn, jobs, context)
+            notes = app.claimed(conn, jobs, context)
         if not jobs:
             return ran
         for job in jobs:
             task = app.tasks.get(job.task)
             claim = Claimed(job.id, job.attempt)
-            ctx = _Context(job.id, job.attempt, job.correlation_id)
+            ctx = _Context(job.id, job.attempt, job.correlation_id, notes.get(job.id))
             try:
                 outcome = Outcome(claim=claim, result=task.run(ctx, job.payload) or {})
             except JobCancelled:

@@ -23,6 +23,7 @@ from exportd.exports.models import PlanLimits
 from exportd.exports.plans import PLAN_COLUMNS, plan_in
 from exportd.exports.quotas import check_result
 from exportd.exports.skipping import is_skipped, record_skipped
+from exportd.exports.start import Start, read_starts
 from exportd.exports.task import EXPORT_TASK
 from exportd.ops import events
 from exportd.ops.events import EventKind
@@ -37,8 +38,6 @@ FINAL_EVENTS = {
 
 # Where record_outcome leaves the export it read, for the hooks after it (schedules).
 SETTLED_EXPORT = "exportd.export"
-
-_STARTED = select(exports).where(exports.c.job_id.in_(bindparam("job_ids", expanding=True)))
 
 # A settled export with its job's result and times and its plan: one read (the job was
 # just settled, in this transaction: it is there; the plan is a foreign key).
@@ -63,15 +62,19 @@ _UPDATE = update(exports).where(exports.c.id == bindparam("settled_export_id"))
 _READ_BACK = select(exports).where(exports.c.id == bindparam("export_id"))
 
 
-def record_started(conn: Connection, claimed: list[Job], worker: WorkerContext) -> None:
+def record_started(conn: Connection, claimed: list[Job], worker: WorkerContext) -> dict[int, Start]:
     """The exports' attempts start, in the transaction that claims them: one write for a
-    batch of jobs where each child wrote its own (the SQLite write lock serialised them)."""
+    batch of jobs where each child wrote its own (the SQLite write lock serialised them).
+    What each child reads first (its export, plan and the owner's usage) is read here
+    with the exports, and handed to it as the job's claim note."""
     attempts = {job.id: job.attempt for job in claimed if job.task == EXPORT_TASK}
     if not attempts:
-        return
+        return {}
     now = worker.clock.now()
-    for export in conn.execute(_STARTED, {"job_ids": list(attempts)}):
-        events.record(conn, EventKind.STARTED, now, export=export, attempt=attempts[export.job_id])
+    starts = read_starts(conn, list(attempts), now)
+    for job_id, start in starts.items():
+        events.record(conn, EventKind.STARTED, now, export=start.export, attempt=attempts[job_id])
+    return starts
 
 
 def record_outcome(conn: Connection, settled: Settled, worker: WorkerContext) -> None:

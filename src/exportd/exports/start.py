@@ -1,6 +1,9 @@
 """What an export's child reads as it starts, in one round trip: the export, its plan and
 its owner's usage.  A small export's child made three reads (the export, the plan, and
 the quota once its file was written), each a round trip in a job of a few milliseconds.
+Now the supervisor reads it for the exports it claims, in the claiming transaction (it
+read the exports there anyway, for their STARTED events), and hands it to the child
+with the job (its claim note): the child reads it itself only without one.
 
 The usage read at the start decides whether a file finished soon after fits the quota:
 the supervisor decides again, under the owner's lock, as it keeps the file, so this
@@ -27,11 +30,11 @@ USAGE_FRESH = timedelta(seconds=1)
 
 # An export's plan is a foreign key: the join finds it.  Built once (each export runs
 # it): building and hashing it cost more than running it.
-_START = (
-    select(exports, *PLAN_COLUMNS, *usage_columns(exports.c.owner_id))
-    .select_from(exports.join(plan_limits, plan_limits.c.name == exports.c.plan))
-    .where(exports.c.id == bindparam("export_id"))
+_STARTING = select(exports, *PLAN_COLUMNS, *usage_columns(exports.c.owner_id)).select_from(
+    exports.join(plan_limits, plan_limits.c.name == exports.c.plan)
 )
+_START = _STARTING.where(exports.c.id == bindparam("export_id"))
+_STARTS = _STARTING.where(exports.c.job_id.in_(bindparam("job_ids", expanding=True)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,4 +60,14 @@ def read_start(conn: Connection, export_id: str, now: datetime) -> Start:
     export = conn.execute(_START, {"export_id": export_id, **usage_params(now)}).first()
     if export is None:
         raise TerminalJobError("the export no longer exists", code="export_not_found")
+    return _start_of(export, now)
+
+
+def read_starts(conn: Connection, job_ids: list[int], now: datetime) -> dict[int, Start]:
+    """The starts of the exports of these jobs (an export job's claim), by job id."""
+    params = {"job_ids": job_ids, **usage_params(now)}
+    return {row.job_id: _start_of(row, now) for row in conn.execute(_STARTS, params)}
+
+
+def _start_of(export: Row[Any], now: datetime) -> Start:
     return Start(export, plan_in(export), (int(export.stored), int(export.today)), now)

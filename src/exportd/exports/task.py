@@ -95,8 +95,7 @@ def runtime() -> Runtime:
 
 def run_export(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
     rt = runtime()
-    with rt.db.read_one() as conn:  # one statement (its start was recorded as it was claimed)
-        start = read_start(conn, payload["export_id"], rt.clock.now())
+    start = _start(ctx, rt, payload["export_id"])
     export, plan = start.export, start.plan
     attributes = {"exportd.export.id": export.id, "exportd.source": export.source}
     tracing.annotate(attributes | {"exportd.format": export.format})
@@ -209,6 +208,16 @@ def run_export(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
         failure.result = {**result, "partial": True}
         raise failure
     return result
+
+
+def _start(ctx: JobContext, rt: Runtime, export_id: str) -> Start:
+    """The export, its plan and its owner's usage: as the supervisor read them while it
+    claimed the job (exports/start.py), else read now."""
+    note = ctx.claim_note
+    if isinstance(note, Start) and note.export.id == export_id:
+        return note
+    with rt.db.read_one() as conn:  # one statement
+        return read_start(conn, export_id, rt.clock.now())
 
 
 def _store_document(

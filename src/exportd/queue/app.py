@@ -8,7 +8,9 @@ The queue and the worker know no domain.  A package plugs in by registering on a
 - start hooks, called as a supervisor is built (``app.on_start``): what must work before
   any job (a storage opened from a bad URL stops the worker there);
 - claim hooks, called in the transaction that claims jobs (``app.on_claimed``): a
-  package's record of its jobs starting, with no write of the child's own;
+  package's record of its jobs starting, with no write of the child's own; what a hook
+  read of a job there it may hand to the job's attempt (its claim note, ``ctx.claim_note``)
+  so the child need not read it again;
 - periodic jobs with their schedules (``app.periodic``), run by one node at a time;
 - rescue hooks, called for a job taken back from a vanished worker (``app.on_rescued``);
 - discard hooks, called for a result whose outcome was not kept (``app.on_discarded``);
@@ -24,7 +26,7 @@ builds the same one from its :class:`AppRef`.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -44,7 +46,8 @@ DiscardHook = Callable[[Outcome, "WorkerContext"], None]
 RetentionHook = Callable[[Connection, "WorkerContext"], None]
 ChildSetup = Callable[[Settings], None]
 StartHook = Callable[["WorkerContext"], None]
-ClaimHook = Callable[[Connection, list[Job], "WorkerContext"], None]
+# A claim hook returns its notes (what it read of its jobs, by job id), or None.
+ClaimHook = Callable[[Connection, list[Job], "WorkerContext"], Mapping[int, Any] | None]
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -158,11 +161,14 @@ class App:
         self.claim_hooks.append(hook)
         return hook
 
-    def claimed(self, conn: Connection, jobs: list[Job], worker: WorkerContext) -> None:
-        """Run the claim hooks for ``jobs``, in the claiming transaction."""
+    def claimed(self, conn: Connection, jobs: list[Job], worker: WorkerContext) -> dict[int, Any]:
+        """Run the claim hooks for ``jobs``, in the claiming transaction: their notes, by
+        job id (a note for each job from one hook at most)."""
+        notes: dict[int, Any] = {}
         if jobs:
             for hook in self.claim_hooks:
-                hook(conn, jobs, worker)
+                notes.update(hook(conn, jobs, worker) or {})
+        return notes
 
     def on_rescued(self, hook: SettledHook) -> SettledHook:
         self.rescue_hooks.append(hook)

@@ -34,6 +34,9 @@ class JobContext(Protocol):
     job_id: int
     attempt: int
     correlation_id: str | None
+    # What the claim's hooks read of the job in the claiming transaction (None: nothing,
+    # or not fresh any more): the task need not read it again.
+    claim_note: Any
 
     def checkpoint(self, **progress: Any) -> None:
         """Report progress; raises JobCancelled when cancellation was requested."""

@@ -42,6 +42,7 @@ class ChildContext:
         self.job_id = request.job_id
         self.attempt = request.attempt
         self.correlation_id = request.correlation_id
+        self.claim_note = request.note
         self._cancelled = False
         # Not at once: a job done within the interval reports no progress at all (its
         # outcome says it all), so a small export costs its supervisor no extra write.

@@ -115,13 +115,13 @@ class Child:
     def sentinel(self) -> int:
         return int(self.process.sentinel)
 
-    def run(self, job: Job, *, timeout_s: float) -> None:
+    def run(self, job: Job, *, timeout_s: float, note: Any = None) -> None:
         now = time.monotonic()
         self.running = Running(
             job=job, claim=Claimed(job.id, job.attempt), started=now, deadline=now + timeout_s
         )
         request = RunRequest(
-            job.id, job.attempt, job.task, job.payload, job.correlation_id, job.traceparent
+            job.id, job.attempt, job.task, job.payload, job.correlation_id, job.traceparent, note
         )
         self.conn.send(("run", request))
 

@@ -23,6 +23,7 @@ class RunRequest:
     payload: dict[str, Any]
     correlation_id: str | None
     traceparent: str | None = None  # the context the job was enqueued in
+    note: Any = None  # what the claim's hooks read of the job (queue/app.py), or None
 
 
 def outcome_of(claim: Claimed, done: tuple[Any, ...]) -> Outcome:

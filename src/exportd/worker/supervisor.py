@@ -55,6 +55,9 @@ DB_RETRY_MAX_S = 5.0
 # together, unless a claim is due anyway.  Pickup latency does not wait on it.
 OUTCOME_DELAY_S = 0.02
 OUTCOME_BATCH = 100
+# A claim note (what the claim's hooks read of a job) older than this when its job
+# starts is not handed on: the child reads afresh (a prefetched job may wait long).
+NOTE_FRESH_S = 1.0
 # After wake-ups, cancel requests are looked for at most this often: on SQLite every
 # commit wakes the worker, its own too (a look each was a seventh of its CPU).
 CANCEL_LOOK_S = 0.1
@@ -89,6 +92,8 @@ class Supervisor:
         self._oldest_outcome = 0.0
         # Claimed jobs waiting for a free child (see EXPORTD_WORKER_PREFETCH).
         self._backlog: deque[Job] = deque()
+        # Their claim notes, with when they were read (monotonic), by job id.
+        self._notes: dict[int, tuple[Any, float]] = {}
         self._progress: dict[Claimed, dict[str, Any]] = {}
         self._stopping = False
         self._stop_deadline = float("inf")
@@ -333,8 +338,13 @@ class Supervisor:
             if child.idle:
                 job = self._backlog.popleft()
                 waited = (self.store.clock.now() - job.run_after).total_seconds()
-                child.run(job, timeout_s=job.timeout_s or self.settings.job_timeout_s)
+                timeout_s = job.timeout_s or self.settings.job_timeout_s
+                child.run(job, timeout_s=timeout_s, note=self._fresh_note(job.id))
                 metrics.JOB_WAIT.labels(job.task).observe(max(waited, 0.0))
+
+    def _fresh_note(self, job_id: int) -> Any:
+        note, read_at = self._notes.pop(job_id, (None, 0.0))
+        return note if time.monotonic() - read_at < NOTE_FRESH_S else None
 
     def _stopping_backlog(self) -> list[Job]:
         return list(self._backlog) if self._stopping else []
@@ -398,22 +408,24 @@ class Supervisor:
         progress, self._progress = self._progress, {}
         limit = wanted if claim_now else 0
 
-        def and_then(conn: Connection) -> tuple[LeaseReport, list[Job]]:
+        def and_then(conn: Connection) -> tuple[LeaseReport, list[Job], dict[int, Any]]:
             report = self.store.record_progress_of(conn, progress)
             self.store.release(conn, [Claimed(job.id, job.attempt) for job in release])
             jobs = self.store.claim(conn, worker_id=self.worker_id, queues=self.queues, limit=limit)
-            self.app.claimed(conn, jobs, self.context)
-            return report, jobs
+            return report, jobs, self.app.claimed(conn, jobs, self.context)
 
-        settled, (report, jobs) = self.outcomes.settle_then(self.db, pending, and_then)
+        settled, (report, jobs, notes) = self.outcomes.settle_then(self.db, pending, and_then)
         # Committed.  Only now act on children: acting may produce new outcomes.
         self._outcomes = self._outcomes[len(pending) :]
         if release:
             self._backlog.clear()
+            self._notes.clear()
         for done, result in zip(pending, settled, strict=True):
             log_outcome(done, result)
             self.outcomes.discard_unkept(done, result)
         self._backlog.extend(jobs)
+        read_at = time.monotonic()
+        self._notes.update((job_id, (note, read_at)) for job_id, note in notes.items())
         self._dispatch()
         if claim_now:
             # A full batch suggests more work is waiting: ask again as soon as there is room.
@@ -432,6 +444,7 @@ class Supervisor:
         lost, cancel = set(lost), set(cancel)
         for job in [j for j in self._backlog if Claimed(j.id, j.attempt) in lost | cancel]:
             self._backlog.remove(job)
+            self._notes.pop(job.id, None)
             claim = Claimed(job.id, job.attempt)
             if claim in cancel and claim not in lost:
                 self._outcomes.append(
