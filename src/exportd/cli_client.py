@@ -36,10 +36,20 @@ Token = Annotated[
         show_default=False,
     ),
 ]
+
+
+def an_id(value: str) -> str:
+    """An id argument: not empty (an empty one would name the collection, not an item)."""
+    if not value.strip():
+        raise typer.BadParameter("an id cannot be empty")
+    return value
+
+
 ExportId = Annotated[
     str,
     typer.Argument(
-        help="The export's id, or enough of its start to tell it apart (as git's short ids)."
+        help="The export's id, or enough of its start to tell it apart (as git's short ids).",
+        callback=an_id,
     ),
 ]
 # What to export, as `exportd export` and `exportd schedules create` take it.
@@ -92,18 +102,63 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
-def _params(pairs: list[str]) -> dict[str, Any]:
-    """``k=v`` pairs; a value that reads as JSON (a number, a list) is taken as such."""
+def _params(pairs: list[str], schema: dict[str, Any] | None) -> dict[str, Any]:
+    """``k=v`` pairs, each value as the source's params schema types it: text stays text
+    (``symbol=7203``, ``symbol=null``); a list takes each value given for its key
+    (``-p tags=a -p tags=b``) or a JSON list; a number or a true/false is read as JSON.
+    Without a schema (a key the source does not have), a value is text unless it is a
+    JSON list or object; the server names what does not fit."""
+    properties = (schema or {}).get("properties", {})
     params: dict[str, Any] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
             raise _fail(f"--param wants key=value, got {pair!r}", 2)
-        try:
-            params[key] = json.loads(value)
-        except ValueError:
+        kinds = _json_types(properties.get(key, {}))
+        if "array" in kinds:
+            listed = _json_or(value, None)
+            items = listed if isinstance(listed, list) else [value]
+            params[key] = [*params.get(key, []), *items]
+            continue
+        if key in params:
+            raise _fail(f"--param {key} is given twice", 2)
+        if "string" in kinds:
             params[key] = value
+        elif kinds:
+            params[key] = _json_or(value, value)
+        else:
+            structured = _json_or(value, None)
+            params[key] = structured if isinstance(structured, (list, dict)) else value
     return params
+
+
+def _json_types(prop: dict[str, Any]) -> set[str]:
+    """The JSON types a property of a JSON Schema allows (``null`` left out)."""
+    found: set[str] = set()
+    for option in [prop, *prop.get("anyOf", []), *prop.get("oneOf", [])]:
+        kind = option.get("type")
+        found.update(kind if isinstance(kind, list) else [kind] if kind else [])
+    if "enum" in prop and not found:
+        found.add("string")
+    return found - {"null"}
+
+
+def _json_or(value: str, otherwise: Any) -> Any:
+    try:
+        return json.loads(value)
+    except ValueError:
+        return otherwise
+
+
+def params_of(client: ExportdClient, source: str, pairs: list[str]) -> dict[str, Any]:
+    """``--param`` pairs typed by the source's params schema (from the server's catalogue;
+    a source it does not list is left for the server to refuse)."""
+    if not pairs:
+        return {}
+    schema = next(
+        (s.get("params_schema") for s in client.sources() if s.get("name") == source), None
+    )
+    return _params(pairs, schema)
 
 
 def export(
@@ -161,7 +216,7 @@ def export(
     token: Token = "",
 ) -> None:
     """Ask for an export; with --wait, show its progress and save the file."""
-    body: dict[str, Any] = {"source": source, "format": format_, "params": _params(param or [])}
+    body: dict[str, Any] = {"source": source, "format": format_}
     if columns and preset:
         raise _fail("--columns or --preset: give one of them", 2)
     if columns:
@@ -181,8 +236,10 @@ def export(
     }
     if any(value is not None for value in options.values()):
         body["options"] = {k: v for k, v in options.items() if v is not None}
+    _check_out(out_path, parts=split_parts)  # before the export is made: its link is spent
     client = _client(url, token)
     try:
+        body["params"] = params_of(client, source, param or [])
         if notify or webhook:
             body["notify"] = {
                 "email": _token_email(token) if notify == "email" else notify,
@@ -198,9 +255,11 @@ def export(
             raise _fail(
                 f"the export {final['status']}: {error.get('message', '')} ({error.get('code')})"
             )
-        out.print(_saved(client, final, out_path))
+        _said(_saved(client, final, out_path), out_path)
     except ApiError as exc:
         raise _fail(_refusal(exc)) from None
+    except OSError as exc:
+        raise _unsaved(out_path, exc) from None
     except httpx2.HTTPError as exc:
         raise _unreachable(url, exc) from None
     finally:
@@ -217,13 +276,37 @@ def _split(rows: int | None, size: int | None, parts: bool) -> dict[str, Any] | 
     return {**limit, "deliver": "parts" if parts else "zip"}
 
 
+def _check_out(out_path: Path | None, *, parts: bool) -> None:
+    """Refuse an ``--out`` the file(s) could not be saved to, naming why."""
+    if out_path is None:
+        return
+    if str(out_path) == "-":
+        if parts:
+            raise _fail("--out -: a split delivered as parts is several files; give a folder", 2)
+        return
+    target = out_path.resolve() if out_path.is_symlink() else out_path
+    if target.is_dir():
+        return
+    if parts:
+        if target.exists():
+            raise _fail(f"--out {out_path}: a split delivered as parts needs a folder", 2)
+        return  # the folder is made
+    if not target.parent.is_dir():
+        raise _fail(f"--out {out_path}: there is no folder {target.parent}", 2)
+
+
 def _saved(client: ExportdClient, export: dict[str, Any], out_path: Path | None) -> str:
     """Save a completed export: its file, or each file of a split delivered as parts."""
     result = export.get("result") or {}  # none yet: the server says why not
     rows = result.get("row_count")
     if (result.get("split") or {}).get("deliver") != "parts":
-        saved = client.download(export["id"], out_path or Path(result.get("filename", "export")))
+        named = Path(result.get("filename", "export")).name
+        target = out_path or Path(named)
+        if target.is_dir():  # as cp does: the file goes into the folder, under its name
+            target = target / named
+        saved = client.download(export["id"], target)
         return f"saved {saved} ({result.get('size')} bytes, {rows} rows)"
+    _check_out(out_path, parts=True)
     folder = out_path or Path()
     files = client.download_files(export["id"], folder)
     manifest = folder / result["filename"]
@@ -231,6 +314,17 @@ def _saved(client: ExportdClient, export: dict[str, Any], out_path: Path | None)
         f"saved {len(files)} files in {folder} ({result['stored_bytes']} bytes, {rows} rows); "
         f"check them: exportd verify {manifest}"
     )
+
+
+def _said(message: str, out_path: Path | None) -> None:
+    """The summary of what was saved: on standard error when the file went to standard
+    output (it would be read as the file's last line)."""
+    (err if out_path is not None and str(out_path) == "-" else out).print(message)
+
+
+def _unsaved(out_path: Path | None, exc: OSError) -> typer.Exit:
+    where = exc.filename or out_path or "the file"
+    return _fail(f"cannot save to {where}: {exc.strerror or exc}")
 
 
 def _refusal(exc: ApiError) -> str:
@@ -402,10 +496,15 @@ def download_export(
 ) -> None:
     """Save a completed export's file."""
 
+    _check_out(out_path, parts=False)
+
     def fetch(client: ExportdClient) -> str:
         return _saved(client, client.get(_resolve(client, export_id)), out_path)
 
-    out.print(_call(url, token, fetch))
+    try:
+        _said(_call(url, token, fetch), out_path)
+    except OSError as exc:
+        raise _unsaved(out_path, exc) from None
 
 
 def _resolve(client: ExportdClient, export_id: str) -> str:

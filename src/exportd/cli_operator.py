@@ -79,8 +79,12 @@ def jobs_list(
     out.print(table)
 
 
+# A job id is a positive 64-bit integer: a larger one names no job (and SQLite refuses it).
+JobId = Annotated[int, typer.Argument(min=1, max=2**63 - 1, help="The job's id.")]
+
+
 @jobs_app.command("show")
-def jobs_show(job_id: int) -> None:
+def jobs_show(job_id: JobId) -> None:
     """Show one job in full."""
     queue = _queue()
     job = or_exit(lambda: queue.job(job_id))
@@ -89,7 +93,7 @@ def jobs_show(job_id: int) -> None:
 
 
 @jobs_app.command("retry")
-def jobs_retry(job_id: int) -> None:
+def jobs_retry(job_id: JobId) -> None:
     """Requeue a failed job (the dead letter) with a fresh attempt budget."""
     queue = _queue()
     job = or_exit(lambda: queue.retry(job_id))
@@ -97,7 +101,7 @@ def jobs_retry(job_id: int) -> None:
 
 
 @jobs_app.command("cancel")
-def jobs_cancel(job_id: int) -> None:
+def jobs_cancel(job_id: JobId) -> None:
     """Cancel a queued job, or ask a running one to stop at its next checkpoint."""
     queue = _queue()
     state = or_exit(lambda: queue.cancel(job_id))

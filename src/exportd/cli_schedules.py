@@ -19,13 +19,14 @@ from exportd.cli_client import (
     Url,
     _call,
     _fail,
-    _params,
+    an_id,
+    params_of,
 )
 from exportd.client import ExportdClient
 
 out = Console()
 app = typer.Typer(no_args_is_help=True, help="Your recurring exports on a running server.")
-ScheduleId = Annotated[str, typer.Argument(help="The schedule's id.")]
+ScheduleId = Annotated[str, typer.Argument(help="The schedule's id.", callback=an_id)]
 
 
 @app.command("list")
@@ -71,7 +72,7 @@ def create_schedule(
     """Export SOURCE on a cron expression (--cron, --tz) or an interval (--every)."""
     if (cron is None) == (every is None):
         raise _fail("give --cron or --every (one of them)", 2)
-    export: dict[str, Any] = {"source": source, "format": format_, "params": _params(param or [])}
+    export: dict[str, Any] = {"source": source, "format": format_}
     if columns:
         export["columns"] = [c.strip() for c in columns.split(",") if c.strip()]
     if webhook:
@@ -84,7 +85,12 @@ def create_schedule(
         **({"cron": cron} if cron else {"every": every}),
         **({"name": name} if name else {}),
     }
-    created = _call(url, token, lambda c: c.create_schedule(body))
+
+    def create(client: ExportdClient) -> dict[str, Any]:
+        export["params"] = params_of(client, source, param or [])
+        return client.create_schedule(body)
+
+    created = _call(url, token, create)
     out.print(f"{created['id']} {created['status']}, next run {created['next_run_at']}")
 
 

@@ -92,6 +92,14 @@ def test_unknown_job_is_a_clear_error(migrated: str) -> None:
     assert "job_not_found" in result.stderr
 
 
+@pytest.mark.parametrize("job_id", ["0", "99999999999999999999999999"])
+def test_a_job_id_out_of_range_is_a_usage_error(migrated: str, job_id: str) -> None:
+    result = run("jobs", "show", job_id, url=migrated)
+    assert result.exit_code == 2
+    assert "is not in the range" in result.stderr
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
 def test_a_bad_setting_stops_the_command_with_its_name(url: str) -> None:
     result = exportd("worker", url=url, EXPORTD_MEMORY_LIMIT_MB="lots")
     assert result.returncode == 2

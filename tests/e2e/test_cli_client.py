@@ -269,3 +269,57 @@ def test_schedules_commands_steer_a_schedule_end_to_end(live: Live) -> None:
     assert "schedule_interval_too_short" in bad.stderr
     usage = live.run("schedules", "create", "trades")
     assert usage.returncode == 2
+
+
+# -- where the file goes, and what --param means -------------------------------------------
+
+
+def test_params_are_typed_by_the_source_s_schema(live: Live) -> None:
+    """A text param stays text (a ticker of digits, the word null); a list takes each
+    value given for it; a number is a number."""
+    digits = live.invoke("export", "trades", "-p", "symbol=7203", "-p", "limit=3", "--wait")
+    assert digits.exit_code == 0, digits.stdout
+    listed = live.invoke("exports", "list", "--limit", "1").stdout
+    export_id = listed.split("\n")[3].split()[1].strip("│ ")
+    shown = live.invoke("exports", "show", export_id).stdout
+    assert '"symbol": "7203"' in shown
+    assert '"limit": 3' in shown
+    tags = live.invoke("export", "trades", "-p", "tags=scalp", "-p", "tags=news", "--wait")
+    assert tags.exit_code == 0, tags.stdout
+    twice = live.invoke("export", "trades", "-p", "symbol=A", "-p", "symbol=B")
+    assert twice.exit_code == 2
+    assert "--param symbol is given twice" in twice.stderr
+
+
+def test_out_writes_through_a_symlink_into_a_folder_and_to_stdout(live: Live) -> None:
+    target = live.tmp / "real.jsonl"
+    link = live.tmp / "link.jsonl"
+    link.symlink_to(target)
+    through = live.run("export", "trades", "-f", "jsonl", "-p", "limit=2", "--out", "link.jsonl")
+    assert through.returncode == 0, through.stderr
+    assert link.is_symlink()
+    assert len(target.read_text().splitlines()) == 2
+    folder = live.tmp / "into"
+    folder.mkdir()
+    inside = live.run("export", "trades", "-f", "csv", "-p", "limit=2", "--out", "into")
+    assert inside.returncode == 0, inside.stderr
+    [saved] = folder.iterdir()
+    assert saved.suffix == ".csv"
+    piped = live.run("export", "trades", "-f", "jsonl", "-p", "limit=3", "--out", "-")
+    assert piped.returncode == 0, piped.stderr
+    assert len(piped.stdout.splitlines()) == 3  # the file, and nothing else
+    assert "saved -" in piped.stderr
+    assert not (live.tmp / "-").exists()
+
+
+def test_an_out_that_cannot_be_written_is_refused_before_the_export_is_made(live: Live) -> None:
+    before = live.invoke("exports", "list", "--limit", "200").stdout.count("trades")
+    missing = live.run("export", "trades", "--out", "no/such/folder/x.csv")
+    assert missing.returncode == 2
+    assert "there is no folder no/such/folder" in missing.stderr
+    assert "Traceback" not in missing.stderr
+    assert live.invoke("exports", "list", "--limit", "200").stdout.count("trades") == before
+    empty = live.run("exports", "show", "")
+    assert empty.returncode == 2
+    assert "an id cannot be empty" in empty.stderr
+    assert "Traceback" not in empty.stderr
