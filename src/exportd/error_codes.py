@@ -98,6 +98,7 @@ REGISTRY: dict[str, Code] = {
     "column_unknown": Code(422, "a column the source does not have"),
     "column_repeated": Code(422, "a column named twice"),
     "column_preset_unknown": Code(422, "no column preset of that name"),
+    "columns_and_preset": Code(422, "both `columns` and `column_preset`: give one of them"),
     "template_unknown": Code(422, "no template of that name"),
     "template_not_applicable": Code(422, "a template for a source of rows"),
     "option_not_applicable": Code(422, "an option the format does not take"),

@@ -565,6 +565,17 @@ def test_malformed_json_says_where_it_breaks(api: Api) -> None:
     assert "line 3, column 13" in body["detail"]
 
 
+@pytest.mark.parametrize("path", ["/v1/exports", "/v1/documents", "/v1/schedules"])
+def test_json_nested_too_deeply_is_json_invalid(api: Api, path: str) -> None:
+    """Past the parser's depth (about a thousand levels) it is still the body's fault."""
+    deep = b'{"params": ' + b"[" * 5000 + b"]" * 5000 + b"}"
+    sent = api.client.post(
+        path, content=deep, headers={**api.as_user("alice"), "Content-Type": "application/json"}
+    )
+    body = assert_problem(sent, 422, "json_invalid")
+    assert "nested too deeply" in body["detail"]
+
+
 def test_a_body_that_is_not_json_is_415(api: Api) -> None:
     sent = api.client.post(
         "/v1/exports",

@@ -134,6 +134,17 @@ def test_create_queues_the_export_and_its_job_together(service: ExportService) -
             "column_preset",
         ),
         (
+            ExportRequest(
+                source="trades",
+                format="csv",
+                params={},
+                columns=(ColumnChoice("symbol"),),
+                column_preset="summary",
+            ),
+            "columns_and_preset",
+            "columns",
+        ),
+        (
             ExportRequest(source="resume", format="pdf", params={}, options={"keep_partial": True}),
             "option_not_applicable",
             "options.keep_partial",

@@ -50,7 +50,9 @@ def feed_check_s(quiet_s: float) -> float:
     return next(every for after, every in FEED_CHECKS if quiet_s >= after)
 
 
-_WAIT = re.compile(r"[0-9]{1,9}")
+# Delta-seconds: a number too large to hold is the largest there is (RFC 9110 §1.2.2),
+# here the cap; ignored, it made a client that asked for "forever" poll in a tight loop.
+_WAIT = re.compile(r"[0-9]+")
 _ALL: weakref.WeakSet[ExportWaits] = weakref.WeakSet()
 
 

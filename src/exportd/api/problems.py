@@ -151,6 +151,14 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     cause = exc.__cause__
     if isinstance(cause, UnicodeDecodeError):  # FastAPI's 400 for a JSON body's bytes
         return _not_utf8(request, cause)
+    if isinstance(cause, RecursionError):  # arrays or objects nested past the parser's depth
+        return problem(
+            request,
+            status=422,
+            code="json_invalid",
+            detail="the body is not valid JSON here: it is nested too deeply",
+            errors=[{"field": "body", "message": "nested too deeply"}],
+        )
     code = HTTP_CODES.get(exc.status_code, f"http_{exc.status_code}")
     headers = getattr(exc, "headers", None)
     allowed = _allowed(request) if exc.status_code == 405 else None

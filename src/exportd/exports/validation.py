@@ -271,6 +271,13 @@ def _template(source: Source, request: ExportRequest) -> str | None:
 
 
 def _columns(source: Source, request: ExportRequest) -> list[dict[str, str]] | None:
+    if request.column_preset is not None and request.columns is not None:
+        # One would silently win over the other: the file would not have what was asked.
+        raise RequestInvalid(
+            "give columns or column_preset, not both",
+            code="columns_and_preset",
+            errors=[{"field": "columns", "message": "leave it out to use column_preset"}],
+        )
     if request.column_preset is not None:
         preset = source.column_presets.get(request.column_preset)
         if preset is None:
