@@ -118,9 +118,18 @@ def token(
     ttl: Annotated[int, typer.Option(min=60, help="Lifetime in seconds.")] = 86_400,
 ) -> None:
     """Print a user token signed with the HS256 key, as a host application mints one."""
+    from rich.markup import escape
+
+    from exportd.auth.claims import principal_of
     from exportd.auth.tokens import mint
     from exportd.config import hs256_key
+    from exportd.errors import ExportdError
 
+    try:  # what the server would refuse is not minted
+        principal_of({"sub": user, "plan": plan, "email": email, "admin": admin})
+    except ExportdError as exc:
+        err.print(f"[red]exportd: {escape(str(exc))} ({exc.code})[/red]")
+        raise typer.Exit(2) from None
     key = hs256_key(settings_or_exit())
     if key is None:
         err.print("[red]exportd: no HS256 key: this server takes only JWKS tokens[/red]")

@@ -167,7 +167,7 @@ def export(
     param: Params = None,
     columns: Columns = None,
     preset: Annotated[
-        str | None, typer.Option(help="A column preset of the source (exportd sources).")
+        str | None, typer.Option(help="A column preset of the source (GET /v1/sources lists them).")
     ] = None,
     template: Annotated[str | None, typer.Option(help="Template of a document export.")] = None,
     timezone: Annotated[

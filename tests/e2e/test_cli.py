@@ -162,6 +162,22 @@ def test_token_mints_what_the_api_accepts(url: str) -> None:
     assert verify(admin.stdout.strip(), secret=jwt_key(load_settings(database_url=url))).is_admin
 
 
+@pytest.mark.parametrize(
+    ("args", "code"),
+    [
+        (["", "--plan", "pro"], "token_claim_invalid"),
+        (["apikey:x"], "token_subject_reserved"),
+        (["alice", "--plan", ""], "token_claim_invalid"),
+        (["a\nb"], "token_claim_invalid"),
+    ],
+)
+def test_token_refuses_what_the_api_would(url: str, args: list[str], code: str) -> None:
+    refused = run("token", *args, url=url)
+    assert refused.exit_code == 2
+    assert code in refused.stderr
+    assert refused.stdout == ""
+
+
 def test_token_refuses_when_only_jwks_tokens_are_taken(url: str) -> None:
     refused = run(
         "token",

@@ -120,6 +120,9 @@ LOOSE_CLAIMS = [
     {"sub": "alice\ud800"},
     {"sub": "alice\n"},
     {"plan": "p" * 65},
+    {"sub": 5},  # PyJWT's own check said token_invalid
+    {"exp": "9999999999"},  # a string: PyJWT took it
+    {"exp": True},  # PyJWT read it as 1, "expired"
 ]
 
 

@@ -6,6 +6,7 @@ text the database cannot hold (NUL, lone surrogates, an over-long subject) reach
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -35,6 +36,15 @@ def principal_of(claims: dict[str, Any]) -> Principal:
         is_admin=is_admin,
         scopes=ALL if is_admin else USER,
     )
+
+
+def expiry_of(claims: dict[str, Any]) -> float:
+    """The ``exp`` claim: a NumericDate (RFC 7519), a JSON number, never a string or a
+    boolean."""
+    value = claims.get("exp")
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise _invalid("exp", "a number (seconds since 1970)")
+    return float(value)
 
 
 def _text(claims: dict[str, Any], name: str) -> str:

@@ -18,7 +18,7 @@ from typing import Any
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from exportd.auth.claims import principal_of
+from exportd.auth.claims import expiry_of, principal_of
 from exportd.auth.principal import Principal
 from exportd.errors import ServiceUnavailable, Unauthenticated
 
@@ -113,10 +113,11 @@ def verify(token: str, *, secret: str) -> Principal:
 
 
 def _decode(token: str, key: Any, algorithms: list[str]) -> Principal:
+    # The expiry and the subject are read here, strictly (auth/claims.py): PyJWT took
+    # "exp": "9999999999" (a string) and true (as 1: "expired").
+    options = {"require": REQUIRED_CLAIMS, "verify_exp": False, "verify_sub": False}
     try:
-        claims = jwt.decode(token, key, algorithms=algorithms, options={"require": REQUIRED_CLAIMS})
-    except jwt.ExpiredSignatureError:
-        raise Unauthenticated("the token has expired", code="token_expired") from None
+        claims = jwt.decode(token, key, algorithms=algorithms, options=options)
     except jwt.InvalidSignatureError:
         raise Unauthenticated(
             "the token's signature does not match", code="token_signature_invalid"
@@ -127,6 +128,8 @@ def _decode(token: str, key: Any, algorithms: list[str]) -> Principal:
         ) from None
     except jwt.PyJWTError:  # any other refusal, including a key the algorithm cannot use
         raise Unauthenticated("the token is not valid", code="token_invalid") from None
+    if expiry_of(claims) <= time.time():
+        raise Unauthenticated("the token has expired", code="token_expired")
     return principal_of(claims)
 
 
