@@ -115,9 +115,13 @@ def verify(token: str, *, secret: str) -> Principal:
 def _decode(token: str, key: Any, algorithms: list[str]) -> Principal:
     # The expiry and the subject are read here, strictly (auth/claims.py): PyJWT took
     # "exp": "9999999999" (a string) and true (as 1: "expired").
-    options = {"require": REQUIRED_CLAIMS, "verify_exp": False, "verify_sub": False}
     try:
-        claims = jwt.decode(token, key, algorithms=algorithms, options=options)
+        claims = jwt.decode(
+            token,
+            key,
+            algorithms=algorithms,
+            options={"require": REQUIRED_CLAIMS, "verify_exp": False, "verify_sub": False},
+        )
     except jwt.InvalidSignatureError:
         raise Unauthenticated(
             "the token's signature does not match", code="token_signature_invalid"
