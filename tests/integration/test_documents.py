@@ -263,3 +263,13 @@ def test_an_invalid_json_resume_is_a_422_pointing_at_its_field(roomy: Api) -> No
     assert kept.status_code == 422
     assert [e["pointer"] for e in kept.json()["errors"]] == ["/references/0"]
     assert roomy.client.get(f"/v1/documents/{doc['id']}", headers=headers).json() == doc
+
+
+@pytest.mark.parametrize("start", ["2020-13", "2020-00", "2020-1", "20201"])
+def test_a_period_is_a_year_or_a_real_month(api: Api, start: str) -> None:
+    work = {"organisation": "A", "role": "Dev"}
+    refused = post(api, "alice", "CV", resume(work=[{**work, "start": start}]))
+    assert refused.status_code == 422
+    assert "start" in refused.json()["errors"][0]["field"]
+    fine = post(api, "alice", "CV", resume(work=[{**work, "start": "2020-12"}]))
+    assert fine.status_code == 201, fine.text

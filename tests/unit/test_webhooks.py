@@ -133,6 +133,11 @@ def test_public_addresses_pass(address: str) -> None:
     assert not webhooks.refused(address)
 
 
+@pytest.mark.parametrize("url", ["http://134744072/x", "http://deadbeef/x", "http://1.2.3.4.5/"])
+def test_names_and_public_numbers_pass_the_check_before_lookup(url: str) -> None:
+    webhooks.check_url(url, allow_private=False)  # 134744072 is 8.8.8.8
+
+
 @pytest.mark.parametrize(
     ("url", "code"),
     [
@@ -143,6 +148,11 @@ def test_public_addresses_pass(address: str) -> None:
         ("http://127.0.0.1:8080/hook", "webhook_address_refused"),
         ("http://localhost/hook", "webhook_address_refused"),
         ("http://[::1]/hook", "webhook_address_refused"),
+        # The forms inet_aton and so getaddrinfo read as IPv4 (127.0.0.1, 10.0.0.1).
+        ("http://2130706433/x", "webhook_address_refused"),
+        ("http://0x7f000001/x", "webhook_address_refused"),
+        ("http://127.1/x", "webhook_address_refused"),
+        ("http://012.0.0.1/x", "webhook_address_refused"),
     ],
 )
 def test_bad_urls_are_refused_before_any_lookup(url: str, code: str) -> None:

@@ -22,6 +22,7 @@ ISATAP                        ``…:0:5efe:a.b.c.d`` the low 32 bits
 from __future__ import annotations
 
 import ipaddress
+import socket
 
 _NAT64_WELL_KNOWN = ipaddress.IPv6Network("64:ff9b::/96")
 _NAT64_LOCAL_USE = ipaddress.IPv6Network("64:ff9b:1::/48")
@@ -38,8 +39,21 @@ def literally_private(host: str) -> bool:
         return True
     try:
         return refused(host)
-    except ValueError:  # a name, not an address
-        return False
+    except ValueError:  # not an address as ipaddress writes one
+        pass
+    legacy = _legacy_ipv4(host)
+    return legacy is not None and refused(legacy)
+
+
+def _legacy_ipv4(host: str) -> str | None:
+    """The IPv4 address a resolver reads in ``2130706433``, ``0x7f000001``, ``0177.1`` or
+    ``127.1`` (inet_aton's forms, which getaddrinfo takes too), dotted; None for a name."""
+    if not host or not all(c in "0123456789abcdefABCDEFxX." for c in host):
+        return None
+    try:
+        return socket.inet_ntoa(socket.inet_aton(host))
+    except OSError:
+        return None
 
 
 def refused(address: str) -> bool:

@@ -40,7 +40,7 @@ class Profile(_Strict):
     links: list[Link] = Field(default_factory=list, max_length=20)
 
 
-Period = Field(default=None, pattern=r"^\d{4}(-\d{2})?$", description="YYYY or YYYY-MM")
+Period = Field(default=None, pattern=r"^\d{4}(-(0[1-9]|1[0-2]))?$", description="YYYY or YYYY-MM")
 
 
 class WorkItem(_Strict):
