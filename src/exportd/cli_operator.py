@@ -48,8 +48,11 @@ def status() -> None:
     for state, count in overview.stats.counts.items():
         depth.add_row(state.value, str(count))
     out.print(depth)
-    if overview.oldest_wait_s is not None:
-        out.print(f"oldest queued job: due {overview.oldest_wait_s:.0f} s ago")
+    waited = overview.oldest_wait_s
+    if waited is not None:
+        # A job queued to run later (a retry's backoff, a delayed job) is not due yet.
+        when = f"{waited:.0f} s ago" if waited >= 0 else f"in {-waited:.0f} s"
+        out.print(f"oldest queued job: due {when}")
     table = Table("worker", "concurrency", "queues", "last heartbeat")
     for row in overview.workers:
         age = (overview.now - row.last_heartbeat_at).total_seconds()
@@ -245,7 +248,7 @@ def connections_check() -> None:
     finally:
         connections.dispose()
     if not results:
-        out.print("no connections configured ([connections.NAME] or EXPORTD_CONNECTIONS)")
+        out.print("no connections configured (\\[connections.NAME] or EXPORTD_CONNECTIONS)")
         return
     width = max(len(name) for name in results)
     for name, result in results.items():

@@ -10,6 +10,7 @@ import os
 import re
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -122,7 +123,18 @@ def test_status_shows_depth_and_oldest_job(migrated: str) -> None:
     assert shown.exit_code == 0, shown.output
     assert re.search(r"queued\s*│\s*1\s*│", shown.stdout), shown.stdout
     assert re.search(r"running\s*│\s*0\s*│", shown.stdout)
-    assert "oldest queued job" in shown.stdout
+    assert re.search(r"oldest queued job: due \d+ s ago", shown.stdout), shown.stdout
+    db.dispose()
+
+
+def test_status_says_a_job_queued_for_later_is_not_due_yet(migrated: str) -> None:
+    settings = load_settings(database_url=migrated)
+    db, store = create_database(settings), JobStore.from_settings(settings)
+    later = store.clock.now() + timedelta(minutes=10)
+    with db.write() as conn:
+        store.enqueue(conn, NewJob(task="report", run_after=later))
+    shown = run("status", url=migrated)
+    assert re.search(r"oldest queued job: due in (599|600) s", shown.stdout), shown.stdout
     db.dispose()
 
 

@@ -381,7 +381,7 @@ def test_batch_route(api: Api) -> None:
     assert_problem(
         api.client.post("/v1/exports/batch", json={"items": []}, headers=headers),
         422,
-        "request_invalid",
+        "batch_empty",
     )
     listed = api.client.get("/v1/exports", headers=headers).json()["items"]
     assert len(listed) == 2

@@ -378,3 +378,15 @@ def test_the_page_adds_tests_and_delivers_to_a_destination(
     assert (shown["id"], shown["status"]) == (destination["id"], "sent")
     assert list(sftp_server.files()) == [shown["remote_key"]]
     assert 'class="destination-where"' in client.get("/exports").text
+
+
+def test_the_answer_to_an_export_names_its_destinations_before_any_delivery(
+    world: World,
+) -> None:
+    key = public_line(new_key())
+    config = {"host": "sftp.example.com", "username": "u", "host_key": key}
+    inbox = world.destination("sftp", config, {"password": "pw"}, name="Inbox", user="bob")
+    export_id = world.export(inbox)
+    [shown] = world.get(export_id)["destinations"]
+    assert (shown["id"], shown["name"], shown["kind"]) == (inbox, "Inbox", "sftp")
+    assert shown["status"] == "pending"

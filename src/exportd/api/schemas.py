@@ -154,7 +154,9 @@ class ExportCreate(BaseModel):
 class BatchCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    items: list[ExportCreate] = Field(min_length=1, max_length=100)
+    # No minimum here: an empty batch is refused as such (422 batch_empty), not as a
+    # schema violation.
+    items: list[ExportCreate] = Field(max_length=100)
 
 
 class BatchOut(BaseModel):

@@ -259,6 +259,17 @@ def check_owned(conn: Connection, owner_id: str, ids: Sequence[str] | None) -> N
         )
 
 
+def named(conn: Connection, owner_id: str, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Each of the owner's destinations ``ids`` with its name and kind: what an export's
+    ``destination_status`` starts with, so its answer names them before any delivery."""
+    rows = conn.execute(
+        select(destinations.c.id, destinations.c.name, destinations.c.kind).where(
+            destinations.c.owner_id == owner_id, destinations.c.id.in_(list(ids))
+        )
+    )
+    return {row.id: {"name": row.name, "kind": row.kind} for row in rows}
+
+
 def _unexpected(exc: Exception) -> JobError:
     return TerminalJobError(
         f"the test failed: {type(exc).__name__}", code="destination_unavailable"

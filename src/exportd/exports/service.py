@@ -22,6 +22,7 @@ from exportd.db.locks import lock_for_transaction
 from exportd.db.rows import checked
 from exportd.db.tables import exports
 from exportd.destinations.service import check_owned
+from exportd.destinations.service import named as named_destinations
 from exportd.documents.precheck import check_document
 from exportd.errors import (
     Conflict,
@@ -333,6 +334,9 @@ class ExportService(ExportReads):
         )
         job = self.store.enqueue(conn, new).job
         now = self.clock.now()
+        if normalized.get("destinations") and "destination_status" not in columns:
+            named_now = named_destinations(conn, principal.user_id, normalized["destinations"])
+            columns = {**columns, "destination_status": named_now}
         values = {
             "id": export_id,
             "owner_id": principal.user_id,
