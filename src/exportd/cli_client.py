@@ -8,7 +8,6 @@ Exit codes: 0 done, 1 the server refused or the export failed, 2 bad usage,
 from __future__ import annotations
 
 import enum
-import json
 import re
 from pathlib import Path
 from typing import Annotated, Any
@@ -20,6 +19,7 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, T
 from rich.prompt import Confirm
 from rich.table import Table
 
+from exportd.cli_params import params_of
 from exportd.client import ApiError, ExportdClient
 
 out = Console()
@@ -100,65 +100,6 @@ def register(app: typer.Typer) -> None:
 def _fail(message: str, code: int = 1) -> typer.Exit:
     err.print(f"[red]exportd: {message}[/red]")
     return typer.Exit(code)
-
-
-def _params(pairs: list[str], schema: dict[str, Any] | None) -> dict[str, Any]:
-    """``k=v`` pairs, each value as the source's params schema types it: text stays text
-    (``symbol=7203``, ``symbol=null``); a list takes each value given for its key
-    (``-p tags=a -p tags=b``) or a JSON list; a number or a true/false is read as JSON.
-    Without a schema (a key the source does not have), a value is text unless it is a
-    JSON list or object; the server names what does not fit."""
-    properties = (schema or {}).get("properties", {})
-    params: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise _fail(f"--param wants key=value, got {pair!r}", 2)
-        kinds = _json_types(properties.get(key, {}))
-        if "array" in kinds:
-            listed = _json_or(value, None)
-            items = listed if isinstance(listed, list) else [value]
-            params[key] = [*params.get(key, []), *items]
-            continue
-        if key in params:
-            raise _fail(f"--param {key} is given twice", 2)
-        if "string" in kinds:
-            params[key] = value
-        elif kinds:
-            params[key] = _json_or(value, value)
-        else:
-            structured = _json_or(value, None)
-            params[key] = structured if isinstance(structured, (list, dict)) else value
-    return params
-
-
-def _json_types(prop: dict[str, Any]) -> set[str]:
-    """The JSON types a property of a JSON Schema allows (``null`` left out)."""
-    found: set[str] = set()
-    for option in [prop, *prop.get("anyOf", []), *prop.get("oneOf", [])]:
-        kind = option.get("type")
-        found.update(kind if isinstance(kind, list) else [kind] if kind else [])
-    if "enum" in prop and not found:
-        found.add("string")
-    return found - {"null"}
-
-
-def _json_or(value: str, otherwise: Any) -> Any:
-    try:
-        return json.loads(value)
-    except ValueError:
-        return otherwise
-
-
-def params_of(client: ExportdClient, source: str, pairs: list[str]) -> dict[str, Any]:
-    """``--param`` pairs typed by the source's params schema (from the server's catalogue;
-    a source it does not list is left for the server to refuse)."""
-    if not pairs:
-        return {}
-    schema = next(
-        (s.get("params_schema") for s in client.sources() if s.get("name") == source), None
-    )
-    return _params(pairs, schema)
 
 
 def export(

@@ -20,8 +20,8 @@ from exportd.cli_client import (
     _call,
     _fail,
     an_id,
-    params_of,
 )
+from exportd.cli_params import params_of
 from exportd.client import ExportdClient
 
 out = Console()

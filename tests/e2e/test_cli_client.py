@@ -288,7 +288,7 @@ def test_params_are_typed_by_the_source_s_schema(live: Live) -> None:
     assert tags.exit_code == 0, tags.stdout
     twice = live.invoke("export", "trades", "-p", "symbol=A", "-p", "symbol=B")
     assert twice.exit_code == 2
-    assert "--param symbol is given twice" in twice.stderr
+    assert "symbol is given twice" in twice.stderr
 
 
 def test_out_writes_through_a_symlink_into_a_folder_and_to_stdout(live: Live) -> None:

@@ -5,6 +5,8 @@ check to the worker alone (``DocumentSource.precheck_document``)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import Connection
 
@@ -12,7 +14,7 @@ from exportd.documents.models import Resume
 from exportd.documents.render import misfit
 from exportd.documents.templates import builtin_catalogue
 from exportd.errors import RequestInvalid
-from exportd.sources import DocumentSource
+from exportd.sources import DocumentSource, SourceRegistry
 
 
 def check_document(
@@ -43,3 +45,20 @@ def check_document(
             code=found.code,
             errors=[{"field": "template", "message": found.reason}],
         )
+
+
+def check_asked_document(
+    conn: Connection, sources: SourceRegistry, owner_id: str, normalized: dict[str, Any]
+) -> None:
+    """An export request (normalized) of a document source: its document is there and
+    fits the template, in the request's transaction, not failed by the worker later."""
+    source = sources.get(normalized["source"])
+    if not isinstance(source, DocumentSource):
+        return
+    check_document(
+        conn,
+        source,
+        owner_id=owner_id,
+        params=source.params_model.model_validate(normalized["params"]),
+        template=normalized["template"],
+    )

@@ -23,7 +23,7 @@ from exportd.db.rows import checked
 from exportd.db.tables import exports
 from exportd.destinations.service import check_owned
 from exportd.destinations.service import named as named_destinations
-from exportd.documents.precheck import check_document
+from exportd.documents.precheck import check_asked_document
 from exportd.errors import (
     Conflict,
     Forbidden,
@@ -53,7 +53,7 @@ from exportd.exports.validation import check_format, fingerprint, normalize, of_
 from exportd.ops import events
 from exportd.ops.events import EventKind
 from exportd.queue import JobState, JobStore
-from exportd.sources import DocumentSource, SourceRegistry
+from exportd.sources import SourceRegistry
 
 ACTIVE_RETRY_AFTER_S = 30
 BULK_PRIORITY = 10  # claimed after users' own exports (lower runs first)
@@ -156,7 +156,7 @@ class ExportService(ExportReads):
         normalized = self._normalize(principal, request)
         with self.db.read() as conn:
             check_format(plan_for(conn, principal.plan), normalized)
-            self._check_document(conn, principal, normalized)
+            check_asked_document(conn, self.sources, principal.user_id, normalized)
             check_owned(conn, principal.user_id, normalized["destinations"])
         return normalized
 
@@ -264,25 +264,9 @@ class ExportService(ExportReads):
 
     def _check_asked(self, conn: Connection, p: Principal, plan: PlanLimits, asked: Any) -> None:
         """Its document, its destinations, and its split's parts where counted cheaply."""
-        self._check_document(conn, p, asked)
+        check_asked_document(conn, self.sources, p.user_id, asked)
         check_owned(conn, p.user_id, asked["destinations"])
         check_parts(conn, self.sources, self.settings, p.user_id, plan, asked)
-
-    def _check_document(
-        self, conn: Connection, principal: Principal, normalized: dict[str, Any]
-    ) -> None:
-        """A document export whose document is missing or does not fit its template is
-        refused now, in the request's transaction, not failed by the worker later."""
-        source = self.sources.get(normalized["source"])
-        if not isinstance(source, DocumentSource):
-            return
-        check_document(
-            conn,
-            source,
-            owner_id=principal.user_id,
-            params=source.params_model.model_validate(normalized["params"]),
-            template=normalized["template"],
-        )
 
     def _check_room_in(self, room: Room, *, wanted: int) -> None:
         """Active slots for ``wanted`` more exports, and quota left (stored bytes, the

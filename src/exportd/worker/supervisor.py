@@ -42,6 +42,7 @@ from exportd.queue.notify import watcher_for
 from exportd.queue.store import JobStore, LeaseReport
 from exportd.wakeup import Wakeup
 from exportd.worker.children import Child, LoadMeter
+from exportd.worker.claim_notes import ClaimNotes
 from exportd.worker.fork_server import ForkServer
 from exportd.worker.maintenance import Maintenance
 from exportd.worker.outcomes import Finished, Outcomes, log_outcome
@@ -55,9 +56,6 @@ DB_RETRY_MAX_S = 5.0
 # together, unless a claim is due anyway.  Pickup latency does not wait on it.
 OUTCOME_DELAY_S = 0.02
 OUTCOME_BATCH = 100
-# A claim note (what the claim's hooks read of a job) older than this when its job
-# starts is not handed on: the child reads afresh (a prefetched job may wait long).
-NOTE_FRESH_S = 1.0
 # After wake-ups, cancel requests are looked for at most this often: on SQLite every
 # commit wakes the worker, its own too (a look each was a seventh of its CPU).
 CANCEL_LOOK_S = 0.1
@@ -90,10 +88,9 @@ class Supervisor:
         self.maintenance = Maintenance(app, self.context, node_id=self.worker_id)
         self._outcomes: list[Finished] = []
         self._oldest_outcome = 0.0
-        # Claimed jobs waiting for a free child (see EXPORTD_WORKER_PREFETCH).
+        # Claimed jobs waiting for a free child (EXPORTD_WORKER_PREFETCH), and their notes.
         self._backlog: deque[Job] = deque()
-        # Their claim notes, with when they were read (monotonic), by job id.
-        self._notes: dict[int, tuple[Any, float]] = {}
+        self._notes = ClaimNotes()
         self._progress: dict[Claimed, dict[str, Any]] = {}
         self._stopping = False
         self._stop_deadline = float("inf")
@@ -286,11 +283,9 @@ class Supervisor:
         if not self._outcomes[:-1]:
             self._oldest_outcome = time.monotonic()
         child.running = None
-        # A free child claims only if jobs may be waiting: the last claim came back full,
-        # a wake-up came since (both already set it), or this outcome may make a job
-        # ready (a retry, room under its key's limit).  Else the settle would end with a
-        # claim that finds nothing: a statement an export on PostgreSQL, ~0.5 ms a
-        # client waits for its outcome.
+        # Claim again only if a job may be waiting: the last claim was full or a wake-up
+        # came (both set it already), or this outcome may make one ready (a retry, room
+        # under its key's limit); not an empty claim in the settle a client waits on.
         if outcome.error is not None or running.job.fair_limit:
             self._want_claim = True
 
@@ -338,13 +333,9 @@ class Supervisor:
             if child.idle:
                 job = self._backlog.popleft()
                 waited = (self.store.clock.now() - job.run_after).total_seconds()
-                timeout_s = job.timeout_s or self.settings.job_timeout_s
-                child.run(job, timeout_s=timeout_s, note=self._fresh_note(job.id))
+                timeout = job.timeout_s or self.settings.job_timeout_s
+                child.run(job, timeout_s=timeout, note=self._notes.take(job.id))
                 metrics.JOB_WAIT.labels(job.task).observe(max(waited, 0.0))
-
-    def _fresh_note(self, job_id: int) -> Any:
-        note, read_at = self._notes.pop(job_id, (None, 0.0))
-        return note if time.monotonic() - read_at < NOTE_FRESH_S else None
 
     def _stopping_backlog(self) -> list[Job]:
         return list(self._backlog) if self._stopping else []
@@ -419,13 +410,11 @@ class Supervisor:
         self._outcomes = self._outcomes[len(pending) :]
         if release:
             self._backlog.clear()
-            self._notes.clear()
         for done, result in zip(pending, settled, strict=True):
             log_outcome(done, result)
             self.outcomes.discard_unkept(done, result)
         self._backlog.extend(jobs)
-        read_at = time.monotonic()
-        self._notes.update((job_id, (note, read_at)) for job_id, note in notes.items())
+        self._notes.keep(notes)
         self._dispatch()
         if claim_now:
             # A full batch suggests more work is waiting: ask again as soon as there is room.
@@ -444,7 +433,7 @@ class Supervisor:
         lost, cancel = set(lost), set(cancel)
         for job in [j for j in self._backlog if Claimed(j.id, j.attempt) in lost | cancel]:
             self._backlog.remove(job)
-            self._notes.pop(job.id, None)
+            self._notes.forget(job.id)
             claim = Claimed(job.id, job.attempt)
             if claim in cancel and claim not in lost:
                 self._outcomes.append(
