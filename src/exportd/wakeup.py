@@ -43,14 +43,19 @@ class Wakeup:
 
     def drain(self) -> bool:
         """Whether it was poked since the last drain."""
-        woken = False
-        try:
-            while self._reader.recv(4096):
-                woken = True
-        except BlockingIOError:
-            pass
-        return woken
+        return drain(self._reader)
 
     def close(self) -> None:
         self._reader.close()
         self._writer.close()
+
+
+def drain(sock: socket.socket) -> bool:
+    """Read all that waits on a non-blocking socket of pokes: whether anything did."""
+    poked = False
+    try:
+        while sock.recv(4096):  # b"": the other end closed
+            poked = True
+    except (BlockingIOError, InterruptedError):
+        pass
+    return poked

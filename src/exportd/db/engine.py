@@ -23,7 +23,7 @@ from sqlalchemy.pool import NullPool
 
 from exportd.config import Settings
 from exportd.db.sqlite_bells import Bells
-from exportd.db.sqlite_writers import WriterQueue, writer_queue
+from exportd.db.sqlite_writers import WriterQueue, shared_file, writer_queue
 from exportd.private import sqlite_file
 
 _BEGIN_OPTION = "exportd_sqlite_begin"
@@ -129,7 +129,7 @@ def create_database(settings: Settings, *, pool: bool = True) -> Database:
     writers = bells = None
     if engine.dialect.name == "sqlite":
         _configure_sqlite(engine, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
-        if _is_shared_file(url.database):
+        if shared_file(url.database):
             writers = writer_queue(str(url.database))
             bells = Bells(str(url.database))
     elif pool:
@@ -142,13 +142,8 @@ def create_database(settings: Settings, *, pool: bool = True) -> Database:
     )
 
 
-def _is_shared_file(database: str | None) -> bool:
-    """A file other connections (and processes) open too: not ``:memory:`` or a URI."""
-    return bool(database) and database != ":memory:" and not str(database).startswith("file:")
-
-
 def _ensure_sqlite_directory(database: str | None) -> None:
-    if _is_shared_file(database):
+    if shared_file(database):
         sqlite_file(str(database))  # its folder 0700 and the file 0600, before SQLite makes it
 
 

@@ -27,7 +27,9 @@ from pathlib import Path
 
 import structlog
 
+from exportd.db.sqlite_writers import shared_file
 from exportd.private import make_dirs
+from exportd.wakeup import drain
 
 log = structlog.get_logger("exportd.db")
 
@@ -48,14 +50,7 @@ class Bell:
 
     def drain(self) -> bool:
         """Whether it rang since the last drain."""
-        rang = False
-        try:
-            while True:
-                self._sock.recv(64)
-                rang = True
-        except (BlockingIOError, InterruptedError):
-            pass
-        return rang
+        return drain(self._sock)
 
     def close(self) -> None:
         with contextlib.suppress(OSError):
@@ -68,8 +63,7 @@ class Bells:
 
     def __init__(self, database: str) -> None:
         # A database only one connection sees (in memory) or opened by URI has none.
-        shared = database not in ("", ":memory:") and not database.startswith("file:")
-        self.folder = os.path.realpath(database) + FOLDER_SUFFIX if shared else None
+        self.folder = os.path.realpath(database) + FOLDER_SUFFIX if shared_file(database) else None
         self._lock = threading.Lock()
         self._sender: tuple[int, socket.socket] | None = None  # made per process
 

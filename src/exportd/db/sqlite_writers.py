@@ -48,6 +48,11 @@ _QUEUES_LOCK = threading.Lock()
 _ALL: weakref.WeakSet[WriterQueue] = weakref.WeakSet()  # each is reset in a forked child
 
 
+def shared_file(database: str | None) -> bool:
+    """A file other connections (and processes) open too: not ``:memory:`` or a URI."""
+    return bool(database) and database != ":memory:" and not str(database).startswith("file:")
+
+
 def writer_queue(database: str) -> WriterQueue:
     """The queue of the writers of the SQLite file ``database``, whichever engines of
     this process write it."""
